@@ -1,0 +1,146 @@
+"""The `expman` command line: argument parsing, dispatch, and the one error boundary.
+
+Every command module returns an exit code; this module alone turns exceptions into
+messages on stderr and exit codes (see `errors`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from expman import __version__, config
+from expman.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    ConfigError,
+    ExpmanError,
+    UsageError,
+)
+from expman.output import write_line
+
+_EXAMPLES = {
+    "init": ["expman init lr-study", "expman init --force   # replace expfile.yaml, keep a backup"],
+    "validate": ["expman validate", "expman validate other/expfile.yaml"],
+    "schema": ["expman schema > expfile.schema.json   # refresh a copy", "expman schema --path"],
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors raise instead of exiting, so `main` stays the boundary."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="expman",
+        description="Record every run of an experiment as plain files; query the history.",
+        epilog="examples:\n  expman init demo && cd demo\n  expman run -s STEP=5\n"
+        "  expman end -m 'STEP=5 overshoots'\n\nexit codes: 0 ok, 1 a stage failed, "
+        "2 bad input, 3 internal error, 130 interrupted",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"expman {__version__}")
+    parser.add_argument(
+        "-C", dest="chdir", metavar="DIR", help="act on the experiment in DIR (default: here)"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=help,
+            description=help[0].upper() + help[1:] + ".",
+            epilog="examples:\n" + "\n".join("  " + line for line in _EXAMPLES[name]),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    sub = add("init", "write a working example experiment into DIR")
+    sub.add_argument("directory", nargs="?", default=".", metavar="DIR")
+    sub.add_argument("--name", help="the experiment's name (default: the folder's name)")
+    sub.add_argument("--force", action="store_true", help="replace an existing expfile.yaml")
+
+    sub = add("validate", "check an expfile against the schema and expman's rules")
+    sub.add_argument("file", nargs="?", metavar="FILE", help="default: the experiment's expfile")
+
+    sub = add("schema", "print the expfile JSON schema")
+    sub.add_argument("--path", action="store_true", help="print the schema file's path instead")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code."""
+    out, err = sys.stdout, sys.stderr
+    try:
+        try:
+            args = _parser().parse_args(argv)
+        except SystemExit as e:  # --help and --version
+            return e.code if isinstance(e.code, int) else 0
+        return _dispatch(args, out)
+    except ConfigError as e:
+        write_line(err, str(e))
+        return e.exit_code
+    except ExpmanError as e:
+        write_line(err, f"expman: {e}")
+        return e.exit_code
+    except KeyboardInterrupt:
+        write_line(err, "expman: interrupted")
+        return EXIT_INTERRUPTED
+    except Exception:
+        traceback.print_exc(file=err)
+        write_line(err, "expman: internal error: please report it with the traceback above")
+        return EXIT_INTERNAL
+
+
+def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
+    start = _start_dir(args.chdir)
+    commands: dict[str, Callable[[], int]] = {
+        "init": lambda: _init(args, start, out),
+        "validate": lambda: _validate(args, start, out),
+        "schema": lambda: _schema(args, out),
+    }
+    return commands[args.command]()
+
+
+def _start_dir(chdir: str | None) -> Path:
+    if chdir is None:
+        return Path.cwd()
+    path = Path(chdir)
+    if not path.is_dir():
+        raise UsageError(f"-C {chdir}: no such directory")
+    return path.resolve()
+
+
+def _display(path: Path) -> str:
+    """A path as the user would type it from where they are."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive, on Windows
+        return str(path)
+
+
+def _init(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.commands.init import init
+
+    return init(directory=start / args.directory, name=args.name, force=args.force, out=out)
+
+
+def _validate(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.commands.validate import validate
+
+    path = start / args.file if args.file else config.find(start)
+    return validate(path=path, display=_display(path), out=out)
+
+
+def _schema(args: argparse.Namespace, out: TextIO) -> int:
+    from expman.commands.schema import schema
+
+    return schema(path_only=args.path, out=out)

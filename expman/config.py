@@ -1,0 +1,259 @@
+"""Read expfile.yaml, validate it against the schema, and build the typed `Config`.
+
+Every problem is collected and reported at once, each located by line, column and
+JSON path (`errors.Problem`). Nothing here prints or exits.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import posixpath
+from collections.abc import Iterator, Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from expman import yamlnodes
+from expman.errors import ConfigError, Problem, UsageError
+from expman.model import STAGES, Config, Step, env_text
+
+EXPFILE = "expfile.yaml"
+SCHEMA_FILE = "expfile.schema.json"
+_RESERVED_DIRS = ("outputs", ".expman")
+
+
+def schema_path() -> Path:
+    """Where the schema lives: inside the installed package, or at the source tree's top."""
+    packaged = Path(str(resources.files("expman") / SCHEMA_FILE))
+    if packaged.is_file():
+        return packaged
+    return Path(__file__).resolve().parent.parent / SCHEMA_FILE  # an editable install
+
+
+@functools.lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    """The expfile schema as data."""
+    return json.loads(schema_path().read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def find(start: Path) -> Path:
+    """The expfile of the experiment holding `start`: in it, or in the nearest parent."""
+    for folder in (start, *start.parents):
+        candidate = folder / EXPFILE
+        if candidate.is_file():
+            return candidate
+    raise UsageError(f"no {EXPFILE} in {start} or any folder above it; `expman init` makes one")
+
+
+def load(path: Path, display: str | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Read, validate and model the expfile at `path`; `display` names it in messages."""
+    name = display or str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise UsageError(f"{name}: cannot read the expfile: {e.strerror or e}") from e
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        column = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ConfigError([Problem(name, line, column, "$", "not UTF-8 text")]) from e
+    return parse(text, name, overrides, root=path.resolve().parent)
+
+
+def parse(
+    text: str, filename: str, overrides: Sequence[str] = (), root: Path | None = None
+) -> Config:
+    """Validate expfile `text` and build its model, with `NAME=VALUE` overrides applied.
+
+    With `root`, checks that need the file system (scripts exist) are made against it.
+    """
+    try:
+        node = yamlnodes.compose(text)
+    except yamlnodes.SyntaxProblem as e:
+        raise ConfigError([Problem(filename, e.line, e.column, "$", e.message)]) from e
+    if node is None:
+        raise ConfigError([Problem(filename, 1, 1, "$", "the expfile is empty")])
+    node_problems = yamlnodes.check(node)
+    problems = [
+        Problem(filename, p.line, p.column, yamlnodes.json_path(p.path), p.message)
+        for p in node_problems
+    ]
+    if any(p.fatal for p in node_problems):
+        raise ConfigError(problems)
+    data = yamlnodes.construct(node)
+    values = parse_overrides(overrides, data)
+    if values:
+        data["vars"] = {**data["vars"], **values}
+    problems += [
+        Problem(filename, *yamlnodes.locate(node, path), yamlnodes.json_path(path), msg, hint)
+        for path, msg, hint in [*_schema_problems(data), *_semantic_problems(data, root)]
+    ]
+    if problems:
+        raise ConfigError(problems)
+    return _model(
+        data, text, Path(filename) if root is None else root / Path(filename).name, values
+    )
+
+
+def parse_overrides(overrides: Sequence[str], data: Any) -> dict[str, Any]:
+    """`["LR=0.1"]` -> `{"LR": 0.1}`, each value typed as YAML would type it."""
+    known = data.get("vars") if isinstance(data, dict) else None
+    known = known if isinstance(known, dict) else {}
+    values: dict[str, Any] = {}
+    for item in overrides:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"-s {item}: expected NAME=VALUE")
+        if name not in known:
+            names = ", ".join(sorted(known)) or "none"
+            raise UsageError(f"-s {item}: no var named '{name}' in the expfile (vars: {names})")
+        try:
+            node = yamlnodes.compose(raw)
+        except yamlnodes.SyntaxProblem:
+            node = None  # not YAML: take it as text
+        value = yamlnodes.construct(node) if node is not None else raw
+        if value is None or not isinstance(value, str | int | float | list | dict):
+            raise UsageError(
+                f"-s {item}: a var's value must be text, a number, a boolean, a list or a mapping"
+            )
+        values[name] = value
+    return values
+
+
+_Found = tuple[tuple[str | int, ...], str, "str | None"]
+
+
+def _schema_problems(data: Any) -> Iterator[_Found]:
+    validator = jsonschema.Draft7Validator(schema())
+    errors = list(validator.iter_errors(data))
+    typed = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
+    reported: set[tuple[str | int, ...]] = set()
+    for error in errors:
+        path = tuple(error.absolute_path)
+        if path in typed:
+            # A value of the wrong type: one complaint says so, the others are noise.
+            if error.validator != "type" or path in reported:
+                continue
+            reported.add(path)
+        own = error.schema.get("errorMessage") if isinstance(error.schema, dict) else None
+        if error.validator == "additionalProperties":
+            yield from _unknown_keys(path, error.instance, error.schema)
+        elif "propertyNames" in error.relative_schema_path:
+            yield (*path, error.instance), f"'{error.instance}': {own or error.message}", None
+        elif error.validator == "pattern" and own:
+            yield path, f"{error.instance!r}: {own}", None
+        elif error.validator == "not" and own:
+            yield path, own, None
+        else:
+            yield path, error.message, None
+
+
+def _unknown_keys(
+    path: tuple[str | int, ...], instance: Mapping[str, Any], subschema: Mapping[str, Any]
+) -> Iterator[_Found]:
+    allowed = list(subschema.get("properties", {}))
+    for key in instance:
+        if key in allowed:
+            continue
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "allowed keys: " + ", ".join(allowed)
+        yield (*path, key), f"unknown key '{key}'", hint
+
+
+def _semantic_problems(data: Any, root: Path | None) -> Iterator[_Found]:
+    """What the schema cannot say: cross-references, uniqueness, files that must exist."""
+    if not isinstance(data, dict):
+        return
+    variables = data.get("vars")
+    names = list(variables) if isinstance(variables, dict) else []
+    export = data.get("export")
+    for index, name in enumerate(export if isinstance(export, list) else []):
+        if isinstance(name, str) and name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else None
+            yield ("export", index), f"'{name}' is not a var", hint
+    archive = data.get("archive")
+    if isinstance(archive, str):
+        normal = posixpath.normpath(archive)
+        if normal == "." or normal.split("/")[0] in _RESERVED_DIRS:
+            yield ("archive",), f"'{archive}' cannot hold the archive: it is used by expman", None
+    stages = data.get("stages")
+    if isinstance(stages, dict):
+        yield from _step_problems(stages, root)
+
+
+def _step_problems(stages: dict[str, Any], root: Path | None) -> Iterator[_Found]:
+    step_names: dict[str, int] = {}
+    target_owner: dict[str, str] = {}
+    for path, step in _raw_steps(stages):
+        if not isinstance(step, dict):
+            continue
+        name = step.get("name")
+        if path[1] == "pre-run" and len(path) == 3 and isinstance(name, str):
+            if name in step_names:
+                message = f"duplicate step name '{name}' (also step {step_names[name]})"
+                yield (*path, "name"), message, None
+            step_names.setdefault(name, int(path[2]))
+        label = name if isinstance(name, str) else str(path[1])
+        targets = step.get("targets")
+        for index, target in enumerate(targets if isinstance(targets, list) else []):
+            if not isinstance(target, str):
+                continue
+            normal = posixpath.normpath(target)
+            if normal in target_owner:
+                message = f"'{target}' is also a target of step '{target_owner[normal]}'"
+                yield (*path, "targets", index), message, None
+            target_owner.setdefault(normal, label)
+        script = step.get("script")
+        if root is not None and isinstance(script, str) and not (root / script).is_file():
+            yield (*path, "script"), f"no such file: '{script}'", None
+
+
+def _raw_steps(stages: dict[str, Any]) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+    for stage in STAGES:
+        value = stages.get(stage)
+        if isinstance(value, list):
+            for index, step in enumerate(value):
+                yield ("stages", stage, index), step
+        elif value is not None:
+            yield ("stages", stage), value
+
+
+def _model(data: dict[str, Any], text: str, path: Path, overrides: dict[str, Any]) -> Config:
+    variables = dict(data.get("vars") or {})
+    steps = [_step(str(p[1]), raw) for p, raw in _raw_steps(data["stages"])]
+    return Config(
+        path=path,
+        text=text,
+        name=data["name"],
+        description=data.get("description") or "",
+        hypothesis=data.get("hypothesis") or "",
+        observations=data.get("observations") or "",
+        tags=tuple(data.get("tags") or ()),
+        vars=variables,
+        export=tuple(data["export"]) if "export" in data else tuple(variables),
+        env={k: env_text(v) for k, v in (data.get("env") or {}).items()},
+        steps=tuple(steps),
+        metrics=data.get("metrics"),
+        archive=posixpath.normpath(data.get("archive") or "runs"),
+        overrides=overrides,
+    )
+
+
+def _step(stage: str, raw: dict[str, Any]) -> Step:
+    return Step(
+        stage=stage,
+        name=raw.get("name", stage),
+        cmd=raw.get("cmd"),
+        script=posixpath.normpath(raw["script"]) if "script" in raw else None,
+        args=tuple(raw.get("args") or ()),
+        env={k: env_text(v) for k, v in (raw.get("env") or {}).items()},
+        deps=tuple(posixpath.normpath(d) for d in raw.get("deps") or ()),
+        targets=tuple(posixpath.normpath(t) for t in raw.get("targets") or ()),
+        description=raw.get("description") or "",
+    )

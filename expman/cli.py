@@ -27,7 +27,10 @@ from expman.output import write_line
 _EXAMPLES = {
     "init": ["expman init lr-study", "expman init --force   # replace expfile.yaml, keep a backup"],
     "validate": ["expman validate", "expman validate other/expfile.yaml"],
-    "schema": ["expman schema > expfile.schema.json   # refresh a copy", "expman schema --path"],
+    "schema": [
+        "expman schema > expfile.schema.json   # refresh an experiment's copy",
+        "expman schema --markdown              # the field reference",
+    ],
 }
 
 
@@ -72,7 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("file", nargs="?", metavar="FILE", help="default: the experiment's expfile")
 
     sub = add("schema", "print the expfile JSON schema")
-    sub.add_argument("--path", action="store_true", help="print the schema file's path instead")
+    shown = sub.add_mutually_exclusive_group()
+    shown.add_argument("--path", action="store_true", help="print the schema file's path instead")
+    shown.add_argument("--markdown", action="store_true", help="print a Markdown field reference")
     return parser
 
 
@@ -143,4 +148,4 @@ def _validate(args: argparse.Namespace, start: Path, out: TextIO) -> int:
 def _schema(args: argparse.Namespace, out: TextIO) -> int:
     from expman.commands.schema import schema
 
-    return schema(path_only=args.path, out=out)
+    return schema(path_only=args.path, as_markdown=args.markdown, out=out)

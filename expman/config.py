@@ -116,6 +116,8 @@ def parse_overrides(overrides: Sequence[str], data: Any) -> dict[str, Any]:
             node = yamlnodes.compose(raw)
         except yamlnodes.SyntaxProblem:
             node = None  # not YAML: take it as text
+        if node is not None and yamlnodes.check(node):
+            raise UsageError(f"-s {item}: use a plain YAML value (no tags, anchors or duplicates)")
         value = yamlnodes.construct(node) if node is not None else raw
         if value is None or not isinstance(value, str | int | float | list | dict):
             raise UsageError(
@@ -146,11 +148,36 @@ def _schema_problems(data: Any) -> Iterator[_Found]:
         elif "propertyNames" in error.relative_schema_path:
             yield (*path, error.instance), f"'{error.instance}': {own or error.message}", None
         elif error.validator == "pattern" and own:
-            yield path, f"{error.instance!r}: {own}", None
-        elif error.validator == "not" and own:
+            yield path, f"'{error.instance}': {own}", None
+        elif error.validator in ("not", "required") and own:
             yield path, own, None
         else:
-            yield path, error.message, None
+            yield path, _yaml_words(error.message, error.instance), _type_hint(error)
+
+
+def _yaml_words(message: str, instance: Any) -> str:
+    """jsonschema quotes values as Python (`None`, `{'a': 1}`); say them as JSON/YAML."""
+    shown = repr(instance)
+    if not message.startswith(shown):
+        return message
+    text = json.dumps(instance, ensure_ascii=False)
+    return (text if len(text) <= 60 else text[:57] + "...") + message[len(shown) :]
+
+
+def _type_hint(error: jsonschema.ValidationError) -> str | None:
+    path = tuple(error.absolute_path)
+    stage = error.validator == "type" and path[:1] == ("stages",) and len(path) == 2
+    if stage and isinstance(error.instance, str):
+        return f"write the command as `cmd: {error.instance}`"
+    return None
+
+
+# Keys that belong elsewhere: said in a hint rather than "allowed keys: ...".
+_MISPLACED = {
+    "deps": "'deps' is for pre-run steps only: run, post-run and fetch always execute",
+    "targets": "'targets' is for pre-run steps only: run, post-run and fetch always execute",
+    "name": "only pre-run steps have names",
+}
 
 
 def _unknown_keys(
@@ -161,7 +188,12 @@ def _unknown_keys(
         if key in allowed:
             continue
         close = difflib.get_close_matches(key, allowed, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else "allowed keys: " + ", ".join(allowed)
+        if key in _MISPLACED and "cmd" in allowed:
+            hint = _MISPLACED[key]
+        elif close:
+            hint = f"did you mean '{close[0]}'?"
+        else:
+            hint = "allowed keys: " + ", ".join(allowed)
         yield (*path, key), f"unknown key '{key}'", hint
 
 

@@ -27,6 +27,7 @@ _JSON_SCALAR_TAGS = frozenset(
     ["tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null")]
 )
 _SEQ = "tag:yaml.org,2002:seq"
+_PLAIN = "plain values only (text, numbers, booleans, lists, mappings)"
 _MAP = "tag:yaml.org,2002:map"
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -69,9 +70,8 @@ def compose(text: str) -> yaml.Node | None:
         return loader.get_single_node()  # type: ignore[no-any-return]
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
-        message = " ".join(str(part) for part in (e.context, e.problem) if part)
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise SyntaxProblem(line, column, message or "not valid YAML") from e
+        raise SyntaxProblem(line, column, _syntax_message(e, text)) from e
     except yaml.YAMLError as e:  # ReaderError: a character YAML does not allow
         position = getattr(e, "position", 0)
         line = text.count("\n", 0, position) + 1
@@ -79,6 +79,18 @@ def compose(text: str) -> yaml.Node | None:
         raise SyntaxProblem(line, column, str(getattr(e, "reason", e))) from e
     finally:
         loader.dispose()
+
+
+def _syntax_message(error: yaml.MarkedYAMLError, text: str) -> str:
+    mark = error.problem_mark
+    if mark is not None and text[mark.index : mark.index + 1] == "\t":
+        return "a tab character: YAML indents with spaces only"
+    message = str(error.problem or "not valid YAML")
+    if error.context and error.context_mark is not None:
+        message += f" ({error.context} that starts on line {error.context_mark.line + 1})"
+    elif error.context:
+        message += f" ({error.context})"
+    return message
 
 
 def construct(node: yaml.Node) -> Any:
@@ -116,15 +128,15 @@ def check(root: yaml.Node) -> list[NodeProblem]:
 def _check_node(node: yaml.Node, path: tuple[str | int, ...]) -> Iterator[NodeProblem]:
     if isinstance(node, yaml.ScalarNode):
         if node.tag not in _JSON_SCALAR_TAGS:
-            yield _at(node, path, f"the tag {node.tag} is not allowed; use plain values")
+            yield _at(node, path, f"the tag {_short(node.tag)} is not allowed: {_PLAIN}")
         elif node.tag == "tag:yaml.org,2002:float" and not math.isfinite(_float(node)):
             yield _at(node, path, f"{node.value} is not a finite number")
     elif isinstance(node, yaml.SequenceNode):
         if node.tag != _SEQ:
-            yield _at(node, path, f"the tag {node.tag} is not allowed; use a plain list")
+            yield _at(node, path, f"the tag {_short(node.tag)} is not allowed: {_PLAIN}")
     elif isinstance(node, yaml.MappingNode):
         if node.tag != _MAP:
-            yield _at(node, path, f"the tag {node.tag} is not allowed; use a plain mapping")
+            yield _at(node, path, f"the tag {_short(node.tag)} is not allowed: {_PLAIN}")
         first_seen: dict[str, yaml.Node] = {}
         for key, _ in node.value:
             if not isinstance(key, yaml.ScalarNode) or key.tag != _STR:
@@ -139,6 +151,10 @@ def _check_node(node: yaml.Node, path: tuple[str | int, ...]) -> Iterator[NodePr
                 yield _at(key, (*path, key.value), message, fatal=False)
             else:
                 first_seen[key.value] = key
+
+
+def _short(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml") else tag
 
 
 def _float(node: yaml.ScalarNode) -> float:

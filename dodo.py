@@ -1,0 +1,92 @@
+"""expman's own development tasks (not the shim that `expman init` writes into experiments).
+
+doit list          the tasks
+doit check         everything CI runs: lint, types, schema, reference, tests
+doit test          the tests, with coverage
+doit bench         the benchmarks of bench/
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+PY = sys.executable
+EDITOR_DIR = Path("tests/editor")
+README = Path("README.md")
+
+DOIT_CONFIG: dict[str, Any] = {
+    "default_tasks": ["check"],
+    "verbosity": 2,
+    "backend": "sqlite3",
+    "dep_file": ".doit.db",
+}
+
+
+def task_editor_deps() -> dict[str, Any]:
+    """Install the YAML language server that the editor test drives (npm ci)."""
+    return {
+        "basename": "editor-deps",
+        "actions": [["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(EDITOR_DIR)]],
+        "file_dep": [str(EDITOR_DIR / "package-lock.json")],
+        "targets": [str(EDITOR_DIR / "node_modules" / ".package-lock.json")],
+    }
+
+
+def task_lint() -> dict[str, Any]:
+    """ruff: lint and formatting."""
+    return {
+        "actions": [
+            [PY, "-m", "ruff", "check", "."],
+            [PY, "-m", "ruff", "format", "--check", "."],
+        ],
+        "uptodate": [False],
+    }
+
+
+def task_typecheck() -> dict[str, Any]:
+    """mypy --strict over the package, the tests and the benchmarks."""
+    return {"actions": [[PY, "-m", "mypy"]], "uptodate": [False]}
+
+
+def task_schema() -> dict[str, Any]:
+    """check-jsonschema: the schema against its metaschema, the examples against the schema."""
+    examples = sorted(str(p) for p in Path("examples").glob("*/expfile.yaml"))
+    return {
+        "actions": [
+            [PY, "-m", "check_jsonschema", "--check-metaschema", "expfile.schema.json"],
+            [PY, "-m", "check_jsonschema", "--schemafile", "expfile.schema.json", *examples],
+        ],
+        "file_dep": ["expfile.schema.json", *examples],
+    }
+
+
+def _write_reference() -> None:
+    from expman import config, reference
+
+    table = reference.markdown(config.schema())
+    README.write_text(reference.splice(README.read_text(encoding="utf-8"), table), "utf-8")
+
+
+def task_reference() -> dict[str, Any]:
+    """Regenerate the expfile reference in README.md from the schema's descriptions."""
+    return {
+        "actions": [_write_reference],
+        "file_dep": ["expfile.schema.json", "expman/reference.py"],
+        "uptodate": [False],
+    }
+
+
+def task_test() -> dict[str, Any]:
+    """pytest with branch coverage (the gate is in pyproject.toml)."""
+    return {
+        "actions": [[PY, "-m", "pytest", "--cov", "--cov-report=term", "-p", "no:cacheprovider"]],
+        "task_dep": ["editor-deps"],
+        "uptodate": [False],
+    }
+
+
+def task_check() -> dict[str, Any]:
+    """Everything CI runs."""
+    return {"actions": None, "task_dep": ["lint", "typecheck", "schema", "test"]}

@@ -1,0 +1,73 @@
+"""`expman validate` and the command line around it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from expman import __version__
+from tests.conftest import RunCli
+
+
+def test_validate_finds_the_expfile_above(project: Path, run_cli: RunCli, monkeypatch) -> None:
+    (project / "src").mkdir()
+    monkeypatch.chdir(project / "src")
+    code, out, err = run_cli("validate")
+    assert (code, err) == (0, "")
+    assert out == "../expfile.yaml: valid (1 vars; steps: run, fetch)\n"
+
+
+def test_validate_with_dash_c(project: Path, run_cli: RunCli, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    (project / "expfile.yaml").write_text("version: 1\nname: x\nstages: {run: {cmd: a}}\n")
+    code, out, err = run_cli("-C", "project", "validate")
+    assert (code, out) == (2, "")
+    assert err == "project/expfile.yaml:3:1: $.stages: 'fetch' is a required property\n"
+
+
+def test_dash_c_must_exist(run_cli: RunCli) -> None:
+    code, _, err = run_cli("-C", "/nonexistent/dir", "validate")
+    assert (code, err) == (2, "expman: -C /nonexistent/dir: no such directory\n")
+
+
+def test_unknown_command_is_a_usage_error(run_cli: RunCli) -> None:
+    code, _, err = run_cli("frobnicate")
+    assert code == 2
+    assert err.startswith("expman: argument COMMAND: invalid choice: 'frobnicate'")
+
+
+def test_help_has_examples_on_every_command(run_cli: RunCli) -> None:
+    code, out, _ = run_cli("--help")
+    assert code == 0 and "examples:" in out
+    commands = out.split("{", 1)[1].split("}", 1)[0].split(",") if "{" in out else []
+    for command in commands or ["init", "validate", "schema"]:
+        code, out, _ = run_cli(command, "--help")
+        assert code == 0 and "examples:\n  expman " in out, command
+
+
+def test_version(run_cli: RunCli) -> None:
+    assert run_cli("--version")[:2] == (0, f"expman {__version__}\n")
+
+
+def test_schema_command(run_cli: RunCli) -> None:
+    code, out, _ = run_cli("schema")
+    assert code == 0 and '"$schema": "http://json-schema.org/draft-07/schema#"' in out
+    code, out, _ = run_cli("schema", "--path")
+    assert code == 0 and Path(out.strip()).name == "expfile.schema.json"
+
+
+def test_python_dash_m_and_console_script(project: Path) -> None:
+    for command in (
+        [sys.executable, "-m", "expman"],
+        [str(Path(sys.executable).parent / "expman")],
+    ):
+        result = subprocess.run([*command, "validate"], capture_output=True, text=True, check=False)
+        assert (result.returncode, result.stdout) == (
+            0,
+            "expfile.yaml: valid (1 vars; steps: run, fetch)\n",
+        )
+        result = subprocess.run(
+            [*command, "validate", "nope.yaml"], capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 2 and "Traceback" not in result.stderr

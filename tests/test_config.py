@@ -1,0 +1,142 @@
+"""The expfile loader: the corpus of invalid files with their exact messages, and the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from expman import config
+from expman.errors import ConfigError, UsageError
+from tests.conftest import MINIMAL, RunCli
+
+DATA = Path(__file__).parent / "data" / "expfiles"
+INVALID = sorted((DATA / "invalid").glob("*.yaml"))
+VALID = sorted((DATA / "valid").glob("*.yaml"))
+EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*/expfile.yaml"))
+
+
+def test_corpus_is_large_enough() -> None:
+    assert len(INVALID) >= 30
+    assert all(path.with_suffix(".txt").is_file() for path in INVALID)
+
+
+@pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
+def test_invalid_expfile_gets_its_exact_message(
+    path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(path.parent)
+    code, out, err = run_cli("validate", path.name)
+    assert (code, out) == (2, "")
+    assert err == path.with_suffix(".txt").read_text(encoding="utf-8")
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("path", VALID + EXAMPLES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_valid_expfile_and_examples_load(path: Path) -> None:
+    cfg = config.load(path)
+    assert cfg.steps_of("run") and cfg.steps_of("fetch")
+
+
+def test_model_of_a_full_expfile() -> None:
+    cfg = config.load(DATA / "valid" / "full.yaml")
+    assert cfg.name == "lr-study"
+    assert [s.task_name for s in cfg.steps] == [
+        "pre-run:data",
+        "pre-run:build",
+        "run",
+        "post-run",
+        "fetch",
+    ]
+    data, build = cfg.steps_of("pre-run")
+    assert data.deps == ("prepare.py", "data/raw")
+    assert data.targets == ("data/clean.csv",)
+    assert build.args == ("--release",)
+    assert build.env == {"CC": "gcc"}
+    assert cfg.vars["RUN_DATE"] == "2026-11-24"  # dates stay text
+    assert cfg.exported_env() == {
+        "LR": "0.01",
+        "EPOCHS": "10",
+        "LAYERS": "[64, 32]",
+        "PYTHONHASHSEED": "0",
+        "OMP_NUM_THREADS": "4",
+    }
+
+
+def test_export_defaults_to_every_var_and_values_become_text() -> None:
+    text = MINIMAL.replace("  LR: 0.01\n", "  LR: 0.01\n  GPU: true\n  NAME: x\n  OPT: {a: 1}\n")
+    cfg = config.parse(text, "expfile.yaml")
+    assert cfg.exported_env() == {"LR": "0.01", "GPU": "true", "NAME": "x", "OPT": '{"a": 1}'}
+
+
+def test_single_pre_run_step_is_named_after_its_stage() -> None:
+    cfg = config.load(DATA / "valid" / "single-prerun.yaml")
+    (step,) = cfg.steps_of("pre-run")
+    assert (step.name, step.task_name, step.log_name) == ("pre-run", "pre-run", "pre-run")
+    assert cfg.hypothesis == "" and cfg.observations == ""
+
+
+@pytest.mark.parametrize(
+    ("override", "value"),
+    [
+        ("LR=0.1", 0.1),
+        ("LR=5", 5),
+        ("LR=true", True),
+        ("LR=abc", "abc"),
+        ("LR=[1, 2]", [1, 2]),
+        ("LR=", ""),
+        ("LR=a: b", {"a": "b"}),
+        ("LR=2026-01-01", "2026-01-01"),
+        ("LR={oops", "{oops"),
+    ],
+)
+def test_overrides_are_typed_as_yaml(override: str, value: object) -> None:
+    cfg = config.parse(MINIMAL, "expfile.yaml", [override])
+    assert cfg.vars["LR"] == value
+    assert cfg.overrides == {"LR": value}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("EPOCHS=3", "-s EPOCHS=3: no var named 'EPOCHS' in the expfile (vars: LR)"),
+        ("LR", "-s LR: expected NAME=VALUE"),
+        ("=3", "-s =3: expected NAME=VALUE"),
+        (
+            "LR=null",
+            "-s LR=null: a var's value must be text, a number, a boolean, a list or a mapping",
+        ),
+        (
+            "LR=!!python/name:os.system",
+            "-s LR=!!python/name:os.system: "
+            "use a plain YAML value (no tags, anchors or duplicates)",
+        ),
+    ],
+)
+def test_bad_overrides_are_usage_errors(override: str, message: str) -> None:
+    with pytest.raises(UsageError) as info:
+        config.parse(MINIMAL, "expfile.yaml", [override])
+    assert str(info.value) == message
+
+
+def test_override_is_validated_like_the_file() -> None:
+    text = MINIMAL.replace("  LR: 0.01\n", "  LR: 0.01\nexport: [LR]\n")
+    assert config.parse(text, "e.yaml", ["LR=[1]"]).exported_env() == {"LR": "[1]"}
+
+
+def test_find_walks_up_to_the_experiment(project: Path) -> None:
+    sub = project / "a" / "b"
+    sub.mkdir(parents=True)
+    assert config.find(sub) == project / "expfile.yaml"
+
+
+def test_find_outside_an_experiment(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"no expfile\.yaml in"):
+        config.find(tmp_path)
+
+
+def test_problems_are_sorted_by_position() -> None:
+    with pytest.raises(ConfigError) as info:
+        config.parse("version: 2\nname: 3\nstages: {}\n", "e.yaml")
+    lines = [p.line for p in info.value.problems]
+    assert lines == sorted(lines) and len(lines) == 4

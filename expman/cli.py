@@ -7,10 +7,12 @@ messages on stderr and exit codes (see `errors`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -22,11 +24,25 @@ from expman.errors import (
     ExpmanError,
     UsageError,
 )
+from expman.model import STAGES
 from expman.output import write_line
 
 _EXAMPLES = {
     "init": ["expman init lr-study", "expman init --force   # replace expfile.yaml, keep a backup"],
     "validate": ["expman validate", "expman validate other/expfile.yaml"],
+    "start": ["expman start -m 'lr 0.1 converges in half the epochs'", "expman start -s LR=0.1"],
+    "run": [
+        "expman run",
+        "expman run -s LR=0.1 -s EPOCHS=20   # typed as YAML: numbers stay numbers",
+        "expman run --only pre-run           # one stage",
+        "expman run --force                  # no skipping",
+    ],
+    "status": ["expman status"],
+    "end": [
+        "expman end -m 'converged at epoch 7; try 0.2'",
+        "expman end   # observations from expfile.yaml or $EDITOR",
+    ],
+    "doit": ["expman doit list", "expman doit forget pre-run:data   # the step runs next time"],
     "schema": [
         "expman schema > expfile.schema.json   # refresh an experiment's copy",
         "expman schema --markdown              # the field reference",
@@ -74,11 +90,43 @@ def _parser() -> argparse.ArgumentParser:
     sub = add("validate", "check an expfile against the schema and expman's rules")
     sub.add_argument("file", nargs="?", metavar="FILE", help="default: the experiment's expfile")
 
+    sub = add("start", "open a new run with its hypothesis, without running it")
+    sub.add_argument("-m", dest="message", metavar="HYPOTHESIS", help="default: the expfile's")
+    _overrides(sub)
+
+    sub = add("run", "run the stages as an attempt of the open run (opening one if needed)")
+    _overrides(sub)
+    sub.add_argument("--force", action="store_true", help="run every pre-run step, skip none")
+    sub.add_argument(
+        "--only", choices=STAGES, metavar="STAGE", help="run one stage: " + ", ".join(STAGES)
+    )
+
+    add("status", "show the open run, and which pre-run steps would run and why")
+
+    sub = add("end", "close the open run: observations, outputs archived, next run prepared")
+    sub.add_argument(
+        "-m", dest="message", metavar="OBSERVATIONS", help="default: the expfile's, or $EDITOR"
+    )
+
+    sub = add("doit", "run a doit command (list, info, forget, ...) on the stage graph")
+    sub.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS")
+
     sub = add("schema", "print the expfile JSON schema")
     shown = sub.add_mutually_exclusive_group()
     shown.add_argument("--path", action="store_true", help="print the schema file's path instead")
     shown.add_argument("--markdown", action="store_true", help="print a Markdown field reference")
     return parser
+
+
+def _overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-s",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a var for this run, typed as YAML (repeatable)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = _parser().parse_args(argv)
         except SystemExit as e:  # --help and --version
             return e.code if isinstance(e.code, int) else 0
-        return _dispatch(args, out)
+        return _dispatch(args, out, err)
     except ConfigError as e:
         write_line(err, str(e))
         return e.exit_code
@@ -105,14 +153,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
-def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
+def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     start = _start_dir(args.chdir)
     commands: dict[str, Callable[[], int]] = {
         "init": lambda: _init(args, start, out),
         "validate": lambda: _validate(args, start, out),
         "schema": lambda: _schema(args, out),
+        "start": lambda: _start(args, start, out),
+        "run": lambda: _run(args, start, out, err),
+        "status": lambda: _status(args, start, out),
+        "end": lambda: _end(args, start, out, err),
+        "doit": lambda: _doit(args, start, out, err),
     }
-    return commands[args.command]()
+    with _sigterm_as_interrupt():
+        return commands[args.command]()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (kill, a batch system's time limit) ends a command as Ctrl-C does: the
+    running stage is stopped and the record says `interrupted`."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the cleanup
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _start_dir(chdir: str | None) -> Path:
@@ -149,3 +223,56 @@ def _schema(args: argparse.Namespace, out: TextIO) -> int:
     from expman.commands.schema import schema
 
     return schema(path_only=args.path, as_markdown=args.markdown, out=out)
+
+
+def _experiment(start: Path) -> tuple[Path, str]:
+    """The experiment's expfile, and its name as the user would type it; from here on the
+    working folder is the experiment's, where doit resolves its paths."""
+    path = config.find(start).resolve()
+    display = _display(path)
+    os.chdir(path.parent)
+    return path, display
+
+
+def _start(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.commands.start import start as start_run
+
+    path, display = _experiment(start)
+    return start_run(
+        path=path, display=display, hypothesis=args.message, overrides=args.overrides, out=out
+    )
+
+
+def _run(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
+    from expman.commands.run import run
+
+    path, display = _experiment(start)
+    return run(
+        path=path,
+        display=display,
+        overrides=args.overrides,
+        force=args.force,
+        only=args.only,
+        streams=(out, err),
+    )
+
+
+def _status(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.commands.status import status
+
+    path, display = _experiment(start)
+    return status(path=path, display=display, out=out)
+
+
+def _end(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
+    from expman.commands.end import end
+
+    path, display = _experiment(start)
+    return end(path=path, display=display, message=args.message, streams=(out, err))
+
+
+def _doit(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
+    from expman.commands.doit import doit
+
+    path, display = _experiment(start)
+    return doit(path=path, display=display, args=args.args, streams=(out, err))

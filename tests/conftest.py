@@ -86,3 +86,11 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
 def in_ci() -> bool:
     """CI must run every test: what a developer may skip, CI treats as a failure."""
     return os.environ.get("CI", "") not in ("", "0", "false")
+
+
+@pytest.fixture(autouse=True)
+def _restore_cwd() -> Iterator[None]:
+    """Commands chdir to the experiment, as the real CLI does: undo it after each test."""
+    before = Path.cwd()
+    yield
+    os.chdir(before)

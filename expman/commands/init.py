@@ -12,7 +12,7 @@ from expman.errors import UsageError
 from expman.output import write_line
 
 _TEMPLATE = "templates/init"
-_SCRIPTS = ("prepare.sh", "run.sh")
+_SCRIPTS = ("prepare.sh", "run.sh", "dodo.py")
 
 
 def init(*, directory: Path, name: str | None, force: bool, out: TextIO) -> int:
@@ -43,7 +43,7 @@ def init(*, directory: Path, name: str | None, force: bool, out: TextIO) -> int:
             write_line(out, f"left the existing {target} as it is")
             continue
         target.write_text(template.joinpath(script).read_text(encoding="utf-8"), encoding="utf-8")
-        target.chmod(0o755)
+        target.chmod(0o644 if script.endswith(".py") else 0o755)
         written.append(script)
     if _append_ignores(directory / ".gitignore", template.joinpath("gitignore").read_text()):
         written.append(".gitignore")

@@ -1,0 +1,130 @@
+"""The run archive (SPEC §6): one folder per run holding its `run.json` record.
+
+Run ids are allocated by renaming a complete, freshly written folder into place: the
+rename either wins a free id or fails, so processes sharing one archive (even from
+different experiments) never get the same id, and no run folder is ever seen without
+its record. Records are replaced atomically (`fsutil.write_atomic`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from expman import fsutil
+from expman.errors import ArchiveError
+from expman.objects import OBJECTS_DIR, ObjectStore
+
+RECORD = "run.json"
+_ID = re.compile(r"^[0-9]{4,}$")
+_RELATIVE = re.compile(r"^last(?:~([0-9]+))?$")
+
+
+@dataclass(frozen=True)
+class Damaged:
+    """A run folder whose record cannot be read: reported, then skipped."""
+
+    run_id: str
+    path: Path
+    reason: str
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class Archive:
+    """The folder of run folders, and the object store inside it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.objects = ObjectStore(root / OBJECTS_DIR)
+
+    def run_dir(self, run_id: str) -> Path:
+        """The folder of one run."""
+        return self.root / run_id
+
+    def ids(self) -> list[str]:
+        """Every run id, in numeric order."""
+        try:
+            names = [path.name for path in self.root.iterdir()]
+        except FileNotFoundError:
+            return []
+        return sorted((n for n in names if _ID.match(n)), key=int)
+
+    def create(self, record: dict[str, Any]) -> str:
+        """Allocate the next free id for `record`, write it, and return the id."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".new-", dir=self.root))
+        try:
+            staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a run is not
+            ids = self.ids()
+            number = int(ids[-1]) + 1 if ids else 1
+            while True:
+                run_id = f"{number:04d}"
+                record["id"] = run_id
+                fsutil.write_json_atomic(staging / RECORD, record)
+                try:
+                    staging.rename(self.run_dir(run_id))  # fails if the id is taken
+                except OSError as e:
+                    if not self.run_dir(run_id).exists():
+                        raise ArchiveError(f"cannot create a run in {self.root}: {e}") from e
+                    number += 1
+                    continue
+                fsutil.sync_dir(self.root)
+                return run_id
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def read(self, run_id: str) -> dict[str, Any]:
+        """The record of one run; `ArchiveError` when it is missing or damaged."""
+        path = self.run_dir(run_id) / RECORD
+        try:
+            record = json.loads(path.read_bytes())
+        except FileNotFoundError as e:
+            raise ArchiveError(f"{path}: no such run record") from e
+        except (OSError, ValueError) as e:
+            raise ArchiveError(f"{path}: damaged record: {e}") from e
+        if not isinstance(record, dict):
+            raise ArchiveError(f"{path}: damaged record: not a JSON object")
+        return record
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Replace a run's record atomically."""
+        path = self.run_dir(record["id"]) / RECORD
+        try:
+            fsutil.write_json_atomic(path, record)
+        except OSError as e:
+            raise ArchiveError(f"cannot write {path}: {e.strerror or e}") from e
+
+    def records(self) -> Iterator[dict[str, Any] | Damaged]:
+        """Every record, oldest first; a damaged one is yielded as `Damaged`."""
+        for run_id in self.ids():
+            try:
+                yield self.read(run_id)
+            except ArchiveError as e:
+                yield Damaged(run_id, self.run_dir(run_id), str(e))
+
+    def resolve(self, name: str) -> str:
+        """A run id from what a user typed: `0007`, `7`, `last`, `last~2`."""
+        ids = self.ids()
+        relative = _RELATIVE.match(name)
+        if relative:
+            back = int(relative.group(1) or 0)
+            if back >= len(ids):
+                raise ArchiveError(f"'{name}': the archive {self.root} has {len(ids)} runs")
+            return ids[-1 - back]
+        if name.isdigit() and name.isascii():
+            run_id = f"{int(name):04d}"
+            if run_id in ids:
+                return run_id
+        raise ArchiveError(f"'{name}' is not a run in {self.root} (try an id, last or last~N)")

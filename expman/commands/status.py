@@ -1,0 +1,45 @@
+"""`expman status`: the open run, and for each pre-run step whether it would run and why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TextIO
+
+from expman import config, engine
+from expman.archive import Archive
+from expman.output import style, write_line
+from expman.session import Session, open_record
+
+
+def status(*, path: Path, display: str, out: TextIO) -> int:
+    """Print the state of the experiment; runs nothing and changes nothing but doit's cache."""
+    cfg = config.load(path, display)
+    write_line(out, style(f"experiment {cfg.name} ({display})", "bold", out))
+    found = open_record(cfg.root)
+    if found is None:
+        ids = Archive(cfg.root / cfg.archive).ids()
+        last = f" (last: {ids[-1]})" if ids else ""
+        write_line(out, f"no open run{last}: `expman run` starts the next one")
+    else:
+        _, run = found
+        attempts = len(run["attempts"])
+        write_line(
+            out,
+            f"open run {run['id']}: {run['status']}, {attempts} attempt"
+            f"{'' if attempts == 1 else 's'}, started {run['started']}",
+        )
+        if run.get("hypothesis"):
+            write_line(out, f"  hypothesis: {run['hypothesis']}")
+    steps = engine.status(cfg, Session(cfg, (out, out)))
+    if steps:
+        write_line(out, "pre-run steps:")
+    width = max((len(s.step.task_name) for s in steps), default=0)
+    for step in steps:
+        if step.would_run:
+            verdict = style("would run", "yellow", out) + ": " + "; ".join(step.reasons)
+        else:
+            verdict = style("up to date", "green", out) + ": would be skipped"
+        write_line(out, f"  {step.step.task_name:<{width}}  {verdict}")
+    others = [s.task_name for s in cfg.steps if s.stage != "pre-run"]
+    write_line(out, f"always run: {', '.join(others)}")
+    return 0

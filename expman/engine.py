@@ -1,0 +1,181 @@
+"""The only module that imports doit: the task namespace, running it, and asking its state.
+
+`namespace()` is shared by `expman run` and by the `dodo.py` shim that `expman init`
+writes, so both build the same tasks with the same DOIT_CONFIG (see pipeline). doit is
+always called with `config_filenames=()`, so a user's doit.cfg or `[tool.doit]` cannot
+change expman's behaviour.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from doit.cmd_base import ModuleTaskLoader
+from doit.dependency import Dependency, SqliteDB
+from doit.doit_cmd import DoitMain
+from doit.loader import load_tasks
+from doit.reporter import ConsoleReporter
+
+from expman import config as config_module
+from expman import fsutil, pipeline, record
+from expman.errors import ExpmanError, UsageError
+from expman.model import Config, Step
+from expman.session import Session
+from expman.state import STATE_DIR
+
+
+class _Reporter(ConsoleReporter):  # type: ignore[misc]
+    """Tells the session about steps doit did not execute; prints only doit's own errors.
+
+    The session prints the steps it runs; doit's summary is replaced by the record.
+    """
+
+    def __init__(self, session: Session, stream: TextIO) -> None:
+        super().__init__(stream, {"failure_verbosity": 0})
+        self.session = session
+
+    def execute_task(self, task: Any) -> None:
+        pass
+
+    def add_success(self, task: Any) -> None:
+        pass
+
+    def skip_uptodate(self, task: Any) -> None:
+        self.session.skipped(task.name, record.SKIPPED)
+
+    def skip_ignore(self, task: Any) -> None:
+        self.session.skipped(task.name, record.NOT_RUN, "ignored (`doit ignore`)")
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        if fail.get_name() == "UnmetDependency":
+            self.session.skipped(task.name, record.NOT_RUN, "an earlier stage failed")
+        elif task.name not in self.session.executed:  # doit failed it before it started
+            self.session.skipped(task.name, record.STEP_FAILED, fail.message)
+            if self.session.error is None:
+                self.outstream.write(f"expman: {task.name}: {fail.message}\n")
+
+    def runtime_error(self, msg: str) -> None:
+        self.outstream.write(f"expman: {msg}\n")
+
+    def cleanup_error(self, exception: Any) -> None:
+        self.outstream.write(f"expman: {exception.get_msg()}\n")
+
+    def complete_run(self) -> None:
+        pass
+
+
+def deps(config: Config) -> dict[str, list[str]]:
+    """Each pre-run step's dependencies expanded into files (its script included).
+
+    A pattern that matches nothing is an error, unless an earlier step makes it.
+    """
+    expanded: dict[str, list[str]] = {}
+    made: set[str] = set()
+    for step in config.steps_of("pre-run"):
+        patterns = [*step.deps, *([step.script] if step.script else [])]
+        files, missing = fsutil.expand(patterns, config.root)
+        for pattern in missing:
+            if pattern not in made:
+                raise UsageError(
+                    f"pre-run step '{step.name}': the dependency '{pattern}' matches no file"
+                )
+            files.append(pattern)
+        expanded[step.task_name] = files
+        made.update(step.targets)
+    return expanded
+
+
+def namespace(config: Config, session: Session, only: str | None = None) -> dict[str, Any]:
+    """The doit namespace of an experiment: DOIT_CONFIG and one task creator."""
+    tasks = pipeline.tasks(config, deps(config), session, only)
+
+    def task_expman() -> Any:
+        yield from tasks
+
+    reporter = _Reporter(session, session.err)
+    return {"DOIT_CONFIG": pipeline.doit_config(config, reporter), "task_expman": task_expman}
+
+
+def run(session: Session, only: str | None, force: bool) -> int:
+    """Run the stages of `session.config`; doit's exit code (0 ok, 1/2 failed, 3 bug)."""
+    names = pipeline.selection(session.config, only)
+    args = ["run", *(["--always-execute"] if force else []), *names]
+    loader = ModuleTaskLoader(namespace(session.config, session, only))
+    code: int = DoitMain(loader, config_filenames=()).run(args)
+    if session.error is not None:
+        raise session.error
+    return code
+
+
+def doit(config: Config, session: Session, args: Sequence[str]) -> int:
+    """`expman doit ARGS`: any doit command (list, info, forget, ...) on the stage graph."""
+    loader = ModuleTaskLoader(namespace(config, session))
+    code: int = DoitMain(loader, config_filenames=()).run(list(args))
+    return code
+
+
+@dataclass(frozen=True)
+class StepStatus:
+    """Whether a pre-run step would run now, and why."""
+
+    step: Step
+    would_run: bool
+    reasons: tuple[str, ...]
+
+
+def status(config: Config, session: Session) -> list[StepStatus]:
+    """For each pre-run step: would `expman run` execute it, and why. Runs nothing."""
+    (config.root / STATE_DIR).mkdir(exist_ok=True)
+    tasks = load_tasks(namespace(config, session))
+    by_name = {task.name: task for task in tasks}
+    dependency = Dependency(SqliteDB, str(config.root / pipeline.DOIT_DB))
+    try:
+        result = []
+        for step in config.steps_of("pre-run"):
+            task = by_name[step.task_name]
+            saved = dependency.get_values(task.name)
+            found = dependency.get_status(task, by_name, get_log=True)
+            reasons = _reasons(found.reasons, saved)
+            result.append(StepStatus(step, found.status != "up-to-date", reasons))
+        return result
+    finally:
+        dependency.close()
+
+
+def _reasons(found: Mapping[str, Any], saved: Mapping[str, Any]) -> tuple[str, ...]:
+    if pipeline.DEFINITION_KEY not in saved:
+        return ("it has not run successfully yet",)
+    said = []
+    if found.get("uptodate_false"):
+        said.append("its command or environment changed")
+    for target in found.get("missing_target", []):
+        said.append(f"target {target} is missing")
+    for key, verb in (("added_file_dep", "added"), ("removed_file_dep", "removed")):
+        if found.get(key):
+            said.append(f"dependencies {verb}: {_some(found[key])}")
+    if found.get("missing_file_dep"):
+        said.append(f"dependencies missing: {_some(found['missing_file_dep'])}")
+    if found.get("changed_file_dep"):
+        said.append(f"changed: {_some(found['changed_file_dep'])}")
+    return tuple(said)
+
+
+def _some(names: Sequence[str], shown: int = 3) -> str:
+    text = ", ".join(names[:shown])
+    return text + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def dodo_namespace(dodo_file: str) -> dict[str, Any]:
+    """What the `dodo.py` shim of an experiment puts in its globals: `doit` runs the stages
+    exactly as `expman run` does. An invalid expfile stops doit with expman's message."""
+    root = Path(dodo_file).resolve().parent
+    try:
+        config = config_module.load(root / config_module.EXPFILE, config_module.EXPFILE)
+        return namespace(config, Session(config, (sys.stdout, sys.stderr)))
+    except ExpmanError as e:
+        sys.stderr.write(f"{e}\n")
+        raise SystemExit(e.exit_code) from None

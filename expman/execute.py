@@ -1,0 +1,148 @@
+"""Run one step's command: in its own process group, output streamed as it is written.
+
+stdout and stderr are read as they arrive (no buffering until the step ends) and go
+both to the terminal and to the step's log files. Ctrl-C (or SIGTERM turned into
+KeyboardInterrupt) stops the step's whole process group: SIGINT, then SIGTERM, then
+SIGKILL, each after a grace period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from expman.errors import StageError
+
+GRACE_SECONDS = 5.0
+_CHUNK = 65536
+
+
+@dataclass(frozen=True)
+class Finished:
+    """How a step's process ended. `returncode` is negative -N when killed by signal N."""
+
+    returncode: int
+    started: float
+    duration: float
+
+
+def run(
+    argv: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    logs: tuple[Path, Path],
+    terminal: tuple[TextIO, TextIO],
+    on_start: Callable[[int], None] | None = None,
+) -> Finished:
+    """Run `argv`, teeing stdout/stderr to `terminal` and to the two `logs` files."""
+    started = time.time()
+    clock = time.monotonic()
+    try:
+        process = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group, out of reach of the tty's ^C
+        )
+    except OSError as e:
+        raise StageError(f"cannot start {argv[0]}: {e.strerror or e}") from e
+    if on_start:
+        on_start(process.pid)
+    try:
+        with logs[0].open("ab") as out_log, logs[1].open("ab") as err_log:
+            _pump(
+                process,
+                {process.stdout: (out_log, terminal[0]), process.stderr: (err_log, terminal[1])},
+            )
+        returncode = process.wait()
+    except BaseException:  # KeyboardInterrupt, or anything else: never leave it running
+        stop_group(process)
+        raise
+    return Finished(returncode, started, time.monotonic() - clock)
+
+
+def _pump(process: subprocess.Popen[bytes], routes: dict[object, tuple[BinaryIO, TextIO]]) -> None:
+    with selectors.DefaultSelector() as selector:
+        for stream in routes:
+            selector.register(stream, selectors.EVENT_READ)  # type: ignore[arg-type]
+        while selector.get_map():
+            for key, _ in selector.select():
+                chunk = os.read(key.fd, _CHUNK)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                log, terminal = routes[key.fileobj]
+                log.write(chunk)
+                log.flush()
+                _write(terminal, chunk)
+
+
+def _write(stream: TextIO, chunk: bytes) -> None:
+    buffer = getattr(stream, "buffer", None)
+    try:
+        if buffer is not None:
+            buffer.write(chunk)
+            buffer.flush()
+        else:
+            stream.write(chunk.decode("utf-8", errors="replace"))
+            stream.flush()
+    except (OSError, ValueError):
+        pass  # the terminal went away (closed pipe): the log file still has everything
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop the process group of `process`: SIGINT, SIGTERM, then SIGKILL."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=GRACE_SECONDS)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+        except KeyboardInterrupt:
+            continue  # a second ^C: move on to the next, harder signal at once
+    _reap_group(process.pid)
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def _reap_group(pgid: int) -> None:
+    """Children of the step may outlive it in its group: make sure none are left."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def command_line(cmd: str | None, script: str | None, args: Sequence[str], root: Path) -> list[str]:
+    """The argument list of a step: `bash -c CMD`, or the script with its interpreter.
+
+    A script runs with the interpreter of its `#!` line, or with bash when it has none,
+    so that a script without the executable bit still runs.
+    """
+    if cmd is not None:
+        return ["bash", "-c", cmd]
+    assert script is not None
+    path = root / script
+    try:
+        with path.open("rb") as f:
+            first = f.readline(256)
+    except OSError as e:
+        raise StageError(f"cannot read the script {script}: {e.strerror or e}") from e
+    if first.startswith(b"#!"):
+        interpreter = first[2:].decode(errors="replace").strip().split()
+        return [*interpreter, str(path), *args]
+    return ["bash", str(path), *args]

@@ -1,0 +1,91 @@
+"""File-system primitives: atomic writes, and dependency patterns expanded into files."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import posixpath
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write `data` to `path` so that readers see the old content or the new, never a mix.
+
+    The bytes go to a temporary file in the same folder, are flushed to disk, and
+    replace `path` in one `rename`; the folder is synced so the rename survives a crash.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        Path(tmp).chmod(mode)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    sync_dir(path.parent)
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    """`write_atomic` of `value` as indented JSON."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+    write_atomic(path, text.encode("utf-8"))
+
+
+def sync_dir(path: Path) -> None:
+    """fsync a folder, so that a rename or a new entry in it is durable."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync folders; the data itself was synced
+    finally:
+        os.close(fd)
+
+
+def expand(patterns: Iterable[str], root: Path) -> tuple[list[str], list[str]]:
+    """Files named by `patterns` (files, folders, globs), relative to `root`, sorted.
+
+    A folder stands for every file below it. Returns (files, patterns that matched
+    nothing); paths are normalised POSIX paths so that doit compares them as equal.
+    """
+    found: set[str] = set()
+    missing: list[str] = []
+    for pattern in patterns:
+        matches = _matches(pattern, root)
+        if not matches:
+            missing.append(pattern)
+        found.update(matches)
+    return sorted(found), missing
+
+
+def _matches(pattern: str, root: Path) -> set[str]:
+    base = root / pattern
+    if glob.has_magic(pattern):
+        paths = [Path(p) for p in glob.glob(str(base), recursive=True)]  # noqa: PTH207
+    elif base.exists():
+        paths = [base]
+    else:
+        return set()
+    files: set[str] = set()
+    for path in paths:
+        if path.is_dir():
+            for folder, _, names in os.walk(path):
+                files.update(_relative(Path(folder) / name, root) for name in names)
+        elif path.exists():
+            files.add(_relative(path, root))
+    return files
+
+
+def _relative(path: Path, root: Path) -> str:
+    text = os.path.relpath(path, root) if path.is_absolute() else str(path)
+    return posixpath.normpath(Path(text).as_posix())

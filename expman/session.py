@@ -1,0 +1,338 @@
+"""One execution of the stage graph: the attempt that `expman run` or `doit` makes.
+
+doit calls `begin` (through the hidden `_expman` task), `execute` for each step it runs,
+and `finish` (the teardown of `_expman`) once every task is done, failed or interrupted;
+the reporter in `engine` tells about steps it skipped or could not run. Every state
+change is written to the run's record at once, so a crash leaves it telling the truth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from expman import execute, record, snapshot, yamlnodes
+from expman.archive import Archive
+from expman.errors import ArchiveError, ExpmanError, StageError, UsageError
+from expman.model import Config, Step
+from expman.output import style, write_line
+from expman.state import STATE_DIR, OpenRun, State
+
+OUTPUTS = "outputs"
+
+
+class Session:
+    """The attempt in progress, and the run it belongs to."""
+
+    def __init__(
+        self,
+        config: Config,
+        streams: tuple[TextIO, TextIO],
+        hypothesis: str | None = None,
+    ) -> None:
+        self.config = config
+        self.root = config.root
+        self.out, self.err = streams
+        self.hypothesis = hypothesis
+        self.state = State(self.root)
+        self.archive = Archive(self.root / config.archive)
+        self.record: record.Record | None = None
+        self.executed: set[str] = set()
+        self.interrupted = False
+        self.error: ExpmanError | None = None  # raised inside doit: re-raised after it
+        self._lock = contextlib.ExitStack()
+        self._locked = False
+
+    # -- the run -----------------------------------------------------------------
+
+    def acquire(self) -> None:
+        """Take the experiment's lock (refused at once if another command holds it)."""
+        if not self._locked:
+            self._lock.enter_context(self.state.lock("run"))
+            self._locked = True
+
+    def release(self) -> None:
+        """Let go of the lock (also done by `finish`)."""
+        self._lock.close()
+        self._locked = False
+
+    def begin(self) -> None:
+        """Open the run (starting one if none is open) and a new attempt; snapshot."""
+        try:
+            self._begin()
+        except ExpmanError as e:
+            self.error = e
+            raise
+
+    def _begin(self) -> None:
+        self.acquire()
+        run = open_or_start(self.config, self.state, self.archive, self.hypothesis)
+        self.record = run
+        run_dir = self.archive.run_dir(run["id"])
+        _shelve_previous_attempt(run_dir, len(run["attempts"]))
+        (run_dir / "logs").mkdir(exist_ok=True)
+        (self.root / OUTPUTS).mkdir(exist_ok=True)
+        record.begin_attempt(run, self.config, self._snapshot(run_dir), time.time())
+        record.current_attempt(run)["runner"] = {"pid": os.getpid(), "host": _hostname()}
+        self.archive.write(run)
+        attempt = len(run["attempts"])
+        label = f"run {run['id']}" + (f", attempt {attempt}" if attempt > 1 else "")
+        write_line(self.err, style(f"expman: {label} ({self.config.name})", "bold", self.err))
+
+    def execute(self, step: Step) -> bool:
+        """Run one step; True when it exited 0."""
+        run = self._current()
+        self.executed.add(step.task_name)
+        run_dir = self.archive.run_dir(run["id"])
+        logs = (
+            run_dir / "logs" / f"{step.log_name}.out",
+            run_dir / "logs" / f"{step.log_name}.err",
+        )
+        write_line(self.err, style(f"── {step.task_name}", "cyan", self.err))
+        started = time.time()
+        entry = _stage_entry(step.task_name, "running", started)
+        entry["logs"] = [_rel(p, run_dir) for p in logs]
+        record.add_stage(run, entry)
+        self.archive.write(run)
+        try:
+            argv = execute.command_line(step.cmd, step.script, step.args, self.root)
+            finished = execute.run(
+                argv, self.root, self._env(step, run_dir), logs, (self.out, self.err)
+            )
+        except KeyboardInterrupt:
+            self.interrupted = True
+            entry.update(status=record.STEP_INTERRUPTED, duration=round(time.time() - started, 3))
+            self.archive.write(run)
+            raise
+        except StageError as e:
+            entry.update(status=record.STEP_FAILED, error=str(e))
+            self.archive.write(run)
+            write_line(self.err, style(f"expman: {step.task_name}: {e}", "red", self.err))
+            return False
+        ok = finished.returncode == 0
+        entry.update(
+            status=record.RAN if ok else record.STEP_FAILED,
+            exit_code=finished.returncode,
+            duration=round(finished.duration, 3),
+        )
+        self.archive.write(run)
+        if not ok:
+            message = f"expman: {step.task_name} failed with exit code {finished.returncode}"
+            write_line(self.err, style(message, "red", self.err))
+        return ok
+
+    def skipped(self, task_name: str, status: str, reason: str | None = None) -> None:
+        """A step doit did not execute: up to date (`skipped`) or after a failure (`not-run`)."""
+        if self.record is None or task_name.startswith("_"):
+            return
+        entry = _stage_entry(task_name, status, None)
+        if reason:
+            entry["reason"] = reason
+        record.add_stage(self.record, entry)
+        self.archive.write(self.record)
+        if status == record.SKIPPED:
+            write_line(self.err, style(f"── {task_name}: up to date, skipped", "dim", self.err))
+
+    def finish(self) -> None:
+        """Close the attempt: its status, the metrics; release the lock."""
+        try:
+            if self.record is None:
+                return
+            steps = self.record["stages"]
+            if self.interrupted:
+                status = record.INTERRUPTED
+            elif any(s["status"] in (record.STEP_FAILED, record.NOT_RUN) for s in steps):
+                status = record.FAILED
+            else:
+                status = record.SUCCEEDED
+            metrics = self._metrics()
+            record.finish_attempt(self.record, status, metrics, time.time())
+            self.archive.write(self.record)
+            colour = "green" if status == record.SUCCEEDED else "red"
+            write_line(
+                self.err, style(f"expman: run {self.record['id']} {status}", colour, self.err)
+            )
+        finally:
+            self.release()
+
+    # -- helpers -----------------------------------------------------------------
+
+    def _current(self) -> record.Record:
+        if self.record is None:
+            raise ArchiveError("no attempt is open (internal: begin was not called)")
+        return self.record
+
+    def _env(self, step: Step, run_dir: Path) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("PYTHONUNBUFFERED", "1")  # so that Python stages stream their output
+        env.update(self.config.exported_env())
+        env.update(step.env)
+        env.update(
+            EXPMAN_RUN_ID=self._current()["id"],
+            EXPMAN_RUN_DIR=str(run_dir.resolve()),
+            EXPMAN_OUTPUTS=str((self.root / OUTPUTS).resolve()),
+            EXPMAN_STAGE=step.stage,
+            EXPMAN_STEP=step.name,
+            EXPMAN_EXPERIMENT=self.config.name,
+        )
+        return env
+
+    def _snapshot(self, run_dir: Path) -> dict[str, Any]:
+        """Copy what this attempt runs with into the run folder; return it for the record."""
+        store = self.archive.objects
+        text = _with_overrides(self.config)
+        store.link(store.add_bytes(text.encode()), run_dir / "expfile.yaml")
+        scripts: list[dict[str, Any]] = []
+        for step in self.config.steps:
+            if step.script is None or any(s["path"] == step.script for s in scripts):
+                continue
+            source = self.root / step.script
+            digest = store.add_bytes(source.read_bytes())
+            store.link(digest, run_dir / "scripts" / step.script)
+            scripts.append({"path": step.script, "sha256": digest, "size": source.stat().st_size})
+        exclude = [self.config.archive, OUTPUTS, STATE_DIR]
+        code = snapshot.code_version(self.root, exclude)
+        patch = None
+        if code.patch:
+            patch = "code.patch"
+            store.link(store.add_bytes(code.patch), run_dir / patch)
+        if code.omitted:
+            write_line(
+                self.err,
+                style(
+                    f"expman: warning: code.patch leaves out {len(code.omitted)} large untracked "
+                    f"files ({', '.join(code.omitted[:3])}...): "
+                    f"over {snapshot.PATCH_LIMIT >> 20} MiB",
+                    "yellow",
+                    self.err,
+                ),
+            )
+        if code.error:
+            write_line(
+                self.err,
+                style(
+                    f"expman: warning: {code.error}: the code version is not recorded",
+                    "yellow",
+                    self.err,
+                ),
+            )
+        packages = json.dumps(snapshot.packages(), indent=1).encode()
+        store.link(store.add_bytes(packages), run_dir / "packages.json")
+        return {"code": code.record(patch), "host": snapshot.host(), "scripts": scripts}
+
+    def _metrics(self) -> Any:
+        if self.config.metrics is None:
+            return None
+        path = self.root / self.config.metrics
+        if not path.is_file():
+            write_line(
+                self.err,
+                style(
+                    f"expman: warning: no metrics file {self.config.metrics}", "yellow", self.err
+                ),
+            )
+            return None
+        try:
+            return read_metrics(path)
+        except ValueError as e:
+            write_line(self.err, style(f"expman: warning: {e}", "yellow", self.err))
+            return None
+
+
+def read_metrics(path: Path) -> Any:
+    """The content of a metrics file: JSON, or YAML for .yaml/.yml."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix in (".yaml", ".yml"):
+            return yaml.safe_load(text)
+        return json.loads(text)
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        raise ValueError(f"{path.name}: cannot read the metrics: {e}") from e
+
+
+def open_record(root: Path, include_ended: bool = False) -> tuple[Archive, record.Record] | None:
+    """The open run of the experiment at `root` (its archive and record), or None.
+
+    With `include_ended`, also a run whose `end` was interrupted before it finished.
+    """
+    current = State(root).open_run()
+    if current is None:
+        return None
+    archive = Archive(root / current.archive)
+    try:
+        run = archive.read(current.run_id)
+    except ArchiveError:
+        return None
+    if run.get("uid") != current.uid or (run.get("ended") is not None and not include_ended):
+        return None
+    return archive, run
+
+
+def open_or_start(
+    config: Config, state: State, archive: Archive, hypothesis: str | None
+) -> record.Record:
+    """The open run's record, or a new run's (which becomes the open one)."""
+    found = open_record(config.root)
+    if found is not None:
+        archive_of_run, run = found
+        if archive_of_run.root != archive.root:
+            raise UsageError(
+                f"run {run['id']} is open in the archive {archive_of_run.root}, "
+                f"but the expfile now says '{config.archive}': end it first"
+            )
+        return run
+    run = record.new(config, hypothesis)
+    run_id = archive.create(run)
+    state.set_open_run(OpenRun(run_id, run["uid"], config.archive))
+    return run
+
+
+def _with_overrides(config: Config) -> str:
+    """The expfile's text with `-s` overrides written in, every other byte as it was."""
+    text = config.text
+    for name, value in config.overrides.items():
+        node = yamlnodes.compose(text)
+        assert node is not None
+        text = yamlnodes.replace_value(text, node, ["vars", name], value)
+    return text
+
+
+def _shelve_previous_attempt(run_dir: Path, attempts: int) -> None:
+    """Move the last attempt's snapshot and logs to `attempts/N/`: the record keeps all."""
+    if attempts == 0:
+        return
+    shelf = run_dir / "attempts" / str(attempts)
+    shelf.mkdir(parents=True, exist_ok=True)
+    for name in ("expfile.yaml", "scripts", "code.patch", "packages.json", "logs"):
+        if (run_dir / name).exists() and not (shelf / name).exists():
+            (run_dir / name).replace(shelf / name)
+        elif (run_dir / name).is_dir():
+            shutil.rmtree(run_dir / name)
+
+
+def _stage_entry(task_name: str, status: str, started: float | None) -> dict[str, Any]:
+    return {
+        "name": task_name,
+        "stage": task_name.split(":")[0],
+        "status": status,
+        "exit_code": None,
+        "started": record.iso(started) if started is not None else None,
+        "started_epoch": round(started, 3) if started is not None else None,
+        "duration": None,
+        "logs": [],
+    }
+
+
+def _rel(path: Path, base: Path) -> str:
+    return path.relative_to(base).as_posix()
+
+
+def _hostname() -> str:
+    return os.uname().nodename

@@ -1,0 +1,167 @@
+"""What a run ran with: the code version from git, the host, Python and its packages."""
+
+from __future__ import annotations
+
+import getpass
+import platform
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from expman import __version__
+
+# Uncommitted changes go into code.patch, untracked files' content included, up to this
+# size; beyond it files are left out (largest first) and a warning says so.
+PATCH_LIMIT = 10 << 20
+_EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree
+
+
+@dataclass
+class CodeVersion:
+    """The git state of the experiment's repository."""
+
+    commit: str | None = None
+    branch: str | None = None
+    dirty: bool = False
+    patch: bytes = b""
+    omitted: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def record(self, patch_name: str | None) -> dict[str, Any]:
+        """The record's `code` field."""
+        return {
+            "commit": self.commit,
+            "branch": self.branch,
+            "dirty": self.dirty,
+            "patch": patch_name,
+            "omitted": self.omitted,
+            "error": self.error,
+        }
+
+
+def code_version(root: Path, exclude: list[str], limit: int = PATCH_LIMIT) -> CodeVersion:
+    """The commit, branch and uncommitted changes of the repository holding `root`.
+
+    `exclude` (paths relative to `root`) are expman's own folders: never part of the code.
+    """
+    pathspec = [":(top)", *(f":(exclude){p}" for p in exclude)]
+    try:
+        status = _git(
+            root,
+            "status",
+            "--porcelain=v2",
+            "--branch",
+            "-z",
+            "--untracked-files=all",
+            "--",
+            *pathspec,
+        )
+    except FileNotFoundError:
+        return CodeVersion(error="git is not installed")
+    if status.returncode != 0:
+        message = status.stderr.decode(errors="replace").strip().splitlines()
+        not_repo = any("not a git repository" in line for line in message)
+        return CodeVersion(error="not a git repository" if not_repo else " ".join(message))
+    version = CodeVersion()
+    untracked: list[str] = []
+    for entry in status.stdout.split(b"\0"):
+        text = entry.decode(errors="surrogateescape")
+        if text.startswith("# branch.oid "):
+            oid = text.removeprefix("# branch.oid ")
+            version.commit = None if oid == "(initial)" else oid
+        elif text.startswith("# branch.head "):
+            head = text.removeprefix("# branch.head ")
+            version.branch = None if head == "(detached)" else head
+        elif text.startswith("? "):
+            untracked.append(text[2:])
+        elif text[:2] in ("1 ", "2 ", "u "):
+            version.dirty = True
+    version.dirty = version.dirty or bool(untracked)
+    if version.dirty:
+        base = version.commit or _EMPTY_TREE
+        diff = _git(root, "diff", "--binary", base, "--", *pathspec)
+        top = _git(root, "rev-parse", "--show-toplevel").stdout.decode().strip()
+        version.patch = diff.stdout
+        version.patch += _untracked_patch(Path(top), untracked, limit - len(diff.stdout), version)
+    return version
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        ["git", "-c", "core.quotepath=off", *args], cwd=root, capture_output=True, check=False
+    )
+
+
+def _untracked_patch(top: Path, names: list[str], room: int, version: CodeVersion) -> bytes:
+    """New-file diffs for untracked files (git diff leaves them out), within `room` bytes."""
+    sizes = {}
+    for name in names:
+        try:
+            sizes[name] = (top / name).stat().st_size
+        except OSError:
+            continue
+    parts: list[bytes] = []
+    for name in sorted(sizes, key=lambda n: (sizes[n], n)):  # smallest first: keep the most
+        if sizes[name] > room:
+            version.omitted.append(name)
+            continue
+        try:
+            part = _new_file_diff(top, name)
+        except OSError:
+            version.omitted.append(name)
+            continue
+        room -= len(part)
+        parts.append(part)
+    version.omitted.sort()
+    return b"".join(parts)
+
+
+def _new_file_diff(top: Path, name: str) -> bytes:
+    data = (top / name).read_bytes()
+    if b"\0" in data[:8192]:  # binary: let git write its binary patch format
+        result = _git(top, "diff", "--no-index", "--binary", "--", "/dev/null", name)
+        return result.stdout
+    lines = data.splitlines(keepends=True)
+    mode = "100755" if (top / name).stat().st_mode & 0o111 else "100644"
+    header = (
+        f"diff --git a/{name} b/{name}\nnew file mode {mode}\n--- /dev/null\n+++ b/{name}\n"
+    ).encode()
+    if not lines:
+        return header.replace(b"--- /dev/null\n+++ b/" + name.encode() + b"\n", b"")
+    body = b"".join(b"+" + line for line in lines)
+    if not data.endswith(b"\n"):
+        body += b"\n\\ No newline at end of file\n"
+    return header + f"@@ -0,0 +1,{len(lines)} @@\n".encode() + body
+
+
+def host() -> dict[str, Any]:
+    """The machine, user and interpreter a run ran on."""
+    return {
+        "name": socket.gethostname(),
+        "user": _user(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "executable": sys.executable,
+        "expman": __version__,
+    }
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return None
+
+
+def packages() -> dict[str, str]:
+    """The installed Python distributions and their versions, read from their metadata."""
+    found: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            found.setdefault(name, dist.version)
+    return dict(sorted(found.items(), key=lambda item: item[0].lower()))

@@ -1,0 +1,98 @@
+"""The experiment's working state in `.expman/`: which run is open, and who holds the lock.
+
+Nothing here is the only copy of anything: the open run's record lives in the archive;
+`.expman/current.json` only says which one it is, and doit's skip state
+(`.expman/doit.db`) can be lost at the price of re-running pre-run steps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from expman import fsutil
+from expman.errors import UsageError
+
+STATE_DIR = ".expman"
+DOIT_DB = f"{STATE_DIR}/doit.db"
+
+
+@dataclass(frozen=True)
+class OpenRun:
+    """The run that `start` or `run` opened and `end` has not closed yet."""
+
+    run_id: str
+    uid: str
+    archive: str
+
+
+class State:
+    """`.expman/` of one experiment."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / STATE_DIR
+
+    def open_run(self) -> OpenRun | None:
+        """The open run, or None."""
+        try:
+            data = json.loads((self.dir / "current.json").read_bytes())
+            return OpenRun(data["id"], data["uid"], data["archive"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # unreadable: treated as no open run; the record is in the archive
+
+    def set_open_run(self, run: OpenRun | None) -> None:
+        """Record which run is open (None: none is)."""
+        path = self.dir / "current.json"
+        if run is None:
+            path.unlink(missing_ok=True)
+            return
+        self.dir.mkdir(exist_ok=True)
+        fsutil.write_json_atomic(path, {"id": run.run_id, "uid": run.uid, "archive": run.archive})
+
+    @contextlib.contextmanager
+    def lock(self, command: str) -> Iterator[None]:
+        """Hold the experiment's lock while `command` changes its runs.
+
+        An OS file lock (flock): the kernel releases it when its holder dies, however it
+        dies, so a lock is never left stale. A second command is refused at once, with
+        the holder named.
+        """
+        self.dir.mkdir(exist_ok=True)
+        fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UsageError(self._busy(fd)) from None
+            holder = {
+                "command": command,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(holder).encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    @staticmethod
+    def _busy(fd: int) -> str:
+        try:
+            holder = json.loads(os.pread(fd, 4096, 0))
+            who = (
+                f"`expman {holder['command']}` (pid {holder['pid']} on {holder['host']}, "
+                f"since {holder['since']})"
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            who = "another expman command"
+        return f"this experiment is busy: {who} holds its lock; wait for it to finish"

@@ -8,6 +8,7 @@ change expman's behaviour.
 
 from __future__ import annotations
 
+import fnmatch
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -68,30 +69,78 @@ class _Reporter(ConsoleReporter):  # type: ignore[misc]
         pass
 
 
+class _SameFiles:
+    """doit `uptodate` check: the step's dependency patterns still name the same files.
+
+    When they name others now (an earlier step made or removed some), the task's
+    `file_dep` is set to them, so that doit checks and saves the files that really are
+    its dependencies, and the next run does not see a changed list again.
+    """
+
+    def __init__(self, config: Config, step: Step, files: Sequence[str]) -> None:
+        self.config, self.step, self.files = config, step, list(files)
+
+    def __call__(self, task: Any) -> bool:
+        try:
+            now = _expand(self.config, self.step, _made_before(self.config, self.step))
+        except UsageError:
+            return False  # a dependency vanished: run, and let the step say what is wrong
+        if now == self.files:
+            return True
+        task.file_dep = set(now)
+        return False
+
+
+def _expand(config: Config, step: Step, made: Sequence[str]) -> list[str]:
+    """A step's dependency files; patterns matching nothing must name what `made` holds."""
+    patterns = [*step.deps, *([step.script] if step.script else [])]
+    files, missing = fsutil.expand(patterns, config.root)
+    for pattern in missing:
+        fed = [target for target in made if pipeline.feeds(pattern, target)]
+        if not fed:
+            raise UsageError(
+                f"pre-run step '{step.name}': the dependency '{pattern}' matches no file"
+            )
+        files.extend(t for t in fed if t != pattern and fnmatch.fnmatchcase(t, pattern))
+    return sorted(set(files))
+
+
 def deps(config: Config) -> dict[str, list[str]]:
     """Each pre-run step's dependencies expanded into files (its script included).
 
-    A pattern that matches nothing is an error, unless an earlier step makes it.
+    A pattern that matches nothing is an error, unless an earlier step makes what it
+    names; a glob naming such a target file gets it, so that doit orders and checks it.
     """
-    expanded: dict[str, list[str]] = {}
-    made: set[str] = set()
-    for step in config.steps_of("pre-run"):
-        patterns = [*step.deps, *([step.script] if step.script else [])]
-        files, missing = fsutil.expand(patterns, config.root)
-        for pattern in missing:
-            if pattern not in made:
-                raise UsageError(
-                    f"pre-run step '{step.name}': the dependency '{pattern}' matches no file"
-                )
-            files.append(pattern)
-        expanded[step.task_name] = files
-        made.update(step.targets)
-    return expanded
+    return {
+        step.task_name: _expand(config, step, _made_before(config, step))
+        for step in config.steps_of("pre-run")
+    }
+
+
+def _made_before(config: Config, step: Step) -> list[str]:
+    """The targets of the pre-run steps before `step`."""
+    made: list[str] = []
+    for earlier in config.steps_of("pre-run"):
+        if earlier == step:
+            break
+        made.extend(earlier.targets)
+    return made
 
 
 def namespace(config: Config, session: Session, only: str | None = None) -> dict[str, Any]:
     """The doit namespace of an experiment: DOIT_CONFIG and one task creator."""
-    tasks = pipeline.tasks(config, deps(config), session, only)
+    (config.root / STATE_DIR).mkdir(exist_ok=True)  # doit opens its state file there
+    expanded = deps(config)
+    tasks = pipeline.tasks(config, expanded, session, only)
+    fed_by = pipeline.upstream(config)
+    for task in tasks:
+        name = pipeline.task_name(task)
+        if fed_by.get(name):
+            # An earlier step of this run makes some of its dependencies: the files a
+            # folder or glob names are known only once that step has run, so compare
+            # them again when doit checks this step.
+            step = next(s for s in config.steps if s.task_name == name)
+            task["uptodate"].append(_SameFiles(config, step, expanded[name]))
 
     def task_expman() -> Any:
         yield from tasks
@@ -129,18 +178,27 @@ class StepStatus:
 
 def status(config: Config, session: Session) -> list[StepStatus]:
     """For each pre-run step: would `expman run` execute it, and why. Runs nothing."""
-    (config.root / STATE_DIR).mkdir(exist_ok=True)
     tasks = load_tasks(namespace(config, session))
     by_name = {task.name: task for task in tasks}
     dependency = Dependency(SqliteDB, str(config.root / pipeline.DOIT_DB))
+    fed_by = pipeline.upstream(config)
     try:
-        result = []
+        result: list[StepStatus] = []
         for step in config.steps_of("pre-run"):
             task = by_name[step.task_name]
             saved = dependency.get_values(task.name)
             found = dependency.get_status(task, by_name, get_log=True)
-            reasons = _reasons(found.reasons, saved)
-            result.append(StepStatus(step, found.status != "up-to-date", reasons))
+            reasons = list(_reasons(found.reasons, saved))
+            would_run = found.status != "up-to-date"
+            feeding = [
+                s.step.task_name
+                for s in result
+                if s.would_run and s.step.task_name in fed_by[step.task_name]
+            ]
+            if feeding:
+                would_run = True
+                reasons.append(f"it takes what {', '.join(feeding)} makes")
+            result.append(StepStatus(step, would_run, tuple(reasons)))
         return result
     finally:
         dependency.close()

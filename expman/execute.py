@@ -69,6 +69,8 @@ def run(
     except BaseException:  # KeyboardInterrupt, or anything else: never leave it running
         stop_group(process)
         raise
+    finally:
+        _close(process)
     return Finished(returncode, started, time.monotonic() - clock)
 
 
@@ -116,6 +118,9 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
         except KeyboardInterrupt:
             continue  # a second ^C: move on to the next, harder signal at once
     _reap_group(process.pid)
+
+
+def _close(process: subprocess.Popen[bytes]) -> None:
     for stream in (process.stdout, process.stderr):
         if stream is not None:
             stream.close()

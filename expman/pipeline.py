@@ -12,6 +12,7 @@ step's definition (`DefinitionUnchanged`) are unchanged; every other stage alway
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -50,6 +51,30 @@ class DefinitionUnchanged:
 
     def __call__(self, task: Any, values: Mapping[str, Any]) -> bool:
         return values.get(DEFINITION_KEY) == self.digest
+
+
+def feeds(pattern: str, target: str) -> bool:
+    """Whether a dependency pattern takes in (part of) what a target names."""
+    return (
+        pattern == target
+        or target.startswith(pattern + "/")
+        or pattern.startswith(target + "/")
+        or fnmatch.fnmatchcase(target, pattern)
+    )
+
+
+def upstream(config: Config) -> dict[str, list[str]]:
+    """For each pre-run step, the earlier steps whose targets it depends on."""
+    found: dict[str, list[str]] = {}
+    earlier: list[Step] = []
+    for step in config.steps_of("pre-run"):
+        found[step.task_name] = [
+            before.task_name
+            for before in earlier
+            if any(feeds(dep, target) for dep in step.deps for target in before.targets)
+        ]
+        earlier.append(step)
+    return found
 
 
 def definition_digest(config: Config, step: Step) -> str:
@@ -101,6 +126,11 @@ def tasks(
         previous = step.task_name
         result.append(task)
     return result
+
+
+def task_name(task: Mapping[str, Any]) -> str:
+    """The doit name of a task dict: `basename`, or `basename:name`."""
+    return f"{task['basename']}:{task['name']}" if "name" in task else str(task["basename"])
 
 
 def _task(step: Step, actions: Actions) -> dict[str, Any]:

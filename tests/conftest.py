@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,3 +96,58 @@ def _restore_cwd() -> Iterator[None]:
     before = Path.cwd()
     yield
     os.chdir(before)
+
+
+def git(root: Path, *args: str) -> str:
+    """Run git in `root` with a fixed identity; return its stdout."""
+    result = subprocess.run(
+        [
+            "git",
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.invalid",
+            "-c",
+            "init.defaultBranch=main",
+            *args,
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+def records(root: Path, archive: str = "runs") -> list[dict[str, Any]]:
+    """Every run.json of an archive, oldest first."""
+    folder = root / archive
+    ids = sorted((p for p in folder.glob("[0-9]*") if p.is_dir()), key=lambda p: int(p.name))
+    return [json.loads((p / "run.json").read_text()) for p in ids]
+
+
+def steps(record: dict[str, Any]) -> dict[str, str]:
+    """{step name: status} of a record's latest attempt."""
+    return {s["name"]: s["status"] for s in record["stages"]}
+
+
+@pytest.fixture
+def experiment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Path]:
+    """`experiment(expfile_text)`: a git repository holding that expfile, committed; cwd."""
+    root = tmp_path / "exp"
+    root.mkdir()
+    monkeypatch.chdir(root)
+
+    def make(text: str, **files: str) -> Path:
+        (root / "expfile.yaml").write_text(text)
+        (root / ".gitignore").write_text("/.expman/\n/outputs/\n/runs/\n")
+        for name, content in files.items():
+            path = root / name.replace("__", "/")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+        git(root, "init", "-q")
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", "start")
+        return root
+
+    return make

@@ -64,7 +64,11 @@ def end(*, path: Path, display: str, message: str | None, streams: tuple[TextIO,
 
 
 def _observations(message: str | None, cfg: Config, run: record.Record) -> str:
+    """-m, the expfile's observations, or $EDITOR on a terminal. Given both -m and text in
+    the expfile, both are kept: the expfile's is about to be cleared, and must not be lost."""
     if message is not None:
+        if cfg.observations.strip() and cfg.observations.strip() != message.strip():
+            return f"{message}\n\n{cfg.observations}"
         return message
     if cfg.observations:
         return cfg.observations

@@ -1,0 +1,363 @@
+"""`expman run`: skipping (SPEC §5) and the stages' environment (SPEC §3), with real doit."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli, git, records, steps
+
+SKIP = """\
+version: 1
+name: skip
+vars:
+  LR: 0.1
+  SEED: 1
+export: [SEED]
+env: {MODE: fast}
+stages:
+  pre-run:
+    - name: data
+      cmd: echo ran >> pre.log; mkdir -p data; cat src/*.txt > data/clean.txt
+      deps: [src/, prepare.cfg]
+      targets: [data/clean.txt]
+    - name: stats
+      script: stats.sh
+      deps: ["data/*.txt"]
+  run: {cmd: "true"}
+  fetch: {cmd: "true"}
+"""
+FILES = {
+    "src__a.txt": "a\n",
+    "src__b.txt": "b\n",
+    "prepare.cfg": "x=1\n",
+    "stats.sh": "#!/bin/sh\nwc -l data/clean.txt\n",
+}
+Experiment = Callable[..., Path]
+
+
+def _status(run_cli: RunCli, *args: str) -> dict[str, str]:
+    code, _, err = run_cli("run", *args)
+    assert code == 0, err
+    return steps(records(Path.cwd())[-1])
+
+
+@pytest.fixture
+def skip(experiment: Experiment, run_cli: RunCli) -> Path:
+    root = experiment(SKIP, **FILES)
+    assert _status(run_cli) == {
+        "pre-run:data": "ran",
+        "pre-run:stats": "ran",
+        "run": "ran",
+        "fetch": "ran",
+    }
+    return root
+
+
+def test_unchanged_steps_are_skipped(skip: Path, run_cli: RunCli) -> None:
+    assert _status(run_cli)["pre-run:data"] == "skipped"
+    assert _status(run_cli)["pre-run:stats"] == "skipped"
+    assert (skip / "pre.log").read_text() == "ran\n"
+
+
+def test_touched_but_identical_dep_is_skipped(skip: Path, run_cli: RunCli) -> None:
+    later = time.time() + 5
+    os.utime(skip / "src" / "a.txt", (later, later))
+    (skip / "prepare.cfg").write_text("x=1\n")  # rewritten, same bytes
+    assert _status(run_cli)["pre-run:data"] == "skipped"
+
+
+def test_one_changed_byte_reruns(skip: Path, run_cli: RunCli) -> None:
+    (skip / "prepare.cfg").write_text("x=2\n")
+    result = _status(run_cli)
+    assert result["pre-run:data"] == "ran"
+    assert result["pre-run:stats"] == "skipped"  # its input came out the same
+
+
+def test_new_file_made_by_an_earlier_step_reruns(skip: Path, run_cli: RunCli) -> None:
+    text = (skip / "expfile.yaml").read_text()
+    text = text.replace("> data/clean.txt", "> data/clean.txt; echo x > data/extra.txt")
+    (skip / "expfile.yaml").write_text(text)
+    result = _status(run_cli)
+    assert (result["pre-run:data"], result["pre-run:stats"]) == ("ran", "ran")
+    result = _status(run_cli)
+    assert (result["pre-run:data"], result["pre-run:stats"]) == ("skipped", "skipped")
+
+
+def test_new_file_in_a_folder_dep_reruns(skip: Path, run_cli: RunCli) -> None:
+    (skip / "src" / "c.txt").write_text("c\n")
+    result = _status(run_cli)
+    assert result["pre-run:data"] == "ran"
+    assert (skip / "data" / "clean.txt").read_text() == "a\nb\nc\n"
+
+
+def test_changed_output_of_one_step_reruns_the_next(skip: Path, run_cli: RunCli) -> None:
+    (skip / "src" / "b.txt").write_text("B\n")
+    assert _status(run_cli) == {
+        "pre-run:data": "ran",
+        "pre-run:stats": "ran",
+        "run": "ran",
+        "fetch": "ran",
+    }
+
+
+def test_missing_target_reruns(skip: Path, run_cli: RunCli) -> None:
+    (skip / "data" / "clean.txt").unlink()
+    assert _status(run_cli)["pre-run:data"] == "ran"
+
+
+def test_changed_command_reruns(skip: Path, run_cli: RunCli) -> None:
+    text = (skip / "expfile.yaml").read_text().replace("echo ran >>", "echo again >>")
+    (skip / "expfile.yaml").write_text(text)
+    assert _status(run_cli)["pre-run:data"] == "ran"
+
+
+def test_changed_script_content_reruns(skip: Path, run_cli: RunCli) -> None:
+    (skip / "stats.sh").write_text("#!/bin/sh\nwc -c data/clean.txt\n")
+    result = _status(run_cli)
+    assert (result["pre-run:data"], result["pre-run:stats"]) == ("skipped", "ran")
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("  SEED: 1\n", "  SEED: 2\n"),  # an exported var
+        ("env: {MODE: fast}", "env: {MODE: slow}"),  # the experiment-wide env
+        (
+            "      targets: [data/clean.txt]\n",
+            "      targets: [data/clean.txt]\n      env: {EXTRA: '1'}\n",
+        ),  # the step's env
+    ],
+    ids=["exported-var", "env", "step-env"],
+)
+def test_changed_environment_reruns(skip: Path, run_cli: RunCli, old: str, new: str) -> None:
+    (skip / "expfile.yaml").write_text((skip / "expfile.yaml").read_text().replace(old, new))
+    assert _status(run_cli)["pre-run:data"] == "ran"
+
+
+def test_override_of_an_exported_var_reruns(skip: Path, run_cli: RunCli) -> None:
+    assert _status(run_cli, "-s", "SEED=7")["pre-run:data"] == "ran"
+
+
+def test_var_that_is_not_exported_does_not_rerun(skip: Path, run_cli: RunCli) -> None:
+    assert _status(run_cli, "-s", "LR=0.5")["pre-run:data"] == "skipped"
+
+
+def test_force_runs_everything(skip: Path, run_cli: RunCli) -> None:
+    result = _status(run_cli, "--force")
+    assert (result["pre-run:data"], result["pre-run:stats"]) == ("ran", "ran")
+
+
+def test_failed_step_is_not_remembered_as_done(experiment: Experiment, run_cli: RunCli) -> None:
+    root = experiment(SKIP.replace("cat src/*.txt", "test -e go && cat src/*.txt"), **FILES)
+    assert run_cli("run")[0] == 1
+    assert steps(records(root)[-1]) == {
+        "pre-run:data": "failed",
+        "pre-run:stats": "not-run",
+        "run": "not-run",
+        "fetch": "ran",
+    }
+    (root / "go").write_text("")
+    assert _status(run_cli)["pre-run:data"] == "ran"
+
+
+def test_only_runs_one_stage(skip: Path, run_cli: RunCli) -> None:
+    (skip / "prepare.cfg").write_text("x=3\n")
+    assert _status(run_cli, "--only", "run") == {"run": "ran"}
+    assert _status(run_cli, "--only", "pre-run") == {
+        "pre-run:data": "ran",
+        "pre-run:stats": "skipped",
+    }
+
+
+def test_missing_dependency_is_a_usage_error(experiment: Experiment, run_cli: RunCli) -> None:
+    files = {k: v for k, v in FILES.items() if k != "prepare.cfg"}
+    root = experiment(SKIP, **files)
+    code, _, err = run_cli("run")
+    assert code == 2
+    assert "pre-run step 'data': the dependency 'prepare.cfg' matches no file" in err
+    assert records(root) == []
+
+
+def test_status_says_why_without_running(skip: Path, run_cli: RunCli) -> None:
+    (skip / "prepare.cfg").write_text("x=9\n")
+    (skip / "stats.sh").write_text("#!/bin/sh\necho changed\n")
+    before = records(skip)
+    code, out, _ = run_cli("status")
+    assert code == 0
+    assert "pre-run:data   would run: changed: prepare.cfg" in out
+    assert "pre-run:stats  would run: changed: stats.sh" in out
+    assert "open run 0001: succeeded, 1 attempt, started" in out
+    assert records(skip) == before
+    assert (skip / "pre.log").read_text() == "ran\n"
+    (skip / "prepare.cfg").write_text("x=1\n")
+    (skip / "stats.sh").write_text(FILES["stats.sh"])
+    assert "pre-run:data   up to date: would be skipped" in run_cli("status")[1]
+
+
+def test_user_doit_settings_do_not_change_expman(skip: Path, run_cli: RunCli) -> None:
+    (skip / "pyproject.toml").write_text(
+        '[tool.doit]\nbackend = "json"\ndep_file = "elsewhere.json"\nverbosity = 0\n'
+        "continue = false\n"
+    )
+    (skip / "doit.cfg").write_text("[GLOBAL]\nbackend = json\ndep_file = other.json\n")
+    assert _status(run_cli)["pre-run:data"] == "skipped"
+    assert not (skip / "elsewhere.json").exists() and not (skip / "other.json").exists()
+
+
+ENV = """\
+version: 1
+name: env-test
+vars:
+  TEXT: hello world
+  NUMBER: 0.01
+  FLAG: true
+  LIST: [1, two]
+  MAP: {a: 1}
+  HIDDEN: secret
+  HOSTILE: $(touch pwned)
+export: [TEXT, NUMBER, FLAG, LIST, MAP, HOSTILE]
+env:
+  MODE: fast
+  SHARED: experiment
+stages:
+  run:
+    cmd: env > env.txt
+    env: {SHARED: step}
+  fetch: {cmd: "cp env.txt \\"$EXPMAN_OUTPUTS\\"/; echo $HOSTILE"}
+"""
+
+
+SEEN = {
+    "TEXT",
+    "NUMBER",
+    "FLAG",
+    "LIST",
+    "MAP",
+    "HIDDEN",
+    "HOSTILE",
+    "MODE",
+    "SHARED",
+    "PYTHONUNBUFFERED",
+}
+
+
+def _env_seen(root: Path) -> dict[str, str]:
+    lines = (root / "env.txt").read_text().splitlines()
+    pairs = dict(line.split("=", 1) for line in lines if "=" in line)
+    return {k: v for k, v in pairs.items() if k in SEEN or k.startswith("EXPMAN_")}
+
+
+def test_stages_see_vars_env_and_expman_variables(experiment: Experiment, run_cli: RunCli) -> None:
+    root = experiment(ENV)
+    assert run_cli("run")[0] == 0
+    seen = _env_seen(root)
+    run_dir = root / "runs" / "0001"
+    assert seen == {
+        "TEXT": "hello world",
+        "NUMBER": "0.01",
+        "FLAG": "true",
+        "LIST": '[1, "two"]',
+        "MAP": '{"a": 1}',
+        "HOSTILE": "$(touch pwned)",
+        "MODE": "fast",
+        "SHARED": "step",
+        "EXPMAN_RUN_ID": "0001",
+        "EXPMAN_RUN_DIR": str(run_dir.resolve()),
+        "EXPMAN_OUTPUTS": str((root / "outputs").resolve()),
+        "EXPMAN_STAGE": "run",
+        "EXPMAN_STEP": "run",
+        "EXPMAN_EXPERIMENT": "env-test",
+        "PYTHONUNBUFFERED": "1",
+    }
+    assert not (root / "pwned").exists()
+    assert (run_dir / "logs" / "fetch.out").read_text() == "$(touch pwned)\n"
+    record = records(root)[0]
+    assert record["env"]["LIST"] == '[1, "two"]' and "HIDDEN" not in record["env"]
+
+
+def test_overrides_are_typed_recorded_and_snapshotted(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = experiment(ENV)
+    code, _, err = run_cli("run", "-s", "NUMBER=0.5", "-s", "LIST=[3]", "-s", "TEXT=a: b")
+    assert code == 0, err
+    seen = _env_seen(root)
+    assert (seen["NUMBER"], seen["LIST"], seen["TEXT"]) == ("0.5", "[3]", '{"a": "b"}')
+    record = records(root)[0]
+    assert record["overrides"] == {"NUMBER": 0.5, "LIST": [3], "TEXT": {"a": "b"}}
+    assert record["vars"]["NUMBER"] == 0.5 and record["vars"]["FLAG"] is True
+    snapshot = (root / "runs" / "0001" / "expfile.yaml").read_text()
+    original = (root / "expfile.yaml").read_text()
+    assert snapshot == original.replace("NUMBER: 0.01", "NUMBER: 0.5").replace(
+        "LIST: [1, two]", "LIST: [3]"
+    ).replace("TEXT: hello world", 'TEXT: {"a": "b"}')
+
+
+def test_unknown_override_names_the_known_vars(experiment: Experiment, run_cli: RunCli) -> None:
+    experiment(ENV)
+    code, _, err = run_cli("run", "-s", "NUMBR=1")
+    assert code == 2
+    assert err == (
+        "expman: -s NUMBR=1: no var named 'NUMBR' in the expfile "
+        "(vars: FLAG, HIDDEN, HOSTILE, LIST, MAP, NUMBER, TEXT)\n"
+    )
+
+
+def test_start_overrides_apply_to_every_attempt(experiment: Experiment, run_cli: RunCli) -> None:
+    root = experiment(ENV)
+    assert run_cli("start", "-s", "NUMBER=2", "-m", "two")[0] == 0
+    run_cli("run")
+    assert _env_seen(root)["NUMBER"] == "2"
+    run_cli("run", "-s", "FLAG=false")
+    assert (_env_seen(root)["NUMBER"], _env_seen(root)["FLAG"]) == ("2", "false")
+    record = records(root)[0]
+    assert record["hypothesis"] == "two" and len(record["attempts"]) == 2
+    assert record["overrides"] == {"NUMBER": 2, "FLAG": False}
+
+
+def test_code_version_is_recorded(experiment: Experiment, run_cli: RunCli) -> None:
+    root = experiment(ENV)
+    head = git(root, "rev-parse", "HEAD").strip()
+    run_cli("run")
+    code = records(root)[0]["code"]
+    assert code == {
+        "commit": head,
+        "branch": "main",
+        "dirty": False,
+        "patch": None,
+        "omitted": [],
+        "error": None,
+    }  # what the run writes comes after the snapshot
+    (root / "notes.txt").write_text("an idea\n")
+    run_cli("run")
+    code = records(root)[0]["code"]
+    assert (code["dirty"], code["patch"]) == (True, "code.patch")
+    assert "+an idea" in (root / "runs/0001/code.patch").read_text()
+
+
+def test_outside_git_the_run_says_so(tmp_path: Path, run_cli: RunCli, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    (tmp_path / "expfile.yaml").write_text(ENV)
+    code, _, err = run_cli("run")
+    assert code == 0
+    assert "expman: warning: not a git repository: the code version is not recorded" in err
+    assert records(tmp_path)[0]["code"]["error"] == "not a git repository"
+
+
+def test_record_snapshot_and_logs(experiment: Experiment, run_cli: RunCli) -> None:
+    root = experiment(ENV.replace("cmd: env |", "cmd: echo to-err >&2; env |"))
+    run_cli("run")
+    run_dir = root / "runs" / "0001"
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["host"]["python"] and record["host"]["expman"] == record["expman_version"]
+    assert "doit" in {name.lower() for name in json.loads((run_dir / "packages.json").read_text())}
+    assert (run_dir / "logs" / "run.err").read_text() == "to-err\n"
+    assert record["stages"][0]["logs"] == ["logs/run.out", "logs/run.err"]
+    assert record["status"] == "succeeded" and record["ended"] is None

@@ -352,7 +352,7 @@ def test_outside_git_the_run_says_so(tmp_path: Path, run_cli: RunCli, monkeypatc
 
 
 def test_record_snapshot_and_logs(experiment: Experiment, run_cli: RunCli) -> None:
-    root = experiment(ENV.replace("cmd: env |", "cmd: echo to-err >&2; env |"))
+    root = experiment(ENV.replace("cmd: env >", "cmd: echo to-err >&2; env >"))
     run_cli("run")
     run_dir = root / "runs" / "0001"
     record = json.loads((run_dir / "run.json").read_text())

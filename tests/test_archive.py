@@ -1,0 +1,77 @@
+"""The archive: run ids allocated without clashes, records read safely, run names."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from expman.archive import Archive, Damaged
+from expman.errors import ArchiveError
+
+
+def _allocate(root: str, count: int) -> list[str]:
+    archive = Archive(Path(root))
+    return [archive.create({"id": None, "n": i}) for i in range(count)]
+
+
+def test_concurrent_processes_never_share_a_run_id(tmp_path: Path) -> None:
+    """Many processes (as from experiments sharing one archive) allocate at once."""
+    with multiprocessing.get_context("spawn").Pool(8) as pool:
+        batches = pool.starmap(_allocate, [(str(tmp_path), 10)] * 8)
+    ids = [run_id for batch in batches for run_id in batch]
+    assert len(ids) == len(set(ids)) == 80
+    archive = Archive(tmp_path)
+    assert archive.ids() == [f"{n:04d}" for n in range(1, 81)]
+    assert all(isinstance(r, dict) for r in archive.records())
+    assert not list(tmp_path.glob(".new-*")), "no staging folder is left behind"
+
+
+def test_ids_sort_by_number_past_9999(tmp_path: Path) -> None:
+    for name in ("0002", "9999", "10000", "0010", "notes"):
+        (tmp_path / name).mkdir()
+    assert Archive(tmp_path).ids() == ["0002", "0010", "9999", "10000"]
+    assert Archive(tmp_path).create({"id": None}) == "10001"
+
+
+def test_damaged_records_are_reported_and_skipped(tmp_path: Path) -> None:
+    archive = Archive(tmp_path)
+    first = archive.create({"id": None, "ok": 1})
+    (tmp_path / "0002").mkdir()
+    (tmp_path / "0002" / "run.json").write_text('{"id": "0002", "trunc')
+    (tmp_path / "0003").mkdir()
+    (tmp_path / "0003" / "run.json").write_text("[1, 2]")
+    found = list(archive.records())
+    assert found[0] == {"id": first, "ok": 1}
+    assert [type(f) for f in found[1:]] == [Damaged, Damaged]
+    assert "damaged record" in found[1].reason  # type: ignore[union-attr]
+
+
+def test_write_replaces_the_record_atomically(tmp_path: Path) -> None:
+    archive = Archive(tmp_path)
+    run_id = archive.create({"id": None, "v": 1})
+    archive.write({"id": run_id, "v": 2})
+    assert json.loads((tmp_path / run_id / "run.json").read_text()) == {"id": run_id, "v": 2}
+    assert [p.name for p in (tmp_path / run_id).iterdir()] == ["run.json"]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("0002", "0002"), ("2", "0002"), ("last", "0003"), ("last~1", "0002"), ("last~2", "0001")],
+)
+def test_run_names(tmp_path: Path, name: str, expected: str) -> None:
+    archive = Archive(tmp_path)
+    for _ in range(3):
+        archive.create({"id": None})
+    assert archive.resolve(name) == expected
+
+
+@pytest.mark.parametrize("name", ["../x", "/etc", "last~3", "0009", "٣", "latest", ""])
+def test_other_names_are_refused(tmp_path: Path, name: str) -> None:
+    archive = Archive(tmp_path)
+    for _ in range(3):
+        archive.create({"id": None})
+    with pytest.raises(ArchiveError):
+        archive.resolve(name)

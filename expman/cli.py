@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from expman import __version__, config
+from expman import __version__
 from expman.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -213,6 +213,7 @@ def _init(args: argparse.Namespace, start: Path, out: TextIO) -> int:
 
 
 def _validate(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman import config
     from expman.commands.validate import validate
 
     path = start / args.file if args.file else config.find(start)
@@ -228,6 +229,8 @@ def _schema(args: argparse.Namespace, out: TextIO) -> int:
 def _experiment(start: Path) -> tuple[Path, str]:
     """The experiment's expfile, and its name as the user would type it; from here on the
     working folder is the experiment's, where doit resolves its paths."""
+    from expman import config
+
     path = config.find(start).resolve()
     display = _display(path)
     os.chdir(path.parent)

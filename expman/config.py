@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import json
 import posixpath
 from collections.abc import Iterator, Mapping, Sequence
-from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any, Protocol
 
 from expman import yamlnodes
 from expman.errors import ConfigError, Problem, UsageError
@@ -25,10 +23,25 @@ EXPFILE = "expfile.yaml"
 SCHEMA_FILE = "expfile.schema.json"
 _RESERVED_DIRS = ("outputs", ".expman")
 
+if TYPE_CHECKING:
+    import jsonschema
+
+
+class ValidationCache(Protocol):
+    """Digests of (schema, expfile text, overrides) that passed schema validation.
+
+    Validation depends on nothing else, so a known digest needs no validation, and
+    commands that run often skip importing jsonschema (the largest part of start-up).
+    """
+
+    def known(self, digest: str) -> bool: ...
+
+    def add(self, digest: str) -> None: ...
+
 
 def schema_path() -> Path:
     """Where the schema lives: inside the installed package, or at the source tree's top."""
-    packaged = Path(str(resources.files("expman") / SCHEMA_FILE))
+    packaged = Path(__file__).parent / SCHEMA_FILE
     if packaged.is_file():
         return packaged
     return Path(__file__).resolve().parent.parent / SCHEMA_FILE  # an editable install
@@ -49,7 +62,12 @@ def find(start: Path) -> Path:
     raise UsageError(f"no {EXPFILE} in {start} or any folder above it; `expman init` makes one")
 
 
-def load(path: Path, display: str | None = None, overrides: Sequence[str] = ()) -> Config:
+def load(
+    path: Path,
+    display: str | None = None,
+    overrides: Sequence[str] = (),
+    cache: ValidationCache | None = None,
+) -> Config:
     """Read, validate and model the expfile at `path`; `display` names it in messages."""
     name = display or str(path)
     try:
@@ -62,11 +80,15 @@ def load(path: Path, display: str | None = None, overrides: Sequence[str] = ()) 
         line = raw.count(b"\n", 0, e.start) + 1
         column = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
         raise ConfigError([Problem(name, line, column, "$", "not UTF-8 text")]) from e
-    return parse(text, name, overrides, root=path.resolve().parent)
+    return parse(text, name, overrides, root=path.resolve().parent, cache=cache)
 
 
 def parse(
-    text: str, filename: str, overrides: Sequence[str] = (), root: Path | None = None
+    text: str,
+    filename: str,
+    overrides: Sequence[str] = (),
+    root: Path | None = None,
+    cache: ValidationCache | None = None,
 ) -> Config:
     """Validate expfile `text` and build its model, with `NAME=VALUE` overrides applied.
 
@@ -89,12 +111,17 @@ def parse(
     values = parse_overrides(overrides, data)
     if values:
         data["vars"] = {**data["vars"], **values}
+    digest = _digest(text, values)
+    skip_schema = not problems and cache is not None and cache.known(digest)
+    found = [] if skip_schema else list(_schema_problems(data))
     problems += [
         Problem(filename, *yamlnodes.locate(node, path), yamlnodes.json_path(path), msg, hint)
-        for path, msg, hint in [*_schema_problems(data), *_semantic_problems(data, root)]
+        for path, msg, hint in [*found, *_semantic_problems(data, root)]
     ]
     if problems:
         raise ConfigError(problems)
+    if cache is not None and not skip_schema:
+        cache.add(digest)
     return _model(
         data, text, Path(filename) if root is None else root / Path(filename).name, values
     )
@@ -130,7 +157,16 @@ def parse_overrides(overrides: Sequence[str], data: Any) -> dict[str, Any]:
 _Found = tuple[tuple[str | int, ...], str, "str | None"]
 
 
+def _digest(text: str, values: Mapping[str, Any]) -> str:
+    digest = hashlib.sha256(schema_path().read_bytes())
+    digest.update(b"\0" + text.encode() + b"\0")
+    digest.update(json.dumps(values, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
 def _schema_problems(data: Any) -> Iterator[_Found]:
+    import jsonschema  # here, not at the top: most commands find the expfile known-valid
+
     validator = jsonschema.Draft7Validator(schema())
     errors = list(validator.iter_errors(data))
     typed = {tuple(e.absolute_path) for e in errors if e.validator == "type"}

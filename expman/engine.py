@@ -26,7 +26,7 @@ from expman import fsutil, pipeline, record
 from expman.errors import ExpmanError, UsageError
 from expman.model import Config, Step
 from expman.session import Session
-from expman.state import STATE_DIR
+from expman.state import STATE_DIR, State
 
 
 class _Reporter(ConsoleReporter):  # type: ignore[misc]
@@ -232,7 +232,9 @@ def dodo_namespace(dodo_file: str) -> dict[str, Any]:
     exactly as `expman run` does. An invalid expfile stops doit with expman's message."""
     root = Path(dodo_file).resolve().parent
     try:
-        config = config_module.load(root / config_module.EXPFILE, config_module.EXPFILE)
+        config = config_module.load(
+            root / config_module.EXPFILE, config_module.EXPFILE, cache=State(root)
+        )
         return namespace(config, Session(config, (sys.stdout, sys.stderr)))
     except ExpmanError as e:
         sys.stderr.write(f"{e}\n")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import getpass
+import os
 import platform
 import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -158,10 +158,26 @@ def _user() -> str | None:
 
 
 def packages() -> dict[str, str]:
-    """The installed Python distributions and their versions, read from their metadata."""
+    """The installed Python distributions and their versions, from their metadata.
+
+    A `NAME-VERSION.dist-info` folder says both in its name (the standard layout), which
+    spares reading every METADATA file; other layouts (egg-info) are read in full.
+    """
     found: dict[str, str] = {}
-    for dist in metadata.distributions():
-        name = dist.metadata["Name"]
-        if name:
-            found.setdefault(name, dist.version)
+    for folder in sys.path:
+        try:
+            entries = list(os.scandir(folder or "."))
+        except OSError:
+            continue
+        for entry in entries:
+            stem = entry.name.removesuffix(".dist-info")
+            if stem != entry.name and stem.count("-") == 1:
+                name, version = stem.split("-")
+                found.setdefault(name.replace("_", "-"), version)
+            elif entry.name.endswith(".egg-info"):
+                from importlib import metadata  # rare: not worth its import time up front
+
+                dist = metadata.PathDistribution(Path(entry.path))
+                if dist.metadata["Name"]:
+                    found.setdefault(dist.metadata["Name"], dist.version)
     return dict(sorted(found.items(), key=lambda item: item[0].lower()))

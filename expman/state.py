@@ -58,6 +58,23 @@ class State:
         self.dir.mkdir(exist_ok=True)
         fsutil.write_json_atomic(path, {"id": run.run_id, "uid": run.uid, "archive": run.archive})
 
+    def known(self, digest: str) -> bool:
+        """Whether an expfile with this digest passed schema validation (a cache)."""
+        try:
+            return digest in (self.dir / "validated").read_text().split()
+        except OSError:
+            return False
+
+    def add(self, digest: str) -> None:
+        """Remember a digest that passed validation; the last few are kept."""
+        path = self.dir / "validated"
+        try:
+            kept = path.read_text().split()[-15:] if path.exists() else []
+            self.dir.mkdir(exist_ok=True)
+            fsutil.write_atomic(path, "\n".join([*kept, digest, ""]).encode())
+        except OSError:
+            pass  # a cache: without it, the next command validates again
+
     @contextlib.contextmanager
     def lock(self, command: str) -> Iterator[None]:
         """Hold the experiment's lock while `command` changes its runs.

@@ -51,7 +51,7 @@ def test_link_falls_back_to_a_read_only_copy(tmp_path: Path, monkeypatch) -> Non
     def no_links(src: object, dst: object) -> None:
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
-    monkeypatch.setattr(objects.os, "link", no_links)
+    monkeypatch.setattr(os, "link", no_links)
     store.link(digest, tmp_path / "run" / "file.txt")
     copied = tmp_path / "run" / "file.txt"
     assert copied.read_bytes() == b"content"

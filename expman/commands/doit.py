@@ -8,9 +8,10 @@ from typing import TextIO
 
 from expman import config, engine
 from expman.session import Session
+from expman.state import State
 
 
 def doit(*, path: Path, display: str, args: Sequence[str], streams: tuple[TextIO, TextIO]) -> int:
     """Pass `args` to doit, with expman's tasks and settings."""
-    cfg = config.load(path, display)
+    cfg = config.load(path, display, cache=State(path.parent))
     return engine.doit(cfg, Session(cfg, streams), args)

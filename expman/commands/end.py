@@ -28,8 +28,8 @@ from expman.state import State
 def end(*, path: Path, display: str, message: str | None, streams: tuple[TextIO, TextIO]) -> int:
     """Record observations and the final status, archive outputs, and prepare the next run."""
     out, err = streams
-    cfg = config.load(path, display)
-    state = State(cfg.root)
+    state = State(path.parent)
+    cfg = config.load(path, display, cache=state)
     with state.lock("end"):
         found = open_record(cfg.root, include_ended=True)
         if found is None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
@@ -11,7 +10,7 @@ from expman import config
 from expman.errors import UsageError
 from expman.output import write_line
 
-_TEMPLATE = "templates/init"
+_TEMPLATE = Path(__file__).parent.parent / "templates" / "init"
 _SCRIPTS = ("prepare.sh", "run.sh", "dodo.py")
 
 
@@ -26,8 +25,7 @@ def init(*, directory: Path, name: str | None, force: bool, out: TextIO) -> int:
     if expfile.exists() and not force:
         raise UsageError(f"{expfile} already exists; use --force to replace it (a backup is kept)")
     directory.mkdir(parents=True, exist_ok=True)
-    template = resources.files("expman").joinpath(_TEMPLATE)
-    text = template.joinpath(config.EXPFILE).read_text(encoding="utf-8")
+    text = (_TEMPLATE / config.EXPFILE).read_text(encoding="utf-8")
     text = text.replace("name: NAME", f"name: {_name(name or directory.resolve().name)}")
     if expfile.exists():
         backup = _free_name(directory / (config.EXPFILE + ".bak"))
@@ -42,10 +40,10 @@ def init(*, directory: Path, name: str | None, force: bool, out: TextIO) -> int:
         if target.exists():
             write_line(out, f"left the existing {target} as it is")
             continue
-        target.write_text(template.joinpath(script).read_text(encoding="utf-8"), encoding="utf-8")
+        target.write_text((_TEMPLATE / script).read_text(encoding="utf-8"), encoding="utf-8")
         target.chmod(0o644 if script.endswith(".py") else 0o755)
         written.append(script)
-    if _append_ignores(directory / ".gitignore", template.joinpath("gitignore").read_text()):
+    if _append_ignores(directory / ".gitignore", (_TEMPLATE / "gitignore").read_text()):
         written.append(".gitignore")
     write_line(out, f"wrote {', '.join(written)} in {directory}")
     write_line(out, f"next: cd {directory} && expman run")

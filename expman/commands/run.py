@@ -10,6 +10,7 @@ from typing import TextIO
 from expman import config, engine
 from expman.errors import EXIT_INTERNAL, EXIT_STAGE_FAILED
 from expman.session import Session, open_record
+from expman.state import State
 
 
 def run(
@@ -22,7 +23,8 @@ def run(
     streams: tuple[TextIO, TextIO],
 ) -> int:
     """0 when every stage succeeded, 1 when one failed; interrupted runs raise upward."""
-    cfg = config.load(path, display, [*start_overrides(path.parent), *overrides])
+    overrides = [*start_overrides(path.parent), *overrides]
+    cfg = config.load(path, display, overrides, cache=State(path.parent))
     session = Session(cfg, streams)
     session.acquire()
     try:

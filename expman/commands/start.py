@@ -21,8 +21,8 @@ def start(
 
     `-s` overrides given here apply to every attempt of the run.
     """
-    cfg = config.load(path, display, overrides)
-    state = State(cfg.root)
+    state = State(path.parent)
+    cfg = config.load(path, display, overrides, cache=state)
     with state.lock("start"):
         found = open_record(cfg.root)
         if found is not None:

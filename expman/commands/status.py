@@ -9,11 +9,12 @@ from expman import config, engine
 from expman.archive import Archive
 from expman.output import style, write_line
 from expman.session import Session, open_record
+from expman.state import State
 
 
 def status(*, path: Path, display: str, out: TextIO) -> int:
     """Print the state of the experiment; runs nothing and changes nothing but doit's cache."""
-    cfg = config.load(path, display)
+    cfg = config.load(path, display, cache=State(path.parent))
     write_line(out, style(f"experiment {cfg.name} ({display})", "bold", out))
     found = open_record(cfg.root)
     if found is None:

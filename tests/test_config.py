@@ -140,3 +140,39 @@ def test_problems_are_sorted_by_position() -> None:
         config.parse("version: 2\nname: 3\nstages: {}\n", "e.yaml")
     lines = [p.line for p in info.value.problems]
     assert lines == sorted(lines) and len(lines) == 4
+
+
+class _Cache:
+    def __init__(self) -> None:
+        self.digests: set[str] = set()
+
+    def known(self, digest: str) -> bool:
+        return digest in self.digests
+
+    def add(self, digest: str) -> None:
+        self.digests.add(digest)
+
+
+def test_validation_cache_never_hides_a_problem(tmp_path: Path) -> None:
+    cache = _Cache()
+    config.parse(MINIMAL, "e.yaml", cache=cache)
+    assert len(cache.digests) == 1
+    config.parse(MINIMAL, "e.yaml", cache=cache)  # known: validation skipped
+    with pytest.raises(ConfigError):  # other text: validated again
+        config.parse(MINIMAL.replace("version: 1", "version: 2"), "e.yaml", cache=cache)
+    config.parse(MINIMAL, "e.yaml", ["LR=[{a: null}]"], cache=cache)  # validated again
+    assert len(cache.digests) == 2
+
+
+def test_known_expfile_does_not_import_jsonschema(project: Path) -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from pathlib import Path; from expman import config, state;"
+        "config.load(Path('expfile.yaml'), cache=state.State(Path('.')));"
+        "print('jsonschema' in sys.modules)"
+    )
+    first = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    second = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert (first.stdout, second.stdout) == ("True\n", "False\n"), first.stderr + second.stderr

@@ -87,6 +87,11 @@ def task_test() -> dict[str, Any]:
     }
 
 
+def task_bench() -> dict[str, Any]:
+    """The benchmarks of bench/: medians, each against a baseline measured in the same run."""
+    return {"actions": [[PY, "-m", "bench"]], "uptodate": [False]}
+
+
 def task_check() -> dict[str, Any]:
     """Everything CI runs."""
     return {"actions": None, "task_dep": ["lint", "typecheck", "schema", "test"]}

@@ -1,0 +1,19 @@
+"""`python -m bench` (or `doit bench`): every benchmark, each against its own baseline."""
+
+from __future__ import annotations
+
+import platform
+
+from bench import archive, overhead, skip_check
+
+if __name__ == "__main__":
+    print(
+        f"expman benchmarks on {platform.node()}: {platform.platform()}, "
+        f"Python {platform.python_version()}"
+    )
+    results = {}
+    for name, module in (("overhead", overhead), ("skip check", skip_check), ("archive", archive)):
+        print(f"\n== {name}")
+        results[name] = module.main()
+    missed = [name for name, met in results.items() if not met]
+    print(f"\ntargets missed: {', '.join(missed)}" if missed else "\nall targets met")

@@ -46,7 +46,7 @@ def hash_file(path: Path, progress: Progress | None = None) -> str:
     """The SHA-256 of a file's bytes, as hex."""
     with path.open("rb") as f:
         if progress is None and hasattr(hashlib, "file_digest"):  # 3.11+: one reused buffer
-            return hashlib.file_digest(f, "sha256").hexdigest()
+            return str(hashlib.file_digest(f, "sha256").hexdigest())
         digest = hashlib.sha256()
         while chunk := f.read(_CHUNK):
             digest.update(chunk)

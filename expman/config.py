@@ -239,12 +239,7 @@ def _semantic_problems(data: Any, root: Path | None) -> Iterator[_Found]:
         return
     variables = data.get("vars")
     names = list(variables) if isinstance(variables, dict) else []
-    export = data.get("export")
-    for index, name in enumerate(export if isinstance(export, list) else []):
-        if isinstance(name, str) and name not in names:
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else None
-            yield ("export", index), f"'{name}' is not a var", hint
+    yield from _unknown_vars(("export",), data.get("export"), names)
     archive = data.get("archive")
     if isinstance(archive, str):
         normal = posixpath.normpath(archive)
@@ -252,15 +247,26 @@ def _semantic_problems(data: Any, root: Path | None) -> Iterator[_Found]:
             yield ("archive",), f"'{archive}' cannot hold the archive: it is used by expman", None
     stages = data.get("stages")
     if isinstance(stages, dict):
-        yield from _step_problems(stages, root)
+        yield from _step_problems(stages, root, names)
 
 
-def _step_problems(stages: dict[str, Any], root: Path | None) -> Iterator[_Found]:
+def _unknown_vars(path: tuple[str | int, ...], listed: Any, names: list[str]) -> Iterator[_Found]:
+    for index, name in enumerate(listed if isinstance(listed, list) else []):
+        if isinstance(name, str) and name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else None
+            yield (*path, index), f"'{name}' is not a var", hint
+
+
+def _step_problems(
+    stages: dict[str, Any], root: Path | None, var_names: list[str]
+) -> Iterator[_Found]:
     step_names: dict[str, int] = {}
     target_owner: dict[str, str] = {}
     for path, step in _raw_steps(stages):
         if not isinstance(step, dict):
             continue
+        yield from _unknown_vars((*path, "export"), step.get("export"), var_names)
         name = step.get("name")
         if path[1] == "pre-run" and len(path) == 3 and isinstance(name, str):
             if name in step_names:
@@ -321,6 +327,7 @@ def _step(stage: str, raw: dict[str, Any]) -> Step:
         script=posixpath.normpath(raw["script"]) if "script" in raw else None,
         args=tuple(raw.get("args") or ()),
         env={k: env_text(v) for k, v in (raw.get("env") or {}).items()},
+        export=tuple(raw["export"]) if "export" in raw else None,
         deps=tuple(posixpath.normpath(d) for d in raw.get("deps") or ()),
         targets=tuple(posixpath.normpath(t) for t in raw.get("targets") or ()),
         description=raw.get("description") or "",

@@ -31,6 +31,7 @@ class Step:
     script: str | None = None
     args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    export: tuple[str, ...] | None = None  # None: the experiment's `export`
     deps: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
     description: str = ""
@@ -53,6 +54,7 @@ class Step:
             "script": self.script,
             "args": list(self.args),
             "env": dict(self.env),
+            "export": None if self.export is None else list(self.export),
             "deps": list(self.deps),
             "targets": list(self.targets),
         }
@@ -82,9 +84,10 @@ class Config:
         """The experiment directory: the one holding the expfile."""
         return self.path.parent
 
-    def exported_env(self) -> dict[str, str]:
-        """Exported vars and the experiment-wide env, as scripts see them."""
-        env = {name: env_text(self.vars[name]) for name in self.export}
+    def exported_env(self, step: Step | None = None) -> dict[str, str]:
+        """Exported vars (those `step` sees) and the experiment-wide env, as text."""
+        names = self.export if step is None or step.export is None else step.export
+        env = {name: env_text(self.vars[name]) for name in names}
         env.update(self.env)
         return env
 

@@ -84,7 +84,7 @@ def definition_digest(config: Config, step: Step) -> str:
     """
     seen = {
         "step": step.definition,
-        "env": {**config.exported_env(), **step.env, "EXPMAN_EXPERIMENT": config.name},
+        "env": {**config.exported_env(step), **step.env, "EXPMAN_EXPERIMENT": config.name},
     }
     text = json.dumps(seen, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()

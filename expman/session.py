@@ -172,7 +172,7 @@ class Session:
     def _env(self, step: Step, run_dir: Path) -> dict[str, str]:
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")  # so that Python stages stream their output
-        env.update(self.config.exported_env())
+        env.update(self.config.exported_env(step))
         env.update(step.env)
         env.update(
             EXPMAN_RUN_ID=self._current()["id"],

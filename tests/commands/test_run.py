@@ -144,6 +144,18 @@ def test_override_of_an_exported_var_reruns(skip: Path, run_cli: RunCli) -> None
     assert _status(run_cli, "-s", "SEED=7")["pre-run:data"] == "ran"
 
 
+def test_step_sees_only_its_own_export(experiment: Experiment, run_cli: RunCli) -> None:
+    text = SKIP.replace(
+        "      targets: [data/clean.txt]\n", "      targets: [data/clean.txt]\n      export: []\n"
+    )
+    text = text.replace('  run: {cmd: "true"}', '  run: {cmd: "env > env.txt", export: [LR]}')
+    root = experiment(text, **FILES)
+    assert run_cli("run")[0] == 0
+    seen = (root / "env.txt").read_text()
+    assert "LR=0.1" in seen.splitlines() and "SEED=" not in seen
+    assert _status(run_cli, "-s", "SEED=9")["pre-run:data"] == "skipped"  # it sees no var
+
+
 def test_var_that_is_not_exported_does_not_rerun(skip: Path, run_cli: RunCli) -> None:
     assert _status(run_cli, "-s", "LR=0.5")["pre-run:data"] == "skipped"
 

@@ -15,6 +15,7 @@ from typing import Any
 PY = sys.executable
 EDITOR_DIR = Path("tests/editor")
 README = Path("README.md")
+RECORDS = Path("docs/records.md")
 
 DOIT_CONFIG: dict[str, Any] = {
     "default_tasks": ["check"],
@@ -63,17 +64,25 @@ def task_schema() -> dict[str, Any]:
 
 
 def _write_reference() -> None:
+    import json
+
     from expman import config, reference
 
     table = reference.markdown(config.schema())
     README.write_text(reference.splice(README.read_text(encoding="utf-8"), table), "utf-8")
+    record = json.loads(Path("expman/run.schema.json").read_text(encoding="utf-8"))
+    fields = reference.record_fields(record)
+    text = RECORDS.read_text(encoding="utf-8")
+    RECORDS.write_text(
+        reference.splice(text, fields, reference.RECORD_BEGIN, reference.RECORD_END), "utf-8"
+    )
 
 
 def task_reference() -> dict[str, Any]:
-    """Regenerate the expfile reference in README.md from the schema's descriptions."""
+    """Regenerate the field references of README.md and docs/records.md from the schemas."""
     return {
         "actions": [_write_reference],
-        "file_dep": ["expfile.schema.json", "expman/reference.py"],
+        "file_dep": ["expfile.schema.json", "expman/run.schema.json", "expman/reference.py"],
         "uptodate": [False],
     }
 

@@ -42,6 +42,17 @@ def _umask() -> int:
     return mask
 
 
+def read_record(path: Path) -> dict[str, Any]:
+    """A run.json as a dict; ValueError (saying the path) when it cannot be read as one."""
+    try:
+        record = json.loads(path.read_bytes())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: damaged record: {getattr(e, 'strerror', None) or e}") from e
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}: damaged record: not a JSON object")
+    return record
+
+
 class Archive:
     """The folder of run folders, and the object store inside it."""
 
@@ -88,15 +99,12 @@ class Archive:
     def read(self, run_id: str) -> dict[str, Any]:
         """The record of one run; `ArchiveError` when it is missing or damaged."""
         path = self.run_dir(run_id) / RECORD
+        if not path.exists():
+            raise ArchiveError(f"{path}: no such run record")
         try:
-            record = json.loads(path.read_bytes())
-        except FileNotFoundError as e:
-            raise ArchiveError(f"{path}: no such run record") from e
-        except (OSError, ValueError) as e:
-            raise ArchiveError(f"{path}: damaged record: {e}") from e
-        if not isinstance(record, dict):
-            raise ArchiveError(f"{path}: damaged record: not a JSON object")
-        return record
+            return read_record(path)
+        except ValueError as e:
+            raise ArchiveError(str(e)) from e
 
     def write(self, record: dict[str, Any]) -> None:
         """Replace a run's record atomically."""

@@ -24,6 +24,7 @@ from expman.errors import (
     ExpmanError,
     UsageError,
 )
+from expman.formats import FORMATS
 from expman.model import STAGES
 from expman.output import write_line
 
@@ -43,9 +44,22 @@ _EXAMPLES = {
         "expman end   # observations from expfile.yaml or $EDITOR",
     ],
     "doit": ["expman doit list", "expman doit forget pre-run:data   # the step runs next time"],
+    "query": [
+        'expman query "[?metrics.acc > \\`0.9\\`].{id: id, lr: vars.LR}" --format table',
+        "expman query \"max_by([?status=='succeeded'], &metrics.acc).id\"",
+        "expman query \"[?matches(hypothesis, '(?i)learning rate')].id\"",
+    ],
+    "list": [
+        "expman list --where \"status=='failed'\"",
+        "expman list --sort metrics.acc --reverse --limit 5   # the five best",
+        "expman list --reverse --limit 10                     # the last ten",
+    ],
+    "show": ["expman show last", "expman show 7 --json"],
+    "diff": ["expman diff last~1 last", "expman diff 3 7"],
     "schema": [
         "expman schema > expfile.schema.json   # refresh an experiment's copy",
         "expman schema --markdown              # the field reference",
+        "expman schema --record                # the schema of run.json",
     ],
 }
 
@@ -111,11 +125,40 @@ def _parser() -> argparse.ArgumentParser:
     sub = add("doit", "run a doit command (list, info, forget, ...) on the stage graph")
     sub.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS")
 
+    sub = add("query", "evaluate a JMESPath expression over all run records, oldest first")
+    sub.add_argument("expression", metavar="EXPR")
+    sub.add_argument("--format", choices=FORMATS, default="json", help="default: json")
+    _archive_option(sub)
+
+    sub = add("list", "one row per run: id, status, start, duration, hypothesis")
+    sub.add_argument("--where", metavar="EXPR", help="a JMESPath condition on each record")
+    sub.add_argument("--sort", metavar="KEY", help="order by this JMESPath expression on a record")
+    sub.add_argument("--reverse", "-r", action="store_true", help="the other way round")
+    sub.add_argument("--limit", type=int, metavar="N", help="at most N rows")
+    sub.add_argument("--format", choices=FORMATS, default="table", help="default: table")
+    _archive_option(sub)
+
+    sub = add("show", "one run, readable")
+    sub.add_argument("run", metavar="RUN", help="an id, last, or last~N")
+    sub.add_argument("--json", action="store_true", help="print the record itself")
+    _archive_option(sub)
+
+    sub = add("diff", "what differs between two runs")
+    sub.add_argument("runs", nargs=2, metavar="RUN", help="ids, last, or last~N")
+    _archive_option(sub)
+
     sub = add("schema", "print the expfile JSON schema")
     shown = sub.add_mutually_exclusive_group()
     shown.add_argument("--path", action="store_true", help="print the schema file's path instead")
     shown.add_argument("--markdown", action="store_true", help="print a Markdown field reference")
+    sub.add_argument("--record", action="store_true", help="the run record's schema instead")
     return parser
+
+
+def _archive_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--archive", metavar="PATH", help="read this archive folder (default: the experiment's)"
+    )
 
 
 def _overrides(parser: argparse.ArgumentParser) -> None:
@@ -164,6 +207,10 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "status": lambda: _status(args, start, out),
         "end": lambda: _end(args, start, out, err),
         "doit": lambda: _doit(args, start, out, err),
+        "query": lambda: _query(args, start, out, err),
+        "list": lambda: _list(args, start, out, err),
+        "show": lambda: _show(args, start, out),
+        "diff": lambda: _diff(args, start, out),
     }
     with _sigterm_as_interrupt():
         return commands[args.command]()
@@ -223,7 +270,7 @@ def _validate(args: argparse.Namespace, start: Path, out: TextIO) -> int:
 def _schema(args: argparse.Namespace, out: TextIO) -> int:
     from expman.commands.schema import schema
 
-    return schema(path_only=args.path, as_markdown=args.markdown, out=out)
+    return schema(path_only=args.path, as_markdown=args.markdown, of_record=args.record, out=out)
 
 
 def _experiment(start: Path) -> tuple[Path, str]:
@@ -279,3 +326,53 @@ def _doit(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> in
 
     path, display = _experiment(start)
     return doit(path=path, display=display, args=args.args, streams=(out, err))
+
+
+def _archive(args: argparse.Namespace, start: Path) -> Path:
+    """The archive to read: --archive, or the one the experiment's expfile names."""
+    if args.archive:
+        folder: Path = (start / args.archive).resolve()
+        if not folder.is_dir():
+            raise UsageError(f"--archive {args.archive}: no such folder")
+        return folder
+    from expman import config
+    from expman.state import State
+
+    path, display = _experiment(start)
+    cfg = config.load(path, display, cache=State(path.parent))
+    return cfg.root / cfg.archive
+
+
+def _query(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
+    from expman.commands.query import query
+
+    archive = _archive(args, start)
+    return query(archive=archive, expression=args.expression, fmt=args.format, streams=(out, err))
+
+
+def _list(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
+    from expman.commands.list import list_runs
+
+    if args.limit is not None and args.limit < 0:
+        raise UsageError("--limit: expected a number of rows, 0 or more")
+    return list_runs(
+        archive=_archive(args, start),
+        where=args.where,
+        sort=args.sort,
+        reverse=args.reverse,
+        limit=args.limit,
+        fmt=args.format,
+        streams=(out, err),
+    )
+
+
+def _show(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.commands.show import show
+
+    return show(archive=_archive(args, start), name=args.run, as_json=args.json, out=out)
+
+
+def _diff(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.commands.diff import diff
+
+    return diff(archive=_archive(args, start), names=(args.runs[0], args.runs[1]), out=out)

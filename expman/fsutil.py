@@ -12,24 +12,27 @@ from pathlib import Path
 from typing import Any
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+def write_atomic(path: Path, data: bytes, mode: int = 0o644, sync: bool = True) -> None:
     """Write `data` to `path` so that readers see the old content or the new, never a mix.
 
-    The bytes go to a temporary file in the same folder, are flushed to disk, and
-    replace `path` in one `rename`; the folder is synced so the rename survives a crash.
+    The bytes go to a temporary file in the same folder and replace `path` in one
+    `rename`. With `sync` (for anything that is not a cache), the file is flushed to disk
+    first and the folder synced after, so that the rename survives a power cut.
     """
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         Path(tmp).chmod(mode)
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    sync_dir(path.parent)
+    if sync:
+        sync_dir(path.parent)
 
 
 def write_json_atomic(path: Path, value: Any) -> None:

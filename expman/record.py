@@ -9,12 +9,14 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from expman import __version__
 from expman.model import Config
 
 SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).parent / "run.schema.json"  # the record as a public format
 Record = dict[str, Any]
 
 # status of a run and of an attempt
@@ -55,6 +57,7 @@ def new(config: Config, hypothesis: str | None, now: float | None = None) -> Rec
         "tags": list(config.tags),
         "vars": dict(config.vars),
         "overrides": {},
+        "start_overrides": {},
         "env": {},
         "stages": [],
         "attempts": [],

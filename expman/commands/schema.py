@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from typing import TextIO
 
-from expman import config, reference
+from expman import config, record, reference
 from expman.output import write_line
 
 
-def schema(*, path_only: bool, as_markdown: bool, out: TextIO) -> int:
-    """Print the schema's JSON text, the path of the file, or a Markdown field reference."""
+def schema(*, path_only: bool, as_markdown: bool, of_record: bool, out: TextIO) -> int:
+    """Print a schema's JSON text, the path of its file, or a Markdown field reference:
+    the expfile's, or with `of_record` the run record's."""
+    path = record.SCHEMA_PATH if of_record else config.schema_path()
     if path_only:
-        write_line(out, str(config.schema_path()))
+        write_line(out, str(path))
     elif as_markdown:
-        out.write(reference.markdown(config.schema()))
+        data = json.loads(path.read_text(encoding="utf-8"))
+        out.write(reference.record_fields(data) if of_record else reference.markdown(data))
     else:
-        out.write(config.schema_path().read_text(encoding="utf-8"))
+        out.write(path.read_text(encoding="utf-8"))
     return 0

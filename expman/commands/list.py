@@ -1,0 +1,99 @@
+"""`expman list`: one row per run (id, status, start, duration, hypothesis)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TextIO
+
+from expman import formats, index
+from expman.archive import Archive
+from expman.commands.query import report_damaged
+from expman.output import style
+from expman.query import Query, truthy
+
+_FIELDS = ("id", "status", "started", "started_epoch", "ended_epoch", "duration", "hypothesis")
+_COLOURS = {"succeeded": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+
+
+def list_runs(
+    *,
+    archive: Path,
+    where: str | None,
+    sort: str | None,
+    reverse: bool,
+    limit: int | None,
+    fmt: str,
+    streams: tuple[TextIO, TextIO],
+) -> int:
+    """Print the runs that match `where`, ordered by `sort` (or by id), `reverse`d."""
+    out, err = streams
+    condition = Query(where) if where else None
+    order = Query(sort) if sort else None
+    fields = set(_FIELDS)
+    for compiled in (condition, order):
+        if compiled is not None:
+            fields |= compiled.fields()
+    records, damaged = index.load(Archive(archive), fields)
+    report_damaged(damaged, err)
+    if condition is not None:
+        records = [r for r in records if truthy(condition.search(r))]
+    if order is not None:
+        keys = [order.search(r) for r in records]
+        known = [i for i in range(len(records)) if keys[i] is not None]
+        ranked = sorted(known, key=lambda i: _sort_key(keys[i]), reverse=reverse)
+        missing = [i for i in range(len(records)) if keys[i] is None]
+        records = [records[i] for i in ranked + missing]  # ties in id order; no key: last
+    elif reverse:
+        records.reverse()
+    if limit is not None:
+        records = records[:limit]
+    rows = [_row(r) for r in records]
+    if fmt == "table":
+        header = ["id", "status", "started", "duration", "hypothesis"]
+        shown = [[formats.cell(r[key]) for key in header] for r in rows]
+
+        def paint(column: int, text: str) -> str:
+            colour = _COLOURS.get(text.strip())
+            return style(text, colour, out) if column == 1 and colour else text
+
+        out.write(formats.table(header, shown, paint))
+    else:
+        out.write(formats.render(rows, fmt, pretty=bool(getattr(out, "isatty", bool)())))
+    return 0
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    """Numbers by value, before anything else, which goes by its JSON text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, value)
+    return (1, value if isinstance(value, str) else json.dumps(value, sort_keys=True))
+
+
+def _row(record: dict[str, Any]) -> dict[str, Any]:
+    started = record.get("started") or ""
+    return {
+        "id": record.get("id"),
+        "status": record.get("status"),
+        "started": started[:19].replace("T", " "),
+        "duration": _duration(record.get("duration")),
+        "hypothesis": _first_line(record.get("hypothesis")),
+    }
+
+
+def _first_line(text: Any) -> str:
+    lines = text.strip().splitlines() if isinstance(text, str) else []
+    return lines[0] if lines else ""
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, int | float):
+        return "-"
+    total = int(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{seconds:.1f}s"

@@ -1,0 +1,28 @@
+"""`expman query`: a JMESPath expression over the array of all records, oldest first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TextIO
+
+from expman import formats, index
+from expman.archive import Archive, Damaged
+from expman.output import style, write_line
+from expman.query import Query
+
+
+def query(*, archive: Path, expression: str, fmt: str, streams: tuple[TextIO, TextIO]) -> int:
+    """Print the result; a bad expression is a `QueryError` (exit 2)."""
+    out, err = streams
+    compiled = Query(expression)
+    records, damaged = index.load(Archive(archive), compiled.fields())
+    report_damaged(damaged, err)
+    result = compiled.search(records)
+    out.write(formats.render(result, fmt, pretty=bool(getattr(out, "isatty", bool)())))
+    return 0
+
+
+def report_damaged(damaged: list[Damaged], err: TextIO) -> None:
+    """One warning per run whose record cannot be read; the others are still answered."""
+    for bad in damaged:
+        write_line(err, style(f"expman: skipped {bad.reason}", "yellow", err))

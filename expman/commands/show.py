@@ -1,0 +1,105 @@
+"""`expman show RUN`: one run, readable (or its record with --json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TextIO
+
+from expman import formats
+from expman.archive import Archive
+from expman.commands.list import _duration
+from expman.output import style, write_line
+
+
+def show(*, archive: Path, name: str, as_json: bool, out: TextIO) -> int:
+    """Print the run named `name` (an id, `last` or `last~N`)."""
+    store = Archive(archive)
+    run_id = store.resolve(name)
+    record = store.read(run_id)
+    if as_json:
+        out.write(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+        return 0
+    for line in summary(record, store.run_dir(run_id), out):
+        write_line(out, line)
+    return 0
+
+
+def summary(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
+    """The lines `show` prints."""
+    head = f"run {record.get('id')}  {record.get('status')}  ({record.get('experiment')})"
+    lines = [style(head, "bold", out)]
+    for key in ("hypothesis", "observations"):
+        text = (record.get(key) or "-").strip().replace("\n", "\n" + " " * 16)
+        lines.append(f"  {key + ':':<14}{text}")
+    when = f"started {str(record.get('started'))[:19].replace('T', ' ')}"
+    if record.get("ended"):
+        when += f", ended {str(record['ended'])[:19].replace('T', ' ')}"
+    else:
+        when += ", still open"
+    when += f", {_duration(record.get('duration'))}, {len(record.get('attempts') or [])} attempt(s)"
+    lines.append(f"  {'time:':<14}{when}")
+    lines.append(f"  {'code:':<14}{_code(record.get('code'))}")
+    host = record.get("host") or {}
+    if host:
+        lines.append(
+            f"  {'host:':<14}{host.get('name')}, {host.get('platform')}, "
+            f"Python {host.get('python')}"
+        )
+    overrides = record.get("overrides") or {}
+    rows = [
+        [k, formats.cell(v), "(-s)" if k in overrides else ""]
+        for k, v in (record.get("vars") or {}).items()
+    ]
+    lines += _section("vars", rows, out)
+    stages = [
+        [
+            s.get("name", "?"),
+            s.get("status") or "?",
+            "" if s.get("exit_code") is None else f"exit {s['exit_code']}",
+            "" if s.get("duration") is None else f"{s['duration']:.1f}s",
+        ]
+        for s in record.get("stages") or []
+    ]
+    lines += _section("stages", stages, out)
+    metrics = record.get("metrics")
+    if isinstance(metrics, dict):
+        lines += _section(
+            "metrics", [[k, formats.cell(v)] for k, v in flatten(metrics).items()], out
+        )
+    elif metrics is not None:
+        lines += [style("metrics", "bold", out), f"  {formats.cell(metrics)}"]
+    outputs = record.get("outputs") or []
+    size = sum(o.get("size") or 0 for o in outputs)
+    lines.append(style("outputs", "bold", out) + f"  {len(outputs)} files, {size / 1e6:.1f} MB")
+    lines.append(style("folder", "bold", out) + f"   {folder}")
+    return lines
+
+
+def _code(code: Any) -> str:
+    if not isinstance(code, dict):
+        return "-"
+    if code.get("error"):
+        return str(code["error"])
+    text = f"{str(code.get('commit') or '(no commit)')[:10]} ({code.get('branch') or 'detached'})"
+    if code.get("dirty"):
+        text += f", dirty: {code.get('patch') or 'no patch'}"
+    return text
+
+
+def _section(title: str, rows: list[list[str]], out: TextIO) -> list[str]:
+    if not rows:
+        return []
+    body = formats.table([""] * len(rows[0]), rows).splitlines()[1:]
+    return [style(title, "bold", out), *("  " + line for line in body)]
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as dotted keys: {"a": {"b": 1}} -> {"a.b": 1}."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    flat: dict[str, Any] = {}
+    for key, item in value.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        flat.update(flatten(item, name) if isinstance(item, dict) and item else {name: item})
+    return flat

@@ -1,0 +1,234 @@
+"""A cache of the archive's records, by field, so that questions over many runs are quick.
+
+    <archive>/.cache/<version>/<segment>/index.marshal    ids, stat signatures, damaged
+    <archive>/.cache/<version>/<segment>/<field>.marshal  one value per run (`()`: absent)
+
+Runs are grouped in segments of 1,000 ids. A segment is used only when every one of its
+`run.json` files has the size, modification time and inode it had when cached (one
+`stat` each), so the cache can never answer stale; otherwise the segment is rebuilt from
+the run folders. Records changed in the last seconds before a cache write are not cached
+(their times could hide a second change, as in git's "racy" index entries). The cache
+is never the only copy of anything: deleting `.cache/` costs one rebuild.
+
+A query loads only the fields its expression names. Records are `LazyRecord`s, which
+complete themselves from `run.json` as soon as anything else is asked of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from expman import fsutil
+from expman.archive import RECORD, Archive, Damaged, read_record
+
+SEGMENT = 1000
+RACY_SECONDS = 2.0
+CACHE_DIR = ".cache"
+_VERSION = f"records-1-{sys.implementation.cache_tag}-{marshal.version}"
+_ABSENT = ()  # JSON never loads as a tuple: marks a field a record does not have
+
+Signature = tuple[int, int, int]
+
+
+class LazyRecord(dict[str, Any]):
+    """A record holding only some fields; anything else asked of it loads the whole record.
+
+    `get` is what JMESPath uses for field access; the other dict methods it (or a caller)
+    may use load the record first. `complete()` does so explicitly, before output.
+    """
+
+    __slots__ = ("_complete", "_path")
+
+    def __init__(self, fields: dict[str, Any], path: str, complete: bool) -> None:
+        super().__init__(fields)
+        self._path = path
+        self._complete = complete
+
+    def complete(self) -> LazyRecord:
+        """Load every field (from run.json) if not done yet; returns self."""
+        if not self._complete:
+            self._complete = True
+            with contextlib.suppress(ValueError):  # damaged since: keep what the cache had
+                self.update(read_record(Path(self._path)))
+        return self
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if not self._complete and not dict.__contains__(self, key):
+            self.complete()
+        return dict.get(self, key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        return dict.__getitem__(self.complete(), key)
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self.complete(), key)
+
+    def __iter__(self) -> Iterator[str]:
+        return dict.__iter__(self.complete())
+
+    def __len__(self) -> int:
+        return dict.__len__(self.complete())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LazyRecord):
+            other.complete()
+        return dict.__eq__(self.complete(), other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None
+
+    def keys(self) -> Any:
+        return dict.keys(self.complete())
+
+    def values(self) -> Any:
+        return dict.values(self.complete())
+
+    def items(self) -> Any:
+        return dict.items(self.complete())
+
+    def copy(self) -> dict[str, Any]:
+        return dict(self.complete())
+
+
+def complete_all(value: Any) -> Any:
+    """`value` with every LazyRecord inside it completed: ready for output."""
+    if isinstance(value, LazyRecord):
+        value.complete()
+        for item in dict.values(value):
+            complete_all(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            complete_all(item)
+    elif isinstance(value, list):
+        for item in value:
+            complete_all(item)
+    return value
+
+
+def load(archive: Archive, fields: Iterable[str] | None = None) -> tuple[list[Any], list[Damaged]]:
+    """Every record of the archive, oldest first, and the damaged ones.
+
+    With `fields`, records hold only those (and `id`) until asked for more.
+    """
+    wanted = None if fields is None else {"id", *fields}
+    records: list[Any] = []
+    damaged: list[Damaged] = []
+    segments: dict[int, list[str]] = {}
+    for run_id in archive.ids():
+        segments.setdefault(int(run_id) // SEGMENT, []).append(run_id)
+    for number, ids in segments.items():
+        found, bad = _segment(archive, number, ids, wanted)
+        records.extend(found)
+        damaged.extend(bad)
+    return records, damaged
+
+
+def _signature(path: str) -> Signature | None:
+    try:
+        info = os.stat(path)  # noqa: PTH116 - str paths: a Path costs ~1 us, per run
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size, info.st_ino)
+
+
+def _segment(
+    archive: Archive, number: int, ids: list[str], wanted: set[str] | None
+) -> tuple[list[Any], list[Damaged]]:
+    folder = archive.root / CACHE_DIR / _VERSION / f"{number:06d}"
+    base = str(archive.root)
+    paths = [f"{base}/{run_id}/{RECORD}" for run_id in ids]
+    signatures = [_signature(path) for path in paths]
+    index = _read(folder / "index.marshal")
+    if isinstance(index, dict) and index.get("ids") == ids and index.get("sigs") == signatures:
+        columns = {
+            name: _read(folder / f"{name}.marshal")
+            for name in (index["fields"] if wanted is None else wanted & set(index["fields"]))
+        }
+        damaged = [Damaged(i, archive.run_dir(i), r) for i, r in index["damaged"].items()]
+        bad = set(index["damaged"])
+        return _rows(ids, paths, columns, bad, wanted), damaged
+    return _rebuild(archive, folder, ids, paths, signatures, wanted)
+
+
+def _rows(
+    ids: list[str],
+    paths: list[str],
+    columns: dict[str, Any],
+    bad: set[str],
+    wanted: set[str] | None,
+) -> list[Any]:
+    rows = []
+    for position, (run_id, path) in enumerate(zip(ids, paths, strict=True)):
+        if run_id in bad:
+            continue
+        fields = {}
+        for name, column in columns.items():
+            value = column[position] if isinstance(column, list) else _ABSENT
+            if type(value) is not tuple:
+                fields[name] = value
+        rows.append(LazyRecord(fields, path, complete=wanted is None))
+    return rows
+
+
+def _rebuild(
+    archive: Archive,
+    folder: Path,
+    ids: list[str],
+    paths: list[str],
+    signatures: list[Signature | None],
+    wanted: set[str] | None,
+) -> tuple[list[Any], list[Damaged]]:
+    records: dict[str, dict[str, Any]] = {}
+    damaged: dict[str, str] = {}
+    for run_id, path in zip(ids, paths, strict=True):
+        try:
+            records[run_id] = read_record(Path(path))
+        except ValueError as e:
+            damaged[run_id] = str(e)
+    _write(folder, ids, signatures, records, damaged)
+    rows = []
+    for run_id, path in zip(ids, paths, strict=True):
+        if run_id in records:
+            record = records[run_id]
+            fields = record if wanted is None else {k: v for k, v in record.items() if k in wanted}
+            rows.append(LazyRecord(fields, path, complete=wanted is None))
+    return rows, [Damaged(i, archive.run_dir(i), reason) for i, reason in damaged.items()]
+
+
+def _write(
+    folder: Path,
+    ids: list[str],
+    signatures: list[Signature | None],
+    records: dict[str, dict[str, Any]],
+    damaged: dict[str, str],
+) -> None:
+    """Cache a segment, unless a record is too fresh to be trusted by its signature."""
+    now_ns = time.time_ns()
+    if any(s is None or now_ns - s[0] < RACY_SECONDS * 1e9 for s in signatures):
+        return
+    fields: list[str] = sorted({name for record in records.values() for name in record})
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in fields:
+            column = [records[i].get(name, _ABSENT) if i in records else _ABSENT for i in ids]
+            fsutil.write_atomic(folder / f"{name}.marshal", marshal.dumps(column), sync=False)
+        index = {"ids": ids, "sigs": signatures, "fields": fields, "damaged": damaged}
+        fsutil.write_atomic(folder / "index.marshal", marshal.dumps(index), sync=False)
+    except (OSError, ValueError):
+        pass  # a cache: a read-only archive is queried without one
+
+
+def _read(path: Path) -> Any:
+    try:
+        return marshal.loads(path.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        return None

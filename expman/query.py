@@ -1,0 +1,167 @@
+"""JMESPath over records: compiling with located errors, a few extra functions, and the
+record fields an expression names (so that only those need loading; see `index`).
+
+Extra functions (JMESPath has no regular expressions and no dates):
+
+    matches(text, regex)   true when the regular expression matches somewhere in text
+    to_epoch(text)         ISO 8601 date or time (UTC unless it says otherwise) -> seconds
+    to_iso(seconds)        epoch seconds -> ISO 8601 text in UTC
+    days_ago(n)            epoch seconds of this moment, n days ago
+    group_by(array, &key)  arrays of the elements with equal keys, ordered by key
+    unique(array)          the distinct values, ordered
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import jmespath
+from jmespath import exceptions, functions
+
+from expman.errors import QueryError
+from expman.index import LazyRecord, complete_all
+from expman.record import iso
+
+
+class _Functions(functions.Functions):  # type: ignore[misc]
+    @functions.signature({"types": ["string"]}, {"types": ["string"]})  # type: ignore[untyped-decorator]
+    def _func_matches(self, text: str, pattern: str) -> bool:
+        try:
+            return re.search(pattern, text) is not None
+        except re.error as e:
+            raise QueryError(f"matches(): bad regular expression {pattern!r}: {e}") from e
+
+    @functions.signature({"types": ["string"]})  # type: ignore[untyped-decorator]
+    def _func_to_epoch(self, text: str) -> float:
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError as e:
+            raise QueryError(f"to_epoch(): not an ISO 8601 date or time: {text!r}") from e
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
+
+    @functions.signature({"types": ["number"]})  # type: ignore[untyped-decorator]
+    def _func_to_iso(self, seconds: float) -> str:
+        return iso(seconds)
+
+    @functions.signature({"types": ["number"]})  # type: ignore[untyped-decorator]
+    def _func_days_ago(self, days: float) -> float:
+        return time.time() - days * 86400
+
+    @functions.signature({"types": ["array"]}, {"types": ["expref"]})  # type: ignore[untyped-decorator]
+    def _func_group_by(self, items: list[Any], key: Any) -> list[list[Any]]:
+        groups: dict[str, list[Any]] = {}
+        for item in items:
+            value = key.visit(key.expression, item)
+            groups.setdefault(json.dumps(value, sort_keys=True), []).append(item)
+        return [groups[k] for k in sorted(groups, key=_order)]
+
+    @functions.signature({"types": ["array"]})  # type: ignore[untyped-decorator]
+    def _func_unique(self, items: list[Any]) -> list[Any]:
+        seen = {json.dumps(item, sort_keys=True): item for item in items}
+        return [seen[k] for k in sorted(seen, key=_order)]
+
+    def call_function(self, function_name: str, resolved_args: list[Any]) -> Any:
+        if function_name in _WHOLE_VALUE_FUNCTIONS:
+            complete_all(resolved_args)  # they read or serialise whole records
+        return super().call_function(function_name, resolved_args)
+
+    # JMESPath checks types by the Python type's name; a LazyRecord is an object.
+    def _type_check_single(self, current: Any, types: Any, function_name: str) -> Any:
+        shown = {} if type(current) is LazyRecord else current
+        return super()._type_check_single(shown, types, function_name)
+
+    def _func_type(self, arg: Any) -> Any:
+        return "object" if type(arg) is LazyRecord else super()._func_type(arg)
+
+
+# Functions that look at every field of a value; the others (max_by, sort_by, ...) reach
+# into records only through expressions, which load just the fields they name.
+_WHOLE_VALUE_FUNCTIONS = frozenset(
+    [
+        "to_string",
+        "to_array",
+        "keys",
+        "values",
+        "length",
+        "merge",
+        "contains",
+        "sort",
+        "unique",
+        "not_null",
+        "join",
+        "reverse",
+        "max",
+        "min",
+    ]
+)
+
+
+_OPTIONS = jmespath.Options(custom_functions=_Functions())
+
+
+class Query:
+    """A compiled expression."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        try:
+            self._compiled = jmespath.compile(text)
+        except exceptions.JMESPathError as e:
+            raise QueryError(_located(text, e)) from e
+
+    def fields(self) -> set[str]:
+        """Every field name the expression mentions (a superset of the record fields used)."""
+        return set(_field_names(self._compiled.parsed))
+
+    def search(self, data: Any) -> Any:
+        """Evaluate over `data`; the result holds only complete records."""
+        try:
+            return complete_all(self._compiled.search(data, options=_OPTIONS))
+        except exceptions.JMESPathError as e:
+            raise QueryError(f"cannot evaluate {self.text!r}: {e}") from e
+
+
+def _order(text: str) -> tuple[int, Any]:
+    """Sort JSON texts: null, then numbers by value, then everything else by text."""
+    value = json.loads(text)
+    if value is None:
+        return (0, 0)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (1, value)
+    return (2, text)
+
+
+def truthy(value: Any) -> bool:
+    """JMESPath's idea of true: not null, false, '', [] or {}."""
+    return not (value is None or value is False or value in ("", [], {}))
+
+
+def _field_names(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if node.get("type") in ("field", "key_val_pair") and isinstance(node.get("value"), str):
+            yield node["value"]
+        for child in node.get("children", []):
+            yield from _field_names(child)
+
+
+def _located(text: str, error: exceptions.JMESPathError) -> str:
+    """The parser's complaint, with the expression and a caret under the place."""
+    position = getattr(error, "lex_position", None)
+    if isinstance(error, exceptions.IncompleteExpressionError):
+        message = "the expression ends too early"
+    elif isinstance(error, exceptions.LexerError):
+        message = str(error.message)
+    elif getattr(error, "token_value", None) is not None:
+        message = f"unexpected {error.token_value!r}"
+    else:
+        message = str(error).splitlines()[0]
+    if isinstance(position, int) and 0 <= position <= len(text):
+        return f"invalid query: {message}\n  {text}\n  {' ' * position}^"
+    return f"invalid query: {message}\n  {text}"

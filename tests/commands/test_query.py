@@ -1,0 +1,234 @@
+"""`expman query`, `list`, `show`, `diff`, and the record cache behind them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from expman import index
+from expman.archive import Archive
+from tests import cookbook
+from tests.conftest import RunCli
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    before = Path.cwd()
+    try:
+        return cookbook.build(tmp_path_factory.mktemp("query") / "lr-study")
+    finally:
+        os.chdir(before)
+
+
+@pytest.fixture
+def example(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the example experiment (tests edit its records); cwd."""
+    root = tmp_path / "lr-study"
+    shutil.copytree(built, root, symlinks=True)
+    monkeypatch.chdir(root)
+    return root
+
+
+def _age(path: Path, seconds: float = 60) -> None:
+    """Make a record look older than the cache's racy window."""
+    past = path.stat().st_mtime - seconds
+    os.utime(path, (past, past))
+
+
+def _age_all(root: Path) -> None:
+    for path in (root / "runs").glob("[0-9]*/run.json"):
+        _age(path)
+
+
+def test_query_prints_compact_json_in_a_pipe(example: Path, run_cli: RunCli) -> None:
+    code, out, err = run_cli("query", "[?metrics.acc > `0.85`].{id: id, acc: metrics.acc}")
+    assert (code, err) == (0, "")
+    assert out == '[{"id":"0003","acc":0.94},{"id":"0004","acc":0.9}]\n'
+
+
+def test_query_table_and_csv(example: Path, run_cli: RunCli) -> None:
+    expr = "[?vars.LR > `0.01`].{id: id, LR: vars.LR, note: observations}"
+    assert run_cli("query", expr, "--format", "table")[1] == (
+        "id    LR    note\n"
+        "0002  0.05  faster, acc 0.85\n"
+        "0003  0.05  best so far\n"
+        "0004  0.1   acc 0.9, no momentum\n"
+        "0006  0.05  same as run 2\n"
+    )
+    assert run_cli("query", "[].[id, status][:2]", "--format", "csv")[1] == (
+        'value\n"[""0001"",""succeeded""]"\n"[""0002"",""succeeded""]"\n'
+    )
+    assert run_cli("query", "[:2].{id: id, tags: tags}", "--format", "csv")[1] == (
+        'id,tags\n0001,"[""sgd""]"\n0002,"[""sgd""]"\n'
+    )
+
+
+def test_whole_records_come_out_complete(example: Path, run_cli: RunCli) -> None:
+    """Only the fields an expression names are loaded; whole records must still be whole."""
+    code, out, _ = run_cli("query", "[?id == '0002']")
+    assert code == 0
+    (record,) = json.loads(out)
+    assert record == json.loads((example / "runs/0002/run.json").read_text())
+    _, out, _ = run_cli("query", "[?id == '0002'] | [0] | keys(@) | length(@)")
+    assert int(out) == len(record)
+    _, out, _ = run_cli("query", "[?id == '0002'].to_string(@) | [0]")
+    assert json.loads(json.loads(out)) == record
+
+
+def test_syntax_error_points_at_the_place(example: Path, run_cli: RunCli) -> None:
+    code, out, err = run_cli("query", "[?metrics.acc > `0.9`]].id")
+    assert (code, out) == (2, "")
+    assert err == (
+        "expman: invalid query: unexpected ']'\n"
+        "  [?metrics.acc > `0.9`]].id\n"
+        "                        ^\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("nosuch(@)", "expman: cannot evaluate 'nosuch(@)': Unknown function: nosuch()\n"),
+        ("[?matches(hypothesis, '(')]", "expman: matches(): bad regular expression '('"),
+        (
+            "[?started_epoch > to_epoch('yesterday')]",
+            "expman: to_epoch(): not an ISO 8601 date or time: 'yesterday'\n",
+        ),
+    ],
+)
+def test_bad_evaluation_is_exit_2(
+    example: Path, run_cli: RunCli, expression: str, message: str
+) -> None:
+    code, _, err = run_cli("query", expression)
+    assert code == 2 and err.startswith(message)
+
+
+def test_extra_functions(example: Path, run_cli: RunCli) -> None:
+    assert json.loads(run_cli("query", "[0].to_iso(started_epoch)")[1]) == (
+        "2026-11-01T00:00:00.000Z"
+    )
+    assert json.loads(run_cli("query", "length([?started_epoch > days_ago(`36500`)])")[1]) == 6
+    assert json.loads(run_cli("query", "unique([].status)")[1]) == ["failed", "succeeded"]
+    groups = json.loads(run_cli("query", "group_by(@, &status)[*].length(@)")[1])
+    assert groups == [1, 5]
+
+
+def test_damaged_record_is_reported_and_skipped(example: Path, run_cli: RunCli) -> None:
+    (example / "runs/0004/run.json").write_text('{"id": "0004", "status": ')
+    (example / "runs/0005/run.json").unlink()
+    code, out, err = run_cli("query", "[].id")
+    assert code == 0
+    assert json.loads(out) == ["0001", "0002", "0003", "0006"]
+    lines = err.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"expman: skipped {example}/runs/0004/run.json: damaged record:")
+    assert lines[1].startswith(f"expman: skipped {example}/runs/0005/run.json: damaged record:")
+    code, out, err = run_cli("list")
+    assert code == 0 and "0003" in out and "0004" not in out and "damaged record" in err
+
+
+def test_cache_never_answers_stale(example: Path, run_cli: RunCli) -> None:
+    _age_all(example)
+    assert json.loads(run_cli("query", "[].id")[1])[-1] == "0006"
+    assert list((example / "runs/.cache").rglob("index.marshal")), "the cache was written"
+    # edited behind the cache's back, with a time older than the cache
+    path = example / "runs/0002/run.json"
+    record = json.loads(path.read_text())
+    record["observations"] = "edited by hand"
+    path.write_text(json.dumps(record))
+    _age(path, 3600)
+    assert json.loads(run_cli("query", "[1].observations")[1]) == "edited by hand"
+    # removed, and a new run added
+    shutil.rmtree(example / "runs/0003")
+    assert json.loads(run_cli("query", "[].id")[1]) == ["0001", "0002", "0004", "0005", "0006"]
+    run_cli("run", "-s", "LR=0.2")
+    assert json.loads(run_cli("query", "[-1].vars.LR")[1]) == 0.2
+    # the same size and time as before, but another content: a new inode gives it away
+    path = example / "runs/0004/run.json"
+    info = path.stat()
+    text = path.read_text()
+    changed = text.replace('"acc 0.9, no momentum"', '"ACC 0.9, NO MOMENTUM"')
+    assert len(changed) == len(text)
+    replacement = path.with_name("new.json")
+    replacement.write_text(changed)
+    replacement.replace(path)
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+    assert json.loads(run_cli("query", "[?id=='0004'].observations | [0]")[1]) == (
+        "ACC 0.9, NO MOMENTUM"
+    )
+
+
+def test_fresh_records_are_not_cached(example: Path) -> None:
+    """A record written within the last seconds could change again unseen: no cache yet."""
+    for path in (example / "runs").glob("[0-9]*/run.json"):
+        os.utime(path)  # just now
+    records, _ = index.load(Archive(example / "runs"), {"status"})
+    assert len(records) == 6
+    assert not (example / "runs/.cache").exists()
+
+
+def test_cache_loads_only_named_fields(example: Path) -> None:
+    _age_all(example)
+    index.load(Archive(example / "runs"))  # builds the cache
+    (lazy, *_), _ = index.load(Archive(example / "runs"), {"metrics"})
+    assert set(dict.keys(lazy)) == {"id", "metrics"}
+    assert lazy.get("observations") == "acc 0.81, slow"  # completes itself
+    assert set(dict.keys(lazy)) > {"id", "metrics", "observations", "attempts"}
+
+
+def test_list_where_sort_limit(example: Path, run_cli: RunCli) -> None:
+    code, out, _ = run_cli(
+        "list", "--where", "vars.LR == `0.05`", "--sort", "metrics.acc", "-r", "--limit", "2"
+    )
+    assert code == 0
+    assert out == (
+        "id    status     started              duration  hypothesis\n"
+        "0003  succeeded  2026-11-03 00:00:00  3m00s     Momentum helps at the larger rate\n"
+        "0002  succeeded  2026-11-02 00:00:00  2m00s     a larger learning rate converges faster\n"
+    )
+    rows = json.loads(run_cli("list", "--format", "json", "--where", "status=='failed'")[1])
+    assert rows == [
+        {
+            "id": "0005",
+            "status": "failed",
+            "started": "2026-11-05 00:00:00",
+            "duration": "5m00s",
+            "hypothesis": "a broken run",
+        }
+    ]
+
+
+def test_show_and_names(example: Path, run_cli: RunCli) -> None:
+    code, out, _ = run_cli("show", "last~3")
+    assert code == 0
+    assert out.startswith("run 0003  succeeded  (lr-study)\n  hypothesis:   Momentum helps")
+    assert "  MOMENTUM  0.9    (-s)" in out
+    assert "  acc   0.94" in out
+    assert json.loads(run_cli("show", "3", "--json")[1])["id"] == "0003"
+    for name in ("../x", "/etc", "last~9", "0042", "latest"):
+        code, _, err = run_cli("show", name)
+        assert code == 2 and f"'{name}'" in err, name
+
+
+def test_diff(example: Path, run_cli: RunCli) -> None:
+    code, out, _ = run_cli("diff", "2", "3")
+    assert code == 0
+    assert "run 0002 -> run 0003\nvars\n" in out
+    assert "  MOMENTUM  0.0  0.9  +0.9\n" in out
+    assert "  -  MOMENTUM: 0.0\n  +  MOMENTUM: 0.9\n" in out  # the archived expfiles
+    assert "  acc   0.85  0.94  +0.09\n" in out
+    code, out, _ = run_cli("diff", "5", "6")
+    assert "code: commit" in out and "code.patch" in out and "+an untracked note" in out
+
+
+def test_archive_option_reads_any_archive(
+    example: Path, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli("query", "length(@)", "--archive", str(example / "runs"))
+    assert (code, out) == (0, "6\n")
+    assert run_cli("list", "--archive", "nowhere")[0] == 2

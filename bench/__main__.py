@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 
-from bench import archive, overhead, skip_check
+from bench import archive, overhead, query, skip_check
 
 if __name__ == "__main__":
     print(
@@ -12,7 +12,12 @@ if __name__ == "__main__":
         f"Python {platform.python_version()}"
     )
     results = {}
-    for name, module in (("overhead", overhead), ("skip check", skip_check), ("archive", archive)):
+    for name, module in (
+        ("overhead", overhead),
+        ("skip check", skip_check),
+        ("archive", archive),
+        ("query", query),
+    ):
         print(f"\n== {name}")
         results[name] = module.main()
     missed = [name for name, met in results.items() if not met]

@@ -166,16 +166,15 @@ def _rows(
     bad: set[str],
     wanted: set[str] | None,
 ) -> list[Any]:
+    names = [name for name, column in columns.items() if isinstance(column, list)]
+    lists = [columns[name] for name in names]
+    complete = wanted is None
     rows = []
-    for position, (run_id, path) in enumerate(zip(ids, paths, strict=True)):
+    for run_id, path, *values in zip(ids, paths, *lists, strict=True):
         if run_id in bad:
             continue
-        fields = {}
-        for name, column in columns.items():
-            value = column[position] if isinstance(column, list) else _ABSENT
-            if type(value) is not tuple:
-                fields[name] = value
-        rows.append(LazyRecord(fields, path, complete=wanted is None))
+        fields = {n: v for n, v in zip(names, values, strict=True) if type(v) is not tuple}
+        rows.append(LazyRecord(fields, path, complete))
     return rows
 
 

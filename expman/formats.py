@@ -63,3 +63,17 @@ def _rows(value: Any) -> tuple[list[str], list[list[str]]]:
             header.extend(key for key in item if key not in header)
         return header, [[cell(item.get(key)) for key in header] for item in items]
     return ["value"], [[cell(item)] for item in items]
+
+
+def duration(seconds: Any) -> str:
+    """Seconds as 4.2s, 3m05s or 2h07m; "-" when unknown."""
+    if not isinstance(seconds, int | float):
+        return "-"
+    total = int(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{seconds:.1f}s"

@@ -71,6 +71,15 @@ def test_wheel_ships_an_identical_schema(tmp_path: Path) -> None:
         names = archive.namelist()
     assert shipped == (REPO / "expfile.schema.json").read_bytes()
     assert "expman/templates/init/run.sh" in names
+    assert (
+        archive_bytes(wheel, "expman/run.schema.json")
+        == (REPO / "expman" / "run.schema.json").read_bytes()
+    )
+
+
+def archive_bytes(wheel: Path, name: str) -> bytes:
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.read(name)
 
 
 def test_running_code_reads_the_repository_schema() -> None:

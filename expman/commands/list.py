@@ -76,7 +76,7 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         "id": record.get("id"),
         "status": record.get("status"),
         "started": started[:19].replace("T", " "),
-        "duration": _duration(record.get("duration")),
+        "duration": formats.duration(record.get("duration")),
         "hypothesis": _first_line(record.get("hypothesis")),
     }
 
@@ -84,16 +84,3 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
 def _first_line(text: Any) -> str:
     lines = text.strip().splitlines() if isinstance(text, str) else []
     return lines[0] if lines else ""
-
-
-def _duration(seconds: Any) -> str:
-    if not isinstance(seconds, int | float):
-        return "-"
-    total = int(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{seconds:.1f}s"

@@ -8,7 +8,6 @@ from typing import Any, TextIO
 
 from expman import formats
 from expman.archive import Archive
-from expman.commands.list import _duration
 from expman.output import style, write_line
 
 
@@ -35,9 +34,10 @@ def summary(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
     when = f"started {str(record.get('started'))[:19].replace('T', ' ')}"
     if record.get("ended"):
         when += f", ended {str(record['ended'])[:19].replace('T', ' ')}"
+        when += f" ({formats.duration(record.get('duration'))})"
     else:
         when += ", still open"
-    when += f", {_duration(record.get('duration'))}, {len(record.get('attempts') or [])} attempt(s)"
+    when += f", {len(record.get('attempts') or [])} attempt(s)"
     lines.append(f"  {'time:':<14}{when}")
     lines.append(f"  {'code:':<14}{_code(record.get('code'))}")
     host = record.get("host") or {}

@@ -336,10 +336,12 @@ def _archive(args: argparse.Namespace, start: Path) -> Path:
             raise UsageError(f"--archive {args.archive}: no such folder")
         return folder
     from expman import config
+    from expman.openrun import repair_if_idle
     from expman.state import State
 
     path, display = _experiment(start)
     cfg = config.load(path, display, cache=State(path.parent))
+    repair_if_idle(cfg.root)  # a run whose runner died is shown as interrupted, not running
     return cfg.root / cfg.archive
 
 

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from doit.cmd_base import ModuleTaskLoader
 from doit.dependency import Dependency, SqliteDB
 from doit.doit_cmd import DoitMain
+from doit.globals import Globals
 from doit.loader import load_tasks
 from doit.reporter import ConsoleReporter
 
@@ -43,7 +44,7 @@ class _Reporter(ConsoleReporter):  # type: ignore[misc]
         pass
 
     def add_success(self, task: Any) -> None:
-        pass
+        _persist_state()  # doit saved the task's state just before calling this
 
     def skip_uptodate(self, task: Any) -> None:
         self.session.skipped(task.name, record.SKIPPED)
@@ -52,6 +53,10 @@ class _Reporter(ConsoleReporter):  # type: ignore[misc]
         self.session.skipped(task.name, record.NOT_RUN, "ignored (`doit ignore`)")
 
     def add_failure(self, task: Any, fail: Any) -> None:
+        self._add_failure(task, fail)
+        _persist_state()
+
+    def _add_failure(self, task: Any, fail: Any) -> None:
         if fail.get_name() == "UnmetDependency":
             self.session.skipped(task.name, record.NOT_RUN, "an earlier stage failed")
         elif task.name not in self.session.executed:  # doit failed it before it started
@@ -103,6 +108,24 @@ def _expand(config: Config, step: Step, made: Sequence[str]) -> list[str]:
             )
         files.extend(t for t in fed if t != pattern and fnmatch.fnmatchcase(t, pattern))
     return sorted(set(files))
+
+
+def _persist_state() -> None:
+    """Commit doit's state now, not only when the run ends.
+
+    doit's backends write their state once, when the run ends, so a killed run forgot
+    the steps it had finished (shared notes, §10). The sqlite3 backend keeps changed
+    rows in `_cache`/`_dirty` until `dump()`, which also closes the connection; this
+    writes them and commits, leaving it open. (doit internals: pinned below 0.39.)
+    """
+    backend = getattr(Globals.dep_manager, "backend", None)
+    if not isinstance(backend, SqliteDB) or not backend._dirty:
+        return
+    for task_id in backend._dirty:
+        encoded = backend.codec.encode(backend._cache[task_id])
+        backend._conn.execute("insert or replace into doit values (?,?)", (task_id, encoded))
+    backend._conn.commit()
+    backend._dirty = set()
 
 
 def deps(config: Config) -> dict[str, list[str]]:

@@ -123,6 +123,19 @@ def finish_attempt(record: Record, status: str, metrics: Any, now: float) -> Non
         record["metrics"] = metrics
 
 
+def runner_died(record: Record, stopped: int, now: float) -> None:
+    """The process running the current attempt died without closing it."""
+    attempt = current_attempt(record)
+    for stage in attempt["stages"]:
+        if stage["status"] == "running":
+            stage["status"] = STEP_INTERRUPTED
+    note = "its runner died"
+    if stopped:
+        note += f"; {stopped} leftover process{'es' if stopped > 1 else ''} stopped"
+    attempt.update(status=INTERRUPTED, ended=iso(now), ended_epoch=round(now, 3), note=note)
+    record["status"] = INTERRUPTED
+
+
 def end(record: Record, observations: str, outputs: list[dict[str, Any]], now: float) -> None:
     """Close the run: observations, archived outputs, final status and times."""
     if record["status"] in (STARTED, RUNNING):

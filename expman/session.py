@@ -22,6 +22,7 @@ from expman import execute, record, snapshot, yamlnodes
 from expman.archive import Archive
 from expman.errors import ArchiveError, ExpmanError, StageError, UsageError
 from expman.model import Config, Step
+from expman.openrun import RUN_MARKER, open_record, repair
 from expman.output import style, write_line
 from expman.state import STATE_DIR, OpenRun, State
 
@@ -73,6 +74,7 @@ class Session:
 
     def _begin(self) -> None:
         self.acquire()
+        repair(self.root)
         run = open_or_start(self.config, self.state, self.archive, self.hypothesis)
         self.record = run
         run_dir = self.archive.run_dir(run["id"])
@@ -104,7 +106,12 @@ class Session:
         try:
             argv = execute.command_line(step.cmd, step.script, step.args, self.root)
             finished = execute.run(
-                argv, self.root, self._env(step, run_dir), logs, (self.out, self.err)
+                argv,
+                self.root,
+                self._env(step, run_dir),
+                logs,
+                (self.out, self.err),
+                on_start=lambda pid: self._started(entry, pid),
             )
         except KeyboardInterrupt:
             self.interrupted = True
@@ -127,6 +134,10 @@ class Session:
             message = f"expman: {step.task_name} failed with exit code {finished.returncode}"
             write_line(self.err, style(message, "red", self.err))
         return ok
+
+    def _started(self, entry: dict[str, Any], pid: int) -> None:
+        entry["pid"] = pid  # the step's process (and group): a dead run's leftovers show
+        self.archive.write(self._current())
 
     def skipped(self, task_name: str, status: str, reason: str | None = None) -> None:
         """A step doit did not execute: up to date (`skipped`) or after a failure (`not-run`)."""
@@ -182,6 +193,7 @@ class Session:
             EXPMAN_STEP=step.name,
             EXPMAN_EXPERIMENT=self.config.name,
         )
+        env[RUN_MARKER] = self._current()["uid"]
         return env
 
     def _snapshot(self, run_dir: Path) -> dict[str, Any]:
@@ -255,24 +267,6 @@ def read_metrics(path: Path) -> Any:
         return json.loads(text)
     except (OSError, ValueError, yaml.YAMLError) as e:
         raise ValueError(f"{path.name}: cannot read the metrics: {e}") from e
-
-
-def open_record(root: Path, include_ended: bool = False) -> tuple[Archive, record.Record] | None:
-    """The open run of the experiment at `root` (its archive and record), or None.
-
-    With `include_ended`, also a run whose `end` was interrupted before it finished.
-    """
-    current = State(root).open_run()
-    if current is None:
-        return None
-    archive = Archive(root / current.archive)
-    try:
-        run = archive.read(current.run_id)
-    except ArchiveError:
-        return None
-    if run.get("uid") != current.uid or (run.get("ended") is not None and not include_ended):
-        return None
-    return archive, run
 
 
 def open_or_start(

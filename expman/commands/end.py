@@ -20,8 +20,9 @@ from typing import Any, TextIO
 from expman import config, fsutil, objects, record, yamlnodes
 from expman.errors import UsageError
 from expman.model import Config
+from expman.openrun import open_record, repair
 from expman.output import Progress, write_line
-from expman.session import OUTPUTS, open_record, read_metrics
+from expman.session import OUTPUTS, read_metrics
 from expman.state import State
 
 
@@ -31,6 +32,7 @@ def end(*, path: Path, display: str, message: str | None, streams: tuple[TextIO,
     state = State(path.parent)
     cfg = config.load(path, display, cache=state)
     with state.lock("end"):
+        repair(cfg.root)
         found = open_record(cfg.root, include_ended=True)
         if found is None:
             raise UsageError("no open run to end: `expman run` or `expman start` opens one")

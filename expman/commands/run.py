@@ -9,7 +9,8 @@ from typing import TextIO
 
 from expman import config, engine
 from expman.errors import EXIT_INTERNAL, EXIT_STAGE_FAILED
-from expman.session import Session, open_record
+from expman.openrun import open_record
+from expman.session import Session
 from expman.state import State
 
 

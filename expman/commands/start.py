@@ -9,8 +9,9 @@ from typing import TextIO
 from expman import config
 from expman.archive import Archive
 from expman.errors import UsageError
+from expman.openrun import open_record, repair
 from expman.output import write_line
-from expman.session import open_or_start, open_record
+from expman.session import open_or_start
 from expman.state import State
 
 
@@ -24,6 +25,7 @@ def start(
     state = State(path.parent)
     cfg = config.load(path, display, overrides, cache=state)
     with state.lock("start"):
+        repair(cfg.root)
         found = open_record(cfg.root)
         if found is not None:
             raise UsageError(f"run {found[1]['id']} is still open: `expman end` closes it first")

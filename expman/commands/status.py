@@ -7,8 +7,9 @@ from typing import TextIO
 
 from expman import config, engine
 from expman.archive import Archive
+from expman.openrun import open_record, repair_if_idle
 from expman.output import style, write_line
-from expman.session import Session, open_record
+from expman.session import Session
 from expman.state import State
 
 
@@ -16,6 +17,7 @@ def status(*, path: Path, display: str, out: TextIO) -> int:
     """Print the state of the experiment; runs nothing and changes nothing but doit's cache."""
     cfg = config.load(path, display, cache=State(path.parent))
     write_line(out, style(f"experiment {cfg.name} ({display})", "bold", out))
+    repair_if_idle(cfg.root)
     found = open_record(cfg.root)
     if found is None:
         ids = Archive(cfg.root / cfg.archive).ids()

@@ -285,6 +285,7 @@ def test_stages_see_vars_env_and_expman_variables(experiment: Experiment, run_cl
         "EXPMAN_STAGE": "run",
         "EXPMAN_STEP": "run",
         "EXPMAN_EXPERIMENT": "env-test",
+        "EXPMAN_RUN_UID": records(root)[0]["uid"],
         "PYTHONUNBUFFERED": "1",
     }
     assert not (root / "pwned").exists()

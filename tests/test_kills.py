@@ -103,7 +103,8 @@ class Harness:
         if not pointer.exists():
             return None
         run_id = json.loads(pointer.read_text())["id"]
-        return json.loads((self.root / "runs" / run_id / "run.json").read_text())
+        run: dict[str, Any] = json.loads((self.root / "runs" / run_id / "run.json").read_text())
+        return run
 
     def kill_run(self, sig: int) -> None:
         if self.chance.random() < 0.4:  # a changed dependency: the pre-run step runs

@@ -70,7 +70,11 @@ class ObjectStore:
         digest = hashlib.sha256(data).hexdigest()
         if not self.path(digest).exists():
             tmp = self._temp()
-            tmp.write_bytes(data)
+            try:
+                tmp.write_bytes(data)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
             self._commit(tmp, digest)
         return digest
 
@@ -85,15 +89,19 @@ class ObjectStore:
             return
         tmp = self._temp()
         tmp.unlink()
-        if adopt and source.stat().st_nlink == 1:
-            try:
-                os.link(source, tmp)
-            except OSError as e:
-                if e.errno not in _NO_LINK:
-                    raise
+        try:
+            if adopt and source.stat().st_nlink == 1:
+                try:
+                    os.link(source, tmp)
+                except OSError as e:
+                    if e.errno not in _NO_LINK:
+                        raise
+                    shutil.copyfile(source, tmp)
+            else:
                 shutil.copyfile(source, tmp)
-        else:
-            shutil.copyfile(source, tmp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a disk full mid-copy leaves no partial object
+            raise
         self._commit(tmp, digest)
 
     def link(self, digest: str, destination: Path) -> None:
@@ -124,8 +132,13 @@ class ObjectStore:
             os.link(tmp, target)  # never replaces: a concurrent writer's copy is as good
         except FileExistsError:
             pass
-        finally:
-            tmp.unlink()
+        except OSError as e:
+            if e.errno not in _NO_LINK:
+                tmp.unlink()
+                raise
+            tmp.replace(target)  # no hard links here: same content, so replacing is safe
+            return
+        tmp.unlink()
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -86,3 +86,19 @@ def test_archived_files_cannot_be_changed_through_the_run_folder(tmp_path: Path)
     store.link(store.add_bytes(b"x"), tmp_path / "run" / "x")
     with pytest.raises(PermissionError):
         (tmp_path / "run" / "x").write_bytes(b"changed")
+
+
+def test_store_works_without_hard_links(tmp_path: Path, monkeypatch) -> None:
+    """Some file systems (network shares, FAT) cannot hard-link: everything is copied."""
+
+    def no_links(src: object, dst: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    source = tmp_path / "outputs"
+    source.mkdir()
+    (source / "a.txt").write_text("a")
+    stored = archive_tree(ObjectStore(tmp_path / ".objects"), source, tmp_path / "run", True)
+    assert [s.path for s in stored] == ["a.txt"]
+    assert (tmp_path / "run" / "a.txt").read_text() == "a"
+    assert (source / "a.txt").read_text() == "a"

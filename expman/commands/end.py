@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from expman import config, fsutil, objects, record, yamlnodes
-from expman.errors import UsageError
+from expman.errors import ArchiveError, UsageError
 from expman.model import Config
 from expman.openrun import open_record, repair
 from expman.output import Progress, write_line
@@ -44,10 +44,22 @@ def end(*, path: Path, display: str, message: str | None, streams: tuple[TextIO,
             outputs_dir = cfg.root / OUTPUTS
             stored: list[objects.Stored] = []
             if outputs_dir.is_dir():
-                with Progress(err, "archiving outputs", _size(outputs_dir)) as progress:
-                    stored = objects.archive_tree(
-                        archive.objects, outputs_dir, run_dir / OUTPUTS, True, progress.advance
-                    )
+                try:
+                    with Progress(err, "archiving outputs", _size(outputs_dir)) as progress:
+                        stored = objects.archive_tree(
+                            archive.objects,
+                            outputs_dir,
+                            run_dir / OUTPUTS,
+                            True,
+                            progress.advance,
+                        )
+                except OSError as e:
+                    raise ArchiveError(
+                        f"cannot archive the outputs of run {run['id']}: {e.strerror or e}"
+                        f"{f' ({e.filename})' if e.filename else ''}. Nothing was lost: "
+                        f"{OUTPUTS}/ is as it was and the run is still open; once the cause "
+                        "is gone, run `expman end` again"
+                    ) from e
             if run.get("metrics") is None and cfg.metrics:
                 run["metrics"] = _metrics(cfg, run_dir)
             outputs = [_output(s) for s in stored]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import warnings
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
@@ -112,7 +113,11 @@ class Query:
     def __init__(self, text: str) -> None:
         self.text = text
         try:
-            self._compiled = jmespath.compile(text)
+            with warnings.catch_warnings():
+                # `foo` (not JSON) is read as the text "foo", an old rule jmespath keeps
+                # with a PendingDeprecationWarning; expman keeps the rule, quietly.
+                warnings.simplefilter("ignore", PendingDeprecationWarning)
+                self._compiled = jmespath.compile(text)
         except exceptions.JMESPathError as e:
             raise QueryError(_located(text, e)) from e
 

@@ -75,3 +75,43 @@ def test_other_names_are_refused(tmp_path: Path, name: str) -> None:
         archive.create({"id": None})
     with pytest.raises(ArchiveError):
         archive.resolve(name)
+
+
+def _experiment_runs(root: str, count: int) -> list[str]:
+    import subprocess
+    import sys
+
+    expman = str(Path(sys.executable).parent / "expman")
+    ids = []
+    for _ in range(count):
+        started = subprocess.run([expman, "start"], cwd=root, capture_output=True, text=True)
+        assert started.returncode == 0, started.stderr
+        ids.append(started.stdout.split()[2].rstrip(":"))
+        ended = subprocess.run([expman, "end", "-m", "x"], cwd=root, capture_output=True, text=True)
+        assert ended.returncode == 0, ended.stderr
+    return ids
+
+
+def test_experiments_sharing_an_archive_never_share_a_run_id(tmp_path: Path) -> None:
+    """Six experiments, one archive folder (`archive: ../shared`), all starting runs at once."""
+    roots = []
+    for number in range(6):
+        root = tmp_path / f"exp{number}"
+        root.mkdir()
+        (root / "expfile.yaml").write_text(
+            f"version: 1\nname: e{number}\narchive: ../shared\n"
+            "stages:\n  run: {cmd: 'true'}\n  fetch: {cmd: 'true'}\n"
+        )
+        roots.append(str(root))
+    with multiprocessing.get_context("spawn").Pool(6) as pool:
+        batches = pool.starmap(_experiment_runs, [(root, 5) for root in roots])
+    ids = [run_id for batch in batches for run_id in batch]
+    assert sorted(ids) == [f"{n:04d}" for n in range(1, 31)]
+    found = {
+        r["id"]: r["experiment"]
+        for r in Archive(tmp_path / "shared").records()
+        if isinstance(r, dict)
+    }
+    assert len(found) == 30
+    for number, batch in enumerate(batches):
+        assert {found[run_id] for run_id in batch} == {f"e{number}"}

@@ -33,3 +33,19 @@ def test_readme_error_example_is_what_validate_prints(
     readme = (REPO / "README.md").read_text()
     shown = readme.split("$ expman validate\n", 1)[1].split("```", 1)[0]
     assert (code, err) == (2, shown)
+
+
+def test_reliability_doc_names_real_tests() -> None:
+    """Every test docs/reliability.md cites as proof exists."""
+    import re
+
+    text = (REPO / "docs" / "reliability.md").read_text()
+    cited = 0
+    for cell in re.findall(r"`(tests/[^`]+?\.py)(::[^`]+)?`((?:, `::[^`]+`)*)", text):
+        path = REPO / cell[0]
+        assert path.is_file(), cell[0]
+        names = [cell[1], *re.findall(r"`(::[^`]+)`", cell[2])]
+        for name in filter(None, names):
+            cited += 1
+            assert f"def {name.removeprefix('::')}(" in path.read_text(), f"{cell[0]}{name}"
+    assert cited >= 25

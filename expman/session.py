@@ -8,7 +8,6 @@ change is written to the run's record at once, so a crash leaves it telling the 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ from expman.errors import ArchiveError, ExpmanError, StageError, UsageError
 from expman.model import Config, Step
 from expman.openrun import RUN_MARKER, open_record, repair
 from expman.output import style, write_line
-from expman.state import STATE_DIR, OpenRun, State
+from expman.state import STATE_DIR, Lock, OpenRun, State
 
 OUTPUTS = "outputs"
 
@@ -48,21 +47,20 @@ class Session:
         self.executed: set[str] = set()
         self.interrupted = False
         self.error: ExpmanError | None = None  # raised inside doit: re-raised after it
-        self._lock = contextlib.ExitStack()
-        self._locked = False
+        self._lock: Lock | None = None
 
     # -- the run -----------------------------------------------------------------
 
     def acquire(self) -> None:
         """Take the experiment's lock (refused at once if another command holds it)."""
-        if not self._locked:
-            self._lock.enter_context(self.state.lock("run"))
-            self._locked = True
+        if self._lock is None:
+            self._lock = self.state.acquire("run")
 
     def release(self) -> None:
         """Let go of the lock (also done by `finish`)."""
-        self._lock.close()
-        self._locked = False
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def begin(self) -> None:
         """Open the run (starting one if none is open) and a new attempt; snapshot."""

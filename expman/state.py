@@ -33,6 +33,19 @@ class OpenRun:
     archive: str
 
 
+class Lock:
+    """A held experiment lock."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        """Let go (closing the file releases the lock); a second call does nothing."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class State:
     """`.expman/` of one experiment."""
 
@@ -77,30 +90,36 @@ class State:
 
     @contextlib.contextmanager
     def lock(self, command: str) -> Iterator[None]:
-        """Hold the experiment's lock while `command` changes its runs.
+        """Hold the experiment's lock while `command` changes its runs (see `acquire`)."""
+        held = self.acquire(command)
+        try:
+            yield
+        finally:
+            held.release()
+
+    def acquire(self, command: str) -> Lock:
+        """Take the experiment's lock, or raise `UsageError` naming its holder.
 
         An OS file lock (flock): the kernel releases it when its holder dies, however it
-        dies, so a lock is never left stale. A second command is refused at once, with
-        the holder named.
+        dies, so a lock is never left stale. A second command is refused at once.
         """
         self.dir.mkdir(exist_ok=True)
         fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise UsageError(self._busy(fd)) from None
-            holder = {
-                "command": command,
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            }
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(holder).encode(), 0)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            message = self._busy(fd)
+            os.close(fd)
+            raise UsageError(message) from None
+        holder = {
+            "command": command,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        return Lock(fd)
 
     @staticmethod
     def _busy(fd: int) -> str:

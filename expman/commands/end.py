@@ -3,6 +3,10 @@
 The order makes a crash at any point harmless, and `expman end` again finishes the job:
 outputs are linked into the archive, the record is written (now `ended`), and only then
 is `outputs/` emptied, the expfile's observations cleared and the run closed.
+
+`end` does not need the expfile to be valid: after a run, the researcher may already be
+editing it for the next one. Only its `observations` are read from it; the metrics file
+is the one the run's own snapshot names.
 """
 
 from __future__ import annotations
@@ -17,9 +21,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from expman import config, fsutil, objects, record, yamlnodes
+from expman import fsutil, objects, record, yamlnodes
 from expman.errors import ArchiveError, UsageError
-from expman.model import Config
 from expman.openrun import open_record, repair
 from expman.output import Progress, write_line
 from expman.session import OUTPUTS, read_metrics
@@ -29,19 +32,20 @@ from expman.state import State
 def end(*, path: Path, display: str, message: str | None, streams: tuple[TextIO, TextIO]) -> int:
     """Record observations and the final status, archive outputs, and prepare the next run."""
     out, err = streams
-    state = State(path.parent)
-    cfg = config.load(path, display, cache=state)
+    root = path.parent
+    state = State(root)
     with state.lock("end"):
-        repair(cfg.root)
-        found = open_record(cfg.root, include_ended=True)
+        repair(root)
+        found = open_record(root, include_ended=True)
         if found is None:
             raise UsageError("no open run to end: `expman run` or `expman start` opens one")
         archive, run = found
         if run["ended"] is None:
-            observations = _observations(message, cfg, run)
+            written = _expfile_observations(path)
+            observations = _observations(message, written, run, display)
             run_dir = archive.run_dir(run["id"])
             shutil.rmtree(run_dir / OUTPUTS, ignore_errors=True)  # from an interrupted end
-            outputs_dir = cfg.root / OUTPUTS
+            outputs_dir = root / OUTPUTS
             stored: list[objects.Stored] = []
             if outputs_dir.is_dir():
                 try:
@@ -60,13 +64,18 @@ def end(*, path: Path, display: str, message: str | None, streams: tuple[TextIO,
                         f"{OUTPUTS}/ is as it was and the run is still open; once the cause "
                         "is gone, run `expman end` again"
                     ) from e
-            if run.get("metrics") is None and cfg.metrics:
-                run["metrics"] = _metrics(cfg, run_dir)
+            if run.get("metrics") is None:
+                run["metrics"] = _metrics(root, run_dir)
             outputs = [_output(s) for s in stored]
             record.end(run, observations, outputs, time.time())
             archive.write(run)
-        _empty(cfg.root / OUTPUTS)
-        _clear_observations(path)
+        _empty(root / OUTPUTS)
+        if not _clear_observations(path):
+            write_line(
+                err,
+                f"expman: warning: {display} is not valid YAML: its observations "
+                "were left as they are",
+            )
         state.set_open_run(None)
     size = sum(o["size"] for o in run["outputs"])
     write_line(
@@ -77,15 +86,33 @@ def end(*, path: Path, display: str, message: str | None, streams: tuple[TextIO,
     return 0
 
 
-def _observations(message: str | None, cfg: Config, run: record.Record) -> str:
+def _expfile_observations(path: Path) -> str | None:
+    """The expfile's `observations` text ("" when none); None when it is not YAML."""
+    try:
+        node = yamlnodes.compose(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yamlnodes.SyntaxProblem):
+        return None
+    found = yamlnodes.child(node, "observations") if node is not None else None
+    value = yamlnodes.construct(found[1]) if found is not None else None
+    return value if isinstance(value, str) else ""
+
+
+def _observations(
+    message: str | None, written: str | None, run: record.Record, display: str
+) -> str:
     """-m, the expfile's observations, or $EDITOR on a terminal. Given both -m and text in
     the expfile, both are kept: the expfile's is about to be cleared, and must not be lost."""
     if message is not None:
-        if cfg.observations.strip() and cfg.observations.strip() != message.strip():
-            return f"{message}\n\n{cfg.observations}"
+        if written and written.strip() and written.strip() != message.strip():
+            return f"{message}\n\n{written}"
         return message
-    if cfg.observations:
-        return cfg.observations
+    if written is None:
+        raise UsageError(
+            f"{display} is not valid YAML, so its observations cannot be read: fix it, "
+            "or give them with `expman end -m OBSERVATIONS`"
+        )
+    if written:
+        return written
     if sys.stdin.isatty() and sys.stdout.isatty():
         return _from_editor(run)
     return ""
@@ -108,9 +135,18 @@ def _from_editor(run: record.Record) -> str:
     return "\n".join(line for line in text.splitlines() if not line.startswith("#")).strip()
 
 
-def _metrics(cfg: Config, run_dir: Path) -> Any:
-    assert cfg.metrics is not None
-    for candidate in (cfg.root / cfg.metrics, run_dir / cfg.metrics):
+def _metrics(root: Path, run_dir: Path) -> Any:
+    """The metrics the run's own expfile names (a metrics file archived with the outputs
+    included), or None."""
+    try:
+        node = yamlnodes.compose((run_dir / "expfile.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yamlnodes.SyntaxProblem):
+        return None
+    snapshot = yamlnodes.construct(node) if node is not None else None
+    name = snapshot.get("metrics") if isinstance(snapshot, dict) else None
+    if not isinstance(name, str):
+        return None
+    for candidate in (root / name, run_dir / name):
         if candidate.is_file():
             try:
                 return read_metrics(candidate)
@@ -147,15 +183,20 @@ def _empty(folder: Path) -> None:
             entry.unlink()
 
 
-def _clear_observations(path: Path) -> None:
-    """Set the expfile's `observations` to "", every other byte of the file as it was."""
+def _clear_observations(path: Path) -> bool:
+    """Set the expfile's `observations` to "", every other byte of the file as it was.
+
+    False when the file is not YAML (then it is left alone).
+    """
     real = path.resolve()
-    text = real.read_text(encoding="utf-8")
-    node = yamlnodes.compose(text)
+    text = real.read_text(encoding="utf-8", errors="surrogateescape")
+    try:
+        node = yamlnodes.compose(text)
+    except yamlnodes.SyntaxProblem:
+        return False
     found = yamlnodes.child(node, "observations") if node is not None else None
-    if node is None or found is None or found[1].value in ("", None):
-        return
-    if yamlnodes.construct(found[1]) in ("", None):
-        return
+    if node is None or found is None or yamlnodes.construct(found[1]) in ("", None):
+        return True
     new = yamlnodes.replace_value(text, node, ["observations"], "")
-    fsutil.write_atomic(real, new.encode("utf-8"), real.stat().st_mode & 0o7777)
+    fsutil.write_atomic(real, new.encode("utf-8", "surrogateescape"), real.stat().st_mode & 0o7777)
+    return True

@@ -228,3 +228,37 @@ def test_end_in_a_pipe_does_not_wait_for_an_editor(ran: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert records(ran)[0]["observations"] == ""
+
+
+def test_end_while_the_expfile_is_being_edited_for_the_next_run(ran: Path, run_cli: RunCli) -> None:
+    """Invalid for the schema: observations are still read, cleared, and recorded."""
+    text = (ran / "expfile.yaml").read_text()
+    edited = text.replace("metrics: outputs/metrics.yaml", "metrics: elsewhere.json\nstges: {}")
+    (ran / "expfile.yaml").write_text(edited)
+    code, _, err = run_cli("end")
+    assert (code, err) == (0, "")
+    record = records(ran)[0]
+    assert record["observations"] == "the loss went down\nbut slowly\n"
+    assert record["metrics"] == {"acc": 0.75}  # the run's own metrics file, not the new one
+    assert (ran / "expfile.yaml").read_text() == edited.replace(
+        "|\n  the loss went down\n  but slowly\n", '""\n'
+    )
+
+
+def test_end_with_an_expfile_that_is_not_yaml(ran: Path, run_cli: RunCli) -> None:
+    broken = (ran / "expfile.yaml").read_text() + "stages: [unclosed\n"
+    (ran / "expfile.yaml").write_text(broken)
+    code, _, err = run_cli("end")
+    assert code == 2
+    assert err == (
+        "expman: expfile.yaml is not valid YAML, so its observations cannot be read: fix it, "
+        "or give them with `expman end -m OBSERVATIONS`\n"
+    )
+    assert records(ran)[0]["ended"] is None
+    code, _, err = run_cli("end", "-m", "ended anyway")
+    assert code == 0
+    assert err == (
+        "expman: warning: expfile.yaml is not valid YAML: its observations were left as they are\n"
+    )
+    assert records(ran)[0]["observations"] == "ended anyway"
+    assert (ran / "expfile.yaml").read_text() == broken

@@ -60,9 +60,9 @@ def run(
         )
     except OSError as e:
         raise StageError(f"cannot start {argv[0]}: {e.strerror or e}") from e
-    if on_start:
-        on_start(process.pid)
     try:
+        if on_start:
+            on_start(process.pid)  # inside: an interrupt here must stop the process too
         with logs[0].open("ab") as out_log, logs[1].open("ab") as err_log:
             _pump(
                 process,

@@ -161,6 +161,11 @@ class Session:
                 status = record.FAILED
             else:
                 status = record.SUCCEEDED
+            if self.interrupted:
+                # Anything of this run that escaped its process group (or started in the
+                # instant before it could be tracked) is stopped too.
+                marker = f"{RUN_MARKER}={self.record['uid']}"
+                execute.stop_processes(execute.stray_processes(marker))
             metrics = self._metrics()
             record.finish_attempt(self.record, status, metrics, time.time())
             self.archive.write(self.record)

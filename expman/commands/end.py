@@ -73,7 +73,7 @@ def end(*, path: Path, display: str, message: str | None, streams: tuple[TextIO,
         if not _clear_observations(path):
             write_line(
                 err,
-                f"expman: warning: {display} is not valid YAML: its observations "
+                f"expman: warning: {display} is not plain YAML: its observations "
                 "were left as they are",
             )
         state.set_open_run(None)
@@ -93,6 +93,8 @@ def _expfile_observations(path: Path) -> str | None:
     except (OSError, UnicodeDecodeError, yamlnodes.SyntaxProblem):
         return None
     found = yamlnodes.child(node, "observations") if node is not None else None
+    if found is not None and yamlnodes.check(found[1]):
+        return None  # a tag or an alias bomb: not plain text, not to be constructed
     value = yamlnodes.construct(found[1]) if found is not None else None
     return value if isinstance(value, str) else ""
 
@@ -108,7 +110,7 @@ def _observations(
         return message
     if written is None:
         raise UsageError(
-            f"{display} is not valid YAML, so its observations cannot be read: fix it, "
+            f"{display} is not plain YAML, so its observations cannot be read: fix it, "
             "or give them with `expman end -m OBSERVATIONS`"
         )
     if written:
@@ -195,7 +197,11 @@ def _clear_observations(path: Path) -> bool:
     except yamlnodes.SyntaxProblem:
         return False
     found = yamlnodes.child(node, "observations") if node is not None else None
-    if node is None or found is None or yamlnodes.construct(found[1]) in ("", None):
+    if node is None or found is None:
+        return True
+    if yamlnodes.check(found[1]):
+        return False
+    if yamlnodes.construct(found[1]) in ("", None):
         return True
     new = yamlnodes.replace_value(text, node, ["observations"], "")
     fsutil.write_atomic(real, new.encode("utf-8", "surrogateescape"), real.stat().st_mode & 0o7777)

@@ -251,7 +251,7 @@ def test_end_with_an_expfile_that_is_not_yaml(ran: Path, run_cli: RunCli) -> Non
     code, _, err = run_cli("end")
     assert code == 2
     assert err == (
-        "expman: expfile.yaml is not valid YAML, so its observations cannot be read: fix it, "
+        "expman: expfile.yaml is not plain YAML, so its observations cannot be read: fix it, "
         "or give them with `expman end -m OBSERVATIONS`\n"
     )
     assert records(ran)[0]["ended"] is None
@@ -262,3 +262,19 @@ def test_end_with_an_expfile_that_is_not_yaml(ran: Path, run_cli: RunCli) -> Non
     )
     assert records(ran)[0]["observations"] == "ended anyway"
     assert (ran / "expfile.yaml").read_text() == broken
+
+
+def test_end_with_hostile_observations(ran: Path, run_cli: RunCli) -> None:
+    text = (
+        (ran / "expfile.yaml")
+        .read_text()
+        .replace(
+            "observations: |\n  the loss went down\n  but slowly\n",
+            "observations: !!python/object/apply:os.system ['touch pwned']\n",
+        )
+    )
+    (ran / "expfile.yaml").write_text(text)
+    code, _, err = run_cli("end")
+    assert code == 2 and "is not plain YAML" in err and "Traceback" not in err
+    assert run_cli("end", "-m", "x")[0] == 0
+    assert not (ran / "pwned").exists() and (ran / "expfile.yaml").read_text() == text

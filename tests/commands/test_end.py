@@ -258,7 +258,7 @@ def test_end_with_an_expfile_that_is_not_yaml(ran: Path, run_cli: RunCli) -> Non
     code, _, err = run_cli("end", "-m", "ended anyway")
     assert code == 0
     assert err == (
-        "expman: warning: expfile.yaml is not valid YAML: its observations were left as they are\n"
+        "expman: warning: expfile.yaml is not plain YAML: its observations were left as they are\n"
     )
     assert records(ran)[0]["observations"] == "ended anyway"
     assert (ran / "expfile.yaml").read_text() == broken

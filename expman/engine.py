@@ -45,6 +45,7 @@ class _Reporter(ConsoleReporter):  # type: ignore[misc]
 
     def add_success(self, task: Any) -> None:
         _persist_state()  # doit saved the task's state just before calling this
+        self.session.completed(task.name)
 
     def skip_uptodate(self, task: Any) -> None:
         self.session.skipped(task.name, record.SKIPPED)

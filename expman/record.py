@@ -28,7 +28,8 @@ STARTED, RUNNING, SUCCEEDED, FAILED, INTERRUPTED = (
     "interrupted",
 )
 # status of a step
-RAN, SKIPPED, STEP_FAILED, NOT_RUN, STEP_INTERRUPTED = (
+STEP_RUNNING, RAN, SKIPPED, STEP_FAILED, NOT_RUN, STEP_INTERRUPTED = (
+    "running",
     "ran",
     "skipped",
     "failed",
@@ -127,7 +128,7 @@ def runner_died(record: Record, stopped: int, now: float) -> None:
     """The process running the current attempt died without closing it."""
     attempt = current_attempt(record)
     for stage in attempt["stages"]:
-        if stage["status"] == "running":
+        if stage["status"] == STEP_RUNNING:
             stage["status"] = STEP_INTERRUPTED
     note = "its runner died"
     if stopped:

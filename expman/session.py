@@ -97,7 +97,7 @@ class Session:
         )
         write_line(self.err, style(f"── {step.task_name}", "cyan", self.err))
         started = time.time()
-        entry = _stage_entry(step.task_name, "running", started)
+        entry = _stage_entry(step.task_name, record.STEP_RUNNING, started)
         entry["logs"] = [_rel(p, run_dir) for p in logs]
         record.add_stage(run, entry)
         self.archive.write(run)
@@ -122,8 +122,10 @@ class Session:
             write_line(self.err, style(f"expman: {step.task_name}: {e}", "red", self.err))
             return False
         ok = finished.returncode == 0
+        # A success stays `running` until doit has saved it (`completed`): a kill in
+        # between must not leave a record claiming more than doit will remember.
         entry.update(
-            status=record.RAN if ok else record.STEP_FAILED,
+            status=record.STEP_RUNNING if ok else record.STEP_FAILED,
             exit_code=finished.returncode,
             duration=round(finished.duration, 3),
         )
@@ -132,6 +134,15 @@ class Session:
             message = f"expman: {step.task_name} failed with exit code {finished.returncode}"
             write_line(self.err, style(message, "red", self.err))
         return ok
+
+    def completed(self, task_name: str) -> None:
+        """doit saved the success of a step this attempt ran: now the record says so."""
+        if self.record is None or task_name.startswith("_"):
+            return
+        for entry in self.record["stages"]:
+            if entry["name"] == task_name and entry["status"] == record.STEP_RUNNING:
+                entry["status"] = record.RAN
+                self.archive.write(self.record)
 
     def _started(self, entry: dict[str, Any], pid: int) -> None:
         entry["pid"] = pid  # the step's process (and group): a dead run's leftovers show
@@ -155,6 +166,10 @@ class Session:
             if self.record is None:
                 return
             steps = self.record["stages"]
+            for step in steps:  # started, but never completed as far as doit knows
+                if step["status"] == record.STEP_RUNNING:
+                    step["status"] = record.STEP_INTERRUPTED
+                    self.interrupted = True
             if self.interrupted:
                 status = record.INTERRUPTED
             elif any(s["status"] in (record.STEP_FAILED, record.NOT_RUN) for s in steps):

@@ -27,7 +27,7 @@ from expman import fsutil, pipeline, record
 from expman.errors import ExpmanError, UsageError
 from expman.model import Config, Step
 from expman.session import Session
-from expman.state import STATE_DIR, State
+from expman.state import DOIT_DB, STATE_DIR, State
 
 
 class _Reporter(ConsoleReporter):  # type: ignore[misc]
@@ -204,7 +204,7 @@ def status(config: Config, session: Session) -> list[StepStatus]:
     """For each pre-run step: would `expman run` execute it, and why. Runs nothing."""
     tasks = load_tasks(namespace(config, session))
     by_name = {task.name: task for task in tasks}
-    dependency = Dependency(SqliteDB, str(config.root / pipeline.DOIT_DB))
+    dependency = Dependency(SqliteDB, str(config.root / DOIT_DB))
     fed_by = pipeline.upstream(config)
     try:
         result: list[StepStatus] = []

@@ -19,10 +19,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from expman.model import Config, Step
+from expman.state import DOIT_DB
 
 BEGIN_TASK = "_expman"
 DEFINITION_KEY = "expman:definition"
-DOIT_DB = ".expman/doit.db"
 
 
 class Actions(Protocol):

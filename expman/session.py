@@ -35,12 +35,10 @@ class Session:
         self,
         config: Config,
         streams: tuple[TextIO, TextIO],
-        hypothesis: str | None = None,
     ) -> None:
         self.config = config
         self.root = config.root
         self.out, self.err = streams
-        self.hypothesis = hypothesis
         self.state = State(self.root)
         self.archive = Archive(self.root / config.archive)
         self.record: record.Record | None = None
@@ -73,7 +71,7 @@ class Session:
     def _begin(self) -> None:
         self.acquire()
         repair(self.root)
-        run = open_or_start(self.config, self.state, self.archive, self.hypothesis)
+        run = open_or_start(self.config, self.state, self.archive, hypothesis=None)
         self.record = run
         run_dir = self.archive.run_dir(run["id"])
         _shelve_previous_attempt(run_dir, len(run["attempts"]))

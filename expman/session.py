@@ -321,10 +321,14 @@ def _shelve_previous_attempt(run_dir: Path, attempts: int) -> None:
     shelf = run_dir / "attempts" / str(attempts)
     shelf.mkdir(parents=True, exist_ok=True)
     for name in ("expfile.yaml", "scripts", "code.patch", "packages.json", "logs"):
-        if (run_dir / name).exists() and not (shelf / name).exists():
-            (run_dir / name).replace(shelf / name)
-        elif (run_dir / name).is_dir():
-            shutil.rmtree(run_dir / name)
+        current = run_dir / name
+        if not (shelf / name).exists():
+            if current.exists():
+                current.replace(shelf / name)
+        elif current.is_dir():  # already shelved: this is left by an unrecorded attempt
+            shutil.rmtree(current)
+        else:
+            current.unlink(missing_ok=True)
 
 
 def _stage_entry(task_name: str, status: str, started: float | None) -> dict[str, Any]:

@@ -278,3 +278,21 @@ def test_end_with_hostile_observations(ran: Path, run_cli: RunCli) -> None:
     assert code == 2 and "is not plain YAML" in err and "Traceback" not in err
     assert run_cli("end", "-m", "x")[0] == 0
     assert not (ran / "pwned").exists() and (ran / "expfile.yaml").read_text() == text
+
+
+def test_rerun_after_a_crash_between_snapshot_and_record(ran: Path, run_cli: RunCli) -> None:
+    """A killed second attempt may have shelved attempt 1 and linked its own snapshot
+    without recording itself: the next attempt replaces those leftovers."""
+    run_dir = ran / "runs" / "0001"
+    shelf = run_dir / "attempts" / "1"
+    shelf.mkdir(parents=True)
+    for name in ("expfile.yaml", "logs", "packages.json"):
+        (run_dir / name).replace(shelf / name)
+    (run_dir / "expfile.yaml").write_text("# the snapshot of an attempt never recorded\n")
+    (run_dir / "logs").mkdir()
+    code, _, err = run_cli("run", "-s", "N=5")
+    assert code == 0, err
+    record = records(ran)[0]
+    assert [a["number"] for a in record["attempts"]] == [1, 2]
+    assert "N: 5" in (run_dir / "expfile.yaml").read_text()
+    assert "N: 3" in (shelf / "expfile.yaml").read_text()

@@ -26,7 +26,7 @@ from expman.errors import (
 )
 from expman.formats import FORMATS
 from expman.model import STAGES
-from expman.output import write_line
+from expman.output import ensure_standard_streams, silence, write_line
 
 _EXAMPLES = {
     "init": ["expman init lr-study", "expman init --force   # replace expfile.yaml, keep a backup"],
@@ -174,6 +174,7 @@ def _overrides(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code."""
+    ensure_standard_streams()
     out, err = sys.stdout, sys.stderr
     try:
         try:
@@ -190,6 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         write_line(err, "expman: interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        silence(out)  # the reader of the output went away (`| head`): nothing is wrong
+        return 0
     except Exception:
         traceback.print_exc(file=err)
         write_line(err, "expman: internal error: please report it with the traceback above")

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from expman.errors import StageError
+from expman.processes import GRACE_SECONDS
 
-GRACE_SECONDS = 5.0
 _CHUNK = 65536
 
 
@@ -79,55 +79,11 @@ def run(
 
 def _die_with_parent() -> None:
     """In the child, before exec: on Linux, be killed when expman dies, however it dies
-    (PR_SET_PDEATHSIG). Its own children are found by `stray_processes` instead."""
+    (PR_SET_PDEATHSIG). Its own children are found by `processes.stray_processes`."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
-
-
-def stray_processes(marker: str) -> list[int]:
-    """Processes whose environment holds `marker` (NAME=VALUE): a dead run's leftovers.
-
-    Linux only (/proc); elsewhere none are found, and the record still says what ran.
-    """
-    needle = marker.encode() + b"\0"
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            if needle in (entry / "environ").read_bytes() + b"\0":
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return [pid for pid in found if pid != os.getpid()]
-
-
-def stop_processes(pids: list[int]) -> None:
-    """SIGTERM, then SIGKILL what is left after the grace period."""
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + GRACE_SECONDS
-    alive = list(pids)
-    while alive and time.monotonic() < deadline:
-        time.sleep(0.05)
-        alive = [pid for pid in alive if _alive(pid)]
-    for pid in alive:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie has finished
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _pump(process: subprocess.Popen[bytes], routes: dict[object, tuple[BinaryIO, TextIO]]) -> None:

@@ -37,7 +37,7 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644, sync: bool = True) 
 
 def write_json_atomic(path: Path, value: Any) -> None:
     """`write_atomic` of `value` as indented JSON."""
-    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+    text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     write_atomic(path, text.encode("utf-8"))
 
 

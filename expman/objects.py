@@ -1,9 +1,12 @@
 """The content-addressed file store behind the archive: each distinct content stored once.
 
 Objects live in `<archive>/.objects/ab/cdef…`, named by the SHA-256 of their bytes, and
-are read-only. Run folders hold hard links to them (a copy where the file system cannot
-link), so browsing a run with ordinary tools shows ordinary files, an unchanged file
-costs no new space, and the archive folder can be copied or moved as one unit.
+are read-only. An object is always an inode of the store's own, written by the store and
+hashed as it was written: never a file that a process left running by a stage, or a
+hard link elsewhere, could still change. Run folders hold hard links to them (a copy
+where the file system cannot link), so browsing a run with ordinary tools shows ordinary
+files, an unchanged file costs no new space, and the archive folder can be copied or
+moved as one unit.
 
 SHA-256 rather than a faster non-cryptographic hash: the store must never take two
 different files for one, and on CPUs with SHA extensions it is also the fastest of
@@ -12,10 +15,13 @@ hashlib's choices (docs/performance.md).
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import hashlib
 import os
 import shutil
+import socket
 import stat
 import tempfile
 from collections.abc import Callable, Iterable
@@ -23,11 +29,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from expman import processes
+
 OBJECTS_DIR = ".objects"
 _CHUNK = 1 << 20
 _READ_ONLY = 0o444
 # Errors that mean "this file system cannot hard-link here": fall back to copying.
 _NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES}
+_FICLONE = 0x40049409  # linux/fs.h: share the source's blocks copy-on-write (btrfs, xfs)
+_INCOMING = ".incoming-"
+_HOST = socket.gethostname().replace("-", "_").replace("/", "_")
 
 Progress = Callable[[int], None]
 
@@ -78,31 +89,23 @@ class ObjectStore:
             self._commit(tmp, digest)
         return digest
 
-    def add_file(self, source: Path, digest: str, adopt: bool = False) -> None:
-        """Store the file `source` whose SHA-256 is `digest`.
+    def add_file(self, source: Path, digest: str) -> str:
+        """Store a copy of `source`, whose SHA-256 was `digest` when it was hashed.
 
-        With `adopt`, the file itself becomes the object (a hard link, no copy): for
-        outputs, whose original name is removed once archived. A file with other hard
-        links is copied instead, so that nothing outside can change the object.
+        The object is always a new inode (a reflink where the file system has them, else
+        a copy), hashed again as it is written: a process still writing to `source`
+        cannot change the object, and the returned digest names the bytes stored.
         """
         if self.path(digest).exists():
-            return
+            return digest
         tmp = self._temp()
-        tmp.unlink()
         try:
-            if adopt and source.stat().st_nlink == 1:
-                try:
-                    os.link(source, tmp)
-                except OSError as e:
-                    if e.errno not in _NO_LINK:
-                        raise
-                    shutil.copyfile(source, tmp)
-            else:
-                shutil.copyfile(source, tmp)
+            stored = _copy_hashing(source, tmp)
         except BaseException:
             tmp.unlink(missing_ok=True)  # a disk full mid-copy leaves no partial object
             raise
-        self._commit(tmp, digest)
+        self._commit(tmp, stored)
+        return stored
 
     def link(self, digest: str, destination: Path) -> None:
         """Make `destination` show the object: a hard link, or a read-only copy."""
@@ -119,9 +122,29 @@ class ObjectStore:
 
     def _temp(self) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=".incoming-", dir=self.root)
+        fd, name = tempfile.mkstemp(prefix=f"{_INCOMING}{_HOST}-{os.getpid()}-", dir=self.root)
         os.close(fd)
         return Path(name)
+
+    def remove_abandoned(self) -> int:
+        """Remove temporary files that a killed writer on this host left; their number.
+
+        Their names carry the host and pid of their writer: a file whose writer is not
+        alive is abandoned (a writer on another host is left alone).
+        """
+        removed = 0
+        prefix = f"{_INCOMING}{_HOST}-"
+        try:
+            names = [n for n in os.listdir(self.root) if n.startswith(prefix)]  # noqa: PTH208
+        except OSError:
+            return 0
+        for name in names:
+            pid = name[len(prefix) :].split("-", 1)[0]
+            if pid.isdigit() and not processes.alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    (self.root / name).unlink()
+                    removed += 1
+        return removed
 
     def _commit(self, tmp: Path, digest: str) -> None:
         """Move a finished temporary file to its object name; another writer may win."""
@@ -141,6 +164,23 @@ class ObjectStore:
         tmp.unlink()
 
 
+def _copy_hashing(source: Path, destination: Path) -> str:
+    """Copy `source` over `destination` (a reflink when possible); the copy's SHA-256."""
+    with source.open("rb") as src, destination.open("r+b") as dst:
+        try:
+            fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
+        except OSError:
+            pass  # no reflinks here (ext4, tmpfs, another file system): copy the bytes
+        else:
+            return hash_file(destination)
+        digest = hashlib.sha256()
+        while chunk := src.read(_CHUNK):
+            digest.update(chunk)
+            dst.write(chunk)
+        dst.truncate()
+    return digest.hexdigest()
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.samefile(b)
@@ -152,24 +192,26 @@ def archive_tree(
     store: ObjectStore,
     source: Path,
     destination: Path,
-    adopt: bool,
     progress: Progress | None = None,
 ) -> list[Stored]:
     """Store every file below `source` and link it at the same place below `destination`.
 
     Symbolic links are recreated as links, never followed; other special files (pipes,
-    sockets) are left out. Files are hashed on several threads (hashlib releases the GIL).
+    sockets) are left out. A folder that cannot be read raises `OSError`: nothing is
+    skipped silently. Names that are not UTF-8 are stored under `escape_name`. Files are
+    hashed on several threads (hashlib releases the GIL).
     """
     files: list[tuple[Path, str]] = []
     stored: list[Stored] = []
-    for folder, dirs, names in os.walk(source):
+    taken: set[str] = set()
+    for folder, dirs, names in os.walk(source, onerror=_raise):
         dirs.sort()
         for name in sorted(names) + [d for d in dirs if Path(folder, d).is_symlink()]:
             path = Path(folder, name)
-            relative = path.relative_to(source).as_posix()
+            relative = _unique(escape_name(path.relative_to(source).as_posix()), taken)
             mode = path.lstat().st_mode
             if stat.S_ISLNK(mode):
-                target = str(path.readlink())
+                target = escape_name(str(path.readlink()))
                 (destination / relative).parent.mkdir(parents=True, exist_ok=True)
                 (destination / relative).symlink_to(target)
                 stored.append(Stored(relative, 0, None, target))
@@ -177,10 +219,35 @@ def archive_tree(
                 files.append((path, relative))
     digests = _hash_all((path for path, _ in files), progress)
     for (path, relative), digest in zip(files, digests, strict=True):
-        store.add_file(path, digest, adopt=adopt)
+        digest = store.add_file(path, digest)
         store.link(digest, destination / relative)
-        stored.append(Stored(relative, path.stat().st_size, digest))
+        stored.append(Stored(relative, store.path(digest).stat().st_size, digest))
     return sorted(stored, key=lambda s: s.path)
+
+
+def escape_name(name: str) -> str:
+    """A file name as valid UTF-8 text: each byte that is not UTF-8 becomes `%XX` (its hex).
+
+    Names that are UTF-8 already are kept as they are. (Python reads such bytes as the
+    surrogates U+DC80..U+DCFF, which no UTF-8 text holds.)
+    """
+    if name.isascii():
+        return name
+    return "".join(f"%{ord(c) - 0xDC00:02X}" if 0xDC80 <= ord(c) <= 0xDCFF else c for c in name)
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """`name`, or `name~N` when an escaped name fell on one already used."""
+    candidate, number = name, 0
+    while candidate in taken:
+        number += 1
+        candidate = f"{name}~{number}"
+    taken.add(candidate)
+    return candidate
+
+
+def _raise(error: OSError) -> None:
+    raise error
 
 
 def _hash_all(paths: Iterable[Path], progress: Progress | None) -> list[str]:

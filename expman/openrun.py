@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from expman import execute, record
+from expman import processes, record
 from expman.archive import Archive
 from expman.errors import ArchiveError, UsageError
 from expman.state import State
@@ -44,8 +44,8 @@ def repair(root: Path) -> None:
     if found is None or found[1].get("status") != record.RUNNING:
         return
     archive, run = found
-    leftovers = execute.stray_processes(f"{RUN_MARKER}={run['uid']}")
-    execute.stop_processes(leftovers)
+    leftovers = processes.stray_processes(f"{RUN_MARKER}={run['uid']}")
+    processes.stop_processes(leftovers)
     record.runner_died(run, len(leftovers), time.time())
     archive.write(run)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from typing import TextIO
 
@@ -25,9 +26,48 @@ def style(text: str, name: str, stream: TextIO) -> str:
 
 
 def write_line(stream: TextIO, text: str = "") -> None:
-    """Write one line and flush, so that output interleaves with the stages' own."""
-    stream.write(text + "\n")
-    stream.flush()
+    """Write one line and flush, so that output interleaves with the stages' own.
+
+    A reader that went away (`expman status | head -1`) is no error: what it would have
+    read goes nowhere from then on, and the command carries on (a run's logs and record
+    are the truth, not the terminal).
+    """
+    try:
+        stream.write(text + "\n")
+        stream.flush()
+    except BrokenPipeError:
+        silence(stream)
+
+
+def silence(stream: TextIO) -> None:
+    """Send what is still to be written to `stream` to /dev/null: its reader is gone."""
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, fd)
+    finally:
+        os.close(null)
+
+
+def ensure_standard_streams() -> None:
+    """Open /dev/null on standard input, output or error where they are closed
+    (`expman run >&- 2>&-`), so that no file expman opens later takes their numbers and
+    receives what was meant for the terminal; give Python streams for them."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    for name, fd, mode in (("stdin", 0, "r"), ("stdout", 1, "w"), ("stderr", 2, "w")):
+        if getattr(sys, name) is None:
+            stream = open(fd, mode, encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+            setattr(sys, name, stream)
 
 
 class Progress:

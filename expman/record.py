@@ -6,9 +6,10 @@ text for people and as epoch seconds for comparisons in queries.
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +39,28 @@ STEP_RUNNING, RAN, SKIPPED, STEP_FAILED, NOT_RUN, STEP_INTERRUPTED = (
 )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_LAST_MS = int(
+    (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=timezone.utc) - _EPOCH)
+    / (timedelta(milliseconds=1))
+)
+
+
 def iso(epoch: float) -> str:
-    """Epoch seconds as ISO 8601 text in UTC, to the millisecond."""
-    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    """Epoch seconds as ISO 8601 text in UTC, to the millisecond (rounded, as `stamp` is).
+
+    A clock far off (before 1970 or past 9999) gives the nearest instant that ISO 8601's
+    four-digit years can say: a record is never refused for its clock.
+    """
+    ms = max(0, min(_LAST_MS, round(epoch * 1000))) if math.isfinite(epoch) else 0
+    moment = _EPOCH + timedelta(milliseconds=ms)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def stamp(now: float) -> tuple[str, float]:
+    """One instant as (ISO 8601 text, epoch seconds), both to the same millisecond."""
+    epoch = round(now * 1000) / 1000 if math.isfinite(now) else 0.0
+    return iso(epoch), epoch
 
 
 def new(config: Config, hypothesis: str | None, now: float | None = None) -> Record:
@@ -67,11 +86,12 @@ def new(config: Config, hypothesis: str | None, now: float | None = None) -> Rec
         "scripts": [],
         "outputs": [],
         "metrics": None,
-        "started": iso(now),
-        "started_epoch": round(now, 3),
+        "started": stamp(now)[0],
+        "started_epoch": stamp(now)[1],
         "ended": None,
         "ended_epoch": None,
         "duration": None,
+        "stages_duration": 0.0,
         "expman_version": __version__,
     }
 
@@ -81,12 +101,16 @@ def begin_attempt(record: Record, config: Config, snapshot: dict[str, Any], now:
     attempt = {
         "number": len(record["attempts"]) + 1,
         "status": RUNNING,
-        "started": iso(now),
-        "started_epoch": round(now, 3),
+        "started": stamp(now)[0],
+        "started_epoch": stamp(now)[1],
         "ended": None,
         "ended_epoch": None,
+        "duration": None,
         "overrides": dict(config.overrides),
         "stages": [],
+        "metrics": None,
+        "metrics_error": None,
+        "outputs": [],
         **snapshot,
     }
     record["attempts"].append(attempt)
@@ -115,13 +139,23 @@ def add_stage(record: Record, entry: dict[str, Any]) -> None:
     record["stages"] = current_attempt(record)["stages"]
 
 
-def finish_attempt(record: Record, status: str, metrics: Any, now: float) -> None:
-    """Close the current attempt with its status; the run takes the same status."""
+def finish_attempt(
+    record: Record,
+    status: str,
+    metrics: Any,
+    now: float,
+    leftovers: int = 0,
+    metrics_error: str | None = None,
+) -> None:
+    """Close the current attempt with its status and metrics; the run takes both."""
     attempt = current_attempt(record)
-    attempt.update(status=status, ended=iso(now), ended_epoch=round(now, 3))
+    _close(attempt, status, now)
+    attempt.update(metrics=metrics, metrics_error=metrics_error)
+    if leftovers:
+        attempt["leftovers"] = leftovers
     record["status"] = status
-    if metrics is not None:
-        record["metrics"] = metrics
+    record["metrics"] = metrics  # this attempt's, even none: never an earlier attempt's
+    record["stages_duration"] = stages_duration(record)
 
 
 def runner_died(record: Record, stopped: int, now: float) -> None:
@@ -133,8 +167,31 @@ def runner_died(record: Record, stopped: int, now: float) -> None:
     note = "its runner died"
     if stopped:
         note += f"; {stopped} leftover process{'es' if stopped > 1 else ''} stopped"
-    attempt.update(status=INTERRUPTED, ended=iso(now), ended_epoch=round(now, 3), note=note)
+    _close(attempt, INTERRUPTED, now)
+    attempt["note"] = note
     record["status"] = INTERRUPTED
+    record["metrics"] = attempt.get("metrics")
+    record["stages_duration"] = stages_duration(record)
+
+
+def _close(attempt: dict[str, Any], status: str, now: float) -> None:
+    ended, ended_epoch = stamp(now)
+    attempt.update(
+        status=status,
+        ended=ended,
+        ended_epoch=ended_epoch,
+        duration=max(0.0, round(ended_epoch - attempt["started_epoch"], 3)),
+    )
+
+
+def stages_duration(record: Record) -> float:
+    """Seconds the steps of every attempt took to run (skipped steps take none)."""
+    total = 0.0
+    for attempt in record["attempts"]:
+        for step in attempt["stages"]:
+            if isinstance(step.get("duration"), int | float):
+                total += step["duration"]
+    return round(total, 3)
 
 
 def end(record: Record, observations: str, outputs: list[dict[str, Any]], now: float) -> None:
@@ -145,10 +202,15 @@ def end(record: Record, observations: str, outputs: list[dict[str, Any]], now: f
         for attempt in record["attempts"]:
             if attempt["status"] == RUNNING:
                 attempt["status"] = INTERRUPTED
+    ended, ended_epoch = stamp(now)
+    if record["attempts"]:
+        current_attempt(record)["outputs"] = outputs
     record.update(
         observations=observations,
         outputs=outputs,
-        ended=iso(now),
-        ended_epoch=round(now, 3),
-        duration=round(now - record["started_epoch"], 3),
+        ended=ended,
+        ended_epoch=ended_epoch,
+        # A clock set back between start and end must not give a negative duration.
+        duration=max(0.0, round(ended_epoch - record["started_epoch"], 3)),
+        stages_duration=stages_duration(record),
     )

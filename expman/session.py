@@ -15,17 +15,14 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
-
-from expman import execute, record, snapshot, yamlnodes
+from expman import execute, metrics, outputs, processes, record, snapshot, yamlnodes
 from expman.archive import Archive
 from expman.errors import ArchiveError, ExpmanError, StageError, UsageError
 from expman.model import Config, Step
 from expman.openrun import RUN_MARKER, open_record, repair
 from expman.output import style, write_line
+from expman.outputs import OUTPUTS
 from expman.state import STATE_DIR, Lock, OpenRun, State
-
-OUTPUTS = "outputs"
 
 
 class Session:
@@ -74,9 +71,9 @@ class Session:
         run = open_or_start(self.config, self.state, self.archive, hypothesis=None)
         self.record = run
         run_dir = self.archive.run_dir(run["id"])
+        self._clear_outputs(run, run_dir)
         _shelve_previous_attempt(run_dir, len(run["attempts"]))
         (run_dir / "logs").mkdir(exist_ok=True)
-        (self.root / OUTPUTS).mkdir(exist_ok=True)
         record.begin_attempt(run, self.config, self._snapshot(run_dir), time.time())
         record.current_attempt(run)["runner"] = {"pid": os.getpid(), "host": _hostname()}
         self.archive.write(run)
@@ -174,13 +171,22 @@ class Session:
                 status = record.FAILED
             else:
                 status = record.SUCCEEDED
-            if self.interrupted:
-                # Anything of this run that escaped its process group (or started in the
-                # instant before it could be tracked) is stopped too.
-                marker = f"{RUN_MARKER}={self.record['uid']}"
-                execute.stop_processes(execute.stray_processes(marker))
-            metrics = self._metrics()
-            record.finish_attempt(self.record, status, metrics, time.time())
+            # What a stage left running (a `cmd &`, a daemon, or anything that escaped its
+            # process group while it was stopped) dies with the attempt: it could still
+            # write to outputs/ after they were archived.
+            marker = f"{RUN_MARKER}={self.record['uid']}"
+            leftovers = processes.stray_processes(marker)
+            if leftovers:
+                processes.stop_processes(leftovers)
+                if not self.interrupted:
+                    self._warn(
+                        f"{len(leftovers)} process{'es' if len(leftovers) > 1 else ''} "
+                        "left running by the stages stopped"
+                    )
+            values, problem = self._metrics()
+            if problem:
+                self._warn(problem)
+            record.finish_attempt(self.record, status, values, time.time(), len(leftovers), problem)
             self.archive.write(self.record)
             colour = "green" if status == record.SUCCEEDED else "red"
             write_line(
@@ -255,34 +261,41 @@ class Session:
         store.link(store.add_bytes(packages), run_dir / "packages.json")
         return {"code": code.record(patch), "host": snapshot.host(), "scripts": scripts}
 
-    def _metrics(self) -> Any:
+    def _metrics(self) -> tuple[Any, str | None]:
+        """The attempt's metrics, and what went wrong reading them (never raises)."""
         if self.config.metrics is None:
-            return None
+            return None, None
         path = self.root / self.config.metrics
         if not path.is_file():
-            write_line(
-                self.err,
-                style(
-                    f"expman: warning: no metrics file {self.config.metrics}", "yellow", self.err
-                ),
-            )
-            return None
+            return None, f"no metrics file {self.config.metrics}"
         try:
-            return read_metrics(path)
-        except ValueError as e:
-            write_line(self.err, style(f"expman: warning: {e}", "yellow", self.err))
-            return None
+            return metrics.read(path, self.config.metrics), None
+        except metrics.MetricsError as e:
+            return None, str(e)
 
+    def _clear_outputs(self, run: record.Record, run_dir: Path) -> None:
+        """Give the new attempt an empty `outputs/`: the last attempt's outputs are kept
+        with that attempt. Files that no attempt of this run made are refused, not lost."""
+        folder = outputs.folder(self.root)
+        if not run["attempts"]:
+            found = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+            if found:
+                raise UsageError(
+                    f"{OUTPUTS}/ holds files that no attempt of run {run['id']} made "
+                    f"({', '.join(found[:3])}{', ...' if len(found) > 3 else ''}): "
+                    "move them away, then run again"
+                )
+        else:
+            previous = record.current_attempt(run)
+            destination = run_dir / "attempts" / str(previous["number"]) / OUTPUTS
+            previous["outputs"] = outputs.archive(
+                self.root, self.archive.objects, destination, run["id"], self.err
+            )
+            self.archive.write(run)
+        outputs.empty(self.root)
 
-def read_metrics(path: Path) -> Any:
-    """The content of a metrics file: JSON, or YAML for .yaml/.yml."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        if path.suffix in (".yaml", ".yml"):
-            return yaml.safe_load(text)
-        return json.loads(text)
-    except (OSError, ValueError, yaml.YAMLError) as e:
-        raise ValueError(f"{path.name}: cannot read the metrics: {e}") from e
+    def _warn(self, text: str) -> None:
+        write_line(self.err, style(f"expman: warning: {text}", "yellow", self.err))
 
 
 def open_or_start(
@@ -337,8 +350,8 @@ def _stage_entry(task_name: str, status: str, started: float | None) -> dict[str
         "stage": task_name.split(":")[0],
         "status": status,
         "exit_code": None,
-        "started": record.iso(started) if started is not None else None,
-        "started_epoch": round(started, 3) if started is not None else None,
+        "started": record.stamp(started)[0] if started is not None else None,
+        "started_epoch": record.stamp(started)[1] if started is not None else None,
         "duration": None,
         "logs": [],
     }

@@ -104,7 +104,7 @@ def construct(node: yaml.Node) -> Any:
 
 def check(root: yaml.Node) -> list[NodeProblem]:
     """Problems plain YAML loading hides: duplicate and non-text keys, non-JSON values."""
-    size = _expanded_size(root, {})
+    size = expanded_size(root, {})
     if size > MAX_EXPANDED_NODES:
         return [
             NodeProblem(
@@ -175,15 +175,17 @@ def _at(
     return NodeProblem(mark.line + 1, mark.column + 1, path, message, fatal)
 
 
-def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+def expanded_size(node: yaml.Node, memo: dict[int, int] | None = None) -> int:
+    """How many nodes `node` stands for once its aliases are expanded (capped)."""
+    memo = {} if memo is None else memo
     if id(node) in memo:
         return memo[id(node)]
     memo[id(node)] = MAX_EXPANDED_NODES + 1  # a cycle counts as too big
     if isinstance(node, yaml.SequenceNode):
-        size = 1 + sum(_expanded_size(child, memo) for child in node.value)
+        size = 1 + sum(expanded_size(child, memo) for child in node.value)
     elif isinstance(node, yaml.MappingNode):
         size = 1 + sum(
-            _expanded_size(key, memo) + _expanded_size(value, memo) for key, value in node.value
+            expanded_size(key, memo) + expanded_size(value, memo) for key, value in node.value
         )
     else:
         size = 1

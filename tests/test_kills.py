@@ -25,7 +25,7 @@ from typing import Any
 
 import jsonschema
 
-from expman.execute import stray_processes
+from expman.processes import stray_processes
 from expman.record import SCHEMA_PATH
 from tests.conftest import git
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
+import subprocess
 from pathlib import Path
 
 from expman import objects
@@ -21,25 +23,77 @@ def test_same_content_is_stored_once(tmp_path: Path) -> None:
     assert not (store.path(first).stat().st_mode & 0o222)
 
 
-def test_adopting_links_the_file_itself(tmp_path: Path) -> None:
+def test_an_object_is_never_the_outputs_own_inode(tmp_path: Path) -> None:
+    """A process a stage left behind may still hold the output open for writing: what it
+    writes after archiving must not change the object (SPEC §6)."""
     store = ObjectStore(tmp_path / ".objects")
-    source = tmp_path / "big.bin"
-    source.write_bytes(os.urandom(1000))
+    source = tmp_path / "outputs"
+    source.mkdir()
+    (source / "out.txt").write_bytes(b"original\n")
+    with (source / "out.txt").open("ab") as writer:  # the leftover writer
+        stored = archive_tree(store, source, tmp_path / "run")
+        writer.write(b"corrupted\n")
+    digest = stored[0].sha256
+    assert digest is not None
+    assert store.path(digest).stat().st_ino != (source / "out.txt").stat().st_ino
+    assert store.path(digest).read_bytes() == b"original\n"
+    assert objects.hash_file(store.path(digest)) == digest
+
+
+def test_a_file_changed_between_hashing_and_copying_is_named_by_what_was_stored(
+    tmp_path: Path,
+) -> None:
+    store = ObjectStore(tmp_path / ".objects")
+    source = tmp_path / "out.bin"
+    source.write_bytes(b"first")
     digest = objects.hash_file(source)
-    store.add_file(source, digest, adopt=True)
-    assert store.path(digest).stat().st_ino == source.stat().st_ino
+    source.write_bytes(b"second, longer")
+    stored = store.add_file(source, digest)
+    assert stored == hashlib.sha256(b"second, longer").hexdigest()
+    assert store.path(stored).read_bytes() == b"second, longer"
+    assert not store.path(digest).exists()
 
 
-def test_a_file_with_other_links_is_copied(tmp_path: Path) -> None:
-    """Adopting a hard-linked file would let its other name change the archive."""
+def test_a_hard_linked_file_is_copied_and_keeps_its_mode(tmp_path: Path) -> None:
     store = ObjectStore(tmp_path / ".objects")
     source = tmp_path / "shared.bin"
     source.write_bytes(b"data")
     os.link(source, tmp_path / "elsewhere.bin")
-    digest = objects.hash_file(source)
-    store.add_file(source, digest, adopt=True)
+    digest = store.add_file(source, objects.hash_file(source))
     assert store.path(digest).stat().st_ino != source.stat().st_ino
     assert source.stat().st_mode & 0o200, "the user's file keeps its mode"
+
+
+def test_temporary_files_of_a_killed_writer_are_removed(tmp_path: Path) -> None:
+    store = ObjectStore(tmp_path / ".objects")
+    store.add_bytes(b"x")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    host = objects._HOST
+    abandoned = store.root / f".incoming-{host}-{dead.pid}-abc"
+    mine = store.root / f".incoming-{host}-{os.getpid()}-def"
+    elsewhere = store.root / ".incoming-otherhost-1-ghi"
+    for path in (abandoned, mine, elsewhere):
+        path.write_bytes(b"partial")
+    assert store.remove_abandoned() == 1
+    assert not abandoned.exists()
+    assert mine.exists() and elsewhere.exists()
+
+
+def test_names_that_are_not_utf8_are_archived_escaped(tmp_path: Path) -> None:
+    source = tmp_path / "outputs"
+    source.mkdir()
+    (source / os.fsdecode(b"caf\xe9.txt")).write_text("bytes name")
+    (source / "caf%E9.txt").write_text("a real name that the escape falls on")
+    (source / "link").symlink_to(os.fsdecode(b"to-\xff"))
+    stored = archive_tree(ObjectStore(tmp_path / ".objects"), source, tmp_path / "run")
+    assert [(s.path, s.link) for s in stored] == [
+        ("caf%E9.txt", None),
+        ("caf%E9.txt~1", None),
+        ("link", "to-%FF"),
+    ]
+    assert (tmp_path / "run" / "caf%E9.txt~1").read_text() == "bytes name"
+    json.dumps([s.path for s in stored]).encode("utf-8")
 
 
 def test_link_falls_back_to_a_read_only_copy(tmp_path: Path, monkeypatch) -> None:
@@ -65,7 +119,7 @@ def test_archive_tree_keeps_links_as_links_and_skips_pipes(tmp_path: Path) -> No
     (source / "escape").symlink_to("/etc")
     (source / "escape-file").symlink_to("../../secret.txt")
     os.mkfifo(source / "pipe")
-    stored = archive_tree(ObjectStore(tmp_path / ".objects"), source, tmp_path / "run", True)
+    stored = archive_tree(ObjectStore(tmp_path / ".objects"), source, tmp_path / "run")
     assert [(s.path, s.link) for s in stored] == [
         ("b.txt", None),
         ("deep/er/a.txt", None),
@@ -87,7 +141,7 @@ def test_store_works_without_hard_links(tmp_path: Path, monkeypatch) -> None:
     source = tmp_path / "outputs"
     source.mkdir()
     (source / "a.txt").write_text("a")
-    stored = archive_tree(ObjectStore(tmp_path / ".objects"), source, tmp_path / "run", True)
+    stored = archive_tree(ObjectStore(tmp_path / ".objects"), source, tmp_path / "run")
     assert [s.path for s in stored] == ["a.txt"]
     assert (tmp_path / "run" / "a.txt").read_text() == "a"
     assert (source / "a.txt").read_text() == "a"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,11 +20,11 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from expman import fsutil, objects, record, yamlnodes
-from expman.errors import ArchiveError, UsageError
+from expman import fsutil, metrics, outputs, record, yamlnodes
+from expman.errors import UsageError
 from expman.openrun import open_record, repair
-from expman.output import Progress, write_line
-from expman.session import OUTPUTS, read_metrics
+from expman.output import write_line
+from expman.outputs import OUTPUTS
 from expman.state import State
 
 
@@ -44,32 +43,12 @@ def end(*, path: Path, display: str, message: str | None, streams: tuple[TextIO,
             written = _expfile_observations(path)
             observations = _observations(message, written, run, display)
             run_dir = archive.run_dir(run["id"])
-            shutil.rmtree(run_dir / OUTPUTS, ignore_errors=True)  # from an interrupted end
-            outputs_dir = root / OUTPUTS
-            stored: list[objects.Stored] = []
-            if outputs_dir.is_dir():
-                try:
-                    with Progress(err, "archiving outputs", _size(outputs_dir)) as progress:
-                        stored = objects.archive_tree(
-                            archive.objects,
-                            outputs_dir,
-                            run_dir / OUTPUTS,
-                            True,
-                            progress.advance,
-                        )
-                except OSError as e:
-                    raise ArchiveError(
-                        f"cannot archive the outputs of run {run['id']}: {e.strerror or e}"
-                        f"{f' ({e.filename})' if e.filename else ''}. Nothing was lost: "
-                        f"{OUTPUTS}/ is as it was and the run is still open; once the cause "
-                        "is gone, run `expman end` again"
-                    ) from e
-            if run.get("metrics") is None:
-                run["metrics"] = _metrics(root, run_dir)
-            outputs = [_output(s) for s in stored]
-            record.end(run, observations, outputs, time.time())
+            stored = outputs.archive(root, archive.objects, run_dir / OUTPUTS, run["id"], err)
+            if run["attempts"] and "metrics" not in record.current_attempt(run):
+                run["metrics"] = _metrics(root, run_dir)  # its runner died before reading them
+            record.end(run, observations, stored, time.time())
             archive.write(run)
-        _empty(root / OUTPUTS)
+        outputs.empty(root)
         if not _clear_observations(path):
             write_line(
                 err,
@@ -151,38 +130,10 @@ def _metrics(root: Path, run_dir: Path) -> Any:
     for candidate in (root / name, run_dir / name):
         if candidate.is_file():
             try:
-                return read_metrics(candidate)
-            except ValueError:
+                return metrics.read(candidate, name)
+            except metrics.MetricsError:
                 return None
     return None
-
-
-def _output(stored: objects.Stored) -> dict[str, Any]:
-    entry: dict[str, Any] = {"path": stored.path, "size": stored.size, "sha256": stored.sha256}
-    if stored.link is not None:
-        entry["link"] = stored.link
-    return entry
-
-
-def _size(folder: Path) -> int:
-    total = 0
-    for directory, _, names in os.walk(folder):
-        for name in names:
-            path = Path(directory, name)
-            if not path.is_symlink():
-                total += path.stat().st_size
-    return total
-
-
-def _empty(folder: Path) -> None:
-    """Remove what `outputs/` holds (all of it is in the archive now); keep the folder."""
-    if not folder.is_dir():
-        return
-    for entry in folder.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
 
 
 def _clear_observations(path: Path) -> bool:

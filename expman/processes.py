@@ -1,0 +1,77 @@
+"""Processes expman started and may have to stop: finding a run's leftovers, and liveness.
+
+Linux only where it reads /proc; elsewhere no leftovers are found, and the record
+still says what ran.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+GRACE_SECONDS = 5.0
+
+
+def stray_processes(marker: str) -> list[int]:
+    """Processes whose environment holds `marker` (NAME=VALUE): a run's leftovers."""
+    needle = marker.encode() + b"\0"
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if needle in (entry / "environ").read_bytes() + b"\0":
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return [pid for pid in found if pid != os.getpid()]
+
+
+def stop_processes(pids: list[int]) -> None:
+    """SIGTERM, then SIGKILL what is left after the grace period."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_SECONDS
+    living = list(pids)
+    while living and time.monotonic() < deadline:
+        time.sleep(0.05)
+        living = [pid for pid in living if alive(pid)]
+    for pid in living:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` is a running process (not a zombie)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie has finished
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def start_time(pid: int) -> int | None:
+    """When `pid` started, in clock ticks since boot (Linux); None when unknown.
+
+    A pid and its start time name one process for good: a pid reused later by another
+    process has another start time.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def same_process_alive(pid: int, started: int | None) -> bool:
+    """Whether the process `pid` that started at `started` (see `start_time`) still runs."""
+    if not alive(pid):
+        return False
+    return started is None or start_time(pid) in (None, started)

@@ -1,0 +1,277 @@
+"""Records that never lie, under hostile conditions: leftover writers, linked or unreadable
+outputs, attempts that keep their own outputs and metrics, metrics JSON cannot hold, and
+closed terminal streams."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from expman.objects import hash_file
+from tests.conftest import RunCli, records, steps
+
+BIN = Path(sys.executable).parent
+Experiment = Callable[..., Path]
+
+
+def _strict(text: str) -> object:
+    """Parse JSON as RFC 8259 does: NaN and Infinity are not JSON."""
+
+    def refuse(name: str) -> None:
+        raise AssertionError(f"{name} in a record: not strict JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _objects_match_their_names(archive: Path) -> None:
+    for path in (archive / ".objects").glob("??/*"):
+        assert hash_file(path) == path.parent.name + path.name, f"{path} was changed"
+
+
+LEFTOVER = """\
+version: 1
+name: leftover
+stages:
+  run:
+    cmd: |
+      echo original > "$EXPMAN_OUTPUTS/out.txt"
+      ( exec 3>>"$EXPMAN_OUTPUTS/out.txt"; sleep 1; echo corrupted >&3 ) >/dev/null 2>&1 &
+      echo $! > writer.pid
+  fetch: {cmd: "true"}
+"""
+
+
+def test_a_writer_left_by_a_successful_stage_is_stopped_and_reported(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = experiment(LEFTOVER)
+    code, _, err = run_cli("run")
+    assert code == 0, err
+    assert "processes left running by the stages stopped" in err  # the subshell, its sleep
+    run = records(root)[0]
+    assert run["status"] == "succeeded"
+    assert run["attempts"][0]["leftovers"] == 2
+    time.sleep(1.3)
+    assert (root / "outputs" / "out.txt").read_text() == "original\n"
+
+
+ESCAPED = LEFTOVER.replace(
+    "( exec 3>>", "env -u EXPMAN_RUN_UID bash -c 'exec 3>>\"$0\"; sleep 1; echo corrupted >&3' "
+).replace('"$EXPMAN_OUTPUTS/out.txt"; sleep 1; echo corrupted >&3 )', '"$EXPMAN_OUTPUTS/out.txt"')
+
+
+def test_a_writer_that_escaped_expman_cannot_change_the_archive(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    """It keeps writing after `end`: the store's object is not its file, so the object
+    stays what was archived, and a later run with the same content is stored truly."""
+    root = experiment(ESCAPED)
+    assert run_cli("run")[0] == 0
+    assert run_cli("end", "-m", "first")[0] == 0
+    time.sleep(1.3)  # the escaped writer has written to the file it held
+    _objects_match_their_names(root / "runs")
+    assert run_cli("run")[0] == 0
+    assert run_cli("end", "-m", "second")[0] == 0
+    time.sleep(1.3)
+    _objects_match_their_names(root / "runs")
+    for run_id in ("0001", "0002"):
+        assert (root / "runs" / run_id / "outputs" / "out.txt").read_text() == "original\n"
+
+
+SIMPLE = """\
+version: 1
+name: simple
+stages:
+  run: {cmd: "echo result > result.txt"}
+  fetch: {cmd: "cp result.txt \\"$EXPMAN_OUTPUTS\\"/"}
+"""
+
+
+def test_outputs_that_link_elsewhere_are_refused_and_nothing_is_deleted(
+    experiment: Experiment, run_cli: RunCli, tmp_path: Path
+) -> None:
+    root = experiment(SIMPLE)
+    assert run_cli("run")[0] == 0
+    home = tmp_path / "home-of-the-user"
+    home.mkdir()
+    (home / "thesis.tex").write_text("years of work")
+    shutil.rmtree(root / "outputs")
+    (root / "outputs").symlink_to(home)
+    code, _, err = run_cli("end", "-m", "done")
+    assert code == 2
+    assert "outputs/ is a symbolic link" in err and "nothing was archived or deleted" in err
+    assert (home / "thesis.tex").read_text() == "years of work"
+    assert records(root)[0]["ended"] is None, "the run stays open"
+    code, _, err = run_cli("run")
+    assert code == 2 and "symbolic link" in err
+    assert (home / "thesis.tex").read_text() == "years of work"
+
+
+def _without_read_override(*argv: str) -> list[str]:
+    """`argv` run without the power to read what its user may not (root's DAC override)."""
+    if os.geteuid() != 0:
+        return list(argv)
+    if shutil.which("setpriv") is None:
+        pytest.fail("setpriv (util-linux) is needed to test unreadable folders as root")
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", "--", *argv]
+
+
+def test_an_output_folder_that_cannot_be_read_is_refused_until_it_can(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = experiment(SIMPLE)
+    assert run_cli("run")[0] == 0
+    private = root / "outputs" / "container"
+    private.mkdir()
+    (private / "weights.bin").write_bytes(b"w" * 100)
+    if os.geteuid() == 0:
+        for path in (private, private / "weights.bin"):
+            os.chown(path, 65534, 65534)
+    private.chmod(0o700)
+    end = _without_read_override(str(BIN / "expman"), "end", "-m", "done")
+    result = subprocess.run(end, cwd=root, capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert "cannot archive the outputs of run 0001: Permission denied" in result.stderr
+    assert "chmod -R u+rX" in result.stderr
+    private.chmod(0o755)
+    assert (private / "weights.bin").read_bytes() == b"w" * 100
+    assert records(root)[0]["ended"] is None
+    assert run_cli("end", "-m", "done")[0] == 0
+    archived = root / "runs" / "0001" / "outputs" / "container" / "weights.bin"
+    assert archived.read_bytes() == b"w" * 100
+
+
+RETRY = """\
+version: 1
+name: retry
+vars:
+  FAIL: 0
+stages:
+  run:
+    cmd: |
+      ls -A "$EXPMAN_OUTPUTS" > seen-at-start.txt
+      echo "attempt with FAIL=$FAIL" > "$EXPMAN_OUTPUTS/log.txt"
+      [ "$FAIL" = 0 ] || exit 1
+      echo '{"acc": 0.9}' > "$EXPMAN_OUTPUTS/metrics.json"
+  fetch: {cmd: "true"}
+metrics: outputs/metrics.json
+"""
+
+
+def test_each_attempt_keeps_its_own_outputs_and_metrics(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = experiment(RETRY)
+    assert run_cli("run")[0] == 0
+    code, _, _ = run_cli("run", "-s", "FAIL=1")
+    assert code == 1
+    assert (root / "seen-at-start.txt").read_text() == "", "a new attempt starts empty"
+    run = records(root)[0]
+    first, second = run["attempts"]
+    assert run["status"] == "failed"
+    assert run["metrics"] is None, "the failed retry has no metrics of its own"
+    assert first["metrics"] == {"acc": 0.9} and second["metrics"] is None
+    assert second["metrics_error"] == "no metrics file outputs/metrics.json"
+    assert [o["path"] for o in first["outputs"]] == ["log.txt", "metrics.json"]
+    kept = root / "runs" / "0001" / "attempts" / "1" / "outputs"
+    assert (kept / "log.txt").read_text() == "attempt with FAIL=0\n"
+    assert run_cli("end", "-m", "x")[0] == 0
+    run = records(root)[0]
+    assert [o["path"] for o in run["outputs"]] == ["log.txt"]
+    assert run["attempts"][1]["outputs"] == run["outputs"]
+    assert (root / "runs" / "0001" / "outputs" / "log.txt").read_text() == (
+        "attempt with FAIL=1\n"
+    )
+
+
+def test_files_in_outputs_that_no_attempt_made_are_refused(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = experiment(SIMPLE)
+    (root / "outputs").mkdir()
+    (root / "outputs" / "mine.txt").write_text("not the run's")
+    code, _, err = run_cli("run")
+    assert code == 2 and "outputs/ holds files that no attempt of run 0001 made (mine.txt)" in err
+    assert (root / "outputs" / "mine.txt").read_text() == "not the run's"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("m.yaml", "day: 2024-01-02\nloss: .nan\nbest: .inf\n", None),
+        ("m.json", '{"loss": NaN, "worst": -Infinity}', {"loss": "NaN", "worst": "-Infinity"}),
+        ("m.json", "[" * 1000 + "]" * 1000, None),
+        ("m.json", "[" * 100000 + "]" * 100000, None),
+        ("m.yaml", "a: !!binary aGVsbG8=\nb: !!set {x, y}\n", {"a": "hello", "b": ["x", "y"]}),
+        ("m.yaml", "x: !!python/object:os.system {}\n", None),
+    ],
+)
+def test_metrics_never_break_a_run_and_records_stay_strict_json(
+    experiment: Experiment, run_cli: RunCli, name: str, content: str, expected: object
+) -> None:
+    expfile = SIMPLE.replace("fetch:", f"post-run: {{cmd: \"cp {name} outputs/\"}}\n  fetch:")
+    root = experiment(expfile + f"metrics: outputs/{name}\n", **{name: content})
+    code, _, err = run_cli("run")
+    assert code == 0, err
+    assert "Traceback" not in err
+    text = (root / "runs" / "0001" / "run.json").read_text()
+    run = _strict(text)
+    assert isinstance(run, dict) and run["status"] == "succeeded"
+    if name == "m.yaml" and content.startswith("day"):
+        assert run["metrics"] == {"day": "2024-01-02", "loss": "NaN", "best": "Infinity"}
+    elif expected is not None:
+        assert run["metrics"] == expected
+    else:
+        assert run["metrics"] is None
+        assert run["attempts"][0]["metrics_error"]
+    code, _, err = run_cli("end", "-m", "ok")
+    assert code == 0, err
+    _strict((root / "runs" / "0001" / "run.json").read_text())
+
+
+def test_a_run_with_closed_stdout_and_stderr_runs_and_says_so(experiment: Experiment) -> None:
+    root = experiment(SIMPLE)
+    result = subprocess.run(
+        ["bash", "-c", f"'{BIN / 'expman'}' run >&- 2>&-"], cwd=root, capture_output=True
+    )
+    assert result.returncode == 0
+    run = records(root)[0]
+    assert run["status"] == "succeeded" and steps(run) == {"run": "ran", "fetch": "ran"}
+    assert (root / "result.txt").read_text() == "result\n"
+    result = subprocess.run(["bash", "-c", f"'{BIN / 'expman'}' end -m x >&- 2>&-"], cwd=root)
+    assert result.returncode == 0
+    assert (root / "runs" / "0001" / "outputs" / "result.txt").read_text() == "result\n"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "status | head -c 1",
+        "list | head -c 1",
+        "query '[].id' | head -c 1",
+        "show last | head -c 1",
+        "run | head -c 1",
+    ],
+)
+def test_a_pipe_closed_early_is_not_an_error(experiment: Experiment, command: str) -> None:
+    root = experiment(SIMPLE.replace("echo result", "seq 100000; echo result"))
+    subprocess.run([str(BIN / "expman"), "run"], cwd=root, capture_output=True, check=True)
+    result = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; '{BIN / 'expman'}' {command}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert result.returncode == 0, result.stderr
+    if command.startswith("run"):
+        assert records(root)[0]["status"] == "succeeded"

@@ -10,6 +10,7 @@ import difflib
 import functools
 import hashlib
 import json
+import os
 import posixpath
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -242,12 +243,44 @@ def _semantic_problems(data: Any, root: Path | None) -> Iterator[_Found]:
     yield from _unknown_vars(("export",), data.get("export"), names)
     archive = data.get("archive")
     if isinstance(archive, str):
-        normal = posixpath.normpath(archive)
-        if normal == "." or normal.split("/")[0] in _RESERVED_DIRS:
-            yield ("archive",), f"'{archive}' cannot hold the archive: it is used by expman", None
+        yield from _archive_problems(archive, root)
+    yield from _text_problems(data, ())
     stages = data.get("stages")
     if isinstance(stages, dict):
         yield from _step_problems(stages, root, names)
+
+
+def _archive_problems(archive: str, root: Path | None) -> Iterator[_Found]:
+    normal = posixpath.normpath(archive)
+    if normal == "." or normal.split("/")[0] in _RESERVED_DIRS:
+        yield ("archive",), f"'{archive}' cannot hold the archive: it is used by expman", None
+        return
+    if root is None:
+        return
+    folder = Path(os.path.abspath(root / normal))  # noqa: PTH100 - no symlink resolution
+    if folder == Path(folder.anchor):
+        yield ("archive",), f"'{archive}' is the root of the file system", None
+    elif folder.exists() and not folder.is_dir():
+        yield ("archive",), f"'{archive}' is a file, not a folder", None
+    elif root.resolve().is_relative_to(folder.resolve()):
+        message = f"'{archive}' holds the experiment itself: name a folder beside or inside it"
+        yield ("archive",), message, None
+
+
+def _text_problems(value: Any, path: tuple[str | int, ...]) -> Iterator[_Found]:
+    """Text no process can receive (NUL), and nesting deeper than anything needs."""
+    if len(path) > yamlnodes.MAX_DEPTH:
+        yield path, f"nested more than {yamlnodes.MAX_DEPTH} levels deep", None
+    elif isinstance(value, str):
+        if "\0" in value:
+            message = "contains a NUL character, which no command line or environment can hold"
+            yield path, message, None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _text_problems(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _text_problems(item, (*path, index))
 
 
 def _unknown_vars(path: tuple[str | int, ...], listed: Any, names: list[str]) -> Iterator[_Found]:
@@ -284,8 +317,26 @@ def _step_problems(
                 yield (*path, "targets", index), message, None
             target_owner.setdefault(normal, label)
         script = step.get("script")
-        if root is not None and isinstance(script, str) and not (root / script).is_file():
-            yield (*path, "script"), f"no such file: '{script}'", None
+        if isinstance(script, str):
+            yield from _script_problems((*path, "script"), script, root)
+
+
+def _script_problems(
+    path: tuple[str | int, ...], script: str, root: Path | None
+) -> Iterator[_Found]:
+    """A script must be a file inside the experiment: every run keeps a copy of it at its
+    own path in the run folder, beside the code version it belongs to."""
+    normal = posixpath.normpath(script)
+    if posixpath.isabs(normal) or normal.split("/")[0] == "..":
+        link = posixpath.basename(normal)
+        yield (
+            path,
+            f"'{script}' is outside the experiment: a script must be inside it",
+            f"link it in (`ln -s {script} {link}` in the experiment, then `script: {link}`): "
+            "every run keeps a copy of what the link points to",
+        )
+    elif root is not None and not (root / normal).is_file():
+        yield path, f"no such file: '{script}'", None
 
 
 def _raw_steps(stages: dict[str, Any]) -> Iterator[tuple[tuple[str | int, ...], Any]]:

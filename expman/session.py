@@ -69,7 +69,6 @@ class Session:
         self.acquire()
         repair(self.root)
         run = open_or_start(self.config, self.state, self.archive, hypothesis=None)
-        self.record = run
         run_dir = self.archive.run_dir(run["id"])
         self._clear_outputs(run, run_dir)
         _shelve_previous_attempt(run_dir, len(run["attempts"]))
@@ -77,6 +76,9 @@ class Session:
         record.begin_attempt(run, self.config, self._snapshot(run_dir), time.time())
         record.current_attempt(run)["runner"] = {"pid": os.getpid(), "host": _hostname()}
         self.archive.write(run)
+        # Only now is there an attempt of this session's: steps doit reports before this
+        # (when beginning failed) must not be written into an earlier attempt.
+        self.record = run
         attempt = len(run["attempts"])
         label = f"run {run['id']}" + (f", attempt {attempt}" if attempt > 1 else "")
         write_line(self.err, style(f"expman: {label} ({self.config.name})", "bold", self.err))

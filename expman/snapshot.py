@@ -48,7 +48,16 @@ def code_version(root: Path, exclude: list[str], limit: int = PATCH_LIMIT) -> Co
 
     `exclude` (paths relative to `root`) are expman's own folders: never part of the code.
     """
-    pathspec = [":(top)", *(f":(exclude){p}" for p in exclude)]
+    try:
+        found = _git(root, "rev-parse", "--show-toplevel")
+    except FileNotFoundError:
+        return CodeVersion(error="git is not installed")
+    top = (
+        Path(found.stdout.decode(errors="surrogateescape").strip())
+        if found.returncode == 0
+        else None
+    )
+    pathspec = [":(top)", *(f":(exclude){p}" for p in _inside(root, top, exclude))]
     try:
         status = _git(
             root,
@@ -84,10 +93,19 @@ def code_version(root: Path, exclude: list[str], limit: int = PATCH_LIMIT) -> Co
     if version.dirty:
         base = version.commit or _EMPTY_TREE
         diff = _git(root, "diff", "--binary", base, "--", *pathspec)
-        top = _git(root, "rev-parse", "--show-toplevel").stdout.decode().strip()
+        assert top is not None  # git status succeeded: this is a repository
         version.patch = diff.stdout
-        version.patch += _untracked_patch(Path(top), untracked, limit - len(diff.stdout), version)
+        version.patch += _untracked_patch(top, untracked, limit - len(diff.stdout), version)
     return version
+
+
+def _inside(root: Path, top: Path | None, paths: list[str]) -> list[str]:
+    """Those of `paths` (relative to `root`) inside the repository at `top`: a pathspec
+    outside it (a shared archive, `archive: /shared/runs`) is an error to git."""
+    if top is None:
+        return paths
+    real_top = top.resolve()
+    return [p for p in paths if (root / p).resolve().is_relative_to(real_top)]
 
 
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:

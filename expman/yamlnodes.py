@@ -21,6 +21,9 @@ JsonPath = Sequence[str | int]
 # Aliases let a small file expand into a huge tree ("billion laughs"). No expfile needs
 # more than a few thousand nodes; the limit stops the expansion before anything walks it.
 MAX_EXPANDED_NODES = 100_000
+# Lists and mappings nested deeper than this are refused: no expfile needs it, and JSON
+# tools (Python's json among them) fail on records nested a few hundred levels deep.
+MAX_DEPTH = 32
 
 _STR = "tag:yaml.org,2002:str"
 _JSON_SCALAR_TAGS = frozenset(
@@ -72,6 +75,8 @@ def compose(text: str) -> yaml.Node | None:
         mark = e.problem_mark or e.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise SyntaxProblem(line, column, _syntax_message(e, text)) from e
+    except RecursionError as e:
+        raise SyntaxProblem(1, 1, f"nested too deeply (more than {MAX_DEPTH} levels)") from e
     except yaml.YAMLError as e:  # ReaderError: a character YAML does not allow
         position = getattr(e, "position", 0)
         line = text.count("\n", 0, position) + 1
@@ -104,7 +109,10 @@ def construct(node: yaml.Node) -> Any:
 
 def check(root: yaml.Node) -> list[NodeProblem]:
     """Problems plain YAML loading hides: duplicate and non-text keys, non-JSON values."""
-    size = expanded_size(root, {})
+    try:
+        size = expanded_size(root, {})
+    except RecursionError:
+        return [NodeProblem(1, 1, (), f"nested too deeply (more than {MAX_DEPTH} levels)")]
     if size > MAX_EXPANDED_NODES:
         return [
             NodeProblem(

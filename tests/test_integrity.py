@@ -275,3 +275,41 @@ def test_a_pipe_closed_early_is_not_an_error(experiment: Experiment, command: st
     assert result.returncode == 0, result.stderr
     if command.startswith("run"):
         assert records(root)[0]["status"] == "succeeded"
+
+
+def test_an_attempt_that_cannot_begin_leaves_the_earlier_ones_as_they_were(
+    experiment: Experiment, run_cli: RunCli, tmp_path: Path
+) -> None:
+    root = experiment(SIMPLE)
+    assert run_cli("run")[0] == 0
+    before = (root / "runs" / "0001" / "run.json").read_text()
+    shutil.rmtree(root / "outputs")
+    (tmp_path / "elsewhere").mkdir()
+    (root / "outputs").symlink_to(tmp_path / "elsewhere")
+    code, _, err = run_cli("run")
+    assert code == 2, err
+    assert (root / "runs" / "0001" / "run.json").read_text() == before
+
+
+SHARED_ARCHIVE = """\
+version: 1
+name: shared
+archive: ../shared-runs
+stages:
+  run: {cmd: "true"}
+  fetch: {cmd: "true"}
+"""
+
+
+def test_an_archive_outside_the_repository_keeps_the_code_version(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = experiment(SHARED_ARCHIVE)
+    (root / "train.py").write_text("print('changed, not committed')\n")
+    code, _, err = run_cli("run")
+    assert code == 0, err
+    assert "code version is not recorded" not in err
+    run = records(root.parent, "shared-runs")[0]
+    assert run["code"]["commit"] and run["code"]["dirty"] and run["code"]["error"] is None
+    patch = (root.parent / "shared-runs" / "0001" / "code.patch").read_text()
+    assert "changed, not committed" in patch

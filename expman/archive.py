@@ -23,6 +23,7 @@ from expman.errors import ArchiveError
 from expman.objects import OBJECTS_DIR, ObjectStore
 
 RECORD = "run.json"
+OPEN_DIR = ".open"  # one marker per open run: the archive alone can tell which runs are open
 _ID = re.compile(r"^[0-9]{4,}$")
 _RELATIVE = re.compile(r"^last(?:~([0-9]+))?$")
 
@@ -46,6 +47,8 @@ def read_record(path: Path) -> dict[str, Any]:
     """A run.json as a dict; ValueError (saying the path) when it cannot be read as one."""
     try:
         record = json.loads(path.read_bytes())
+    except RecursionError as e:
+        raise ValueError(f"{path}: damaged record: nested too deeply") from e
     except (OSError, ValueError) as e:
         raise ValueError(f"{path}: damaged record: {getattr(e, 'strerror', None) or e}") from e
     if not isinstance(record, dict):
@@ -113,6 +116,28 @@ class Archive:
             fsutil.write_json_atomic(path, record)
         except OSError as e:
             raise ArchiveError(f"cannot write {path}: {e.strerror or e}") from e
+
+    def mark_open(self, marker: dict[str, Any]) -> None:
+        """Note that the run `marker["uid"]` is open, with where and by whom."""
+        folder = self.root / OPEN_DIR
+        folder.mkdir(exist_ok=True)
+        fsutil.write_json_atomic(folder / f"{marker['uid']}.json", marker)
+
+    def unmark_open(self, uid: str) -> None:
+        """The run `uid` is closed."""
+        (self.root / OPEN_DIR / f"{uid}.json").unlink(missing_ok=True)
+
+    def open_markers(self) -> list[dict[str, Any]]:
+        """The markers of every open run in this archive (of every experiment using it)."""
+        found = []
+        for path in sorted((self.root / OPEN_DIR).glob("*.json")):
+            try:
+                marker = json.loads(path.read_bytes())
+            except (OSError, ValueError):
+                continue
+            if isinstance(marker, dict):
+                found.append(marker)
+        return found
 
     def records(self) -> Iterator[dict[str, Any] | Damaged]:
         """Every record, oldest first; a damaged one is yielded as `Damaged`."""

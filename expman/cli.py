@@ -341,12 +341,10 @@ def _archive(args: argparse.Namespace, start: Path) -> Path:
         return folder
     from expman import config
     from expman.openrun import repair_if_idle
-    from expman.state import State
 
-    path, display = _experiment(start)
-    cfg = config.load(path, display, cache=State(path.parent))
-    repair_if_idle(cfg.root)  # a run whose runner died is shown as interrupted, not running
-    return cfg.root / cfg.archive
+    path, _ = _experiment(start)  # read leniently: the expfile may be half-edited
+    repair_if_idle(path.parent)  # a run whose runner died is shown as interrupted
+    return path.parent / config.archive_setting(path)
 
 
 def _query(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import posixpath
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -21,6 +22,7 @@ from expman.errors import ConfigError, Problem, UsageError
 from expman.model import STAGES, Config, Step, env_text
 
 EXPFILE = "expfile.yaml"
+DEFAULT_ARCHIVE = "runs"
 SCHEMA_FILE = "expfile.schema.json"
 _RESERVED_DIRS = ("outputs", ".expman")
 
@@ -61,6 +63,30 @@ def find(start: Path) -> Path:
         if candidate.is_file():
             return candidate
     raise UsageError(f"no {EXPFILE} in {start} or any folder above it; `expman init` makes one")
+
+
+_ARCHIVE_LINE = re.compile(r"^archive:[ \t]*(?P<value>[^#\n]*?)[ \t]*(?:#.*)?$", re.MULTILINE)
+
+
+def archive_setting(path: Path) -> str:
+    """The expfile's `archive`, read leniently: readers must work while the expfile is
+    half-edited. The YAML value if the file parses; else a top-level `archive:` line;
+    else the default."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return DEFAULT_ARCHIVE
+    try:
+        node = yamlnodes.compose(text)
+        found = yamlnodes.child(node, "archive") if node is not None else None
+        value = yamlnodes.construct(found[1]) if found and not yamlnodes.check(found[1]) else None
+        if found is None or isinstance(value, str):
+            return posixpath.normpath(value or DEFAULT_ARCHIVE)
+    except yamlnodes.SyntaxProblem:
+        pass
+    match = _ARCHIVE_LINE.search(text)
+    value = match.group("value").strip("'\"") if match else ""
+    return posixpath.normpath(value) if value else DEFAULT_ARCHIVE
 
 
 def load(
@@ -365,7 +391,7 @@ def _model(data: dict[str, Any], text: str, path: Path, overrides: dict[str, Any
         env={k: env_text(v) for k, v in (data.get("env") or {}).items()},
         steps=tuple(steps),
         metrics=data.get("metrics"),
-        archive=posixpath.normpath(data.get("archive") or "runs"),
+        archive=posixpath.normpath(data.get("archive") or DEFAULT_ARCHIVE),
         overrides=overrides,
     )
 

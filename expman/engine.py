@@ -9,6 +9,7 @@ change expman's behaviour.
 from __future__ import annotations
 
 import fnmatch
+import sqlite3
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,7 +45,8 @@ class _Reporter(ConsoleReporter):  # type: ignore[misc]
         pass
 
     def add_success(self, task: Any) -> None:
-        _persist_state()  # doit saved the task's state just before calling this
+        if not _persist_state():  # doit saved the task's state just before calling this
+            self.session.state_lost(task.name)
         self.session.completed(task.name)
 
     def skip_uptodate(self, task: Any) -> None:
@@ -111,22 +113,30 @@ def _expand(config: Config, step: Step, made: Sequence[str]) -> list[str]:
     return sorted(set(files))
 
 
-def _persist_state() -> None:
+def _persist_state() -> bool:
     """Commit doit's state now, not only when the run ends.
 
     doit's backends write their state once, when the run ends, so a killed run forgot
     the steps it had finished (shared notes, §10). The sqlite3 backend keeps changed
     rows in `_cache`/`_dirty` until `dump()`, which also closes the connection; this
     writes them and commits, leaving it open. (doit internals: pinned below 0.39.)
+    False when the state could not be written.
     """
     backend = getattr(Globals.dep_manager, "backend", None)
     if not isinstance(backend, SqliteDB) or not backend._dirty:
-        return
-    for task_id in backend._dirty:
-        encoded = backend.codec.encode(backend._cache[task_id])
-        backend._conn.execute("insert or replace into doit values (?,?)", (task_id, encoded))
-    backend._conn.commit()
-    backend._dirty = set()
+        return True
+    try:
+        for task_id in backend._dirty:
+            encoded = backend.codec.encode(backend._cache[task_id])
+            backend._conn.execute("insert or replace into doit values (?,?)", (task_id, encoded))
+        backend._conn.commit()
+        return True
+    except sqlite3.Error:
+        # The state file went away under the run (`rm -rf .expman`): the run itself goes
+        # on and is recorded; its steps are simply not remembered as done.
+        return False
+    finally:
+        backend._dirty = set()  # doit's own final write must not fail the same way
 
 
 def deps(config: Config) -> dict[str, list[str]]:

@@ -1,21 +1,30 @@
 """The experiment's open run: finding it, and repairing what a dead runner left.
 
+Which run is open is said twice: in `.expman/current.json` (quick to read) and by a
+marker in the archive (`<archive>/.open/<uid>.json`, naming the experiment's folder and
+host). `.expman/` is disposable: when it is gone, the marker finds the open run.
+
 Only one command at a time holds the experiment's lock (`state.lock`), and the kernel
 releases it when its holder dies. So a command holding the lock knows that no runner is
-alive: an open run whose record still says `running` was left by one that was killed.
-`repair` then stops the processes that run left (found by their `EXPMAN_RUN_UID`) and
-records the run as `interrupted`.
+alive, unless `.expman/` (and the lock file in it) was removed under a live runner: the
+attempt's record names its runner (pid, process start time, host), and a runner still
+alive on this host is never repaired. Otherwise a `running` open run was left by a
+runner that was killed: `repair` stops the processes that run left (found by their
+`EXPMAN_RUN_UID`) and records the run as `interrupted`.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from pathlib import Path
+from typing import Any
 
-from expman import processes, record
+from expman import config, processes, record
 from expman.archive import Archive
 from expman.errors import ArchiveError, UsageError
-from expman.state import State
+from expman.state import REPAIR, OpenRun, State
 
 RUN_MARKER = "EXPMAN_RUN_UID"  # in every stage's environment: finds a dead run's processes
 
@@ -25,7 +34,7 @@ def open_record(root: Path, include_ended: bool = False) -> tuple[Archive, recor
 
     With `include_ended`, also a run whose `end` was interrupted before it finished.
     """
-    current = State(root).open_run()
+    current = State(root).open_run() or _from_archive(root)
     if current is None:
         return None
     archive = Archive(root / current.archive)
@@ -38,12 +47,78 @@ def open_record(root: Path, include_ended: bool = False) -> tuple[Archive, recor
     return archive, run
 
 
+def mark_open(root: Path, state: State, archive: Archive, setting: str, run: record.Record) -> None:
+    """Record in the archive, then in `.expman/`, that `run` is this experiment's open run."""
+    archive.mark_open(
+        {
+            "uid": run["uid"],
+            "id": run["id"],
+            "archive": setting,
+            "experiment": str(root.resolve()),
+            "host": socket.gethostname(),
+        }
+    )
+    state.set_open_run(OpenRun(run["id"], run["uid"], setting))
+
+
+def mark_closed(state: State, archive: Archive, run: record.Record) -> None:
+    """The run is closed: its marker goes, then `.expman/`'s note of it."""
+    archive.unmark_open(run["uid"])
+    state.set_open_run(None)
+
+
+def _from_archive(root: Path) -> OpenRun | None:
+    """The open run that the archive's markers give this experiment (`.expman/` lost)."""
+    setting = config.archive_setting(root / config.EXPFILE)
+    here, host = str(root.resolve()), socket.gethostname()
+    for marker in Archive(root / setting).open_markers():
+        if marker.get("experiment") == here and marker.get("host") == host:
+            try:
+                return OpenRun(str(marker["id"]), str(marker["uid"]), setting)
+            except KeyError:
+                continue
+    return None
+
+
+def runner(pid: int | None = None) -> dict[str, Any]:
+    """What the record says of the process running an attempt: enough to tell later
+    whether that very process is still alive."""
+    pid = os.getpid() if pid is None else pid
+    return {"pid": pid, "host": socket.gethostname(), "start_ticks": processes.start_time(pid)}
+
+
+def live_runner(run: record.Record) -> dict[str, Any] | None:
+    """The runner of the run's current attempt, when it is alive on this host."""
+    if run.get("status") != record.RUNNING or not run.get("attempts"):
+        return None
+    found = record.current_attempt(run).get("runner")
+    if not isinstance(found, dict) or found.get("host") != socket.gethostname():
+        return None
+    pid = found.get("pid")
+    if not isinstance(pid, int) or pid == os.getpid():
+        return None
+    ticks = found.get("start_ticks")
+    if processes.same_process_alive(pid, ticks if isinstance(ticks, int) else None):
+        return found
+    return None
+
+
 def repair(root: Path) -> None:
-    """Call holding the lock: a `running` open run is a dead one; stop and record it."""
+    """Call holding the lock: a `running` open run is a dead one; stop and record it.
+
+    A runner that is still alive (its lock was lost with `.expman/`) is not dead: the
+    command is refused, as it would have been by the lock.
+    """
     found = open_record(root, include_ended=True)
     if found is None or found[1].get("status") != record.RUNNING:
         return
     archive, run = found
+    alive = live_runner(run)
+    if alive is not None:
+        raise UsageError(
+            f"this experiment is busy: run {run['id']} is being run by pid {alive['pid']}; "
+            "wait for it to finish"
+        )
     leftovers = processes.stray_processes(f"{RUN_MARKER}={run['uid']}")
     processes.stop_processes(leftovers)
     record.runner_died(run, len(leftovers), time.time())
@@ -51,9 +126,10 @@ def repair(root: Path) -> None:
 
 
 def repair_if_idle(root: Path) -> None:
-    """`repair`, if no command holds the lock (one that does may be running the run)."""
+    """`repair`, if no command holds the lock; never waits, never makes a writer wait
+    longer than the repair takes (writers wait for a `repair` holder: see `state`)."""
     try:
-        with State(root).lock("repair"):
+        with State(root).lock(REPAIR, wait=False):
             repair(root)
     except UsageError:
         pass  # busy: the holder is alive, and its record tells the truth

@@ -19,10 +19,10 @@ from expman import execute, metrics, outputs, processes, record, snapshot, yamln
 from expman.archive import Archive
 from expman.errors import ArchiveError, ExpmanError, StageError, UsageError
 from expman.model import Config, Step
-from expman.openrun import RUN_MARKER, open_record, repair
+from expman.openrun import RUN_MARKER, mark_open, open_record, repair, runner
 from expman.output import style, write_line
 from expman.outputs import OUTPUTS
-from expman.state import STATE_DIR, Lock, OpenRun, State
+from expman.state import STATE_DIR, Lock, State
 
 
 class Session:
@@ -74,7 +74,7 @@ class Session:
         _shelve_previous_attempt(run_dir, len(run["attempts"]))
         (run_dir / "logs").mkdir(exist_ok=True)
         record.begin_attempt(run, self.config, self._snapshot(run_dir), time.time())
-        record.current_attempt(run)["runner"] = {"pid": os.getpid(), "host": _hostname()}
+        record.current_attempt(run)["runner"] = runner()
         self.archive.write(run)
         # Only now is there an attempt of this session's: steps doit reports before this
         # (when beginning failed) must not be written into an earlier attempt.
@@ -140,6 +140,11 @@ class Session:
             if entry["name"] == task_name and entry["status"] == record.STEP_RUNNING:
                 entry["status"] = record.RAN
                 self.archive.write(self.record)
+
+    def state_lost(self, task_name: str) -> None:
+        """doit could not save that a step succeeded (its state file was removed)."""
+        if not task_name.startswith("_"):
+            self._warn(f"{task_name}: doit's state in {STATE_DIR}/ is gone: it will run again")
 
     def _started(self, entry: dict[str, Any], pid: int) -> None:
         entry["pid"] = pid  # the step's process (and group): a dead run's leftovers show
@@ -314,8 +319,8 @@ def open_or_start(
             )
         return run
     run = record.new(config, hypothesis)
-    run_id = archive.create(run)
-    state.set_open_run(OpenRun(run_id, run["uid"], config.archive))
+    archive.create(run)
+    mark_open(config.root, state, archive, config.archive, run)
     return run
 
 
@@ -361,7 +366,3 @@ def _stage_entry(task_name: str, status: str, started: float | None) -> dict[str
 
 def _rel(path: Path, base: Path) -> str:
     return path.relative_to(base).as_posix()
-
-
-def _hostname() -> str:
-    return os.uname().nodename

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from expman import fsutil
 from expman.errors import UsageError
+from expman.processes import alive
 
 STATE_DIR = ".expman"
 DOIT_DB = f"{STATE_DIR}/doit.db"
@@ -40,8 +41,13 @@ class Lock:
         self._fd: int | None = fd
 
     def release(self) -> None:
-        """Let go (closing the file releases the lock); a second call does nothing."""
+        """Let go (closing the file releases the lock); a second call does nothing.
+
+        The holder's name is erased first, so that the next holder is never mistaken
+        for this one in the moment before it writes its own."""
         if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
             os.close(self._fd)
             self._fd = None
 
@@ -89,46 +95,76 @@ class State:
             pass  # a cache: without it, the next command validates again
 
     @contextlib.contextmanager
-    def lock(self, command: str) -> Iterator[None]:
+    def lock(self, command: str, wait: bool = True) -> Iterator[None]:
         """Hold the experiment's lock while `command` changes its runs (see `acquire`)."""
-        held = self.acquire(command)
+        held = self.acquire(command, wait)
         try:
             yield
         finally:
             held.release()
 
-    def acquire(self, command: str) -> Lock:
+    def acquire(self, command: str, wait: bool = True) -> Lock:
         """Take the experiment's lock, or raise `UsageError` naming its holder.
 
         An OS file lock (flock): the kernel releases it when its holder dies, however it
-        dies, so a lock is never left stale. A second command is refused at once.
+        dies, so a lock is never left stale. A command that changes runs is refused at
+        once when another such command holds the lock; it waits (with `wait`) only while
+        a reader holds it for a moment to repair a dead run, or while a new holder has
+        not written its name yet, so that readers never make a writer fail.
         """
         self.dir.mkdir(exist_ok=True)
         fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            message = self._busy(fd)
-            os.close(fd)
-            raise UsageError(message) from None
-        holder = {
+        deadline = time.monotonic() + BRIEF_HOLD_SECONDS
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = _holder(fd)
+                brief = holder is None or holder.get("command") == REPAIR
+                if not (wait and brief and time.monotonic() < deadline):
+                    os.close(fd)
+                    raise UsageError(_busy(holder)) from None
+                time.sleep(0.01)
+        holder_info = {
             "command": command,
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        os.pwrite(fd, json.dumps(holder_info).encode(), 0)
         return Lock(fd)
 
-    @staticmethod
-    def _busy(fd: int) -> str:
-        try:
-            holder = json.loads(os.pread(fd, 4096, 0))
-            who = (
-                f"`expman {holder['command']}` (pid {holder['pid']} on {holder['host']}, "
-                f"since {holder['since']})"
-            )
-        except (OSError, ValueError, KeyError, TypeError):
-            who = "another expman command"
-        return f"this experiment is busy: {who} holds its lock; wait for it to finish"
+
+REPAIR = "repair"  # the command name of a reader's brief hold (see `State.acquire`)
+# How long a writer waits for a brief holder: a repair stops a dead run's leftover
+# processes, which may take their grace period.
+BRIEF_HOLD_SECONDS = 30.0
+
+
+def _holder(fd: int) -> dict[str, object] | None:
+    """Who holds the lock, as its holder wrote it; None while not written yet, or when
+    what is written names a process that is gone (a new holder is about to write)."""
+    try:
+        holder = json.loads(os.pread(fd, 4096, 0))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(holder, dict):
+        return None
+    pid = holder.get("pid")
+    if holder.get("host") == socket.gethostname() and isinstance(pid, int) and not alive(pid):
+        return None
+    return holder
+
+
+def _busy(holder: dict[str, object] | None) -> str:
+    try:
+        assert holder is not None
+        who = (
+            f"`expman {holder['command']}` (pid {holder['pid']} on {holder['host']}, "
+            f"since {holder['since']})"
+        )
+    except (AssertionError, KeyError):
+        who = "another expman command"
+    return f"this experiment is busy: {who} holds its lock; wait for it to finish"

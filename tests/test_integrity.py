@@ -188,9 +188,7 @@ def test_each_attempt_keeps_its_own_outputs_and_metrics(
     run = records(root)[0]
     assert [o["path"] for o in run["outputs"]] == ["log.txt"]
     assert run["attempts"][1]["outputs"] == run["outputs"]
-    assert (root / "runs" / "0001" / "outputs" / "log.txt").read_text() == (
-        "attempt with FAIL=1\n"
-    )
+    assert (root / "runs" / "0001" / "outputs" / "log.txt").read_text() == ("attempt with FAIL=1\n")
 
 
 def test_files_in_outputs_that_no_attempt_made_are_refused(
@@ -218,7 +216,7 @@ def test_files_in_outputs_that_no_attempt_made_are_refused(
 def test_metrics_never_break_a_run_and_records_stay_strict_json(
     experiment: Experiment, run_cli: RunCli, name: str, content: str, expected: object
 ) -> None:
-    expfile = SIMPLE.replace("fetch:", f"post-run: {{cmd: \"cp {name} outputs/\"}}\n  fetch:")
+    expfile = SIMPLE.replace("fetch:", f'post-run: {{cmd: "cp {name} outputs/"}}\n  fetch:')
     root = experiment(expfile + f"metrics: outputs/{name}\n", **{name: content})
     code, _, err = run_cli("run")
     assert code == 0, err
@@ -313,3 +311,103 @@ def test_an_archive_outside_the_repository_keeps_the_code_version(
     assert run["code"]["commit"] and run["code"]["dirty"] and run["code"]["error"] is None
     patch = (root.parent / "shared-runs" / "0001" / "code.patch").read_text()
     assert "changed, not committed" in patch
+
+
+def test_removing_dot_expman_loses_no_open_run(experiment: Experiment, run_cli: RunCli) -> None:
+    root = experiment(SIMPLE)
+    assert run_cli("run")[0] == 0
+    shutil.rmtree(root / ".expman")
+    code, out, _ = run_cli("status")
+    assert code == 0 and "open run 0001" in out
+    assert run_cli("run")[0] == 0
+    run = records(root)[0]
+    assert len(run["attempts"]) == 2, "the open run went on; no new run took its outputs"
+    shutil.rmtree(root / ".expman")
+    assert run_cli("end", "-m", "found again")[0] == 0
+    assert [r["id"] for r in records(root)] == ["0001"]
+    assert records(root)[0]["observations"] == "found again"
+    assert not list((root / "runs" / ".open").iterdir())
+    assert run_cli("run")[0] == 0
+    assert [r["id"] for r in records(root)] == ["0001", "0002"]
+
+
+WAITING = """\
+version: 1
+name: waiting
+stages:
+  run:
+    cmd: touch started; while [ ! -e go ]; do sleep 0.05; done
+  fetch: {cmd: "true"}
+"""
+
+
+def _wait_for(path: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def test_removing_dot_expman_under_a_live_run_never_repairs_it(experiment: Experiment) -> None:
+    root = experiment(WAITING)
+    first = subprocess.Popen([str(BIN / "expman"), "run"], cwd=root, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(root / "started")
+        shutil.rmtree(root / ".expman")  # the lock file goes with it
+        for command in (["run"], ["end", "-m", "x"], ["start"]):
+            result = subprocess.run(
+                [str(BIN / "expman"), *command], cwd=root, capture_output=True, text=True
+            )
+            assert result.returncode == 2, result.stderr
+            assert f"run 0001 is being run by pid {first.pid}" in result.stderr
+        listed = subprocess.run(
+            [str(BIN / "expman"), "list"], cwd=root, capture_output=True, text=True
+        )
+        assert listed.returncode == 0 and "running" in listed.stdout
+        (root / "go").touch()
+        assert first.wait(timeout=30) == 0
+    finally:
+        first.kill()
+    assert records(root)[0]["status"] == "succeeded"
+
+
+def _reader_loop(root: Path, stop: Path) -> subprocess.Popen[bytes]:
+    loop = (
+        f"while [ ! -e '{stop}' ]; do for c in list status 'show last' 'query [].id'; do "
+        f"'{BIN / 'expman'}' $c >/dev/null 2>&1; done; done"
+    )
+    return subprocess.Popen(["bash", "-c", loop], cwd=root)
+
+
+def test_readers_never_make_a_writer_fail(experiment: Experiment, tmp_path: Path) -> None:
+    root = experiment(SIMPLE)
+    stop = tmp_path / "stop"
+    readers = [_reader_loop(root, stop) for _ in range(2)]
+    try:
+        for n in range(6):
+            for command in (["run"], ["end", "-m", f"observation {n}"]):
+                result = subprocess.run(
+                    [str(BIN / "expman"), *command], cwd=root, capture_output=True, text=True
+                )
+                assert result.returncode == 0, result.stderr
+    finally:
+        stop.touch()
+        for reader in readers:
+            reader.wait(timeout=60)
+    assert [r["observations"] for r in records(root)] == [f"observation {n}" for n in range(6)]
+
+
+def test_readers_work_while_the_expfile_is_half_edited(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = experiment(SIMPLE.replace("name: simple", "name: simple\narchive: kept"))
+    assert run_cli("run")[0] == 0
+    (root / "expfile.yaml").write_text(
+        "version: 1\nname: simple\narchive: kept  # still here\nstages:\n  run: {cmd: [\n"
+    )
+    for command in (["list"], ["query", "[].id"], ["show", "last"], ["diff", "1", "1"]):
+        code, out, err = run_cli(*command)
+        assert code == 0, (command, err)
+        assert "0001" in out or command[0] == "diff"
+    code, out, err = run_cli("status")
+    assert code == 0 and "open run 0001" in out and "the expfile has problems" in out

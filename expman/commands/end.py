@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from expman import fsutil, metrics, outputs, record, yamlnodes
 from expman.errors import UsageError
-from expman.openrun import open_record, repair
+from expman.openrun import mark_closed, open_record, repair
 from expman.output import write_line
 from expman.outputs import OUTPUTS
 from expman.state import State
@@ -55,7 +55,7 @@ def end(*, path: Path, display: str, message: str | None, streams: tuple[TextIO,
                 f"expman: warning: {display} is not plain YAML: its observations "
                 "were left as they are",
             )
-        state.set_open_run(None)
+        mark_closed(state, archive, run)
     size = sum(o["size"] for o in run["outputs"])
     write_line(
         out,

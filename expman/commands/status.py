@@ -7,6 +7,7 @@ from typing import TextIO
 
 from expman import config, engine
 from expman.archive import Archive
+from expman.errors import ConfigError
 from expman.openrun import open_record, repair_if_idle
 from expman.output import style, write_line
 from expman.session import Session
@@ -14,13 +15,17 @@ from expman.state import State
 
 
 def status(*, path: Path, display: str, out: TextIO) -> int:
-    """Print the state of the experiment; runs nothing and changes nothing but doit's cache."""
-    cfg = config.load(path, display, cache=State(path.parent))
-    write_line(out, style(f"experiment {cfg.name} ({display})", "bold", out))
-    repair_if_idle(cfg.root)
-    found = open_record(cfg.root)
+    """Print the state of the experiment; runs nothing and changes nothing but doit's cache.
+
+    The open run is shown even while the expfile is half-edited; the pre-run steps then
+    give way to the expfile's problems.
+    """
+    root = path.parent
+    write_line(out, style(f"experiment in {display}", "bold", out))
+    repair_if_idle(root)
+    found = open_record(root)
     if found is None:
-        ids = Archive(cfg.root / cfg.archive).ids()
+        ids = Archive(root / config.archive_setting(path)).ids()
         last = f" (last: {ids[-1]})" if ids else ""
         write_line(out, f"no open run{last}: `expman run` starts the next one")
     else:
@@ -33,6 +38,12 @@ def status(*, path: Path, display: str, out: TextIO) -> int:
         )
         if run.get("hypothesis"):
             write_line(out, f"  hypothesis: {run['hypothesis']}")
+    try:
+        cfg = config.load(path, display, cache=State(root))
+    except ConfigError as e:
+        write_line(out, style("the expfile has problems, so the steps are unknown:", "red", out))
+        write_line(out, str(e))
+        return 0
     steps = engine.status(cfg, Session(cfg, (out, out)))
     if steps:
         write_line(out, "pre-run steps:")

@@ -4,8 +4,8 @@
     <archive>/.cache/<version>/<segment>/<field>.marshal  one value per run (`()`: absent)
 
 Runs are grouped in segments of 1,000 ids. A segment is used only when every one of its
-`run.json` files has the size, modification time and inode it had when cached (one
-`stat` each), so the cache can never answer stale; otherwise the segment is rebuilt from
+`run.json` files has the size, modification and change times and inode it had when
+cached (one `stat` each), so the cache can never answer stale; otherwise the segment is rebuilt from
 the run folders. Records changed in the last seconds before a cache write are not cached
 (their times could hide a second change, as in git's "racy" index entries). The cache
 is never the only copy of anything: deleting `.cache/` costs one rebuild.
@@ -31,10 +31,10 @@ from expman.archive import RECORD, Archive, Damaged, read_record
 SEGMENT = 1000
 RACY_SECONDS = 2.0
 CACHE_DIR = ".cache"
-_VERSION = f"records-1-{sys.implementation.cache_tag}-{marshal.version}"
+_VERSION = f"records-2-{sys.implementation.cache_tag}-{marshal.version}"
 _ABSENT = ()  # JSON never loads as a tuple: marks a field a record does not have
 
-Signature = tuple[int, int, int]
+Signature = tuple[int, int, int, int]
 
 
 class LazyRecord(dict[str, Any]):
@@ -52,11 +52,14 @@ class LazyRecord(dict[str, Any]):
         self._complete = complete
 
     def complete(self) -> LazyRecord:
-        """Load every field (from run.json) if not done yet; returns self."""
+        """Load every field (from run.json) if not done yet, in the record's own key
+        order; returns self."""
         if not self._complete:
             self._complete = True
             with contextlib.suppress(ValueError):  # damaged since: keep what the cache had
-                self.update(read_record(Path(self._path)))
+                whole = read_record(Path(self._path))
+                dict.clear(self)
+                dict.update(self, whole)
         return self
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -137,7 +140,9 @@ def _signature(path: str) -> Signature | None:
         info = os.stat(path)  # noqa: PTH116 - str paths: a Path costs ~1 us, per run
     except OSError:
         return None
-    return (info.st_mtime_ns, info.st_size, info.st_ino)
+    # ctime too: `cp -p` or `rsync -t` can put an edited record's size and mtime back as
+    # they were (and keep its inode), but any change of content sets its ctime to now.
+    return (info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns)
 
 
 def _segment(
@@ -155,7 +160,8 @@ def _segment(
         }
         damaged = [Damaged(i, archive.run_dir(i), r) for i, r in index["damaged"].items()]
         bad = set(index["damaged"])
-        return _rows(ids, paths, columns, bad, wanted), damaged
+        orders = [index["orders"][n] if n >= 0 else () for n in index["order_of"]]
+        return _rows(ids, paths, columns, bad, wanted, orders), damaged
     return _rebuild(archive, folder, ids, paths, signatures, wanted)
 
 
@@ -165,15 +171,19 @@ def _rows(
     columns: dict[str, Any],
     bad: set[str],
     wanted: set[str] | None,
+    orders: list[tuple[str, ...]],
 ) -> list[Any]:
+    """Records (or the `wanted` part of them) from cached columns, each in its own key
+    order, so that output is the same bytes whichever fields were loaded."""
     names = [name for name, column in columns.items() if isinstance(column, list)]
     lists = [columns[name] for name in names]
     complete = wanted is None
     rows = []
-    for run_id, path, *values in zip(ids, paths, *lists, strict=True):
+    for run_id, path, order, *values in zip(ids, paths, orders, *lists, strict=True):
         if run_id in bad:
             continue
-        fields = {n: v for n, v in zip(names, values, strict=True) if type(v) is not tuple}
+        present = {n: v for n, v in zip(names, values, strict=True) if type(v) is not tuple}
+        fields = {key: present[key] for key in order if key in present}
         rows.append(LazyRecord(fields, path, complete))
     return rows
 
@@ -220,7 +230,18 @@ def _write(
         for name in fields:
             column = [records[i].get(name, _ABSENT) if i in records else _ABSENT for i in ids]
             fsutil.write_atomic(folder / f"{name}.marshal", marshal.dumps(column), sync=False)
-        index = {"ids": ids, "sigs": signatures, "fields": fields, "damaged": damaged}
+        orders: dict[tuple[str, ...], int] = {}
+        order_of = [
+            orders.setdefault(tuple(records[i]), len(orders)) if i in records else -1 for i in ids
+        ]
+        index = {
+            "ids": ids,
+            "sigs": signatures,
+            "fields": fields,
+            "damaged": damaged,
+            "orders": list(orders),  # the distinct key orders of the records
+            "order_of": order_of,
+        }
         fsutil.write_atomic(folder / "index.marshal", marshal.dumps(index), sync=False)
     except (OSError, ValueError):
         pass  # a cache: a read-only archive is queried without one

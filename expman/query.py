@@ -13,8 +13,11 @@ Extra functions (JMESPath has no regular expressions and no dates):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -33,9 +36,11 @@ class _Functions(functions.Functions):  # type: ignore[misc]
     @functions.signature({"types": ["string"]}, {"types": ["string"]})  # type: ignore[untyped-decorator]
     def _func_matches(self, text: str, pattern: str) -> bool:
         try:
-            return re.search(pattern, text) is not None
+            compiled = re.compile(pattern)
         except re.error as e:
             raise QueryError(f"matches(): bad regular expression {pattern!r}: {e}") from e
+        with _regex_budget(pattern):
+            return compiled.search(text) is not None
 
     @functions.signature({"types": ["string"]})  # type: ignore[untyped-decorator]
     def _func_to_epoch(self, text: str) -> float:
@@ -60,12 +65,14 @@ class _Functions(functions.Functions):  # type: ignore[misc]
         groups: dict[str, list[Any]] = {}
         for item in items:
             value = key.visit(key.expression, item)
-            groups.setdefault(json.dumps(value, sort_keys=True), []).append(item)
+            groups.setdefault(_canonical(value), []).append(item)
         return [groups[k] for k in sorted(groups, key=_order)]
 
     @functions.signature({"types": ["array"]})  # type: ignore[untyped-decorator]
     def _func_unique(self, items: list[Any]) -> list[Any]:
-        seen = {json.dumps(item, sort_keys=True): item for item in items}
+        seen: dict[str, Any] = {}
+        for item in items:
+            seen.setdefault(_canonical(item), item)  # the first of equal values is kept
         return [seen[k] for k in sorted(seen, key=_order)]
 
     def call_function(self, function_name: str, resolved_args: list[Any]) -> Any:
@@ -78,7 +85,10 @@ class _Functions(functions.Functions):  # type: ignore[misc]
         shown = {} if type(current) is LazyRecord else current
         return super()._type_check_single(shown, types, function_name)
 
+    @functions.signature({"types": []})  # type: ignore[untyped-decorator]
     def _func_type(self, arg: Any) -> Any:
+        # Overriding a function replaces its signature too: without this one, `type()`
+        # would not be registered at all.
         return "object" if type(arg) is LazyRecord else super()._func_type(arg)
 
 
@@ -120,6 +130,8 @@ class Query:
                 self._compiled = jmespath.compile(text)
         except exceptions.JMESPathError as e:
             raise QueryError(_located(text, e)) from e
+        except RecursionError as e:
+            raise QueryError(f"invalid query: nested too deeply\n  {text[:80]}") from e
 
     def fields(self) -> set[str]:
         """Every field name the expression mentions (a superset of the record fields used)."""
@@ -127,10 +139,86 @@ class Query:
 
     def search(self, data: Any) -> Any:
         """Evaluate over `data`; the result holds only complete records."""
+        _BUDGET.reset()
         try:
             return complete_all(self._compiled.search(data, options=_OPTIONS))
         except exceptions.JMESPathError as e:
             raise QueryError(f"cannot evaluate {self.text!r}: {e}") from e
+        except RecursionError as e:
+            raise QueryError(f"cannot evaluate {self.text!r}: nested too deeply") from e
+        except (ValueError, OverflowError, TypeError) as e:  # `[::0]`, a huge number
+            raise QueryError(f"cannot evaluate {self.text!r}: {e}") from e
+
+
+def _canonical(value: Any) -> str:
+    """A key under which values that JMESPath's `==` finds equal are equal: `1` and `1.0`
+    are one number (booleans stay apart from numbers, as in JMESPath)."""
+    return json.dumps(_integral(value), sort_keys=True)
+
+
+def _integral(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    return value
+
+
+class _Budget:
+    """The time all `matches()` calls of one query may take together: a regular
+    expression that backtracks catastrophically is stopped, not waited for."""
+
+    SECONDS = 5.0
+
+    def __init__(self) -> None:
+        self.left = self.SECONDS
+
+    def reset(self) -> None:
+        self.left = self.SECONDS
+
+
+_BUDGET = _Budget()
+
+
+class _RegexTimeout(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _regex_budget(pattern: str) -> Iterator[None]:
+    """Run the block under what is left of the query's regex budget (SIGALRM; only the
+    main thread can, elsewhere it runs unbounded)."""
+    if threading.current_thread() is not threading.main_thread() or _BUDGET.left <= 0:
+        if _BUDGET.left <= 0:
+            raise _too_slow(pattern)
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise _RegexTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    started = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, _BUDGET.left)
+    try:
+        yield
+    except _RegexTimeout:
+        _BUDGET.left = 0
+        raise _too_slow(pattern) from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        _BUDGET.left -= time.monotonic() - started
+
+
+def _too_slow(pattern: str) -> QueryError:
+    return QueryError(
+        f"matches(): the regular expression {pattern!r} took more than "
+        f"{_Budget.SECONDS:.0f} s in all (it may backtrack catastrophically, as `(a+)+$` "
+        "does): simplify it"
+    )
 
 
 def _order(text: str) -> tuple[int, Any]:

@@ -8,6 +8,7 @@ from typing import TextIO
 from expman import formats, index
 from expman.archive import Archive, Damaged
 from expman.output import style, write_line
+from expman.errors import QueryError
 from expman.query import Query
 
 
@@ -18,7 +19,14 @@ def query(*, archive: Path, expression: str, fmt: str, streams: tuple[TextIO, Te
     records, damaged = index.load(Archive(archive), compiled.fields())
     report_damaged(damaged, err)
     result = compiled.search(records)
-    out.write(formats.render(result, fmt, pretty=bool(getattr(out, "isatty", bool)())))
+    try:
+        text = formats.render(result, fmt, pretty=bool(getattr(out, "isatty", bool)()))
+    except TypeError as e:  # `&id` alone: an expression reference is no JSON value
+        raise QueryError(
+            f"{expression!r} gives an expression reference (&...), which is no JSON value: "
+            "it is an argument of functions such as sort_by(array, &key)"
+        ) from e
+    out.write(text)
     return 0
 
 

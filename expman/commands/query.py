@@ -7,8 +7,8 @@ from typing import TextIO
 
 from expman import formats, index
 from expman.archive import Archive, Damaged
-from expman.output import style, write_line
 from expman.errors import QueryError
+from expman.output import style, write_line
 from expman.query import Query
 
 

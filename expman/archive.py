@@ -109,6 +109,22 @@ class Archive:
         except ValueError as e:
             raise ArchiveError(str(e)) from e
 
+    def read_valid(self, run_id: str) -> dict[str, Any]:
+        """The record of one run, checked against `run.schema.json`: a record that is not
+        one (edited by hand, damaged) is an `ArchiveError` saying where, not a crash."""
+        from expman.record import problems  # imports jsonschema: only when needed
+
+        data = self.read(run_id)
+        found = problems(data)
+        if found:
+            shown = "\n  ".join(found[:5]) + ("\n  ..." if len(found) > 5 else "")
+            raise ArchiveError(
+                f"{self.run_dir(run_id) / RECORD}: damaged record (it is not what "
+                f"run.schema.json describes):\n  {shown}\n"
+                f"`expman show {run_id} --json` prints it as it is"
+            )
+        return data
+
     def write(self, record: dict[str, Any]) -> None:
         """Replace a run's record atomically."""
         path = self.run_dir(record["id"]) / RECORD

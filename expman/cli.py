@@ -34,7 +34,7 @@ _EXAMPLES = {
     "start": ["expman start -m 'lr 0.1 converges in half the epochs'", "expman start -s LR=0.1"],
     "run": [
         "expman run",
-        "expman run -s LR=0.1 -s EPOCHS=20   # typed as YAML: numbers stay numbers",
+        "expman run -s LR=1e-3 -s EPOCHS=20  # typed as YAML 1.2: numbers stay numbers",
         "expman run --only pre-run           # one stage",
         "expman run --force                  # no skipping",
     ],
@@ -55,6 +55,11 @@ _EXAMPLES = {
         "expman list --reverse --limit 10                     # the last ten",
     ],
     "show": ["expman show last", "expman show 7 --json"],
+    "logs": [
+        "expman logs last",
+        "expman logs 7 run          # one step",
+        "expman logs 7 | less -R",
+    ],
     "diff": ["expman diff last~1 last", "expman diff 3 7"],
     "schema": [
         "expman schema > expfile.schema.json   # refresh an experiment's copy",
@@ -143,6 +148,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--json", action="store_true", help="print the record itself")
     _archive_option(sub)
 
+    sub = add("logs", "the stage logs of a run (its latest attempt)")
+    sub.add_argument("run", metavar="RUN", help="an id, last, or last~N")
+    sub.add_argument("step", nargs="?", metavar="STEP", help="one step or stage (default: all)")
+    _archive_option(sub)
+
     sub = add("diff", "what differs between two runs")
     sub.add_argument("runs", nargs=2, metavar="RUN", help="ids, last, or last~N")
     _archive_option(sub)
@@ -215,6 +225,7 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "list": lambda: _list(args, start, out, err),
         "show": lambda: _show(args, start, out),
         "diff": lambda: _diff(args, start, out),
+        "logs": lambda: _logs(args, start, out),
     }
     with _sigterm_as_interrupt():
         return commands[args.command]()
@@ -380,3 +391,9 @@ def _diff(args: argparse.Namespace, start: Path, out: TextIO) -> int:
     from expman.commands.diff import diff
 
     return diff(archive=_archive(args, start), names=(args.runs[0], args.runs[1]), out=out)
+
+
+def _logs(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.commands.logs import logs
+
+    return logs(archive=_archive(args, start), name=args.run, step=args.step, out=out)

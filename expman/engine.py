@@ -9,6 +9,7 @@ change expman's behaviour.
 from __future__ import annotations
 
 import fnmatch
+import io
 import sqlite3
 import sys
 from collections.abc import Mapping, Sequence
@@ -25,7 +26,7 @@ from doit.reporter import ConsoleReporter
 
 from expman import config as config_module
 from expman import fsutil, pipeline, record
-from expman.errors import ExpmanError, UsageError
+from expman.errors import EXIT_USAGE, ExpmanError, UsageError
 from expman.model import Config, Step
 from expman.session import Session
 from expman.state import DOIT_DB, STATE_DIR, State
@@ -197,8 +198,34 @@ def run(session: Session, only: str | None, force: bool) -> int:
 def doit(config: Config, session: Session, args: Sequence[str]) -> int:
     """`expman doit ARGS`: any doit command (list, info, forget, ...) on the stage graph."""
     loader = ModuleTaskLoader(namespace(config, session))
-    code: int = DoitMain(loader, config_filenames=()).run(list(args))
+    main = DoitMain(loader, config_filenames=())
+    main.BIN_NAME = "expman doit"  # doit's hints ("Type ... list") name the right command
+    watched = _TracebackWatch(sys.stderr)
+    previous, sys.stderr = sys.stderr, watched
+    try:
+        code: int = main.run(list(args))
+    finally:
+        sys.stderr = previous
+    # doit says 3 both for a command line it refuses (an unknown task: bad input, 2) and
+    # for its own crash, which it shows with a traceback.
+    if code == 3 and not watched.traceback:
+        return EXIT_USAGE
     return code
+
+
+class _TracebackWatch(io.TextIOBase):
+    """A stream that passes text on and notes whether a traceback went through it."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.traceback = False
+
+    def write(self, text: str) -> int:
+        self.traceback = self.traceback or "Traceback (most recent call last)" in text
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 @dataclass(frozen=True)

@@ -214,3 +214,14 @@ def end(record: Record, observations: str, outputs: list[dict[str, Any]], now: f
         duration=max(0.0, round(ended_epoch - record["started_epoch"], 3)),
         stages_duration=stages_duration(record),
     )
+
+
+def problems(data: Any) -> list[str]:
+    """How `data` fails `run.schema.json` (`$.path: message`), empty when it is a record."""
+    import json
+
+    import jsonschema  # here: only commands that show one record in full validate it
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    errors = jsonschema.Draft7Validator(schema).iter_errors(data)
+    return sorted(f"{e.json_path}: {e.message}" for e in errors)

@@ -147,9 +147,11 @@ def _new_file_diff(top: Path, name: str) -> bytes:
     mode = "100755" if (top / name).stat().st_mode & 0o111 else "100644"
     header = (
         f"diff --git a/{name} b/{name}\nnew file mode {mode}\n--- /dev/null\n+++ b/{name}\n"
-    ).encode()
+    ).encode("utf-8", "surrogateescape")  # names need not be UTF-8
     if not lines:
-        return header.replace(b"--- /dev/null\n+++ b/" + name.encode() + b"\n", b"")
+        return header.replace(
+            b"--- /dev/null\n+++ b/" + name.encode("utf-8", "surrogateescape") + b"\n", b""
+        )
     body = b"".join(b"+" + line for line in lines)
     if not data.endswith(b"\n"):
         body += b"\n\\ No newline at end of file\n"

@@ -176,3 +176,35 @@ def test_known_expfile_does_not_import_jsonschema(project: Path) -> None:
     first = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     second = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert (first.stdout, second.stdout) == ("True\n", "False\n"), first.stderr + second.stderr
+
+
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [
+        ("1e-3", 0.001),
+        ("1E3", 1000.0),
+        ("010", 10),
+        ("-7", -7),
+        ("0x1F", 31),
+        ("0o17", 15),
+        ("yes", "yes"),
+        ("on", "on"),
+        ("No", "No"),
+        ("true", True),
+        ("False", False),
+        ("2024-01-02", "2024-01-02"),
+        ("1_000", "1_000"),
+        ("[1e-3, yes]", [0.001, "yes"]),
+    ],
+)
+def test_values_are_typed_as_yaml_1_2_in_the_expfile_and_in_overrides(
+    written: str, value: object
+) -> None:
+    """YAML 1.2's core schema, as editors' language servers read the file: no surprise
+    between what the editor shows and what the run gets."""
+    text = (
+        f"version: 1\nname: t\nvars:\n  X: {written}\n  Y: 0\n"
+        "stages:\n  run: {cmd: 'true'}\n  fetch: {cmd: 'true'}\n"
+    )
+    assert config.parse(text, "expfile.yaml").vars["X"] == value
+    assert config.parse(text, "expfile.yaml", [f"Y={written}"]).vars["Y"] == value

@@ -411,3 +411,77 @@ def test_readers_work_while_the_expfile_is_half_edited(
         assert "0001" in out or command[0] == "diff"
     code, out, err = run_cli("status")
     assert code == 0 and "open run 0001" in out and "the expfile has problems" in out
+
+
+def test_end_killed_while_copying_leaves_nothing_behind(experiment: Experiment) -> None:
+    root = experiment(
+        SIMPLE.replace(
+            '"echo result > result.txt"', '"head -c 400000000 /dev/zero > big.bin"'
+        ).replace("cp result.txt", "cp big.bin")
+    )
+    subprocess.run([str(BIN / "expman"), "run"], cwd=root, capture_output=True, check=True)
+    objects = root / "runs" / ".objects"
+    end = subprocess.Popen(
+        [str(BIN / "expman"), "end", "-m", "x"], cwd=root, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 30
+    while not list(objects.glob(".incoming-*")) and end.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    end.kill()
+    end.wait()
+    assert list(objects.glob(".incoming-*")), "killed while copying: a partial object is left"
+    result = subprocess.run(
+        [str(BIN / "expman"), "end", "-m", "x"], cwd=root, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert list(objects.glob(".incoming-*")) == []
+    assert (root / "runs" / "0001" / "outputs" / "big.bin").stat().st_size == 400_000_000
+    _objects_match_their_names(root / "runs")
+
+
+def test_an_output_name_that_is_not_utf8_is_archived_escaped(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = experiment(SIMPLE.replace("cp result.txt", "cp result.txt $'caf\\\\xe9.txt'"))
+    (root / os.fsdecode(b"caf\xe9.txt")).write_text("latin-1 name")
+    assert run_cli("run")[0] == 0
+    code, _, err = run_cli("end", "-m", "x")
+    assert code == 0, err
+    run = _strict((root / "runs" / "0001" / "run.json").read_text())
+    assert isinstance(run, dict)
+    assert sorted(o["path"] for o in run["outputs"]) == ["caf%E9.txt", "result.txt"]
+    assert (root / "runs" / "0001" / "outputs" / "caf%E9.txt").read_text() == "latin-1 name"
+
+
+def test_a_record_nested_too_deeply_is_skipped_as_damaged(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = experiment(SIMPLE)
+    assert run_cli("run")[0] == 0
+    assert run_cli("end", "-m", "x")[0] == 0
+    assert run_cli("run")[0] == 0
+    path = root / "runs" / "0001" / "run.json"
+    path.chmod(0o644)
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    code, out, err = run_cli("query", "[].id")
+    assert (code, out) == (0, '["0002"]\n')
+    assert "damaged record: nested too deeply" in err
+    code, _, err = run_cli("show", "1")
+    assert code == 2 and "nested too deeply" in err
+
+
+def test_show_refuses_a_record_that_is_not_one(experiment: Experiment, run_cli: RunCli) -> None:
+    root = experiment(SIMPLE)
+    assert run_cli("run")[0] == 0
+    path = root / "runs" / "0001" / "run.json"
+    record = json.loads(path.read_text())
+    record.update(vars=[1], code=5, stages="oops")
+    path.write_text(json.dumps(record))
+    for command in (["show", "1"], ["diff", "1", "1"]):
+        code, _, err = run_cli(*command)
+        assert code == 2, err
+        assert "damaged record (it is not what run.schema.json describes)" in err
+        assert "$.code: 5 is not of type 'object', 'null'" in err
+    code, out, _ = run_cli("show", "1", "--json")
+    assert code == 0 and json.loads(out)["code"] == 5

@@ -86,3 +86,17 @@ def test_cookbook_answers_are_true(example: Path, title: str, command: str, expe
     result = subprocess.run(["bash", "-c", command], cwd=example, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == json.loads(expected), title
+
+
+def test_times_of_one_instant_agree_and_odd_clocks_never_break_a_record() -> None:
+    from expman import record
+
+    for now in (1795600000.0005, 1795600000.9996, 1e-3, 0.0):
+        text, epoch = record.stamp(now)
+        assert record.iso(epoch) == text
+        assert text.endswith(f"{round(epoch * 1000) % 1000:03d}Z")
+    assert record.iso(1e20) == "9999-12-31T23:59:59.999Z"  # a clock far forward
+    assert record.iso(-1e12) == "1970-01-01T00:00:00.000Z"
+    run = {"attempts": [], "status": "running", "started_epoch": 2000.0}
+    record.end(run, "", [], now=1000.0)  # the clock was set back while the run was open
+    assert run["duration"] == 0.0

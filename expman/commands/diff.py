@@ -16,7 +16,7 @@ def diff(*, archive: Path, names: tuple[str, str], out: TextIO) -> int:
     """Print vars, config, code, scripts and metrics of run A against run B."""
     store = Archive(archive)
     ids = [store.resolve(name) for name in names]
-    a, b = (store.read(run_id) for run_id in ids)
+    a, b = (store.read_valid(run_id) for run_id in ids)
     dirs = [store.run_dir(run_id) for run_id in ids]
     write_line(out, style(f"run {ids[0]} -> run {ids[1]}", "bold", out))
     _values("vars", a.get("vars") or {}, b.get("vars") or {}, out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -15,10 +16,11 @@ def show(*, archive: Path, name: str, as_json: bool, out: TextIO) -> int:
     """Print the run named `name` (an id, `last` or `last~N`)."""
     store = Archive(archive)
     run_id = store.resolve(name)
-    record = store.read(run_id)
     if as_json:
+        record = store.read(run_id)
         out.write(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
         return 0
+    record = store.read_valid(run_id)
     for line in summary(record, store.run_dir(run_id), out):
         write_line(out, line)
     return 0
@@ -62,6 +64,7 @@ def summary(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
         for s in record.get("stages") or []
     ]
     lines += _section("stages", stages, out)
+    lines += _failures(record, folder, out)
     metrics = record.get("metrics")
     if isinstance(metrics, dict):
         lines += _section(
@@ -76,12 +79,50 @@ def summary(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
     return lines
 
 
+def _failures(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
+    """For each step that failed or was interrupted: why, and the end of its log."""
+    lines: list[str] = []
+    for step in record.get("stages") or []:
+        if step.get("status") not in ("failed", "interrupted"):
+            continue
+        lines.append(style(f"{step.get('status')}: {step.get('name')}", "red", out))
+        if step.get("error") or step.get("reason"):
+            lines.append(f"  {step.get('error') or step.get('reason')}")
+        for log in step.get("logs") or []:
+            path = folder / log
+            lines.append(f"  log: {_display(path)}")
+            if str(log).endswith(".err"):
+                lines += [f"    | {line}" for line in _tail(path, 5)]
+    if lines:
+        lines.append(f"  (all of it: expman logs {record.get('id')})")
+    return lines
+
+
+def _tail(path: Path, count: int) -> list[str]:
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, path.stat().st_size - 8192))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return text.splitlines()[-count:]
+
+
+def _display(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
 def _code(code: Any) -> str:
     if not isinstance(code, dict):
         return "-"
     if code.get("error"):
         return str(code["error"])
-    text = f"{str(code.get('commit') or '(no commit)')[:10]} ({code.get('branch') or 'detached'})"
+    commit = code.get("commit")
+    text = str(commit)[:10] if commit else "no commit yet"
+    text += f" (branch {code['branch']})" if code.get("branch") else " (detached)"
     if code.get("dirty"):
         text += f", dirty: {code.get('patch') or 'no patch'}"
     return text

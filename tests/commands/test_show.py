@@ -1,0 +1,70 @@
+"""`expman show` and `expman logs` of failed runs, runs without commits, and `expman doit`'s
+refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import RunCli, git
+
+Experiment = Callable[..., Path]
+
+FAILING = """\
+version: 1
+name: failing
+stages:
+  run: {cmd: "echo computing; echo 'CUDA out of memory' >&2; exit 4"}
+  fetch: {cmd: "true"}
+"""
+
+
+def test_show_of_a_failed_run_says_why_and_where_its_logs_are(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    experiment(FAILING)
+    assert run_cli("run")[0] == 1
+    code, out, _ = run_cli("show", "last")
+    assert code == 0
+    assert "failed: run\n" in out
+    assert "  log: runs/0001/logs/run.err\n    | CUDA out of memory\n" in out
+    assert "(all of it: expman logs 0001)" in out
+
+
+def test_logs_prints_each_steps_output_under_its_name(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    experiment(FAILING)
+    run_cli("run")
+    code, out, _ = run_cli("logs", "last")
+    assert code == 0
+    assert "── run (stdout: " in out and "computing\n" in out
+    assert "── run (stderr: " in out and "CUDA out of memory\n" in out
+    assert "── fetch" not in out, "steps that wrote nothing are left out"
+    code, out, _ = run_cli("logs", "1", "run")
+    assert code == 0 and "CUDA out of memory" in out
+    code, _, err = run_cli("logs", "1", "train")
+    assert code == 2 and "run 0001 has no step 'train' (steps: run, fetch)" in err
+
+
+def test_show_of_a_repository_without_commits(tmp_path: Path, run_cli: RunCli, monkeypatch) -> None:
+    root = tmp_path / "fresh"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    git(root, "init", "-q")
+    (root / "expfile.yaml").write_text(FAILING.replace("exit 4", "true"))
+    assert run_cli("run")[0] == 0
+    code, out, _ = run_cli("show", "last")
+    assert code == 0
+    assert "  code:         no commit yet (branch main), dirty: code.patch\n" in out
+
+
+def test_doit_with_an_unknown_task_is_bad_input_and_names_the_right_command(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    experiment(FAILING)
+    code, _, err = run_cli("doit", "nosuch")
+    assert code == 2
+    assert 'Invalid parameter: "nosuch"' in err
+    assert 'Type "expman doit list" to see available tasks.' in err
+    assert "Traceback" not in err

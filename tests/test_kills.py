@@ -4,9 +4,12 @@ Each trial kills one command with SIGKILL, SIGTERM or SIGINT after a random dela
 a stage, the snapshot, the archiving, or after it finished), then checks what SPEC §6
 promises: every record parses and validates; the killed run is never left `running`;
 fetched outputs are whole in `outputs/` or in the archive; pre-run steps that finished
-are still known to be up to date; no stage process is left running; and the next
-`expman end` and `expman run` work. EXPMAN_KILL_TRIALS sets the number (default 100),
-EXPMAN_KILL_SEED the random seed (printed, to replay a failure).
+are still known to be up to date; no stage process is left running; every store object
+still matches its name (the fetch stage leaves a writer behind); no partial object is
+left once `end` has run again; and the next `expman end` and `expman run` work. Some
+trials first remove `.expman/` (it is disposable), and some kill an `end` facing an
+`outputs/` that links elsewhere (nothing there may be deleted). EXPMAN_KILL_TRIALS sets
+the number (default 100), EXPMAN_KILL_SEED the random seed (printed, to replay a failure).
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ stages:
   fetch:
     cmd: >-
       for i in $(seq 24); do
-      head -c 1000000 /dev/urandom > "$EXPMAN_OUTPUTS/f$i.bin"; done
+      head -c 1000000 /dev/urandom > "$EXPMAN_OUTPUTS/f$i.bin"; done;
+      ( exec 3>>"$EXPMAN_OUTPUTS/f1.bin"; sleep 0.3; echo late >&3 ) >/dev/null 2>&1 &
 """
 SIGNALS = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT)
 
@@ -86,6 +90,7 @@ class Harness:
         self.schema = json.loads(SCHEMA_PATH.read_text())
         self.checked: dict[Path, int] = {}
         self.seen: Counter[str] = Counter()
+        self.hashed: set[Path] = set()
 
     def records(self) -> list[dict[str, Any]]:
         found = []
@@ -100,9 +105,13 @@ class Harness:
 
     def open_run(self) -> dict[str, Any] | None:
         pointer = self.root / ".expman" / "current.json"
-        if not pointer.exists():
+        markers = sorted((self.root / "runs" / ".open").glob("*.json"))
+        if pointer.exists():
+            run_id = json.loads(pointer.read_text())["id"]
+        elif markers:  # `.expman/` was removed: the archive still knows
+            run_id = json.loads(markers[-1].read_text())["id"]
+        else:
             return None
-        run_id = json.loads(pointer.read_text())["id"]
         run: dict[str, Any] = json.loads((self.root / "runs" / run_id / "run.json").read_text())
         return run
 
@@ -142,6 +151,32 @@ class Harness:
         assert whole_outputs or whole_archive, (len(in_outputs), len(in_archive), after["ended"])
         self.seen["end finished" if after["ended"] else "end cut short"] += 1
 
+    def kill_end_of_linked_outputs(self, sig: int) -> None:
+        """`outputs/` links to a folder elsewhere: `end` refuses, killed or not, and
+        deletes nothing there."""
+        if self.open_run() is None:
+            assert _expman(self.root, "run").returncode == 0
+        outputs, elsewhere = self.root / "outputs", self.root.parent / "elsewhere"
+        outputs.rename(elsewhere)
+        outputs.symlink_to(elsewhere)
+        before = _digests(elsewhere)
+        try:
+            _kill(self.root, ["end", "-m", "linked"], self.chance.uniform(0.02, 0.2), sig)
+            assert _digests(elsewhere) == before, "end deleted or changed what it did not own"
+            run = self.open_run()
+            assert run is not None and run["ended"] is None
+        finally:
+            outputs.unlink()
+            elsewhere.rename(outputs)
+        self.seen["end of linked outputs refused"] += 1
+
+    def objects_match_their_names(self) -> None:
+        for path in (self.root / "runs" / ".objects").glob("??/*"):
+            if path not in self.hashed:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                assert digest == path.parent.name + path.name, f"{path} was changed"
+                self.hashed.add(path)
+
     def check_not_running(self, run: dict[str, Any]) -> None:
         assert run["status"] != "running", run["attempts"][-1]
         if run["status"] == "succeeded":
@@ -154,6 +189,9 @@ class Harness:
         assert ended.returncode in (0, 2), ended.stderr  # 2: no open run (end had finished)
         if ended.returncode == 2:
             assert "no open run" in ended.stderr
+        else:
+            partial = list((self.root / "runs" / ".objects").glob(".incoming-*"))
+            assert partial == [], "a killed end left partial objects that end did not remove"
 
 
 def test_kills_at_random_moments(tmp_path: Path) -> None:
@@ -171,11 +209,20 @@ def test_kills_at_random_moments(tmp_path: Path) -> None:
     started = time.monotonic()
     for trial in range(TRIALS):
         sig = harness.chance.choice(SIGNALS)
-        mode = harness.chance.choice(("run", "run", "end"))
+        mode = harness.chance.choice(("run", "run", "end", "run", "run", "end", "linked"))
         harness.seen[f"{mode} {signal.Signals(sig).name}"] += 1
+        if harness.chance.random() < 0.1:
+            subprocess.run(["rm", "-rf", str(root / ".expman")], check=True)
+            harness.seen[".expman removed"] += 1
+        kill = {
+            "run": harness.kill_run,
+            "end": harness.kill_end,
+            "linked": harness.kill_end_of_linked_outputs,
+        }[mode]
         try:
-            (harness.kill_run if mode == "run" else harness.kill_end)(sig)
+            kill(sig)
             harness.records()
+            harness.objects_match_their_names()
             harness.next_commands_work()
         except AssertionError as e:
             raise AssertionError(

@@ -53,6 +53,7 @@ _EXAMPLES = {
         "expman list --where \"status=='failed'\"",
         "expman list --sort metrics.acc --reverse --limit 5   # the five best",
         "expman list --reverse --limit 10                     # the last ten",
+        "expman list --columns vars.LR,metrics.acc            # with chosen fields",
     ],
     "show": ["expman show last", "expman show 7 --json"],
     "logs": [
@@ -140,6 +141,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--sort", metavar="KEY", help="order by this JMESPath expression on a record")
     sub.add_argument("--reverse", "-r", action="store_true", help="the other way round")
     sub.add_argument("--limit", type=int, metavar="N", help="at most N rows")
+    sub.add_argument(
+        "--columns",
+        action="append",
+        default=[],
+        metavar="EXPR,...",
+        help="more columns: JMESPath expressions on each record, comma-separated",
+    )
     sub.add_argument("--format", choices=FORMATS, default="table", help="default: table")
     _archive_option(sub)
 
@@ -378,6 +386,7 @@ def _list(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> in
         limit=args.limit,
         fmt=args.format,
         streams=(out, err),
+        columns=args.columns,
     )
 
 

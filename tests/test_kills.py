@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 
 from expman.processes import stray_processes
 from expman.record import SCHEMA_PATH
@@ -194,6 +195,7 @@ class Harness:
             assert partial == [], "a killed end left partial objects that end did not remove"
 
 
+@pytest.mark.slow
 def test_kills_at_random_moments(tmp_path: Path) -> None:
     seed = int(os.environ.get("EXPMAN_KILL_SEED", str(int(time.time()))))
     print(f"kill harness: {TRIALS} trials, EXPMAN_KILL_SEED={seed}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,13 +26,16 @@ def list_runs(
     limit: int | None,
     fmt: str,
     streams: tuple[TextIO, TextIO],
+    columns: Sequence[str] = (),
 ) -> int:
-    """Print the runs that match `where`, ordered by `sort` (or by id), `reverse`d."""
+    """Print the runs that match `where`, ordered by `sort` (or by id), `reverse`d, with
+    the chosen `columns` (JMESPath expressions on each record) before the hypothesis."""
     out, err = streams
     condition = Query(where) if where else None
     order = Query(sort) if sort else None
+    extra = [Query(text) for given in columns for text in split_columns(given)]
     fields = set(_FIELDS)
-    for compiled in (condition, order):
+    for compiled in (condition, order, *extra):
         if compiled is not None:
             fields |= compiled.fields()
     records, damaged = index.load(Archive(archive), fields)
@@ -48,9 +52,9 @@ def list_runs(
         records.reverse()
     if limit is not None:
         records = records[:limit]
-    rows = [_row(r) for r in records]
+    rows = [_row(r, extra) for r in records]
     if fmt == "table":
-        header = ["id", "status", "started", "duration", "hypothesis"]
+        header = ["id", "status", "started", "duration", *(q.text for q in extra), "hypothesis"]
         shown = [[formats.cell(r[key]) for key in header] for r in rows]
 
         def paint(column: int, text: str) -> str:
@@ -70,15 +74,38 @@ def _sort_key(value: Any) -> tuple[int, Any]:
     return (1, value if isinstance(value, str) else json.dumps(value, sort_keys=True))
 
 
-def _row(record: dict[str, Any]) -> dict[str, Any]:
+def _row(record: dict[str, Any], extra: list[Query]) -> dict[str, Any]:
     started = record.get("started") or ""
-    return {
+    row = {
         "id": record.get("id"),
         "status": record.get("status"),
         "started": started[:19].replace("T", " "),
         "duration": formats.duration(record.get("duration")),
-        "hypothesis": _first_line(record.get("hypothesis")),
     }
+    for column in extra:
+        row[column.text] = column.search(record)
+    row["hypothesis"] = _first_line(record.get("hypothesis"))
+    return row
+
+
+def split_columns(text: str) -> list[str]:
+    """`vars.LR,metrics.acc` -> two expressions; commas inside brackets, braces,
+    parentheses or quotes (`max([a, b])`) belong to their expression."""
+    parts, depth, quote, start = [], 0, "", 0
+    for index_, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'`\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:index_])
+            start = index_ + 1
+    parts.append(text[start:])
+    return [part.strip() for part in parts if part.strip()]
 
 
 def _first_line(text: Any) -> str:

@@ -56,3 +56,10 @@ def test_quickstart_example_is_what_init_writes(tmp_path: Path, run_cli: RunCli)
     example = REPO / "examples" / "quickstart"
     for name in ("expfile.yaml", "prepare.sh", "run.sh", "expfile.schema.json", ".gitignore"):
         assert (tmp_path / "quickstart" / name).read_text() == (example / name).read_text(), name
+
+
+def test_every_example_has_the_dodo_shim_that_init_writes(tmp_path: Path, run_cli: RunCli) -> None:
+    run_cli("init", str(tmp_path / "fresh"))
+    shim = (tmp_path / "fresh" / "dodo.py").read_text()
+    for example in sorted((REPO / "examples").iterdir()):
+        assert (example / "dodo.py").read_text() == shim, example.name

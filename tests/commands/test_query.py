@@ -232,3 +232,25 @@ def test_archive_option_reads_any_archive(
     code, out, _ = run_cli("query", "length(@)", "--archive", str(example / "runs"))
     assert (code, out) == (0, "6\n")
     assert run_cli("list", "--archive", "nowhere")[0] == 2
+
+
+def test_list_shows_chosen_columns(example: Path, run_cli: RunCli) -> None:
+    code, out, err = run_cli(
+        "list", "--where", "vars.LR > `0.04`", "--columns", "vars.LR,metrics.acc", "--limit", "2"
+    )
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0].split() == [
+        "id",
+        "status",
+        "started",
+        "duration",
+        "vars.LR",
+        "metrics.acc",
+        "hypothesis",
+    ]
+    assert lines[1].split()[:1] == ["0002"] and lines[1].split()[5:7] == ["0.05", "0.85"]
+    code, out, _ = run_cli("list", "--columns", "max([vars.LR, `0.07`])", "--format", "csv")
+    assert code == 0
+    assert out.splitlines()[0] == 'id,status,started,duration,"max([vars.LR, `0.07`])",hypothesis'
+    assert out.splitlines()[4].split(",")[4] == "0.1"

@@ -58,7 +58,13 @@ def _jq(archive: Path) -> bytes:
         ["find", str(archive), "-mindepth", "2", "-maxdepth", "2", "-name", "run.json", "-print0"],
         stdout=subprocess.PIPE,
     )
-    cat = subprocess.Popen(["xargs", "-0", "cat"], stdin=files.stdout, stdout=subprocess.PIPE)
+    # Oldest first, as expman answers: run folders sorted by number (find lists them in
+    # directory order, which is not sorted).
+    field = len(archive.parts) + 1  # the NNNN of /a/b/archive/NNNN/run.json, split on "/"
+    ordered = subprocess.Popen(
+        ["sort", "-z", "-t/", f"-k{field},{field}n"], stdin=files.stdout, stdout=subprocess.PIPE
+    )
+    cat = subprocess.Popen(["xargs", "-0", "cat"], stdin=ordered.stdout, stdout=subprocess.PIPE)
     result = subprocess.run(
         ["jq", "-c", "-s", JQ], stdin=cat.stdout, capture_output=True, check=True
     )

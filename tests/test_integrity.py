@@ -382,9 +382,9 @@ def _reader_loop(root: Path, stop: Path) -> subprocess.Popen[bytes]:
 def test_readers_never_make_a_writer_fail(experiment: Experiment, tmp_path: Path) -> None:
     root = experiment(SIMPLE)
     stop = tmp_path / "stop"
-    readers = [_reader_loop(root, stop) for _ in range(2)]
+    readers = [_reader_loop(root, stop) for _ in range(4)]
     try:
-        for n in range(6):
+        for n in range(10):
             for command in (["run"], ["end", "-m", f"observation {n}"]):
                 result = subprocess.run(
                     [str(BIN / "expman"), *command], cwd=root, capture_output=True, text=True
@@ -394,7 +394,7 @@ def test_readers_never_make_a_writer_fail(experiment: Experiment, tmp_path: Path
         stop.touch()
         for reader in readers:
             reader.wait(timeout=60)
-    assert [r["observations"] for r in records(root)] == [f"observation {n}" for n in range(6)]
+    assert [r["observations"] for r in records(root)] == [f"observation {n}" for n in range(10)]
 
 
 def test_readers_work_while_the_expfile_is_half_edited(
@@ -485,3 +485,32 @@ def test_show_refuses_a_record_that_is_not_one(experiment: Experiment, run_cli: 
         assert "$.code: 5 is not of type 'object', 'null'" in err
     code, out, _ = run_cli("show", "1", "--json")
     assert code == 0 and json.loads(out)["code"] == 5
+
+
+def test_a_writer_waits_out_a_readers_repair_instead_of_failing(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    """Deterministic form of the race above: a reader holds the lock to repair, right as
+    `end` starts."""
+    root = experiment(SIMPLE)
+    assert run_cli("run")[0] == 0
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from expman.state import State\n"
+            "with State(Path(sys.argv[1])).lock('repair', wait=False):\n"
+            "    print('held', flush=True); time.sleep(1)\n",
+            str(root),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    started = time.monotonic()
+    code, _, err = run_cli("end", "-m", "after the repair")
+    assert code == 0, err
+    assert time.monotonic() - started > 0.5, "end waited for the reader"
+    holder.wait(timeout=10)
+    holder.stdout.close()
+    assert records(root)[0]["observations"] == "after the repair"

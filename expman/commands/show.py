@@ -36,7 +36,8 @@ def summary(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
     when = f"started {str(record.get('started'))[:19].replace('T', ' ')}"
     if record.get("ended"):
         when += f", ended {str(record['ended'])[:19].replace('T', ' ')}"
-        when += f" ({formats.duration(record.get('duration'))})"
+        when += f" (open {formats.duration(record.get('duration'))}"
+        when += f", stages {formats.duration(record.get('stages_duration'))})"
     else:
         when += ", still open"
     when += f", {len(record.get('attempts') or [])} attempt(s)"

@@ -295,10 +295,12 @@ class Session:
         else:
             previous = record.current_attempt(run)
             destination = run_dir / "attempts" / str(previous["number"]) / OUTPUTS
-            previous["outputs"] = outputs.archive(
-                self.root, self.archive.objects, destination, run["id"], self.err
-            )
-            self.archive.write(run)
+            emptied = not (folder.is_dir() and any(folder.iterdir()))
+            if not (emptied and destination.exists()):  # else: archived, then a crash
+                previous["outputs"] = outputs.archive(
+                    self.root, self.archive.objects, destination, run["id"], self.err
+                )
+                self.archive.write(run)
         outputs.empty(self.root)
 
     def _warn(self, text: str) -> None:

@@ -514,3 +514,25 @@ def test_a_writer_waits_out_a_readers_repair_instead_of_failing(
     holder.wait(timeout=10)
     holder.stdout.close()
     assert records(root)[0]["observations"] == "after the repair"
+
+
+def test_a_crash_after_an_attempts_outputs_were_kept_loses_none_of_them(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    """Attempt 2 archived attempt 1's outputs and emptied `outputs/`, then died before it
+    recorded itself: the next attempt must not archive the empty folder over them."""
+    from expman import outputs
+    from expman.archive import Archive
+
+    root = experiment(RETRY)
+    assert run_cli("run")[0] == 0
+    archive = Archive(root / "runs")
+    run = archive.read("0001")
+    kept = root / "runs" / "0001" / "attempts" / "1" / "outputs"
+    run["attempts"][0]["outputs"] = outputs.archive(root, archive.objects, kept, "0001", sys.stderr)
+    archive.write(run)
+    outputs.empty(root)  # ... and here the attempt died
+    assert run_cli("run")[0] == 0
+    first = records(root)[0]["attempts"][0]
+    assert [o["path"] for o in first["outputs"]] == ["log.txt", "metrics.json"]
+    assert (kept / "log.txt").read_text() == "attempt with FAIL=0\n"

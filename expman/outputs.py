@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import uuid
 from pathlib import Path
 from typing import Any, TextIO
 
 from expman import objects
 from expman.errors import ArchiveError
 from expman.output import Progress
+from expman.state import STATE_DIR
 
 OUTPUTS = "outputs"
+TRASH = "trash"  # in `.expman/`: archived outputs on their way out
 
 
 def folder(root: Path) -> Path:
@@ -63,16 +67,48 @@ def archive(
 
 
 def empty(root: Path) -> None:
-    """Remove what `outputs/` holds (all of it is in the archive now); keep the folder."""
+    """Remove what `outputs/` holds (all of it is in the archive now); keep the folder.
+
+    The entries are moved into `.expman/trash/` at once and deleted there by a detached
+    `rm`: freeing hundreds of MB can take longer than archiving them (file systems
+    mounted with `discard`), and nobody needs to wait for it.
+    """
     path = folder(root)
     if not path.is_dir():
         path.mkdir()
         return
-    for entry in path.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
+    entries = list(path.iterdir())
+    if not entries:
+        return
+    trash = root / STATE_DIR / TRASH / uuid.uuid4().hex
+    try:
+        trash.mkdir(parents=True)
+        for entry in entries:
+            entry.rename(trash / entry.name)
+    except OSError:  # another file system, say: delete in place
+        for entry in path.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    _remove_in_background(root / STATE_DIR / TRASH)
+
+
+def _remove_in_background(trash: Path) -> None:
+    """Delete `trash` (and what earlier, killed removals left there) in a detached `rm`."""
+    try:
+        # `sh` starts `rm` in the background and returns at once: `rm` outlives expman,
+        # and is no child of it to wait for.
+        subprocess.run(
+            ["sh", "-c", 'rm -rf -- "$0" &', str(trash)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            check=False,
+        )
+    except OSError:
+        shutil.rmtree(trash, ignore_errors=True)
 
 
 def _entry(stored: objects.Stored) -> dict[str, Any]:

@@ -92,6 +92,7 @@ def _experiment_runs(root: str, count: int) -> list[str]:
     return ids
 
 
+@pytest.mark.slow
 def test_experiments_sharing_an_archive_never_share_a_run_id(tmp_path: Path) -> None:
     """Six experiments, one archive folder (`archive: ../shared`), all starting runs at once."""
     roots = []

@@ -379,6 +379,7 @@ def _reader_loop(root: Path, stop: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(["bash", "-c", loop], cwd=root)
 
 
+@pytest.mark.slow
 def test_readers_never_make_a_writer_fail(experiment: Experiment, tmp_path: Path) -> None:
     root = experiment(SIMPLE)
     stop = tmp_path / "stop"
@@ -413,6 +414,7 @@ def test_readers_work_while_the_expfile_is_half_edited(
     assert code == 0 and "open run 0001" in out and "the expfile has problems" in out
 
 
+@pytest.mark.slow
 def test_end_killed_while_copying_leaves_nothing_behind(experiment: Experiment) -> None:
     root = experiment(
         SIMPLE.replace(
@@ -536,3 +538,22 @@ def test_a_crash_after_an_attempts_outputs_were_kept_loses_none_of_them(
     first = records(root)[0]["attempts"][0]
     assert [o["path"] for o in first["outputs"]] == ["log.txt", "metrics.json"]
     assert (kept / "log.txt").read_text() == "attempt with FAIL=0\n"
+
+
+def test_end_reads_the_metrics_of_a_run_whose_runner_died(experiment: Experiment) -> None:
+    root = experiment(
+        "version: 1\nname: died\nstages:\n  run: {cmd: 'true'}\n  fetch:\n    cmd: |\n"
+        '      echo \'{"acc": 0.7}\' > "$EXPMAN_OUTPUTS/m.json"; touch started; sleep 60\n'
+        "metrics: outputs/m.json\n"
+    )
+    runner = subprocess.Popen([str(BIN / "expman"), "run"], cwd=root, stderr=subprocess.DEVNULL)
+    _wait_for(root / "started")
+    runner.kill()
+    runner.wait()
+    result = subprocess.run(
+        [str(BIN / "expman"), "end", "-m", "x"], cwd=root, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    run = records(root)[0]
+    assert run["status"] == "interrupted"
+    assert run["metrics"] == {"acc": 0.7} == run["attempts"][0]["metrics"]

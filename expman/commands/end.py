@@ -44,8 +44,10 @@ def end(*, path: Path, display: str, message: str | None, streams: tuple[TextIO,
             observations = _observations(message, written, run, display)
             run_dir = archive.run_dir(run["id"])
             stored = outputs.archive(root, archive.objects, run_dir / OUTPUTS, run["id"], err)
-            if run["attempts"] and "metrics" not in record.current_attempt(run):
-                run["metrics"] = _metrics(root, run_dir)  # its runner died before reading them
+            attempt = record.current_attempt(run) if run["attempts"] else {}
+            if run.get("metrics") is None and attempt.get("metrics_error") is None:
+                # Its runner died before it read them (or never ran): read them now.
+                run["metrics"] = attempt["metrics"] = _metrics(root, run_dir)
             record.end(run, observations, stored, time.time())
             archive.write(run)
         outputs.empty(root)

@@ -8,6 +8,8 @@ its record. Records are replaced atomically (`fsutil.write_atomic`).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from expman import fsutil
+from expman import annotation, fsutil
 from expman.errors import ArchiveError
 from expman.objects import OBJECTS_DIR, ObjectStore
 
@@ -35,6 +37,18 @@ class Damaged:
     run_id: str
     path: Path
     reason: str
+
+
+@contextlib.contextmanager
+def _locked(run_dir: Path) -> Iterator[None]:
+    """Hold the run folder's lock (flock on the folder itself): record writes and
+    annotations of one run never interleave, so no annotation is left out of the record."""
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:
@@ -126,12 +140,33 @@ class Archive:
         return data
 
     def write(self, record: dict[str, Any]) -> None:
-        """Replace a run's record atomically."""
-        path = self.run_dir(record["id"]) / RECORD
+        """Replace a run's record atomically, with the notes and tags added to it after
+        the fact (`annotation`) derived into it."""
+        run_dir = self.run_dir(record["id"])
         try:
-            fsutil.write_json_atomic(path, record)
+            with _locked(run_dir):
+                self._write(run_dir, record)
         except OSError as e:
-            raise ArchiveError(f"cannot write {path}: {e.strerror or e}") from e
+            raise ArchiveError(f"cannot write {run_dir / RECORD}: {e.strerror or e}") from e
+
+    def annotate(self, run_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """Add a note or tag change to a run (see `annotation`); returns the record."""
+        run_dir = self.run_dir(run_id)
+        try:
+            annotation.add(run_dir, entry)
+            with _locked(run_dir):
+                # The record as it is now: a runner may have written it since.
+                return self._write(run_dir, self.read(run_id))
+        except OSError as e:
+            raise ArchiveError(f"cannot annotate run {run_id}: {e.strerror or e}") from e
+
+    @staticmethod
+    def _write(run_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
+        found = annotation.entries(run_dir)
+        if found or "notes" in record:
+            record = annotation.apply(record, found)
+        fsutil.write_json_atomic(run_dir / RECORD, record)
+        return record
 
     def mark_open(self, marker: dict[str, Any]) -> None:
         """Note that the run `marker["uid"]` is open, with where and by whom."""

@@ -54,6 +54,7 @@ _EXAMPLES = {
         "expman list --sort metrics.acc --reverse --limit 5   # the five best",
         "expman list --reverse --limit 10                     # the last ten",
         "expman list --columns vars.LR,metrics.acc            # with chosen fields",
+        "expman list --tag best                               # tagged with `expman tag`",
     ],
     "show": ["expman show last", "expman show 7 --json"],
     "logs": [
@@ -62,6 +63,8 @@ _EXAMPLES = {
         "expman logs 7 | less -R",
     ],
     "diff": ["expman diff last~1 last", "expman diff 3 7"],
+    "note": ["expman note 17 -m 'diverged after epoch 40: lr too high'", "expman note last -m ok"],
+    "tag": ["expman tag 17 +best", "expman tag 12 +broken -best", "expman tag 3 5 8 +baseline"],
     "schema": [
         "expman schema > expfile.schema.json   # refresh an experiment's copy",
         "expman schema --markdown              # the field reference",
@@ -138,6 +141,14 @@ def _parser() -> argparse.ArgumentParser:
 
     sub = add("list", "one row per run: id, status, start, duration, hypothesis")
     sub.add_argument("--where", metavar="EXPR", help="a JMESPath condition on each record")
+    sub.add_argument(
+        "--tag",
+        dest="tags",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="only runs with this tag (repeatable: all of them)",
+    )
     sub.add_argument("--sort", metavar="KEY", help="order by this JMESPath expression on a record")
     sub.add_argument("--reverse", "-r", action="store_true", help="the other way round")
     sub.add_argument("--limit", type=int, metavar="N", help="at most N rows")
@@ -163,6 +174,15 @@ def _parser() -> argparse.ArgumentParser:
 
     sub = add("diff", "what differs between two runs")
     sub.add_argument("runs", nargs=2, metavar="RUN", help="ids, last, or last~N")
+    _archive_option(sub)
+
+    sub = add("note", "add a note to runs, after the fact (kept with its time and author)")
+    sub.add_argument("runs", nargs="+", metavar="RUN", help="ids, last, or last~N")
+    sub.add_argument("-m", dest="message", metavar="TEXT", required=True, help="the note")
+    _archive_option(sub)
+
+    sub = add("tag", "add (+TAG) or remove (-TAG) tags of runs, after the fact")
+    sub.add_argument("words", nargs="+", metavar="RUN|+TAG|-TAG", help="runs, then changes")
     _archive_option(sub)
 
     sub = add("schema", "print the expfile JSON schema")
@@ -196,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out, err = sys.stdout, sys.stderr
     try:
         try:
-            args = _parser().parse_args(argv)
+            args = _parse(list(sys.argv[1:] if argv is None else argv))
         except SystemExit as e:  # --help and --version
             return e.code if isinstance(e.code, int) else 0
         return _dispatch(args, out, err)
@@ -218,6 +238,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """The arguments; `expman tag RUN -TAG` takes `-TAG` as a tag to remove, not an option."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command != "tag":
+        return parser.parse_args(argv)  # unknown arguments are refused as usual
+    unknown = [w for w in extra if w[:1] not in ("+", "-") or w.startswith("--")]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    after = argv[argv.index("tag") + 1 :]
+    skip = {i + 1 for i, w in enumerate(after) if w == "--archive"}
+    args.words = [w for i, w in enumerate(after) if i not in skip and w not in _TAG_OPTIONS]
+    return args
+
+
+_TAG_OPTIONS = {"--archive", "-h", "--help", "--"}
+
+
 def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     start = _start_dir(args.chdir)
     commands: dict[str, Callable[[], int]] = {
@@ -234,6 +272,8 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "show": lambda: _show(args, start, out),
         "diff": lambda: _diff(args, start, out),
         "logs": lambda: _logs(args, start, out),
+        "note": lambda: _note(args, start, out),
+        "tag": lambda: _tag(args, start, out),
     }
     with _sigterm_as_interrupt():
         return commands[args.command]()
@@ -387,6 +427,7 @@ def _list(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> in
         fmt=args.format,
         streams=(out, err),
         columns=args.columns,
+        tags=args.tags,
     )
 
 
@@ -406,3 +447,19 @@ def _logs(args: argparse.Namespace, start: Path, out: TextIO) -> int:
     from expman.commands.logs import logs
 
     return logs(archive=_archive(args, start), name=args.run, step=args.step, out=out)
+
+
+def _note(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.commands.annotate import note
+
+    return note(archive=_archive(args, start), names=args.runs, text=args.message, out=out)
+
+
+def _tag(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.commands.annotate import tag
+
+    names = [w for w in args.words if w[:1] not in ("+", "-")]
+    changes = [w for w in args.words if w[:1] in ("+", "-")]
+    if not names:
+        raise UsageError("name the runs to tag: expman tag RUN... +TAG -TAG")
+    return tag(archive=_archive(args, start), names=names, changes=changes, out=out)

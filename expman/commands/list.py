@@ -27,19 +27,23 @@ def list_runs(
     fmt: str,
     streams: tuple[TextIO, TextIO],
     columns: Sequence[str] = (),
+    tags: Sequence[str] = (),
 ) -> int:
-    """Print the runs that match `where`, ordered by `sort` (or by id), `reverse`d, with
-    the chosen `columns` (JMESPath expressions on each record) before the hypothesis."""
+    """Print the runs that have every one of `tags` and match `where`, ordered by `sort`
+    (or by id), `reverse`d, with the chosen `columns` (JMESPath expressions on each
+    record) before the hypothesis."""
     out, err = streams
     condition = Query(where) if where else None
     order = Query(sort) if sort else None
     extra = [Query(text) for given in columns for text in split_columns(given)]
-    fields = set(_FIELDS)
+    fields = set(_FIELDS) | ({"tags"} if tags else set())
     for compiled in (condition, order, *extra):
         if compiled is not None:
             fields |= compiled.fields()
     records, damaged = index.load(Archive(archive), fields)
     report_damaged(damaged, err)
+    if tags:
+        records = [r for r in records if set(tags) <= set(r.get("tags") or [])]
     if condition is not None:
         records = [r for r in records if truthy(condition.search(r))]
     if order is not None:

@@ -1,0 +1,112 @@
+"""`expman note` and `expman tag`: added after the fact, never lost, never rewriting what the
+run recorded."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from expman.archive import Archive
+from tests.conftest import RunCli, records
+
+Experiment = Callable[..., Path]
+BIN = Path(sys.executable).parent
+
+SIMPLE = """\
+version: 1
+name: notes
+hypothesis: it works
+tags: [baseline, sgd]
+stages:
+  run: {cmd: "true"}
+  fetch: {cmd: "true"}
+"""
+
+
+def _ended(experiment: Experiment, run_cli: RunCli, runs: int = 1) -> Path:
+    root = experiment(SIMPLE)
+    for n in range(runs):
+        assert run_cli("run")[0] == 0
+        assert run_cli("end", "-m", f"observed {n}")[0] == 0
+    return root
+
+
+def test_notes_and_tags_are_added_with_time_and_author(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = _ended(experiment, run_cli)
+    before = records(root)[0]
+    assert run_cli("note", "1", "-m", "diverged after epoch 40")[0] == 0
+    code, out, _ = run_cli("tag", "1", "+best", "-sgd")
+    assert code == 0 and out == "run 0001: tags baseline, best\n"
+    after = records(root)[0]
+    assert after["tags"] == ["baseline", "best"]
+    assert [n["text"] for n in after["notes"]] == ["diverged after epoch 40"]
+    assert after["notes"][0]["author"].count("@") == 1
+    assert after["tag_changes"][0]["add"] == ["best"]
+    assert after["tag_changes"][0]["remove"] == ["sgd"]
+    for key, value in before.items():
+        if key != "tags":
+            assert after[key] == value, key  # what the run recorded is as it was
+    files = sorted((root / "runs" / "0001" / "annotations").iterdir())
+    assert len(files) == 2, "each addition is a file of its own"
+    assert json.loads(run_cli("query", "[?contains(tags, 'best')].id")[1]) == ["0001"]
+    code, out, _ = run_cli("list", "--tag", "best", "--tag", "baseline")
+    assert code == 0 and "0001" in out
+    assert "0001" not in run_cli("list", "--tag", "sgd")[1]
+
+
+def test_the_latest_change_of_a_tag_wins(experiment: Experiment, run_cli: RunCli) -> None:
+    root = _ended(experiment, run_cli)
+    run_cli("tag", "1", "+x")
+    run_cli("tag", "1", "-x", "-baseline")
+    run_cli("tag", "1", "+baseline")
+    assert records(root)[0]["tags"] == ["baseline", "sgd"]  # recorded order kept
+
+
+def test_bad_tag_words_are_refused(experiment: Experiment, run_cli: RunCli) -> None:
+    _ended(experiment, run_cli)
+    assert run_cli("tag", "1")[0] == 2
+    code, _, err = run_cli("tag", "+best")
+    assert code == 2 and "name the runs to tag" in err
+    code, _, err = run_cli("note", "1", "-m", "  ")
+    assert code == 2 and "the note is empty" in err
+
+
+def _annotator(root: str, who: int, count: int) -> None:
+    for n in range(count):
+        subprocess.run(
+            [str(BIN / "expman"), "note", "1", "-m", f"note {who}.{n}"],
+            cwd=root,
+            check=True,
+            capture_output=True,
+        )
+
+
+def _runner(root: str, seconds: float) -> None:
+    """Rewrites the record over and over, as a runner does with its copy in memory."""
+    import time
+
+    archive = Archive(Path(root) / "runs")
+    stale = archive.read("0001")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        archive.write(dict(stale))
+
+
+def test_annotating_at_once_never_loses_a_word(experiment: Experiment, run_cli: RunCli) -> None:
+    root = _ended(experiment, run_cli)
+    spawn = multiprocessing.get_context("spawn")
+    writers = [spawn.Process(target=_annotator, args=(str(root), w, 5)) for w in range(6)]
+    runner = spawn.Process(target=_runner, args=(str(root), 3.0))
+    for process in [runner, *writers]:
+        process.start()
+    for process in [runner, *writers]:
+        process.join(timeout=120)
+        assert process.exitcode == 0
+    notes = sorted(n["text"] for n in records(root)[0]["notes"])
+    assert notes == sorted(f"note {w}.{n}" for w in range(6) for n in range(5))

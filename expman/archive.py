@@ -25,6 +25,8 @@ from expman.errors import ArchiveError
 from expman.objects import OBJECTS_DIR, ObjectStore
 
 RECORD = "run.json"
+TRASH_DIR = ".trash"  # runs removed by `expman rm`, until `--purge`
+PURGED = ".last-purged"  # in TRASH_DIR: the highest id purged
 OPEN_DIR = ".open"  # one marker per open run: the archive alone can tell which runs are open
 _ID = re.compile(r"^[0-9]{4,}$")
 _RELATIVE = re.compile(r"^last(?:~([0-9]+))?$")
@@ -37,6 +39,10 @@ class Damaged:
     run_id: str
     path: Path
     reason: str
+
+
+def _number(name: str) -> int:
+    return int(name.split("-")[0])
 
 
 @contextlib.contextmanager
@@ -91,27 +97,62 @@ class Archive:
 
     def create(self, record: dict[str, Any]) -> str:
         """Allocate the next free id for `record`, write it, and return the id."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".new-", dir=self.root))
+        staging = self.staging()
         try:
-            staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a run is not
-            ids = self.ids()
-            number = int(ids[-1]) + 1 if ids else 1
-            while True:
-                run_id = f"{number:04d}"
-                record["id"] = run_id
-                fsutil.write_json_atomic(staging / RECORD, record)
-                try:
-                    staging.rename(self.run_dir(run_id))  # fails if the id is taken
-                except OSError as e:
-                    if not self.run_dir(run_id).exists():
-                        raise ArchiveError(f"cannot create a run in {self.root}: {e}") from e
-                    number += 1
-                    continue
-                fsutil.sync_dir(self.root)
-                return run_id
+            return self.publish(staging, record)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    def staging(self) -> Path:
+        """A new private folder in the archive to prepare a run folder in."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".new-", dir=self.root))
+        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a run is not
+        return staging
+
+    def publish(self, staging: Path, record: dict[str, Any]) -> str:
+        """Write `record` into the prepared `staging` folder (last, once everything it
+        names is there) and rename the folder to the next free id; returns the id."""
+        numbers = [int(i) for i in self.ids()] + [int(i) for i in self.removed_ids()]
+        numbers.append(self.last_purged())
+        number = max(numbers) + 1 if numbers else 1
+        while True:
+            run_id = f"{number:04d}"
+            record["id"] = run_id
+            fsutil.write_json_atomic(staging / RECORD, record)
+            try:
+                staging.rename(self.run_dir(run_id))  # fails if the id is taken
+            except OSError as e:
+                if not self.run_dir(run_id).exists():
+                    raise ArchiveError(f"cannot create a run in {self.root}: {e}") from e
+                number += 1
+                continue
+            fsutil.sync_dir(self.root)
+            return run_id
+
+    def removed_folders(self) -> list[str]:
+        """Folder names (`<id>-<uid>`) of the runs `expman rm` moved aside, by id."""
+        try:
+            names = os.listdir(self.root / TRASH_DIR)  # noqa: PTH208
+        except OSError:
+            return []
+        return sorted((n for n in names if _ID.match(n.split("-")[0])), key=_number)
+
+    def last_purged(self) -> int:
+        """The highest id of a purged run (0 when none was): never given again either."""
+        try:
+            return int((self.root / TRASH_DIR / PURGED).read_text())
+        except (OSError, ValueError):
+            return 0
+
+    def note_purged(self, run_id: str) -> None:
+        """Remember that `run_id` was purged, so that no run gets its id again."""
+        if int(run_id) > self.last_purged():
+            fsutil.write_atomic(self.root / TRASH_DIR / PURGED, f"{int(run_id)}\n".encode())
+
+    def removed_ids(self) -> list[str]:
+        """Ids of the runs `expman rm` moved aside (their ids are never given again)."""
+        return [name.split("-")[0] for name in self.removed_folders()]
 
     def read(self, run_id: str) -> dict[str, Any]:
         """The record of one run; `ArchiveError` when it is missing or damaged."""

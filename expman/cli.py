@@ -64,6 +64,14 @@ _EXAMPLES = {
     ],
     "diff": ["expman diff last~1 last", "expman diff 3 7"],
     "note": ["expman note 17 -m 'diverged after epoch 40: lr too high'", "expman note last -m ok"],
+    "rm": [
+        "expman rm 12 13          # moved aside, reversible",
+        "expman rm --list",
+        "expman rm --restore 12",
+        "expman rm --purge        # for good; then `expman gc` frees their files",
+    ],
+    "gc": ["expman gc"],
+    "fsck": ["expman fsck", "expman fsck --repair   # quarantine corrupt objects"],
     "tag": ["expman tag 17 +best", "expman tag 12 +broken -best", "expman tag 3 5 8 +baseline"],
     "schema": [
         "expman schema > expfile.schema.json   # refresh an experiment's copy",
@@ -185,6 +193,21 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("words", nargs="+", metavar="RUN|+TAG|-TAG", help="runs, then changes")
     _archive_option(sub)
 
+    sub = add("rm", "remove runs (reversibly until --purge)")
+    sub.add_argument("runs", nargs="*", metavar="RUN", help="ids, last, or last~N")
+    what = sub.add_mutually_exclusive_group()
+    what.add_argument("--list", dest="list_removed", action="store_true", help="the removed runs")
+    what.add_argument("--restore", action="store_true", help="bring removed runs back")
+    what.add_argument("--purge", action="store_true", help="delete removed runs for good")
+    _archive_option(sub)
+
+    sub = add("gc", "free the store objects that no run uses any more")
+    _archive_option(sub)
+
+    sub = add("fsck", "re-hash the store and check every run's files (exit 4: damage)")
+    sub.add_argument("--repair", action="store_true", help="quarantine corrupt objects")
+    _archive_option(sub)
+
     sub = add("schema", "print the expfile JSON schema")
     shown = sub.add_mutually_exclusive_group()
     shown.add_argument("--path", action="store_true", help="print the schema file's path instead")
@@ -274,6 +297,9 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "logs": lambda: _logs(args, start, out),
         "note": lambda: _note(args, start, out),
         "tag": lambda: _tag(args, start, out),
+        "rm": lambda: _rm(args, start, out),
+        "gc": lambda: _gc(args, start, out),
+        "fsck": lambda: _fsck(args, start, out),
     }
     with _sigterm_as_interrupt():
         return commands[args.command]()
@@ -463,3 +489,28 @@ def _tag(args: argparse.Namespace, start: Path, out: TextIO) -> int:
     if not names:
         raise UsageError("name the runs to tag: expman tag RUN... +TAG -TAG")
     return tag(archive=_archive(args, start), names=names, changes=changes, out=out)
+
+
+def _rm(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.commands.rm import rm
+
+    return rm(
+        archive=_archive(args, start),
+        names=args.runs,
+        list_removed=args.list_removed,
+        restore=args.restore,
+        purge=args.purge,
+        out=out,
+    )
+
+
+def _gc(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.commands.gc import gc
+
+    return gc(archive=_archive(args, start), out=out)
+
+
+def _fsck(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.commands.fsck import fsck
+
+    return fsck(archive=_archive(args, start), repair=args.repair, out=out)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 EXIT_STAGE_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
+EXIT_CHECK_DIFFERS = 4  # fsck found damage; rerun --check found a difference
 EXIT_INTERRUPTED = 130
 
 

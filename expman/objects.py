@@ -24,7 +24,7 @@ import shutil
 import socket
 import stat
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,7 @@ _READ_ONLY = 0o444
 _NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES}
 _FICLONE = 0x40049409  # linux/fs.h: share the source's blocks copy-on-write (btrfs, xfs)
 _INCOMING = ".incoming-"
+_LOCK = ".lock"
 _HOST = socket.gethostname().replace("-", "_").replace("/", "_")
 
 Progress = Callable[[int], None]
@@ -71,6 +72,40 @@ class ObjectStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold while adding objects and linking them into run folders: `gc` waits until
+        no one does, so it never frees an object that is about to be linked."""
+        with self._flock(fcntl.LOCK_SH):
+            yield
+
+    @contextlib.contextmanager
+    def collecting(self) -> Iterator[None]:
+        """Hold while freeing objects (`gc`): no one adds or links objects meanwhile."""
+        with self._flock(fcntl.LOCK_EX):
+            yield
+
+    @contextlib.contextmanager
+    def _flock(self, kind: int) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, kind)
+            yield
+        finally:
+            os.close(fd)
+
+    def paths(self) -> Iterator[Path]:
+        """Every object's path."""
+        try:
+            folders = sorted(os.scandir(self.root), key=lambda e: e.name)
+        except OSError:
+            return
+        for folder in folders:
+            if len(folder.name) == 2 and folder.is_dir(follow_symlinks=False):
+                for entry in os.scandir(folder.path):
+                    yield Path(entry.path)
 
     def path(self, digest: str) -> Path:
         """Where the object with this SHA-256 lives."""

@@ -52,7 +52,10 @@ def archive(
         return []
     store.remove_abandoned()
     try:
-        with Progress(err, "archiving outputs", _size(source)) as progress:
+        with (
+            store.writing(),
+            Progress(err, "archiving outputs", _size(source)) as progress,
+        ):
             stored = objects.archive_tree(store, source, destination, progress.advance)
     except OSError as e:
         shutil.rmtree(destination, ignore_errors=True)

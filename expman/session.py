@@ -73,7 +73,9 @@ class Session:
         self._clear_outputs(run, run_dir)
         _shelve_previous_attempt(run_dir, len(run["attempts"]))
         (run_dir / "logs").mkdir(exist_ok=True)
-        record.begin_attempt(run, self.config, self._snapshot(run_dir), time.time())
+        with self.archive.objects.writing():  # `gc` never frees what is being linked
+            taken = self._snapshot(run_dir)
+        record.begin_attempt(run, self.config, taken, time.time())
         record.current_attempt(run)["runner"] = runner()
         self.archive.write(run)
         # Only now is there an attempt of this session's: steps doit reports before this

@@ -1,0 +1,180 @@
+"""`expman rm`, `gc` and `fsck`: removing runs reversibly, freeing what no kept run uses
+(never what an archiving in progress is about to use), and finding damage."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from expman.archive import Archive
+from expman.objects import hash_file
+from tests.conftest import RunCli, records
+
+Experiment = Callable[..., Path]
+BIN = Path(sys.executable).parent
+
+OUTPUT = """\
+version: 1
+name: keep
+vars:
+  CONTENT: shared
+stages:
+  run: {cmd: "true"}
+  fetch: {cmd: "echo $CONTENT > \\"$EXPMAN_OUTPUTS/out.txt\\""}
+"""
+
+
+def _runs(run_cli: RunCli, *contents: str) -> None:
+    for content in contents:
+        assert run_cli("run", "-s", f"CONTENT={content}")[0] == 0
+        assert run_cli("end", "-m", content)[0] == 0
+
+
+def _object(root: Path, text: str) -> Path:
+    from hashlib import sha256
+
+    digest = sha256(text.encode()).hexdigest()
+    return root / "runs" / ".objects" / digest[:2] / digest[2:]
+
+
+def test_rm_is_reversible_until_purge_and_ids_are_never_given_again(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = experiment(OUTPUT)
+    _runs(run_cli, "a", "b", "c")
+    code, out, _ = run_cli("rm", "2", "last")
+    assert code == 0 and "removed run 0002" in out and "removed run 0003" in out
+    assert json.loads(run_cli("query", "[].id")[1]) == ["0001"]
+    assert "0002" in run_cli("rm", "--list")[1]
+    assert run_cli("rm", "--restore", "2")[0] == 0
+    assert json.loads(run_cli("query", "[].id")[1]) == ["0001", "0002"]
+    assert (root / "runs" / "0002" / "outputs" / "out.txt").read_text() == "b\n"
+    _runs(run_cli, "d")
+    assert [r["id"] for r in records(root)] == ["0001", "0002", "0004"], "0003 is kept"
+    assert run_cli("rm", "--purge")[0] == 0
+    _runs(run_cli, "e")
+    assert [r["id"] for r in records(root)][-1] == "0005", "a purged id is not given again"
+
+
+def test_the_open_run_cannot_be_removed(experiment: Experiment, run_cli: RunCli) -> None:
+    experiment(OUTPUT)
+    assert run_cli("run")[0] == 0
+    code, _, err = run_cli("rm", "1")
+    assert code == 2 and "run 0001 is open (succeeded): `expman end` it first" in err
+
+
+def test_gc_frees_only_what_no_kept_or_removed_run_uses(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = experiment(OUTPUT)
+    _runs(run_cli, "kept", "removed", "purged")
+    run_cli("rm", "2", "3")
+    run_cli("rm", "--purge", "3")
+    code, out, _ = run_cli("gc")
+    assert code == 0 and out.startswith("freed 2 object(s)")  # its output and its expfile
+    assert not _object(root, "purged\n").exists()
+    assert _object(root, "removed\n").exists(), "a removed run can still be restored"
+    assert _object(root, "kept\n").exists()
+    run_cli("rm", "--purge")
+    assert run_cli("gc")[1].startswith("freed 2 object(s)")
+    assert not _object(root, "removed\n").exists()
+    assert run_cli("fsck")[0] == 0
+    assert (root / "runs" / "0001" / "outputs" / "out.txt").read_text() == "kept\n"
+
+
+def test_gc_waits_for_an_archiving_in_progress(experiment: Experiment, run_cli: RunCli) -> None:
+    """An object with no run folder left is about to be linked by an `end` that found it
+    in the store: gc must not free it in between."""
+    root = experiment(OUTPUT)
+    _runs(run_cli, "again")
+    run_cli("rm", "1")
+    run_cli("rm", "--purge")
+    orphan = _object(root, "again\n")
+    assert orphan.stat().st_nlink == 1
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from expman.archive import Archive\n"
+            "with Archive(Path(sys.argv[1])).objects.writing():\n"
+            "    print('archiving', flush=True); time.sleep(1.5)\n",
+            str(root / "runs"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "archiving\n"
+    gc = subprocess.Popen([str(BIN / "expman"), "gc"], cwd=root, stdout=subprocess.PIPE)
+    time.sleep(0.7)
+    assert gc.poll() is None, "gc waits while objects are being added and linked"
+    assert orphan.exists()
+    holder.wait(timeout=30)
+    holder.stdout.close()
+    assert gc.wait(timeout=30) == 0 and gc.stdout is not None
+    freed = gc.stdout.read()
+    gc.stdout.close()
+    assert freed.startswith(b"freed ") and not orphan.exists()
+
+
+def test_gc_beside_ends_that_reuse_its_objects_loses_nothing(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = experiment(OUTPUT)
+    loop = f"for i in $(seq 40); do '{BIN / 'expman'}' gc >/dev/null || exit 1; done"
+    collector = subprocess.Popen(["bash", "-c", loop], cwd=root)
+    for n in range(8):
+        _runs(run_cli, "same")
+        run_cli("rm", "last")
+        run_cli("rm", "--purge")  # its object is left with one link, for gc to take
+    _runs(run_cli, "same")
+    assert collector.wait(timeout=120) == 0
+    assert (root / "runs" / "0009" / "outputs" / "out.txt").read_text() == "same\n"
+    assert run_cli("fsck")[0] == 0
+
+
+def test_gc_killed_at_any_moment_frees_nothing_a_run_needs(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = experiment(OUTPUT)
+    _runs(run_cli, *[f"r{n}" for n in range(12)])
+    run_cli("rm", *[str(n) for n in range(1, 13, 2)])
+    run_cli("rm", "--purge")
+    for delay in (0.05, 0.1, 0.15, 0.2):
+        gc = subprocess.Popen([str(BIN / "expman"), "gc"], cwd=root, stdout=subprocess.DEVNULL)
+        time.sleep(delay)
+        gc.send_signal(signal.SIGKILL)
+        gc.wait()
+        assert run_cli("fsck")[0] == 0
+    assert run_cli("gc")[0] == 0
+    for data in records(root):
+        path = root / "runs" / data["id"] / "outputs" / "out.txt"
+        assert path.read_text() == data["observations"] + "\n"
+
+
+def test_fsck_finds_corrupt_objects_and_missing_files(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = experiment(OUTPUT)
+    _runs(run_cli, "x", "y")
+    damaged = _object(root, "x\n")
+    damaged.chmod(0o644)
+    damaged.write_text("not x\n")
+    os.chmod(root / "runs" / "0002" / "outputs", 0o755)
+    (root / "runs" / "0002" / "outputs" / "out.txt").unlink()
+    code, out, _ = run_cli("fsck")
+    assert code == 4
+    assert f"corrupt object: {damaged}" in out
+    assert "missing file: 0002: outputs/out.txt" in out
+    code, out, _ = run_cli("fsck", "--repair")
+    assert "moved to .objects/.quarantine/" in out and not damaged.exists()
+    quarantined = root / "runs" / ".objects" / ".quarantine"
+    assert [hash_file(p) for p in quarantined.iterdir()] == [
+        hash_file(root / "runs" / "0001" / "outputs" / "out.txt")
+    ]
+    assert Archive(root / "runs").ids() == ["0001", "0002"]

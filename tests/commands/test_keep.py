@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -128,7 +127,7 @@ def test_gc_beside_ends_that_reuse_its_objects_loses_nothing(
     root = experiment(OUTPUT)
     loop = f"for i in $(seq 40); do '{BIN / 'expman'}' gc >/dev/null || exit 1; done"
     collector = subprocess.Popen(["bash", "-c", loop], cwd=root)
-    for n in range(8):
+    for _ in range(8):
         _runs(run_cli, "same")
         run_cli("rm", "last")
         run_cli("rm", "--purge")  # its object is left with one link, for gc to take
@@ -165,7 +164,6 @@ def test_fsck_finds_corrupt_objects_and_missing_files(
     damaged = _object(root, "x\n")
     damaged.chmod(0o644)
     damaged.write_text("not x\n")
-    os.chmod(root / "runs" / "0002" / "outputs", 0o755)
     (root / "runs" / "0002" / "outputs" / "out.txt").unlink()
     code, out, _ = run_cli("fsck")
     assert code == 4

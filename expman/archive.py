@@ -14,7 +14,9 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +25,14 @@ from typing import Any
 from expman import annotation, fsutil
 from expman.errors import ArchiveError
 from expman.objects import OBJECTS_DIR, ObjectStore
+from expman.processes import alive
 
 RECORD = "run.json"
 TRASH_DIR = ".trash"  # runs removed by `expman rm`, until `--purge`
 PURGED = ".last-purged"  # in TRASH_DIR: the highest id purged
-OPEN_DIR = ".open"  # one marker per open run: the archive alone can tell which runs are open
+OPEN_DIR = ".open"
+IDENTITY = ".archive.json"  # the archive's own uid
+_STAGING = ".new-"  # one marker per open run: the archive alone can tell which runs are open
 _ID = re.compile(r"^[0-9]{4,}$")
 _RELATIVE = re.compile(r"^last(?:~([0-9]+))?$")
 
@@ -39,6 +44,10 @@ class Damaged:
     run_id: str
     path: Path
     reason: str
+
+
+def _host() -> str:
+    return socket.gethostname().replace("-", "_").replace("/", "_")
 
 
 def _number(name: str) -> int:
@@ -104,9 +113,11 @@ class Archive:
             shutil.rmtree(staging, ignore_errors=True)
 
     def staging(self) -> Path:
-        """A new private folder in the archive to prepare a run folder in."""
+        """A new private folder in the archive to prepare a run folder in; its name
+        carries this host and pid, so that one left by a killed process is found."""
         self.root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".new-", dir=self.root))
+        prefix = f"{_STAGING}{_host()}-{os.getpid()}-"
+        staging = Path(tempfile.mkdtemp(prefix=prefix, dir=self.root))
         staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a run is not
         return staging
 
@@ -129,6 +140,37 @@ class Archive:
                 continue
             fsutil.sync_dir(self.root)
             return run_id
+
+    def remove_abandoned_stagings(self) -> None:
+        """Remove staging folders that a killed process of this host left."""
+        prefix = f"{_STAGING}{_host()}-"
+        try:
+            names = [n for n in os.listdir(self.root) if n.startswith(prefix)]  # noqa: PTH208
+        except OSError:
+            return
+        for name in names:
+            pid = name[len(prefix) :].split("-", 1)[0]
+            if pid.isdigit() and not alive(int(pid)):
+                shutil.rmtree(self.root / name, ignore_errors=True)
+
+    def identity(self) -> str:
+        """This archive's own uid (made on first use): where a pulled run came from."""
+        path = self.root / IDENTITY
+        try:
+            found = json.loads(path.read_bytes()).get("uid")
+            if isinstance(found, str):
+                return found
+        except (OSError, ValueError, AttributeError):
+            pass
+        self.root.mkdir(parents=True, exist_ok=True)
+        fsutil.write_json_atomic(path, {"uid": uuid.uuid4().hex})
+        return str(json.loads(path.read_bytes())["uid"])
+
+    def refresh(self, run_id: str) -> dict[str, Any]:
+        """Derive the record again from the run's annotation files (after copying some)."""
+        run_dir = self.run_dir(run_id)
+        with _locked(run_dir):
+            return self._write(run_dir, self.read(run_id))
 
     def removed_folders(self) -> list[str]:
         """Folder names (`<id>-<uid>`) of the runs `expman rm` moved aside, by id."""

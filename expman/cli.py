@@ -71,6 +71,8 @@ _EXAMPLES = {
         "expman rm --purge        # for good; then `expman gc` frees their files",
     ],
     "gc": ["expman gc"],
+    "push": ["expman push /shared/lab/runs", "expman push /media/disk/lr-study-runs"],
+    "pull": ["expman pull /shared/lab/runs", "expman pull ../laptop-copy/runs"],
     "fsck": ["expman fsck", "expman fsck --repair   # quarantine corrupt objects"],
     "tag": ["expman tag 17 +best", "expman tag 12 +broken -best", "expman tag 3 5 8 +baseline"],
     "schema": [
@@ -201,6 +203,14 @@ def _parser() -> argparse.ArgumentParser:
     what.add_argument("--purge", action="store_true", help="delete removed runs for good")
     _archive_option(sub)
 
+    sub = add("push", "copy this archive's ended runs to another archive folder")
+    sub.add_argument("destination", metavar="DEST", help="an archive folder (made if missing)")
+    _archive_option(sub)
+
+    sub = add("pull", "copy the ended runs of another archive folder into this one")
+    sub.add_argument("source", metavar="SRC", help="an archive folder")
+    _archive_option(sub)
+
     sub = add("gc", "free the store objects that no run uses any more")
     _archive_option(sub)
 
@@ -299,6 +309,8 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "tag": lambda: _tag(args, start, out),
         "rm": lambda: _rm(args, start, out),
         "gc": lambda: _gc(args, start, out),
+        "push": lambda: _push(args, start, out, err),
+        "pull": lambda: _pull(args, start, out, err),
         "fsck": lambda: _fsck(args, start, out),
     }
     with _sigterm_as_interrupt():
@@ -514,3 +526,17 @@ def _fsck(args: argparse.Namespace, start: Path, out: TextIO) -> int:
     from expman.commands.fsck import fsck
 
     return fsck(archive=_archive(args, start), repair=args.repair, out=out)
+
+
+def _push(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
+    from expman.commands.share import push
+
+    destination = (start / args.destination).resolve()
+    return push(archive=_archive(args, start), destination=destination, streams=(out, err))
+
+
+def _pull(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
+    from expman.commands.share import pull
+
+    source = (start / args.source).resolve()
+    return pull(archive=_archive(args, start), source=source, streams=(out, err))

@@ -36,6 +36,7 @@ def gc(archive: Archive) -> Freed:
     """Free the store objects that no run folder (kept or removed) links to."""
     store = archive.objects
     freed = Freed()
+    archive.remove_abandoned_stagings()  # their links would keep objects alive
     with store.collecting():
         freed.partial = store.remove_abandoned()
         for path in store.paths():

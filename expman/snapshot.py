@@ -165,7 +165,10 @@ def host() -> dict[str, Any]:
         "user": _user(),
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "executable": sys.executable,
+        # Its name only, and whether it is a virtual environment's: a record holds no
+        # absolute path (the archive may be moved, or read on another machine).
+        "executable": Path(sys.executable).name,
+        "virtualenv": sys.prefix != sys.base_prefix,
         "expman": __version__,
     }
 

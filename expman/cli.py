@@ -71,6 +71,10 @@ _EXAMPLES = {
         "expman rm --purge        # for good; then `expman gc` frees their files",
     ],
     "gc": ["expman gc"],
+    "rerun": [
+        "expman rerun 17",
+        "expman rerun 17 --check   # exit 4 when outputs or metrics differ",
+    ],
     "push": ["expman push /shared/lab/runs", "expman push /media/disk/lr-study-runs"],
     "pull": ["expman pull /shared/lab/runs", "expman pull ../laptop-copy/runs"],
     "fsck": ["expman fsck", "expman fsck --repair   # quarantine corrupt objects"],
@@ -211,6 +215,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("source", metavar="SRC", help="an archive folder")
     _archive_option(sub)
 
+    sub = add("rerun", "run an archived run again from its own snapshot, as a new run")
+    sub.add_argument("run", metavar="RUN", help="an id, last, or last~N")
+    sub.add_argument(
+        "--check", action="store_true", help="compare outputs and metrics with the original"
+    )
+
     sub = add("gc", "free the store objects that no run uses any more")
     _archive_option(sub)
 
@@ -309,6 +319,7 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "tag": lambda: _tag(args, start, out),
         "rm": lambda: _rm(args, start, out),
         "gc": lambda: _gc(args, start, out),
+        "rerun": lambda: _rerun(args, start, out, err),
         "push": lambda: _push(args, start, out, err),
         "pull": lambda: _pull(args, start, out, err),
         "fsck": lambda: _fsck(args, start, out),
@@ -540,3 +551,15 @@ def _pull(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> in
 
     source = (start / args.source).resolve()
     return pull(archive=_archive(args, start), source=source, streams=(out, err))
+
+
+def _rerun(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
+    from expman.commands.rerun import rerun
+
+    path, _ = _experiment(start)
+    from expman import config
+
+    archive = path.parent / config.archive_setting(path)
+    return rerun(
+        root=path.parent, archive=archive, name=args.run, check=args.check, streams=(out, err)
+    )

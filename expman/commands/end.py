@@ -1,12 +1,10 @@
 """`expman end`: close the open run: observations, outputs archived, the next run prepared.
 
-The order makes a crash at any point harmless, and `expman end` again finishes the job:
-outputs are linked into the archive, the record is written (now `ended`), and only then
-is `outputs/` emptied, the expfile's observations cleared and the run closed.
+The closing itself is `ending.close`; this command gathers the observations (`-m`, the
+expfile, or `$EDITOR`) and clears them from the expfile once they are recorded.
 
 `end` does not need the expfile to be valid: after a run, the researcher may already be
-editing it for the next one. Only its `observations` are read from it; the metrics file
-is the one the run's own snapshot names.
+editing it for the next one. Only its `observations` are read from it.
 """
 
 from __future__ import annotations
@@ -16,48 +14,30 @@ import shlex
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from expman import fsutil, metrics, outputs, record, yamlnodes
+from expman import ending, fsutil, record, yamlnodes
 from expman.errors import UsageError
-from expman.openrun import mark_closed, open_record, repair
 from expman.output import write_line
-from expman.outputs import OUTPUTS
-from expman.state import State
 
 
 def end(*, path: Path, display: str, message: str | None, streams: tuple[TextIO, TextIO]) -> int:
     """Record observations and the final status, archive outputs, and prepare the next run."""
     out, err = streams
-    root = path.parent
-    state = State(root)
-    with state.lock("end"):
-        repair(root)
-        found = open_record(root, include_ended=True)
-        if found is None:
-            raise UsageError("no open run to end: `expman run` or `expman start` opens one")
-        archive, run = found
-        if run["ended"] is None:
-            written = _expfile_observations(path)
-            observations = _observations(message, written, run, display)
-            run_dir = archive.run_dir(run["id"])
-            stored = outputs.archive(root, archive.objects, run_dir / OUTPUTS, run["id"], err)
-            attempt = record.current_attempt(run) if run["attempts"] else {}
-            if run.get("metrics") is None and attempt.get("metrics_error") is None:
-                # Its runner died before it read them (or never ran): read them now.
-                run["metrics"] = attempt["metrics"] = _metrics(root, run_dir)
-            record.end(run, observations, stored, time.time())
-            archive.write(run)
-        outputs.empty(root)
+
+    def observations(run: record.Record) -> str:
+        return _observations(message, _expfile_observations(path), run, display)
+
+    def clear() -> None:
         if not _clear_observations(path):
             write_line(
                 err,
                 f"expman: warning: {display} is not plain YAML: its observations "
                 "were left as they are",
             )
-        mark_closed(state, archive, run)
+
+    archive, run = ending.close(path.parent, observations, clear, err)
     size = sum(o["size"] for o in run["outputs"])
     write_line(
         out,
@@ -116,26 +96,6 @@ def _from_editor(run: record.Record) -> str:
     finally:
         Path(f.name).unlink(missing_ok=True)
     return "\n".join(line for line in text.splitlines() if not line.startswith("#")).strip()
-
-
-def _metrics(root: Path, run_dir: Path) -> Any:
-    """The metrics the run's own expfile names (a metrics file archived with the outputs
-    included), or None."""
-    try:
-        node = yamlnodes.compose((run_dir / "expfile.yaml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yamlnodes.SyntaxProblem):
-        return None
-    snapshot = yamlnodes.construct(node) if node is not None else None
-    name = snapshot.get("metrics") if isinstance(snapshot, dict) else None
-    if not isinstance(name, str):
-        return None
-    for candidate in (root / name, run_dir / name):
-        if candidate.is_file():
-            try:
-                return metrics.read(candidate, name)
-            except metrics.MetricsError:
-                return None
-    return None
 
 
 def _clear_observations(path: Path) -> bool:

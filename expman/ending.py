@@ -1,0 +1,74 @@
+"""Ending a run: archiving its outputs, recording its observations and final status,
+preparing the experiment for the next run. `expman end`, and every command that ends
+runs itself (`rerun`), go through `close`.
+
+The order makes a crash at any point harmless, and closing again finishes the job:
+outputs are linked into the archive, the record is written (now `ended`), and only then
+is `outputs/` emptied, the expfile's observations cleared and the run closed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from expman import metrics, outputs, record, yamlnodes
+from expman.archive import Archive
+from expman.errors import UsageError
+from expman.openrun import mark_closed, open_record, repair
+from expman.outputs import OUTPUTS
+from expman.state import State
+
+
+def close(
+    root: Path,
+    observations: Callable[[record.Record], str],
+    clear: Callable[[], None],
+    err: TextIO,
+) -> tuple[Archive, record.Record]:
+    """End the open run of the experiment at `root` (or finish an interrupted end):
+    `observations(run)` gives its observations, `clear()` is called once they are recorded
+    and the outputs archived."""
+    state = State(root)
+    with state.lock("end"):
+        repair(root)
+        found = open_record(root, include_ended=True)
+        if found is None:
+            raise UsageError("no open run to end: `expman run` or `expman start` opens one")
+        archive, run = found
+        if run["ended"] is None:
+            written = observations(run)
+            run_dir = archive.run_dir(run["id"])
+            stored = outputs.archive(root, archive.objects, run_dir / OUTPUTS, run["id"], err)
+            attempt = record.current_attempt(run) if run["attempts"] else {}
+            if run.get("metrics") is None and attempt.get("metrics_error") is None:
+                # Its runner died before it read them (or never ran): read them now.
+                run["metrics"] = attempt["metrics"] = _metrics(root, run_dir)
+            record.end(run, written, stored, time.time())
+            archive.write(run)
+        outputs.empty(root)
+        clear()
+        mark_closed(state, archive, run)
+    return archive, run
+
+
+def _metrics(root: Path, run_dir: Path) -> Any:
+    """The metrics the run's own expfile names (a metrics file archived with the outputs
+    included), or None."""
+    try:
+        node = yamlnodes.compose((run_dir / "expfile.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yamlnodes.SyntaxProblem):
+        return None
+    snapshot = yamlnodes.construct(node) if node is not None else None
+    name = snapshot.get("metrics") if isinstance(snapshot, dict) else None
+    if not isinstance(name, str):
+        return None
+    for candidate in (root / name, run_dir / name):
+        if candidate.is_file():
+            try:
+                return metrics.read(candidate, name)
+            except metrics.MetricsError:
+                return None
+    return None

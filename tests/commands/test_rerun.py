@@ -1,0 +1,110 @@
+"""`expman rerun RUN [--check]`: an archived run again, from its own snapshot, in a fresh
+workspace, as a new run linked to the original."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli, git, records
+
+Experiment = Callable[..., Path]
+
+EXPFILE = """\
+version: 1
+name: again
+vars:
+  FACTOR: 2
+stages:
+  run:
+    script: compute.sh
+  fetch: {cmd: "cp result.txt \\"$EXPMAN_OUTPUTS\\"/ && cp metrics.json \\"$EXPMAN_OUTPUTS\\"/"}
+metrics: outputs/metrics.json
+"""
+COMPUTE = """\
+#!/bin/bash
+value=$(( $(cat base.txt) * FACTOR + $(cat data/big.txt) ))
+echo "$value $(cat extra.txt 2>/dev/null)" > result.txt
+echo "{\\"value\\": $value, \\"noise\\": ${NOISE:-0}}" > metrics.json
+"""
+
+
+def _experiment(experiment: Experiment) -> Path:
+    root = experiment(EXPFILE, **{"compute.sh": COMPUTE, "base.txt": "10\n"})
+    (root / ".gitignore").write_text("/.expman/\n/outputs/\n/runs/\n/data/\n")
+    (root / "data").mkdir()
+    (root / "data" / "big.txt").write_text("1000\n")  # data git ignores
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "ignore data")
+    return root
+
+
+def test_rerun_runs_the_snapshot_not_the_working_tree(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = _experiment(experiment)
+    (root / "base.txt").write_text("20\n")  # uncommitted when the run ran
+    (root / "extra.txt").write_text("untracked\n")
+    assert run_cli("run", "-s", "FACTOR=3")[0] == 0
+    assert run_cli("end", "-m", "original")[0] == 0
+    assert (root / "runs/0001/outputs/result.txt").read_text() == "1060 untracked\n"
+    (root / "base.txt").write_text("99\n")  # what changed since must not matter
+    (root / "extra.txt").unlink()
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "moved on")
+    code, out, err = run_cli("rerun", "1", "--check")
+    assert code == 0, err
+    assert "run 0002 reproduces run 0001: same outputs, same metrics" in out
+    new = records(root)[1]
+    assert new["rerun_of"] == {"id": "0001", "uid": records(root)[0]["uid"]}
+    assert new["vars"]["FACTOR"] == 3
+    assert (root / "runs/0002/outputs/result.txt").read_text() == "1060 untracked\n"
+    assert not list((root / ".expman" / "workspaces").iterdir()), "the workspace is gone"
+    assert "workspaces" not in git(root, "worktree", "list")
+    assert (root / "base.txt").read_text() == "99\n", "the experiment is untouched"
+
+
+def test_check_says_what_differs(experiment: Experiment, run_cli: RunCli) -> None:
+    root = _experiment(experiment)
+    expfile = (root / "expfile.yaml").read_text().replace("stages:", "env:\n  NOISE: 1\nstages:")
+    (root / "expfile.yaml").write_text(expfile)
+    assert run_cli("run")[0] == 0 and run_cli("end", "-m", "x")[0] == 0
+    assert json.loads(run_cli("query", "[0].metrics")[1]) == {"value": 1020, "noise": 1}
+    (root / "data" / "big.txt").write_text("2000\n")  # the data changed since
+    code, out, _ = run_cli("rerun", "1", "--check")
+    assert code == 4
+    assert "differs: output result.txt: content differs" in out
+    assert "differs: metric value: 1020 -> 2020" in out
+    assert "run 0002 does not reproduce run 0001" in out
+
+
+def test_a_commit_that_is_gone_gets_a_clear_message(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = _experiment(experiment)
+    assert run_cli("run")[0] == 0 and run_cli("end", "-m", "x")[0] == 0
+    shutil.rmtree(root / ".git")
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "a new history")
+    code, _, err = run_cli("rerun", "1")
+    assert code == 2
+    assert "which is not in this repository any more" in err
+
+
+def test_a_run_without_a_code_version_cannot_be_rerun(
+    tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "plain"  # not a git repository
+    root.mkdir()
+    (root / "expfile.yaml").write_text(
+        "version: 1\nname: p\nstages:\n  run: {cmd: 'true'}\n  fetch: {cmd: 'true'}\n"
+    )
+    monkeypatch.chdir(root)
+    assert run_cli("run")[0] == 0 and run_cli("end", "-m", "x")[0] == 0
+    code, _, err = run_cli("rerun", "1")
+    assert code == 2 and "cannot be run again from its code: not a git repository" in err

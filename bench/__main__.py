@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 
-from bench import archive, overhead, query, skip_check
+from bench import archive, keep, overhead, query, skip_check
 
 if __name__ == "__main__":
     print(
@@ -17,6 +17,7 @@ if __name__ == "__main__":
         ("skip check", skip_check),
         ("archive", archive),
         ("query", query),
+        ("keeping the archive", keep),
     ):
         print(f"\n== {name}")
         results[name] = module.main()

@@ -99,8 +99,22 @@ def _link_data(root: Path, inside: Path, archive: Archive) -> None:
             continue
         if source.resolve() == archive.root.resolve():
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.symlink_to(source.resolve(), target_is_directory=source.is_dir())
+        _link_tree(source.resolve(), target)
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """`target` shows `source`: a file as a link to it, a folder as real folders holding
+    links to its files (so that the ignore rules written for a folder, `/data/`, still
+    apply to it in the workspace)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not source.is_dir():
+        target.symlink_to(source)
+        return
+    for folder, _, names in os.walk(source):
+        here = target / os.path.relpath(folder, source)
+        here.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            (here / name).symlink_to(Path(folder, name))
 
 
 def _run(

@@ -59,8 +59,11 @@ def test_rerun_runs_the_snapshot_not_the_working_tree(
     code, out, err = run_cli("rerun", "1", "--check")
     assert code == 0, err
     assert "run 0002 reproduces run 0001: same outputs, same metrics" in out
-    new = records(root)[1]
-    assert new["rerun_of"] == {"id": "0001", "uid": records(root)[0]["uid"]}
+    new, first = records(root)[1], records(root)[0]
+    assert new["rerun_of"] == {"id": "0001", "uid": first["uid"]}
+    assert new["code"]["commit"] == first["code"]["commit"]
+    assert "data/big.txt" not in (root / "runs/0002/code.patch").read_text(), "data is no code"
+    assert "leaves out" not in err
     assert new["vars"]["FACTOR"] == 3
     assert (root / "runs/0002/outputs/result.txt").read_text() == "1060 untracked\n"
     assert not list((root / ".expman" / "workspaces").iterdir()), "the workspace is gone"

@@ -12,6 +12,7 @@ from expman.archive import Archive
 from expman.commands.query import report_damaged
 from expman.output import style
 from expman.query import Query, truthy
+from expman.text import split_commas
 
 _FIELDS = ("id", "status", "started", "started_epoch", "ended_epoch", "duration", "hypothesis")
 _COLOURS = {"succeeded": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
@@ -35,7 +36,7 @@ def list_runs(
     out, err = streams
     condition = Query(where) if where else None
     order = Query(sort) if sort else None
-    extra = [Query(text) for given in columns for text in split_columns(given)]
+    extra = [Query(text) for given in columns for text in split_commas(given)]
     fields = set(_FIELDS) | ({"tags"} if tags else set())
     for compiled in (condition, order, *extra):
         if compiled is not None:
@@ -90,26 +91,6 @@ def _row(record: dict[str, Any], extra: list[Query]) -> dict[str, Any]:
         row[column.text] = column.search(record)
     row["hypothesis"] = _first_line(record.get("hypothesis"))
     return row
-
-
-def split_columns(text: str) -> list[str]:
-    """`vars.LR,metrics.acc` -> two expressions; commas inside brackets, braces,
-    parentheses or quotes (`max([a, b])`) belong to their expression."""
-    parts, depth, quote, start = [], 0, "", 0
-    for index_, char in enumerate(text):
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'`\"":
-            quote = char
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append(text[start:index_])
-            start = index_ + 1
-    parts.append(text[start:])
-    return [part.strip() for part in parts if part.strip()]
 
 
 def _first_line(text: Any) -> str:

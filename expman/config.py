@@ -10,21 +10,19 @@ import difflib
 import functools
 import hashlib
 import json
-import os
 import posixpath
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from expman import yamlnodes
+from expman import rules, yamlnodes
 from expman.errors import ConfigError, Problem, UsageError
-from expman.model import STAGES, Config, Step, env_text
+from expman.model import Config, Step, env_text
 
 EXPFILE = "expfile.yaml"
 DEFAULT_ARCHIVE = "runs"
 SCHEMA_FILE = "expfile.schema.json"
-_RESERVED_DIRS = ("outputs", ".expman")
 
 if TYPE_CHECKING:
     import jsonschema
@@ -143,7 +141,7 @@ def parse(
     found = [] if skip_schema else list(_schema_problems(data))
     problems += [
         Problem(filename, *yamlnodes.locate(node, path), yamlnodes.json_path(path), msg, hint)
-        for path, msg, hint in [*found, *_semantic_problems(data, root)]
+        for path, msg, hint in [*found, *rules.problems(data, root)]
     ]
     if problems:
         raise ConfigError(problems)
@@ -181,7 +179,7 @@ def parse_overrides(overrides: Sequence[str], data: Any) -> dict[str, Any]:
     return values
 
 
-_Found = tuple[tuple[str | int, ...], str, "str | None"]
+_Found = rules.Found
 
 
 def _digest(text: str, values: Mapping[str, Any]) -> str:
@@ -260,124 +258,9 @@ def _unknown_keys(
         yield (*path, key), f"unknown key '{key}'", hint
 
 
-def _semantic_problems(data: Any, root: Path | None) -> Iterator[_Found]:
-    """What the schema cannot say: cross-references, uniqueness, files that must exist."""
-    if not isinstance(data, dict):
-        return
-    variables = data.get("vars")
-    names = list(variables) if isinstance(variables, dict) else []
-    yield from _unknown_vars(("export",), data.get("export"), names)
-    archive = data.get("archive")
-    if isinstance(archive, str):
-        yield from _archive_problems(archive, root)
-    yield from _text_problems(data, ())
-    stages = data.get("stages")
-    if isinstance(stages, dict):
-        yield from _step_problems(stages, root, names)
-
-
-def _archive_problems(archive: str, root: Path | None) -> Iterator[_Found]:
-    normal = posixpath.normpath(archive)
-    if normal == "." or normal.split("/")[0] in _RESERVED_DIRS:
-        yield ("archive",), f"'{archive}' cannot hold the archive: it is used by expman", None
-        return
-    if root is None:
-        return
-    folder = Path(os.path.abspath(root / normal))  # noqa: PTH100 - no symlink resolution
-    if folder == Path(folder.anchor):
-        yield ("archive",), f"'{archive}' is the root of the file system", None
-    elif folder.exists() and not folder.is_dir():
-        yield ("archive",), f"'{archive}' is a file, not a folder", None
-    elif root.resolve().is_relative_to(folder.resolve()):
-        message = f"'{archive}' holds the experiment itself: name a folder beside or inside it"
-        yield ("archive",), message, None
-
-
-def _text_problems(value: Any, path: tuple[str | int, ...]) -> Iterator[_Found]:
-    """Text no process can receive (NUL), and nesting deeper than anything needs."""
-    if len(path) > yamlnodes.MAX_DEPTH:
-        yield path, f"nested more than {yamlnodes.MAX_DEPTH} levels deep", None
-    elif isinstance(value, str):
-        if "\0" in value:
-            message = "contains a NUL character, which no command line or environment can hold"
-            yield path, message, None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _text_problems(item, (*path, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _text_problems(item, (*path, index))
-
-
-def _unknown_vars(path: tuple[str | int, ...], listed: Any, names: list[str]) -> Iterator[_Found]:
-    for index, name in enumerate(listed if isinstance(listed, list) else []):
-        if isinstance(name, str) and name not in names:
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else None
-            yield (*path, index), f"'{name}' is not a var", hint
-
-
-def _step_problems(
-    stages: dict[str, Any], root: Path | None, var_names: list[str]
-) -> Iterator[_Found]:
-    step_names: dict[str, int] = {}
-    target_owner: dict[str, str] = {}
-    for path, step in _raw_steps(stages):
-        if not isinstance(step, dict):
-            continue
-        yield from _unknown_vars((*path, "export"), step.get("export"), var_names)
-        name = step.get("name")
-        if path[1] == "pre-run" and len(path) == 3 and isinstance(name, str):
-            if name in step_names:
-                message = f"duplicate step name '{name}' (also step {step_names[name]})"
-                yield (*path, "name"), message, None
-            step_names.setdefault(name, int(path[2]))
-        label = name if isinstance(name, str) else str(path[1])
-        targets = step.get("targets")
-        for index, target in enumerate(targets if isinstance(targets, list) else []):
-            if not isinstance(target, str):
-                continue
-            normal = posixpath.normpath(target)
-            if normal in target_owner:
-                message = f"'{target}' is also a target of step '{target_owner[normal]}'"
-                yield (*path, "targets", index), message, None
-            target_owner.setdefault(normal, label)
-        script = step.get("script")
-        if isinstance(script, str):
-            yield from _script_problems((*path, "script"), script, root)
-
-
-def _script_problems(
-    path: tuple[str | int, ...], script: str, root: Path | None
-) -> Iterator[_Found]:
-    """A script must be a file inside the experiment: every run keeps a copy of it at its
-    own path in the run folder, beside the code version it belongs to."""
-    normal = posixpath.normpath(script)
-    if posixpath.isabs(normal) or normal.split("/")[0] == "..":
-        link = posixpath.basename(normal)
-        yield (
-            path,
-            f"'{script}' is outside the experiment: a script must be inside it",
-            f"link it in (`ln -s {script} {link}` in the experiment, then `script: {link}`): "
-            "every run keeps a copy of what the link points to",
-        )
-    elif root is not None and not (root / normal).is_file():
-        yield path, f"no such file: '{script}'", None
-
-
-def _raw_steps(stages: dict[str, Any]) -> Iterator[tuple[tuple[str | int, ...], Any]]:
-    for stage in STAGES:
-        value = stages.get(stage)
-        if isinstance(value, list):
-            for index, step in enumerate(value):
-                yield ("stages", stage, index), step
-        elif value is not None:
-            yield ("stages", stage), value
-
-
 def _model(data: dict[str, Any], text: str, path: Path, overrides: dict[str, Any]) -> Config:
     variables = dict(data.get("vars") or {})
-    steps = [_step(str(p[1]), raw) for p, raw in _raw_steps(data["stages"])]
+    steps = [_step(str(p[1]), raw) for p, raw in rules.raw_steps(data["stages"])]
     return Config(
         path=path,
         text=text,

@@ -40,11 +40,11 @@ def test_unknown_command_is_a_usage_error(run_cli: RunCli) -> None:
 def test_help_has_examples_on_every_command(run_cli: RunCli) -> None:
     import argparse
 
-    from expman.cli import _parser
+    from expman.arguments import parser
 
     code, out, _ = run_cli("--help")
     assert code == 0 and "examples:" in out
-    (commands,) = [a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    (commands,) = [a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)]
     assert len(commands.choices) == 21
     for command in commands.choices:
         code, out, _ = run_cli(command, "--help")

@@ -39,7 +39,13 @@ def rerun(
     if not commit:
         reason = code.get("error") or "it recorded no commit"
         raise UsageError(f"run {run_id} cannot be run again from its code: {reason}")
-    top = _git(root, "rev-parse", "--show-toplevel").strip()
+    try:
+        top = _git(root, "rev-parse", "--show-toplevel").strip()
+    except UsageError as e:
+        raise UsageError(
+            f"run {run_id} ran commit {commit[:12]}, but this experiment is not in a git "
+            "repository: rerun checks the commit out of the experiment's repository"
+        ) from e
     if subprocess.run(
         ["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=root, capture_output=True
     ).returncode:

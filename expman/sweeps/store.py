@@ -1,0 +1,253 @@
+"""Sweeps as plain files in the archive, beside the runs:
+
+    <archive>/sweeps/s0001/sweep.json     id, uid, name, hypothesis, observations, the
+                                          definition, the stage graph's digest, times
+    <archive>/sweeps/s0001/plan.jsonl     one line per point: {"index", "vars", "hash"}
+    <archive>/sweeps/s0001/claims/<i>     who runs point i now (host, pid, start time)
+
+Ids (`s0001`, ...) are allocated as run ids are: a complete folder renamed into place.
+The plan only grows: extending a random sweep appends points and never changes one.
+A claim is a file created exclusively, so that two resumes never run one point; a claim
+whose holder died on this host is taken over (renamed aside first, so that only one
+taker wins).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from expman import fsutil, processes, record
+from expman.archive import Archive
+from expman.errors import ArchiveError, UsageError
+from expman.sweeps.plan import Point
+
+SWEEPS_DIR = "sweeps"
+SWEEP = "sweep.json"
+PLAN = "plan.jsonl"
+CLAIMS = "claims"
+_ID = re.compile(r"^s[0-9]{4,}$")
+UNWRITTEN_SECONDS = 10.0  # an empty claim this old was left by a writer that died
+
+
+class Sweeps:
+    """The sweeps of one archive."""
+
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+        self.root = archive.root / SWEEPS_DIR
+
+    def folder(self, sweep_id: str) -> Path:
+        """The folder of one sweep."""
+        return self.root / sweep_id
+
+    def ids(self) -> list[str]:
+        """Every sweep id, in order."""
+        try:
+            names = os.listdir(self.root)  # noqa: PTH208
+        except OSError:
+            return []
+        return sorted((n for n in names if _ID.match(n)), key=lambda n: int(n[1:]))
+
+    def create(self, data: dict[str, Any], plan: Sequence[Point]) -> str:
+        """Allocate the next id for a sweep with this `sweep.json` data and plan."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".new-", dir=self.root))
+        try:
+            (staging / CLAIMS).mkdir()
+            _write_plan(staging / PLAN, plan)
+            ids = self.ids()
+            number = int(ids[-1][1:]) + 1 if ids else 1
+            while True:
+                sweep_id = f"s{number:04d}"
+                created, created_epoch = record.stamp(_now())
+                data.update(
+                    id=sweep_id,
+                    uid=data.get("uid") or uuid.uuid4().hex,
+                    created=created,
+                    created_epoch=created_epoch,
+                )
+                fsutil.write_json_atomic(staging / SWEEP, data)
+                try:
+                    staging.rename(self.folder(sweep_id))
+                except OSError as e:
+                    if not self.folder(sweep_id).exists():
+                        raise ArchiveError(f"cannot create a sweep in {self.root}: {e}") from e
+                    number += 1
+                    continue
+                return sweep_id
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def read(self, sweep_id: str) -> dict[str, Any]:
+        """A sweep's `sweep.json`."""
+        path = self.folder(sweep_id) / SWEEP
+        try:
+            data = json.loads(path.read_bytes())
+        except (OSError, ValueError) as e:
+            raise ArchiveError(f"{path}: cannot read the sweep: {e}") from e
+        if not isinstance(data, dict):
+            raise ArchiveError(f"{path}: damaged sweep: not a JSON object")
+        return data
+
+    def write(self, data: dict[str, Any]) -> None:
+        """Replace a sweep's `sweep.json` atomically."""
+        fsutil.write_json_atomic(self.folder(data["id"]) / SWEEP, data)
+
+    def plan(self, sweep_id: str) -> list[Point]:
+        """A sweep's points, in index order."""
+        found = []
+        path = self.folder(sweep_id) / PLAN
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as e:
+            raise ArchiveError(f"{path}: cannot read the plan: {e}") from e
+        for number, line in enumerate(lines, start=1):
+            try:
+                row = json.loads(line)
+                found.append(Point(int(row["index"]), row["vars"], str(row["hash"])))
+            except (ValueError, KeyError, TypeError) as e:
+                raise ArchiveError(f"{path}:{number}: damaged plan line") from e
+        return found
+
+    def extend(self, sweep_id: str, plan: Sequence[Point]) -> int:
+        """Grow the sweep's plan to `plan`, whose first points must be the sweep's own;
+        returns how many points were added."""
+        have = self.plan(sweep_id)
+        if len(plan) < len(have) or [p.hash for p in plan[: len(have)]] != [p.hash for p in have]:
+            raise UsageError(
+                f"sweep {sweep_id}: the new plan does not begin with the sweep's "
+                f"{len(have)} points (another definition, seed or stage graph?)"
+            )
+        if len(plan) > len(have):
+            _write_plan(self.folder(sweep_id) / PLAN, plan)
+        return len(plan) - len(have)
+
+    def resolve(self, name: str) -> str:
+        """A sweep id from what a user typed: `s0003`, `3`, `last`."""
+        ids = self.ids()
+        if name == "last" and ids:
+            return ids[-1]
+        digits = name[1:] if name[:1] == "s" else name
+        if digits.isdigit() and f"s{int(digits):04d}" in ids:
+            return f"s{int(digits):04d}"
+        raise UsageError(f"'{name}' is not a sweep in {self.root} (try s0001, 1 or last)")
+
+    def claims(self, sweep_id: str) -> Claims:
+        """The claims on the sweep's points."""
+        return Claims(self.folder(sweep_id) / CLAIMS)
+
+
+class Claims:
+    """Who runs which point: one file per point, created exclusively."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def take(self, index: int, holder: dict[str, Any] | None = None) -> bool:
+        """Claim point `index` for this process (or `holder`); False when someone alive
+        holds it."""
+        mine = holder or _holder()
+        path = self.folder / str(index)
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                if not self._take_over(path):
+                    return False
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump(mine, f)
+            return True
+        return False
+
+    def release(self, index: int) -> None:
+        """Let go of point `index`."""
+        (self.folder / str(index)).unlink(missing_ok=True)
+
+    def held(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """The claims held now: (index, holder)."""
+        try:
+            names = os.listdir(self.folder)  # noqa: PTH208
+        except OSError:
+            return
+        for name in sorted((n for n in names if n.isdigit()), key=int):
+            holder = _read(self.folder / name)
+            if holder is not None:
+                yield int(name), holder
+
+    def _take_over(self, path: Path) -> bool:
+        """Move aside a claim whose holder is dead; True when the claim is free to take
+        again (this process moved it, or it was released)."""
+        holder = _read(path)
+        if holder is None:
+            return True  # released meanwhile: try to create it again
+        if holder == {}:  # not written yet, or its writer died before it wrote
+            try:
+                if time.time() - path.stat().st_mtime < UNWRITTEN_SECONDS:
+                    return False
+            except FileNotFoundError:
+                return False
+        elif _alive(holder):
+            return False
+        aside = path.with_name(f".stale-{path.name}-{secrets.token_hex(4)}")
+        try:
+            path.rename(aside)  # only one of several takers finds the claim to move
+        except FileNotFoundError:
+            return True  # another taker moved it: race it for the new claim
+        aside.unlink(missing_ok=True)
+        return True
+
+
+def _holder() -> dict[str, Any]:
+    pid = os.getpid()
+    since, since_epoch = record.stamp(_now())
+    return {
+        "host": socket.gethostname(),
+        "pid": pid,
+        "start_ticks": processes.start_time(pid),
+        "since": since,
+        "since_epoch": since_epoch,
+    }
+
+
+def _alive(holder: dict[str, Any]) -> bool:
+    """Whether a claim's holder may still be running: on another host it is taken to be
+    (only its own host can tell), on this one its pid and start time say."""
+    if holder.get("host") != socket.gethostname():
+        return True
+    pid = holder.get("pid")
+    if not isinstance(pid, int):
+        return False
+    ticks = holder.get("start_ticks")
+    return processes.same_process_alive(pid, ticks if isinstance(ticks, int) else None)
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_bytes() or b"{}")
+    except (OSError, ValueError):
+        return {} if path.exists() else None  # being written: its holder is alive
+    return data if isinstance(data, dict) else {}
+
+
+def _write_plan(path: Path, plan: Sequence[Point]) -> None:
+    lines = [
+        json.dumps({"index": p.index, "vars": p.vars, "hash": p.hash}, ensure_ascii=False)
+        for p in plan
+    ]
+    fsutil.write_atomic(path, ("\n".join(lines) + "\n").encode())
+
+
+def _now() -> float:
+    return time.time()

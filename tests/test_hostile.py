@@ -234,3 +234,37 @@ def test_readers_never_see_a_torn_record(tmp_path: Path) -> None:
     finally:
         writer.join()
     assert writer.exitcode == 0 and reads > 100
+
+
+@given(st.text(max_size=60))
+def test_arbitrary_sweep_specs(text: str) -> None:
+    """A sweep spec is a spec or a UsageError: never a crash, never an endless range."""
+    from expman.sweeps.plan import parse_spec
+
+    try:
+        spec = parse_spec("X", text)
+    except UsageError:
+        return
+    assert spec.random or 1 <= len(spec.values) <= 1_000_000
+
+
+@given(st.text(max_size=200), st.sampled_from(["p.csv", "p.jsonl"]))
+def test_arbitrary_points_files(text: str, name: str) -> None:
+    from expman.sweeps.plan import read_points
+
+    try:
+        rows = read_points(text, name, ["LR", "SEED"])
+    except UsageError:
+        return
+    assert rows and all(set(row) <= {"LR", "SEED"} for row in rows)
+
+
+@given(st.lists(st.text(max_size=8), max_size=5))
+def test_arbitrary_tag_words(words: list[str]) -> None:
+    from expman.annotation import parse_tag_changes
+
+    try:
+        added, removed = parse_tag_changes(words)
+    except ValueError:
+        return
+    assert len(added) + len(removed) == len(words)

@@ -24,6 +24,13 @@ _EXAMPLES = {
         "expman run --force                  # no skipping",
     ],
     "status": ["expman status"],
+    "sweep": [
+        "expman sweep -m 'lr and seed' -s LR=0.001,0.01,0.1 -s SEED=1..3 --jobs 2",
+        "expman sweep -s LR='loguniform(1e-4,1e-1)' --random 20 --seed 7",
+        "expman sweep --points points.csv --plan     # the points, nothing run",
+        "expman sweep --resume s0003                 # run what did not succeed",
+        "expman sweep status                         # the last sweep's points",
+    ],
     "end": [
         "expman end -m 'converged at epoch 7; try 0.2'",
         "expman end   # observations from expfile.yaml or $EDITOR",
@@ -125,6 +132,28 @@ def parser() -> argparse.ArgumentParser:
     )
 
     add("status", "show the open run, and which pre-run steps would run and why")
+
+    sub = add("sweep", "run the experiment over many var values, as one question")
+    sub.add_argument("words", nargs="*", metavar="status [SWEEP]", help="show a sweep's points")
+    sub.add_argument("-m", dest="message", metavar="HYPOTHESIS", help="the sweep's hypothesis")
+    sub.add_argument(
+        "-s",
+        dest="specs",
+        action="append",
+        default=[],
+        metavar="NAME=VALUES",
+        help="a,b,c  A..B[..STEP]  uniform(a,b)  loguniform(a,b)  int(a,b)  choice(a,b)",
+    )
+    sub.add_argument("--random", type=int, metavar="N", help="N random points (seeded)")
+    sub.add_argument("--seed", type=int, default=0, metavar="K", help="default: 0")
+    sub.add_argument("--points", metavar="FILE", help="listed points: CSV or JSON Lines")
+    sub.add_argument("--plan", action="store_true", help="print the points; run nothing")
+    sub.add_argument("--resume", metavar="SWEEP", help="run the points without a succeeded run")
+    sub.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="points at once")
+    sub.add_argument("--gpus", metavar="LIST", help="GPU ids to hand out: 0,1,2,3")
+    sub.add_argument("--gpus-per-run", type=int, default=1, metavar="K", help="default: 1")
+    sub.add_argument("--retries", type=int, default=0, metavar="N", help="new attempts")
+    sub.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
 
     sub = add("end", "close the open run: observations, outputs archived, next run prepared")
     sub.add_argument(

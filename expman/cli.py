@@ -64,6 +64,7 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "start": lambda: _start(args, start, out),
         "run": lambda: _run(args, start, out, err),
         "status": lambda: _status(args, start, out),
+        "sweep": lambda: _sweep(args, start, out, err),
         "end": lambda: _end(args, start, out, err),
         "doit": lambda: _doit(args, start, out, err),
         "query": lambda: _query(args, start, out, err),
@@ -318,4 +319,42 @@ def _rerun(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> i
     archive = path.parent / config.archive_setting(path)
     return rerun(
         root=path.parent, archive=archive, name=args.run, check=args.check, streams=(out, err)
+    )
+
+
+def _sweep(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
+    from expman.commands.sweep import Options, sweep, sweep_status
+
+    path, display = _experiment(start)
+    if args.words:
+        if args.words[0] != "status" or len(args.words) > 2:
+            raise UsageError("expman sweep status [SWEEP]: the only word sweep takes")
+        return sweep_status(path=path, name=args.words[1] if len(args.words) > 1 else None, out=out)
+    for name, value in (("--jobs", args.jobs), ("--gpus-per-run", args.gpus_per_run)):
+        if value < 1:
+            raise UsageError(f"{name}: expected a number, 1 or more")
+    if args.retries < 0 or (args.random is not None and args.random < 1):
+        raise UsageError("--retries and --random take a number, 0 or more and 1 or more")
+    gpus = tuple(g.strip() for g in args.gpus.split(",") if g.strip()) if args.gpus else ()
+    if args.gpus is not None and len(gpus) < args.gpus_per_run:
+        raise UsageError(f"--gpus {args.gpus}: fewer than --gpus-per-run {args.gpus_per_run}")
+    options = Options(
+        jobs=args.jobs,
+        gpus=gpus,
+        gpus_per_run=args.gpus_per_run,
+        retries=args.retries,
+        fail_fast=args.fail_fast,
+    )
+    return sweep(
+        path=path,
+        display=display,
+        hypothesis=args.message,
+        specs=args.specs,
+        samples=args.random,
+        seed=args.seed,
+        points_file=start / args.points if args.points else None,
+        only_plan=args.plan,
+        resume=args.resume,
+        options=options,
+        streams=(out, err),
     )

@@ -4,6 +4,8 @@
                                           definition, the stage graph's digest, times
     <archive>/sweeps/s0001/plan.jsonl     one line per point: {"index", "vars", "hash"}
     <archive>/sweeps/s0001/claims/<i>     who runs point i now (host, pid, start time)
+    <archive>/sweeps/s0001/results/<i>.json  the run point i ran as last, and its status
+    <archive>/sweeps/s0001/expfile.yaml, code.patch   what every point runs
 
 Ids (`s0001`, ...) are allocated as run ids are: a complete folder renamed into place.
 The plan only grows: extending a random sweep appends points and never changes one.
@@ -36,6 +38,7 @@ SWEEPS_DIR = "sweeps"
 SWEEP = "sweep.json"
 PLAN = "plan.jsonl"
 CLAIMS = "claims"
+RESULTS = "results"  # <index>.json: the run a point ran as, and its status
 _ID = re.compile(r"^s[0-9]{4,}$")
 UNWRITTEN_SECONDS = 10.0  # an empty claim this old was left by a writer that died
 
@@ -59,12 +62,17 @@ class Sweeps:
             return []
         return sorted((n for n in names if _ID.match(n)), key=lambda n: int(n[1:]))
 
-    def create(self, data: dict[str, Any], plan: Sequence[Point]) -> str:
-        """Allocate the next id for a sweep with this `sweep.json` data and plan."""
+    def create(
+        self, data: dict[str, Any], plan: Sequence[Point], files: dict[str, bytes] | None = None
+    ) -> str:
+        """Allocate the next id for a sweep with this `sweep.json` data, plan and `files`
+        (what every point runs: `expfile.yaml`, `code.patch`)."""
         self.root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".new-", dir=self.root))
         try:
             (staging / CLAIMS).mkdir()
+            for name, content in (files or {}).items():
+                fsutil.write_atomic(staging / name, content)
             _write_plan(staging / PLAN, plan)
             ids = self.ids()
             number = int(ids[-1][1:]) + 1 if ids else 1
@@ -142,6 +150,20 @@ class Sweeps:
         if digits.isdigit() and f"s{int(digits):04d}" in ids:
             return f"s{int(digits):04d}"
         raise UsageError(f"'{name}' is not a sweep in {self.root} (try s0001, 1 or last)")
+
+    def note_result(self, sweep_id: str, index: int, result: dict[str, Any]) -> None:
+        """Note which run point `index` ran as, and how it ended (for the sweep's view)."""
+        folder = self.folder(sweep_id) / RESULTS
+        folder.mkdir(exist_ok=True)
+        fsutil.write_json_atomic(folder / f"{index}.json", result)
+
+    def result(self, sweep_id: str, index: int) -> dict[str, Any] | None:
+        """The latest result noted for point `index`, or None."""
+        try:
+            data = json.loads((self.folder(sweep_id) / RESULTS / f"{index}.json").read_bytes())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
 
     def claims(self, sweep_id: str) -> Claims:
         """The claims on the sweep's points."""

@@ -1,0 +1,279 @@
+"""`expman sweep`: run the experiment over many var values as one question.
+
+expman sweep -m "lr and seed" -s LR=0.001,0.01,0.1 -s SEED=1..3 --jobs 2
+expman sweep -s LR='loguniform(1e-4,1e-1)' --random 20 --seed 7
+expman sweep --points points.csv
+expman sweep --plan ...           the points, without running anything
+expman sweep --resume s0003 [--random 40]
+expman sweep status [s0003]
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from expman import config, formats, index, snapshot
+from expman.archive import Archive
+from expman.errors import EXIT_INTERRUPTED, EXIT_STAGE_FAILED, UsageError
+from expman.model import Config
+from expman.output import style, write_line
+from expman.outputs import OUTPUTS
+from expman.state import STATE_DIR, State
+from expman.sweeps import plan
+from expman.sweeps.local import CLAIMED, Local
+from expman.sweeps.store import Sweeps
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to run the points."""
+
+    jobs: int = 1
+    gpus: tuple[str, ...] = ()
+    gpus_per_run: int = 1
+    retries: int = 0
+    fail_fast: bool = False
+
+
+def sweep(
+    *,
+    path: Path,
+    display: str,
+    hypothesis: str | None,
+    specs: Sequence[str],
+    samples: int | None,
+    seed: int,
+    points_file: Path | None,
+    only_plan: bool,
+    resume: str | None,
+    options: Options,
+    streams: tuple[TextIO, TextIO],
+) -> int:
+    """Start (or resume) a sweep and run its points; 0 when every point succeeded."""
+    out, err = streams
+    root = path.parent
+    cfg = config.load(path, display, cache=State(root))
+    archive = Archive(root / cfg.archive)
+    sweeps = Sweeps(archive)
+    graph = plan.graph_digest([{"step": s.task_name, **s.definition} for s in cfg.steps])
+    if resume is not None:
+        sweep_id = sweeps.resolve(resume)
+        if samples is not None:
+            stored = sweeps.read(sweep_id)["definition"]
+            definition = _definition_of(stored, samples)
+            added = sweeps.extend(sweep_id, plan.points(definition, sweeps.read(sweep_id)["graph"]))
+            write_line(err, f"expman: sweep {sweep_id}: {added} point(s) added")
+        if only_plan:
+            return _print_plan(sweeps.plan(sweep_id), out)
+    else:
+        definition = _definition(cfg, specs, samples, seed, points_file)
+        points = plan.points(definition, graph)
+        if only_plan:
+            return _print_plan(points, out)
+        sweep_id = _create(root, cfg, sweeps, definition, points, graph, hypothesis)
+    points = sweeps.plan(sweep_id)
+    done = _succeeded(archive, sweep_id)
+    todo = [p.index for p in points if p.index not in done]
+    write_line(
+        err,
+        style(f"expman: sweep {sweep_id}: {len(points)} points, {len(todo)} to run", "bold", err),
+    )
+    backend = Local(
+        root=root,
+        archive=archive.root.resolve(),
+        sweep_id=sweep_id,
+        logs=sweeps.folder(sweep_id) / "logs",
+        jobs=max(1, options.jobs),
+        gpus=options.gpus,
+        gpus_per_run=options.gpus_per_run,
+        retries=options.retries,
+        fail_fast=options.fail_fast,
+    )
+    view = _Events(sweeps, sweep_id, {p.index: p for p in points}, len(todo), err)
+    try:
+        codes = backend.run(todo, view.event)
+    except KeyboardInterrupt:
+        write_line(err, f"expman: sweep {sweep_id} interrupted: `expman sweep --resume {sweep_id}`")
+        return EXIT_INTERRUPTED
+    write_line(out, status_table(archive, sweeps, sweep_id, out))
+    failed = [i for i, code in codes.items() if code not in (0, CLAIMED)]
+    return EXIT_STAGE_FAILED if failed else 0
+
+
+def sweep_status(*, path: Path, name: str | None, out: TextIO) -> int:
+    """The points of a sweep (the last one by default): planned, done, failed, running."""
+    root = path.parent
+    archive = Archive(root / config.archive_setting(path))
+    sweeps = Sweeps(archive)
+    if not sweeps.ids():
+        raise UsageError("no sweep yet: `expman sweep -s NAME=VALUES` starts one")
+    sweep_id = sweeps.resolve(name or "last")
+    write_line(out, status_table(archive, sweeps, sweep_id, out))
+    return 0
+
+
+def status_table(archive: Archive, sweeps: Sweeps, sweep_id: str, out: TextIO) -> str:
+    """One row per point: index, vars, status, run, metrics; then the counts."""
+    data = sweeps.read(sweep_id)
+    runs = _runs_of(archive, sweep_id)
+    claimed = dict(sweeps.claims(sweep_id).held())
+    rows: list[list[str]] = []
+    counts: dict[str, int] = {}
+    for point in sweeps.plan(sweep_id):
+        mine = runs.get(point.index, [])
+        latest = mine[-1] if mine else None
+        state = latest["status"] if latest else "missing"
+        if any(r["status"] == "succeeded" for r in mine):
+            state = "succeeded"
+        elif point.index in claimed and (latest is None or latest.get("ended") is None):
+            state = "running"
+        counts[state] = counts.get(state, 0) + 1
+        values = ", ".join(f"{k}={formats.cell(v)}" for k, v in point.vars.items())
+        metrics = latest.get("metrics") if latest else None
+        rows.append(
+            [
+                str(point.index),
+                values,
+                state,
+                ",".join(r["id"] for r in mine),
+                formats.cell(metrics) if metrics is not None else "",
+            ]
+        )
+    table = formats.table(["point", "vars", "status", "runs", "metrics"], rows)
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    head = f"sweep {sweep_id}: {data.get('hypothesis') or '(no hypothesis)'}"
+    return style(head, "bold", out) + "\n" + table + summary
+
+
+def _definition(
+    cfg: Config,
+    specs: Sequence[str],
+    samples: int | None,
+    seed: int,
+    points_file: Path | None,
+) -> plan.Definition:
+    if points_file is not None:
+        if specs or samples is not None:
+            raise UsageError("--points lists the points: give no -s or --random with it")
+        try:
+            text = points_file.read_text(encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"--points {points_file}: {e.strerror or e}") from e
+        listed = plan.read_points(text, str(points_file), list(cfg.vars))
+        return plan.Definition(listed=listed)
+    parsed = []
+    for item in specs:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"-s {item}: expected NAME=VALUES")
+        if name not in cfg.vars:
+            known = ", ".join(sorted(cfg.vars)) or "none"
+            raise UsageError(f"-s {item}: no var named '{name}' in the expfile (vars: {known})")
+        parsed.append(plan.parse_spec(name, text))
+    if not parsed:
+        raise UsageError("nothing to sweep: give -s NAME=VALUES, or --points FILE")
+    return plan.Definition(specs=tuple(parsed), samples=samples, seed=seed)
+
+
+def _definition_of(stored: dict[str, Any], samples: int) -> plan.Definition:
+    specs = tuple(
+        plan.Spec(s["name"], tuple(s["values"]), s["kind"], tuple(s["args"]))
+        for s in stored["specs"]
+    )
+    if stored.get("samples") is None:
+        raise UsageError("--random extends a random sweep; this one is a grid or listed points")
+    return plan.Definition(specs=specs, samples=samples, seed=stored["seed"])
+
+
+def _create(
+    root: Path,
+    cfg: Config,
+    sweeps: Sweeps,
+    definition: plan.Definition,
+    points: list[plan.Point],
+    graph: str,
+    hypothesis: str | None,
+) -> str:
+    code = snapshot.code_version(root, [cfg.archive, OUTPUTS, STATE_DIR])
+    if code.commit is None:
+        reason = code.error or "the repository has no commit yet"
+        raise UsageError(
+            f"a sweep runs each point in a workspace of the experiment's code, taken from "
+            f"git: {reason} (`git init && git add -A && git commit -m start`)"
+        )
+    files = {"expfile.yaml": cfg.text.encode()}
+    if code.patch:
+        files["code.patch"] = code.patch
+    data = {
+        "hypothesis": hypothesis if hypothesis is not None else cfg.hypothesis,
+        "observations": "",
+        "experiment": cfg.name,
+        "definition": definition.as_data(),
+        "graph": graph,
+        "code": code.record("code.patch" if code.patch else None),
+    }
+    return sweeps.create(data, points, files)
+
+
+def _succeeded(archive: Archive, sweep_id: str) -> set[int]:
+    return {
+        i
+        for i, runs in _runs_of(archive, sweep_id).items()
+        if any(r["status"] == "succeeded" for r in runs)
+    }
+
+
+def _runs_of(archive: Archive, sweep_id: str) -> dict[int, list[dict[str, Any]]]:
+    records, _ = index.load(archive, {"sweep", "status", "ended", "metrics"})
+    found: dict[int, list[dict[str, Any]]] = {}
+    for run in records:
+        tag = run.get("sweep")
+        if isinstance(tag, dict) and tag.get("id") == sweep_id:
+            found.setdefault(int(tag["index"]), []).append(run)
+    return found
+
+
+def _print_plan(points: list[plan.Point], out: TextIO) -> int:
+    names = list(dict.fromkeys(name for p in points for name in p.vars))
+    rows = [[str(p.index), *(formats.cell(p.vars.get(n)) for n in names), p.hash] for p in points]
+    out.write(formats.table(["point", *names, "hash"], rows))
+    return 0
+
+
+class _Events:
+    """What happens, one line per event (in a pipe and on a terminal alike)."""
+
+    def __init__(
+        self, sweeps: Sweeps, sweep_id: str, points: dict[int, plan.Point], total: int, err: TextIO
+    ) -> None:
+        self.sweeps, self.sweep_id, self.points = sweeps, sweep_id, points
+        self.total, self.err = total, err
+        self.started = time.monotonic()
+        self.done = self.failed = 0
+
+    def event(self, kind: str, index: int, code: int | None) -> None:
+        values = ", ".join(f"{k}={json.dumps(v)}" for k, v in self.points[index].vars.items())
+        result = self.sweeps.result(self.sweep_id, index) or {}
+        run = f"run {result['run']}" if result.get("run") else "no run"
+        if kind == "started":
+            text = f"point {index} ({values}): started"
+        elif kind == "skipped":
+            text = f"point {index}: another process runs it"
+        else:
+            self.done += 1
+            self.failed += code != 0
+            state = {0: "succeeded", 1: "failed", 130: "interrupted"}.get(code or 0, f"exit {code}")
+            elapsed = time.monotonic() - self.started
+            left = elapsed / self.done * (self.total - self.done)
+            text = (
+                f"point {index} ({values}): {state}, {run} "
+                f"[{self.done}/{self.total} done, {self.failed} failed, "
+                f"{formats.duration(elapsed)} elapsed, ~{formats.duration(left)} left]"
+            )
+            text = style(text, "green" if code == 0 else "red", self.err)
+        write_line(self.err, f"expman: {text}")

@@ -1,0 +1,117 @@
+"""The local backend: a sweep's points as processes on this machine, `jobs` at a time.
+
+Each point is `python -m expman.sweeps.point ...` in its own process group (the
+terminal's Ctrl-C reaches the sweep alone, which stops every point with SIGTERM, so each
+records its run `interrupted`). GPU slots: with `gpus` ("0,1,2,3") each point gets
+`gpus_per_run` devices of its own as `CUDA_VISIBLE_DEVICES`, taken from the free ones and
+given back when it ends; a point waits for free slots.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from expman.processes import GRACE_SECONDS
+
+# (event, index, exit code or None): "started", "finished", "skipped" (claimed elsewhere)
+Event = Callable[[str, int, "int | None"], None]
+CLAIMED = 75
+
+
+@dataclass
+class Local:
+    """Runs points side by side on this machine."""
+
+    root: Path
+    archive: Path
+    sweep_id: str
+    logs: Path
+    jobs: int = 1
+    gpus: Sequence[str] = ()
+    gpus_per_run: int = 1
+    retries: int = 0
+    fail_fast: bool = False
+    running: dict[int, tuple[subprocess.Popen[bytes], list[str]]] = field(default_factory=dict)
+
+    def run(self, indices: Sequence[int], event: Event) -> dict[int, int]:
+        """Run the points; each one's exit code. Ctrl-C stops them all, then re-raises."""
+        queue, codes = list(indices), {}
+        free = list(self.gpus)
+        try:
+            while queue or self.running:
+                while queue and len(self.running) < self.jobs:
+                    if self.gpus and len(free) < self.gpus_per_run:
+                        break
+                    slots = free[: self.gpus_per_run] if self.gpus else []
+                    del free[: len(slots)]
+                    index = queue.pop(0)
+                    self.running[index] = (self._start(index, slots), slots)
+                    event("started", index, None)
+                time.sleep(0.05)
+                for index, (process, slots) in list(self.running.items()):
+                    code = process.poll()
+                    if code is None:
+                        continue
+                    del self.running[index]
+                    free.extend(slots)
+                    codes[index] = code
+                    event("skipped" if code == CLAIMED else "finished", index, code)
+                    if code not in (0, CLAIMED) and self.fail_fast:
+                        queue.clear()
+                        self.stop()
+        except KeyboardInterrupt:
+            self.stop()
+            raise
+        return codes
+
+    def stop(self) -> None:
+        """SIGTERM every point in flight (each records its run interrupted), SIGKILL what
+        is left after the grace period, and wait for them."""
+        for process, _ in self.running.values():
+            _signal(process, signal.SIGTERM)
+        deadline = time.monotonic() + 3 * GRACE_SECONDS
+        for process, _ in self.running.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal(process, signal.SIGKILL)
+                process.wait()
+        self.running.clear()
+
+    def _start(self, index: int, slots: list[str]) -> subprocess.Popen[bytes]:
+        env = dict(os.environ)
+        if self.gpus:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(slots)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with (self.logs / f"point-{index}.log").open("ab") as log:
+            return subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "expman.sweeps.point",
+                    str(self.root),
+                    str(self.archive),
+                    self.sweep_id,
+                    str(index),
+                    str(self.retries),
+                ],
+                cwd=self.root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+
+
+def _signal(process: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)

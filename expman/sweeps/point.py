@@ -1,0 +1,117 @@
+"""One point of a sweep, run as its own process wherever a backend starts it:
+
+    python -m expman.sweeps.point EXPERIMENT ARCHIVE SWEEP INDEX [RETRIES]
+
+It claims the point (exit 75 when another live process holds it), makes the point's
+workspace (the sweep's code and expfile, data linked), runs the stages there as an
+ordinary run of the archive whose record carries `sweep: {id, index, point}`, retries a
+failed run as new attempts of the same run, ends the run (archived like any other), and
+releases the claim. The workspace is removed unless the run failed (then it stays for a
+look, until the sweep is resumed). Exit: 0 succeeded, 1 failed, 130 interrupted, 2 bad
+input, 75 claimed by another.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from expman import config, ending, engine, record, workspace
+from expman.archive import Archive
+from expman.errors import ExpmanError
+from expman.openrun import mark_open
+from expman.session import Session
+from expman.state import STATE_DIR, State
+from expman.sweeps.store import Sweeps
+
+CLAIMED = 75  # EX_TEMPFAIL: another process runs this point
+
+
+def run_point(root: Path, archive: Archive, sweep_id: str, index: int, retries: int) -> int:
+    """Run point `index` of the sweep; the exit code (see the module's words)."""
+    sweeps = Sweeps(archive)
+    sweep = sweeps.read(sweep_id)
+    point = sweeps.plan(sweep_id)[index]
+    claims = sweeps.claims(sweep_id)
+    if not claims.take(index):
+        return CLAIMED
+    name = f"{sweep_id}-{index}"
+    folder = sweeps.folder(sweep_id)
+    status = record.INTERRUPTED
+    try:
+        patch = folder / "code.patch"
+        inside = workspace.create(
+            root, name, sweep["code"]["commit"], patch if patch.exists() else None, archive.root
+        )
+        shutil.copyfile(folder / "expfile.yaml", inside / config.EXPFILE)
+        status = _run(inside, archive, sweep, dict(point.vars), point.hash, index, retries)
+    finally:
+        claims.release(index)
+        if status != record.FAILED:
+            workspace.remove(root, root / STATE_DIR / workspace.WORKSPACES / name)
+    return {record.SUCCEEDED: 0, record.FAILED: 1}.get(status, 130)
+
+
+def _run(
+    inside: Path,
+    archive: Archive,
+    sweep: dict[str, Any],
+    values: dict[str, Any],
+    point: str,
+    index: int,
+    retries: int,
+) -> str:
+    overrides = [f"{name}={json.dumps(value)}" for name, value in values.items()]
+    cfg = config.load(inside / config.EXPFILE, "expfile.yaml", overrides)
+    cfg = dataclasses.replace(cfg, archive=str(archive.root.resolve()))
+    state = State(inside)
+    run = record.new(cfg, sweep.get("hypothesis"))
+    run["sweep"] = {"id": sweep["id"], "index": index, "point": point}
+    run["start_overrides"] = dict(values)
+    with state.lock("sweep"):
+        archive.create(run)
+        mark_open(inside, state, archive, cfg.archive, run)
+    sweeps = Sweeps(archive)
+    sweeps.note_result(sweep["id"], index, {"run": run["id"], "status": record.RUNNING})
+    try:
+        for _ in range(retries + 1):
+            session = Session(cfg, (sys.stdout, sys.stderr))
+            session.acquire()
+            try:
+                code = engine.run(session, None, force=False)
+            finally:
+                session.release()
+            if code == 0:
+                break
+    finally:  # interrupted too: the run is ended, with that status
+        _, ended = ending.close(inside, lambda _: "", lambda: None, sys.stderr)
+        sweeps.note_result(sweep["id"], index, {"run": ended["id"], "status": ended["status"]})
+    return str(ended["status"])
+
+
+def main(argv: list[str]) -> int:
+    """The process's entry point; the exit code."""
+    root, archive, sweep_id, index = Path(argv[0]), Path(argv[1]), argv[2], int(argv[3])
+    retries = int(argv[4]) if len(argv) > 4 else 0
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        return run_point(root, Archive(archive), sweep_id, index, retries)
+    except KeyboardInterrupt:
+        return 130
+    except ExpmanError as e:
+        sys.stderr.write(f"expman: point {index}: {e}\n")
+        return e.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -10,6 +10,7 @@ given back when it ends; a point waits for free slots.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -109,7 +110,16 @@ class Local:
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
+                preexec_fn=_stop_with_sweep,
             )
+
+
+def _stop_with_sweep() -> None:
+    """In the point's process, before exec: on Linux, get SIGTERM when the sweep dies,
+    however it dies, so that the point records its run interrupted and stops."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _signal(process: subprocess.Popen[bytes], sig: int) -> None:

@@ -8,13 +8,14 @@ ordinary run of the archive whose record carries `sweep: {id, index, point}`, re
 failed run as new attempts of the same run, ends the run (archived like any other), and
 releases the claim. The workspace is removed unless the run failed (then it stays for a
 look, until the sweep is resumed). Exit: 0 succeeded, 1 failed, 130 interrupted, 2 bad
-input, 75 claimed by another.
+input, 75 claimed by another (or done by another since it was planned).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import signal
 import sys
@@ -39,6 +40,9 @@ def run_point(root: Path, archive: Archive, sweep_id: str, index: int, retries: 
     point = sweeps.plan(sweep_id)[index]
     claims = sweeps.claims(sweep_id)
     if not claims.take(index):
+        return CLAIMED
+    if (sweeps.result(sweep_id, index) or {}).get("status") == record.SUCCEEDED:
+        claims.release(index)  # done by another process since this one was planned
         return CLAIMED
     name = f"{sweep_id}-{index}"
     folder = sweeps.folder(sweep_id)
@@ -72,6 +76,8 @@ def _run(
     state = State(inside)
     run = record.new(cfg, sweep.get("hypothesis"))
     run["sweep"] = {"id": sweep["id"], "index": index, "point": point}
+    if "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPU slots the backend gave this point
+        run["sweep"]["gpus"] = os.environ["CUDA_VISIBLE_DEVICES"]
     run["start_overrides"] = dict(values)
     with state.lock("sweep"):
         archive.create(run)

@@ -1,0 +1,238 @@
+"""`expman sweep` end to end, with real processes, real git worktrees and real doit:
+isolation, edits during a sweep, Ctrl-C and resume, concurrent resumes, failure
+policies and GPU slots."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import RunCli, records
+
+Experiment = Callable[..., Path]
+BIN = Path(sys.executable).parent
+
+EXPFILE = """\
+version: 1
+name: sweepy
+hypothesis: step and seed
+vars:
+  STEP: 1
+  SEED: 0
+  GATE: ""
+  FAIL: 0
+stages:
+  run:
+    script: compute.sh
+  fetch: {cmd: "cp result.txt \\"$EXPMAN_OUTPUTS\\"/"}
+metrics: outputs/result.txt
+"""
+COMPUTE = """\
+#!/bin/bash
+set -e
+if [ -n "$GATE" ]; then touch "$GATE.$STEP.$SEED"; while [ ! -e "$GATE" ]; do sleep 0.05; done; fi
+if [ "$FAIL" = 1 ] && [ ! -e tried ]; then touch tried; exit 3; fi
+printf '{"version": "%s", "step": %s, "seed": %s, "gpus": "%s"}' \\
+  "$(cat version.txt)" "$STEP" "$SEED" "${CUDA_VISIBLE_DEVICES:-}" > result.txt
+"""
+
+
+@pytest.fixture
+def sweepable(experiment: Experiment) -> Path:
+    return experiment(EXPFILE, **{"compute.sh": COMPUTE, "version.txt": "one\n"})
+
+
+def _expman(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "expman"), *args], cwd=root, capture_output=True, text=True, timeout=300
+    )
+
+
+def _by_point(root: Path) -> dict[int, list[dict[str, Any]]]:
+    found: dict[int, list[dict[str, Any]]] = {}
+    for record in records(root):
+        found.setdefault(record["sweep"]["index"], []).append(record)
+    return found
+
+
+def test_a_grid_runs_each_point_as_a_run_of_its_own(sweepable: Path) -> None:
+    result = _expman(
+        sweepable, "sweep", "-m", "a 3x2 grid", "-s", "STEP=1..3", "-s", "SEED=7,8", "--jobs", "2"
+    )
+    assert result.returncode == 0, result.stderr
+    runs = records(sweepable)
+    assert len(runs) == 6 and {r["status"] for r in runs} == {"succeeded"}
+    assert {r["hypothesis"] for r in runs} == {"a 3x2 grid"}
+    assert sorted((r["vars"]["STEP"], r["vars"]["SEED"]) for r in runs) == [
+        (s, d) for s in (1, 2, 3) for d in (7, 8)
+    ]
+    for run in runs:  # each wrote result.txt at the same relative path: each saw its own
+        assert run["metrics"]["step"] == run["vars"]["STEP"]
+        assert run["metrics"]["seed"] == run["vars"]["SEED"]
+        assert run["sweep"]["id"] == "s0001" and len(run["sweep"]["point"]) == 16
+    assert "point 5 (STEP=3, SEED=8): succeeded" in result.stderr
+    assert "6 succeeded" in result.stdout
+    assert not (sweepable / "result.txt").exists(), "nothing ran in the experiment folder"
+    assert not list((sweepable / ".expman" / "workspaces").iterdir())
+    status = _expman(sweepable, "sweep", "status")
+    assert status.returncode == 0 and "6 succeeded" in status.stdout
+    query = _expman(sweepable, "query", "[?sweep.id == 's0001'] | length(@)")
+    assert query.stdout.strip() == "6"
+
+
+def test_plan_prints_the_points_and_runs_nothing(sweepable: Path) -> None:
+    result = _expman(
+        sweepable,
+        "sweep",
+        "-s",
+        "STEP=loguniform(1e-3,1)",
+        "--random",
+        "3",
+        "--seed",
+        "7",
+        "--plan",
+    )
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[0].split() == ["point", "STEP", "hash"]
+    assert len(result.stdout.splitlines()) == 4
+    assert not (sweepable / "runs").exists()
+
+
+def test_an_edit_during_the_sweep_reaches_no_run(sweepable: Path, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    sweep = subprocess.Popen(
+        [str(BIN / "expman"), "sweep", "-s", "STEP=1..4", "-s", f"GATE={gate}", "--jobs", "2"],
+        cwd=sweepable,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("gate.*")):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    (sweepable / "version.txt").write_text("two\n")  # the researcher edits the code
+    (sweepable / "expfile.yaml").write_text(EXPFILE.replace("cp result.txt", "false"))
+    gate.touch()
+    assert sweep.wait(timeout=120) == 0
+    assert {r["metrics"]["version"] for r in records(sweepable)} == {"one"}
+
+
+def test_ctrl_c_interrupts_every_point_and_resume_finishes(sweepable: Path, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    sweep = subprocess.Popen(
+        [str(BIN / "expman"), "sweep", "-s", "STEP=1..6", "-s", f"GATE={gate}", "--jobs", "2"],
+        cwd=sweepable,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("gate.*"))) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    sweep.send_signal(signal.SIGINT)
+    _, err = sweep.communicate(timeout=60)
+    assert sweep.returncode == 130
+    assert "expman sweep --resume s0001" in err
+    interrupted = [r for r in records(sweepable) if r["status"] == "interrupted"]
+    assert len(interrupted) == 2 and all(r["ended"] for r in interrupted)
+    left = subprocess.run(["pgrep", "-f", "expman.sweeps.point"], capture_output=True)
+    assert left.stdout == b"", "no point process survives"
+    gate.touch()
+    resumed = _expman(sweepable, "sweep", "--resume", "s0001", "--jobs", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    points = _by_point(sweepable)
+    assert sorted(points) == list(range(6))
+    for runs in points.values():
+        assert [r["status"] for r in runs].count("succeeded") == 1, "no point ran twice"
+    assert len(records(sweepable)) == 8, "the interrupted runs stay in the history"
+
+
+def test_concurrent_resumes_never_run_one_point_twice(sweepable: Path, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    first = subprocess.Popen(
+        [str(BIN / "expman"), "sweep", "-s", "STEP=1..8", "-s", f"GATE={gate}"],
+        cwd=sweepable,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("gate.*")):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    resumes = [
+        subprocess.Popen(
+            [str(BIN / "expman"), "sweep", "--resume", "s0001", "--jobs", "2"],
+            cwd=sweepable,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(2)
+    ]
+    time.sleep(2)
+    gate.touch()
+    for process in [first, *resumes]:
+        assert process.wait(timeout=120) in (0, 1)
+    points = _by_point(sweepable)
+    assert sorted(points) == list(range(8))
+    assert all(len(runs) == 1 for runs in points.values()), {i: len(r) for i, r in points.items()}
+
+
+def test_failures_go_on_stop_with_fail_fast_and_retry(sweepable: Path) -> None:
+    result = _expman(sweepable, "sweep", "-s", "STEP=1..3", "-s", "FAIL=1")
+    assert result.returncode == 1
+    assert [r["status"] for r in records(sweepable)] == ["failed"] * 3, "the sweep went on"
+    assert "point 0 (STEP=1, FAIL=1): failed" in result.stderr
+    fast = _expman(sweepable, "sweep", "-s", "STEP=1..3", "-s", "FAIL=1", "--fail-fast")
+    assert fast.returncode == 1
+    assert len([r for r in records(sweepable) if r["sweep"]["id"] == "s0002"]) == 1
+    retried = _expman(sweepable, "sweep", "-s", "STEP=1..2", "-s", "FAIL=1", "--retries", "1")
+    assert retried.returncode == 0, retried.stderr
+    runs = [r for r in records(sweepable) if r["sweep"]["id"] == "s0003"]
+    assert [(r["status"], len(r["attempts"])) for r in runs] == [("succeeded", 2)] * 2
+
+
+def test_gpu_slots_are_never_shared(sweepable: Path, tmp_path: Path) -> None:
+    result = _expman(
+        sweepable,
+        "sweep",
+        "-s",
+        "STEP=1..6",
+        "--jobs",
+        "4",
+        "--gpus",
+        "0,1,2,3",
+        "--gpus-per-run",
+        "2",
+    )
+    assert result.returncode == 0, result.stderr
+    runs = records(sweepable)
+    for run in runs:
+        assert run["metrics"]["gpus"] == run["sweep"]["gpus"]
+        assert run["sweep"]["gpus"] in ("0,1", "2,3")
+    for a in runs:  # two runs at once never hold the same device
+        for b in runs:
+            if a is not b and a["sweep"]["gpus"] == b["sweep"]["gpus"]:
+                assert (
+                    a["ended_epoch"] <= b["started_epoch"] or b["ended_epoch"] <= a["started_epoch"]
+                )
+
+
+def test_bad_sweeps_are_refused(sweepable: Path, run_cli: RunCli) -> None:
+    code, _, err = run_cli("sweep", "-s", "NOPE=1,2")
+    assert code == 2 and "no var named 'NOPE'" in err
+    code, _, err = run_cli("sweep", "-s", "STEP=uniform(0,1)")
+    assert code == 2 and "needs a number of points: --random N" in err
+    code, _, err = run_cli("sweep")
+    assert code == 2 and "nothing to sweep" in err
+    code, _, err = run_cli("sweep", "status")
+    assert code == 2 and "no sweep yet" in err
+    assert json.loads("[]") == []

@@ -34,6 +34,7 @@ _EXAMPLES = {
     "end": [
         "expman end -m 'converged at epoch 7; try 0.2'",
         "expman end   # observations from expfile.yaml or $EDITOR",
+        "expman end --sweep s0002 -m 'lr above 0.05 diverges at every seed'",
     ],
     "doit": ["expman doit list", "expman doit forget pre-run:data   # the step runs next time"],
     "query": [
@@ -158,6 +159,9 @@ def parser() -> argparse.ArgumentParser:
     sub = add("end", "close the open run: observations, outputs archived, next run prepared")
     sub.add_argument(
         "-m", dest="message", metavar="OBSERVATIONS", help="default: the expfile's, or $EDITOR"
+    )
+    sub.add_argument(
+        "--sweep", metavar="SWEEP", help="record the observations on this sweep (s0001, last)"
     )
 
     sub = add("doit", "run a doit command (list, info, forget, ...) on the stage graph")

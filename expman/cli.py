@@ -187,7 +187,9 @@ def _end(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int
     from expman.commands.end import end
 
     path, display = _experiment(start)
-    return end(path=path, display=display, message=args.message, streams=(out, err))
+    return end(
+        path=path, display=display, message=args.message, sweep=args.sweep, streams=(out, err)
+    )
 
 
 def _doit(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:

@@ -17,14 +17,29 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
-from expman import ending, fsutil, record, yamlnodes
+from expman import config, ending, fsutil, record, yamlnodes
+from expman.archive import Archive
 from expman.errors import UsageError
+from expman.openrun import open_record
 from expman.output import write_line
+from expman.sweeps.store import Sweeps, record_observations
 
 
-def end(*, path: Path, display: str, message: str | None, streams: tuple[TextIO, TextIO]) -> int:
-    """Record observations and the final status, archive outputs, and prepare the next run."""
+def end(
+    *,
+    path: Path,
+    display: str,
+    message: str | None,
+    streams: tuple[TextIO, TextIO],
+    sweep: str | None = None,
+) -> int:
+    """Record observations and the final status, archive outputs, and prepare the next run;
+    with `sweep` (or with no open run after a sweep), record observations on the sweep."""
     out, err = streams
+    if sweep is not None or open_record(path.parent) is None:
+        found = _sweep_to_end(path, sweep)
+        if found is not None:
+            return _end_sweep(path, display, message, found, out)
 
     def observations(run: record.Record) -> str:
         return _observations(message, _expfile_observations(path), run, display)
@@ -44,6 +59,31 @@ def end(*, path: Path, display: str, message: str | None, streams: tuple[TextIO,
         f"ended run {run['id']} ({run['status']}): {len(run['outputs'])} outputs, "
         f"{size / 1e6:.1f} MB, in {archive.run_dir(run['id'])}",
     )
+    return 0
+
+
+def _sweep_to_end(path: Path, name: str | None) -> tuple[Archive, str] | None:
+    """The sweep `name`, or (with no name) the last sweep if it has no observations yet."""
+    archive = Archive(path.parent / config.archive_setting(path))
+    sweeps = Sweeps(archive)
+    if name is not None:
+        return archive, sweeps.resolve(name)
+    ids = sweeps.ids()
+    if ids and not sweeps.read(ids[-1]).get("observations"):
+        return archive, ids[-1]
+    return None
+
+
+def _end_sweep(
+    path: Path, display: str, message: str | None, found: tuple[Archive, str], out: TextIO
+) -> int:
+    archive, sweep_id = found
+    data = Sweeps(archive).read(sweep_id)
+    pseudo = {"id": sweep_id, "status": "sweep", "hypothesis": data.get("hypothesis")}
+    text = _observations(message, _expfile_observations(path), pseudo, display)
+    runs = record_observations(archive, sweep_id, text)
+    _clear_observations(path)
+    write_line(out, f"ended sweep {sweep_id}: observations recorded on it and its {len(runs)} runs")
     return 0
 
 

@@ -273,3 +273,25 @@ def _write_plan(path: Path, plan: Sequence[Point]) -> None:
 
 def _now() -> float:
     return time.time()
+
+
+def record_observations(archive: Archive, sweep_id: str, text: str) -> list[str]:
+    """Record the sweep's observations in `sweep.json` and in the `sweep` field of each of
+    its runs (so that queries reach them from every run); the ids of those runs."""
+    from expman import index  # the record cache: only this command needs it
+
+    sweeps = Sweeps(archive)
+    data = sweeps.read(sweep_id)
+    ended, ended_epoch = record.stamp(_now())
+    data.update(observations=text, ended=ended, ended_epoch=ended_epoch)
+    sweeps.write(data)
+    runs, _ = index.load(archive, {"sweep"})
+    ids = []
+    for run in runs:
+        tag = run.get("sweep")
+        if isinstance(tag, dict) and tag.get("id") == sweep_id:
+            whole = archive.read(run["id"])
+            whole["sweep"] = {**whole["sweep"], "observations": text}
+            archive.write(whole)
+            ids.append(run["id"])
+    return ids

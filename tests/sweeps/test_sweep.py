@@ -236,3 +236,19 @@ def test_bad_sweeps_are_refused(sweepable: Path, run_cli: RunCli) -> None:
     code, _, err = run_cli("sweep", "status")
     assert code == 2 and "no sweep yet" in err
     assert json.loads("[]") == []
+
+
+def test_end_after_a_sweep_records_its_observations_on_every_run(
+    sweepable: Path, run_cli: RunCli
+) -> None:
+    assert _expman(sweepable, "sweep", "-s", "STEP=1,2").returncode == 0
+    code, out, _ = run_cli("end", "-m", "a larger step converges in fewer iterations")
+    assert code == 0 and out == "ended sweep s0001: observations recorded on it and its 2 runs\n"
+    observed = json.loads(run_cli("query", "[].sweep.observations")[1])
+    assert observed == ["a larger step converges in fewer iterations"] * 2
+    assert _expman(sweepable, "sweep", "-s", "STEP=3").returncode == 0
+    code, out, _ = run_cli("end", "--sweep", "s0001", "-m", "revised")
+    assert code == 0 and "sweep s0001" in out
+    code, _, _ = run_cli("end", "-m", "x")  # s0002 has none yet: it is the one
+    assert code == 0
+    assert run_cli("end", "-m", "again")[0] == 2, "no open run, and every sweep ended"

@@ -28,6 +28,7 @@ _EXAMPLES = {
         "expman sweep -m 'lr and seed' -s LR=0.001,0.01,0.1 -s SEED=1..3 --jobs 2",
         "expman sweep -s LR='loguniform(1e-4,1e-1)' --random 20 --seed 7",
         "expman sweep --points points.csv --plan     # the points, nothing run",
+        "expman sweep lr-grid                        # a sweep named in the expfile",
         "expman sweep --resume s0003                 # run what did not succeed",
         "expman sweep status                         # the last sweep's points",
     ],
@@ -135,7 +136,12 @@ def parser() -> argparse.ArgumentParser:
     add("status", "show the open run, and which pre-run steps would run and why")
 
     sub = add("sweep", "run the experiment over many var values, as one question")
-    sub.add_argument("words", nargs="*", metavar="status [SWEEP]", help="show a sweep's points")
+    sub.add_argument(
+        "words",
+        nargs="*",
+        metavar="NAME | status [SWEEP]",
+        help="a sweep named in the expfile; or `status` and a sweep to show its points",
+    )
     sub.add_argument("-m", dest="message", metavar="HYPOTHESIS", help="the sweep's hypothesis")
     sub.add_argument(
         "-s",
@@ -146,7 +152,7 @@ def parser() -> argparse.ArgumentParser:
         help="a,b,c  A..B[..STEP]  uniform(a,b)  loguniform(a,b)  int(a,b)  choice(a,b)",
     )
     sub.add_argument("--random", type=int, metavar="N", help="N random points (seeded)")
-    sub.add_argument("--seed", type=int, default=0, metavar="K", help="default: 0")
+    sub.add_argument("--seed", type=int, metavar="K", help="default: the named sweep's, or 0")
     sub.add_argument("--points", metavar="FILE", help="listed points: CSV or JSON Lines")
     sub.add_argument("--plan", action="store_true", help="print the points; run nothing")
     sub.add_argument("--resume", metavar="SWEEP", help="run the points without a succeeded run")

@@ -328,10 +328,12 @@ def _sweep(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> i
     from expman.commands.sweep import Options, sweep, sweep_status
 
     path, display = _experiment(start)
-    if args.words:
-        if args.words[0] != "status" or len(args.words) > 2:
-            raise UsageError("expman sweep status [SWEEP]: the only word sweep takes")
+    if args.words[:1] == ["status"]:
+        if len(args.words) > 2:
+            raise UsageError("expman sweep status [SWEEP]: one sweep at a time")
         return sweep_status(path=path, name=args.words[1] if len(args.words) > 1 else None, out=out)
+    if len(args.words) > 1:
+        raise UsageError("expman sweep [NAME]: one named sweep at a time")
     for name, value in (("--jobs", args.jobs), ("--gpus-per-run", args.gpus_per_run)):
         if value < 1:
             raise UsageError(f"{name}: expected a number, 1 or more")
@@ -350,6 +352,7 @@ def _sweep(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> i
     return sweep(
         path=path,
         display=display,
+        name=args.words[0] if args.words else None,
         hypothesis=args.message,
         specs=args.specs,
         samples=args.random,

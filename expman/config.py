@@ -276,6 +276,7 @@ def _model(data: dict[str, Any], text: str, path: Path, overrides: dict[str, Any
         metrics=data.get("metrics"),
         archive=posixpath.normpath(data.get("archive") or DEFAULT_ARCHIVE),
         overrides=overrides,
+        sweeps=dict(data.get("sweeps") or {}),
     )
 
 

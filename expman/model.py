@@ -78,6 +78,7 @@ class Config:
     metrics: str | None
     archive: str
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    sweeps: Mapping[str, Any] = field(default_factory=dict)  # named sweeps, as written
 
     @property
     def root(self) -> Path:

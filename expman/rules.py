@@ -31,6 +31,14 @@ def problems(data: Any, root: Path | None) -> Iterator[Found]:
     if isinstance(archive, str):
         yield from _archive_problems(archive, root)
     yield from _text_problems(data, ())
+    sweeps = data.get("sweeps")
+    for name, sweep in sweeps.items() if isinstance(sweeps, dict) else []:
+        swept = sweep.get("vars") if isinstance(sweep, dict) else None
+        for var in swept if isinstance(swept, dict) else []:
+            if var not in names:
+                close = difflib.get_close_matches(var, names, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else None
+                yield ("sweeps", name, "vars", var), f"'{var}' is not a var", hint
     stages = data.get("stages")
     if isinstance(stages, dict):
         yield from _step_problems(stages, root, names)

@@ -44,10 +44,11 @@ def sweep(
     *,
     path: Path,
     display: str,
+    name: str | None,
     hypothesis: str | None,
     specs: Sequence[str],
     samples: int | None,
-    seed: int,
+    seed: int | None,
     points_file: Path | None,
     only_plan: bool,
     resume: str | None,
@@ -71,11 +72,17 @@ def sweep(
         if only_plan:
             return _print_plan(sweeps.plan(sweep_id), out)
     else:
-        definition = _definition(cfg, specs, samples, seed, points_file)
+        named = _named(cfg, name) if name is not None else {}
+        if name is not None:
+            specs = [*_named_specs(named), *specs]
+            samples = samples if samples is not None else named.get("random")
+            seed = seed if seed is not None else named.get("seed", 0)
+            hypothesis = hypothesis if hypothesis is not None else named.get("hypothesis")
+        definition = _definition(cfg, specs, samples, seed or 0, points_file)
         points = plan.points(definition, graph)
         if only_plan:
             return _print_plan(points, out)
-        sweep_id = _create(root, cfg, sweeps, definition, points, graph, hypothesis)
+        sweep_id = _create(root, cfg, sweeps, definition, points, graph, hypothesis, name)
     points = sweeps.plan(sweep_id)
     done = _succeeded(archive, sweep_id)
     todo = [p.index for p in points if p.index not in done]
@@ -180,6 +187,26 @@ def _definition(
     return plan.Definition(specs=tuple(parsed), samples=samples, seed=seed)
 
 
+def _named(cfg: Config, name: str) -> dict[str, Any]:
+    found = cfg.sweeps.get(name)
+    if not isinstance(found, dict):
+        known = ", ".join(sorted(cfg.sweeps)) or "none: add them under `sweeps:`"
+        raise UsageError(f"no sweep named '{name}' in the expfile (sweeps: {known})")
+    return found
+
+
+def _named_specs(named: dict[str, Any]) -> list[str]:
+    """A named sweep's vars as `-s` items (lists written as JSON lists of values)."""
+    items = []
+    for var, value in named["vars"].items():
+        if isinstance(value, list):
+            text = ",".join(json.dumps(v) for v in value)
+        else:
+            text = value if isinstance(value, str) else json.dumps(value)
+        items.append(f"{var}={text}")
+    return items
+
+
 def _definition_of(stored: dict[str, Any], samples: int) -> plan.Definition:
     specs = tuple(
         plan.Spec(s["name"], tuple(s["values"]), s["kind"], tuple(s["args"]))
@@ -198,6 +225,7 @@ def _create(
     points: list[plan.Point],
     graph: str,
     hypothesis: str | None,
+    name: str | None,
 ) -> str:
     code = snapshot.code_version(root, [cfg.archive, OUTPUTS, STATE_DIR])
     if code.commit is None:
@@ -210,6 +238,7 @@ def _create(
     if code.patch:
         files["code.patch"] = code.patch
     data = {
+        "name": name,
         "hypothesis": hypothesis if hypothesis is not None else cfg.hypothesis,
         "observations": "",
         "experiment": cfg.name,

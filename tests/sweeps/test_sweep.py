@@ -252,3 +252,27 @@ def test_end_after_a_sweep_records_its_observations_on_every_run(
     code, _, _ = run_cli("end", "-m", "x")  # s0002 has none yet: it is the one
     assert code == 0
     assert run_cli("end", "-m", "again")[0] == 2, "no open run, and every sweep ended"
+
+
+def test_a_sweep_named_in_the_expfile(experiment: Experiment) -> None:
+    named = EXPFILE.replace(
+        "stages:",
+        "sweeps:\n  steps:\n    hypothesis: bigger steps\n    vars: {STEP: [1, 2], SEED: '5..6'}\n"
+        "  draws:\n    vars: {STEP: 'int(1, 9)'}\n    random: 3\n    seed: 4\nstages:",
+    )
+    root = experiment(named, **{"compute.sh": COMPUTE, "version.txt": "one\n"})
+    result = _expman(root, "sweep", "steps", "--jobs", "2")
+    assert result.returncode == 0, result.stderr
+    runs = records(root)
+    assert sorted((r["vars"]["STEP"], r["vars"]["SEED"]) for r in runs) == [
+        (1, 5),
+        (1, 6),
+        (2, 5),
+        (2, 6),
+    ]
+    assert {r["hypothesis"] for r in runs} == {"bigger steps"}
+    plan = _expman(root, "sweep", "draws", "--plan")
+    again = _expman(root, "sweep", "draws", "--plan")
+    assert plan.stdout == again.stdout and len(plan.stdout.splitlines()) == 4
+    missing = _expman(root, "sweep", "nope")
+    assert missing.returncode == 2 and "no sweep named 'nope'" in missing.stderr

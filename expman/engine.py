@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import io
+import os
 import sqlite3
 import sys
 from collections.abc import Mapping, Sequence
@@ -188,8 +189,13 @@ def run(session: Session, only: str | None, force: bool) -> int:
     """Run the stages of `session.config`; doit's exit code (0 ok, 1/2 failed, 3 bug)."""
     names = pipeline.selection(session.config, only)
     args = ["run", *(["--always-execute"] if force else []), *names]
-    loader = ModuleTaskLoader(namespace(session.config, session, only))
-    code: int = DoitMain(loader, config_filenames=()).run(args)
+    here = Path.cwd()
+    os.chdir(session.config.root)  # doit resolves dependencies and its state file from here
+    try:
+        loader = ModuleTaskLoader(namespace(session.config, session, only))
+        code: int = DoitMain(loader, config_filenames=()).run(args)
+    finally:
+        os.chdir(here)
     if session.error is not None:
         raise session.error
     return code

@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from expman.errors import ExpmanError
 from expman.openrun import mark_open
 from expman.session import Session
 from expman.state import STATE_DIR, State
+from expman.sweeps import prerun
 from expman.sweeps.store import Sweeps
 
 CLAIMED = 75  # EX_TEMPFAIL: another process runs this point
@@ -53,6 +55,8 @@ def run_point(root: Path, archive: Archive, sweep_id: str, index: int, retries: 
             root, name, sweep["code"]["commit"], patch if patch.exists() else None, archive.root
         )
         shutil.copyfile(folder / "expfile.yaml", inside / config.EXPFILE)
+        overrides = [f"{k}={json.dumps(v)}" for k, v in point.vars.items()]
+        prerun.share(root, archive, folder, sweep, overrides, inside)
         status = _run(inside, archive, sweep, dict(point.vars), point.hash, index, retries)
     finally:
         claims.release(index)
@@ -117,6 +121,10 @@ def main(argv: list[str]) -> int:
     except ExpmanError as e:
         sys.stderr.write(f"expman: point {index}: {e}\n")
         return e.exit_code
+    except Exception:  # a bug: said as cli says it, with the traceback in the point's log
+        traceback.print_exc()
+        sys.stderr.write("expman: internal error: please report it with the traceback above\n")
+        return 3
 
 
 if __name__ == "__main__":

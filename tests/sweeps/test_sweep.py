@@ -276,3 +276,46 @@ def test_a_sweep_named_in_the_expfile(experiment: Experiment) -> None:
     assert plan.stdout == again.stdout and len(plan.stdout.splitlines()) == 4
     missing = _expman(root, "sweep", "nope")
     assert missing.returncode == 2 and "no sweep named 'nope'" in missing.stderr
+
+
+PRERUN = """\
+version: 1
+name: shared
+vars:
+  STEP: 1
+  SEED: 0
+env:
+  COUNTER: {counter}
+stages:
+  pre-run:
+    - name: data
+      cmd: echo "ran $SEED" >> "$COUNTER"; mkdir -p data; echo "seed $SEED" > data/prepared.txt
+      export: [{exported}]
+      deps: [version.txt]
+      targets: [data/prepared.txt]
+  run: {{cmd: "cp data/prepared.txt result.txt"}}
+  fetch: {{cmd: "cp result.txt \\"$EXPMAN_OUTPUTS\\"/"}}
+"""
+
+
+@pytest.mark.parametrize(("exported", "executions"), [("", 1), ("SEED", 2)])
+def test_pre_run_steps_run_once_per_distinct_environment(
+    experiment: Experiment, tmp_path: Path, exported: str, executions: int
+) -> None:
+    counter = tmp_path / "counter"
+    text = PRERUN.format(counter=counter, exported=exported)
+    root = experiment(text, **{"version.txt": "1\n"})
+    (root / ".gitignore").write_text("/.expman/\n/outputs/\n/runs/\n/data/\n")
+    result = _expman(root, "sweep", "-s", "STEP=1..3", "-s", "SEED=7,8", "--jobs", "2")
+    assert result.returncode == 0, result.stderr
+    assert len(counter.read_text().splitlines()) == executions
+    runs = records(root)
+    assert len(runs) == 6
+    assert {s["status"] for r in runs for s in r["stages"] if s["name"] == "pre-run:data"} == {
+        "skipped"
+    }
+    for run in runs:  # each point saw the targets made for its own environment
+        seen = (root / "runs" / run["id"] / "outputs" / "result.txt").read_text()
+        assert seen == (f"seed {run['vars']['SEED']}\n" if exported else "seed \n")
+    again = _expman(root, "sweep", "-s", "STEP=4", "-s", "SEED=7")  # still up to date
+    assert again.returncode == 0 and len(counter.read_text().splitlines()) == executions

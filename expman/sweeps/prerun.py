@@ -1,0 +1,162 @@
+"""Pre-run steps of a sweep: run once per distinct definition and environment, and shared
+by every point that needs them (SPEC §9).
+
+The points whose pre-run steps have the same definitions, see the same environment and
+run the same code share a key. Each key has a workspace of its own that is kept
+(`.expman/workspaces/prerun-KEY/`), with its own doit state, so that §5's skipping
+holds there across points and sweeps. The first point of a key runs the pre-run steps
+there (others wait on the key's lock); then every point of the key gets doit's state and
+the steps' targets (linked) in its own workspace, where doit finds the steps up to date
+and skips them. A step that failed in the shared workspace is not remembered as done: the
+point runs it itself, and its record says why it failed.
+
+Nothing of the shared execution is a run: its logs are in `.expman/prerun/KEY/logs/`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from expman import config, engine, record, workspace
+from expman.archive import Archive
+from expman.model import Config
+from expman.session import Session
+from expman.state import DOIT_DB, STATE_DIR
+
+PRERUN = "prerun"  # in `.expman/`: a lock and the logs of each key
+
+
+def key(cfg: Config, code: dict[str, Any], patch: bytes) -> str:
+    """What decides whether two points can share pre-run steps."""
+    steps = [
+        {"step": s.task_name, **s.definition, "env": cfg.exported_env(s) | dict(s.env)}
+        for s in cfg.steps_of("pre-run")
+    ]
+    text = json.dumps(
+        {
+            "steps": steps,
+            "experiment": cfg.name,
+            "commit": code.get("commit"),
+            "patch": hashlib.sha256(patch).hexdigest(),
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def share(
+    root: Path,
+    archive: Archive,
+    sweep_folder: Path,
+    sweep: dict[str, Any],
+    overrides: list[str],
+    inside: Path,
+) -> None:
+    """Make the pre-run steps of the point whose workspace is `inside` up to date there:
+    run them once for its key (unless done), then hand over doit's state and targets."""
+    cfg = config.load(inside / config.EXPFILE, "expfile.yaml", overrides)
+    if not cfg.steps_of("pre-run"):
+        return
+    patch_path = sweep_folder / "code.patch"
+    patch = patch_path.read_bytes() if patch_path.exists() else b""
+    name = key(cfg, sweep["code"], patch)
+    with _locked(root / STATE_DIR / PRERUN / f"{name}.lock"):
+        shared = _workspace(root, archive, sweep, sweep_folder, name)
+        shared_cfg = config.load(shared / config.EXPFILE, "expfile.yaml", overrides)
+        shared_cfg = dataclasses.replace(shared_cfg, archive=str(archive.root.resolve()))
+        session = Unrecorded(shared_cfg, root / STATE_DIR / PRERUN / name)
+        session.acquire()
+        try:
+            engine.run(session, "pre-run", force=False)
+        finally:
+            session.release()
+        (inside / STATE_DIR).mkdir(exist_ok=True)
+        shutil.copyfile(shared / DOIT_DB, inside / DOIT_DB)
+        for step in shared_cfg.steps_of("pre-run"):
+            for target in step.targets:
+                _link(shared / target, inside / target)
+
+
+def _workspace(
+    root: Path, archive: Archive, sweep: dict[str, Any], folder: Path, name: str
+) -> Path:
+    """The key's kept workspace (made the first time)."""
+    found = root / STATE_DIR / workspace.WORKSPACES / f"prerun-{name}"
+    marker = found / ".expman-ready"
+    if not marker.exists():
+        patch = folder / "code.patch"
+        inside = workspace.create(
+            root,
+            f"prerun-{name}",
+            sweep["code"]["commit"],
+            patch if patch.exists() else None,
+            archive.root,
+        )
+        shutil.copyfile(folder / "expfile.yaml", inside / config.EXPFILE)
+        marker.write_text(os.path.relpath(inside, found) + "\n")
+    return found / marker.read_text().strip()
+
+
+def _link(source: Path, target: Path) -> None:
+    """Show a shared target in a point's workspace (a file, or a folder's files)."""
+    if not source.exists() or target.exists() or target.is_symlink():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.symlink_to(source.resolve(), target_is_directory=source.is_dir())
+
+
+class _Logs(Archive):
+    """Where an unrecorded execution keeps its logs: a folder, and no record."""
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.root
+
+    def write(self, data: dict[str, Any]) -> None:
+        pass  # no record: nothing of a shared pre-run execution is a run
+
+
+class Unrecorded(Session):
+    """Runs steps as a session does (environment, logs, process groups, Ctrl-C), for
+    doit's skipping, without opening a run: logs go to `folder/logs/`."""
+
+    def __init__(self, cfg: Config, folder: Path) -> None:
+        super().__init__(cfg, (sys.stderr, sys.stderr))
+        self.archive = _Logs(folder)
+
+    def _begin(self) -> None:
+        self.acquire()
+        (self.archive.root / "logs").mkdir(parents=True, exist_ok=True)
+        uid = uuid.uuid4().hex
+        self.record = {"id": "pre-run", "uid": uid, "attempts": [{"stages": []}], "stages": []}
+
+    def finish(self) -> None:
+        try:
+            if self.record is not None:
+                steps = self.record["stages"]
+                if any(s["status"] == record.STEP_RUNNING for s in steps):
+                    self.interrupted = True
+        finally:
+            self.release()
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

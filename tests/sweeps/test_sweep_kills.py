@@ -16,6 +16,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -55,7 +56,7 @@ def _settle() -> None:
         time.sleep(0.05)
 
 
-def _records(root: Path, schema: dict[str, object]) -> list[dict[str, object]]:
+def _records(root: Path, schema: dict[str, Any]) -> list[dict[str, Any]]:
     found = []
     for path in sorted((root / "runs").glob("[0-9]*/run.json")):
         record = json.loads(path.read_text())

@@ -137,7 +137,13 @@ def parse(
     if values:
         data["vars"] = {**data["vars"], **values}
     digest = _digest(text, values)
-    skip_schema = not problems and cache is not None and cache.known(digest)
+    # Overrides only replace vars, with values of the types the schema allows every var
+    # (`parse_overrides` makes sure): the expfile known valid without them is valid with.
+    skip_schema = (
+        not problems
+        and cache is not None
+        and (cache.known(digest) or (bool(values) and cache.known(_digest(text, {}))))
+    )
     found = [] if skip_schema else list(_schema_problems(data))
     problems += [
         Problem(filename, *yamlnodes.locate(node, path), yamlnodes.json_path(path), msg, hint)

@@ -8,6 +8,7 @@ import pytest
 
 from expman import config
 from expman.errors import ConfigError, UsageError
+from expman.state import State
 from tests.conftest import MINIMAL, RunCli
 
 DATA = Path(__file__).parent / "data" / "expfiles"
@@ -176,6 +177,16 @@ def test_known_expfile_does_not_import_jsonschema(project: Path) -> None:
     first = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     second = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert (first.stdout, second.stdout) == ("True\n", "False\n"), first.stderr + second.stderr
+    with_override = probe.replace("cache=", "overrides=['LR=0.5'], cache=")
+    third = subprocess.run([sys.executable, "-c", with_override], capture_output=True, text=True)
+    assert third.stdout == "False\n", "overrides change only vars: still known valid"
+
+
+def test_an_override_of_a_known_expfile_is_still_checked(project: Path) -> None:
+    cache = State(project)
+    config.load(project / "expfile.yaml", cache=cache)
+    with pytest.raises(ConfigError, match="contains a NUL character"):
+        config.load(project / "expfile.yaml", overrides=['LR="a\\0b"'], cache=cache)
 
 
 @pytest.mark.parametrize(

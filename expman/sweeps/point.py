@@ -57,7 +57,7 @@ def run_point(root: Path, archive: Archive, sweep_id: str, index: int, retries: 
         shutil.copyfile(folder / "expfile.yaml", inside / config.EXPFILE)
         overrides = [f"{k}={json.dumps(v)}" for k, v in point.vars.items()]
         prerun.share(root, archive, folder, sweep, overrides, inside)
-        status = _run(inside, archive, sweep, dict(point.vars), point.hash, index, retries)
+        status = _run(root, inside, archive, sweep, dict(point.vars), point.hash, index, retries)
     finally:
         claims.release(index)
         if status != record.FAILED:
@@ -66,6 +66,7 @@ def run_point(root: Path, archive: Archive, sweep_id: str, index: int, retries: 
 
 
 def _run(
+    root: Path,
     inside: Path,
     archive: Archive,
     sweep: dict[str, Any],
@@ -75,7 +76,7 @@ def _run(
     retries: int,
 ) -> str:
     overrides = [f"{name}={json.dumps(value)}" for name, value in values.items()]
-    cfg = config.load(inside / config.EXPFILE, "expfile.yaml", overrides)
+    cfg = config.load(inside / config.EXPFILE, "expfile.yaml", overrides, cache=State(root))
     cfg = dataclasses.replace(cfg, archive=str(archive.root.resolve()))
     state = State(inside)
     run = record.new(cfg, sweep.get("hypothesis"))

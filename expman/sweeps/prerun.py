@@ -32,7 +32,7 @@ from expman import config, engine, record, workspace
 from expman.archive import Archive
 from expman.model import Config
 from expman.session import Session
-from expman.state import DOIT_DB, STATE_DIR
+from expman.state import DOIT_DB, STATE_DIR, State
 
 PRERUN = "prerun"  # in `.expman/`: a lock and the logs of each key
 
@@ -66,7 +66,7 @@ def share(
 ) -> None:
     """Make the pre-run steps of the point whose workspace is `inside` up to date there:
     run them once for its key (unless done), then hand over doit's state and targets."""
-    cfg = config.load(inside / config.EXPFILE, "expfile.yaml", overrides)
+    cfg = config.load(inside / config.EXPFILE, "expfile.yaml", overrides, cache=State(root))
     if not cfg.steps_of("pre-run"):
         return
     patch_path = sweep_folder / "code.patch"
@@ -74,7 +74,9 @@ def share(
     name = key(cfg, sweep["code"], patch)
     with _locked(root / STATE_DIR / PRERUN / f"{name}.lock"):
         shared = _workspace(root, archive, sweep, sweep_folder, name)
-        shared_cfg = config.load(shared / config.EXPFILE, "expfile.yaml", overrides)
+        shared_cfg = config.load(
+            shared / config.EXPFILE, "expfile.yaml", overrides, cache=State(root)
+        )
         shared_cfg = dataclasses.replace(shared_cfg, archive=str(archive.root.resolve()))
         session = Unrecorded(shared_cfg, root / STATE_DIR / PRERUN / name)
         session.acquire()

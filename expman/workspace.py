@@ -78,7 +78,8 @@ def remove(root: Path, folder: Path) -> None:
         ["git", "worktree", "remove", "--force", str(folder)], cwd=root, capture_output=True
     )
     shutil.rmtree(folder, ignore_errors=True)
-    subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True)
+    # Not `git worktree prune`: it would also drop the note of a worktree that another
+    # point is adding at this moment (found by a 1,000-point sweep).
 
 
 def _link_data(root: Path, inside: Path, archive: Path) -> None:

@@ -13,9 +13,12 @@ a linked data file writes to the experiment's own file: data is for reading.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 from expman.errors import ArchiveError, UsageError
@@ -52,7 +55,8 @@ def create(root: Path, name: str, commit: str, patch: Path | None, archive: Path
     folder.parent.mkdir(parents=True, exist_ok=True)
     if folder.exists():
         remove(root, folder)  # left by a workspace that was not cleaned up
-    git(root, "worktree", "add", "--detach", "--quiet", str(folder), commit)
+    with _worktrees_locked(root):
+        git(root, "worktree", "add", "--detach", "--quiet", str(folder), commit)
     try:
         if patch is not None:
             result = subprocess.run(
@@ -74,12 +78,27 @@ def create(root: Path, name: str, commit: str, patch: Path | None, archive: Path
 
 def remove(root: Path, folder: Path) -> None:
     """Remove a workspace (and git's note of its worktree)."""
-    subprocess.run(
-        ["git", "worktree", "remove", "--force", str(folder)], cwd=root, capture_output=True
-    )
+    with _worktrees_locked(root):
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(folder)], cwd=root, capture_output=True
+        )
     shutil.rmtree(folder, ignore_errors=True)
     # Not `git worktree prune`: it would also drop the note of a worktree that another
     # point is adding at this moment (found by a 1,000-point sweep).
+
+
+@contextlib.contextmanager
+def _worktrees_locked(root: Path) -> Iterator[None]:
+    """One git worktree change at a time: git removes `.git/worktrees/` with its last
+    worktree, under the feet of another being added (found by a 1,000-point sweep)."""
+    path = root / STATE_DIR / "worktrees.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _link_data(root: Path, inside: Path, archive: Path) -> None:

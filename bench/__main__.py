@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 
-from bench import archive, keep, overhead, query, skip_check
+from bench import archive, keep, overhead, query, skip_check, sweep
 
 if __name__ == "__main__":
     print(
@@ -18,6 +18,7 @@ if __name__ == "__main__":
         ("archive", archive),
         ("query", query),
         ("keeping the archive", keep),
+        ("sweeps", sweep),
     ):
         print(f"\n== {name}")
         results[name] = module.main()

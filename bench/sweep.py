@@ -1,0 +1,194 @@
+"""Sweeps: orchestration overhead, workspace creation, and the resume decision.
+
+- Overhead: sweeps of trivial runs (stages `true`), `--jobs 2`, 100 and 1,000 points:
+  wall time per run (the stages' own time is negligible). Baseline in the same run: Hydra
+  multirun (BasicLauncher) of a trivial task over the same 100 points, when `hydra-core`
+  is installed (`pip install -e ".[bench]"`). Targets: at most 0.1 s per run at 100
+  points, and the per-run cost at 1,000 no more than 1.2 times that at 100.
+- Workspace: an experiment with 2,000 source files and 2 GB of data (sparse files, which
+  cost no disk: the link count is what is measured): creating one point's workspace,
+  under 0.2 s and under 1% of the data's size in new disk.
+- Resume: deciding what to run in a 1,000-point sweep with 900 points done, under 0.5 s.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.common import ENV, EXPMAN, call, experiment, median, report, timed
+
+TRIVIAL = """\
+version: 1
+name: trivial
+vars: {N: 0}
+stages:
+  run: {cmd: "true"}
+  fetch: {cmd: "true"}
+"""
+HYDRA_APP = """\
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base=None, config_path=None)
+def main(cfg: DictConfig) -> None:
+    pass
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def _overhead(work: Path) -> bool:
+    per_run = {}
+    for points in (100, 1000):
+        root = experiment(work / f"trivial-{points}", TRIVIAL)
+        command = [EXPMAN, "sweep", "-s", f"N=1..{points}", "--jobs", "2"]
+        took = timed(lambda: call(*command, cwd=root), 1)  # noqa: B023 - called at once
+        per_run[points] = took[0] / points
+        print(f"  {points:,} points, --jobs 2: {took[0]:.1f} s, {per_run[points]:.3f} s per run")
+    baseline = float("nan")
+    if importlib.util.find_spec("hydra") is not None:
+        app = work / "hydra_app.py"
+        app.write_text(HYDRA_APP)
+        took = timed(
+            lambda: subprocess.run(
+                [
+                    sys.executable,
+                    str(app),
+                    "--multirun",
+                    "+n=range(0,100)",
+                    f"hydra.sweep.dir={work / 'multirun'}",
+                ],
+                cwd=work,
+                capture_output=True,
+                check=True,
+                env=ENV,
+            ),
+            1,
+        )
+        baseline = took[0] / 100
+    else:
+        print('  hydra-core is not installed: `pip install -e ".[bench]"` for the baseline')
+    met = report(
+        "sweep overhead per run, 100 points",
+        per_run[100],
+        "s",
+        "Hydra multirun per job",
+        baseline,
+        0.1,
+    )
+    growth = per_run[1000] / per_run[100]
+    verdict = "met" if growth <= 1.2 else "MISSED"
+    print(f"  per run at 1,000 points / at 100: {growth:.2f}  target <= 1.2: {verdict}")
+    return met and growth <= 1.2
+
+
+def _workspace(work: Path) -> bool:
+    from expman import workspace
+
+    root = work / "big"
+    files = {f"src/pkg{i // 100}/mod{i}.py": f"VALUE = {i}\n" for i in range(2000)}
+    experiment(root, TRIVIAL, **files)
+    data = root / "data"
+    data.mkdir()
+    for i in range(200):  # 2 GB of data, sparse: the point is what a workspace costs
+        with (data / f"shard{i:03d}.bin").open("wb") as f:
+            f.truncate(10 << 20)
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True
+    ).stdout.strip()
+    archive = root / "runs"
+    times, sizes = [], []
+    for n in range(5):
+        name = f"bench-{n}"
+
+        def make() -> None:
+            workspace.create(root, name, commit, None, archive)  # noqa: B023
+
+        times += timed(make, 1)
+        folder = root / ".expman" / "workspaces" / name
+        sizes.append(
+            int(
+                subprocess.run(
+                    ["du", "-sk", str(folder)], capture_output=True, text=True
+                ).stdout.split()[0]
+            )
+            * 1024
+        )
+        workspace.remove(root, folder)
+    used = median([float(size) for size in sizes])
+    share = used / (2000 << 20)
+    verdict = "met" if share < 0.01 else "MISSED"
+    print(
+        f"  2,000 source files, 2 GB of data: new disk {used / 1e6:.1f} MB "
+        f"({share:.2%} of the data)  target < 1%: {verdict}"
+    )
+    git_checkout = timed(
+        lambda: call(
+            "git", "worktree", "add", "--detach", "-q", str(work / "plain"), commit, cwd=root
+        ),
+        1,
+    )
+    met = report(
+        "workspace creation", median(times), "s", "git worktree add alone", git_checkout[0], 0.2
+    )
+    return met and share < 0.01
+
+
+def _resume(work: Path) -> bool:
+    from expman.archive import Archive
+    from expman.commands.sweep import _succeeded
+    from expman.sweeps.plan import Definition, parse_spec, points
+    from expman.sweeps.store import Sweeps
+
+    archive = Archive(work / "resume" / "runs")
+    plan = points(Definition(specs=(parse_spec("N", "1..1000"),)), "graph")
+    sweep = Sweeps(archive).create({"hypothesis": "bench"}, plan)
+    template = {"schema_version": 1, "status": "succeeded", "ended": "x"}
+    for i in range(900):
+        folder = archive.root / f"{i + 1:04d}"
+        folder.mkdir(parents=True)
+        record = {
+            **template,
+            "id": f"{i + 1:04d}",
+            "uid": f"{i:032x}",
+            "sweep": {"id": sweep, "index": i, "point": plan[i].hash},
+        }
+        (folder / "run.json").write_text(json.dumps(record))
+        past = 1e9
+        os.utime(folder / "run.json", (past, past))
+
+    def decide() -> None:
+        done = _succeeded(archive, sweep)
+        todo = [p.index for p in Sweeps(archive).plan(sweep) if p.index not in done]
+        assert len(todo) == 100
+
+    took = timed(decide, 5)
+    listing = timed(lambda: list(os.scandir(archive.root)), 5)
+    return report(
+        "resume decision, 1,000 points, 900 done",
+        median(took),
+        "s",
+        "listing the archive",
+        median(listing),
+        0.5,
+    )
+
+
+def main() -> bool:
+    """Run all three; True when every target is met."""
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        return _overhead(work) & _workspace(work) & _resume(work)
+
+
+if __name__ == "__main__":
+    raise SystemExit(0 if main() else 1)

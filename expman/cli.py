@@ -199,6 +199,13 @@ def _doit(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> in
     return doit(path=path, display=display, args=args.args, streams=(out, err))
 
 
+def _experiment_root(start: Path) -> Path:
+    """The experiment's folder (where its expfile is)."""
+    from expman import config
+
+    return config.find(start).resolve().parent
+
+
 def _archive(args: argparse.Namespace, start: Path) -> Path:
     """The archive to read: --archive, or the one the experiment's expfile names."""
     if args.archive:
@@ -289,7 +296,9 @@ def _rm(args: argparse.Namespace, start: Path, out: TextIO) -> int:
 def _gc(args: argparse.Namespace, start: Path, out: TextIO) -> int:
     from expman.commands.gc import gc
 
-    return gc(archive=_archive(args, start), out=out)
+    archive = _archive(args, start)
+    root = None if args.archive else _experiment_root(start)
+    return gc(archive=archive, out=out, root=root)
 
 
 def _fsck(args: argparse.Namespace, start: Path, out: TextIO) -> int:

@@ -10,8 +10,14 @@ from expman.archive import Archive
 from expman.output import write_line
 
 
-def gc(*, archive: Path, out: TextIO) -> int:
-    """Free unused objects and report what was freed."""
+def gc(*, archive: Path, out: TextIO, root: Path | None = None) -> int:
+    """Free unused objects and report what was freed; in an experiment (`root`), also
+    remove the workspaces of sweep points that no process runs any more."""
+    if root is not None:
+        from expman.sweeps.point import remove_stale_workspaces
+
+        for name in remove_stale_workspaces(root, Archive(archive)):
+            write_line(out, f"removed the workspace {name}")
     freed = collect.gc(Archive(archive))
     write_line(
         out,

@@ -11,13 +11,13 @@ expman sweep status [s0003]
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from expman import config, formats, index, snapshot
+from expman import config, formats, index, metrics, snapshot, workspace
 from expman.archive import Archive
 from expman.errors import EXIT_INTERRUPTED, EXIT_STAGE_FAILED, UsageError
 from expman.model import Config
@@ -25,8 +25,10 @@ from expman.output import style, write_line
 from expman.outputs import OUTPUTS
 from expman.state import STATE_DIR, State
 from expman.sweeps import plan
+from expman.sweeps.backend import Backend
 from expman.sweeps.local import CLAIMED, Local
 from expman.sweeps.store import Sweeps
+from expman.sweeps.view import View
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def sweep(
         err,
         style(f"expman: sweep {sweep_id}: {len(points)} points, {len(todo)} to run", "bold", err),
     )
-    backend = Local(
+    backend: Backend = Local(
         root=root,
         archive=archive.root.resolve(),
         sweep_id=sweep_id,
@@ -101,12 +103,16 @@ def sweep(
         retries=options.retries,
         fail_fast=options.fail_fast,
     )
-    view = _Events(sweeps, sweep_id, {p.index: p for p in points}, len(todo), err)
+    view = View(
+        sweeps, sweep_id, {p.index: p for p in points}, len(todo), err, _metrics_of(cfg, sweep_id)
+    )
     try:
-        codes = backend.run(todo, view.event)
+        codes = backend.run(todo, view.event, view.tick)
     except KeyboardInterrupt:
+        view.close()
         write_line(err, f"expman: sweep {sweep_id} interrupted: `expman sweep --resume {sweep_id}`")
         return EXIT_INTERRUPTED
+    view.close()
     write_line(out, status_table(archive, sweeps, sweep_id, out))
     failed = [i for i, code in codes.items() if code not in (0, CLAIMED)]
     return EXIT_STAGE_FAILED if failed else 0
@@ -267,42 +273,26 @@ def _runs_of(archive: Archive, sweep_id: str) -> dict[int, list[dict[str, Any]]]
     return found
 
 
+def _metrics_of(cfg: Config, sweep_id: str) -> Callable[[int], Any]:
+    """Reads a running point's metrics file in its workspace (None until it is there)."""
+    found = workspace.git(cfg.root, "rev-parse", "--show-toplevel").strip()
+    inside = os.path.relpath(cfg.root, found)
+
+    def read(index: int) -> Any:
+        if cfg.metrics is None:
+            return None
+        base = cfg.root / STATE_DIR / workspace.WORKSPACES / f"{sweep_id}-{index}"
+        path = base / inside / cfg.metrics
+        try:
+            return metrics.read(path, cfg.metrics) if path.is_file() else None
+        except metrics.MetricsError:
+            return None
+
+    return read
+
+
 def _print_plan(points: list[plan.Point], out: TextIO) -> int:
     names = list(dict.fromkeys(name for p in points for name in p.vars))
     rows = [[str(p.index), *(formats.cell(p.vars.get(n)) for n in names), p.hash] for p in points]
     out.write(formats.table(["point", *names, "hash"], rows))
     return 0
-
-
-class _Events:
-    """What happens, one line per event (in a pipe and on a terminal alike)."""
-
-    def __init__(
-        self, sweeps: Sweeps, sweep_id: str, points: dict[int, plan.Point], total: int, err: TextIO
-    ) -> None:
-        self.sweeps, self.sweep_id, self.points = sweeps, sweep_id, points
-        self.total, self.err = total, err
-        self.started = time.monotonic()
-        self.done = self.failed = 0
-
-    def event(self, kind: str, index: int, code: int | None) -> None:
-        values = ", ".join(f"{k}={json.dumps(v)}" for k, v in self.points[index].vars.items())
-        result = self.sweeps.result(self.sweep_id, index) or {}
-        run = f"run {result['run']}" if result.get("run") else "no run"
-        if kind == "started":
-            text = f"point {index} ({values}): started"
-        elif kind == "skipped":
-            text = f"point {index}: another process runs it"
-        else:
-            self.done += 1
-            self.failed += code != 0
-            state = {0: "succeeded", 1: "failed", 130: "interrupted"}.get(code or 0, f"exit {code}")
-            elapsed = time.monotonic() - self.started
-            left = elapsed / self.done * (self.total - self.done)
-            text = (
-                f"point {index} ({values}): {state}, {run} "
-                f"[{self.done}/{self.total} done, {self.failed} failed, "
-                f"{formats.duration(elapsed)} elapsed, ~{formats.duration(left)} left]"
-            )
-            text = style(text, "green" if code == 0 else "red", self.err)
-        write_line(self.err, f"expman: {text}")

@@ -18,15 +18,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from expman.processes import GRACE_SECONDS
+from expman.sweeps.backend import Event, Tick
 
-# (event, index, exit code or None): "started", "finished", "skipped" (claimed elsewhere)
-Event = Callable[[str, int, "int | None"], None]
 CLAIMED = 75
 
 
@@ -45,8 +44,14 @@ class Local:
     fail_fast: bool = False
     running: dict[int, tuple[Any, list[str]]] = field(default_factory=dict)
 
-    def run(self, indices: Sequence[int], event: Event) -> dict[int, int]:
-        """Run the points; each one's exit code. Ctrl-C stops them all, then re-raises."""
+    def run(
+        self,
+        indices: Sequence[int],
+        event: Event,
+        tick: Tick | None = None,
+    ) -> dict[int, int]:
+        """Run the points; each one's exit code. `tick(running)` is called as it waits.
+        Ctrl-C stops them all, then re-raises."""
         queue, codes = list(indices), {}
         free = list(self.gpus)
         try:
@@ -60,6 +65,8 @@ class Local:
                     self.running[index] = (self._start(index, slots), slots)
                     event("started", index, None)
                 time.sleep(0.05)
+                if tick is not None:
+                    tick(list(self.running))
                 for index, (process, slots) in list(self.running.items()):
                     code = process.poll()
                     if code is None:

@@ -105,6 +105,24 @@ def _run(
     return str(ended["status"])
 
 
+def remove_stale_workspaces(root: Path, archive: Archive) -> list[str]:
+    """Remove the workspaces of points that no live process runs (those kept after a
+    failure, or left by a kill); their names."""
+    folder = root / STATE_DIR / workspace.WORKSPACES
+    sweeps = Sweeps(archive)
+    removed = []
+    for entry in sorted(folder.glob("s[0-9]*-[0-9]*")) if folder.is_dir() else []:
+        sweep_id, _, index = entry.name.partition("-")
+        if not index.isdigit() or sweep_id not in sweeps.ids():
+            continue
+        held = dict(sweeps.claims(sweep_id).held())
+        if int(index) in held:
+            continue
+        workspace.remove(root, entry)
+        removed.append(entry.name)
+    return removed
+
+
 def main(argv: list[str]) -> int:
     """The process's entry point; the exit code."""
     root, archive, sweep_id, index = Path(argv[0]), Path(argv[1]), argv[2], int(argv[3])

@@ -191,6 +191,11 @@ def test_failures_go_on_stop_with_fail_fast_and_retry(sweepable: Path) -> None:
     assert result.returncode == 1
     assert [r["status"] for r in records(sweepable)] == ["failed"] * 3, "the sweep went on"
     assert "point 0 (STEP=1, FAIL=1): failed" in result.stderr
+    kept = sorted(p.name for p in (sweepable / ".expman" / "workspaces").glob("s0001-*"))
+    assert kept == ["s0001-0", "s0001-1", "s0001-2"], "a failed point's workspace stays"
+    collected = _expman(sweepable, "gc")
+    assert "removed the workspace s0001-0" in collected.stdout
+    assert not list((sweepable / ".expman" / "workspaces").glob("s0001-*"))
     fast = _expman(sweepable, "sweep", "-s", "STEP=1..3", "-s", "FAIL=1", "--fail-fast")
     assert fast.returncode == 1
     assert len([r for r in records(sweepable) if r["sweep"]["id"] == "s0002"]) == 1
@@ -319,3 +324,56 @@ def test_pre_run_steps_run_once_per_distinct_environment(
         assert seen == (f"seed {run['vars']['SEED']}\n" if exported else "seed \n")
     again = _expman(root, "sweep", "-s", "STEP=4", "-s", "SEED=7")  # still up to date
     assert again.returncode == 0 and len(counter.read_text().splitlines()) == executions
+
+
+LIVE = """\
+version: 1
+name: live
+vars: {STEP: 1}
+stages:
+  run:
+    cmd: |
+      mkdir -p "$EXPMAN_OUTPUTS"
+      echo "{\\"acc\\": 0.$STEP}" > "$EXPMAN_OUTPUTS/metrics.json"
+      sleep 1.2
+  fetch: {cmd: "true"}
+metrics: outputs/metrics.json
+"""
+
+
+def test_on_a_terminal_a_live_view_shows_counts_and_metrics(experiment: Experiment) -> None:
+    """Read back from a real pseudo-terminal: the block with its counts and the latest
+    metric of each running point, redrawn in place."""
+    import os
+    import pty
+    import select
+
+    root = experiment(LIVE)
+    leader, follower = pty.openpty()
+    sweep = subprocess.Popen(
+        [str(BIN / "expman"), "sweep", "-s", "STEP=1..4", "--jobs", "2"],
+        cwd=root,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    screen = b""
+    while True:
+        ready, _, _ = select.select([leader], [], [], 30)
+        if not ready:
+            break
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(leader)
+    assert sweep.wait(timeout=60) == 0
+    text = screen.decode(errors="replace")
+    assert "running, 2 queued" in text
+    assert "acc=0.1" in text or "acc=0.2" in text, "the latest metric of a running point"
+    assert "\x1b[" in text and "F\x1b[J" in text, "the block is redrawn in place"
+    assert "4 succeeded" in text

@@ -125,6 +125,7 @@ def test_an_edit_during_the_sweep_reaches_no_run(sweepable: Path, tmp_path: Path
     assert {r["metrics"]["version"] for r in records(sweepable)} == {"one"}
 
 
+@pytest.mark.slow
 def test_ctrl_c_interrupts_every_point_and_resume_finishes(sweepable: Path, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     sweep = subprocess.Popen(
@@ -156,6 +157,7 @@ def test_ctrl_c_interrupts_every_point_and_resume_finishes(sweepable: Path, tmp_
     assert len(records(sweepable)) == 8, "the interrupted runs stay in the history"
 
 
+@pytest.mark.slow
 def test_concurrent_resumes_never_run_one_point_twice(sweepable: Path, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     first = subprocess.Popen(
@@ -205,6 +207,7 @@ def test_failures_go_on_stop_with_fail_fast_and_retry(sweepable: Path) -> None:
     assert [(r["status"], len(r["attempts"])) for r in runs] == [("succeeded", 2)] * 2
 
 
+@pytest.mark.slow
 def test_gpu_slots_are_never_shared(sweepable: Path, tmp_path: Path) -> None:
     result = _expman(
         sweepable,

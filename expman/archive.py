@@ -8,8 +8,6 @@ its record. Records are replaced atomically (`fsutil.write_atomic`).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import re
@@ -52,18 +50,6 @@ def _host() -> str:
 
 def _number(name: str) -> int:
     return int(name.split("-")[0])
-
-
-@contextlib.contextmanager
-def _locked(run_dir: Path) -> Iterator[None]:
-    """Hold the run folder's lock (flock on the folder itself): record writes and
-    annotations of one run never interleave, so no annotation is left out of the record."""
-    fd = os.open(run_dir, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _umask() -> int:
@@ -169,7 +155,7 @@ class Archive:
     def refresh(self, run_id: str) -> dict[str, Any]:
         """Derive the record again from the run's annotation files (after copying some)."""
         run_dir = self.run_dir(run_id)
-        with _locked(run_dir):
+        with fsutil.locked(run_dir):  # record writes and annotations never interleave
             return self._write(run_dir, self.read(run_id))
 
     def removed_folders(self) -> list[str]:
@@ -227,7 +213,7 @@ class Archive:
         the fact (`annotation`) derived into it."""
         run_dir = self.run_dir(record["id"])
         try:
-            with _locked(run_dir):
+            with fsutil.locked(run_dir):  # record writes and annotations never interleave
                 self._write(run_dir, record)
         except OSError as e:
             raise ArchiveError(f"cannot write {run_dir / RECORD}: {e.strerror or e}") from e
@@ -237,7 +223,7 @@ class Archive:
         run_dir = self.run_dir(run_id)
         try:
             annotation.add(run_dir, entry)
-            with _locked(run_dir):
+            with fsutil.locked(run_dir):  # record writes and annotations never interleave
                 # The record as it is now: a runner may have written it since.
                 return self._write(run_dir, self.read(run_id))
         except OSError as e:

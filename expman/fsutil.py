@@ -1,13 +1,16 @@
-"""File-system primitives: atomic writes, and dependency patterns expanded into files."""
+"""File-system primitives: atomic writes, OS locks, and dependency patterns expanded into
+files."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import glob
 import json
 import os
 import posixpath
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,22 @@ def write_json_atomic(path: Path, value: Any) -> None:
     """`write_atomic` of `value` as indented JSON."""
     text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     write_atomic(path, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def locked(path: Path, shared: bool = False) -> Iterator[None]:
+    """Hold an OS lock (flock) on `path` while the block runs: a folder itself, or a lock
+    file (made if missing). The kernel drops it when its holder dies, however it dies."""
+    if path.is_dir():
+        fd = os.open(path, os.O_RDONLY)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def sync_dir(path: Path) -> None:

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from expman import processes
+from expman import fsutil, processes
 
 OBJECTS_DIR = ".objects"
 _CHUNK = 1 << 20
@@ -77,24 +77,14 @@ class ObjectStore:
     def writing(self) -> Iterator[None]:
         """Hold while adding objects and linking them into run folders: `gc` waits until
         no one does, so it never frees an object that is about to be linked."""
-        with self._flock(fcntl.LOCK_SH):
+        with fsutil.locked(self.root / _LOCK, shared=True):
             yield
 
     @contextlib.contextmanager
     def collecting(self) -> Iterator[None]:
         """Hold while freeing objects (`gc`): no one adds or links objects meanwhile."""
-        with self._flock(fcntl.LOCK_EX):
+        with fsutil.locked(self.root / _LOCK):
             yield
-
-    @contextlib.contextmanager
-    def _flock(self, kind: int) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, kind)
-            yield
-        finally:
-            os.close(fd)
 
     def paths(self) -> Iterator[Path]:
         """Every object's path."""

@@ -14,13 +14,12 @@ a linked data file writes to the experiment's own file: data is for reading.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
+from expman import fsutil
 from expman.errors import ArchiveError, UsageError
 from expman.outputs import OUTPUTS
 from expman.state import STATE_DIR
@@ -87,18 +86,10 @@ def remove(root: Path, folder: Path) -> None:
     # point is adding at this moment (found by a 1,000-point sweep).
 
 
-@contextlib.contextmanager
-def _worktrees_locked(root: Path) -> Iterator[None]:
+def _worktrees_locked(root: Path) -> contextlib.AbstractContextManager[None]:
     """One git worktree change at a time: git removes `.git/worktrees/` with its last
     worktree, under the feet of another being added (found by a 1,000-point sweep)."""
-    path = root / STATE_DIR / "worktrees.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    return fsutil.locked(root / STATE_DIR / "worktrees.lock")
 
 
 def _link_data(root: Path, inside: Path, archive: Path) -> None:

@@ -15,20 +15,17 @@ Nothing of the shared execution is a run: its logs are in `.expman/prerun/KEY/lo
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from expman import config, engine, record, workspace
+from expman import config, engine, fsutil, record, workspace
 from expman.archive import Archive
 from expman.model import Config
 from expman.session import Session
@@ -72,7 +69,7 @@ def share(
     patch_path = sweep_folder / "code.patch"
     patch = patch_path.read_bytes() if patch_path.exists() else b""
     name = key(cfg, sweep["code"], patch)
-    with _locked(root / STATE_DIR / PRERUN / f"{name}.lock"):
+    with fsutil.locked(root / STATE_DIR / PRERUN / f"{name}.lock"):
         shared = _workspace(root, archive, sweep, sweep_folder, name)
         shared_cfg = config.load(
             shared / config.EXPFILE, "expfile.yaml", overrides, cache=State(root)
@@ -151,14 +148,3 @@ class Unrecorded(Session):
                     self.interrupted = True
         finally:
             self.release()
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)

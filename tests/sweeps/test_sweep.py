@@ -56,6 +56,24 @@ def _expman(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _background_sweep(root: Path, *args: str, stderr: int = subprocess.DEVNULL) -> Any:
+    return subprocess.Popen(
+        [str(BIN / "expman"), "sweep", *args],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        text=True,
+    )
+
+
+def _at_the_gate(folder: Path, points: int) -> None:
+    """Wait until `points` points wait at the gate (each touches `gate.STEP.SEED`)."""
+    deadline = time.monotonic() + 60
+    while len(list(folder.glob("gate.*"))) < points:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 def _by_point(root: Path) -> dict[int, list[dict[str, Any]]]:
     found: dict[int, list[dict[str, Any]]] = {}
     for record in records(root):
@@ -108,16 +126,8 @@ def test_plan_prints_the_points_and_runs_nothing(sweepable: Path) -> None:
 
 def test_an_edit_during_the_sweep_reaches_no_run(sweepable: Path, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
-    sweep = subprocess.Popen(
-        [str(BIN / "expman"), "sweep", "-s", "STEP=1..4", "-s", f"GATE={gate}", "--jobs", "2"],
-        cwd=sweepable,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while not list(tmp_path.glob("gate.*")):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    sweep = _background_sweep(sweepable, "-s", "STEP=1..4", "-s", f"GATE={gate}", "--jobs", "2")
+    _at_the_gate(tmp_path, 1)
     (sweepable / "version.txt").write_text("two\n")  # the researcher edits the code
     (sweepable / "expfile.yaml").write_text(EXPFILE.replace("cp result.txt", "false"))
     gate.touch()
@@ -128,17 +138,10 @@ def test_an_edit_during_the_sweep_reaches_no_run(sweepable: Path, tmp_path: Path
 @pytest.mark.slow
 def test_ctrl_c_interrupts_every_point_and_resume_finishes(sweepable: Path, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
-    sweep = subprocess.Popen(
-        [str(BIN / "expman"), "sweep", "-s", "STEP=1..6", "-s", f"GATE={gate}", "--jobs", "2"],
-        cwd=sweepable,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    sweep = _background_sweep(
+        sweepable, "-s", "STEP=1..6", "-s", f"GATE={gate}", "--jobs", "2", stderr=subprocess.PIPE
     )
-    deadline = time.monotonic() + 60
-    while len(list(tmp_path.glob("gate.*"))) < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    _at_the_gate(tmp_path, 2)
     sweep.send_signal(signal.SIGINT)
     _, err = sweep.communicate(timeout=60)
     assert sweep.returncode == 130
@@ -160,25 +163,9 @@ def test_ctrl_c_interrupts_every_point_and_resume_finishes(sweepable: Path, tmp_
 @pytest.mark.slow
 def test_concurrent_resumes_never_run_one_point_twice(sweepable: Path, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
-    first = subprocess.Popen(
-        [str(BIN / "expman"), "sweep", "-s", "STEP=1..8", "-s", f"GATE={gate}"],
-        cwd=sweepable,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while not list(tmp_path.glob("gate.*")):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    resumes = [
-        subprocess.Popen(
-            [str(BIN / "expman"), "sweep", "--resume", "s0001", "--jobs", "2"],
-            cwd=sweepable,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(2)
-    ]
+    first = _background_sweep(sweepable, "-s", "STEP=1..8", "-s", f"GATE={gate}")
+    _at_the_gate(tmp_path, 1)
+    resumes = [_background_sweep(sweepable, "--resume", "s0001", "--jobs", "2") for _ in range(2)]
     time.sleep(2)
     gate.touch()
     for process in [first, *resumes]:

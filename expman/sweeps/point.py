@@ -13,6 +13,7 @@ input, 75 claimed by another (or done by another since it was planned).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -20,6 +21,7 @@ import shutil
 import signal
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +61,10 @@ def run_point(root: Path, archive: Archive, sweep_id: str, index: int, retries: 
         prerun.share(root, archive, folder, sweep, overrides, inside)
         status = _run(root, inside, archive, sweep, dict(point.vars), point.hash, index, retries)
     finally:
-        claims.release(index)
-        if status != record.FAILED:
-            workspace.remove(root, root / STATE_DIR / workspace.WORKSPACES / name)
+        with _signals_held():  # a stop now must not leave half a workspace
+            claims.release(index)
+            if status != record.FAILED:
+                workspace.remove(root, root / STATE_DIR / workspace.WORKSPACES / name)
     return {record.SUCCEEDED: 0, record.FAILED: 1}.get(status, 130)
 
 
@@ -84,11 +87,11 @@ def _run(
     if "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPU slots the backend gave this point
         run["sweep"]["gpus"] = os.environ["CUDA_VISIBLE_DEVICES"]
     run["start_overrides"] = dict(values)
-    with state.lock("sweep"):
+    sweeps = Sweeps(archive)
+    with _signals_held(), state.lock("sweep"):  # a run is never made without being opened
         archive.create(run)
         mark_open(inside, state, archive, cfg.archive, run)
-    sweeps = Sweeps(archive)
-    sweeps.note_result(sweep["id"], index, {"run": run["id"], "status": record.RUNNING})
+        sweeps.note_result(sweep["id"], index, {"run": run["id"], "status": record.RUNNING})
     try:
         for _ in range(retries + 1):
             session = Session(cfg, (sys.stdout, sys.stderr))
@@ -99,10 +102,22 @@ def _run(
                 session.release()
             if code == 0:
                 break
-    finally:  # interrupted too: the run is ended, with that status
-        _, ended = ending.close(inside, lambda _: "", lambda: None, sys.stderr)
-        sweeps.note_result(sweep["id"], index, {"run": ended["id"], "status": ended["status"]})
+    finally:  # interrupted too: the run is ended, with that status, whatever comes now
+        with _signals_held():
+            _, ended = ending.close(inside, lambda _: "", lambda: None, sys.stderr)
+            sweeps.note_result(sweep["id"], index, {"run": ended["id"], "status": ended["status"]})
     return str(ended["status"])
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGTERM and SIGINT wait until the block is done (then they are delivered)."""
+    held = {signal.SIGTERM, signal.SIGINT}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def remove_stale_workspaces(root: Path, archive: Archive) -> list[str]:

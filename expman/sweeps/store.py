@@ -6,6 +6,7 @@
     <archive>/sweeps/s0001/claims/<i>     who runs point i now (host, pid, start time)
     <archive>/sweeps/s0001/results/<i>.json  the run point i ran as last, and its status
     <archive>/sweeps/s0001/expfile.yaml, code.patch   what every point runs
+    <archive>/sweeps/s0001/annotations/   notes and tags added to the sweep afterwards
 
 Ids (`s0001`, ...) are allocated as run ids are: a complete folder renamed into place.
 The plan only grows: extending a random sweep appends points and never changes one.
@@ -29,7 +30,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from expman import fsutil, processes, record
+from expman import annotation, fsutil, processes, record
 from expman.archive import Archive
 from expman.errors import ArchiveError, UsageError
 from expman.sweeps.plan import Point
@@ -150,6 +151,16 @@ class Sweeps:
         if digits.isdigit() and f"s{int(digits):04d}" in ids:
             return f"s{int(digits):04d}"
         raise UsageError(f"'{name}' is not a sweep in {self.root} (try s0001, 1 or last)")
+
+    def annotate(self, sweep_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """Add a note or tag change to a sweep, as to a run (`annotation`): a file of its
+        own in the sweep's folder, derived into `sweep.json` under the folder's lock."""
+        folder = self.folder(sweep_id)
+        annotation.add(folder, entry)
+        with fsutil.locked(folder):
+            data = annotation.apply(self.read(sweep_id), annotation.entries(folder))
+            self.write(data)
+        return data
 
     def note_result(self, sweep_id: str, index: int, result: dict[str, Any]) -> None:
         """Note which run point `index` ran as, and how it ended (for the sweep's view)."""

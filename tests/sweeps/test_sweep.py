@@ -367,3 +367,15 @@ def test_on_a_terminal_a_live_view_shows_counts_and_metrics(experiment: Experime
     assert "acc=0.1" in text or "acc=0.2" in text, "the latest metric of a running point"
     assert "\x1b[" in text and "F\x1b[J" in text, "the block is redrawn in place"
     assert "4 succeeded" in text
+
+
+def test_notes_and_tags_on_a_sweep(sweepable: Path, run_cli: RunCli) -> None:
+    assert _expman(sweepable, "sweep", "-s", "STEP=1,2").returncode == 0
+    code, out, _ = run_cli("note", "s0001", "-m", "seeds disagree at STEP=2")
+    assert code == 0 and out == "sweep s0001: 1 note(s)\n"
+    code, out, _ = run_cli("tag", "s0001", "1", "+reviewed")
+    assert code == 0 and out == "sweep s0001: tags reviewed\nrun 0001: tags reviewed\n"
+    data = json.loads((sweepable / "runs/sweeps/s0001/sweep.json").read_text())
+    assert [n["text"] for n in data["notes"]] == ["seeds disagree at STEP=2"]
+    assert data["tags"] == ["reviewed"]
+    assert len(list((sweepable / "runs/sweeps/s0001/annotations").iterdir())) == 2

@@ -65,6 +65,11 @@ def sweep(
     sweeps = Sweeps(archive)
     graph = plan.graph_digest([{"step": s.task_name, **s.definition} for s in cfg.steps])
     if resume is not None:
+        if specs or points_file is not None or name is not None or hypothesis is not None:
+            raise UsageError(
+                "--resume runs the sweep as it was defined: give it no -s, --points, name or -m "
+                "(only --random, to extend a random sweep)"
+            )
         sweep_id = sweeps.resolve(resume)
         if samples is not None:
             stored = sweeps.read(sweep_id)["definition"]

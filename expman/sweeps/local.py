@@ -27,6 +27,7 @@ from expman.processes import GRACE_SECONDS
 from expman.sweeps.backend import Event, Tick
 
 CLAIMED = 75
+POINT_NAME = b"expman-point"  # a forked point's process name, as `ps` and `pgrep` show it
 
 
 @dataclass
@@ -158,6 +159,7 @@ def _fork(args: list[str], log: Path, gpus: str | None) -> _Forked:
     try:  # the child: a new session, its output to the point's log, dies with the sweep
         os.setsid()
         _stop_with_sweep()
+        _name(POINT_NAME)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         null = os.open(os.devnull, os.O_RDONLY)
@@ -179,6 +181,13 @@ def _stop_with_sweep() -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _name(name: bytes) -> None:
+    """Name this process (Linux: what `ps -o comm` and `pgrep NAME` see)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(15, ctypes.c_char_p(name))  # PR_SET_NAME
 
 
 def _signal(process: Any, sig: int) -> None:

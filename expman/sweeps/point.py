@@ -88,11 +88,13 @@ def _run(
         run["sweep"]["gpus"] = os.environ["CUDA_VISIBLE_DEVICES"]
     run["start_overrides"] = dict(values)
     sweeps = Sweeps(archive)
-    with _signals_held(), state.lock("sweep"):  # a run is never made without being opened
-        archive.create(run)
-        mark_open(inside, state, archive, cfg.archive, run)
-        sweeps.note_result(sweep["id"], index, {"run": run["id"], "status": record.RUNNING})
     try:
+        # Inside the `try`: a stop held back while the run was made and opened arrives as
+        # the block ends, and the `finally` must end that run.
+        with _signals_held(), state.lock("sweep"):
+            archive.create(run)
+            mark_open(inside, state, archive, cfg.archive, run)
+            sweeps.note_result(sweep["id"], index, {"run": run["id"], "status": record.RUNNING})
         for _ in range(retries + 1):
             session = Session(cfg, (sys.stdout, sys.stderr))
             session.acquire()
@@ -104,8 +106,12 @@ def _run(
                 break
     finally:  # interrupted too: the run is ended, with that status, whatever comes now
         with _signals_held():
-            _, ended = ending.close(inside, lambda _: "", lambda: None, sys.stderr)
-            sweeps.note_result(sweep["id"], index, {"run": ended["id"], "status": ended["status"]})
+            if run["id"] is None:  # stopped before the run was made: nothing to end
+                ended = {"id": None, "status": record.INTERRUPTED}
+            else:
+                _, ended = ending.close(inside, lambda _: "", lambda: None, sys.stderr)
+                result = {"run": ended["id"], "status": ended["status"]}
+                sweeps.note_result(sweep["id"], index, result)
     return str(ended["status"])
 
 

@@ -148,7 +148,7 @@ def test_ctrl_c_interrupts_every_point_and_resume_finishes(sweepable: Path, tmp_
     assert "expman sweep --resume s0001" in err
     interrupted = [r for r in records(sweepable) if r["status"] == "interrupted"]
     assert len(interrupted) == 2 and all(r["ended"] for r in interrupted)
-    left = subprocess.run(["pgrep", "-f", "expman.sweeps.point"], capture_output=True)
+    left = subprocess.run(["pgrep", "-x", "expman-point"], capture_output=True)
     assert left.stdout == b"", "no point process survives"
     gate.touch()
     resumed = _expman(sweepable, "sweep", "--resume", "s0001", "--jobs", "2")

@@ -45,8 +45,11 @@ stages:
 
 
 def _points_alive() -> list[str]:
-    found = subprocess.run(["pgrep", "-f", "expman.sweeps.point"], capture_output=True, text=True)
-    return found.stdout.split()
+    found = [
+        subprocess.run(command, capture_output=True, text=True).stdout.split()
+        for command in (["pgrep", "-x", "expman-point"], ["pgrep", "-f", "expman.sweeps.point"])
+    ]
+    return found[0] + found[1]
 
 
 def _settle() -> None:

@@ -47,33 +47,34 @@ def run(
     """Run `argv`, teeing stdout/stderr to `terminal` and to the two `logs` files."""
     started = time.time()
     clock = time.monotonic()
-    try:
-        process = subprocess.Popen(
-            list(argv),
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own process group, out of reach of the tty's ^C
-            preexec_fn=_die_with_parent,
-        )
-    except OSError as e:
-        raise StageError(f"cannot start {argv[0]}: {e.strerror or e}") from e
-    try:
-        if on_start:
-            on_start(process.pid)  # inside: an interrupt here must stop the process too
-        with logs[0].open("ab") as out_log, logs[1].open("ab") as err_log:
+    # The logs exist before the step starts: a step that ran, however briefly, has them.
+    with logs[0].open("ab") as out_log, logs[1].open("ab") as err_log:
+        try:
+            process = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # its own process group, out of reach of the tty's ^C
+                preexec_fn=_die_with_parent,
+            )
+        except OSError as e:
+            raise StageError(f"cannot start {argv[0]}: {e.strerror or e}") from e
+        try:
+            if on_start:
+                on_start(process.pid)  # inside: an interrupt here must stop the process too
             _pump(
                 process,
                 {process.stdout: (out_log, terminal[0]), process.stderr: (err_log, terminal[1])},
             )
-        returncode = process.wait()
-    except BaseException:  # KeyboardInterrupt, or anything else: never leave it running
-        stop_group(process)
-        raise
-    finally:
-        _close(process)
+            returncode = process.wait()
+        except BaseException:  # KeyboardInterrupt, or anything else: never leave it running
+            stop_group(process)
+            raise
+        finally:
+            _close(process)
     return Finished(returncode, started, time.monotonic() - clock)
 
 

@@ -119,9 +119,8 @@ def repair(root: Path) -> None:
             f"this experiment is busy: run {run['id']} is being run by pid {alive['pid']}; "
             "wait for it to finish"
         )
-    leftovers = processes.stray_processes(f"{RUN_MARKER}={run['uid']}")
-    processes.stop_processes(leftovers)
-    record.runner_died(run, len(leftovers), time.time())
+    leftovers = processes.stop_all(f"{RUN_MARKER}={run['uid']}")
+    record.runner_died(run, leftovers, time.time())
     archive.write(run)
 
 

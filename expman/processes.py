@@ -28,6 +28,20 @@ def stray_processes(marker: str) -> list[int]:
     return [pid for pid in found if pid != os.getpid()]
 
 
+def stop_all(marker: str, rounds: int = 5) -> int:
+    """Stop every process whose environment holds `marker`, looking again after each
+    round: one being stopped may have just started a child (which inherits the marker).
+    Returns how many were found in all."""
+    found = 0
+    for _ in range(rounds):
+        pids = stray_processes(marker)
+        if not pids:
+            break
+        found += len(pids)
+        stop_processes(pids)
+    return found
+
+
 def stop_processes(pids: list[int]) -> None:
     """SIGTERM, then SIGKILL what is left after the grace period."""
     for pid in pids:

@@ -183,19 +183,16 @@ class Session:
             # What a stage left running (a `cmd &`, a daemon, or anything that escaped its
             # process group while it was stopped) dies with the attempt: it could still
             # write to outputs/ after they were archived.
-            marker = f"{RUN_MARKER}={self.record['uid']}"
-            leftovers = processes.stray_processes(marker)
-            if leftovers:
-                processes.stop_processes(leftovers)
-                if not self.interrupted:
-                    self._warn(
-                        f"{len(leftovers)} process{'es' if len(leftovers) > 1 else ''} "
-                        "left running by the stages stopped"
-                    )
+            leftovers = processes.stop_all(f"{RUN_MARKER}={self.record['uid']}")
+            if leftovers and not self.interrupted:
+                self._warn(
+                    f"{leftovers} process{'es' if leftovers > 1 else ''} "
+                    "left running by the stages stopped"
+                )
             values, problem = self._metrics()
             if problem:
                 self._warn(problem)
-            record.finish_attempt(self.record, status, values, time.time(), len(leftovers), problem)
+            record.finish_attempt(self.record, status, values, time.time(), leftovers, problem)
             self.archive.write(self.record)
             colour = "green" if status == record.SUCCEEDED else "red"
             write_line(

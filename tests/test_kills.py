@@ -61,15 +61,29 @@ stages:
 SIGNALS = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT)
 
 
+# The harness's expman processes run without coverage measurement: kills must land on
+# expman at its real speed, not on a process slowed down (and kept alive) by measuring.
+PLAIN = {k: v for k, v in os.environ.items() if not k.startswith(("COVERAGE_", "COV_CORE_"))}
+
+
 def _expman(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(BIN / "expman"), *args], cwd=root, capture_output=True, text=True, timeout=timeout
+        [str(BIN / "expman"), *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=PLAIN,
     )
 
 
 def _kill(root: Path, args: list[str], delay: float, sig: int) -> int:
     process = subprocess.Popen(
-        [str(BIN / "expman"), *args], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [str(BIN / "expman"), *args],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=PLAIN,
     )
     time.sleep(delay)
     process.send_signal(sig)

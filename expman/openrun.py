@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from expman import config, processes, record
+from expman import config, heartbeat, processes, record, series
 from expman.archive import Archive
 from expman.errors import ArchiveError, UsageError
 from expman.state import REPAIR, OpenRun, State
@@ -121,7 +121,18 @@ def repair(root: Path) -> None:
         )
     leftovers = processes.stop_all(f"{RUN_MARKER}={run['uid']}")
     record.runner_died(run, leftovers, time.time())
+    _keep_series(archive, run)
     archive.write(run)
+
+
+def _keep_series(archive: Archive, run: record.Record) -> None:
+    """What the dead attempt's stages logged is summarised and stored, as at a normal end."""
+    run_dir = archive.run_dir(run["id"])
+    (run_dir / heartbeat.FILE).unlink(missing_ok=True)
+    reader = series.Reader(run_dir / series.FILE)
+    reader.poll(complete=True)
+    problem = series.keep(reader, run_dir, archive.objects)
+    record.add_series(run, reader.summary(), problem)
 
 
 def repair_if_idle(root: Path) -> None:

@@ -86,6 +86,7 @@ def new(config: Config, hypothesis: str | None, now: float | None = None) -> Rec
         "scripts": [],
         "outputs": [],
         "metrics": None,
+        "series": {},
         "started": stamp(now)[0],
         "started_epoch": stamp(now)[1],
         "ended": None,
@@ -110,6 +111,7 @@ def begin_attempt(record: Record, config: Config, snapshot: dict[str, Any], now:
         "stages": [],
         "metrics": None,
         "metrics_error": None,
+        "series": {},
         "outputs": [],
         **snapshot,
     }
@@ -155,7 +157,17 @@ def finish_attempt(
         attempt["leftovers"] = leftovers
     record["status"] = status
     record["metrics"] = metrics  # this attempt's, even none: never an earlier attempt's
+    record["series"] = {}  # until `add_series`: never an earlier attempt's
     record["stages_duration"] = stages_duration(record)
+
+
+def add_series(record: Record, summary: dict[str, Any], problem: str | None) -> None:
+    """The current attempt's metric series, summarised; the run takes them (even none)."""
+    attempt = current_attempt(record)
+    attempt["series"] = summary
+    if problem:
+        attempt["series_error"] = problem
+    record["series"] = summary
 
 
 def runner_died(record: Record, stopped: int, now: float) -> None:

@@ -28,7 +28,7 @@ def problems(data: Any, root: Path | None) -> Iterator[Found]:
     names = list(variables) if isinstance(variables, dict) else []
     yield from _unknown_vars(("export",), data.get("export"), names)
     archive = data.get("archive")
-    if isinstance(archive, str):
+    if isinstance(archive, str) and "\0" not in archive:  # a NUL is said below
         yield from _archive_problems(archive, root)
     yield from _text_problems(data, ())
     sweeps = data.get("sweeps")

@@ -8,14 +8,22 @@ change is written to the run's record at once, so a crash leaves it telling the 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from expman import execute, metrics, outputs, processes, record, snapshot, yamlnodes
+from expman import (
+    execute,
+    heartbeat,
+    metrics,
+    outputs,
+    processes,
+    record,
+    series,
+    snapshot,
+)
 from expman.archive import Archive
 from expman.errors import ArchiveError, ExpmanError, StageError, UsageError
 from expman.model import Config, Step
@@ -43,6 +51,7 @@ class Session:
         self.interrupted = False
         self.error: ExpmanError | None = None  # raised inside doit: re-raised after it
         self._lock: Lock | None = None
+        self._monitor: heartbeat.Monitor | None = None
 
     # -- the run -----------------------------------------------------------------
 
@@ -74,7 +83,9 @@ class Session:
         _shelve_previous_attempt(run_dir, len(run["attempts"]))
         (run_dir / "logs").mkdir(exist_ok=True)
         with self.archive.objects.writing():  # `gc` never frees what is being linked
-            taken = self._snapshot(run_dir)
+            taken = snapshot.take(
+                self.config, store=self.archive.objects, run_dir=run_dir, warn=self._warn
+            )
         record.begin_attempt(run, self.config, taken, time.time())
         record.current_attempt(run)["runner"] = runner()
         self.archive.write(run)
@@ -82,6 +93,8 @@ class Session:
         # (when beginning failed) must not be written into an earlier attempt.
         self.record = run
         attempt = len(run["attempts"])
+        self._monitor = heartbeat.Monitor(run_dir, run, attempt)
+        self._monitor.start()
         label = f"run {run['id']}" + (f", attempt {attempt}" if attempt > 1 else "")
         write_line(self.err, style(f"expman: {label} ({self.config.name})", "bold", self.err))
 
@@ -193,6 +206,7 @@ class Session:
             if problem:
                 self._warn(problem)
             record.finish_attempt(self.record, status, values, time.time(), leftovers, problem)
+            self._keep_series()
             self.archive.write(self.record)
             colour = "green" if status == record.SUCCEEDED else "red"
             write_line(
@@ -202,6 +216,17 @@ class Session:
             self.release()
 
     # -- helpers -----------------------------------------------------------------
+
+    def _keep_series(self) -> None:
+        """The attempt's metric series: read to the end, summarised, stored."""
+        assert self.record is not None and self._monitor is not None
+        reader = self._monitor.finish()
+        self._monitor = None
+        run_dir = self.archive.run_dir(self.record["id"])
+        problem = series.keep(reader, run_dir, self.archive.objects)
+        record.add_series(self.record, reader.summary(), problem)
+        if problem:
+            self._warn(problem)
 
     def _current(self) -> record.Record:
         if self.record is None:
@@ -217,55 +242,13 @@ class Session:
             EXPMAN_RUN_ID=self._current()["id"],
             EXPMAN_RUN_DIR=str(run_dir.resolve()),
             EXPMAN_OUTPUTS=str((self.root / OUTPUTS).resolve()),
+            EXPMAN_METRICS=str(run_dir.resolve() / series.FILE),
             EXPMAN_STAGE=step.stage,
             EXPMAN_STEP=step.name,
             EXPMAN_EXPERIMENT=self.config.name,
         )
         env[RUN_MARKER] = self._current()["uid"]
         return env
-
-    def _snapshot(self, run_dir: Path) -> dict[str, Any]:
-        """Copy what this attempt runs with into the run folder; return it for the record."""
-        store = self.archive.objects
-        text = _with_overrides(self.config)
-        store.link(store.add_bytes(text.encode()), run_dir / "expfile.yaml")
-        scripts: list[dict[str, Any]] = []
-        for step in self.config.steps:
-            if step.script is None or any(s["path"] == step.script for s in scripts):
-                continue
-            source = self.root / step.script
-            digest = store.add_bytes(source.read_bytes())
-            store.link(digest, run_dir / "scripts" / step.script)
-            scripts.append({"path": step.script, "sha256": digest, "size": source.stat().st_size})
-        exclude = [self.config.archive, OUTPUTS, STATE_DIR]
-        code = snapshot.code_version(self.root, exclude)
-        patch = None
-        if code.patch:
-            patch = "code.patch"
-            store.link(store.add_bytes(code.patch), run_dir / patch)
-        if code.omitted:
-            write_line(
-                self.err,
-                style(
-                    f"expman: warning: code.patch leaves out {len(code.omitted)} large untracked "
-                    f"files ({', '.join(code.omitted[:3])}...): "
-                    f"over {snapshot.PATCH_LIMIT >> 20} MiB",
-                    "yellow",
-                    self.err,
-                ),
-            )
-        if code.error:
-            write_line(
-                self.err,
-                style(
-                    f"expman: warning: {code.error}: the code version is not recorded",
-                    "yellow",
-                    self.err,
-                ),
-            )
-        packages = json.dumps(snapshot.packages(), indent=1).encode()
-        store.link(store.add_bytes(packages), run_dir / "packages.json")
-        return {"code": code.record(patch), "host": snapshot.host(), "scripts": scripts}
 
     def _metrics(self) -> tuple[Any, str | None]:
         """The attempt's metrics, and what went wrong reading them (never raises)."""
@@ -325,14 +308,15 @@ def open_or_start(
     return run
 
 
-def _with_overrides(config: Config) -> str:
-    """The expfile's text with `-s` overrides written in, every other byte as it was."""
-    text = config.text
-    for name, value in config.overrides.items():
-        node = yamlnodes.compose(text)
-        assert node is not None
-        text = yamlnodes.replace_value(text, node, ["vars", name], value)
-    return text
+SHELVED = (
+    "expfile.yaml",
+    "scripts",
+    "code.patch",
+    "packages.json",
+    "logs",
+    series.FILE,
+    series.SAMPLED,
+)
 
 
 def _shelve_previous_attempt(run_dir: Path, attempts: int) -> None:
@@ -341,7 +325,8 @@ def _shelve_previous_attempt(run_dir: Path, attempts: int) -> None:
         return
     shelf = run_dir / "attempts" / str(attempts)
     shelf.mkdir(parents=True, exist_ok=True)
-    for name in ("expfile.yaml", "scripts", "code.patch", "packages.json", "logs"):
+    (run_dir / heartbeat.FILE).unlink(missing_ok=True)  # left by a runner that died
+    for name in SHELVED:
         current = run_dir / name
         if not (shelf / name).exists():
             if current.exists():

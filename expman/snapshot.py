@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import platform
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expman import __version__
+from expman import __version__, yamlnodes
+from expman.model import Config
+from expman.objects import ObjectStore
+from expman.outputs import OUTPUTS
+from expman.state import STATE_DIR
 
 # Uncommitted changes go into code.patch, untracked files' content included, up to this
 # size; beyond it files are left out (largest first) and a warning says so.
@@ -204,3 +210,44 @@ def packages() -> dict[str, str]:
                 if dist.metadata["Name"]:
                     found.setdefault(dist.metadata["Name"], dist.version)
     return dict(sorted(found.items(), key=lambda item: item[0].lower()))
+
+
+def take(config: Config, store: ObjectStore, run_dir: Path, warn: Callable[[str], None]) -> Any:
+    """Copy what an attempt runs with into the run folder (the expfile with its overrides,
+    the scripts, the code patch, the packages); return it for the record."""
+    root = config.root
+    text = with_overrides(config)
+    store.link(store.add_bytes(text.encode()), run_dir / "expfile.yaml")
+    scripts: list[dict[str, Any]] = []
+    for step in config.steps:
+        if step.script is None or any(s["path"] == step.script for s in scripts):
+            continue
+        source = root / step.script
+        digest = store.add_bytes(source.read_bytes())
+        store.link(digest, run_dir / "scripts" / step.script)
+        scripts.append({"path": step.script, "sha256": digest, "size": source.stat().st_size})
+    code = code_version(root, [config.archive, OUTPUTS, STATE_DIR])
+    patch = None
+    if code.patch:
+        patch = "code.patch"
+        store.link(store.add_bytes(code.patch), run_dir / patch)
+    if code.omitted:
+        warn(
+            f"code.patch leaves out {len(code.omitted)} large untracked files "
+            f"({', '.join(code.omitted[:3])}...): over {PATCH_LIMIT >> 20} MiB"
+        )
+    if code.error:
+        warn(f"{code.error}: the code version is not recorded")
+    listed = json.dumps(packages(), indent=1).encode()
+    store.link(store.add_bytes(listed), run_dir / "packages.json")
+    return {"code": code.record(patch), "host": host(), "scripts": scripts}
+
+
+def with_overrides(config: Config) -> str:
+    """The expfile's text with `-s` overrides written in, every other byte as it was."""
+    text = config.text
+    for name, value in config.overrides.items():
+        node = yamlnodes.compose(text)
+        assert node is not None
+        text = yamlnodes.replace_value(text, node, ["vars", name], value)
+    return text

@@ -82,6 +82,15 @@ def _load(text: str | bytes, tmp: Path) -> None:
         assert str(e)
 
 
+def test_a_nul_in_the_archive_setting_is_a_located_problem(tmp_path: Path) -> None:
+    """Found by hypothesis: a NUL there crashed the archive checks (`Path.resolve`)."""
+    path = tmp_path / "expfile.yaml"
+    path.write_text('version: 1\nname: x\narchive: "\\0"\n')
+    with pytest.raises(ConfigError) as raised:
+        config.load(path, "expfile.yaml")
+    assert "expfile.yaml:3:1: $.archive: contains a NUL character" in str(raised.value)
+
+
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes(tmp_path: Path, data: bytes) -> None:
     _load(data, tmp_path)

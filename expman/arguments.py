@@ -55,6 +55,12 @@ _EXAMPLES = {
         "expman logs last",
         "expman logs 7 run          # one step",
         "expman logs 7 | less -R",
+        "expman logs last run -f    # follow it while it runs",
+    ],
+    "watch": [
+        "expman watch                 # this archive's runs in flight, until none is left",
+        "expman watch --sweep last    # one sweep's points",
+        "expman watch --once          # print them once",
     ],
     "diff": ["expman diff last~1 last", "expman diff 3 7"],
     "note": ["expman note 17 -m 'diverged after epoch 40: lr too high'", "expman note last -m ok"],
@@ -209,6 +215,17 @@ def parser() -> argparse.ArgumentParser:
     sub = add("logs", "the stage logs of a run (its latest attempt)")
     sub.add_argument("run", metavar="RUN", help="an id, last, or last~N")
     sub.add_argument("step", nargs="?", metavar="STEP", help="one step or stage (default: all)")
+    sub.add_argument(
+        "--follow", "-f", action="store_true", help="print what is appended while the run runs"
+    )
+    _archive_option(sub)
+
+    sub = add("watch", "the runs in flight, live: step, elapsed, latest metrics, heartbeat")
+    sub.add_argument("--sweep", metavar="SWEEP", help="one sweep's runs (s0001, last)")
+    sub.add_argument("--once", action="store_true", help="print them once and exit")
+    sub.add_argument(
+        "--every", type=float, default=2.0, metavar="SECONDS", help="refresh period (default: 2)"
+    )
     _archive_option(sub)
 
     sub = add("diff", "what differs between two runs")

@@ -72,6 +72,7 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "show": lambda: _show(args, start, out),
         "diff": lambda: _diff(args, start, out),
         "logs": lambda: _logs(args, start, out),
+        "watch": lambda: _watch(args, start, out),
         "note": lambda: _note(args, start, out),
         "tag": lambda: _tag(args, start, out),
         "rm": lambda: _rm(args, start, out),
@@ -261,7 +262,18 @@ def _diff(args: argparse.Namespace, start: Path, out: TextIO) -> int:
 def _logs(args: argparse.Namespace, start: Path, out: TextIO) -> int:
     from expman.commands.logs import logs
 
-    return logs(archive=_archive(args, start), name=args.run, step=args.step, out=out)
+    archive = _archive(args, start)
+    return logs(archive=archive, name=args.run, step=args.step, follow=args.follow, out=out)
+
+
+def _watch(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.archive import Archive
+    from expman.commands.watch import watch
+
+    if not 0 < args.every <= 3600:
+        raise UsageError("--every: expected a number of seconds, above 0 and at most 3600")
+    archive = Archive(_archive(args, start))
+    return watch(archive=archive, sweep=args.sweep, once=args.once, every=args.every, out=out)
 
 
 def _note(args: argparse.Namespace, start: Path, out: TextIO) -> int:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TextIO
 
-from expman import config, engine
+from expman import config, engine, record
 from expman.archive import Archive
+from expman.commands.watch import line
 from expman.errors import ConfigError
+from expman.inflight import describe, in_flight
 from expman.openrun import open_record, repair_if_idle
 from expman.output import style, write_line
 from expman.session import Session
@@ -24,8 +27,9 @@ def status(*, path: Path, display: str, out: TextIO) -> int:
     write_line(out, style(f"experiment in {display}", "bold", out))
     repair_if_idle(root)
     found = open_record(root)
+    archive = Archive(root / config.archive_setting(path))
     if found is None:
-        ids = Archive(root / config.archive_setting(path)).ids()
+        ids = archive.ids()
         last = f" (last: {ids[-1]})" if ids else ""
         write_line(out, f"no open run{last}: `expman run` starts the next one")
     else:
@@ -38,6 +42,12 @@ def status(*, path: Path, display: str, out: TextIO) -> int:
         )
         if run.get("hypothesis"):
             write_line(out, f"  hypothesis: {run['hypothesis']}")
+        if run["status"] == record.RUNNING:
+            write_line(out, "  now: " + line(describe(archive, run, time.time()), out, trend=False))
+    open_uid = found[1]["uid"] if found is not None else None
+    flying = [f for f in in_flight(archive) if f.run.get("uid") != open_uid]
+    if flying:
+        write_line(out, f"{len(flying)} more run(s) in flight in the archive: `expman watch`")
     try:
         cfg = config.load(path, display, cache=State(root))
     except ConfigError as e:

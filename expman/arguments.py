@@ -57,6 +57,11 @@ _EXAMPLES = {
         "expman logs 7 | less -R",
         "expman logs last run -f    # follow it while it runs",
     ],
+    "report": [
+        "expman report                          # report.html, beside the expfile",
+        "expman report -o study.html --where \"sweep.id=='s0002'\"",
+        "expman report --watch                  # rewritten as runs progress; Ctrl-C ends",
+    ],
     "watch": [
         "expman watch                 # this archive's runs in flight, until none is left",
         "expman watch --sweep last    # one sweep's points",
@@ -217,6 +222,19 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("step", nargs="?", metavar="STEP", help="one step or stage (default: all)")
     sub.add_argument(
         "--follow", "-f", action="store_true", help="print what is appended while the run runs"
+    )
+    _archive_option(sub)
+
+    sub = add("report", "write the runs as one offline HTML page: table, charts, curves, diff")
+    sub.add_argument(
+        "-o", dest="output", metavar="FILE", help="default: report.html, beside the expfile"
+    )
+    sub.add_argument("--where", metavar="EXPR", help="only the runs this JMESPath condition keeps")
+    sub.add_argument(
+        "--watch", action="store_true", help="rewrite it as runs progress (Ctrl-C ends)"
+    )
+    sub.add_argument(
+        "--every", type=float, default=2.0, metavar="SECONDS", help="with --watch: check period"
     )
     _archive_option(sub)
 

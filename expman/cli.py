@@ -73,6 +73,7 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "diff": lambda: _diff(args, start, out),
         "logs": lambda: _logs(args, start, out),
         "watch": lambda: _watch(args, start, out),
+        "report": lambda: _report(args, start, out),
         "note": lambda: _note(args, start, out),
         "tag": lambda: _tag(args, start, out),
         "rm": lambda: _rm(args, start, out),
@@ -266,12 +267,41 @@ def _logs(args: argparse.Namespace, start: Path, out: TextIO) -> int:
     return logs(archive=archive, name=args.run, step=args.step, follow=args.follow, out=out)
 
 
+def _report(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.commands.report import report
+
+    _period(args.every)
+    archive = _archive(args, start)
+    if args.output is not None:
+        output = start / args.output
+    elif args.archive:
+        output = start / "report.html"
+    else:
+        output = _experiment_root(start) / "report.html"
+    if output.is_dir():
+        raise UsageError(f"-o {args.output}: is a folder; name the report's file")
+    if not output.parent.is_dir():
+        raise UsageError(f"-o {args.output}: no folder {output.parent}")
+    return report(
+        archive=archive,
+        output=output,
+        where=args.where,
+        watch=args.watch,
+        every=args.every,
+        out=out,
+    )
+
+
+def _period(every: float) -> None:
+    if not 0 < every <= 3600:
+        raise UsageError("--every: expected a number of seconds, above 0 and at most 3600")
+
+
 def _watch(args: argparse.Namespace, start: Path, out: TextIO) -> int:
     from expman.archive import Archive
     from expman.commands.watch import watch
 
-    if not 0 < args.every <= 3600:
-        raise UsageError("--every: expected a number of seconds, above 0 and at most 3600")
+    _period(args.every)
     archive = Archive(_archive(args, start))
     return watch(archive=archive, sweep=args.sweep, once=args.once, every=args.every, out=out)
 

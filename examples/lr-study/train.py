@@ -7,6 +7,11 @@ import os
 import random
 from pathlib import Path
 
+try:
+    import expman  # its `log` appends to $EXPMAN_METRICS: curves in the report
+except ImportError:  # run by hand, without expman: nothing is logged
+    expman = None
+
 LR = float(os.environ["LR"])
 EPOCHS = int(os.environ["EPOCHS"])
 SEED = int(os.environ["SEED"])
@@ -41,6 +46,8 @@ for epoch in range(1, EPOCHS + 1):
     w = [wi - LR * g / len(train) for wi, g in zip(w, grad_w)]
     b -= LR * grad_b / len(train)
     curve.append((epoch, loss / len(train), accuracy(w, b, test)))
+    if expman is not None:
+        expman.log(step=epoch, loss=curve[-1][1], test_accuracy=curve[-1][2])
     print(
         f"epoch {epoch:3d}  loss {curve[-1][1]:.4f}  test accuracy {curve[-1][2]:.3f}", flush=True
     )

@@ -1,0 +1,203 @@
+"""What the report shows, gathered from the archive as plain JSON-able data.
+
+Runs come from the record cache (`index`), only the fields the page uses. Curves come from
+each run's `series.sampled.json` (written at the end of each attempt), put on a grid of at
+most `GRID` steps shared by every run of a metric, so that overlaid curves share one x
+axis and the page stays small however long the series were. Sweeps bring their plans, so
+that a heatmap shows the points that have no run yet. Everything is sorted: the same
+archive gives the same data, hence the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from expman import index, series
+from expman.archive import Archive
+from expman.errors import ArchiveError
+from expman.query import Query, truthy
+from expman.sweeps.store import Sweeps
+
+GRID = 200  # steps per metric on the shared grid of the curves
+CURVES_LIMIT = 500  # runs with curves in one report (the newest, after --where)
+FIELDS = (
+    "status",
+    "hypothesis",
+    "observations",
+    "tags",
+    "vars",
+    "env",
+    "overrides",
+    "metrics",
+    "series",
+    "code",
+    "scripts",
+    "started",
+    "duration",
+    "sweep",
+    "experiment",
+    "rerun_of",
+)
+
+
+def gather(archive: Archive, where: str | None, base: Path) -> dict[str, Any]:
+    """The report's data: runs, curves and sweeps (`base`: where the report is written,
+    for the relative links to run folders)."""
+    condition = Query(where) if where else None
+    wanted = set(FIELDS) | (condition.fields() if condition else set())
+    records, _ = index.load(archive, wanted)
+    if condition is not None:
+        records = [r for r in records if truthy(condition.search(r))]
+    runs = [_run(r, archive, base) for r in records]
+    with_series = [r for r in records if isinstance(r.get("series"), dict) and r["series"]]
+    return {
+        "archive": archive.root.name,
+        "runs": runs,
+        "curves": _curves(archive, with_series[-CURVES_LIMIT:]),
+        "sweeps": _sweeps(archive, {str(r["sweep"]["id"]) for r in records if _swept(r)}),
+    }
+
+
+def _swept(record: dict[str, Any]) -> bool:
+    tag = record.get("sweep")
+    return isinstance(tag, dict) and isinstance(tag.get("id"), str)
+
+
+def _run(record: dict[str, Any], archive: Archive, base: Path) -> dict[str, Any]:
+    folder = archive.run_dir(str(record["id"]))
+    link = Path(_relative(folder, base))
+    code = _object(record.get("code"))
+    listed = record.get("scripts")
+    scripts = listed if isinstance(listed, list) else []
+    tag = record.get("sweep") if _swept(record) else None
+    return {
+        "id": record["id"],
+        "experiment": record.get("experiment"),
+        "status": record.get("status"),
+        "hypothesis": record.get("hypothesis") or "",
+        "observations": record.get("observations") or "",
+        "tags": sorted(str(t) for t in record.get("tags") or []),
+        "vars": _object(record.get("vars")),
+        "metrics": _flat(record.get("metrics")),
+        "series": {
+            name: {k: v for k, v in s.items() if k in ("last", "min", "max", "count")}
+            for name, s in sorted(_object(record.get("series")).items())
+            if isinstance(s, dict)
+        },
+        "config": {
+            "env": _object(record.get("env")),
+            "overrides": _object(record.get("overrides")),
+            "scripts": {
+                str(s.get("path")): str(s.get("sha256", ""))[:12]
+                for s in scripts
+                if isinstance(s, dict)
+            },
+        },
+        "code": {k: code.get(k) for k in ("commit", "branch", "dirty", "patch")},
+        "started": record.get("started"),
+        "duration": record.get("duration"),
+        "sweep": {"id": tag["id"], "index": tag.get("index")} if tag else None,
+        "folder": link.as_posix() + "/",
+        "logs": (link / "logs").as_posix() + "/",
+    }
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return dict(sorted(value.items())) if isinstance(value, dict) else {}
+
+
+def _flat(metrics: Any, prefix: str = "") -> dict[str, Any]:
+    """Metrics as `name: scalar`, nested names joined with dots (lists are left out)."""
+    if not isinstance(metrics, dict):
+        return {}
+    flat: dict[str, Any] = {}
+    for key, value in sorted(metrics.items()):
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flat(value, name + "."))
+        elif value is None or isinstance(value, bool | int | float | str):
+            flat[name] = value
+    return flat
+
+
+def _curves(archive: Archive, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per metric: a shared grid of steps, and each run's values on it (null: no point)."""
+    loaded: dict[str, dict[str, dict[str, list[Any]]]] = {}
+    for record in records:
+        path = archive.run_dir(str(record["id"])) / series.SAMPLED
+        try:
+            curves = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            continue
+        if isinstance(curves, dict):
+            loaded[str(record["id"])] = curves
+    names = sorted({name for curves in loaded.values() for name in curves})
+    result: dict[str, Any] = {}
+    for name in names:
+        points = {
+            run_id: curves[name] for run_id, curves in loaded.items() if _is_curve(curves.get(name))
+        }
+        steps = [s for p in points.values() for s in p["step"] if _finite(s)]
+        if not steps:
+            continue
+        low, high = min(steps), max(steps)
+        width = (high - low) / GRID if high > low else 1.0
+        cells = GRID if high > low else 1
+        grid = [_round(low + width * (i + 0.5)) if cells > 1 else low for i in range(cells)]
+        result[name] = {
+            "steps": grid,
+            "runs": {run_id: _on_grid(p, low, width, cells) for run_id, p in points.items()},
+        }
+    return result
+
+
+def _is_curve(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("step"), list)
+        and isinstance(value.get("value"), list)
+        and len(value["step"]) == len(value["value"])
+    )
+
+
+def _on_grid(curve: dict[str, list[Any]], low: float, width: float, cells: int) -> list[Any]:
+    """The mean of the run's points in each cell of the grid (null where it has none)."""
+    sums = [0.0] * cells
+    counts = [0] * cells
+    for step, value in zip(curve["step"], curve["value"], strict=True):
+        if not (_finite(step) and _finite(value)):
+            continue
+        cell = min(cells - 1, int((step - low) / width)) if cells > 1 else 0
+        sums[cell] += value
+        counts[cell] += 1
+    return [_round(sums[i] / counts[i]) if counts[i] else None for i in range(cells)]
+
+
+def _sweeps(archive: Archive, ids: set[str]) -> dict[str, Any]:
+    """Each sweep's plan (point index and vars), for the heatmap's missing points."""
+    store = Sweeps(archive)
+    found: dict[str, Any] = {}
+    for sweep_id in sorted(ids):
+        try:
+            plan = store.plan(sweep_id)
+        except ArchiveError:  # a damaged sweep folder must not stop the report
+            continue
+        found[sweep_id] = [{"index": p.index, "vars": _object(p.vars)} for p in plan]
+    return found
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _round(value: float) -> float:
+    """Six significant digits: what a chart can show, and far fewer bytes."""
+    return float(f"{value:.6g}")
+
+
+def _relative(folder: Path, base: Path) -> str:
+    return os.path.relpath(folder.resolve(), base.resolve())

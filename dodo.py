@@ -5,6 +5,7 @@ doit check         everything CI runs: lint, types, schema, reference, all the t
 doit test          all the tests, with coverage
 doit quick         the fast subset (under two minutes): every test but the `slow` ones
 doit bench         the benchmarks of bench/
+doit screenshots   the report's pictures in docs/images/ (needs Chromium)
 """
 
 from __future__ import annotations
@@ -122,6 +123,22 @@ def task_quick() -> dict[str, Any]:
 def task_bench() -> dict[str, Any]:
     """The benchmarks of bench/: medians, each against a baseline measured in the same run."""
     return {"actions": [[PY, "-m", "bench"]], "uptodate": [False]}
+
+
+def task_screenshots() -> dict[str, Any]:
+    """docs/images/report-*.png: the report of the lr-study example's sweep, in Chromium."""
+    return {
+        "actions": [[PY, "scripts/report_screenshots.py", "docs/images"]],
+        "file_dep": [
+            "scripts/report_screenshots.py",
+            *sorted(str(p) for p in Path("expman/report").rglob("*") if p.is_file()),
+            *sorted(str(p) for p in Path("examples/lr-study").glob("*.*")),
+        ],
+        "targets": [f"docs/images/report-{view}.png" for view in _VIEWS],
+    }
+
+
+_VIEWS = ("runs", "scatter", "parallel", "heatmap", "curves", "diff")
 
 
 def task_check() -> dict[str, Any]:

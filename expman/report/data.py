@@ -29,6 +29,7 @@ FIELDS = (
     "hypothesis",
     "observations",
     "tags",
+    "notes",
     "vars",
     "env",
     "overrides",
@@ -81,6 +82,7 @@ def _run(record: dict[str, Any], archive: Archive, base: Path) -> dict[str, Any]
         "hypothesis": record.get("hypothesis") or "",
         "observations": record.get("observations") or "",
         "tags": sorted(str(t) for t in record.get("tags") or []),
+        "notes": [str(n.get("text")) for n in record.get("notes") or [] if isinstance(n, dict)],
         "vars": _object(record.get("vars")),
         "metrics": _flat(record.get("metrics")),
         "series": {

@@ -66,11 +66,13 @@
       key: "series." + n + "." + s, label: n + " (" + s + ")",
       get: (r) => (r.series[n] || {})[s] }))),
     { key: "observations", label: "observations", get: (r) => r.observations },
+    { key: "notes", label: "notes", get: (r) => r.notes.join(" · ") },
     { key: "started", label: "started", get: (r) => r.started },
     { key: "duration", label: "duration (s)", get: (r) => r.duration },
   ];
   const NUMERIC = COLUMNS.filter((c) => c.key !== "id" && RUNS.some((r) => isNum(c.get(r))));
   const TEXT = RUNS.map((r) => [r.id, r.status, r.tags.join(" "), r.hypothesis, r.observations,
+    ...r.notes,
     ...Object.entries(r.vars).map(([k, v]) => k + "=" + fmt(v)),
     ...Object.entries(r.metrics).map(([k, v]) => k + "=" + fmt(v))].join("\u0001").toLowerCase());
   const INDEX = new Map(RUNS.map((r, i) => [r.id, i]));
@@ -369,7 +371,7 @@
     const only = document.getElementById("diff-only").checked;
     const flat = (run) => {
       const out = [["status", "", run.status], ["hypothesis", "", run.hypothesis],
-        ["observations", "", run.observations]];
+        ["observations", "", run.observations], ["notes", "", run.notes.join("\n")]];
       for (const [section, value] of [["vars", run.vars], ["metrics", run.metrics],
         ["config", run.config], ["code", run.code]]) {
         for (const [k, v] of Object.entries(value || {})) {
@@ -377,7 +379,9 @@
           else out.push([section, k, v]);
         }
       }
-      for (const [name, s] of Object.entries(run.series)) out.push(["series", name + " (last, min)", [s.last, s.min]]);
+      for (const [name, s] of Object.entries(run.series)) {
+        for (const field of ["last", "min", "max", "count"]) out.push(["series", name + "." + field, s[field]]);
+      }
       return out;
     };
     const left = flat(BY_ID.get(a)), right = flat(BY_ID.get(b));

@@ -1,0 +1,105 @@
+"""A real Chromium (Debian's, driven by Playwright), and an archive with a sweep in it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import git, in_ci
+
+BIN = Path(sys.executable).parent
+
+# A 3 x 2 grid of STEP and GOAL; STEP=2 fails at GOAL=10, so with --fail-fast (and one
+# job) the points after it are never run: the heatmap has done, failed and missing cells.
+STUDY = """\
+version: 1
+name: study
+hypothesis: a larger STEP converges faster
+vars: {STEP: 1, GOAL: 10}
+stages:
+  run:
+    cmd: |
+      for i in 0 1 2 3 4 5 6 7 8 9; do
+        echo "{\\"step\\": $i, \\"loss\\": $(( (10 - i) * GOAL / STEP ))}" >> "$EXPMAN_METRICS"
+      done
+      echo "{\\"acc\\": 0.$STEP$GOAL}" > metrics.json
+      test "$STEP$GOAL" != "210"
+  fetch: {cmd: "cp metrics.json \\"$EXPMAN_OUTPUTS\\"/"}
+metrics: outputs/metrics.json
+"""
+
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def chromium_or_skip() -> str:
+    """Debian's Chromium, or a skip saying how to get it (a failure in CI)."""
+    path = shutil.which("chromium")
+    reason = None
+    if path is None:
+        reason = "chromium is not installed: run scripts/install-test-services (as root)"
+    else:
+        try:
+            import playwright  # noqa: F401
+        except ImportError:
+            reason = "playwright is not installed: pip install -e '.[test]'"
+    if reason is not None:
+        if in_ci():
+            pytest.fail(f"CI must run the browser tests: {reason}")
+        pytest.skip(reason)
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    executable = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=executable, args=LAUNCH_ARGS)
+        yield launched
+        launched.close()
+
+
+def expman(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [str(BIN / "expman"), *args], cwd=root, capture_output=True, text=True, timeout=300
+    )
+    if check:
+        assert done.returncode in (0, 1), done.stderr
+    return done
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An experiment whose archive holds a sweep (done, failed, missing points) and one
+    plain run with other vars."""
+    root = tmp_path_factory.mktemp("report") / "study"
+    root.mkdir()
+    (root / "expfile.yaml").write_text(STUDY)
+    (root / ".gitignore").write_text("/.expman/\n/outputs/\n/runs/\n/*.html\nmetrics.json\n")
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "study")
+    env_before = os.environ.get("EXPMAN_HEARTBEAT")
+    done = expman(root, "sweep", "-s", "STEP=1..3", "-s", "GOAL=10,20", "--fail-fast")
+    assert "failed" in done.stderr
+    expman(root, "run", "-s", "STEP=7", "-s", "GOAL=70")
+    expman(root, "end", "-m", "a run <script>alert(1)</script> outside the sweep")
+    assert env_before == os.environ.get("EXPMAN_HEARTBEAT")
+    return root

@@ -1,0 +1,141 @@
+"""The report opened in a real Chromium: no errors, no requests, and every view works.
+
+Screenshots of each view are written for a person to look at: into `$EXPMAN_SCREENSHOTS`
+when set, else beside the test's report (the path is printed).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.report.conftest import expman
+
+VIEWS = ("runs", "scatter", "parallel", "heatmap", "curves", "diff")
+
+
+@pytest.fixture
+def page(browser: Any, study: Path) -> Any:
+    """The study's report, open; console errors and requests are kept on it."""
+    expman(study, "report", "-o", "report.html")
+    context = browser.new_context(viewport={"width": 1300, "height": 800})
+    opened = context.new_page()
+    opened.problems = []
+    opened.requests = []
+    opened.on(
+        "console", lambda m: m.type in ("error", "warning") and opened.problems.append(m.text)
+    )
+    opened.on("pageerror", lambda e: opened.problems.append(str(e)))
+    opened.on("request", lambda r: opened.requests.append(r.url))
+    opened.goto((study / "report.html").as_uri())
+    opened.wait_for_selector("body[data-ready='1']")
+    yield opened
+    context.close()
+
+
+def _tab(page: Any, name: str) -> None:
+    page.click(f"nav button[data-tab={name}]")
+    page.wait_for_selector(f"section#{name}:not([hidden])")
+
+
+def test_every_view_draws_without_errors_or_requests(page: Any, study: Path) -> None:
+    folder = Path(os.environ.get("EXPMAN_SCREENSHOTS") or study / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    for view in VIEWS:
+        _tab(page, view)
+        page.wait_for_timeout(100)
+        page.screenshot(path=str(folder / f"report-{view}.png"), full_page=True)
+    print(f"screenshots of the report: {folder}")
+    assert page.problems == []
+    assert page.requests == [(study / "report.html").as_uri()], "nothing but the page itself"
+    # And the page could not have made one: its policy forbids every fetch.
+    policy = page.get_attribute("meta[http-equiv='Content-Security-Policy']", "content")
+    assert policy.startswith("default-src 'none'")
+    blocked = page.evaluate(
+        """() => fetch('http://127.0.0.1:9/x').then(() => 'fetched', () => 'blocked')"""
+    )
+    assert blocked == "blocked" and page.requests == [(study / "report.html").as_uri()]
+
+
+def test_the_table_sorts_and_filters(page: Any) -> None:
+    def ids() -> list[str]:
+        shown: list[str] = page.eval_on_selector_all(
+            "#runs-table tbody tr[data-id]", "rows => rows.map(r => r.dataset.id)"
+        )
+        return shown
+
+    assert ids() == ["0001", "0002", "0003", "0004"]
+    assert page.text_content("#count") == "4 of 4 runs"
+    page.click("#runs-table th[data-key='vars.STEP']")
+    page.click("#runs-table th[data-key='vars.STEP']")  # descending
+    assert ids()[0] == "0004"  # STEP=7
+    assert page.get_attribute("#runs-table th[data-key='vars.STEP']", "class") == "sorted-desc"
+    page.fill("#filter", "failed")
+    assert page.text_content("#count") == "1 of 4 runs"
+    assert ids() == ["0003"]
+    page.fill("#filter", "")
+    page.select_option("#status", "succeeded")
+    assert ids() == ["0004", "0001", "0002"]  # still sorted by STEP, descending
+    # The hypothesis text with markup is shown as text, never run.
+    assert page.evaluate("document.querySelectorAll('script').length") == 3
+    link = page.get_attribute("#runs-table tr[data-id='0004'] a", "href")
+    assert link == "runs/0004/"
+
+
+def test_the_charts_hold_the_right_series(page: Any) -> None:
+    _tab(page, "curves")
+    series = page.evaluate("window.expmanReport.charts.curves.series.map(s => s.label)")
+    assert series[0] == "step" and len(series) == 1 + 4, "one curve per run with a series"
+    data = page.evaluate("window.expmanReport.charts.curves.data")
+    assert len(data) == 5 and all(len(column) == len(data[0]) for column in data)
+    legend = page.eval_on_selector_all("#curves-legend span", "s => s.map(x => x.textContent)")
+    assert legend == ["GOAL=10", "GOAL=20", "GOAL=70"]  # the first var that varies
+    _tab(page, "scatter")
+    page.select_option("#scatter-x", "vars.GOAL")
+    page.select_option("#scatter-y", "metrics.acc")
+    labels = page.evaluate("window.expmanReport.charts.scatter.series.map(s => s.label)")
+    assert labels == ["vars.GOAL", "failed", "succeeded"]  # a series per status
+    data = page.evaluate("window.expmanReport.charts.scatter.data")
+    assert data[0] == [10, 10, 20, 70]
+    assert [v is not None for v in data[1]] == [False, True, False, False]  # 0003 failed
+    _tab(page, "parallel")
+    drawn = page.evaluate("window.expmanReport.parallel")
+    assert drawn["axes"] == ["vars.GOAL", "vars.STEP", "metrics.acc"] and drawn["lines"] == 4
+
+
+def test_the_heatmap_shows_done_failed_and_missing_points(page: Any) -> None:
+    _tab(page, "heatmap")
+    states = page.eval_on_selector_all(
+        "#heatmap-grid td", "cells => cells.map(c => c.dataset.state)"
+    )
+    assert sorted(states) == ["done", "done", "failed", "missing", "missing", "missing"]
+    header = page.eval_on_selector_all("#heatmap-grid th", "h => h.map(x => x.textContent)")
+    assert header == ["STEP \\ GOAL", "10", "20", "1", "2", "3"]
+
+
+def test_the_diff_shows_what_changed_between_two_chosen_runs(page: Any) -> None:
+    page.check("#runs-table tr[data-id='0001'] input")
+    page.check("#runs-table tr[data-id='0004'] input")
+    _tab(page, "diff")
+    changed = page.eval_on_selector_all(
+        "#diff-table tr.changed", "rows => rows.map(r => r.dataset.key)"
+    )
+    assert "vars.STEP" in changed and "vars.GOAL" in changed and "metrics.acc" in changed
+    row = page.eval_on_selector(
+        "#diff-table tr[data-key='vars.STEP']", "r => [...r.cells].map(c => c.textContent)"
+    )
+    assert row == ["vars", "STEP", "1", "7"]
+    page.uncheck("#diff-only")
+    assert page.eval_on_selector_all("#diff-table tr:not(.changed)", "r => r.length") > 0
+
+
+def test_a_reload_keeps_the_view_and_its_choices(page: Any) -> None:
+    _tab(page, "curves")
+    page.select_option("#curves-group", "GOAL")
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.is_visible("section#curves")
+    assert page.input_value("#curves-group") == "GOAL"

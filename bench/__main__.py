@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 
-from bench import archive, keep, overhead, query, skip_check, sweep
+from bench import archive, keep, observe, overhead, query, skip_check, sweep
 
 if __name__ == "__main__":
     print(
@@ -19,6 +19,7 @@ if __name__ == "__main__":
         ("query", query),
         ("keeping the archive", keep),
         ("sweeps", sweep),
+        ("observing runs", observe),
     ):
         print(f"\n== {name}")
         results[name] = module.main()

@@ -437,5 +437,6 @@
   renderTable();
   scroller.scrollTop = state.scroll || 0;
   show(state.tab);
+  window.expmanReport.renderedAt = performance.now(); // ms since navigation began
   document.body.dataset.ready = "1";
 })();

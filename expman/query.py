@@ -75,6 +75,16 @@ class _Functions(functions.Functions):  # type: ignore[misc]
             seen.setdefault(_canonical(item), item)  # the first of equal values is kept
         return [seen[k] for k in sorted(seen, key=_order)]
 
+    @functions.signature({"types": []}, {"types": []})  # type: ignore[untyped-decorator]
+    def _func_ratio(self, numerator: Any, denominator: Any) -> float | None:
+        # JMESPath has no arithmetic; "ended 10% above its minimum" needs one division.
+        numbers = all(
+            isinstance(x, int | float) and not isinstance(x, bool) for x in (numerator, denominator)
+        )
+        if not numbers or denominator == 0:
+            return None
+        return float(numerator) / float(denominator)
+
     def call_function(self, function_name: str, resolved_args: list[Any]) -> Any:
         if function_name in _WHOLE_VALUE_FUNCTIONS:
             complete_all(resolved_args)  # they read or serialise whole records

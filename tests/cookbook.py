@@ -19,7 +19,11 @@ vars:
   FAIL: false
 stages:
   run:
-    cmd: test "$FAIL" = false
+    cmd: >-
+      test "$FAIL" = false && python3 -c "import json, os; lr = float(os.environ['LR']);
+      f = open(os.environ['EXPMAN_METRICS'], 'a');
+      [f.write(json.dumps({'step': s, 'loss': round(1 - lr * s + (0.3 if lr >= 0.1 and s == 9
+      else 0), 3)}) + chr(10)) for s in range(10)]"
   fetch:
     cmd: >-
       python3 -c "import json, os; lr = float(os.environ['LR']);

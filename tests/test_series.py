@@ -250,3 +250,24 @@ def test_log_writes_numpy_like_scalars_and_survives_an_unwritable_file(tmp_path:
     )
     assert done.returncode == 0 and done.stdout == "on\n"
     assert done.stderr.count("expman.log: cannot write") == 1
+
+
+def test_ratio_divides_numbers_and_gives_null_otherwise() -> None:
+    from expman.query import Query
+
+    records = [
+        {"id": "1", "series": {"loss": {"last": 0.4, "min": 0.2}}},
+        {"id": "2", "series": {"loss": {"last": 0.2, "min": 0.2}}},
+        {"id": "3", "series": {"loss": {"last": "NaN", "min": None}}},
+        {"id": "4", "series": {}},
+        {"id": "5", "series": {"loss": {"last": 1, "min": 0}}},
+    ]
+    query = Query("[?ratio(series.loss.last, series.loss.min) > `1.1`].id")
+    assert query.search(records) == ["1"]
+    assert Query("map(&ratio(series.loss.last, series.loss.min), @)").search(records) == [
+        2.0,
+        1.0,
+        None,
+        None,
+        None,
+    ]

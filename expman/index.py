@@ -44,12 +44,19 @@ class LazyRecord(dict[str, Any]):
     may use load the record first. `complete()` does so explicitly, before output.
     """
 
-    __slots__ = ("_complete", "_path")
+    __slots__ = ("_complete", "_keys", "_path")
 
-    def __init__(self, fields: dict[str, Any], path: str, complete: bool) -> None:
+    def __init__(
+        self,
+        fields: dict[str, Any],
+        path: str,
+        complete: bool,
+        keys: tuple[str, ...] | frozenset[str] = (),
+    ) -> None:
         super().__init__(fields)
         self._path = path
         self._complete = complete
+        self._keys = keys  # every key the record has, when known: others are absent
 
     def complete(self) -> LazyRecord:
         """Load every field (from run.json) if not done yet, in the record's own key
@@ -64,6 +71,8 @@ class LazyRecord(dict[str, Any]):
 
     def get(self, key: str, default: Any = None) -> Any:
         if not self._complete and not dict.__contains__(self, key):
+            if self._keys and key not in self._keys:
+                return default  # the record has no such field: nothing to load
             self.complete()
         return dict.get(self, key, default)
 
@@ -184,7 +193,7 @@ def _rows(
             continue
         present = {n: v for n, v in zip(names, values, strict=True) if type(v) is not tuple}
         fields = {key: present[key] for key in order if key in present}
-        rows.append(LazyRecord(fields, path, complete))
+        rows.append(LazyRecord(fields, path, complete, order))
     return rows
 
 
@@ -209,7 +218,7 @@ def _rebuild(
         if run_id in records:
             record = records[run_id]
             fields = record if wanted is None else {k: v for k, v in record.items() if k in wanted}
-            rows.append(LazyRecord(fields, path, complete=wanted is None))
+            rows.append(LazyRecord(fields, path, wanted is None, tuple(record)))
     return rows, [Damaged(i, archive.run_dir(i), reason) for i, reason in damaged.items()]
 
 

@@ -89,7 +89,7 @@ def line(flight: Flight, out: TextIO, trend: bool) -> str:
     parts = [str(run.get("id")), label]
     point = run.get("sweep")
     if isinstance(point, dict):
-        values = point.get("point")
+        values = run.get("overrides")  # a point's vars are its overrides
         values = values if isinstance(values, dict) else {}
         vars_text = " ".join(f"{k}={formats.cell(v)}" for k, v in values.items())
         parts.append(f"#{point.get('index')} {vars_text}".rstrip())

@@ -50,16 +50,17 @@ def gather(archive: Archive, where: str | None, base: Path) -> dict[str, Any]:
     for the relative links to run folders)."""
     condition = Query(where) if where else None
     wanted = set(FIELDS) | (condition.fields() if condition else set())
-    records, _ = index.load(archive, wanted)
+    records, _ = index.load(archive, wanted)  # LazyRecords: `.get` only, or they load whole
     if condition is not None:
         records = [r for r in records if truthy(condition.search(r))]
-    runs = [_run(r, archive, base) for r in records]
-    with_series = [r for r in records if isinstance(r.get("series"), dict) and r["series"]]
+    prefix = Path(os.path.relpath(archive.root.resolve(), base.resolve())).as_posix()
+    runs = [_run(r, "" if prefix == "." else prefix + "/") for r in records]
+    with_series = [r for r in records if isinstance(r.get("series"), dict) and r.get("series")]
     return {
         "archive": archive.root.name,
         "runs": runs,
         "curves": _curves(archive, with_series[-CURVES_LIMIT:]),
-        "sweeps": _sweeps(archive, {str(r["sweep"]["id"]) for r in records if _swept(r)}),
+        "sweeps": _sweeps(archive, {str(r.get("sweep")["id"]) for r in records if _swept(r)}),
     }
 
 
@@ -68,15 +69,14 @@ def _swept(record: dict[str, Any]) -> bool:
     return isinstance(tag, dict) and isinstance(tag.get("id"), str)
 
 
-def _run(record: dict[str, Any], archive: Archive, base: Path) -> dict[str, Any]:
-    folder = archive.run_dir(str(record["id"]))
-    link = Path(_relative(folder, base))
+def _run(record: dict[str, Any], prefix: str) -> dict[str, Any]:
+    link = f"{prefix}{record.get('id')}/"
     code = _object(record.get("code"))
     listed = record.get("scripts")
     scripts = listed if isinstance(listed, list) else []
     tag = record.get("sweep") if _swept(record) else None
     return {
-        "id": record["id"],
+        "id": record.get("id"),
         "experiment": record.get("experiment"),
         "status": record.get("status"),
         "hypothesis": record.get("hypothesis") or "",
@@ -103,8 +103,8 @@ def _run(record: dict[str, Any], archive: Archive, base: Path) -> dict[str, Any]
         "started": record.get("started"),
         "duration": record.get("duration"),
         "sweep": {"id": tag["id"], "index": tag.get("index")} if tag else None,
-        "folder": link.as_posix() + "/",
-        "logs": (link / "logs").as_posix() + "/",
+        "folder": link,
+        "logs": link + "logs/",
     }
 
 
@@ -130,13 +130,13 @@ def _curves(archive: Archive, records: list[dict[str, Any]]) -> dict[str, Any]:
     """Per metric: a shared grid of steps, and each run's values on it (null: no point)."""
     loaded: dict[str, dict[str, dict[str, list[Any]]]] = {}
     for record in records:
-        path = archive.run_dir(str(record["id"])) / series.SAMPLED
+        path = archive.run_dir(str(record.get("id"))) / series.SAMPLED
         try:
             curves = json.loads(path.read_bytes())
         except (OSError, ValueError):
             continue
         if isinstance(curves, dict):
-            loaded[str(record["id"])] = curves
+            loaded[str(record.get("id"))] = curves
     names = sorted({name for curves in loaded.values() for name in curves})
     result: dict[str, Any] = {}
     for name in names:
@@ -199,7 +199,3 @@ def _finite(value: Any) -> bool:
 def _round(value: float) -> float:
     """Six significant digits: what a chart can show, and far fewer bytes."""
     return float(f"{value:.6g}")
-
-
-def _relative(folder: Path, base: Path) -> str:
-    return os.path.relpath(folder.resolve(), base.resolve())

@@ -139,6 +139,7 @@ def test_a_killed_runner_goes_stale_and_repair_keeps_its_series(
     assert in_flight(archive) == []
 
 
+@pytest.mark.slow
 def test_watch_in_a_pipe_prints_changes_and_ends_with_the_run(
     running: tuple[Path, subprocess.Popen[bytes]],
 ) -> None:
@@ -185,6 +186,7 @@ def test_watch_once_and_watch_of_nothing(flight: Path) -> None:
         assert done.returncode == 2 and "--every" in done.stderr
 
 
+@pytest.mark.slow
 def test_watch_on_a_real_terminal_redraws_the_runs_in_place(flight: Path) -> None:
     """In tmux: the screen read back shows the run's line with its metrics and trend."""
     if shutil.which("tmux") is None:
@@ -223,6 +225,7 @@ def test_watch_on_a_real_terminal_redraws_the_runs_in_place(flight: Path) -> Non
     assert "0 runs in flight" in final.stdout
 
 
+@pytest.mark.slow
 def test_logs_follow_prints_what_is_appended_until_the_run_ends(
     running: tuple[Path, subprocess.Popen[bytes]],
 ) -> None:

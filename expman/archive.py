@@ -15,7 +15,7 @@ import shutil
 import socket
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -215,6 +215,19 @@ class Archive:
         try:
             with fsutil.locked(run_dir):  # record writes and annotations never interleave
                 self._write(run_dir, record)
+        except OSError as e:
+            raise ArchiveError(f"cannot write {run_dir / RECORD}: {e.strerror or e}") from e
+
+    def update(
+        self, run_id: str, change: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any] | None:
+        """Read a record, let `change` change it, and write it, all under the run's lock;
+        `change` returns False to leave it as it was (then None is returned)."""
+        run_dir = self.run_dir(run_id)
+        try:
+            with fsutil.locked(run_dir):
+                found = self.read(run_id)
+                return self._write(run_dir, found) if change(found) else None
         except OSError as e:
             raise ArchiveError(f"cannot write {run_dir / RECORD}: {e.strerror or e}") from e
 

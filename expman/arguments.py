@@ -22,6 +22,7 @@ _EXAMPLES = {
         "expman run -s LR=1e-3 -s EPOCHS=20  # typed as YAML 1.2: numbers stay numbers",
         "expman run --only pre-run           # one stage",
         "expman run --force                  # no skipping",
+        "expman run --on slurm --slurm time=4:00:00 --slurm gpus=1   # a Slurm job",
     ],
     "status": ["expman status"],
     "sweep": [
@@ -31,6 +32,7 @@ _EXAMPLES = {
         "expman sweep lr-grid                        # a sweep named in the expfile",
         "expman sweep --resume s0003                 # run what did not succeed",
         "expman sweep status                         # the last sweep's points",
+        "expman sweep lr-grid --on slurm --slurm time=1:00:00   # job arrays; returns at once",
     ],
     "end": [
         "expman end -m 'converged at epoch 7; try 0.2'",
@@ -56,6 +58,10 @@ _EXAMPLES = {
         "expman logs 7 run          # one step",
         "expman logs 7 | less -R",
         "expman logs last run -f    # follow it while it runs",
+    ],
+    "cancel": [
+        "expman cancel 7         # the run's Slurm job: recorded interrupted (cancelled)",
+        "expman cancel s0002     # every job of the sweep; --resume runs the rest later",
     ],
     "report": [
         "expman report                          # report.html, beside the expfile",
@@ -139,6 +145,7 @@ def parser() -> argparse.ArgumentParser:
 
     sub = add("run", "run the stages as an attempt of the open run (opening one if needed)")
     _overrides(sub)
+    _backend(sub)
     sub.add_argument("--force", action="store_true", help="run every pre-run step, skip none")
     sub.add_argument(
         "--only", choices=STAGES, metavar="STAGE", help="run one stage: " + ", ".join(STAGES)
@@ -172,6 +179,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--gpus-per-run", type=int, default=1, metavar="K", help="default: 1")
     sub.add_argument("--retries", type=int, default=0, metavar="N", help="new attempts")
     sub.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
+    _backend(sub)
 
     sub = add("end", "close the open run: observations, outputs archived, next run prepared")
     sub.add_argument(
@@ -223,6 +231,10 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--follow", "-f", action="store_true", help="print what is appended while the run runs"
     )
+    _archive_option(sub)
+
+    sub = add("cancel", "stop a run or a sweep that runs on Slurm (scancel its jobs)")
+    sub.add_argument("target", metavar="RUN|SWEEP", help="a run (7, last) or a sweep (s0002)")
     _archive_option(sub)
 
     sub = add("report", "write the runs as one offline HTML page: table, charts, curves, diff")
@@ -294,6 +306,23 @@ def parser() -> argparse.ArgumentParser:
     shown.add_argument("--markdown", action="store_true", help="print a Markdown field reference")
     sub.add_argument("--record", action="store_true", help="the run record's schema instead")
     return parser
+
+
+def _backend(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--on",
+        choices=("local", "slurm"),
+        default="local",
+        help="where: this machine (default), or Slurm jobs that run on their own",
+    )
+    parser.add_argument(
+        "--slurm",
+        dest="slurm",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="with --on slurm: a setting of the expfile's `slurm:` over it (time=2:00:00)",
+    )
 
 
 def _archive_option(parser: argparse.ArgumentParser) -> None:

@@ -74,6 +74,7 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "logs": lambda: _logs(args, start, out),
         "watch": lambda: _watch(args, start, out),
         "report": lambda: _report(args, start, out),
+        "cancel": lambda: _cancel(args, start, out),
         "note": lambda: _note(args, start, out),
         "tag": lambda: _tag(args, start, out),
         "rm": lambda: _rm(args, start, out),
@@ -168,6 +169,21 @@ def _run(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int
     from expman.commands.run import run
 
     path, display = _experiment(start)
+    if args.on == "slurm" or args.slurm:
+        from expman.commands.slurm import run_on_slurm
+
+        if args.on != "slurm":
+            raise UsageError("--slurm KEY=VALUE: only with --on slurm")
+        passed = [w for o in args.overrides for w in ("-s", o)] + ["--force"] * args.force
+        passed += ["--only", args.only] if args.only else []
+        return run_on_slurm(
+            path=path,
+            display=display,
+            overrides=args.overrides,
+            passed=passed,
+            slurm=args.slurm,
+            out=out,
+        )
     return run(
         path=path,
         display=display,
@@ -292,6 +308,12 @@ def _report(args: argparse.Namespace, start: Path, out: TextIO) -> int:
     )
 
 
+def _cancel(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.commands.slurm import cancel
+
+    return cancel(archive=_archive(args, start), target=args.target, out=out)
+
+
 def _period(every: float) -> None:
     if not 0 < every <= 3600:
         raise UsageError("--every: expected a number of seconds, above 0 and at most 3600")
@@ -399,6 +421,8 @@ def _sweep(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> i
         gpus_per_run=args.gpus_per_run,
         retries=args.retries,
         fail_fast=args.fail_fast,
+        on=args.on,
+        slurm=tuple(args.slurm),
     )
     return sweep(
         path=path,

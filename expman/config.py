@@ -283,6 +283,7 @@ def _model(data: dict[str, Any], text: str, path: Path, overrides: dict[str, Any
         archive=posixpath.normpath(data.get("archive") or DEFAULT_ARCHIVE),
         overrides=overrides,
         sweeps=dict(data.get("sweeps") or {}),
+        slurm=dict(data.get("slurm") or {}),
     )
 
 

@@ -79,6 +79,7 @@ class Config:
     archive: str
     overrides: Mapping[str, Any] = field(default_factory=dict)
     sweeps: Mapping[str, Any] = field(default_factory=dict)  # named sweeps, as written
+    slurm: Mapping[str, Any] = field(default_factory=dict)  # the `slurm:` section, as written
 
     @property
     def root(self) -> Path:

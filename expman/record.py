@@ -28,6 +28,7 @@ STARTED, RUNNING, SUCCEEDED, FAILED, INTERRUPTED = (
     "failed",
     "interrupted",
 )
+QUEUED = "queued"  # submitted to a scheduler (Slurm), not started yet
 # status of a step
 STEP_RUNNING, RAN, SKIPPED, STEP_FAILED, NOT_RUN, STEP_INTERRUPTED = (
     "running",
@@ -161,6 +162,22 @@ def finish_attempt(
     record["stages_duration"] = stages_duration(record)
 
 
+def set_backend(record: Record, backend: dict[str, Any]) -> None:
+    """Where the current attempt runs: the attempt keeps it, the run takes it (keeping
+    what the submission said of a Slurm job: its name, when, what was asked)."""
+    current_attempt(record)["backend"] = backend
+    previous = backend_of(record)
+    if backend.get("name") == "slurm" and previous.get("name") == "slurm":
+        backend = {**previous, **backend}
+    record["backend"] = backend
+
+
+def backend_of(record: Record) -> dict[str, Any]:
+    """The record's `backend` (empty when it has none: records of earlier versions)."""
+    found = record.get("backend")
+    return found if isinstance(found, dict) else {}
+
+
 def add_series(record: Record, summary: dict[str, Any], problem: str | None) -> None:
     """The current attempt's metric series, summarised; the run takes them (even none)."""
     attempt = current_attempt(record)
@@ -208,7 +225,7 @@ def stages_duration(record: Record) -> float:
 
 def end(record: Record, observations: str, outputs: list[dict[str, Any]], now: float) -> None:
     """Close the run: observations, archived outputs, final status and times."""
-    if record["status"] in (STARTED, RUNNING):
+    if record["status"] in (STARTED, RUNNING, QUEUED):
         # Never ran, or its runner died: it was not finished, so it was interrupted.
         record["status"] = INTERRUPTED
         for attempt in record["attempts"]:

@@ -14,6 +14,7 @@ from expman.inflight import describe, in_flight
 from expman.openrun import open_record, repair_if_idle
 from expman.output import style, write_line
 from expman.session import Session
+from expman.slurm.track import reconcile
 from expman.state import State
 
 
@@ -26,8 +27,9 @@ def status(*, path: Path, display: str, out: TextIO) -> int:
     root = path.parent
     write_line(out, style(f"experiment in {display}", "bold", out))
     repair_if_idle(root)
-    found = open_record(root)
     archive = Archive(root / config.archive_setting(path))
+    reconcile(archive)  # Slurm jobs that are gone, when a record still says otherwise
+    found = open_record(root)
     if found is None:
         ids = archive.ids()
         last = f" (last: {ids[-1]})" if ids else ""

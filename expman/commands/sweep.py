@@ -23,6 +23,7 @@ from expman.errors import EXIT_INTERRUPTED, EXIT_STAGE_FAILED, UsageError
 from expman.model import Config
 from expman.output import style, write_line
 from expman.outputs import OUTPUTS
+from expman.slurm.track import reconcile
 from expman.state import STATE_DIR, State
 from expman.sweeps import plan
 from expman.sweeps.backend import Backend
@@ -40,6 +41,8 @@ class Options:
     gpus_per_run: int = 1
     retries: int = 0
     fail_fast: bool = False
+    on: str = "local"
+    slurm: tuple[str, ...] = ()  # --slurm KEY=VALUE
 
 
 def sweep(
@@ -97,6 +100,8 @@ def sweep(
         err,
         style(f"expman: sweep {sweep_id}: {len(points)} points, {len(todo)} to run", "bold", err),
     )
+    if options.on == "slurm":
+        return _on_slurm(root, cfg, archive, sweeps, sweep_id, todo, options, out)
     backend: Backend = Local(
         root=root,
         archive=archive.root.resolve(),
@@ -123,6 +128,41 @@ def sweep(
     return EXIT_STAGE_FAILED if failed else 0
 
 
+def _on_slurm(
+    root: Path,
+    cfg: Config,
+    archive: Archive,
+    sweeps: Sweeps,
+    sweep_id: str,
+    todo: list[int],
+    options: Options,
+    out: TextIO,
+) -> int:
+    """Queue the points as job arrays and return: nothing stays running here."""
+    from expman.slurm import scheduler
+    from expman.slurm.settings import settings
+    from expman.sweeps import slurm
+
+    problem = scheduler.available()
+    if problem is not None:
+        raise UsageError(f"--on slurm: {problem}")
+    chosen = settings(cfg.slurm, options.slurm)
+    if not todo:
+        write_line(out, f"sweep {sweep_id}: every point has succeeded; nothing to submit")
+        return 0
+    arrays = slurm.submit(root, archive, sweeps, sweep_id, todo, chosen, options.retries)
+    ids = ", ".join(a["job_id"] for a in arrays)
+    write_line(
+        out,
+        style(
+            f"sweep {sweep_id}: {len(todo)} points queued as Slurm job array(s) {ids}", "bold", out
+        )
+        + f" (squeue --name {arrays[0]['job_name']}; expman watch --sweep {sweep_id}; "
+        f"expman sweep status {sweep_id}; expman cancel {sweep_id})",
+    )
+    return 0
+
+
 def sweep_status(*, path: Path, name: str | None, out: TextIO) -> int:
     """The points of a sweep (the last one by default): planned, done, failed, running."""
     root = path.parent
@@ -137,9 +177,13 @@ def sweep_status(*, path: Path, name: str | None, out: TextIO) -> int:
 
 def status_table(archive: Archive, sweeps: Sweeps, sweep_id: str, out: TextIO) -> str:
     """One row per point: index, vars, status, run, metrics; then the counts."""
+    from expman.sweeps.slurm import waiting
+
     data = sweeps.read(sweep_id)
+    reconcile(archive)
     runs = _runs_of(archive, sweep_id)
     claimed = dict(sweeps.claims(sweep_id).held())
+    unstarted = waiting(sweeps, sweep_id)
     rows: list[list[str]] = []
     counts: dict[str, int] = {}
     for point in sweeps.plan(sweep_id):
@@ -150,7 +194,11 @@ def status_table(archive: Archive, sweeps: Sweeps, sweep_id: str, out: TextIO) -
             state = "succeeded"
         elif point.index in claimed and (latest is None or latest.get("ended") is None):
             state = "running"
-        counts[state] = counts.get(state, 0) + 1
+        elif latest is None and point.index in unstarted:
+            state = unstarted[point.index]
+            if not state.startswith("queued"):  # its job is gone and it never started
+                _note_unstarted(sweeps, sweep_id, point.index, state)
+        counts[state.split(" ")[0]] = counts.get(state.split(" ")[0], 0) + 1
         values = ", ".join(f"{k}={formats.cell(v)}" for k, v in point.vars.items())
         metrics = latest.get("metrics") if latest else None
         rows.append(
@@ -258,6 +306,13 @@ def _create(
         "code": code.record("code.patch" if code.patch else None),
     }
     return sweeps.create(data, points, files)
+
+
+def _note_unstarted(sweeps: Sweeps, sweep_id: str, index: int, state: str) -> None:
+    """Record, once, that a point's Slurm task ended without ever running it."""
+    if (sweeps.result(sweep_id, index) or {}).get("status") is None:
+        reason = f"its Slurm task never ran it: {state}"
+        sweeps.note_result(sweep_id, index, {"status": "interrupted", "reason": reason})
 
 
 def _succeeded(archive: Archive, sweep_id: str) -> set[int]:

@@ -20,9 +20,11 @@ from expman.archive import Archive
 from expman.errors import ArchiveError
 from expman.inflight import Flight, in_flight
 from expman.output import style, use_color, write_line
+from expman.slurm.track import reconcile
 from expman.sweeps.store import Sweeps
 
 BARS = "▁▂▃▄▅▆▇█"
+RECONCILE_SECONDS = 10.0
 _CODE = re.compile(r"\x1b\[[0-9;]*m")
 _STATE_COLOURS = {"running": "green", "stale": "red", "started": "yellow", "queued": "yellow"}
 
@@ -36,8 +38,12 @@ def watch(*, archive: Archive, sweep: str | None, once: bool, every: float, out:
     drawn = 0
     idle = 0
     seen_any = False
+    checked = 0.0
     while True:
         now = time.time()
+        if now - checked >= RECONCILE_SECONDS:  # squeue at most this often
+            reconcile(archive, now)
+            checked = now
         flights = in_flight(archive, sweep_id, now)
         ids = {str(f.run["id"]) for f in flights}
         seen_any = seen_any or bool(flights)

@@ -1,0 +1,142 @@
+"""Slurm's commands, called and read: sbatch, squeue, scancel, scontrol.
+
+One `squeue` call answers for every job at once (`-t all`, so finished jobs show until
+Slurm forgets them after `MinJobAge`); a job it does not list is gone. Job ids alone are
+no key (they start again at 1 when a controller's state is lost): every expman job's name
+carries its run's or sweep's own id and uid, and a listed job counts only if its name
+matches.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from expman.errors import ExpmanError, UsageError
+
+# Job states after which the job will not run again (COMPLETING is not one of them).
+FINISHED = {
+    "BOOT_FAIL": "the node failed to boot",
+    "CANCELLED": "cancelled",
+    "COMPLETED": "the job completed",
+    "DEADLINE": "its deadline passed",
+    "FAILED": "the job failed",
+    "NODE_FAIL": "its node failed",
+    "OUT_OF_MEMORY": "out of memory",
+    "PREEMPTED": "preempted",
+    "TIMEOUT": "time limit",
+    "REVOKED": "revoked",
+    "SPECIAL_EXIT": "special exit",
+}
+_TIMEOUT = 60  # seconds for one Slurm command: a controller may be slow, never forever
+
+
+class SlurmError(ExpmanError):
+    """A Slurm command failed, or is not there."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of `squeue`: a job, or one task of an array."""
+
+    job_id: str  # 123, or 123_4 for an array task
+    name: str
+    state: str
+    reason: str
+    node: str
+
+
+def available() -> str | None:
+    """Why Slurm cannot be used here, or None when sbatch and squeue are on PATH."""
+    missing = [c for c in ("sbatch", "squeue", "scancel") if shutil.which(c) is None]
+    if missing:
+        return f"{', '.join(missing)} not found: is this a Slurm login node?"
+    return None
+
+
+def submit(script: Path, extra: Iterable[str] = ()) -> str:
+    """`sbatch --parsable SCRIPT`: the job id."""
+    done = _call(["sbatch", "--parsable", *extra, str(script)])
+    if done.returncode != 0:
+        message = done.stderr.strip() or done.stdout.strip() or f"exit code {done.returncode}"
+        raise UsageError(f"sbatch refused {script.name}: {message}")
+    job_id = done.stdout.strip().split(";")[0]
+    if not job_id.isdigit():
+        raise SlurmError(f"sbatch answered {done.stdout.strip()!r}, not a job id")
+    return job_id
+
+
+def jobs(names: Iterable[str]) -> dict[str, Job]:
+    """The jobs Slurm still knows with any of these names, by job id (array tasks one by
+    one: `123_4`). One call, however many names."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    command = [
+        "squeue",
+        "-h",
+        "-r",
+        "-t",
+        "all",
+        "-o",
+        "%i|%j|%T|%r|%N",
+        "--name",
+        ",".join(wanted),
+    ]
+    done = _call(command)
+    if done.returncode != 0:
+        raise SlurmError(f"squeue failed: {done.stderr.strip() or done.returncode}")
+    found = {}
+    for line in done.stdout.splitlines():
+        parts = line.split("|")
+        if len(parts) != 5 or not parts[0]:
+            continue  # a line squeue should not print: not a job, not trusted
+        job = Job(*(p.strip() for p in parts))
+        found[job.job_id] = job
+    return found
+
+
+def cancel(job_ids: Iterable[str], signal: str | None = None) -> None:
+    """`scancel` the jobs (array tasks as `123_4`; a whole array as `123`)."""
+    ids = sorted(set(job_ids))
+    if not ids:
+        return
+    command = ["scancel", *([f"--signal={signal}", "--batch"] if signal else []), *ids]
+    done = _call(command)
+    if done.returncode != 0:
+        raise SlurmError(f"scancel failed: {done.stderr.strip() or done.returncode}")
+
+
+def requeue(job_id: str) -> bool:
+    """`scontrol requeue JOB` (from inside the job): True when Slurm took it."""
+    return _call(["scontrol", "requeue", job_id]).returncode == 0
+
+
+def max_array_size() -> int:
+    """The cluster's `MaxArraySize`: array indexes must stay below it (default 1001)."""
+    done = _call(["scontrol", "show", "config"])
+    for line in done.stdout.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "MaxArraySize" and value.strip().isdigit():
+            return max(1, int(value.strip()))
+    return 1001
+
+
+def _call(command: list[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "SLURM_TIME_FORMAT": "standard"},
+        )
+    except FileNotFoundError as e:
+        raise SlurmError(f"{command[0]} not found: is this a Slurm login node?") from e
+    except subprocess.TimeoutExpired as e:
+        raise SlurmError(f"{command[0]} did not answer in {_TIMEOUT} s") from e

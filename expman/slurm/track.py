@@ -1,0 +1,91 @@
+"""Re-attaching from the files: what became of the Slurm jobs of open runs and sweeps.
+
+Records are the truth. Only a run that is `queued`, or `running` with an overdue
+heartbeat, is looked up, all in one `squeue` call; a job that Slurm has finished or
+forgotten while its record still says `queued` or `running` is recorded `interrupted`,
+with the reason (squeue's state, or that the job vanished: cancelled before it started,
+its node lost, or purged after `MinJobAge`). A live job is never touched.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from expman import heartbeat, record
+from expman.archive import Archive
+from expman.errors import ArchiveError
+from expman.slurm import scheduler
+
+VANISHED = "its Slurm job {job} vanished (cancelled before it started, its node lost, or purged)"
+
+
+def reconcile(archive: Archive, now: float | None = None) -> list[str]:
+    """Record the open Slurm runs whose jobs are gone; return their ids."""
+    now = time.time() if now is None else now
+    candidates = []
+    for marker in archive.open_markers():
+        try:
+            run = archive.read(str(marker.get("id")))
+        except ArchiveError:
+            continue
+        backend = record.backend_of(run)
+        if backend.get("name") != "slurm" or not backend.get("job_id"):
+            continue
+        if run.get("status") == record.QUEUED:
+            candidates.append(run)
+        elif run.get("status") == record.RUNNING:
+            beat = heartbeat.read(archive.run_dir(run["id"]))
+            started = record.current_attempt(run).get("started_epoch") if run["attempts"] else None
+            young = isinstance(started, int | float) and now - started < 3 * heartbeat.EVERY
+            if heartbeat.stale(beat, now) and not young:
+                candidates.append(run)
+    if not candidates or scheduler.available() is not None:
+        return []
+    names = {str(r["backend"].get("job_name")) for r in candidates}
+    listed = scheduler.jobs(names)
+    changed = []
+    for run in candidates:
+        backend = run["backend"]
+        job_id = str(backend["job_id"])
+        job = listed.get(job_id)
+        if job is not None and job.name != backend.get("job_name"):
+            job = None  # the same id, another job: Slurm's ids started again
+        if job is not None and job.state not in scheduler.FINISHED:
+            continue  # pending, running, completing, requeued: alive
+        reason = (
+            VANISHED.format(job=job_id)
+            if job is None
+            else f"its Slurm job {job_id} ended: {scheduler.FINISHED[job.state]}"
+        )
+        if interrupt(archive, run["id"], run["uid"], reason):
+            changed.append(run["id"])
+    return changed
+
+
+def interrupt(archive: Archive, run_id: str, uid: str, reason: str) -> bool:
+    """Record the run interrupted, if its record (read again) still says it is in flight."""
+
+    def change(run: dict[str, Any]) -> bool:
+        if run.get("uid") != uid or run.get("status") not in (record.QUEUED, record.RUNNING):
+            return False
+        if run["status"] == record.RUNNING and run["attempts"]:
+            record.runner_died(run, 0, time.time())
+            record.current_attempt(run)["reason"] = reason
+        else:
+            run["status"] = record.INTERRUPTED
+        run["backend"]["problem"] = reason
+        return True
+
+    try:
+        return archive.update(run_id, change) is not None
+    except ArchiveError:
+        return False
+
+
+def state_of(run: dict[str, Any]) -> str:
+    """A run's status, with its job when it is queued on Slurm."""
+    backend = record.backend_of(run)
+    if run.get("status") == record.QUEUED and backend.get("job_id"):
+        return f"queued (Slurm job {backend['job_id']})"
+    return str(run.get("status"))

@@ -1,0 +1,139 @@
+"""The Slurm backend of sweeps: the points as job arrays, and returning at once.
+
+The points to run are split into arrays whose indexes stay under the cluster's
+`MaxArraySize` (each task reads its point from the array's list), throttled with `%N`
+(`slurm: throttle`). Each array's batch script, list and job are written into the
+sweep's folder (`slurm/array-K.sbatch`, `array-K.points`, `jobs.json`); task logs go to
+`slurm/logs/`. A task is `python -m expman.slurm.point`: the same point process as on this
+machine, with its claim, workspace, run and end. Nothing stays running here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from expman import fsutil, record
+from expman.archive import Archive
+from expman.slurm import scheduler, script
+from expman.slurm.settings import Settings
+from expman.sweeps.store import Sweeps
+
+FOLDER = "slurm"
+JOBS = "jobs.json"
+
+
+def job_name(sweeps: Sweeps, sweep_id: str) -> str:
+    data = sweeps.read(sweep_id)
+    return f"expman-{data.get('experiment', 'sweep')}-{sweep_id}-{str(data.get('uid', ''))[:8]}"
+
+
+def submit(
+    root: Path,
+    archive: Archive,
+    sweeps: Sweeps,
+    sweep_id: str,
+    todo: list[int],
+    settings: Settings,
+    retries: int,
+) -> list[dict[str, Any]]:
+    """Submit the points `todo` as job arrays; returns the jobs, as `jobs.json` keeps them."""
+    folder = sweeps.folder(sweep_id) / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    size = scheduler.max_array_size()
+    known = jobs_of(sweeps, sweep_id)
+    name = job_name(sweeps, sweep_id)
+    submitted: list[dict[str, Any]] = []
+    for start in range(0, len(todo), size):
+        chunk = todo[start : start + size]
+        number = len(known) + len(submitted) + 1
+        listing = folder / f"array-{number}.points"
+        fsutil.write_atomic(listing, ("\n".join(map(str, chunk)) + "\n").encode())
+        throttle = f"%{settings.throttle}" if settings.throttle else ""
+        path = folder / f"array-{number}.sbatch"
+        script.write(
+            path,
+            name=name,
+            output=(folder / "logs" / "%A_%a.out").resolve(),
+            options=settings.options(),
+            about=[
+                f"Sweep {sweep_id}: {len(chunk)} points (task i runs the point on line i of",
+                f"{listing.name}, counting from 0), each as a run of its own.",
+            ],
+            folder=root.resolve(),
+            env={},
+            command=[
+                sys.executable,
+                "-m",
+                "expman.slurm.point",
+                str(listing.resolve()),
+                str(root.resolve()),
+                str(archive.root.resolve()),
+                sweep_id,
+                str(retries),
+            ],
+            array=f"0-{len(chunk) - 1}{throttle}",
+        )
+        job_id = scheduler.submit(path)
+        submitted.append(
+            {
+                "job_id": job_id,
+                "job_name": name,
+                "script": f"{FOLDER}/{path.name}",
+                "points": chunk,
+                "submitted": record.stamp(time.time())[0],
+            }
+        )
+        fsutil.write_json_atomic(folder / JOBS, [*known, *submitted])
+    return submitted
+
+
+def jobs_of(sweeps: Sweeps, sweep_id: str) -> list[dict[str, Any]]:
+    """The job arrays submitted for a sweep, oldest first (none when it ran here)."""
+    try:
+        found = json.loads((sweeps.folder(sweep_id) / FOLDER / JOBS).read_bytes())
+    except (OSError, ValueError):
+        return []
+    return [j for j in found if isinstance(j, dict)] if isinstance(found, list) else []
+
+
+def waiting(sweeps: Sweeps, sweep_id: str) -> dict[int, str]:
+    """Points of the sweep whose task Slurm has not started: `queued (job 12_3)` while it
+    is pending, `vanished (...)` when Slurm no longer has it. One `squeue` call."""
+    arrays = jobs_of(sweeps, sweep_id)
+    if not arrays or scheduler.available() is not None:
+        return {}
+    listed = scheduler.jobs({str(a.get("job_name")) for a in arrays})
+    found: dict[int, str] = {}
+    for array in arrays:
+        for task, index in enumerate(array.get("points") or []):
+            job_id = f"{array['job_id']}_{task}"
+            job = listed.get(job_id)
+            if job is None:
+                # A pending array shows as one row (`12_[3-8%2]`) until its tasks start.
+                pending = [
+                    j for j in listed.values() if j.job_id.startswith(f"{array['job_id']}_[")
+                ]
+                if pending and pending[0].name == array.get("job_name"):
+                    found[int(index)] = f"queued (job {job_id})"
+                else:
+                    found[int(index)] = f"vanished (job {job_id})"
+            elif job.name == array.get("job_name") and job.state == "PENDING":
+                found[int(index)] = f"queued (job {job_id})"
+            elif job.state in scheduler.FINISHED and job.name == array.get("job_name"):
+                found[int(index)] = f"{scheduler.FINISHED[job.state]} (job {job_id})"
+    return found
+
+
+def cancel_sweep(archive: Archive, sweeps: Sweeps, sweep_id: str) -> int:
+    """scancel every array of the sweep; running points record themselves interrupted."""
+    arrays = jobs_of(sweeps, sweep_id)
+    if not arrays:
+        from expman.errors import UsageError
+
+        raise UsageError(f"sweep {sweep_id} has no Slurm jobs (it ran on this machine)")
+    scheduler.cancel(str(a["job_id"]) for a in arrays)
+    return len(arrays)

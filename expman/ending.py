@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from expman import metrics, outputs, record, yamlnodes
 from expman.archive import Archive
 from expman.errors import UsageError
-from expman.openrun import mark_closed, open_record, repair
+from expman.openrun import mark_closed, open_record, refuse_if_queued, repair
 from expman.outputs import OUTPUTS
 from expman.state import State
 
@@ -39,6 +39,7 @@ def close(
             raise UsageError("no open run to end: `expman run` or `expman start` opens one")
         archive, run = found
         if run["ended"] is None:
+            refuse_if_queued(run)
             written = observations(run)
             run_dir = archive.run_dir(run["id"])
             stored = outputs.archive(root, archive.objects, run_dir / OUTPUTS, run["id"], err)

@@ -24,6 +24,7 @@ from typing import Any
 from expman import config, heartbeat, processes, record, series
 from expman.archive import Archive
 from expman.errors import ArchiveError, UsageError
+from expman.slurm.environment import SUBMITTED_RUN
 from expman.state import REPAIR, OpenRun, State
 
 RUN_MARKER = "EXPMAN_RUN_UID"  # in every stage's environment: finds a dead run's processes
@@ -133,6 +134,18 @@ def _keep_series(archive: Archive, run: record.Record) -> None:
     reader.poll(complete=True)
     problem = series.keep(reader, run_dir, archive.objects)
     record.add_series(run, reader.summary(), problem)
+
+
+def refuse_if_queued(run: record.Record) -> None:
+    """A run queued on Slurm is its job's to run or end (the job's own `expman run`, which
+    carries the run's uid, is let in)."""
+    if run.get("status") != record.QUEUED or os.environ.get(SUBMITTED_RUN) == run["uid"]:
+        return
+    job = record.backend_of(run).get("job_id")
+    raise UsageError(
+        f"run {run['id']} is queued on Slurm (job {job}): `expman cancel {run['id']}` first, "
+        "or wait for it"
+    )
 
 
 def repair_if_idle(root: Path) -> None:

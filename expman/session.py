@@ -27,11 +27,10 @@ from expman import (
 from expman.archive import Archive
 from expman.errors import ArchiveError, ExpmanError, StageError, UsageError
 from expman.model import Config, Step
-from expman.openrun import RUN_MARKER, mark_open, open_record, repair, runner
+from expman.openrun import RUN_MARKER, mark_open, open_record, refuse_if_queued, repair, runner
 from expman.output import style, write_line
 from expman.outputs import OUTPUTS
 from expman.slurm import environment
-from expman.slurm.environment import SUBMITTED_RUN
 from expman.state import STATE_DIR, Lock, State
 
 
@@ -80,7 +79,7 @@ class Session:
         self.acquire()
         repair(self.root)
         run = open_or_start(self.config, self.state, self.archive, hypothesis=None)
-        _refuse_if_queued(run)
+        refuse_if_queued(run)
         run_dir = self.archive.run_dir(run["id"])
         self._clear_outputs(run, run_dir)
         _shelve_previous_attempt(run_dir, len(run["attempts"]))
@@ -310,17 +309,6 @@ def open_or_start(
     archive.create(run)
     mark_open(config.root, state, archive, config.archive, run)
     return run
-
-
-def _refuse_if_queued(run: record.Record) -> None:
-    """A run queued on Slurm is its job's to run (the job's own `expman run` is let in)."""
-    if run.get("status") != record.QUEUED or os.environ.get(SUBMITTED_RUN) == run["uid"]:
-        return
-    job = (run.get("backend") or {}).get("job_id")
-    raise UsageError(
-        f"run {run['id']} is queued on Slurm (job {job}): `expman cancel {run['id']}` first, "
-        "or wait for it"
-    )
 
 
 SHELVED = (

@@ -14,7 +14,7 @@ from expman.inflight import describe, in_flight
 from expman.openrun import open_record, repair_if_idle
 from expman.output import style, write_line
 from expman.session import Session
-from expman.slurm.track import reconcile
+from expman.slurm.track import reconcile, state_of
 from expman.state import State
 
 
@@ -39,7 +39,7 @@ def status(*, path: Path, display: str, out: TextIO) -> int:
         attempts = len(run["attempts"])
         write_line(
             out,
-            f"open run {run['id']}: {run['status']}, {attempts} attempt"
+            f"open run {run['id']}: {state_of(run)}, {attempts} attempt"
             f"{'' if attempts == 1 else 's'}, started {run['started']}",
         )
         if run.get("hypothesis"):

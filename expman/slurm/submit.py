@@ -82,6 +82,7 @@ def submit_run(
             "job_name": name,
             "script": f"{FOLDER}/job.sbatch",
             "submitted": record.stamp(time.time())[0],
+            "submitted_epoch": record.stamp(time.time())[1],
             "requested": settings.record(),
         }
         archive.write(run)

@@ -30,7 +30,7 @@ def reconcile(archive: Archive, now: float | None = None) -> list[str]:
         except ArchiveError:
             continue
         backend = record.backend_of(run)
-        if backend.get("name") != "slurm" or not backend.get("job_id"):
+        if backend.get("name") != "slurm" or not backend.get("job_name"):
             continue
         if run.get("status") == record.QUEUED:
             candidates.append(run)
@@ -47,6 +47,11 @@ def reconcile(archive: Archive, now: float | None = None) -> list[str]:
     changed = []
     for run in candidates:
         backend = run["backend"]
+        if not backend.get("job_id"):  # the submitter died between sbatch and the record
+            adopted = _adopt(archive, run, listed)
+            if adopted is not None:
+                changed.append(run["id"])
+            continue
         job_id = str(backend["job_id"])
         job = listed.get(job_id)
         if job is not None and job.name != backend.get("job_name"):
@@ -61,6 +66,29 @@ def reconcile(archive: Archive, now: float | None = None) -> list[str]:
         if interrupt(archive, run["id"], run["uid"], reason):
             changed.append(run["id"])
     return changed
+
+
+def _adopt(archive: Archive, run: dict[str, Any], listed: dict[str, scheduler.Job]) -> str | None:
+    """A queued run with no job id: its job, found by name, or (none after a minute) the
+    run interrupted. Returns the id given to the run, or None."""
+    name = run["backend"].get("job_name")
+    found = sorted((j for j in listed.values() if j.name == name), key=lambda j: j.job_id)
+    if not found:
+        submitted = run.get("backend", {}).get("submitted_epoch")
+        if isinstance(submitted, int | float) and time.time() - submitted > 60:
+            interrupt(archive, run["id"], run["uid"], "its submission was interrupted: no job")
+        return None
+    job_id = found[-1].job_id
+
+    def change(current: dict[str, Any]) -> bool:
+        backend = record.backend_of(current)
+        if current.get("uid") != run["uid"] or backend.get("job_id"):
+            return False
+        backend["job_id"] = job_id
+        return True
+
+    archive.update(run["id"], change)
+    return job_id
 
 
 def interrupt(archive: Archive, run_id: str, uid: str, reason: str) -> bool:

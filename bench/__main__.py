@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 
-from bench import archive, keep, observe, overhead, query, skip_check, sweep
+from bench import archive, keep, observe, overhead, query, skip_check, slurm, sweep
 
 if __name__ == "__main__":
     print(
@@ -20,6 +20,7 @@ if __name__ == "__main__":
         ("keeping the archive", keep),
         ("sweeps", sweep),
         ("observing runs", observe),
+        ("slurm", slurm),
     ):
         print(f"\n== {name}")
         results[name] = module.main()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import signal
 import sys
 import traceback
@@ -16,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from expman import arguments
+from expman import arguments, cli_readers, locate
 from expman.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -67,14 +66,14 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "sweep": lambda: _sweep(args, start, out, err),
         "end": lambda: _end(args, start, out, err),
         "doit": lambda: _doit(args, start, out, err),
-        "query": lambda: _query(args, start, out, err),
-        "list": lambda: _list(args, start, out, err),
-        "show": lambda: _show(args, start, out),
-        "diff": lambda: _diff(args, start, out),
-        "logs": lambda: _logs(args, start, out),
-        "watch": lambda: _watch(args, start, out),
-        "report": lambda: _report(args, start, out),
-        "cancel": lambda: _cancel(args, start, out),
+        "query": lambda: cli_readers.query(args, start, out, err),
+        "list": lambda: cli_readers.list(args, start, out, err),
+        "show": lambda: cli_readers.show(args, start, out),
+        "diff": lambda: cli_readers.diff(args, start, out),
+        "logs": lambda: cli_readers.logs(args, start, out),
+        "watch": lambda: cli_readers.watch(args, start, out),
+        "report": lambda: cli_readers.report(args, start, out),
+        "cancel": lambda: cli_readers.cancel(args, start, out),
         "note": lambda: _note(args, start, out),
         "tag": lambda: _tag(args, start, out),
         "rm": lambda: _rm(args, start, out),
@@ -117,14 +116,6 @@ def _start_dir(chdir: str | None) -> Path:
     return path.resolve()
 
 
-def _display(path: Path) -> str:
-    """A path as the user would type it from where they are."""
-    try:
-        return os.path.relpath(path)
-    except ValueError:  # another drive, on Windows
-        return str(path)
-
-
 def _init(args: argparse.Namespace, start: Path, out: TextIO) -> int:
     from expman.commands.init import init
 
@@ -136,7 +127,7 @@ def _validate(args: argparse.Namespace, start: Path, out: TextIO) -> int:
     from expman.commands.validate import validate
 
     path = start / args.file if args.file else config.find(start)
-    return validate(path=path, display=_display(path), out=out)
+    return validate(path=path, display=locate.display(path), out=out)
 
 
 def _schema(args: argparse.Namespace, out: TextIO) -> int:
@@ -145,21 +136,10 @@ def _schema(args: argparse.Namespace, out: TextIO) -> int:
     return schema(path_only=args.path, as_markdown=args.markdown, of_record=args.record, out=out)
 
 
-def _experiment(start: Path) -> tuple[Path, str]:
-    """The experiment's expfile, and its name as the user would type it; from here on the
-    working folder is the experiment's, where doit resolves its paths."""
-    from expman import config
-
-    path = config.find(start).resolve()
-    display = _display(path)
-    os.chdir(path.parent)
-    return path, display
-
-
 def _start(args: argparse.Namespace, start: Path, out: TextIO) -> int:
     from expman.commands.start import start as start_run
 
-    path, display = _experiment(start)
+    path, display = locate.experiment(start)
     return start_run(
         path=path, display=display, hypothesis=args.message, overrides=args.overrides, out=out
     )
@@ -168,7 +148,7 @@ def _start(args: argparse.Namespace, start: Path, out: TextIO) -> int:
 def _run(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
     from expman.commands.run import run
 
-    path, display = _experiment(start)
+    path, display = locate.experiment(start)
     if args.on == "slurm" or args.slurm:
         from expman.commands.slurm import run_on_slurm
 
@@ -197,14 +177,14 @@ def _run(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int
 def _status(args: argparse.Namespace, start: Path, out: TextIO) -> int:
     from expman.commands.status import status
 
-    path, display = _experiment(start)
+    path, display = locate.experiment(start)
     return status(path=path, display=display, out=out)
 
 
 def _end(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
     from expman.commands.end import end
 
-    path, display = _experiment(start)
+    path, display = locate.experiment(start)
     return end(
         path=path, display=display, message=args.message, sweep=args.sweep, streams=(out, err)
     )
@@ -213,125 +193,14 @@ def _end(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int
 def _doit(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
     from expman.commands.doit import doit
 
-    path, display = _experiment(start)
+    path, display = locate.experiment(start)
     return doit(path=path, display=display, args=args.args, streams=(out, err))
-
-
-def _experiment_root(start: Path) -> Path:
-    """The experiment's folder (where its expfile is)."""
-    from expman import config
-
-    return config.find(start).resolve().parent
-
-
-def _archive(args: argparse.Namespace, start: Path) -> Path:
-    """The archive to read: --archive, or the one the experiment's expfile names."""
-    if args.archive:
-        folder: Path = (start / args.archive).resolve()
-        if not folder.is_dir():
-            raise UsageError(f"--archive {args.archive}: no such folder")
-        return folder
-    from expman import config
-    from expman.openrun import repair_if_idle
-
-    path, _ = _experiment(start)  # read leniently: the expfile may be half-edited
-    repair_if_idle(path.parent)  # a run whose runner died is shown as interrupted
-    return path.parent / config.archive_setting(path)
-
-
-def _query(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
-    from expman.commands.query import query
-
-    archive = _archive(args, start)
-    return query(archive=archive, expression=args.expression, fmt=args.format, streams=(out, err))
-
-
-def _list(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
-    from expman.commands.list import list_runs
-
-    if args.limit is not None and args.limit < 0:
-        raise UsageError("--limit: expected a number of rows, 0 or more")
-    return list_runs(
-        archive=_archive(args, start),
-        where=args.where,
-        sort=args.sort,
-        reverse=args.reverse,
-        limit=args.limit,
-        fmt=args.format,
-        streams=(out, err),
-        columns=args.columns,
-        tags=args.tags,
-    )
-
-
-def _show(args: argparse.Namespace, start: Path, out: TextIO) -> int:
-    from expman.commands.show import show
-
-    return show(archive=_archive(args, start), name=args.run, as_json=args.json, out=out)
-
-
-def _diff(args: argparse.Namespace, start: Path, out: TextIO) -> int:
-    from expman.commands.diff import diff
-
-    return diff(archive=_archive(args, start), names=(args.runs[0], args.runs[1]), out=out)
-
-
-def _logs(args: argparse.Namespace, start: Path, out: TextIO) -> int:
-    from expman.commands.logs import logs
-
-    archive = _archive(args, start)
-    return logs(archive=archive, name=args.run, step=args.step, follow=args.follow, out=out)
-
-
-def _report(args: argparse.Namespace, start: Path, out: TextIO) -> int:
-    from expman.commands.report import report
-
-    _period(args.every)
-    archive = _archive(args, start)
-    if args.output is not None:
-        output = start / args.output
-    elif args.archive:
-        output = start / "report.html"
-    else:
-        output = _experiment_root(start) / "report.html"
-    if output.is_dir():
-        raise UsageError(f"-o {args.output}: is a folder; name the report's file")
-    if not output.parent.is_dir():
-        raise UsageError(f"-o {args.output}: no folder {output.parent}")
-    return report(
-        archive=archive,
-        output=output,
-        where=args.where,
-        watch=args.watch,
-        every=args.every,
-        out=out,
-    )
-
-
-def _cancel(args: argparse.Namespace, start: Path, out: TextIO) -> int:
-    from expman.commands.slurm import cancel
-
-    return cancel(archive=_archive(args, start), target=args.target, out=out)
-
-
-def _period(every: float) -> None:
-    if not 0 < every <= 3600:
-        raise UsageError("--every: expected a number of seconds, above 0 and at most 3600")
-
-
-def _watch(args: argparse.Namespace, start: Path, out: TextIO) -> int:
-    from expman.archive import Archive
-    from expman.commands.watch import watch
-
-    _period(args.every)
-    archive = Archive(_archive(args, start))
-    return watch(archive=archive, sweep=args.sweep, once=args.once, every=args.every, out=out)
 
 
 def _note(args: argparse.Namespace, start: Path, out: TextIO) -> int:
     from expman.commands.annotate import note
 
-    return note(archive=_archive(args, start), names=args.runs, text=args.message, out=out)
+    return note(archive=locate.archive(args, start), names=args.runs, text=args.message, out=out)
 
 
 def _tag(args: argparse.Namespace, start: Path, out: TextIO) -> int:
@@ -341,14 +210,14 @@ def _tag(args: argparse.Namespace, start: Path, out: TextIO) -> int:
     changes = [w for w in args.words if w[:1] in ("+", "-")]
     if not names:
         raise UsageError("name the runs to tag: expman tag RUN... +TAG -TAG")
-    return tag(archive=_archive(args, start), names=names, changes=changes, out=out)
+    return tag(archive=locate.archive(args, start), names=names, changes=changes, out=out)
 
 
 def _rm(args: argparse.Namespace, start: Path, out: TextIO) -> int:
     from expman.commands.rm import rm
 
     return rm(
-        archive=_archive(args, start),
+        archive=locate.archive(args, start),
         names=args.runs,
         list_removed=args.list_removed,
         restore=args.restore,
@@ -360,35 +229,35 @@ def _rm(args: argparse.Namespace, start: Path, out: TextIO) -> int:
 def _gc(args: argparse.Namespace, start: Path, out: TextIO) -> int:
     from expman.commands.gc import gc
 
-    archive = _archive(args, start)
-    root = None if args.archive else _experiment_root(start)
+    archive = locate.archive(args, start)
+    root = None if args.archive else locate.experiment_root(start)
     return gc(archive=archive, out=out, root=root)
 
 
 def _fsck(args: argparse.Namespace, start: Path, out: TextIO) -> int:
     from expman.commands.fsck import fsck
 
-    return fsck(archive=_archive(args, start), repair=args.repair, out=out)
+    return fsck(archive=locate.archive(args, start), repair=args.repair, out=out)
 
 
 def _push(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
     from expman.commands.share import push
 
     destination = (start / args.destination).resolve()
-    return push(archive=_archive(args, start), destination=destination, streams=(out, err))
+    return push(archive=locate.archive(args, start), destination=destination, streams=(out, err))
 
 
 def _pull(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
     from expman.commands.share import pull
 
     source = (start / args.source).resolve()
-    return pull(archive=_archive(args, start), source=source, streams=(out, err))
+    return pull(archive=locate.archive(args, start), source=source, streams=(out, err))
 
 
 def _rerun(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
     from expman.commands.rerun import rerun
 
-    path, _ = _experiment(start)
+    path, _ = locate.experiment(start)
     from expman import config
 
     archive = path.parent / config.archive_setting(path)
@@ -400,7 +269,7 @@ def _rerun(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> i
 def _sweep(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
     from expman.commands.sweep import Options, sweep, sweep_status
 
-    path, display = _experiment(start)
+    path, display = locate.experiment(start)
     if args.words[:1] == ["status"]:
         if len(args.words) > 2:
             raise UsageError("expman sweep status [SWEEP]: one sweep at a time")

@@ -45,7 +45,7 @@ def test_help_has_examples_on_every_command(run_cli: RunCli) -> None:
     code, out, _ = run_cli("--help")
     assert code == 0 and "examples:" in out
     (commands,) = [a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)]
-    assert len(commands.choices) == 24
+    assert len(commands.choices) == 25
     for command in commands.choices:
         code, out, _ = run_cli(command, "--help")
         assert code == 0 and f"examples:\n  expman {command}" in out, command

@@ -147,8 +147,10 @@ def _on_slurm(
     if problem is not None:
         raise UsageError(f"--on slurm: {problem}")
     chosen = settings(cfg.slurm, options.slurm)
+    waiting = slurm.waiting(sweeps, sweep_id)  # points still queued in Slurm stay there
+    todo = [i for i in todo if not waiting.get(i, "").startswith("queued")]
     if not todo:
-        write_line(out, f"sweep {sweep_id}: every point has succeeded; nothing to submit")
+        write_line(out, f"sweep {sweep_id}: every point has succeeded or waits in Slurm")
         return 0
     arrays = slurm.submit(root, archive, sweeps, sweep_id, todo, chosen, options.retries)
     ids = ", ".join(a["job_id"] for a in arrays)

@@ -78,13 +78,22 @@ def watch(*, archive: Archive, sweep: str | None, once: bool, every: float, out:
         out.flush()
         if once:
             return 0
-        busy = bool(flights) or (sweep_id is not None and any(sweeps.claims(sweep_id).held()))
+        busy = bool(flights) or (sweep_id is not None and _busy(sweeps, sweep_id))
         idle = 0 if busy else idle + 1
         if idle >= 2:
             if not live and not seen_any:
                 write_line(out, "no runs in flight")
             return 0
         time.sleep(every)
+
+
+def _busy(sweeps: Sweeps, sweep_id: str) -> bool:
+    """A point held by a live process, or waiting in Slurm."""
+    if any(sweeps.claims(sweep_id).held()):
+        return True
+    from expman.sweeps.slurm import waiting
+
+    return any(state.startswith("queued") for state in waiting(sweeps, sweep_id).values())
 
 
 def line(flight: Flight, out: TextIO, trend: bool) -> str:
@@ -132,7 +141,8 @@ def _head(archive: Archive, sweeps: Sweeps, sweep_id: str | None, flying: int, o
     best: dict[int, str] = {}
     for run in runs:
         tag = run.get("sweep")
-        if isinstance(tag, dict) and tag.get("id") == sweep_id and run.get("status") != "running":
+        final = run.get("status") in (record.SUCCEEDED, record.FAILED, record.INTERRUPTED)
+        if isinstance(tag, dict) and tag.get("id") == sweep_id and final:
             index_ = int(tag["index"])
             if best.get(index_) != record.SUCCEEDED:
                 best[index_] = str(run.get("status"))

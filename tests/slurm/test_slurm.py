@@ -15,7 +15,8 @@ import pytest
 from expman.processes import same_process_alive
 from tests.slurm.conftest import REPO, expman, record, squeue, wait_for
 
-pytestmark = pytest.mark.usefixtures("cluster")
+# Slow ones all (each waits for real jobs): `doit check` and CI run them, `doit quick` not.
+pytestmark = [pytest.mark.usefixtures("cluster"), pytest.mark.slow]
 Experiment = Callable[..., Path]
 
 EXPFILE = """\
@@ -162,7 +163,6 @@ def test_slurms_warning_signal_interrupts_and_a_resumable_run_is_requeued(
     assert record(root)["status"] == "interrupted"
 
 
-@pytest.mark.slow
 def test_a_time_limit_hitting_a_stage_is_recorded(slurm_experiment: Path) -> None:
     """--time=1 (a minute) and a warning 30 s before it: the real clock, not a signal we send."""
     root = slurm_experiment

@@ -43,8 +43,12 @@ def archive(args: argparse.Namespace, start: Path) -> Path:
             raise UsageError(f"--archive {args.archive}: no such folder")
         return folder
     from expman import config
+    from expman.archive import Archive
     from expman.openrun import repair_if_idle
+    from expman.slurm.track import reconcile
 
     path, _ = experiment(start)  # read leniently: the expfile may be half-edited
     repair_if_idle(path.parent)  # a run whose runner died is shown as interrupted
-    return path.parent / config.archive_setting(path)
+    found = path.parent / config.archive_setting(path)
+    reconcile(Archive(found))  # and so is one whose Slurm job is gone
+    return found

@@ -14,6 +14,7 @@ from expman.slurm import scheduler, track
 from expman.slurm.settings import settings
 from expman.slurm.submit import submit_run
 from expman.state import State
+from expman.sweeps.slurm import cancel_sweep
 from expman.sweeps.store import Sweeps
 
 
@@ -57,8 +58,6 @@ def cancel(*, archive: Path, target: str, out: TextIO) -> int:
 def _cancel_sweep(store: Archive, target: str, out: TextIO) -> int:
     sweeps = Sweeps(store)
     sweep_id = sweeps.resolve(target)
-    from expman.sweeps.slurm import cancel_sweep
-
-    count = cancel_sweep(store, sweeps, sweep_id)
+    count = cancel_sweep(sweeps, sweep_id)
     write_line(out, f"sweep {sweep_id}: {count} Slurm job array(s) cancelled")
     return 0

@@ -198,7 +198,7 @@ def status_table(archive: Archive, sweeps: Sweeps, sweep_id: str, out: TextIO) -
             state = "running"
         elif latest is None and point.index in unstarted:
             state = unstarted[point.index]
-            if not state.startswith("queued"):  # its job is gone and it never started
+            if not state.startswith(("queued", "starting")):  # its job is gone, never ran it
                 _note_unstarted(sweeps, sweep_id, point.index, state)
         counts[state.split(" ")[0]] = counts.get(state.split(" ")[0], 0) + 1
         values = ", ".join(f"{k}={formats.cell(v)}" for k, v in point.vars.items())

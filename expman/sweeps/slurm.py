@@ -18,6 +18,7 @@ from typing import Any
 
 from expman import fsutil, record
 from expman.archive import Archive
+from expman.errors import UsageError
 from expman.slurm import scheduler, script
 from expman.slurm.settings import Settings
 from expman.sweeps.store import Sweeps
@@ -109,31 +110,30 @@ def waiting(sweeps: Sweeps, sweep_id: str) -> dict[int, str]:
     listed = scheduler.jobs({str(a.get("job_name")) for a in arrays})
     found: dict[int, str] = {}
     for array in arrays:
+        name = array.get("job_name")
+        # A pending array may show as one row (`12_[3-8%2]`) until its tasks start.
+        whole = [j for j in listed.values() if j.job_id.startswith(f"{array['job_id']}_[")]
+        pending = any(j.name == name for j in whole)
         for task, index in enumerate(array.get("points") or []):
             job_id = f"{array['job_id']}_{task}"
             job = listed.get(job_id)
+            if job is not None and job.name != name:
+                job = None  # another job has the id: Slurm's ids started again
             if job is None:
-                # A pending array shows as one row (`12_[3-8%2]`) until its tasks start.
-                pending = [
-                    j for j in listed.values() if j.job_id.startswith(f"{array['job_id']}_[")
-                ]
-                if pending and pending[0].name == array.get("job_name"):
-                    found[int(index)] = f"queued (job {job_id})"
-                else:
-                    found[int(index)] = f"vanished (job {job_id})"
-            elif job.name == array.get("job_name") and job.state == "PENDING":
-                found[int(index)] = f"queued (job {job_id})"
-            elif job.state in scheduler.FINISHED and job.name == array.get("job_name"):
+                found[int(index)] = f"{'queued' if pending else 'vanished'} (job {job_id})"
+            elif job.state in scheduler.FINISHED:
                 found[int(index)] = f"{scheduler.FINISHED[job.state]} (job {job_id})"
+            elif job.state == "PENDING":
+                found[int(index)] = f"queued (job {job_id})"
+            else:  # running: its point makes its run in a moment
+                found[int(index)] = f"starting (job {job_id})"
     return found
 
 
-def cancel_sweep(archive: Archive, sweeps: Sweeps, sweep_id: str) -> int:
+def cancel_sweep(sweeps: Sweeps, sweep_id: str) -> int:
     """scancel every array of the sweep; running points record themselves interrupted."""
     arrays = jobs_of(sweeps, sweep_id)
     if not arrays:
-        from expman.errors import UsageError
-
         raise UsageError(f"sweep {sweep_id} has no Slurm jobs (it ran on this machine)")
     scheduler.cancel(str(a["job_id"]) for a in arrays)
     return len(arrays)

@@ -30,7 +30,7 @@ from expman.model import Config, Step
 from expman.openrun import RUN_MARKER, mark_open, open_record, refuse_if_queued, repair, runner
 from expman.output import style, write_line
 from expman.outputs import OUTPUTS
-from expman.slurm import environment
+from expman.slurm import environment, signals
 from expman.state import STATE_DIR, Lock, State
 
 
@@ -192,6 +192,9 @@ class Session:
                     self.interrupted = True
             if self.interrupted:
                 status = record.INTERRUPTED
+                why = signals.reason()  # inside a Slurm job: its warning, or a cancel
+                if why is not None:
+                    record.current_attempt(self.record)["reason"] = why
             elif any(s["status"] in (record.STEP_FAILED, record.NOT_RUN) for s in steps):
                 status = record.FAILED
             else:

@@ -1,11 +1,9 @@
 """Inside a Slurm job: `python -m expman.slurm.job [expman run's arguments]`.
 
 The job runs `expman run` in the experiment folder, which records the attempt as any run
-(its heartbeat, its stages, its end); the backend of the attempt says which job, node and
-resources. Then the job says how the attempt was stopped, if it was: Slurm's warning
-signal (USR2, asked for with `--signal=B:USR2@N`) means the time limit or a preemption is
-near; a SIGTERM without it, that the job was cancelled. A resumable run (`slurm:
-resumable: true`) warned that way is requeued: the restart is a new attempt of the run.
+(its heartbeat, its stages, its end, and why Slurm stopped it: `signals`); the backend of
+the attempt says which job, node and resources. A resumable run (`slurm: resumable: true`)
+stopped by Slurm's warning is then requeued: the restart is a new attempt of the run.
 """
 
 from __future__ import annotations
@@ -18,33 +16,21 @@ from pathlib import Path
 from expman import record
 from expman.cli import main as expman
 from expman.openrun import open_record
-from expman.slurm import scheduler
+from expman.slurm import scheduler, signals
 from expman.slurm.environment import SUBMITTED_RUN
-
-RESUMABLE = "EXPMAN_SLURM_RESUMABLE"
-WARNED = "time limit or preemption (Slurm's warning signal)"
-STOPPED = "stopped by Slurm: cancelled, or out of time without a warning"
 
 
 def main(arguments: list[str]) -> int:
-    """Run the attempt; record why it stopped; requeue when it should resume."""
-    warned = False
-
-    def warning(signum: int, frame: object) -> None:
-        nonlocal warned
-        warned = True
-        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGUSR2, warning)
+    """Run the attempt; requeue when it should resume; record a run that never started."""
+    signals.install()
     code = expman(["run", *arguments])
     signal.signal(signal.SIGUSR2, signal.SIG_IGN)
-    settle(Path.cwd(), code, warned)
+    settle(Path.cwd(), code)
     return code
 
 
-def settle(root: Path, code: int, warned: bool) -> None:
-    """After `expman run`: the reason of an interrupted attempt, a requeue, or a run that
+def settle(root: Path, code: int) -> None:
+    """After `expman run`: a requeue of a resumable run warned by Slurm, or a run that
     never started (the command refused) recorded as such."""
     found = open_record(root)
     uid = os.environ.get(SUBMITTED_RUN)
@@ -61,12 +47,10 @@ def settle(root: Path, code: int, warned: bool) -> None:
         return
     if run["status"] != record.INTERRUPTED or not run.get("attempts"):
         return
-    attempt = record.current_attempt(run)
-    attempt["reason"] = WARNED if warned else STOPPED
-    if warned and os.environ.get(RESUMABLE) == "1" and scheduler.requeue(job_id):
-        attempt["reason"] += "; requeued"
+    if signals.requeue_wanted() and scheduler.requeue(job_id):
+        record.current_attempt(run)["reason"] = f"{signals.WARNED}; requeued"
         run["status"] = record.QUEUED
-    archive.write(run)
+        archive.write(run)
 
 
 if __name__ == "__main__":

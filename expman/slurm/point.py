@@ -3,16 +3,17 @@
 The task's point is the line of LIST numbered by `SLURM_ARRAY_TASK_ID` (from 0), so that
 any set of points (a resume runs only some) fits in arrays whose indexes stay under the
 cluster's `MaxArraySize`. Slurm's warning signal (USR2) stops the point as SIGTERM does:
-its run is recorded `interrupted`, and `expman sweep --resume` runs it again.
+its run is recorded `interrupted` with the reason; a resumable sweep's task is requeued
+and runs the point again, as a new run of it; `expman sweep --resume` does the same.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from pathlib import Path
 
+from expman.slurm import scheduler, signals
 from expman.sweeps import point
 
 
@@ -21,13 +22,12 @@ def main(argv: list[str]) -> int:
     task = int(os.environ["SLURM_ARRAY_TASK_ID"])
     index = listing.read_text(encoding="utf-8").split()[task]
 
-    def warning(signum: int, frame: object) -> None:
-        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGUSR2, warning)
+    signals.install()
     root, archive, sweep_id, retries = rest
-    return point.main([root, archive, sweep_id, index, retries])
+    code = point.main([root, archive, sweep_id, index, retries])
+    if code == 130 and signals.requeue_wanted():
+        scheduler.requeue(os.environ["SLURM_JOB_ID"])  # the task runs the point again
+    return code
 
 
 if __name__ == "__main__":

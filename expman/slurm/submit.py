@@ -23,8 +23,8 @@ from expman.output import style, write_line
 from expman.session import open_or_start
 from expman.slurm import scheduler, script
 from expman.slurm.environment import SUBMITTED_RUN
-from expman.slurm.job import RESUMABLE
 from expman.slurm.settings import Settings
+from expman.slurm.signals import RESUMABLE
 from expman.state import State
 
 FOLDER = "slurm"

@@ -21,6 +21,7 @@ from expman.archive import Archive
 from expman.errors import UsageError
 from expman.slurm import scheduler, script
 from expman.slurm.settings import Settings
+from expman.slurm.signals import RESUMABLE
 from expman.sweeps.store import Sweeps
 
 FOLDER = "slurm"
@@ -65,7 +66,7 @@ def submit(
                 f"{listing.name}, counting from 0), each as a run of its own.",
             ],
             folder=root.resolve(),
-            env={},
+            env={RESUMABLE: "1" if settings.resumable else "0"},
             command=[
                 sys.executable,
                 "-m",

@@ -219,6 +219,7 @@ def test_cancel_of_a_sweep_stops_its_points_and_status_says_what_became_of_each(
     wait_for(lambda: (root / "runs" / "0001").is_dir() and record(root)["status"] == "running")
     assert expman(root, "cancel", "s0001").returncode == 0
     wait_for(lambda: record(root)["status"] == "interrupted", what="the running point")
+    assert record(root)["attempts"][0]["reason"].startswith("stopped by Slurm")
     status = expman(root, "sweep", "status")
     assert status.stdout.count("cancelled (job") == 3, status.stdout
     resumed = expman(root, "sweep", "--resume", "s0001", "-s", "PAUSE=0")

@@ -93,8 +93,10 @@ def jobs(names: Iterable[str]) -> dict[str, Job]:
     found = {}
     for line in done.stdout.splitlines():
         parts = line.split("|")
-        if len(parts) != 5 or not parts[0]:
-            continue  # a line squeue should not print: not a job, not trusted
+        if len(parts) != 5 or not parts[0].strip() or not parts[2].strip().isupper():
+            # Not what was asked for: nothing can be concluded from this answer (a job
+            # missing from it must not be taken for a job that is gone).
+            raise SlurmError(f"squeue answered a line it should not have: {line[:80]!r}")
         job = Job(*(p.strip() for p in parts))
         found[job.job_id] = job
     return found

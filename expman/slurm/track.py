@@ -43,7 +43,10 @@ def reconcile(archive: Archive, now: float | None = None) -> list[str]:
     if not candidates or scheduler.available() is not None:
         return []
     names = {str(r["backend"].get("job_name")) for r in candidates}
-    listed = scheduler.jobs(names)
+    try:
+        listed = scheduler.jobs(names)
+    except scheduler.SlurmError:
+        return []  # no answer to trust: the records stay as they are, until one comes
     changed = []
     for run in candidates:
         backend = run["backend"]

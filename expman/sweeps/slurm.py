@@ -108,7 +108,10 @@ def waiting(sweeps: Sweeps, sweep_id: str) -> dict[int, str]:
     arrays = jobs_of(sweeps, sweep_id)
     if not arrays or scheduler.available() is not None:
         return {}
-    listed = scheduler.jobs({str(a.get("job_name")) for a in arrays})
+    try:
+        listed = scheduler.jobs({str(a.get("job_name")) for a in arrays})
+    except scheduler.SlurmError:
+        return {}  # no answer to trust: say nothing of the points Slurm holds
     found: dict[int, str] = {}
     for array in arrays:
         name = array.get("job_name")

@@ -270,6 +270,28 @@ def test_sbatch_refusing_or_answering_nonsense_is_said_and_nothing_is_queued(
     assert bad.returncode == 2 and "--slurm time=soon" in bad.stderr
 
 
+def test_squeue_failing_or_answering_nonsense_changes_no_record(
+    slurm_experiment: Path, tmp_path: Path
+) -> None:
+    root = slurm_experiment
+    assert expman(root, "run", "--on", "slurm", "--slurm", "sbatch=--hold").returncode == 0
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    squeue_fake = fake / "squeue"
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
+    for body in (
+        "echo 'slurm_load_jobs error: Unable to contact slurm controller' >&2; exit 1",
+        "echo 'JOBID PARTITION NAME'; echo '<html>'",
+    ):
+        squeue_fake.write_text(f"#!/bin/bash\n{body}\n")
+        squeue_fake.chmod(0o755)
+        for command in (["status"], ["watch", "--once"], ["list"]):
+            done = expman(root, *command, env=env)
+            assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        assert record(root)["status"] == "queued", "no answer is no evidence of a gone job"
+    assert expman(root, "cancel", "1").returncode == 0
+
+
 def test_wiping_slurms_state_between_two_sweeps_confuses_nothing(slurm_experiment: Path) -> None:
     """Job ids start again at 1: a run queued before the wipe, whose id a new job takes,
     is recorded as vanished, not taken for the new job."""

@@ -38,7 +38,7 @@ def watch(*, archive: Archive, sweep: str | None, once: bool, every: float, out:
     drawn = 0
     idle = 0
     seen_any = False
-    checked = 0.0
+    checked = queued_until = 0.0
     while True:
         now = time.time()
         if now - checked >= RECONCILE_SECONDS:  # squeue at most this often
@@ -78,7 +78,12 @@ def watch(*, archive: Archive, sweep: str | None, once: bool, every: float, out:
         out.flush()
         if once:
             return 0
-        busy = bool(flights) or (sweep_id is not None and _busy(sweeps, sweep_id))
+        busy = bool(flights) or now < queued_until
+        if not busy and sweep_id is not None:
+            holding, queued = _busy(sweeps, sweep_id)
+            busy = holding or queued
+            if queued:  # points wait in Slurm: ask squeue again in a while, not each time
+                queued_until = now + RECONCILE_SECONDS
         idle = 0 if busy else idle + 1
         if idle >= 2:
             if not live and not seen_any:
@@ -87,13 +92,14 @@ def watch(*, archive: Archive, sweep: str | None, once: bool, every: float, out:
         time.sleep(every)
 
 
-def _busy(sweeps: Sweeps, sweep_id: str) -> bool:
-    """A point held by a live process, or waiting in Slurm."""
+def _busy(sweeps: Sweeps, sweep_id: str) -> tuple[bool, bool]:
+    """Whether a point is held by a live process; whether one waits in Slurm."""
     if any(sweeps.claims(sweep_id).held()):
-        return True
+        return True, False
     from expman.sweeps.slurm import waiting
 
-    return any(state.startswith("queued") for state in waiting(sweeps, sweep_id).values())
+    queued = any(state.startswith("queued") for state in waiting(sweeps, sweep_id).values())
+    return False, queued
 
 
 def line(flight: Flight, out: TextIO, trend: bool) -> str:

@@ -83,8 +83,11 @@ def test_sweeps_killed_at_random_moments(tmp_path: Path) -> None:
     schema = json.loads(SCHEMA_PATH.read_text())
     seen: Counter[str] = Counter()
     first = [str(BIN / "expman"), "sweep", "-s", f"STEP=1..{POINTS}", "-s", "PAUSE=0.3,0.1,0.05"]
+    resume = [str(BIN / "expman"), "sweep", "--resume", "s0001"]
+    created = root / "runs" / "sweeps" / "s0001" / "sweep.json"
     for trial in range(TRIALS):
-        command = first if trial == 0 else [str(BIN / "expman"), "sweep", "--resume", "s0001"]
+        # A kill before the sweep was created leaves nothing to resume: start it again.
+        command = resume if created.exists() else first
         sig = chance.choice((signal.SIGKILL, signal.SIGTERM, signal.SIGINT))
         sweep = subprocess.Popen(
             [*command, "--jobs", "2"],
@@ -107,7 +110,7 @@ def test_sweeps_killed_at_random_moments(tmp_path: Path) -> None:
     for _ in range(5):
         if (
             subprocess.run(
-                [str(BIN / "expman"), "sweep", "--resume", "s0001", "--jobs", "2"],
+                [*(resume if created.exists() else first), "--jobs", "2"],
                 cwd=root,
                 capture_output=True,
             ).returncode

@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from expman import rules, yamlnodes
 from expman.errors import ConfigError, Problem, UsageError
+from expman.expfile import DEFAULT_ARCHIVE as DEFAULT_ARCHIVE
+from expman.expfile import EXPFILE as EXPFILE
+from expman.expfile import archive_setting as archive_setting
+from expman.expfile import find as find
 from expman.model import Config, Step, env_text
 
-EXPFILE = "expfile.yaml"
-DEFAULT_ARCHIVE = "runs"
 SCHEMA_FILE = "expfile.schema.json"
 
 if TYPE_CHECKING:
@@ -54,26 +56,13 @@ def schema() -> dict[str, Any]:
     return json.loads(schema_path().read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
-def find(start: Path) -> Path:
-    """The expfile of the experiment holding `start`: in it, or in the nearest parent."""
-    for folder in (start, *start.parents):
-        candidate = folder / EXPFILE
-        if candidate.is_file():
-            return candidate
-    raise UsageError(f"no {EXPFILE} in {start} or any folder above it; `expman init` makes one")
-
-
 _ARCHIVE_LINE = re.compile(r"^archive:[ \t]*(?P<value>[^#\n]*?)[ \t]*(?:#.*)?$", re.MULTILINE)
 
 
-def archive_setting(path: Path) -> str:
+def read_archive_setting(text: str) -> str:
     """The expfile's `archive`, read leniently: readers must work while the expfile is
     half-edited. The YAML value if the file parses; else a top-level `archive:` line;
-    else the default."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return DEFAULT_ARCHIVE
+    else the default. (`expfile.archive_setting` caches it.)"""
     try:
         node = yamlnodes.compose(text)
         found = yamlnodes.child(node, "archive") if node is not None else None

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from expman import config, heartbeat, processes, record, series
+from expman import expfile, heartbeat, processes, record, series
 from expman.archive import Archive
 from expman.errors import ArchiveError, UsageError
 from expman.slurm.environment import SUBMITTED_RUN
@@ -70,7 +70,7 @@ def mark_closed(state: State, archive: Archive, run: record.Record) -> None:
 
 def _from_archive(root: Path) -> OpenRun | None:
     """The open run that the archive's markers give this experiment (`.expman/` lost)."""
-    setting = config.archive_setting(root / config.EXPFILE)
+    setting = expfile.archive_setting(root / expfile.EXPFILE)
     here, host = str(root.resolve()), socket.gethostname()
     for marker in Archive(root / setting).open_markers():
         if marker.get("experiment") == here and marker.get("host") == host:

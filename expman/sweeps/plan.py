@@ -31,7 +31,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from expman import yamlnodes
 from expman.errors import UsageError
 from expman.text import split_commas
 
@@ -205,6 +204,8 @@ def _range(name: str, text: str, low: str, high: str, step: str | None) -> tuple
 
 def _typed(name: str, text: str) -> Any:
     """A value typed as every value expman reads (YAML 1.2's core schema)."""
+    from expman import yamlnodes  # here: readers of sweeps (watch, status) need no YAML
+
     try:
         node = yamlnodes.compose(text.strip())
     except yamlnodes.SyntaxProblem:

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from expman.archive import Archive
 from expman.objects import hash_file
 from tests.conftest import RunCli, records
@@ -121,6 +123,7 @@ def test_gc_waits_for_an_archiving_in_progress(experiment: Experiment, run_cli: 
     assert freed.startswith(b"freed ") and not orphan.exists()
 
 
+@pytest.mark.slow
 def test_gc_beside_ends_that_reuse_its_objects_loses_nothing(
     experiment: Experiment, run_cli: RunCli
 ) -> None:

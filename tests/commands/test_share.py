@@ -65,6 +65,7 @@ def _answers(root: Path) -> Any:
     return json.loads(_expman(root, "query", query).stdout)
 
 
+@pytest.mark.slow
 def test_two_machines_end_with_the_same_runs_on_both(tmp_path: Path) -> None:
     lab, laptop = _machine(tmp_path, "lab"), _machine(tmp_path, "laptop")
     _runs(lab, range(1, 6))
@@ -135,6 +136,7 @@ def test_records_hold_no_absolute_paths_and_the_archive_reads_anywhere(
     assert json.loads(run_cli("query", "[].vars.SEED", "--archive", str(moved))[1]) == [1, 2]
 
 
+@pytest.mark.slow
 def test_an_interrupted_pull_is_finished_by_the_next_and_copies_nothing_twice(
     tmp_path: Path,
 ) -> None:

@@ -1,0 +1,55 @@
+"""Finding the expfile, and its `archive` setting, without parsing YAML when possible.
+
+Reading commands (`list`, `query`, `show`, ...) need only where the archive is. The
+setting is kept in `.expman/archive-setting` with the digest of the expfile's bytes it
+was read from: while the expfile is unchanged, nothing parses it (and YAML is not even
+imported). `.expman/` is disposable: without the file, the expfile is read as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from pathlib import Path
+
+from expman.errors import UsageError
+
+EXPFILE = "expfile.yaml"
+DEFAULT_ARCHIVE = "runs"
+_CACHE = Path(".expman") / "archive-setting"
+
+
+def find(start: Path) -> Path:
+    """The expfile of the experiment holding `start`: in it, or in the nearest parent."""
+    for folder in (start, *start.parents):
+        candidate = folder / EXPFILE
+        if candidate.is_file():
+            return candidate
+    raise UsageError(f"no {EXPFILE} in {start} or any folder above it; `expman init` makes one")
+
+
+def archive_setting(path: Path) -> str:
+    """The expfile's `archive`, read leniently (see `config.read_archive_setting`): from
+    the cache while the expfile's bytes are those it was read from."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return DEFAULT_ARCHIVE
+    digest = hashlib.sha256(data).hexdigest()
+    cache = path.parent / _CACHE
+    try:
+        cached_digest, _, value = cache.read_text(encoding="utf-8").partition("\n")
+        if cached_digest == digest and value:
+            return value
+    except (OSError, UnicodeDecodeError):
+        pass
+    from expman.config import read_archive_setting  # imports YAML: only on a miss
+
+    value = read_archive_setting(data.decode("utf-8", errors="replace"))
+    if cache.parent.is_dir() and "\n" not in value:
+        from expman import fsutil
+
+        # A cache: without it, the next command reads the expfile again.
+        with contextlib.suppress(OSError):
+            fsutil.write_atomic(cache, f"{digest}\n{value}".encode(), sync=False)
+    return value

@@ -1,0 +1,76 @@
+"""Start-up: a command imports only what it uses (issue: speed). Measured in a fresh
+interpreter, after the experiment has been used once (its `.expman/` caches exist)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunCli
+
+PROBE = """\
+import json, sys
+from expman.cli import main
+code = main(sys.argv[1:])
+heavy = ("yaml", "doit", "jsonschema", "jmespath")
+print(json.dumps([code, sorted(m for m in heavy if m in sys.modules)]), file=sys.stderr)
+"""
+
+EXPFILE = """\
+version: 1
+name: startup
+vars: {X: 1}
+stages:
+  run: {cmd: "true"}
+  fetch: {cmd: "true"}
+"""
+
+
+def _imports(root: Path, *args: str) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], cwd=root, capture_output=True, text=True
+    )
+    code, heavy = json.loads(done.stderr.strip().splitlines()[-1])
+    assert code == 0, done.stderr
+    return heavy  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("command", "allowed"),
+    [
+        (["--version"], []),
+        (["list"], ["jmespath"]),
+        (["query", "[].id"], ["jmespath"]),
+        (["show", "last"], ["jsonschema"]),  # it checks the record against its schema
+        (["logs", "last"], []),
+        (["watch", "--once"], []),
+    ],
+)
+def test_a_command_imports_only_what_it_uses(
+    experiment: Callable[..., Path], run_cli: RunCli, command: list[str], allowed: list[str]
+) -> None:
+    root = experiment(EXPFILE)
+    assert run_cli("run")[0] == 0
+    assert run_cli("end", "-m", "x")[0] == 0
+    assert _imports(root, *command) == allowed
+
+
+def test_the_archive_setting_follows_the_expfile(
+    experiment: Callable[..., Path], run_cli: RunCli
+) -> None:
+    root = experiment(EXPFILE)
+    assert run_cli("run")[0] == 0
+    assert run_cli("end", "-m", "x")[0] == 0
+    code, out, _ = run_cli("query", "length(@)")
+    assert code == 0 and out.strip() == "1"
+    (root / "expfile.yaml").write_text(EXPFILE + "archive: elsewhere\n")
+    code, out, err = run_cli("query", "length(@)")
+    assert code == 0 and out.strip() == "0", err  # the new archive, not the cached one
+    (root / "expfile.yaml").write_text(EXPFILE)
+    code, out, _ = run_cli("query", "length(@)")
+    assert out.strip() == "1"

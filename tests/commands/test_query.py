@@ -180,6 +180,20 @@ def test_cache_loads_only_named_fields(example: Path) -> None:
     assert set(dict.keys(lazy)) > {"id", "metrics", "observations", "attempts"}
 
 
+def test_list_limit_reads_only_the_runs_it_shows(example: Path, run_cli: RunCli) -> None:
+    """The first or last N runs: the same rows as from the cache, damaged ones skipped
+    and said, and nothing else read (no cache is built)."""
+    code, out, _ = run_cli("list", "--limit", "2", "--format", "json")
+    assert [r["id"] for r in json.loads(out)] == ["0001", "0002"]
+    (example / "runs" / "0005" / "run.json").write_text("{not json")
+    code, out, err = run_cli("list", "-r", "--limit", "2", "--format", "json")
+    assert code == 0 and [r["id"] for r in json.loads(out)] == ["0006", "0004"]
+    assert "skipped" in err and "0005" in err
+    assert not (example / "runs" / ".cache").exists()
+    code, all_rows, _ = run_cli("list", "-r", "--format", "json")
+    assert json.loads(all_rows)[:2] == json.loads(out)
+
+
 def test_list_where_sort_limit(example: Path, run_cli: RunCli) -> None:
     code, out, _ = run_cli(
         "list", "--where", "vars.LR == `0.05`", "--sort", "metrics.acc", "-r", "--limit", "2"

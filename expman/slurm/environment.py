@@ -19,6 +19,7 @@ def describe() -> dict[str, Any]:
     found: dict[str, Any] = {
         "name": "slurm",
         "job_id": env.get("SLURM_JOB_ID"),
+        "job_name": env.get("SLURM_JOB_NAME"),
         "array_job_id": env.get("SLURM_ARRAY_JOB_ID"),
         "array_index": _number(env.get("SLURM_ARRAY_TASK_ID")),
         "node": env.get("SLURMD_NODENAME") or socket.gethostname(),

@@ -36,9 +36,14 @@ def reconcile(archive: Archive, now: float | None = None) -> list[str]:
             candidates.append(run)
         elif run.get("status") == record.RUNNING:
             beat = heartbeat.read(archive.run_dir(run["id"]))
-            started = record.current_attempt(run).get("started_epoch") if run["attempts"] else None
-            young = isinstance(started, int | float) and now - started < 3 * heartbeat.EVERY
-            if heartbeat.stale(beat, now) and not young:
+            if beat is not None:
+                overdue = heartbeat.stale(beat, now)
+            else:  # none yet: the runner writes its first one as the attempt opens
+                attempt = record.current_attempt(run) if run["attempts"] else {}
+                started = attempt.get("started_epoch")
+                grace = heartbeat.STALE_AFTER * heartbeat.EVERY
+                overdue = not isinstance(started, int | float) or now - started > grace
+            if overdue:
                 candidates.append(run)
     if not candidates or scheduler.available() is not None:
         return []
@@ -56,6 +61,8 @@ def reconcile(archive: Archive, now: float | None = None) -> list[str]:
                 changed.append(run["id"])
             continue
         job_id = str(backend["job_id"])
+        if backend.get("array_job_id") is not None:  # squeue -r names a task ARRAY_INDEX
+            job_id = f"{backend['array_job_id']}_{backend.get('array_index')}"
         job = listed.get(job_id)
         if job is not None and job.name != backend.get("job_name"):
             job = None  # the same id, another job: Slurm's ids started again

@@ -226,6 +226,35 @@ def test_cancel_of_a_sweep_stops_its_points_and_status_says_what_became_of_each(
     assert resumed.returncode == 2  # a resume runs the sweep as it was defined
 
 
+def test_a_point_whose_job_died_with_its_node_is_recorded_interrupted(
+    slurm_experiment: Path,
+) -> None:
+    """The point process and its stage killed at once (as a lost node would leave it):
+    the heartbeat stops, Slurm ends the task, and the next reader records the truth."""
+    root = slurm_experiment
+    env = {**os.environ, "EXPMAN_HEARTBEAT": "0.2"}  # sbatch passes the environment on
+    done = expman(root, "sweep", "-s", "X=1", "-s", "PAUSE=300", "--on", "slurm", env=env)
+    assert done.returncode == 0, done.stderr
+    wait_for(
+        lambda: (
+            (root / "runs" / "0001").is_dir()
+            and any(s.get("pid") for s in record(root).get("stages") or [])
+        ),
+        what="the point's stage",
+    )
+    run = record(root)
+    assert run["backend"]["array_job_id"] and run["backend"]["job_name"].startswith("expman-")
+    task = f"{run['backend']['array_job_id']}_{run['backend']['array_index']}"
+    os.killpg(run["stages"][0]["pid"], signal.SIGKILL)
+    os.kill(run["attempts"][0]["runner"]["pid"], signal.SIGKILL)
+    wait_for(lambda: squeue(task) not in ("PENDING", "RUNNING", "COMPLETING"), what="task end")
+    time.sleep(1)  # the heartbeat is overdue after three intervals of 0.2 s
+    assert expman(root, "list").returncode == 0
+    run = record(root)
+    assert run["status"] == "interrupted", run["status"]
+    assert f"Slurm job {task} ended" in run["attempts"][0]["reason"]
+
+
 def test_a_submitter_killed_right_after_sbatch_loses_nothing(
     slurm_experiment: Path, tmp_path: Path
 ) -> None:

@@ -114,3 +114,12 @@ def stale(beat: dict[str, Any] | None, now: float | None = None) -> bool:
     every = beat.get("every")
     every = float(every) if isinstance(every, int | float) and every > 0 else EVERY
     return age(beat, now) > STALE_AFTER * every
+
+
+def overdue(beat: dict[str, Any] | None, started: float | None, now: float) -> bool:
+    """Whether the runner of an attempt started at `started` (epoch seconds) is overdue:
+    its heartbeat is stale, or it has none yet after the moment a runner needs to write
+    its first (an unknown start: overdue)."""
+    if beat is not None:
+        return stale(beat, now)
+    return started is None or now - started > STALE_AFTER * EVERY

@@ -18,8 +18,7 @@ from expman.archive import Archive
 from expman.errors import ArchiveError
 
 TREND_POINTS = 24  # values per metric kept for the trend
-QUEUED = "queued"  # submitted to a scheduler, not started yet
-IN_FLIGHT = (record.RUNNING, QUEUED)  # an open run that is started but not run is not
+IN_FLIGHT = (record.RUNNING, record.QUEUED)  # an open run that is started but not run is not
 
 
 @dataclass
@@ -41,9 +40,6 @@ class Flight:
         if status == record.RUNNING and self.stale:
             return "stale"
         return status
-
-    def latest(self) -> dict[str, float]:
-        return {name: values[-1] for name, values in self.trend.items() if values}
 
 
 def in_flight(archive: Archive, sweep: str | None = None, now: float | None = None) -> list[Flight]:
@@ -79,9 +75,7 @@ def describe(archive: Archive, run: dict[str, Any], now: float) -> Flight:
         if isinstance(entry, dict) and entry.get("status") == record.STEP_RUNNING:
             step = str(entry.get("name"))
     running = run.get("status") == record.RUNNING
-    # No heartbeat yet: the runner writes its first one just after the attempt opens.
-    grace = heartbeat.STALE_AFTER * heartbeat.EVERY
-    stale = heartbeat.stale(beat, now) if beat is not None else elapsed > grace
+    stale = heartbeat.overdue(beat, now - elapsed, now)
     return Flight(
         run=run,
         run_dir=run_dir,

@@ -146,7 +146,6 @@ class Reader:
         self.first_skipped: int | None = None  # its line number, for the message
         self.summaries: dict[str, Summary] = {}
         self.samplers: dict[str, Sampler] = {}
-        self.latest: dict[str, Any] = {}
         self._line_number = 0
 
     def poll(self, complete: bool = False) -> None:
@@ -229,7 +228,6 @@ class Reader:
                 self.samplers[name] = Sampler()
             self.summaries[name].add(points_steps, points)  # type: ignore[arg-type]
             self.samplers[name].add(points_steps, points)  # type: ignore[arg-type]
-            self.latest[name] = points[-1]
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Each metric's summary as the record holds it, by name."""

@@ -55,6 +55,18 @@ def flight(experiment: Experiment) -> Path:
     return experiment(SLOW.replace("PYTHON", sys.executable), **{"train.py": TRAIN})
 
 
+def _expman(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """An expman command run to its end, as a user would run it; its output as text."""
+    return subprocess.run(
+        [str(BIN / "expman"), *args],
+        cwd=root,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def _start(root: Path, *args: str, **env: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [str(BIN / "expman"), "run", *args],
@@ -122,16 +134,10 @@ def test_a_killed_runner_goes_stale_and_repair_keeps_its_series(
     assert flying.state == "stale"
     # Read from the archive alone (as on a copy of it elsewhere): stale, not repaired.
     time.sleep(heartbeat.STALE_AFTER * 0.2 + 0.5)
-    done = subprocess.run(
-        [str(BIN / "expman"), "watch", "--once", "--archive", "runs"],
-        cwd=root,
-        env=_env(),
-        capture_output=True,
-    )
-    assert b"stale" in done.stdout and b"no heartbeat for" in done.stdout, done.stdout
+    done = _expman(root, "watch", "--once", "--archive", "runs")
+    assert "stale" in done.stdout and "no heartbeat for" in done.stdout, done.stdout
     # The next command that may repair does: interrupted, and what was logged is kept.
-    status = subprocess.run([str(BIN / "expman"), "status"], cwd=root, env=_env())
-    assert status.returncode == 0
+    assert _expman(root, "status").returncode == 0
     run = records(root)[0]
     assert run["status"] == "interrupted"
     assert run["series"]["loss"]["count"] >= 5
@@ -144,14 +150,7 @@ def test_watch_in_a_pipe_prints_changes_and_ends_with_the_run(
     running: tuple[Path, subprocess.Popen[bytes]],
 ) -> None:
     root, runner = running
-    done = subprocess.run(
-        [str(BIN / "expman"), "watch", "--every", "0.2"],
-        cwd=root,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _expman(root, "watch", "--every", "0.2")
     assert runner.wait(timeout=60) == 0
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -163,26 +162,12 @@ def test_watch_in_a_pipe_prints_changes_and_ends_with_the_run(
 
 
 def test_watch_once_and_watch_of_nothing(flight: Path) -> None:
-    once = subprocess.run(
-        [str(BIN / "expman"), "watch", "--once"], cwd=flight, env=_env(), capture_output=True
-    )
-    assert once.returncode == 0 and once.stdout.startswith(b"0 runs in flight")
-    done = subprocess.run(
-        [str(BIN / "expman"), "watch", "--every", "0.05"],
-        cwd=flight,
-        env=_env(),
-        capture_output=True,
-        text=True,
-    )
+    once = _expman(flight, "watch", "--once")
+    assert once.returncode == 0 and once.stdout.startswith("0 runs in flight")
+    done = _expman(flight, "watch", "--every", "0.05")
     assert done.returncode == 0 and done.stdout == "no runs in flight\n"
     for every in ("0", "nan", "-1", "1e9"):
-        done = subprocess.run(
-            [str(BIN / "expman"), "watch", "--every", every],
-            cwd=flight,
-            env=_env(),
-            capture_output=True,
-            text=True,
-        )
+        done = _expman(flight, "watch", "--every", every)
         assert done.returncode == 2 and "--every" in done.stderr
 
 
@@ -230,14 +215,7 @@ def test_logs_follow_prints_what_is_appended_until_the_run_ends(
     running: tuple[Path, subprocess.Popen[bytes]],
 ) -> None:
     root, runner = running
-    done = subprocess.run(
-        [str(BIN / "expman"), "logs", "last", "-f"],
-        cwd=root,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _expman(root, "logs", "last", "-f")
     assert runner.wait(timeout=60) == 0
     assert done.returncode == 0, done.stderr
     out = done.stdout
@@ -250,22 +228,9 @@ def test_logs_follow_prints_what_is_appended_until_the_run_ends(
 def test_logs_follow_of_an_unknown_step_is_refused(flight: Path) -> None:
     runner = _start(flight, "-s", "N=3")
     assert runner.wait(timeout=60) == 0
-    done = subprocess.run(
-        [str(BIN / "expman"), "logs", "last", "nope", "-f"],
-        cwd=flight,
-        env=_env(),
-        capture_output=True,
-        text=True,
-    )
+    done = _expman(flight, "logs", "last", "nope", "-f")
     assert done.returncode == 2 and "has no step 'nope'" in done.stderr
-    done = subprocess.run(
-        [str(BIN / "expman"), "logs", "last", "run", "-f"],
-        cwd=flight,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = _expman(flight, "logs", "last", "run", "-f")
     assert done.returncode == 0 and done.stdout.count("line ") == 3
     assert json.loads((flight / "runs" / "0001" / "run.json").read_text())["status"] == (
         "succeeded"

@@ -15,7 +15,7 @@ import shutil
 import time
 from typing import TextIO
 
-from expman import formats, index, record
+from expman import formats, heartbeat, index, record
 from expman.archive import Archive
 from expman.errors import ArchiveError
 from expman.inflight import Flight, in_flight
@@ -117,7 +117,7 @@ def line(flight: Flight, out: TextIO, trend: bool) -> str:
     parts.append(flight.step or "-")
     parts.append(_duration(flight.elapsed))
     if state == "stale" and flight.beat is not None:
-        parts.append(f"no heartbeat for {_duration(time.time() - flight.beat['at_epoch'])}")
+        parts.append(f"no heartbeat for {_duration(heartbeat.age(flight.beat))}")
     for name, values in list(flight.trend.items())[:4]:
         text = f"{name}={values[-1]:.4g}"
         if trend and len(values) > 1:

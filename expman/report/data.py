@@ -41,7 +41,6 @@ FIELDS = (
     "duration",
     "sweep",
     "experiment",
-    "rerun_of",
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from expman.errors import UsageError
@@ -28,7 +28,6 @@ class Settings:
     sbatch: tuple[str, ...] = ()
     resumable: bool = False
     warning: int = WARNING_SECONDS
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def options(self) -> list[str]:
         """The sbatch options these settings give (one `#SBATCH` line each)."""

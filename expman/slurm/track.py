@@ -36,14 +36,9 @@ def reconcile(archive: Archive, now: float | None = None) -> list[str]:
             candidates.append(run)
         elif run.get("status") == record.RUNNING:
             beat = heartbeat.read(archive.run_dir(run["id"]))
-            if beat is not None:
-                overdue = heartbeat.stale(beat, now)
-            else:  # none yet: the runner writes its first one as the attempt opens
-                attempt = record.current_attempt(run) if run["attempts"] else {}
-                started = attempt.get("started_epoch")
-                grace = heartbeat.STALE_AFTER * heartbeat.EVERY
-                overdue = not isinstance(started, int | float) or now - started > grace
-            if overdue:
+            attempt = record.current_attempt(run) if run["attempts"] else {}
+            started = attempt.get("started_epoch")
+            if heartbeat.overdue(beat, started if isinstance(started, int | float) else None, now):
                 candidates.append(run)
     if not candidates or scheduler.available() is not None:
         return []

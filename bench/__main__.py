@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 
-from bench import archive, keep, observe, overhead, query, skip_check, slurm, sweep
+from bench import archive, keep, observe, overhead, query, skip_check, slurm, steps, sweep
 
 if __name__ == "__main__":
     print(
@@ -15,6 +15,7 @@ if __name__ == "__main__":
     for name, module in (
         ("overhead", overhead),
         ("skip check", skip_check),
+        ("executed pre-run steps", steps),
         ("archive", archive),
         ("query", query),
         ("keeping the archive", keep),

@@ -208,13 +208,17 @@ class Archive:
             )
         return data
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: dict[str, Any], durable: bool = True) -> None:
         """Replace a run's record atomically, with the notes and tags added to it after
-        the fact (`annotation`) derived into it."""
+        the fact (`annotation`) derived into it.
+
+        Without `durable`, the record is not synced to disk: for what only matters while
+        the machine is up (a step that is running, its pid), which a power cut makes
+        moot; readers see the new record or the old one all the same."""
         run_dir = self.run_dir(record["id"])
         try:
             with fsutil.locked(run_dir):  # record writes and annotations never interleave
-                self._write(run_dir, record)
+                self._write(run_dir, record, durable)
         except OSError as e:
             raise ArchiveError(f"cannot write {run_dir / RECORD}: {e.strerror or e}") from e
 
@@ -243,11 +247,11 @@ class Archive:
             raise ArchiveError(f"cannot annotate run {run_id}: {e.strerror or e}") from e
 
     @staticmethod
-    def _write(run_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
+    def _write(run_dir: Path, record: dict[str, Any], durable: bool = True) -> dict[str, Any]:
         found = annotation.entries(run_dir)
         if found or "notes" in record:
             record = annotation.apply(record, found)
-        fsutil.write_json_atomic(run_dir / RECORD, record)
+        fsutil.write_json_atomic(run_dir / RECORD, record, sync=durable)
         return record
 
     def mark_open(self, marker: dict[str, Any]) -> None:

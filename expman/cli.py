@@ -62,7 +62,7 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "schema": lambda: _schema(args, out),
         "start": lambda: _start(args, start, out),
         "run": lambda: _run(args, start, out, err),
-        "status": lambda: _status(args, start, out),
+        "status": lambda: _status(args, start, out, err),
         "sweep": lambda: _sweep(args, start, out, err),
         "end": lambda: _end(args, start, out, err),
         "doit": lambda: _doit(args, start, out, err),
@@ -174,11 +174,11 @@ def _run(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int
     )
 
 
-def _status(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+def _status(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
     from expman.commands.status import status
 
     path, display = locate.experiment(start)
-    return status(path=path, display=display, out=out)
+    return status(path=path, display=display, out=out, err=err)
 
 
 def _end(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:

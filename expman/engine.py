@@ -8,11 +8,13 @@ change expman's behaviour.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import io
 import os
 import sqlite3
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ from expman import config as config_module
 from expman import fsutil, pipeline, record
 from expman.errors import EXIT_USAGE, ExpmanError, UsageError
 from expman.model import Config, Step
+from expman.output import style, write_line
 from expman.session import Session
 from expman.state import DOIT_DB, STATE_DIR, State
 
@@ -115,6 +118,43 @@ def _expand(config: Config, step: Step, made: Sequence[str]) -> list[str]:
     return sorted(set(files))
 
 
+def _set_aside_if_damaged(root: Path, err: TextIO) -> None:
+    """doit's state is a cache (which steps are up to date): one it cannot read would
+    stop every run with doit's traceback. It is moved aside, kept, and the pre-run
+    steps run again."""
+    path = root / DOIT_DB
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return  # missing: doit makes it
+    try:
+        (verdict,) = connection.execute("PRAGMA quick_check(1)").fetchone()
+        if verdict == "ok":
+            return
+        problem = str(verdict)
+    except sqlite3.Error as e:
+        problem = str(e)
+    finally:
+        connection.close()
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+    try:
+        path.rename(aside)
+    except OSError:
+        return  # gone meanwhile, or not ours to move: doit says what it finds
+    for extra in ("-journal", "-wal", "-shm"):  # a journal belongs to the damaged file
+        with contextlib.suppress(OSError):
+            path.with_name(path.name + extra).rename(aside.with_name(aside.name + extra))
+    write_line(
+        err,
+        style(
+            f"expman: warning: {DOIT_DB} cannot be read ({problem}): moved to "
+            f"{STATE_DIR}/{aside.name}; the pre-run steps run again",
+            "yellow",
+            err,
+        ),
+    )
+
+
 def _persist_state() -> bool:
     """Commit doit's state now, not only when the run ends.
 
@@ -128,6 +168,7 @@ def _persist_state() -> bool:
     if not isinstance(backend, SqliteDB) or not backend._dirty:
         return True
     try:
+        backend._conn.execute("PRAGMA synchronous=OFF")
         for task_id in backend._dirty:
             encoded = backend.codec.encode(backend._cache[task_id])
             backend._conn.execute("insert or replace into doit values (?,?)", (task_id, encoded))
@@ -166,6 +207,7 @@ def _made_before(config: Config, step: Step) -> list[str]:
 def namespace(config: Config, session: Session, only: str | None = None) -> dict[str, Any]:
     """The doit namespace of an experiment: DOIT_CONFIG and one task creator."""
     (config.root / STATE_DIR).mkdir(exist_ok=True)  # doit opens its state file there
+    _set_aside_if_damaged(config.root, session.err)
     expanded = deps(config)
     tasks = pipeline.tasks(config, expanded, session, only)
     fed_by = pipeline.upstream(config)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -50,16 +52,7 @@ def run(
     # The logs exist before the step starts: a step that ran, however briefly, has them.
     with logs[0].open("ab") as out_log, logs[1].open("ab") as err_log:
         try:
-            process = subprocess.Popen(
-                list(argv),
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,  # its own process group, out of reach of the tty's ^C
-                preexec_fn=_die_with_parent,
-            )
+            process = _spawn(list(argv), cwd, dict(env))
         except OSError as e:
             raise StageError(f"cannot start {argv[0]}: {e.strerror or e}") from e
         try:
@@ -78,9 +71,49 @@ def run(
     return Finished(returncode, started, time.monotonic() - clock)
 
 
+def _spawn(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start a step in its own process group (out of reach of the terminal's Ctrl-C), with
+    its output piped, killed when expman dies however it dies (Linux `PR_SET_PDEATHSIG`;
+    its own children are found by `processes.stray_processes`).
+
+    The death signal is set by util-linux's `setpriv`, which then execs the step: setting
+    it in Python before exec (`preexec_fn`) makes subprocess fork instead of vfork, which
+    cost 5 ms a step in a runner (docs/performance.md). Without `setpriv` it is set so.
+    """
+    setpriv = _setpriv()
+    if setpriv is not None:
+        _check_executable(argv[0], cwd, env)
+    return subprocess.Popen(
+        [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=None if setpriv else _die_with_parent,
+    )
+
+
+def _check_executable(program: str, cwd: Path, env: dict[str, str]) -> None:
+    """Raise what Popen would for a program that cannot be started: behind `setpriv` it
+    would only be a line in the step's log and exit code 127."""
+    found = shutil.which(
+        program if "/" not in program else str(cwd / program), path=env.get("PATH", os.defpath)
+    )
+    if found is None:
+        missing = not (cwd / program).exists() if "/" in program else True
+        raise OSError("No such file or directory" if missing else "Permission denied")
+
+
+@functools.cache
+def _setpriv() -> str | None:
+    return shutil.which("setpriv") if sys.platform.startswith("linux") else None
+
+
 def _die_with_parent() -> None:
     """In the child, before exec: on Linux, be killed when expman dies, however it dies
-    (PR_SET_PDEATHSIG). Its own children are found by `processes.stray_processes`."""
+    (PR_SET_PDEATHSIG)."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import glob
-import json
 import os
 import posixpath
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from expman import jsontext
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o644, sync: bool = True) -> None:
@@ -38,10 +39,9 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644, sync: bool = True) 
         sync_dir(path.parent)
 
 
-def write_json_atomic(path: Path, value: Any) -> None:
-    """`write_atomic` of `value` as indented JSON."""
-    text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    write_atomic(path, text.encode("utf-8"))
+def write_json_atomic(path: Path, value: Any, sync: bool = True) -> None:
+    """`write_atomic` of `value` as readable JSON (`jsontext`)."""
+    write_atomic(path, jsontext.dumps(value).encode("utf-8"), sync=sync)
 
 
 @contextlib.contextmanager

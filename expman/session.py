@@ -114,8 +114,7 @@ class Session:
         started = time.time()
         entry = _stage_entry(step.task_name, record.STEP_RUNNING, started)
         entry["logs"] = [_rel(p, run_dir) for p in logs]
-        record.add_stage(run, entry)
-        self.archive.write(run)
+        record.add_stage(run, entry)  # written with the step's pid, once it has one
         try:
             argv = execute.command_line(step.cmd, step.script, step.args, self.root)
             finished = execute.run(
@@ -137,15 +136,16 @@ class Session:
             write_line(self.err, style(f"expman: {step.task_name}: {e}", "red", self.err))
             return False
         ok = finished.returncode == 0
-        # A success stays `running` until doit has saved it (`completed`): a kill in
-        # between must not leave a record claiming more than doit will remember.
+        # A success stays `running` until doit has saved it (`completed`, which writes
+        # the record): a kill in between must not leave a record claiming more than doit
+        # will remember.
         entry.update(
             status=record.STEP_RUNNING if ok else record.STEP_FAILED,
             exit_code=finished.returncode,
             duration=round(finished.duration, 3),
         )
-        self.archive.write(run)
         if not ok:
+            self.archive.write(run)
             message = f"expman: {step.task_name} failed with exit code {finished.returncode}"
             write_line(self.err, style(message, "red", self.err))
         return ok
@@ -166,7 +166,8 @@ class Session:
 
     def _started(self, entry: dict[str, Any], pid: int) -> None:
         entry["pid"] = pid  # the step's process (and group): a dead run's leftovers show
-        self.archive.write(self._current())
+        # Not synced: after a power cut nothing is running, and the repair says so.
+        self.archive.write(self._current(), durable=False)
 
     def skipped(self, task_name: str, status: str, reason: str | None = None) -> None:
         """A step doit did not execute: up to date (`skipped`) or after a failure (`not-run`)."""

@@ -100,6 +100,42 @@ def test_interrupt_stops_the_stage_group_and_records_it(experiment: Experiment, 
     assert record["attempts"][0]["status"] == "interrupted"
 
 
+def test_the_step_process_dies_with_a_killed_runner(experiment: Experiment) -> None:
+    """SIGKILL leaves expman no chance to stop anything: the step's own process must still
+    go at once (the parent-death signal), not wait for the next command's repair."""
+    root = experiment(
+        "version: 1\nname: orphan\nstages:\n"
+        "  run: {cmd: 'echo $$ > step.pid; while true; do sleep 0.05; done'}\n"
+        "  fetch: {cmd: 'true'}\n"
+    )
+    process = _expman(root, "run")
+    _wait_for(root / "step.pid")
+    step = int((root / "step.pid").read_text())
+    assert _alive(step)
+    process.kill()
+    process.communicate(timeout=30)
+    deadline = time.monotonic() + 10
+    while _alive(step):
+        assert time.monotonic() < deadline, "the step outlived its SIGKILLed runner"
+        time.sleep(0.05)
+
+
+def test_a_script_whose_interpreter_is_missing_fails_with_the_reason(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = experiment(
+        "version: 1\nname: shebang\nstages:\n  run: {script: go.sh}\n  fetch: {cmd: 'true'}\n",
+        **{"go.sh": "#!/no/such/interpreter\necho never\n"},
+    )
+    code, _, err = run_cli("run")
+    assert code == 1, err
+    assert "cannot start /no/such/interpreter: No such file or directory" in err
+    (record,) = records(root)
+    (stage,) = [s for s in record["stages"] if s["name"] == "run"]
+    assert stage["status"] == "failed"
+    assert "cannot start /no/such/interpreter" in stage["error"]
+
+
 def test_a_second_run_is_refused_while_the_first_holds_the_lock(experiment: Experiment) -> None:
     root = experiment(BLOCKED)
     first = _expman(root, "run")

@@ -22,5 +22,5 @@ def test_write_atomic_keeps_mode_and_leaves_no_temporary(tmp_path: Path) -> None
     target = tmp_path / "f.json"
     fsutil.write_atomic(target, b"one", 0o600)
     fsutil.write_json_atomic(target, {"a": 1})
-    assert target.read_text() == '{\n  "a": 1\n}\n'
+    assert target.read_text() == '{"a": 1}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]

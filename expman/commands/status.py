@@ -18,7 +18,7 @@ from expman.slurm.track import reconcile, state_of
 from expman.state import State
 
 
-def status(*, path: Path, display: str, out: TextIO) -> int:
+def status(*, path: Path, display: str, out: TextIO, err: TextIO) -> int:
     """Print the state of the experiment; runs nothing and changes nothing but doit's cache.
 
     The open run is shown even while the expfile is half-edited; the pre-run steps then
@@ -56,7 +56,7 @@ def status(*, path: Path, display: str, out: TextIO) -> int:
         write_line(out, style("the expfile has problems, so the steps are unknown:", "red", out))
         write_line(out, str(e))
         return 0
-    steps = engine.status(cfg, Session(cfg, (out, out)))
+    steps = engine.status(cfg, Session(cfg, (out, err)))
     if steps:
         write_line(out, "pre-run steps:")
     width = max((len(s.step.task_name) for s in steps), default=0)

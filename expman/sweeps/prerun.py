@@ -122,7 +122,7 @@ class _Logs(Archive):
     def run_dir(self, run_id: str) -> Path:
         return self.root
 
-    def write(self, data: dict[str, Any]) -> None:
+    def write(self, data: dict[str, Any], durable: bool = True) -> None:
         pass  # no record: nothing of a shared pre-run execution is a run
 
 

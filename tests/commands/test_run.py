@@ -212,6 +212,30 @@ def test_status_says_why_without_running(skip: Path, run_cli: RunCli) -> None:
     assert "pre-run:data   up to date: would be skipped" in run_cli("status")[1]
 
 
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+@pytest.mark.parametrize("command", ["run", "status"])
+def test_damaged_doit_state_is_set_aside(
+    skip: Path, run_cli: RunCli, damage: str, command: str
+) -> None:
+    """doit's state is a cache: one that cannot be read (a power cut, a bad disk) costs
+    re-running the pre-run steps, never a crash, and the damaged file is kept."""
+    db = skip / ".expman" / "doit.db"
+    damaged = os.urandom(3000) if damage == "garbage" else db.read_bytes()[:1500]
+    db.write_bytes(damaged)
+    code, out, err = run_cli(command)
+    assert code == 0, err
+    if command == "status":
+        assert "pre-run:data   would run: it has not run successfully yet" in out
+    else:
+        assert steps(records(skip)[-1])["pre-run:data"] == "ran"
+        assert (skip / "pre.log").read_text() == "ran\nran\n"
+        assert _status(run_cli)["pre-run:data"] == "skipped"  # remembered again
+    (kept,) = (skip / ".expman").glob("doit.db.damaged-*")
+    assert kept.read_bytes() == damaged
+    assert "expman: warning: .expman/doit.db cannot be read" in err
+    assert f"moved to .expman/{kept.name}" in err
+
+
 def test_user_doit_settings_do_not_change_expman(skip: Path, run_cli: RunCli) -> None:
     (skip / "pyproject.toml").write_text(
         '[tool.doit]\nbackend = "json"\ndep_file = "elsewhere.json"\nverbosity = 0\n'

@@ -1,0 +1,66 @@
+"""JSON as expman writes it for people to read: records, markers, `show --json`.
+
+`json.dumps(indent=2)` is the obvious choice, but with `indent` Python gives up its C
+encoder and walks every value in Python: a runner rewrites its record several times a
+step, and with 100 steps that cost 4.5 ms a step (docs/performance.md). Here Python walks
+only the outline; each flat entry (an object or array whose members are values, or arrays
+and objects of values: a stage, a note, a run's vars) is one call of the C encoder, on one
+line:
+
+- the top level and its members are broken one member per line, indented by two spaces,
+  unless they are flat and fit in `WIDTH` columns;
+- deeper down, a flat entry is always one line (a stage is one line, which `grep` likes),
+  and anything else is broken.
+
+The text parses to the same value as `json.dumps` would write; only spaces and line
+breaks differ.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+WIDTH = 100
+
+_compact = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": ")).encode
+
+
+def dumps(value: Any) -> str:
+    """`value` as readable JSON, ending in a newline."""
+    parts: list[str] = []
+    _write(value, 0, parts)
+    parts.append("\n")
+    return "".join(parts)
+
+
+def _write(value: Any, depth: int, parts: list[str]) -> None:
+    if not value or not isinstance(value, dict | list) or _flat(value):
+        text = _compact(value)
+        if depth >= 2 or len(text) + 2 * depth <= WIDTH or not isinstance(value, dict | list):
+            parts.append(text)
+            return
+    inner = "\n" + "  " * (depth + 1)
+    if isinstance(value, dict):
+        parts.append("{")
+        for i, (key, member) in enumerate(value.items()):
+            parts.append(("," if i else "") + inner + _compact(str(key)) + ": ")
+            _write(member, depth + 1, parts)
+        parts.append("\n" + "  " * depth + "}")
+    else:
+        parts.append("[")
+        for i, member in enumerate(value):
+            parts.append(("," if i else "") + inner)
+            _write(member, depth + 1, parts)
+        parts.append("\n" + "  " * depth + "]")
+
+
+def _flat(container: dict[str, Any] | list[Any]) -> bool:
+    """Whether every member is a value, or an array or object of values."""
+    members = container.values() if isinstance(container, dict) else container
+    for member in members:
+        if isinstance(member, dict | list):
+            inner = member.values() if isinstance(member, dict) else member
+            if any(isinstance(x, dict | list) for x in inner):
+                return False
+    return True

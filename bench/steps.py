@@ -11,6 +11,7 @@ times 10 steps).
 from __future__ import annotations
 
 import tempfile
+from functools import partial
 from pathlib import Path
 
 from bench.common import EXPMAN, call, experiment, median, timed
@@ -38,7 +39,7 @@ def main(repeat: int = 7) -> bool:
         times: dict[int, list[float]] = {n: [] for n in COUNTS}
         for _ in range(repeat):  # alternating, so that load hits every count alike
             for n, root in roots.items():
-                times[n] += timed(lambda root=root: call(EXPMAN, "run", "--force", cwd=root), 1)
+                times[n] += timed(partial(call, EXPMAN, "run", "--force", cwd=root), 1)
                 call(EXPMAN, "end", "-m", "x", cwd=root)
         shell = median(
             timed(

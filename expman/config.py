@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from expman import rules, yamlnodes
+from expman import rules
 from expman.errors import ConfigError, Problem, UsageError
 from expman.expfile import DEFAULT_ARCHIVE as DEFAULT_ARCHIVE
 from expman.expfile import EXPFILE as EXPFILE
@@ -35,11 +35,17 @@ class ValidationCache(Protocol):
 
     Validation depends on nothing else, so a known digest needs no validation, and
     commands that run often skip importing jsonschema (the largest part of start-up).
+    The document a known-valid expfile parsed to is kept too (`document`), so that they
+    skip YAML as well while the expfile is unchanged.
     """
 
     def known(self, digest: str) -> bool: ...
 
     def add(self, digest: str) -> None: ...
+
+    def document(self, digest: str) -> Any: ...
+
+    def keep_document(self, digest: str, document: str) -> None: ...
 
 
 def schema_path() -> Path:
@@ -63,6 +69,8 @@ def read_archive_setting(text: str) -> str:
     """The expfile's `archive`, read leniently: readers must work while the expfile is
     half-edited. The YAML value if the file parses; else a top-level `archive:` line;
     else the default. (`expfile.archive_setting` caches it.)"""
+    from expman import yamlnodes
+
     try:
         node = yamlnodes.compose(text)
         found = yamlnodes.child(node, "archive") if node is not None else None
@@ -108,6 +116,14 @@ def parse(
 
     With `root`, checks that need the file system (scripts exist) are made against it.
     """
+    known = _known_document(text, overrides, root, cache)
+    if known is not None:
+        data, values = known
+        return _model(
+            data, text, Path(filename) if root is None else root / Path(filename).name, values
+        )
+    from expman import yamlnodes
+
     try:
         node = yamlnodes.compose(text)
     except yamlnodes.SyntaxProblem as e:
@@ -122,6 +138,7 @@ def parse(
     if any(p.fatal for p in node_problems):
         raise ConfigError(problems)
     data = yamlnodes.construct(node)
+    document = json.dumps(data, ensure_ascii=False)  # before overrides: the file's own
     values = parse_overrides(overrides, data)
     if values:
         data["vars"] = {**data["vars"], **values}
@@ -142,13 +159,39 @@ def parse(
         raise ConfigError(problems)
     if cache is not None and not skip_schema:
         cache.add(digest)
+    if cache is not None and not values:
+        cache.keep_document(digest, document)
     return _model(
         data, text, Path(filename) if root is None else root / Path(filename).name, values
     )
 
 
+def _known_document(
+    text: str, overrides: Sequence[str], root: Path | None, cache: ValidationCache | None
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The document and override values of an expfile known valid, without YAML (only
+    the overrides are typed by it); None when it is not known, or when something around
+    it (a script removed) now makes it invalid: the full path then says where."""
+    if cache is None:
+        return None
+    digest = _digest(text, {})
+    data = cache.document(digest)
+    if not isinstance(data, dict) or not cache.known(digest):
+        return None
+    values = parse_overrides(overrides, data)
+    if values:
+        data["vars"] = {**data["vars"], **values}
+    if next(iter(rules.problems(data, root)), None) is not None:
+        return None
+    return data, values
+
+
 def parse_overrides(overrides: Sequence[str], data: Any) -> dict[str, Any]:
     """`["LR=0.1"]` -> `{"LR": 0.1}`, each value typed as YAML would type it."""
+    if not overrides:
+        return {}
+    from expman import yamlnodes
+
     known = data.get("vars") if isinstance(data, dict) else None
     known = known if isinstance(known, dict) else {}
     values: dict[str, Any] = {}

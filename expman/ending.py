@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from expman import metrics, outputs, record, yamlnodes
+from expman import metrics, outputs, record
 from expman.archive import Archive
 from expman.errors import UsageError
 from expman.openrun import mark_closed, open_record, refuse_if_queued, repair
@@ -59,8 +59,16 @@ def _metrics(root: Path, run_dir: Path) -> Any:
     """The metrics the run's own expfile names (a metrics file archived with the outputs
     included), or None."""
     try:
-        node = yamlnodes.compose((run_dir / "expfile.yaml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yamlnodes.SyntaxProblem):
+        text = (run_dir / "expfile.yaml").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if "metrics" not in text:
+        return None  # it names none (most runs: then YAML, slow to import, is not needed)
+    from expman import yamlnodes
+
+    try:
+        node = yamlnodes.compose(text)
+    except yamlnodes.SyntaxProblem:
         return None
     snapshot = yamlnodes.construct(node) if node is not None else None
     name = snapshot.get("metrics") if isinstance(snapshot, dict) else None

@@ -9,7 +9,6 @@ SIGKILL, each after a grace period.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import os
 import selectors
@@ -115,6 +114,8 @@ def _die_with_parent() -> None:
     """In the child, before exec: on Linux, be killed when expman dies, however it dies
     (PR_SET_PDEATHSIG)."""
     if sys.platform.startswith("linux"):
+        import ctypes  # only without setpriv
+
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG

@@ -16,6 +16,7 @@ from expman.errors import UsageError
 
 EXPFILE = "expfile.yaml"
 DEFAULT_ARCHIVE = "runs"
+MAX_DEPTH = 32  # how deeply an expfile may nest lists and mappings
 _CACHE = Path(".expman") / "archive-setting"
 
 

@@ -14,10 +14,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from expman import yamlnodes
-
 MAX_DEPTH = 64  # nesting of lists and mappings; deeper is not metrics, and breaks JSON tools
 
 
@@ -34,7 +30,7 @@ def read(path: Path, name: str) -> Any:
         raise MetricsError(f"{name}: cannot read the metrics: {getattr(e, 'strerror', e)}") from e
     try:
         value = _yaml(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
-    except (ValueError, yamlnodes.SyntaxProblem) as e:
+    except ValueError as e:
         raise MetricsError(f"{name}: cannot read the metrics: {e}") from e
     except RecursionError as e:
         raise MetricsError(f"{name}: nested too deeply to be metrics") from e
@@ -42,7 +38,16 @@ def read(path: Path, name: str) -> Any:
 
 
 def _yaml(text: str) -> Any:
-    node = yamlnodes.compose(text)
+    """YAML metrics (imported only for them: YAML is slow to import); ValueError when
+    they cannot be read."""
+    import yaml
+
+    from expman import yamlnodes
+
+    try:
+        node = yamlnodes.compose(text)
+    except yamlnodes.SyntaxProblem as e:
+        raise ValueError(str(e)) from e
     if node is None:
         return None
     if yamlnodes.expanded_size(node) > yamlnodes.MAX_EXPANDED_NODES:

@@ -25,7 +25,6 @@ import socket
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -286,6 +285,8 @@ def _hash_all(files: list[tuple[Path, int]], progress: Progress | None) -> list[
     digests: list[str | None] = [None] * len(files)
     big = [i for i, (_, size) in enumerate(files) if size >= _POOLED]
     if big:
+        from concurrent.futures import ThreadPoolExecutor  # only for big files
+
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             hashed = pool.map(lambda i: hash_file(files[i][0], progress), big)
             for i, digest in zip(big, hashed, strict=True):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import uuid
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -83,7 +82,7 @@ def empty(root: Path) -> None:
     entries = list(path.iterdir())
     if not entries:
         return
-    trash = root / STATE_DIR / TRASH / uuid.uuid4().hex
+    trash = root / STATE_DIR / TRASH / os.urandom(16).hex()
     try:
         trash.mkdir(parents=True)
         for entry in entries:

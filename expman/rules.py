@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from expman import yamlnodes
+from expman.expfile import MAX_DEPTH
 from expman.model import STAGES
 
 Found = tuple[tuple[str | int, ...], str, "str | None"]
@@ -63,8 +63,8 @@ def _archive_problems(archive: str, root: Path | None) -> Iterator[Found]:
 
 def _text_problems(value: Any, path: tuple[str | int, ...]) -> Iterator[Found]:
     """Text no process can receive (NUL), and nesting deeper than anything needs."""
-    if len(path) > yamlnodes.MAX_DEPTH:
-        yield path, f"nested more than {yamlnodes.MAX_DEPTH} levels deep", None
+    if len(path) > MAX_DEPTH:
+        yield path, f"nested more than {MAX_DEPTH} levels deep", None
     elif isinstance(value, str):
         if "\0" in value:
             message = "contains a NUL character, which no command line or environment can hold"

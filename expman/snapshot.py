@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expman import __version__, yamlnodes
+from expman import __version__
 from expman.model import Config
 from expman.objects import ObjectStore
 from expman.outputs import OUTPUTS
@@ -169,7 +169,7 @@ def host() -> dict[str, Any]:
     return {
         "name": socket.gethostname(),
         "user": _user(),
-        "platform": platform.platform(),
+        "platform": _platform(),
         "python": platform.python_version(),
         # Its name only, and whether it is a virtual environment's: a record holds no
         # absolute path (the archive may be moved, or read on another machine).
@@ -177,6 +177,18 @@ def host() -> dict[str, Any]:
         "virtualenv": sys.prefix != sys.base_prefix,
         "expman": __version__,
     }
+
+
+def _platform() -> str:
+    """`platform.platform()`, without the `uname -p` it starts on Linux (a fork of the
+    runner: 3 ms) for a processor name its text leaves out there anyway ("unknown", or
+    the machine again)."""
+    if not sys.platform.startswith("linux"):
+        return platform.platform()
+    uname = os.uname()
+    libc, version = platform.libc_ver()
+    parts = (uname.sysname, uname.release, uname.machine, "with", libc + version)
+    return "-".join(part.replace(" ", "_") for part in parts if part)
 
 
 def _user() -> str | None:
@@ -246,6 +258,10 @@ def take(config: Config, store: ObjectStore, run_dir: Path, warn: Callable[[str]
 def with_overrides(config: Config) -> str:
     """The expfile's text with `-s` overrides written in, every other byte as it was."""
     text = config.text
+    if not config.overrides:
+        return text
+    from expman import yamlnodes  # only with overrides: YAML is slow to import
+
     for name, value in config.overrides.items():
         node = yamlnodes.compose(text)
         assert node is not None

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from expman import fsutil
 from expman.errors import UsageError
@@ -93,6 +94,25 @@ class State:
             fsutil.write_atomic(path, "\n".join([*kept, digest, ""]).encode())
         except OSError:
             pass  # a cache: without it, the next command validates again
+
+    def document(self, digest: str) -> Any:
+        """What the expfile with this digest parsed to (a cache; None when not kept)."""
+        try:
+            kept = json.loads((self.dir / "expfile.json").read_bytes())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(kept, dict) or kept.get("digest") != digest:
+            return None
+        return kept.get("document")
+
+    def keep_document(self, digest: str, document: str) -> None:
+        """Keep what a valid expfile parsed to (JSON text), for `document`."""
+        text = f'{{"digest": {json.dumps(digest)}, "document": {document}}}\n'
+        try:
+            self.dir.mkdir(exist_ok=True)
+            fsutil.write_atomic(self.dir / "expfile.json", text.encode(), sync=False)
+        except OSError:
+            pass  # a cache: without it, the next command parses the expfile again
 
     @contextlib.contextmanager
     def lock(self, command: str, wait: bool = True) -> Iterator[None]:

@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from expman import expfile
+
 JsonPath = Sequence[str | int]
 
 # Aliases let a small file expand into a huge tree ("billion laughs"). No expfile needs
@@ -24,7 +26,7 @@ JsonPath = Sequence[str | int]
 MAX_EXPANDED_NODES = 100_000
 # Lists and mappings nested deeper than this are refused: no expfile needs it, and JSON
 # tools (Python's json among them) fail on records nested a few hundred levels deep.
-MAX_DEPTH = 32
+MAX_DEPTH = expfile.MAX_DEPTH
 
 _STR = "tag:yaml.org,2002:str"
 _JSON_SCALAR_TAGS = frozenset(

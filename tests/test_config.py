@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -153,6 +155,12 @@ class _Cache:
     def add(self, digest: str) -> None:
         self.digests.add(digest)
 
+    def document(self, digest: str) -> Any:
+        return None
+
+    def keep_document(self, digest: str, document: str) -> None:
+        pass
+
 
 def test_validation_cache_never_hides_a_problem(tmp_path: Path) -> None:
     cache = _Cache()
@@ -221,3 +229,37 @@ def test_values_are_typed_as_yaml_1_2_in_the_expfile_and_in_overrides(
     )
     assert config.parse(text, "expfile.yaml").vars["X"] == value
     assert config.parse(text, "expfile.yaml", [f"Y={written}"]).vars["Y"] == value
+
+
+def test_a_kept_document_gives_the_same_model_without_yaml(project: Path) -> None:
+    (project / "go.sh").write_text("echo go\n")
+    text = MINIMAL.replace('run: {cmd: "echo run"}', "run: {script: go.sh}")
+    assert text != MINIMAL
+    (project / "expfile.yaml").write_text(text)
+    cache = State(project)
+    parsed = config.load(project / "expfile.yaml", cache=cache)
+    assert (project / ".expman" / "expfile.json").exists()
+    again = config.load(project / "expfile.yaml", cache=cache)
+    assert again == parsed
+    assert (
+        config.load(project / "expfile.yaml", overrides=["LR=0.5"], cache=cache).vars["LR"] == 0.5
+    )
+    # What is around the expfile is checked every time, with the line that names it.
+    (project / "go.sh").unlink()
+    with pytest.raises(ConfigError, match=r"expfile.yaml:\d+:\d+: \$.stages.run.script"):
+        config.load(project / "expfile.yaml", cache=cache)
+
+
+def test_a_damaged_or_foreign_kept_document_is_not_used(project: Path) -> None:
+    cache = State(project)
+    config.load(project / "expfile.yaml", cache=cache)
+    kept = project / ".expman" / "expfile.json"
+    for damage in (b"{not json", b"[]", b'{"digest": "other", "document": {}}'):
+        kept.write_bytes(damage)
+        assert config.load(project / "expfile.yaml", cache=cache).name == "demo"
+    # A kept document for this very text is trusted only while the text is known valid.
+    document = json.loads(kept.read_text())
+    document["document"]["name"] = "forged"
+    kept.write_text(json.dumps(document))
+    (project / ".expman" / "validated").unlink()
+    assert config.load(project / "expfile.yaml", cache=cache).name == "demo"

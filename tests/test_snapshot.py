@@ -81,3 +81,9 @@ def test_not_a_repository(tmp_path: Path, monkeypatch) -> None:
 def test_packages_come_from_metadata() -> None:
     found = {name.lower(): version for name, version in snapshot.packages().items()}
     assert "doit" in found and "jsonschema" in found and found["expman"]
+
+
+def test_the_platform_is_what_python_says_without_starting_uname() -> None:
+    import platform
+
+    assert snapshot.host()["platform"] == platform.platform()

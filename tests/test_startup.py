@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunCli
+from tests.conftest import RunCli, records
 
 PROBE = """\
 import json, sys
@@ -58,6 +58,26 @@ def test_a_command_imports_only_what_it_uses(
     assert run_cli("run")[0] == 0
     assert run_cli("end", "-m", "x")[0] == 0
     assert _imports(root, *command) == allowed
+
+
+def test_run_and_end_import_no_yaml_while_the_expfile_is_unchanged(
+    experiment: Callable[..., Path], run_cli: RunCli
+) -> None:
+    root = experiment(EXPFILE)
+    assert run_cli("run")[0] == 0
+    assert run_cli("end", "-m", "x")[0] == 0
+    assert _imports(root, "run") == ["doit"]
+    assert _imports(root, "end", "-m", "x") == []
+    assert _imports(root, "run", "-s", "X=2") == ["doit", "yaml"]  # YAML types the value
+    assert _imports(root, "end") == []
+    (root / "expfile.yaml").write_text(EXPFILE + "observations: seen\n")
+    assert _imports(root, "run") == ["doit", "jsonschema", "yaml"]  # changed: checked again
+    assert _imports(root, "end") == ["yaml"]  # the observations are read and cleared
+    assert records(root)[-1]["observations"] == "seen"
+    assert "observations: \"\"" in (root / "expfile.yaml").read_text()  # changed again
+    assert _imports(root, "run") == ["doit", "jsonschema", "yaml"]
+    assert _imports(root, "end") == ["yaml"]  # the word is there, so the text is read
+    assert _imports(root, "run") == ["doit"]
 
 
 def test_the_archive_setting_follows_the_expfile(

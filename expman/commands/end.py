@@ -17,12 +17,11 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
-from expman import config, ending, fsutil, record, yamlnodes
+from expman import config, ending, fsutil, record
 from expman.archive import Archive
 from expman.errors import UsageError
 from expman.openrun import open_record
 from expman.output import write_line
-from expman.sweeps.store import Sweeps, record_observations
 
 
 def end(
@@ -64,6 +63,8 @@ def end(
 
 def _sweep_to_end(path: Path, name: str | None) -> tuple[Archive, str] | None:
     """The sweep `name`, or (with no name) the last sweep if it has no observations yet."""
+    from expman.sweeps.store import Sweeps
+
     archive = Archive(path.parent / config.archive_setting(path))
     sweeps = Sweeps(archive)
     if name is not None:
@@ -77,6 +78,8 @@ def _sweep_to_end(path: Path, name: str | None) -> tuple[Archive, str] | None:
 def _end_sweep(
     path: Path, display: str, message: str | None, found: tuple[Archive, str], out: TextIO
 ) -> int:
+    from expman.sweeps.store import Sweeps, record_observations
+
     archive, sweep_id = found
     data = Sweeps(archive).read(sweep_id)
     pseudo = {"id": sweep_id, "status": "sweep", "hypothesis": data.get("hypothesis")}
@@ -89,6 +92,10 @@ def _end_sweep(
 
 def _expfile_observations(path: Path) -> str | None:
     """The expfile's `observations` text ("" when none); None when it is not YAML."""
+    if not _may_have_observations(path):
+        return ""
+    from expman import yamlnodes
+
     try:
         node = yamlnodes.compose(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yamlnodes.SyntaxProblem):
@@ -121,6 +128,15 @@ def _observations(
     return ""
 
 
+def _may_have_observations(path: Path) -> bool:
+    """False when the expfile cannot hold observations: the word is not in it (most ends;
+    then YAML, slow to import, is not needed)."""
+    try:
+        return b"observations" in path.read_bytes()
+    except OSError:
+        return True  # the reading itself will say what is wrong
+
+
 def _from_editor(run: record.Record) -> str:
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
     template = (
@@ -143,6 +159,10 @@ def _clear_observations(path: Path) -> bool:
 
     False when the file is not YAML (then it is left alone).
     """
+    if not _may_have_observations(path):
+        return True
+    from expman import yamlnodes
+
     real = path.resolve()
     text = real.read_text(encoding="utf-8", errors="surrogateescape")
     try:

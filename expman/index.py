@@ -17,6 +17,8 @@ complete themselves from `run.json` as soon as anything else is asked of them.
 from __future__ import annotations
 
 import contextlib
+import gc
+import itertools
 import marshal
 import os
 import sys
@@ -33,6 +35,9 @@ RACY_SECONDS = 2.0
 CACHE_DIR = ".cache"
 _VERSION = f"records-2-{sys.implementation.cache_tag}-{marshal.version}"
 _ABSENT = ()  # JSON never loads as a tuple: marks a field a record does not have
+# The largest fields, seldom asked (each attempt holds its stages again: half the bytes
+# of a record): cached by the first query that names them, not by every first query.
+DEFERRED = frozenset({"stages", "attempts"})
 
 Signature = tuple[int, int, int, int]
 
@@ -137,10 +142,18 @@ def load(archive: Archive, fields: Iterable[str] | None = None) -> tuple[list[An
     segments: dict[int, list[str]] = {}
     for run_id in archive.ids():
         segments.setdefault(int(run_id) // SEGMENT, []).append(run_id)
-    for number, ids in segments.items():
-        found, bad = _segment(archive, number, ids, wanted)
-        records.extend(found)
-        damaged.extend(bad)
+    # Records hold no cycles: the collector, run again and again as they are made, only
+    # doubled the time of reading them.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for number, ids in segments.items():
+            found, bad = _segment(archive, number, ids, wanted)
+            records.extend(found)
+            damaged.extend(bad)
+    finally:
+        if collecting:
+            gc.enable()
     return records, damaged
 
 
@@ -163,15 +176,34 @@ def _segment(
     signatures = [_signature(path) for path in paths]
     index = _read(folder / "index.marshal")
     if isinstance(index, dict) and index.get("ids") == ids and index.get("sigs") == signatures:
-        columns = {
-            name: _read(folder / f"{name}.marshal")
-            for name in (index["fields"] if wanted is None else wanted & set(index["fields"]))
-        }
+        names = index["fields"] if wanted is None else wanted & set(index["fields"])
+        columns = {name: _read(folder / f"{name}.marshal") for name in names}
+        missing = [name for name, column in columns.items() if not isinstance(column, list)]
+        if missing:  # deferred, or removed: read from the records, and cached now
+            columns.update(_columns_from_records(folder, ids, paths, missing))
         damaged = [Damaged(i, archive.run_dir(i), r) for i, r in index["damaged"].items()]
         bad = set(index["damaged"])
         orders = [index["orders"][n] if n >= 0 else () for n in index["order_of"]]
         return _rows(ids, paths, columns, bad, wanted, orders), damaged
     return _rebuild(archive, folder, ids, paths, signatures, wanted)
+
+
+def _columns_from_records(
+    folder: Path, ids: list[str], paths: list[str], names: list[str]
+) -> dict[str, list[Any]]:
+    """Columns the cache of a current segment lacks, read from its records."""
+    columns: dict[str, list[Any]] = {name: [_ABSENT] * len(ids) for name in names}
+    for position, path in enumerate(paths):
+        try:
+            record = read_record(path)
+        except ValueError:
+            continue  # damaged since it was cached: the next query rebuilds the segment
+        for name in names:
+            columns[name][position] = record.get(name, _ABSENT)
+    with contextlib.suppress(OSError, ValueError):
+        for name, column in columns.items():
+            fsutil.write_atomic(folder / f"{name}.marshal", marshal.dumps(column), sync=False)
+    return columns
 
 
 def _rows(
@@ -187,12 +219,23 @@ def _rows(
     names = [name for name, column in columns.items() if isinstance(column, list)]
     lists = [columns[name] for name in names]
     complete = wanted is None
+    # Records share a few key orders: for each, which columns to take, in that order.
+    plans: dict[int, tuple[tuple[str, ...], tuple[int, ...]]] = {}
+    for order in orders:
+        if id(order) not in plans:
+            keys = tuple(key for key in order if key in names)
+            plans[id(order)] = (keys, tuple(names.index(key) for key in keys))
     rows = []
-    for run_id, path, order, *values in zip(ids, paths, orders, *lists, strict=True):
+    tuples = zip(*lists, strict=True) if lists else itertools.repeat((), len(ids))
+    for run_id, path, order, values in zip(ids, paths, orders, tuples, strict=True):
         if run_id in bad:
             continue
-        present = {n: v for n, v in zip(names, values, strict=True) if type(v) is not tuple}
-        fields = {key: present[key] for key in order if key in present}
+        keys, positions = plans[id(order)]
+        taken = [values[i] for i in positions]
+        if _ABSENT in taken:  # a field this record lacks
+            fields = {k: v for k, v in zip(keys, taken, strict=True) if type(v) is not tuple}
+        else:
+            fields = dict(zip(keys, taken, strict=True))
         rows.append(LazyRecord(fields, path, complete, order))
     return rows
 
@@ -209,10 +252,10 @@ def _rebuild(
     damaged: dict[str, str] = {}
     for run_id, path in zip(ids, paths, strict=True):
         try:
-            records[run_id] = read_record(Path(path))
+            records[run_id] = read_record(path)
         except ValueError as e:
             damaged[run_id] = str(e)
-    _write(folder, ids, signatures, records, damaged)
+    _write(folder, ids, signatures, records, damaged, wanted)
     rows = []
     for run_id, path in zip(ids, paths, strict=True):
         if run_id in records:
@@ -228,17 +271,30 @@ def _write(
     signatures: list[Signature | None],
     records: dict[str, dict[str, Any]],
     damaged: dict[str, str],
+    wanted: set[str] | None,
 ) -> None:
-    """Cache a segment, unless a record is too fresh to be trusted by its signature."""
+    """Cache a segment, unless a record is too fresh to be trusted by its signature.
+
+    The `DEFERRED` fields are cached only when `wanted` (then a later query naming them
+    caches them: `_columns_from_records`)."""
     now_ns = time.time_ns()
     if any(s is None or now_ns - s[0] < RACY_SECONDS * 1e9 for s in signatures):
         return
-    fields: list[str] = sorted({name for record in records.values() for name in record})
+    columns: dict[str, list[Any]] = {}
+    for position, run_id in enumerate(ids):  # one pass: a column per field, in id order
+        for name, value in records.get(run_id, {}).items():
+            column = columns.get(name)
+            if column is None:
+                column = columns[name] = [_ABSENT] * len(ids)
+            column[position] = value
+    fields = sorted(columns)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for name in fields:
-            column = [records[i].get(name, _ABSENT) if i in records else _ABSENT for i in ids]
-            fsutil.write_atomic(folder / f"{name}.marshal", marshal.dumps(column), sync=False)
+            if name in DEFERRED and wanted is not None and name not in wanted:
+                continue
+            data = marshal.dumps(columns[name])
+            fsutil.write_atomic(folder / f"{name}.marshal", data, sync=False)
         orders: dict[tuple[str, ...], int] = {}
         order_of = [
             orders.setdefault(tuple(records[i]), len(orders)) if i in records else -1 for i in ids

@@ -12,7 +12,7 @@ import pytest
 from expman import index
 from expman.archive import Archive
 from tests import cookbook
-from tests.conftest import RunCli
+from tests.conftest import RunCli, records
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +178,29 @@ def test_cache_loads_only_named_fields(example: Path) -> None:
     assert set(dict.keys(lazy)) == {"id", "metrics"}
     assert lazy.get("observations") == "acc 0.81, slow"  # completes itself
     assert set(dict.keys(lazy)) > {"id", "metrics", "observations", "attempts"}
+
+
+def test_the_largest_fields_are_cached_by_the_first_query_that_names_them(
+    example: Path, run_cli: RunCli
+) -> None:
+    _age_all(example)
+    segment = next((example / "runs/.cache").rglob("index.marshal"), None)
+    assert segment is None
+    assert run_cli("query", "[].id")[0] == 0
+    (folder,) = {p.parent for p in (example / "runs/.cache").rglob("index.marshal")}
+    assert not (folder / "stages.marshal").exists()  # deferred: not asked for
+    assert not (folder / "attempts.marshal").exists()
+    expected = [[s["name"] for s in r["stages"]] for r in records(example)]
+    assert json.loads(run_cli("query", "[].stages[].name")[1]) == sum(expected, [])
+    assert (folder / "stages.marshal").exists()  # cached by the query naming them
+    (lazy, *_), _ = index.load(Archive(example / "runs"), {"stages"})
+    assert set(dict.keys(lazy)) == {"id", "stages"}  # from the cache, not the record
+    # A column lost from a current cache is read from the records again.
+    (folder / "metrics.marshal").unlink()
+    wanted = [r["metrics"] for r in records(example)]
+    assert json.loads(run_cli("query", "[].metrics")[1]) == wanted
+    full, _ = index.load(Archive(example / "runs"))
+    assert [dict(r) for r in full] == records(example)
 
 
 def test_list_limit_reads_only_the_runs_it_shows(example: Path, run_cli: RunCli) -> None:

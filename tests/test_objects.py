@@ -145,3 +145,53 @@ def test_store_works_without_hard_links(tmp_path: Path, monkeypatch) -> None:
     assert [s.path for s in stored] == ["a.txt"]
     assert (tmp_path / "run" / "a.txt").read_text() == "a"
     assert (source / "a.txt").read_text() == "a"
+
+
+def test_small_and_big_files_are_stored_once_and_shown_by_one_inode(tmp_path: Path) -> None:
+    """Small files take their own path into the store (read whole, written from those
+    bytes): it must leave what the big files' path leaves."""
+    store = ObjectStore(tmp_path / ".objects")
+    source = tmp_path / "outputs"
+    (source / "deep" / "er").mkdir(parents=True)
+    small, big = b"small\n", os.urandom(objects._POOLED + 7)
+    for name, data in (("a.txt", small), ("deep/b.txt", small), ("deep/er/big.bin", big)):
+        (source / name).write_bytes(data)
+    (source / "empty").write_bytes(b"")
+    stale = store.root / f"{objects._INCOMING}{objects._HOST}-{os.getpid()}-1x"
+    store.root.mkdir()
+    stale.write_bytes(b"left by a dead process that had this pid")
+    stored = archive_tree(store, source, tmp_path / "run")
+    assert [(s.path, s.size) for s in stored] == [
+        ("a.txt", 6),
+        ("deep/b.txt", 6),
+        ("deep/er/big.bin", len(big)),
+        ("empty", 0),
+    ]
+    for entry in stored:
+        assert entry.sha256 is not None
+        shown = tmp_path / "run" / entry.path
+        assert shown.stat().st_ino == store.path(entry.sha256).stat().st_ino
+        assert objects.hash_file(shown) == entry.sha256
+        assert not (shown.stat().st_mode & 0o222)
+    assert stored[0].sha256 == stored[1].sha256  # one object for one content
+    objects_now = {p for p in store.root.rglob("*") if p.is_file() and p.parent != store.root}
+    assert len(objects_now) == 3
+    assert [p.name for p in store.root.iterdir() if p.is_file()] == [stale.name]
+    # Again: everything is stored already, nothing new is written.
+    again = archive_tree(store, source, tmp_path / "run2")
+    assert again == stored
+    assert {p for p in store.root.rglob("*") if p.is_file() and p.parent != store.root} == (
+        objects_now
+    )
+
+
+def test_a_small_file_growing_while_read_is_stored_as_read(tmp_path: Path) -> None:
+    store = ObjectStore(tmp_path / ".objects")
+    source = tmp_path / "outputs"
+    source.mkdir()
+    (source / "log.txt").write_bytes(b"line\n")
+    with (source / "log.txt").open("ab") as writer:
+        stored = archive_tree(store, source, tmp_path / "run")
+        writer.write(b"more\n" * 1000)
+    assert stored[0].sha256 == hashlib.sha256(b"line\n").hexdigest()
+    assert (tmp_path / "run" / "log.txt").read_bytes() == b"line\n"

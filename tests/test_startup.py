@@ -74,7 +74,7 @@ def test_run_and_end_import_no_yaml_while_the_expfile_is_unchanged(
     assert _imports(root, "run") == ["doit", "jsonschema", "yaml"]  # changed: checked again
     assert _imports(root, "end") == ["yaml"]  # the observations are read and cleared
     assert records(root)[-1]["observations"] == "seen"
-    assert "observations: \"\"" in (root / "expfile.yaml").read_text()  # changed again
+    assert 'observations: ""' in (root / "expfile.yaml").read_text()  # changed again
     assert _imports(root, "run") == ["doit", "jsonschema", "yaml"]
     assert _imports(root, "end") == ["yaml"]  # the word is there, so the text is read
     assert _imports(root, "run") == ["doit"]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -82,10 +83,13 @@ def list_runs(
 def _ends(store: Archive, limit: int, reverse: bool) -> tuple[list[Any], list[Damaged]]:
     """The first `limit` readable records in id order (the last ones, newest first, with
     `reverse`), and the damaged ones met on the way."""
-    ids = store.ids()
     records: list[Any] = []
     damaged: list[Damaged] = []
-    for run_id in reversed(ids) if reverse else ids:
+    nearest = store.end_ids(limit + 16, newest=reverse)  # room for a few damaged ones
+    ids: Iterable[str] = nearest
+    if len(nearest) == limit + 16:  # more runs than those: the rest, should they be needed
+        ids = itertools.chain(nearest, _after(store, nearest, reverse))
+    for run_id in ids:
         if len(records) >= limit:
             break
         try:  # as the record cache reads it, so that the same runs are said damaged
@@ -93,6 +97,12 @@ def _ends(store: Archive, limit: int, reverse: bool) -> tuple[list[Any], list[Da
         except ValueError as e:
             damaged.append(Damaged(run_id, store.run_dir(run_id), str(e)))
     return records, damaged
+
+
+def _after(store: Archive, seen: list[str], reverse: bool) -> Iterator[str]:
+    """The ids after `seen`, in the same order (read only when many runs are damaged)."""
+    ordered = store.ids()[::-1] if reverse else store.ids()
+    yield from ordered[len(seen) :]
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:

@@ -217,6 +217,26 @@ def test_list_limit_reads_only_the_runs_it_shows(example: Path, run_cli: RunCli)
     assert json.loads(all_rows)[:2] == json.loads(out)
 
 
+def test_list_limit_goes_past_many_damaged_runs(example: Path, run_cli: RunCli) -> None:
+    """`list --limit` reads from the end of the archive without sorting every id: with
+    more damaged runs at the end than it looked at first, it goes on to the others."""
+    record = json.loads((example / "runs/0006/run.json").read_text())
+    for number in range(7, 31):
+        folder = example / "runs" / f"{number:04d}"
+        folder.mkdir()
+        record["id"] = folder.name
+        damaged = number > 10
+        (folder / "run.json").write_text("{damaged" if damaged else json.dumps(record))
+    code, out, err = run_cli("list", "-r", "--limit", "2", "--format", "json")
+    assert code == 0 and [r["id"] for r in json.loads(out)] == ["0010", "0009"]
+    assert err.count("damaged record") == 20
+    code, out, _ = run_cli("list", "--limit", "3", "--format", "json")
+    assert [r["id"] for r in json.loads(out)] == ["0001", "0002", "0003"]
+    assert run_cli("show", "last~20", "--json")[0] == 0  # 0010
+    code, _, err = run_cli("show", "last~30")
+    assert code == 2 and "has 30 runs" in err
+
+
 def test_list_where_sort_limit(example: Path, run_cli: RunCli) -> None:
     code, out, _ = run_cli(
         "list", "--where", "vars.LR == `0.05`", "--sort", "metrics.acc", "-r", "--limit", "2"

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import platform
 
-from bench import archive, keep, observe, overhead, query, skip_check, slurm, steps, sweep
+from bench import (
+    archive,
+    fresh,
+    keep,
+    observe,
+    overhead,
+    query,
+    skip_check,
+    slurm,
+    steps,
+    sweep,
+)
 
 if __name__ == "__main__":
     print(
@@ -17,6 +28,7 @@ if __name__ == "__main__":
         ("skip check", skip_check),
         ("executed pre-run steps", steps),
         ("archive", archive),
+        ("archiving new content", fresh),
         ("query", query),
         ("keeping the archive", keep),
         ("sweeps", sweep),

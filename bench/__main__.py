@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import time
 
 from bench import (
     archive,
@@ -36,6 +37,8 @@ if __name__ == "__main__":
         ("slurm", slurm),
     ):
         print(f"\n== {name}")
+        started = time.perf_counter()
         results[name] = module.main()
+        print(f"  ({time.perf_counter() - started:.0f} s)")
     missed = [name for name, met in results.items() if not met]
     print(f"\ntargets missed: {', '.join(missed)}" if missed else "\nall targets met")

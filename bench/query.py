@@ -102,7 +102,7 @@ COLD = 1.0  # x jq -s: a first query, and the first after 10,000 new runs
 FLAT = 1.5  # list --limit 10 --reverse and show last, at 100,000 runs x at 1,000 runs
 
 
-def main(sizes: tuple[int, ...] = (10_000, 100_000), repeat: int = 5) -> bool:
+def main(sizes: tuple[int, ...] = (10_000, 100_000), repeat: int = 3) -> bool:
     """Measure and print; True when every target is met."""
     if shutil.which("jq") is None:
         raise SystemExit("the query benchmark compares with jq: install it (apt-get install jq)")

@@ -105,8 +105,9 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
 
 
-def parser() -> argparse.ArgumentParser:
-    """Every command, its options and examples."""
+def parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Every command, its options and examples; with `only`, the top level and that one
+    command alone (what `parse` needs to run it: building all of them took longer)."""
     parser = _Parser(
         prog="expman",
         description="Record every run of an experiment as plain files; query the history.",
@@ -122,7 +123,12 @@ def parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
+    # The options of the commands left out go here, and are forgotten.
+    scratch = _Parser(add_help=False, conflict_handler="resolve")
+
     def add(name: str, help: str) -> argparse.ArgumentParser:
+        if only is not None and name != only:
+            return scratch
         return commands.add_parser(
             name,
             help=help,
@@ -344,7 +350,7 @@ def _overrides(parser: argparse.ArgumentParser) -> None:
 
 def parse(argv: list[str]) -> argparse.Namespace:
     """The arguments; `expman tag RUN -TAG` takes `-TAG` as a tag to remove, not an option."""
-    grammar = parser()
+    grammar = parser(_command(argv))
     args, extra = grammar.parse_known_args(argv)
     if args.command != "tag":
         return grammar.parse_args(argv)  # unknown arguments are refused as usual
@@ -358,3 +364,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 _TAG_OPTIONS = {"--archive", "-h", "--help", "--"}
+
+
+def _command(argv: list[str]) -> str | None:
+    """The command `argv` runs, when the top level's options before it are plain (else
+    None: the whole grammar, for `--help`, `--version` and the messages about them)."""
+    words = iter(argv)
+    for word in words:
+        if word == "-C":
+            next(words, None)
+        elif not word.startswith("-C"):
+            return word if word in _EXAMPLES and not word.startswith("-") else None
+    return None

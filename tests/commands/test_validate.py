@@ -6,7 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from expman import __version__
+import pytest
+
+from expman import __version__, arguments
 from tests.conftest import RunCli
 
 
@@ -76,3 +78,32 @@ def test_python_dash_m_and_console_script(project: Path) -> None:
             [*command, "validate", "nope.yaml"], capture_output=True, text=True, check=False
         )
         assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "-s", "LR=0.1", "--force", "--only", "run"],
+        ["-C", "somewhere", "end", "-m", "seen"],
+        ["-Csomewhere", "list", "--limit", "3", "-r"],
+        ["tag", "last", "+good", "-bad"],
+        ["query", "[].id", "--format", "csv"],
+        ["sweep", "-s", "LR=0.1,0.2", "--jobs", "2"],
+    ],
+)
+def test_parsing_one_command_gives_what_the_whole_grammar_gives(argv: list[str]) -> None:
+    """`parse` builds the grammar of the command it runs alone (faster): the same answer."""
+    whole = arguments.parser().parse_known_args(argv)[0]
+    alone = arguments.parse(argv)
+    for name, value in vars(whole).items():
+        if argv[0] != "tag" or name != "words":
+            assert getattr(alone, name) == value, name
+
+
+def test_a_bad_option_is_told_with_the_usage(run_cli: RunCli) -> None:
+    code, _, err = run_cli("run", "--no-such-option")
+    assert code == 2
+    assert err == (
+        "expman: unrecognized arguments: --no-such-option\n"
+        "usage: expman [-h] [--version] [-C DIR] COMMAND ...\n"
+    )

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from expman import rules
+from expman import __version__, rules
 from expman.errors import ConfigError, Problem, UsageError
 from expman.expfile import DEFAULT_ARCHIVE as DEFAULT_ARCHIVE
 from expman.expfile import EXPFILE as EXPFILE
@@ -160,7 +160,7 @@ def parse(
     if cache is not None and not skip_schema:
         cache.add(digest)
     if cache is not None and not values:
-        cache.keep_document(digest, document)
+        cache.keep_document(_document_key(digest), document)
     return _model(
         data, text, Path(filename) if root is None else root / Path(filename).name, values
     )
@@ -175,7 +175,7 @@ def _known_document(
     if cache is None:
         return None
     digest = _digest(text, {})
-    data = cache.document(digest)
+    data = cache.document(_document_key(digest))
     if not isinstance(data, dict) or not cache.known(digest):
         return None
     values = parse_overrides(overrides, data)
@@ -225,6 +225,12 @@ def _digest(text: str, values: Mapping[str, Any]) -> str:
     digest.update(b"\0" + text.encode() + b"\0")
     digest.update(json.dumps(values, sort_keys=True).encode())
     return digest.hexdigest()
+
+
+def _document_key(digest: str) -> str:
+    """What a kept document is filed under: the expfile's digest, and the expman that
+    parsed it (another version may type YAML values differently)."""
+    return hashlib.sha256(f"{digest}\0{__version__}".encode()).hexdigest()
 
 
 def _schema_problems(data: Any) -> Iterator[_Found]:

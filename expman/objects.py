@@ -22,6 +22,7 @@ import hashlib
 import os
 import shutil
 import socket
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -312,9 +313,12 @@ def archive_tree(
 def _read_small(path: str) -> bytes | None:
     """The bytes of a file under `_POOLED` in size (None for a bigger one), in as few
     system calls as can be: a short read is the end of a regular file."""
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a pipe put there must not block
     try:
-        size = os.fstat(fd).st_size
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):  # replaced since the folder was listed
+            raise OSError(errno.EINVAL, "not a regular file any more", path)
+        size = info.st_size
         if size >= _POOLED:
             return None
         data = os.read(fd, size + 1)

@@ -195,3 +195,16 @@ def test_a_small_file_growing_while_read_is_stored_as_read(tmp_path: Path) -> No
         writer.write(b"more\n" * 1000)
     assert stored[0].sha256 == hashlib.sha256(b"line\n").hexdigest()
     assert (tmp_path / "run" / "log.txt").read_bytes() == b"line\n"
+
+
+def test_a_pipe_where_a_file_was_listed_is_refused_without_blocking(tmp_path: Path) -> None:
+    """A file replaced by a pipe after the folder was listed: opening it to read must not
+    wait for a writer that never comes."""
+    pipe = tmp_path / "was-a-file"
+    os.mkfifo(pipe)
+    try:
+        objects._read_small(str(pipe))
+    except OSError as e:
+        assert e.errno == errno.EINVAL and "not a regular file" in str(e)
+    else:
+        raise AssertionError("a pipe was read as a file")

@@ -59,11 +59,13 @@ def runs(repeat: int = 3) -> bool:
 def outputs(repeat: int = 2) -> bool:
     """`expman end` archiving 50 MB, 500 MB and 2 GB of new content."""
     sizes = [50, 500, 2000]
-    figures = []
+    figures, copies = [], []
     for megabytes in sizes:
         with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
-            end, _, _ = fresh._case(Path(tmp), 200, megabytes * 10**6 // 200, repeat, "cp -r")
+            end, copy, _ = fresh._case(Path(tmp), 200, megabytes * 10**6 // 200, repeat, "cp -r")
             figures.append(end)
+            copies.append(copy)
+    _grows("  cp -r of the same outputs (the disk's own growth)", "MB", sizes, copies)
     return _grows("end, new content", "MB", sizes, figures)
 
 

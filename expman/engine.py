@@ -124,7 +124,7 @@ def _set_aside_if_damaged(root: Path, err: TextIO) -> None:
     steps run again."""
     path = root / DOIT_DB
     try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        connection = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error:
         return  # missing: doit makes it
     try:

@@ -107,7 +107,18 @@ def _check_executable(program: str, cwd: Path, env: dict[str, str]) -> None:
 
 @functools.cache
 def _setpriv() -> str | None:
-    return shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    """util-linux's `setpriv`, when it has `--pdeathsig` (2.33 and later: older
+    systems, common on clusters, have a `setpriv` without it)."""
+    found = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    if found is None:
+        return None
+    try:
+        tried = subprocess.run(
+            [found, "--pdeathsig", "KILL", "--", "true"], capture_output=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return found if tried.returncode == 0 else None
 
 
 def _die_with_parent() -> None:

@@ -265,3 +265,31 @@ def test_journey_of_seven_runs(tmp_path: Path) -> None:
     assert found[5]["code"]["dirty"] and (root / "runs/0006/code.patch").exists()
     assert len({r["uid"] for r in found}) == 7
     assert "no open run (last: 0007)" in call("status")
+
+
+def test_a_setpriv_without_pdeathsig_is_not_used(
+    experiment: Experiment, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Older util-linux (common on clusters) has a `setpriv` without `--pdeathsig`: the
+    steps must still run, with the death signal set as before."""
+    from expman import execute
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "setpriv").write_text(
+        "#!/bin/sh\necho \"setpriv: unrecognized option '$1'\" >&2\nexit 1\n"
+    )
+    (fake / "setpriv").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    execute._setpriv.cache_clear()
+    try:
+        root = experiment(
+            BLOCKED.replace("sleep 300 & echo $! > child.pid; echo started; wait", "echo ran")
+        )
+        code, _, err = run_cli("run")
+        assert code == 0, err
+        assert execute._setpriv() is None
+        assert steps(records(root)[0]) == {"run": "ran", "fetch": "ran"}
+    finally:
+        monkeypatch.undo()
+        execute._setpriv.cache_clear()

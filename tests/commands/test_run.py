@@ -399,3 +399,18 @@ def test_record_snapshot_and_logs(experiment: Experiment, run_cli: RunCli) -> No
     assert (run_dir / "logs" / "run.err").read_text() == "to-err\n"
     assert record["stages"][0]["logs"] == ["logs/run.out", "logs/run.err"]
     assert record["status"] == "succeeded" and record["ended"] is None
+
+
+def test_damaged_doit_state_in_a_folder_with_uri_characters(tmp_path: Path) -> None:
+    import io
+
+    from expman import engine
+
+    root = tmp_path / "a#b %c?d"
+    (root / ".expman").mkdir(parents=True)
+    (root / ".expman" / "doit.db").write_bytes(b"not a database at all" * 100)
+    err = io.StringIO()
+    engine._set_aside_if_damaged(root, err)
+    assert not (root / ".expman" / "doit.db").exists()
+    assert len(list((root / ".expman").glob("doit.db.damaged-*"))) == 1
+    assert "cannot be read" in err.getvalue()

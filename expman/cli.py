@@ -10,7 +10,6 @@ import argparse
 import contextlib
 import signal
 import sys
-import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
@@ -49,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         silence(out)  # the reader of the output went away (`| head`): nothing is wrong
         return 0
     except Exception:
+        import traceback  # only for a bug: slow to import
+
         traceback.print_exc(file=err)
         write_line(err, "expman: internal error: please report it with the traceback above")
         return EXIT_INTERNAL

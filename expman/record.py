@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -70,7 +69,7 @@ def new(config: Config, hypothesis: str | None, now: float | None = None) -> Rec
     return {
         "schema_version": SCHEMA_VERSION,
         "id": None,
-        "uid": uuid.uuid4().hex,
+        "uid": _new_uid(),
         "experiment": config.name,
         "status": STARTED,
         "hypothesis": hypothesis if hypothesis is not None else config.hypothesis,
@@ -254,3 +253,9 @@ def problems(data: Any) -> list[str]:
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     errors = jsonschema.Draft7Validator(schema).iter_errors(data)
     return sorted(f"{e.json_path}: {e.message}" for e in errors)
+
+
+def _new_uid() -> str:
+    import uuid  # here: reading commands never make a record, and uuid is slow to import
+
+    return uuid.uuid4().hex

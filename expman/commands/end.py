@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
-from expman import config, ending, fsutil, record
+from expman import ending, expfile, fsutil, record
 from expman.archive import Archive
 from expman.errors import UsageError
 from expman.openrun import open_record
@@ -65,7 +65,7 @@ def _sweep_to_end(path: Path, name: str | None) -> tuple[Archive, str] | None:
     """The sweep `name`, or (with no name) the last sweep if it has no observations yet."""
     from expman.sweeps.store import Sweeps
 
-    archive = Archive(path.parent / config.archive_setting(path))
+    archive = Archive(path.parent / expfile.archive_setting(path))
     sweeps = Sweeps(archive)
     if name is not None:
         return archive, sweeps.resolve(name)

@@ -143,11 +143,17 @@ def test_an_interrupted_pull_is_finished_by_the_next_and_copies_nothing_twice(
     lab, laptop = _machine(tmp_path, "lab"), _machine(tmp_path, "laptop")
     _runs(lab, range(1, 7), size=60_000_000)
     source = lab / "runs"
-    for delay in (0.3, 0.6):
+    for _ in range(2):
+        # Killed as soon as one more run has arrived: in the middle of the next one's
+        # objects (fixed delays let a fast disk finish the whole pull first).
+        before = len(records(laptop))
         pull = subprocess.Popen(
             [str(BIN / "expman"), "pull", str(source)], cwd=laptop, stdout=subprocess.DEVNULL
         )
-        time.sleep(delay)
+        deadline = time.monotonic() + 60
+        while len(records(laptop)) <= before and pull.poll() is None:
+            assert time.monotonic() < deadline, "no run arrived"
+            time.sleep(0.005)
         pull.send_signal(signal.SIGKILL)
         pull.wait()
         for record in records(laptop):  # every run that arrived is whole

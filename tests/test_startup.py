@@ -49,6 +49,7 @@ def _imports(root: Path, *args: str) -> list[str]:
         (["show", "last"], ["jsonschema"]),  # it checks the record against its schema
         (["logs", "last"], []),
         (["watch", "--once"], []),
+        (["status"], ["doit"]),  # it asks doit's state which pre-run steps would run
     ],
 )
 def test_a_command_imports_only_what_it_uses(

@@ -71,7 +71,6 @@ class ObjectStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._count = 0  # temporary files made by this process (`_temp_file`)
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
@@ -135,8 +134,8 @@ class ObjectStore:
     def add_small(self, data: bytes, destination: str) -> str:
         """Store `data` (a small file read whole) and show it at `destination` (new, in an
         existing folder); returns its SHA-256. The object is written from these very
-        bytes under a temporary name, linked to its name when complete, then renamed to
-        `destination`: one inode, as `add_file` and `link` would leave it."""
+        bytes at `destination`, and linked to its object name when complete: one inode,
+        as `add_file` and `link` would leave it, in 4 system calls when it is new."""
         digest = hashlib.sha256(data).hexdigest()
         target = f"{self.root}/{digest[:2]}/{digest[2:]}"
         try:
@@ -150,26 +149,31 @@ class ObjectStore:
             self.add_bytes(data)  # no hard links here: the copying path
             self.link(digest, Path(destination))
             return digest
-        tmp, fd = self._temp_file()
+        # Written at `destination` (a run folder's new file, removed with the folder if
+        # archiving stops), and given its object name only once complete.
+        fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _READ_ONLY)
         try:
-            try:
-                _write_all(fd, data)
-            finally:
-                os.close(fd)
-            try:
-                os.link(tmp, target)
-            except FileNotFoundError:  # the first object with this prefix
-                os.makedirs(os.path.dirname(target), exist_ok=True)  # noqa: PTH103, PTH120
-                os.link(tmp, target)
-            os.rename(tmp, destination)  # noqa: PTH104 - str paths: a Path per file costs
-        except FileExistsError:  # another writer stored it meanwhile: show theirs
-            os.unlink(tmp)  # noqa: PTH108
-            os.link(target, destination)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)  # noqa: PTH108
-            raise
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
+        try:
+            self._name(destination, target, data)
+        except FileNotFoundError:  # the first object with this prefix
+            os.makedirs(os.path.dirname(target), exist_ok=True)  # noqa: PTH103, PTH120
+            self._name(destination, target, data)
         return digest
+
+    def _name(self, written: str, target: str, data: bytes) -> None:
+        """Give the complete file `written` its object name `target`."""
+        try:
+            os.link(written, target)
+        except FileExistsError:  # another writer stored it meanwhile: show theirs
+            os.unlink(written)  # noqa: PTH108 - str paths: a Path per file costs
+            os.link(target, written)
+        except OSError as e:
+            if e.errno not in _NO_LINK:
+                raise
+            self.add_bytes(data)  # no hard links here: the store keeps its own copy
 
     def link(self, digest: str, destination: Path) -> None:
         """Make `destination` show the object: a hard link, or a read-only copy."""
@@ -183,20 +187,6 @@ class ObjectStore:
                 raise
             shutil.copyfile(self.path(digest), destination)
             destination.chmod(_READ_ONLY)
-
-    def _temp_file(self) -> tuple[str, int]:
-        """A new temporary file in the store, open for writing: its name and descriptor.
-        Names come from a counter (`mkstemp`'s random names cost more than writing a
-        small file), and carry this host and pid, as `remove_abandoned` expects."""
-        if self._count == 0:
-            self.root.mkdir(parents=True, exist_ok=True)
-        while True:
-            self._count += 1
-            name = f"{self.root}/{_INCOMING}{_HOST}-{os.getpid()}-{self._count}x"
-            try:
-                return name, os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _READ_ONLY)
-            except FileExistsError:
-                continue  # left by a dead process that had this pid
 
     def _temp(self) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)

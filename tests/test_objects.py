@@ -157,9 +157,6 @@ def test_small_and_big_files_are_stored_once_and_shown_by_one_inode(tmp_path: Pa
     for name, data in (("a.txt", small), ("deep/b.txt", small), ("deep/er/big.bin", big)):
         (source / name).write_bytes(data)
     (source / "empty").write_bytes(b"")
-    stale = store.root / f"{objects._INCOMING}{objects._HOST}-{os.getpid()}-1x"
-    store.root.mkdir()
-    stale.write_bytes(b"left by a dead process that had this pid")
     stored = archive_tree(store, source, tmp_path / "run")
     assert [(s.path, s.size) for s in stored] == [
         ("a.txt", 6),
@@ -176,7 +173,7 @@ def test_small_and_big_files_are_stored_once_and_shown_by_one_inode(tmp_path: Pa
     assert stored[0].sha256 == stored[1].sha256  # one object for one content
     objects_now = {p for p in store.root.rglob("*") if p.is_file() and p.parent != store.root}
     assert len(objects_now) == 3
-    assert [p.name for p in store.root.iterdir() if p.is_file()] == [stale.name]
+    assert [p.name for p in store.root.iterdir() if p.is_file()] == []  # no temporary left
     # Again: everything is stored already, nothing new is written.
     again = archive_tree(store, source, tmp_path / "run2")
     assert again == stored
@@ -208,3 +205,16 @@ def test_a_pipe_where_a_file_was_listed_is_refused_without_blocking(tmp_path: Pa
         assert e.errno == errno.EINVAL and "not a regular file" in str(e)
     else:
         raise AssertionError("a pipe was read as a file")
+
+
+def test_a_small_file_stored_meanwhile_by_another_writer_is_shown_as_theirs(
+    tmp_path: Path,
+) -> None:
+    store = ObjectStore(tmp_path / ".objects")
+    theirs = store.add_bytes(b"same\n")
+    written = tmp_path / "run" / "mine.txt"
+    written.parent.mkdir()
+    written.write_bytes(b"same\n")  # ours, complete, about to be named
+    store._name(str(written), str(store.path(theirs)), b"same\n")
+    assert written.stat().st_ino == store.path(theirs).stat().st_ino
+    assert written.read_bytes() == b"same\n"

@@ -361,10 +361,6 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def _raise(error: OSError) -> None:
-    raise error
-
-
 _POOLED = 1 << 20  # files from this size up are stored on the thread pool
 
 

@@ -95,6 +95,13 @@ class Archive:
         pick = heapq.nlargest if newest else heapq.nsmallest
         return pick(count, self._unsorted_ids(), key=int)
 
+    def before(self, run_id: str, count: int) -> list[str]:
+        """The ids of up to `count` runs just before `run_id` that exist, newest first,
+        without listing the archive (ids are numbers given in order)."""
+        number = int(run_id)
+        ids = (f"{n:04d}" for n in range(number - 1, max(0, number - 1 - count), -1))
+        return [i for i in ids if self.run_dir(i).is_dir()]
+
     def _unsorted_ids(self) -> list[str]:
         try:
             names = os.listdir(self.root)  # noqa: PTH208 - names only: no Path per run

@@ -42,7 +42,10 @@ def close(
             refuse_if_queued(run)
             written = observations(run)
             run_dir = archive.run_dir(run["id"])
-            stored = outputs.archive(root, archive.objects, run_dir / OUTPUTS, run["id"], err)
+            earlier = [archive.run_dir(i) / OUTPUTS for i in archive.before(run["id"], 8)]
+            stored = outputs.archive(
+                root, archive.objects, run_dir / OUTPUTS, run["id"], err, earlier
+            )
             attempt = record.current_attempt(run) if run["attempts"] else {}
             if run.get("metrics") is None and attempt.get("metrics_error") is None:
                 # Its runner died before it read them (or never ran): read them now.

@@ -22,7 +22,6 @@ import hashlib
 import os
 import shutil
 import socket
-import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -122,9 +121,15 @@ class ObjectStore:
         """
         if self.path(digest).exists():
             return digest
+        return self.add_copy(source)
+
+    def add_copy(self, source: Path, progress: Progress | None = None) -> str:
+        """Store a copy of `source`, hashed as it is written (one pass over its bytes);
+        returns the digest of what was stored. For content that is new to the store: when
+        the store has it already, the copy was wasted work and is dropped."""
         tmp = self._temp()
         try:
-            stored = _copy_hashing(source, tmp)
+            stored = _copy_hashing(source, tmp, progress)
         except BaseException:
             tmp.unlink(missing_ok=True)  # a disk full mid-copy leaves no partial object
             raise
@@ -232,19 +237,23 @@ class ObjectStore:
         tmp.unlink()
 
 
-def _copy_hashing(source: Path, destination: Path) -> str:
+def _copy_hashing(source: Path, destination: Path, progress: Progress | None = None) -> str:
     """Copy `source` over `destination` (a reflink when possible); the copy's SHA-256."""
-    with source.open("rb") as src, destination.open("r+b") as dst:
+    with source.open("rb", buffering=0) as src, destination.open("r+b", buffering=0) as dst:
         try:
             fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
         except OSError:
             pass  # no reflinks here (ext4, tmpfs, another file system): copy the bytes
         else:
-            return hash_file(destination)
+            return hash_file(destination, progress)
         digest = hashlib.sha256()
-        while chunk := src.read(_CHUNK):
-            digest.update(chunk)
-            dst.write(chunk)
+        buffer = bytearray(_CHUNK)  # one buffer, read into: no new bytes object a chunk
+        view = memoryview(buffer)
+        while count := src.readinto(buffer):
+            digest.update(view[:count])
+            _write_all(dst.fileno(), view[:count])
+            if progress:
+                progress(count)
         dst.truncate()
     return digest.hexdigest()
 
@@ -256,124 +265,7 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def archive_tree(
-    store: ObjectStore,
-    source: Path,
-    destination: Path,
-    progress: Progress | None = None,
-) -> list[Stored]:
-    """Store every file below `source` and link it at the same place below `destination`.
-
-    Symbolic links are recreated as links, never followed; other special files (pipes,
-    sockets) are left out. A folder that cannot be read raises `OSError`: nothing is
-    skipped silently. Names that are not UTF-8 are stored under `escape_name`.
-
-    Small files are read once into memory, hashed, and (when new) written into the store
-    from those bytes, with as few system calls as the store's rules allow (they were 10
-    x `cp -r`'s time, at about 20 calls a file). Big files are hashed on several threads
-    (hashlib releases the GIL) and copied into the store hashed again.
-    """
-    stored: list[Stored] = []
-    big: list[tuple[str, str]] = []
-    taken: set[str] = set()
-    destination.mkdir(parents=True, exist_ok=True)
-    for path, relative, entry in _walk(str(source), "", taken):
-        target = f"{destination}/{relative}"
-        if entry.is_symlink():
-            link = escape_name(os.readlink(path))  # noqa: PTH115 - str paths, per file
-            os.symlink(link, target)  # noqa: PTH211
-            stored.append(Stored(relative, 0, None, link))
-        elif entry.is_dir(follow_symlinks=False):
-            os.mkdir(target)  # noqa: PTH102
-        elif entry.is_file(follow_symlinks=False):
-            data = _read_small(path)
-            if data is None:
-                big.append((path, relative))
-                continue
-            stored.append(Stored(relative, len(data), store.add_small(data, target)))
-            if progress:
-                progress(len(data))
-    digests = _store_all(store, [Path(path) for path, _ in big], progress)
-    for (_, relative), digest in zip(big, digests, strict=True):
-        store.link(digest, destination / relative)
-        stored.append(Stored(relative, store.path(digest).stat().st_size, digest))
-    return sorted(stored, key=lambda s: s.path)
-
-
-def _read_small(path: str) -> bytes | None:
-    """The bytes of a file under `_POOLED` in size (None for a bigger one), in as few
-    system calls as can be: a short read is the end of a regular file."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a pipe put there must not block
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):  # replaced since the folder was listed
-            raise OSError(errno.EINVAL, "not a regular file any more", path)
-        size = info.st_size
-        if size >= _POOLED:
-            return None
-        data = os.read(fd, size + 1)
-        if len(data) <= size:
-            return data
-        chunks = [data]  # it grew meanwhile: read it to its end
-        while chunk := os.read(fd, _CHUNK):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-
-
-def _walk(folder: str, prefix: str, taken: set[str]) -> Iterator[tuple[str, str, os.DirEntry[str]]]:
-    """(path, relative name, entry) of everything below `folder`, a folder before what it
-    holds, in name order; an unreadable folder raises."""
-    with os.scandir(folder) as found:
-        entries = sorted(found, key=lambda e: e.name)
-    for entry in entries:
-        relative = _unique(escape_name(prefix + entry.name), taken)
-        yield entry.path, relative, entry
-        if entry.is_dir(follow_symlinks=False) and not entry.is_symlink():
-            yield from _walk(entry.path, relative + "/", taken)
-
-
-def escape_name(name: str) -> str:
-    """A file name as valid UTF-8 text: each byte that is not UTF-8 becomes `%XX` (its hex).
-
-    Names that are UTF-8 already are kept as they are. (Python reads such bytes as the
-    surrogates U+DC80..U+DCFF, which no UTF-8 text holds.)
-    """
-    if name.isascii():
-        return name
-    return "".join(f"%{ord(c) - 0xDC00:02X}" if 0xDC80 <= ord(c) <= 0xDCFF else c for c in name)
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    """`name`, or `name~N` when an escaped name fell on one already used."""
-    candidate, number = name, 0
-    while candidate in taken:
-        number += 1
-        candidate = f"{name}~{number}"
-    taken.add(candidate)
-    return candidate
-
-
-_POOLED = 1 << 20  # files from this size up are stored on the thread pool
-
-
-def _store_all(store: ObjectStore, files: list[Path], progress: Progress | None) -> list[str]:
-    """Store big files on several threads (hashlib and file I/O release the GIL): each is
-    hashed, and copied into the store (hashed again as it is written) only when its
-    content is new. Returns the digests, in order."""
-    if not files:
-        return []
-    from concurrent.futures import ThreadPoolExecutor  # only for big files
-
-    def store_one(path: Path) -> str:
-        return store.add_file(path, hash_file(path, progress))
-
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        return list(pool.map(store_one, files))

@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from expman import objects
+from expman import objects, storing
 from expman.errors import ArchiveError
 from expman.output import Progress
 from expman.state import STATE_DIR
@@ -39,9 +40,16 @@ def folder(root: Path) -> Path:
 
 
 def archive(
-    root: Path, store: objects.ObjectStore, destination: Path, run_id: str, err: TextIO
+    root: Path,
+    store: objects.ObjectStore,
+    destination: Path,
+    run_id: str,
+    err: TextIO,
+    earlier: Sequence[Path] = (),
 ) -> list[dict[str, Any]]:
     """Store what `outputs/` holds and link it below `destination`; the record's entries.
+    `earlier`: the archived outputs of the runs before, newest first (they tell which big
+    files are probably stored already).
 
     `outputs/` is left as it is: `empty` removes it once the record names the files.
     """
@@ -55,7 +63,7 @@ def archive(
             store.writing(),
             Progress(err, "archiving outputs", _size(source)) as progress,
         ):
-            stored = objects.archive_tree(store, source, destination, progress.advance)
+            stored = storing.archive_tree(store, source, destination, progress.advance, earlier)
     except OSError as e:
         shutil.rmtree(destination, ignore_errors=True)
         raise ArchiveError(

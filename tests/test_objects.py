@@ -9,8 +9,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from expman import objects
-from expman.objects import ObjectStore, archive_tree
+from expman import objects, storing
+from expman.objects import ObjectStore
+from expman.storing import archive_tree
 
 
 def test_same_content_is_stored_once(tmp_path: Path) -> None:
@@ -153,7 +154,7 @@ def test_small_and_big_files_are_stored_once_and_shown_by_one_inode(tmp_path: Pa
     store = ObjectStore(tmp_path / ".objects")
     source = tmp_path / "outputs"
     (source / "deep" / "er").mkdir(parents=True)
-    small, big = b"small\n", os.urandom(objects._POOLED + 7)
+    small, big = b"small\n", os.urandom(storing._POOLED + 7)
     for name, data in (("a.txt", small), ("deep/b.txt", small), ("deep/er/big.bin", big)):
         (source / name).write_bytes(data)
     (source / "empty").write_bytes(b"")
@@ -200,7 +201,7 @@ def test_a_pipe_where_a_file_was_listed_is_refused_without_blocking(tmp_path: Pa
     pipe = tmp_path / "was-a-file"
     os.mkfifo(pipe)
     try:
-        objects._read_small(str(pipe))
+        storing._read_small(str(pipe))
     except OSError as e:
         assert e.errno == errno.EINVAL and "not a regular file" in str(e)
     else:

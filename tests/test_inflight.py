@@ -179,6 +179,9 @@ def test_watch_on_a_real_terminal_redraws_the_runs_in_place(flight: Path) -> Non
             pytest.fail("tmux is not installed: CI must test `expman watch` on a terminal")
         pytest.skip("tmux is not installed (apt-get install tmux)")
     runner = _start(flight, "-s", "PAUSE=0.05", "-s", "N=120")
+    # watch ends when nothing is in flight for two refreshes: under load the run may not
+    # be open that soon (CI once saw "0 runs in flight" and a watch that had ended).
+    _wait_for(lambda: (flight / "runs" / "0001" / "heartbeat.json").is_file())
     session = f"expman-watch-{os.getpid()}"
     env = " ".join(f"{k}={v}" for k, v in {"EXPMAN_HEARTBEAT": "0.2", "TERM": "xterm"}.items())
     command = f"cd {flight} && env {env} {BIN / 'expman'} watch --every 0.2; sleep 30"

@@ -414,3 +414,67 @@ def test_damaged_doit_state_in_a_folder_with_uri_characters(tmp_path: Path) -> N
     assert not (root / ".expman" / "doit.db").exists()
     assert len(list((root / ".expman").glob("doit.db.damaged-*"))) == 1
     assert "cannot be read" in err.getvalue()
+
+
+PLUGIN = """\
+import os
+from pathlib import Path
+
+Path(os.environ["PLUGIN_LOADED"]).write_text("imported")
+
+
+class Backend:  # would replace doit's sqlite3 back end, expman's state
+    def __init__(self, *args, **kwargs):
+        raise SystemExit("a doit plugin ran inside expman")
+"""
+
+
+def test_installed_doit_plugins_do_not_change_expman(tmp_path: Path) -> None:
+    """A package that registers doit plugins (here a back end named like the one expman
+    uses) is neither imported nor used by `expman run`: expman runs doit with its own
+    parts, as it runs it without config files. Scanning every package's entry points
+    also cost each run time that grew with the environment."""
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    info = site / "hijack-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: hijack\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[doit.BACKEND]\nsqlite3 = hijack:Backend\n"
+        "[doit.REPORTER]\nloud = hijack:Backend\n[doit.COMMAND]\nloud = hijack:Backend\n"
+    )
+    (site / "hijack.py").write_text(PLUGIN)
+    root = tmp_path / "exp"
+    root.mkdir()
+    (root / "expfile.yaml").write_text(
+        "version: 1\nname: plugins\nstages:\n  pre-run: {cmd: 'true'}\n  run: {cmd: 'true'}\n"
+        "  fetch: {cmd: 'true'}\n"
+    )
+    marker = tmp_path / "loaded"
+    env = {**os.environ, "PYTHONPATH": str(site), "PLUGIN_LOADED": str(marker)}
+    # The plugin is visible to Python there: doit itself would load it.
+    seen = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from importlib.metadata import entry_points as e; "
+            "print([p.name for p in e(group='doit.BACKEND')])",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "sqlite3" in seen.stdout
+    expman = str(Path(sys.executable).parent / "expman")
+    for _ in range(2):  # the second run decides from expman's state what to skip
+        done = subprocess.run([expman, "run"], cwd=root, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert subprocess.run([expman, "end", "-m", "x"], cwd=root, env=env).returncode == 0
+    listed = subprocess.run([expman, "doit", "list"], cwd=root, env=env, capture_output=True)
+    assert listed.returncode == 0, listed.stderr
+    assert not marker.exists()
+    assert "pre-run: up to date, skipped" in done.stderr
+    assert (root / ".expman" / "doit.db").is_file()

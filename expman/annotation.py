@@ -16,10 +16,8 @@ The files are the truth; the fields can always be derived again from them.
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-import secrets
 import socket
 import time
 from pathlib import Path
@@ -32,6 +30,8 @@ FOLDER = "annotations"
 
 def author() -> str:
     """Who annotates: `user@host`."""
+    import getpass  # here: only annotating asks who
+
     try:
         user = getpass.getuser()
     except (OSError, KeyError):
@@ -47,7 +47,7 @@ def add(run_dir: Path, entry: dict[str, Any], now: float | None = None) -> dict[
     folder = run_dir / FOLDER
     folder.mkdir(exist_ok=True)
     host = socket.gethostname().replace("-", "_").replace("/", "_")
-    name = f"{int(at_epoch * 1000):013d}-{host}-{os.getpid()}-{secrets.token_hex(4)}.json"
+    name = f"{int(at_epoch * 1000):013d}-{host}-{os.getpid()}-{os.urandom(4).hex()}.json"
     fsutil.write_json_atomic(folder / name, written)
     return written
 

@@ -15,7 +15,6 @@ import re
 import shutil
 import socket
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from expman import annotation, fsutil
 from expman.errors import ArchiveError
 from expman.objects import OBJECTS_DIR, ObjectStore
 from expman.processes import alive
+from expman.record import new_uid
 
 RECORD = "run.json"
 TRASH_DIR = ".trash"  # runs removed by `expman rm`, until `--purge`
@@ -169,7 +169,7 @@ class Archive:
         except (OSError, ValueError, AttributeError):
             pass
         self.root.mkdir(parents=True, exist_ok=True)
-        fsutil.write_json_atomic(path, {"uid": uuid.uuid4().hex})
+        fsutil.write_json_atomic(path, {"uid": new_uid()})
         return str(json.loads(path.read_bytes())["uid"])
 
     def refresh(self, run_id: str) -> dict[str, Any]:

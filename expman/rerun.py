@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -34,7 +33,7 @@ def rerun(
         reason = code.get("error") or "it recorded no commit"
         raise UsageError(f"run {run_id} cannot be run again from its code: {reason}")
     workspace.check_commit(root, commit, f"run {run_id}")
-    name = f"rerun-{uuid.uuid4().hex[:12]}"
+    name = f"rerun-{record.new_uid()[:12]}"
     patch_name = code.get("patch")
     folder = archive.run_dir(run_id)
     inside = workspace.create(

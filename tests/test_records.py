@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from expman import reference
-from expman.record import SCHEMA_PATH
+from expman.record import SCHEMA_PATH, new_uid
 from tests import cookbook
 from tests.conftest import REPO, RunCli, records
 
@@ -100,3 +100,14 @@ def test_times_of_one_instant_agree_and_odd_clocks_never_break_a_record() -> Non
     run = {"attempts": [], "status": "running", "started_epoch": 2000.0}
     record.end(run, "", [], now=1000.0)  # the clock was set back while the run was open
     assert run["duration"] == 0.0
+
+
+def test_a_new_uid_is_a_random_uuid4() -> None:
+    import uuid
+
+    uids = {new_uid() for _ in range(1000)}
+    assert len(uids) == 1000
+    for uid in uids:
+        parsed = uuid.UUID(hex=uid)
+        assert parsed.hex == uid and len(uid) == 32
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122

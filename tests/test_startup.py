@@ -81,6 +81,24 @@ def test_run_and_end_import_no_yaml_while_the_expfile_is_unchanged(
     assert _imports(root, "run") == ["doit"]
 
 
+def test_end_imports_no_uuid_platform_or_secrets(
+    experiment: Callable[..., Path], run_cli: RunCli
+) -> None:
+    """Each cost `end` (the command that runs after every run) a few ms: uids are made
+    from `os.urandom` and the platform is recorded by `run`."""
+    root = experiment(EXPFILE)
+    assert run_cli("run")[0] == 0
+    assert run_cli("end", "-m", "x")[0] == 0
+    assert run_cli("run")[0] == 0
+    probe = PROBE.replace(
+        '("yaml", "doit", "jsonschema", "jmespath")', '("uuid", "platform", "secrets")'
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "end", "-m", "y"], cwd=root, capture_output=True, text=True
+    )
+    assert json.loads(done.stderr.strip().splitlines()[-1]) == [0, []], done.stderr
+
+
 def test_the_archive_setting_follows_the_expfile(
     experiment: Callable[..., Path], run_cli: RunCli
 ) -> None:

@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +136,7 @@ class Unrecorded(Session):
     def _begin(self) -> None:
         self.acquire()
         (self.archive.root / "logs").mkdir(parents=True, exist_ok=True)
-        uid = uuid.uuid4().hex
+        uid = record.new_uid()
         self.record = {"id": "pre-run", "uid": uid, "attempts": [{"stages": []}], "stages": []}
 
     def finish(self) -> None:

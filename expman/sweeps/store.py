@@ -20,12 +20,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
 import socket
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -82,7 +80,7 @@ class Sweeps:
                 created, created_epoch = record.stamp(_now())
                 data.update(
                     id=sweep_id,
-                    uid=data.get("uid") or uuid.uuid4().hex,
+                    uid=data.get("uid") or record.new_uid(),
                     created=created,
                     created_epoch=created_epoch,
                 )
@@ -233,7 +231,7 @@ class Claims:
                 return False
         elif _alive(holder):
             return False
-        aside = path.with_name(f".stale-{path.name}-{secrets.token_hex(4)}")
+        aside = path.with_name(f".stale-{path.name}-{os.urandom(4).hex()}")
         try:
             path.rename(aside)  # only one of several takers finds the claim to move
         except FileNotFoundError:

@@ -42,7 +42,7 @@ def close(
             refuse_if_queued(run)
             written = observations(run)
             run_dir = archive.run_dir(run["id"])
-            earlier = [archive.run_dir(i) / OUTPUTS for i in archive.before(run["id"], 8)]
+            earlier = outputs.earlier(archive, run["id"])
             stored = outputs.archive(
                 root, archive.objects, run_dir / OUTPUTS, run["id"], err, earlier
             )

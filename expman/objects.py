@@ -22,6 +22,7 @@ import hashlib
 import os
 import shutil
 import socket
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -238,8 +239,13 @@ class ObjectStore:
 
 
 def _copy_hashing(source: Path, destination: Path, progress: Progress | None = None) -> str:
-    """Copy `source` over `destination` (a reflink when possible); the copy's SHA-256."""
-    with source.open("rb", buffering=0) as src, destination.open("r+b", buffering=0) as dst:
+    """Copy `source` over `destination` (a reflink when possible); the copy's SHA-256.
+    `source` must be a regular file: one replaced by a pipe is refused, never waited on."""
+    fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file any more", str(source))
+    with open(fd, "rb", buffering=0) as src, destination.open("r+b", buffering=0) as dst:  # noqa: PTH123
         try:
             fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
         except OSError:

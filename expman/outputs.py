@@ -13,12 +13,15 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from expman import objects, storing
 from expman.errors import ArchiveError
 from expman.output import Progress
 from expman.state import STATE_DIR
+
+if TYPE_CHECKING:
+    from expman.archive import Archive
 
 OUTPUTS = "outputs"
 TRASH = "trash"  # in `.expman/`: archived outputs on their way out
@@ -74,6 +77,12 @@ def archive(
             "run the command again"
         ) from e
     return [_entry(s) for s in stored]
+
+
+def earlier(archive: Archive, run_id: str) -> list[Path]:
+    """The archived outputs of the (up to eight) runs before `run_id`, newest first: what
+    `archive` compares big files with to guess whether they are stored already."""
+    return [archive.run_dir(i) / OUTPUTS for i in archive.before(run_id, 8)]
 
 
 def empty(root: Path) -> None:

@@ -286,9 +286,7 @@ class Session:
             destination = run_dir / "attempts" / str(previous["number"]) / OUTPUTS
             emptied = not (folder.is_dir() and any(folder.iterdir()))
             if not (emptied and destination.exists()):  # else: archived, then a crash
-                earlier = [
-                    self.archive.run_dir(i) / OUTPUTS for i in self.archive.before(run["id"], 8)
-                ]
+                earlier = outputs.earlier(self.archive, run["id"])
                 previous["outputs"] = outputs.archive(
                     self.root, self.archive.objects, destination, run["id"], self.err, earlier
                 )

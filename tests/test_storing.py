@@ -140,3 +140,25 @@ def test_runs_before_are_found_without_listing_the_archive(tmp_path: Path) -> No
     assert archive.before("0009", 8) == ["0004", "0003", "0001"]
     assert archive.before("0004", 1) == ["0003"]
     assert archive.before("0001", 8) == []
+
+
+def test_a_pipe_where_a_big_file_was_is_refused_without_blocking(tmp_path: Path) -> None:
+    """Replaced by a pipe after the folder was listed: copying it must not wait for a
+    writer that never comes, and no partial object is left."""
+    store = ObjectStore(tmp_path / ".objects")
+    pipe = tmp_path / "model.ckpt"
+    os.mkfifo(pipe)
+    raised: list[BaseException] = []
+
+    def copy() -> None:
+        try:
+            store.add_copy(pipe)
+        except OSError as e:
+            raised.append(e)
+
+    worker = threading.Thread(target=copy, daemon=True)
+    worker.start()
+    worker.join(30)
+    assert raised, "copying waited on a pipe"
+    assert "not a regular file" in str(raised[0])
+    assert [p.name for p in store.root.iterdir() if p.is_file()] == []

@@ -241,10 +241,7 @@ class ObjectStore:
 def _copy_hashing(source: Path, destination: Path, progress: Progress | None = None) -> str:
     """Copy `source` over `destination` (a reflink when possible); the copy's SHA-256.
     `source` must be a regular file: one replaced by a pipe is refused, never waited on."""
-    fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise OSError(errno.EINVAL, "not a regular file any more", str(source))
+    fd = open_regular(str(source))
     with open(fd, "rb", buffering=0) as src, destination.open("r+b", buffering=0) as dst:  # noqa: PTH123
         try:
             fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
@@ -262,6 +259,16 @@ def _copy_hashing(source: Path, destination: Path, progress: Progress | None = N
                 progress(count)
         dst.truncate()
     return digest.hexdigest()
+
+
+def open_regular(path: str, flags: int = 0) -> int:
+    """A read-only descriptor of the regular file at `path`. Anything else there (a pipe
+    or device put where a file was listed) raises `OSError` at once, never waited on."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | flags)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file any more", path)
+    return fd
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -8,13 +8,11 @@ own copy, hashed as it is written).
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from expman.objects import ObjectStore, Progress, Stored, hash_file
+from expman.objects import ObjectStore, Progress, Stored, hash_file, open_regular
 
 _CHUNK = 1 << 20
 
@@ -68,12 +66,9 @@ def archive_tree(
 def _read_small(path: str) -> bytes | None:
     """The bytes of a file under `_POOLED` in size (None for a bigger one), in as few
     system calls as can be: a short read is the end of a regular file."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a pipe put there must not block
+    fd = open_regular(path)  # replaced by a pipe since the folder was listed: refused
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):  # replaced since the folder was listed
-            raise OSError(errno.EINVAL, "not a regular file any more", path)
-        size = info.st_size
+        size = os.fstat(fd).st_size
         if size >= _POOLED:
             return None
         data = os.read(fd, size + 1)
@@ -187,10 +182,6 @@ def _open_file(path: str) -> int | None:
     """A descriptor of the regular file at `path` (never following a link, never waiting
     on a pipe), or None."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        return open_regular(path, os.O_NOFOLLOW)
     except OSError:
         return None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        return None
-    return fd

@@ -59,6 +59,9 @@ class View:
             self.failed += code != 0
             result = self.sweeps.result(self.sweep_id, index) or {}
             run = f"run {result['run']}" if result.get("run") else "no run"
+            reason = result.get("reason")
+            if isinstance(reason, str):  # a point that changed shared data, said as it ends
+                run += ": " + "".join(c if c.isprintable() else "?" for c in reason)
             state = {0: "succeeded", 1: "failed", 130: "interrupted"}.get(code or 0, f"exit {code}")
             elapsed = time.monotonic() - self.started
             text = (

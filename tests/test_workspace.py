@@ -85,23 +85,33 @@ def test_a_by_hand_run_then_a_sweep_gives_every_point_its_own_values(
 
 
 def test_a_workspace_holds_code_declared_data_and_its_own_targets_only(
-    experiment: Experiment,
+    experiment: Experiment, tmp_path: Path
 ) -> None:
     root = _fifteen(experiment)
     expfile = (root / "expfile.yaml").read_text()
-    listing = "find . -path ./.expman -prune -o -print | sort > results/seen.txt\n"
-    (root / "expfile.yaml").write_text(expfile.replace("  fetch:", f"      {listing}  fetch:"))
+    listing = "find . -path ./.expman -prune -o -printf '%y %p\\n' | sort > results/seen.txt\n"
+    expfile = expfile.replace("  fetch:", f"      {listing}  fetch:")
+    declared = "data: [data/raw.txt, data/scratch, 'params/*.txt']"
+    (root / "expfile.yaml").write_text(expfile.replace("data: [data/raw.txt]", declared))
+    (root / "params").mkdir()
+    (root / "params" / "lr.txt").write_text("tracked: part of the code version\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "declare data")
     (root / "notes.txt").write_text("untracked: part of the code version\n")
     (root / "data" / "big.bin").write_bytes(b"\0" * 100)  # ignored and not declared
+    (tmp_path / "scratch").mkdir()
+    (tmp_path / "scratch" / "corpus.txt").write_text("a dataset elsewhere\n")
+    (root / "data" / "scratch").symlink_to(tmp_path / "scratch")  # linked in by hand
     (root / "results").mkdir()
     (root / "results" / "old.txt").write_text("a by-hand run's\n")
     sweep = _expman(root, "sweep", "-s", "X=1")
     assert sweep.returncode == 0, sweep.stderr
     (run,) = records(root)
-    seen = (root / "runs" / run["id"] / "outputs" / "seen.txt").read_text().split()
-    assert "./data/raw.txt" in seen and "./data/input.txt" in seen and "./notes.txt" in seen
-    assert "./data/big.bin" not in seen, "ignored files that are not declared stay out"
-    assert "./results/old.txt" not in seen, "a by-hand run's results never reach a point"
+    seen = (root / "runs" / run["id"] / "outputs" / "seen.txt").read_text().splitlines()
+    assert {"l ./data/raw.txt", "l ./data/input.txt", "l ./data/scratch"} <= set(seen)
+    assert {"f ./notes.txt", "f ./params/lr.txt"} <= set(seen), "code: the workspace's own"
+    assert "f ./data/big.bin" not in seen, "ignored files that are not declared stay out"
+    assert "f ./results/old.txt" not in seen, "a by-hand run's results never reach a point"
     assert run["code"]["branch"] == "main", "a point records the branch the sweep started from"
     assert run["code"]["commit"] == git(root, "rev-parse", "HEAD").strip()
 
@@ -109,16 +119,27 @@ def test_a_workspace_holds_code_declared_data_and_its_own_targets_only(
 def test_a_point_that_changes_shared_data_fails_naming_the_file(experiment: Experiment) -> None:
     root = _fifteen(experiment)
     expfile = (root / "expfile.yaml").read_text()
-    spoil = '      if [ "$X" = 2 ]; then echo spoiled >> data/raw.txt; fi\n'
+    spoil = (
+        '      if [ "$X" = 2 ]; then echo spoiled >> data/raw.txt; fi\n'
+        '      if [ "$X" = 3 ]; then echo mine >> data/input.txt; fi\n'
+    )
     (root / "expfile.yaml").write_text(expfile.replace("  fetch:", f"{spoil}  fetch:"))
-    sweep = _expman(root, "sweep", "-s", "X=1..3")
+    sweep = _expman(root, "sweep", "-s", "X=1..4")
     assert sweep.returncode == 1
     by_x = {r["vars"]["X"]: r for r in records(root)}
-    assert [by_x[x]["status"] for x in (1, 2, 3)] == ["succeeded", "failed", "succeeded"]
+    assert [by_x[x]["status"] for x in (1, 2, 3, 4)] == [
+        "succeeded",
+        "failed",
+        "failed",
+        "succeeded",
+    ]
     attempt = by_x[2]["attempts"][-1]
     assert attempt["data_changed"] == ["data/raw.txt"]
     assert "changed shared data: 'data/raw.txt'" in attempt["reason"]
     assert "point 1 (X=2): failed, run 0002: changed shared data: 'data/raw.txt'" in sweep.stderr
+    assert by_x[3]["attempts"][-1]["data_changed"] == ["data/input.txt"], "a shared target"
+    shown = _expman(root, "show", by_x[2]["id"])
+    assert "changed shared data: 'data/raw.txt'" in shown.stdout
 
 
 def test_lr_study_tour_run_then_sweep_gives_every_point_its_own_values(tmp_path: Path) -> None:

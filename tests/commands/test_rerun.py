@@ -63,6 +63,7 @@ def test_rerun_runs_the_snapshot_not_the_working_tree(
     new, first = records(root)[1], records(root)[0]
     assert new["rerun_of"] == {"id": "0001", "uid": first["uid"]}
     assert new["code"]["commit"] == first["code"]["commit"]
+    assert new["code"]["branch"] == first["code"]["branch"] == "main", "a worktree has none"
     patch = (root / "runs/0002/code.patch").read_text()
     assert "diff --git a/data/big.txt" not in patch, "data is no code"
     assert "leaves out" not in err

@@ -142,6 +142,7 @@ def test_a_point_that_changes_shared_data_fails_naming_the_file(experiment: Expe
     assert "changed shared data: 'data/raw.txt'" in shown.stdout
 
 
+@pytest.mark.slow
 def test_lr_study_tour_run_then_sweep_gives_every_point_its_own_values(tmp_path: Path) -> None:
     """The README's lr-study tour, in its order: one run by hand, then the named sweep."""
     tour = _readme_tour()

@@ -37,10 +37,10 @@ class SharedFiles:
         """Link each of `names` (entries of `source`, relative) at its place in `inside`,
         unless the workspace holds something there already (the code version has it);
         note what each link shows."""
-        safe: set[str] = set()
+        checked: set[str] = set()
         for name in names:
             target = inside / name
-            if os.path.lexists(target) or not _real_folders(inside, name, safe):
+            if os.path.lexists(target) or not _real_folders(inside, name, checked):
                 continue
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)

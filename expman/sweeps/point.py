@@ -3,11 +3,12 @@
     python -m expman.sweeps.point EXPERIMENT ARCHIVE SWEEP INDEX [RETRIES]
 
 It claims the point (exit 75 when another live process holds it), makes the point's
-workspace (the sweep's code and expfile, the data it declares linked), runs the stages there as an
-ordinary run of the archive whose record carries `sweep: {id, index, point}`, retries a
-failed run as new attempts of the same run, ends the run (archived like any other), and
-releases the claim. The workspace is removed unless the run failed (then it stays for a
-look, until the sweep is resumed). Exit: 0 succeeded, 1 failed, 130 interrupted, 2 bad
+workspace (the sweep's code and expfile, and the data that expfile declares, linked),
+runs the stages there as an ordinary run of the archive whose record carries
+`sweep: {id, index, point}` and the sweep's branch, retries a failed run as new attempts
+of the same run, ends the run (archived like any other), and releases the claim. The
+workspace is removed unless the run failed (then it stays for a look, until the sweep is
+resumed). Exit: 0 succeeded, 1 failed, 130 interrupted, 2 bad
 input, 75 claimed by another (or done by another since it was planned).
 """
 

@@ -322,6 +322,7 @@ def _model(data: dict[str, Any], text: str, path: Path, overrides: dict[str, Any
         overrides=overrides,
         sweeps=dict(data.get("sweeps") or {}),
         slurm=dict(data.get("slurm") or {}),
+        data=tuple(posixpath.normpath(d) for d in data.get("data") or ()),
     )
 
 

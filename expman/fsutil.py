@@ -90,6 +90,11 @@ def expand(patterns: Iterable[str], root: Path) -> tuple[list[str], list[str]]:
     return sorted(found), missing
 
 
+def within(name: str, folder: str) -> bool:
+    """Whether the relative POSIX path `name` is `folder` or below it."""
+    return name == folder or name.startswith(folder + "/")
+
+
 def _matches(pattern: str, root: Path) -> set[str]:
     base = root / pattern
     if glob.has_magic(pattern):

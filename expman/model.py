@@ -80,6 +80,19 @@ class Config:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     sweeps: Mapping[str, Any] = field(default_factory=dict)  # named sweeps, as written
     slurm: Mapping[str, Any] = field(default_factory=dict)  # the `slurm:` section, as written
+    data: tuple[str, ...] = ()  # the `data:` patterns, normalised
+
+    @property
+    def shared_patterns(self) -> tuple[str, ...]:
+        """What a workspace shows of the experiment folder: the declared data and the
+        pre-run steps' dependencies (those git holds are in the workspace already)."""
+        deps = (dep for step in self.steps_of("pre-run") for dep in step.deps)
+        return tuple(dict.fromkeys((*self.data, *deps)))
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """What the pre-run steps make: never taken from the experiment folder."""
+        return tuple(target for step in self.steps_of("pre-run") for target in step.targets)
 
     @property
     def root(self) -> Path:

@@ -25,6 +25,12 @@ def style(text: str, name: str, stream: TextIO) -> str:
     return f"\033[{_CODES[name]}m{text}\033[0m"
 
 
+def printable(text: str) -> str:
+    """Text from a record or a file, safe on a terminal: what is not printable (control
+    sequences included) becomes `?`."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 def write_line(stream: TextIO, text: str = "") -> None:
     """Write one line and flush, so that output interleaves with the stages' own.
 

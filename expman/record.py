@@ -187,6 +187,18 @@ def add_series(record: Record, summary: dict[str, Any], problem: str | None) -> 
     record["series"] = summary
 
 
+def data_changed(record: Record, names: list[str]) -> str:
+    """The current attempt changed files its workspace shares (data is for reading):
+    noted in the attempt, with the reason it failed; the reason."""
+    shown = ", ".join(repr(name) for name in names[:5])
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    reason = f"changed shared data: {shown}{more} (data is for reading)"
+    attempt = current_attempt(record)
+    attempt["data_changed"] = names
+    attempt.setdefault("reason", reason)  # a Slurm job's interruption says why first
+    return reason
+
+
 def runner_died(record: Record, stopped: int, now: float) -> None:
     """The process running the current attempt died without closing it."""
     attempt = current_attempt(record)

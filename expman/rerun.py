@@ -2,9 +2,12 @@
 
 The run's workspace (`workspace`) is a fresh git worktree of the commit the run
 recorded, with the run's `code.patch` applied (untracked files included), its expfile
-(overrides written in) and its scripts put back; data is seen through links to the
-experiment's own files, as they are now. The new run is archived in the original's
-archive, with `rerun_of` naming the original; the workspace is removed when it has ended.
+(overrides written in) and its scripts put back; the data that expfile declares is seen
+through links to the experiment's own files, as they are now, for reading (the new run
+fails if it changed one), and nothing else of the experiment folder: its pre-run steps
+make their own targets. The new run records the branch the original recorded, is
+archived in the original's archive with `rerun_of` naming the original, and the
+workspace is removed when it has ended.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from typing import Any, TextIO
 from expman import config, ending, engine, record, workspace
 from expman.archive import Archive
 from expman.errors import UsageError
+from expman.model import Config
 from expman.openrun import mark_open
 from expman.session import Session
 from expman.state import STATE_DIR, State
+from expman.workspace import Workspace
 
 
 def rerun(
@@ -36,14 +41,24 @@ def rerun(
     name = f"rerun-{record.new_uid()[:12]}"
     patch_name = code.get("patch")
     folder = archive.run_dir(run_id)
-    inside = workspace.create(
-        root, name, commit, folder / patch_name if patch_name else None, archive.root
+    cfg = _config_of(folder, run_id)
+    made = workspace.create(
+        root, name, commit, folder / patch_name if patch_name else None, cfg, code.get("branch")
     )
     try:
-        _restore(folder, original, inside)
-        return _run(inside, archive, original, streams)
+        _restore(folder, original, made.inside)
+        return _run(made, archive, original, streams)
     finally:
         workspace.remove(root, root / STATE_DIR / workspace.WORKSPACES / name)
+
+
+def _config_of(folder: Path, run_id: str) -> Config:
+    """The run's own expfile (overrides written in), as it declares its data."""
+    try:
+        text = (folder / "expfile.yaml").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"run {run_id}: its expfile.yaml cannot be read: {e}") from e
+    return config.parse(text, f"{run_id}/expfile.yaml")
 
 
 def _restore(folder: Path, original: record.Record, inside: Path) -> None:
@@ -57,8 +72,9 @@ def _restore(folder: Path, original: record.Record, inside: Path) -> None:
 
 
 def _run(
-    inside: Path, archive: Archive, original: record.Record, streams: tuple[TextIO, TextIO]
+    made: Workspace, archive: Archive, original: record.Record, streams: tuple[TextIO, TextIO]
 ) -> tuple[int, record.Record]:
+    inside = made.inside
     path = inside / config.EXPFILE
     cfg = config.load(path, f"{original['id']}/expfile.yaml")
     cfg = dataclasses.replace(cfg, archive=str(archive.root.resolve()))
@@ -69,7 +85,7 @@ def _run(
     with state.lock("rerun"):
         archive.create(run)
         mark_open(inside, state, archive, cfg.archive, run)
-    session = Session(cfg, streams)
+    session = Session(cfg, streams, made)
     session.acquire()
     try:
         code = engine.run(session, None, force=True)

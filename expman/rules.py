@@ -7,17 +7,25 @@ a message and an optional hint; `config` locates and reports them.
 from __future__ import annotations
 
 import difflib
+import fnmatch
+import glob
 import os
 import posixpath
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from expman import fsutil
 from expman.expfile import MAX_DEPTH
 from expman.model import STAGES
 
 Found = tuple[tuple[str | int, ...], str, "str | None"]
 _RESERVED_DIRS = ("outputs", ".expman")
+_NOT_DATA = {
+    ".expman": "expman's working state",
+    "outputs": "where fetch puts the run's outputs",
+    ".git": "git's own",
+}
 
 
 def problems(data: Any, root: Path | None) -> Iterator[Found]:
@@ -42,6 +50,12 @@ def problems(data: Any, root: Path | None) -> Iterator[Found]:
     stages = data.get("stages")
     if isinstance(stages, dict):
         yield from _step_problems(stages, root, names)
+    listed = data.get("data")
+    for index, entry in enumerate(listed if isinstance(listed, list) else []):
+        if isinstance(entry, str) and entry and "\0" not in entry:
+            problem = _data_problem(entry, data, root)
+            if problem is not None:
+                yield ("data", index), *problem
 
 
 def _archive_problems(archive: str, root: Path | None) -> Iterator[Found]:
@@ -131,6 +145,59 @@ def _script_problems(
         )
     elif root is not None and not (root / normal).is_file():
         yield path, f"no such file: '{script}'", None
+
+
+def _data_problem(
+    entry: str, data: dict[str, Any], root: Path | None
+) -> tuple[str, str | None] | None:
+    """What is wrong with one `data:` entry: outside the experiment, expman's or git's own
+    folders, a pre-run target (made in each workspace), or nothing that it names."""
+    normal = posixpath.normpath(entry)
+    if posixpath.isabs(normal) or normal.split("/")[0] == "..":
+        base = posixpath.basename(normal)
+        return (
+            f"'{entry}' is outside the experiment: data must be inside it",
+            f"link it in (`ln -s {entry} {base}` in the experiment, then list `{base}`), "
+            "or give the stages its path in `env`",
+        )
+    archive = posixpath.normpath(data.get("archive") or "runs")
+    owned = {".": "the whole experiment", **_NOT_DATA, archive: "the archive"}
+    folder = next((f for f in owned if normal == f or fsutil.within(normal, f)), None)
+    if folder is not None:
+        return f"'{entry}' is {owned[folder]}, not data", None
+    stages = data.get("stages")
+    targets = _targets(stages) if isinstance(stages, dict) else {}
+    owner = next((step for t, step in targets.items() if fsutil.within(normal, t)), None)
+    if owner is not None:
+        return (
+            f"'{entry}' is a target of pre-run step '{owner}': each workspace makes its own",
+            "list what the step reads, if it is data (its deps are shared already)",
+        )
+    fed = any(fnmatch.fnmatchcase(t, normal) or fsutil.within(t, normal) for t in targets)
+    if root is not None and not fed and not _names_something(root, normal):
+        return f"'{entry}' matches no file", None
+    return None
+
+
+def _names_something(root: Path, pattern: str) -> bool:
+    """Whether `pattern` names a file or folder in `root` (a glob: its first match)."""
+    if glob.has_magic(pattern):
+        found = glob.iglob(pattern, root_dir=root, recursive=True)  # noqa: PTH207 - lazy
+        return next(found, None) is not None
+    return (root / pattern).exists()
+
+
+def _targets(stages: dict[str, Any]) -> dict[str, str]:
+    """Each pre-run target (normalised) and the name of the step that makes it."""
+    found: dict[str, str] = {}
+    for path, step in raw_steps(stages):
+        if path[1] != "pre-run" or not isinstance(step, dict):
+            continue
+        listed = step.get("targets")
+        for target in listed if isinstance(listed, list) else []:
+            if isinstance(target, str) and target and "\0" not in target:
+                found.setdefault(posixpath.normpath(target), str(step.get("name", "pre-run")))
+    return found
 
 
 def raw_steps(stages: dict[str, Any]) -> Iterator[tuple[tuple[str | int, ...], Any]]:

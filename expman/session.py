@@ -32,6 +32,7 @@ from expman.output import style, write_line
 from expman.outputs import OUTPUTS
 from expman.slurm import environment, signals
 from expman.state import STATE_DIR, Lock, State
+from expman.workspace import Workspace
 
 
 class Session:
@@ -41,8 +42,10 @@ class Session:
         self,
         config: Config,
         streams: tuple[TextIO, TextIO],
+        workspace: Workspace | None = None,
     ) -> None:
         self.config = config
+        self.workspace = workspace  # a sweep point's or a rerun's (None: the experiment's)
         self.root = config.root
         self.out, self.err = streams
         self.state = State(self.root)
@@ -88,6 +91,8 @@ class Session:
             taken = snapshot.take(
                 self.config, store=self.archive.objects, run_dir=run_dir, warn=self._warn
             )
+        if self.workspace is not None:  # a detached worktree: the code's branch is known
+            taken["code"]["branch"] = self.workspace.branch
         record.begin_attempt(run, self.config, taken, time.time())
         record.current_attempt(run)["runner"] = runner()
         record.set_backend(run, environment.describe())
@@ -209,6 +214,8 @@ class Session:
                     f"{leftovers} process{'es' if leftovers > 1 else ''} "
                     "left running by the stages stopped"
                 )
+            if self._changed_shared_data() and not self.interrupted:
+                status = record.FAILED
             values, problem = self._metrics()
             if problem:
                 self._warn(problem)
@@ -223,6 +230,16 @@ class Session:
             self.release()
 
     # -- helpers -----------------------------------------------------------------
+
+    def _changed_shared_data(self) -> bool:
+        """Whether the attempt changed a file its workspace shares (said, and recorded)."""
+        assert self.record is not None
+        changed = self.workspace.shared.changed() if self.workspace is not None else []
+        if not changed:
+            return False
+        reason = record.data_changed(self.record, changed)
+        write_line(self.err, style(f"expman: run {self.record['id']} {reason}", "red", self.err))
+        return True
 
     def _keep_series(self) -> None:
         """The attempt's metric series: read to the end, summarised, stored."""

@@ -2,11 +2,13 @@
 `outputs/`, logs and doit state, and the experiment's data seen through links.
 
 A workspace is a git worktree of a commit in `.expman/workspaces/NAME/`, with a patch
-applied (uncommitted changes, untracked files included, as `snapshot` records them). What
-git ignores in the experiment (data) is linked in file by file at the same places, never
-copied: a folder of data becomes real folders holding links, so the ignore rules written
-for it still apply and data never enters the workspace's code version. A run writing to
-a linked data file writes to the experiment's own file: data is for reading.
+applied (uncommitted changes, untracked files included, as `snapshot` records them). Of
+the rest of the experiment folder it shows only the data the expfile declares (`data:`,
+and the pre-run steps' `deps`) that the code version does not hold, linked at the same
+places and never copied (`sharedfiles`): never a pre-run target, never what a by-hand run
+left (`results/`, a target made in the experiment folder). A run writing through a link
+changes the experiment's file: data is for reading, and the run's attempt fails when a
+shared file changed (`Workspace.shared`).
 
 `rerun` runs an archived run in one; a sweep runs each point in one.
 """
@@ -17,11 +19,14 @@ import contextlib
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from expman import fsutil
+from expman import fsutil, sharedfiles
 from expman.errors import ArchiveError, UsageError
+from expman.model import Config
 from expman.outputs import OUTPUTS
+from expman.sharedfiles import SharedFiles
 from expman.state import STATE_DIR
 
 WORKSPACES = "workspaces"  # in `.expman/`
@@ -45,10 +50,23 @@ def check_commit(root: Path, commit: str, what: str) -> None:
         )
 
 
-def create(root: Path, name: str, commit: str, patch: Path | None, archive: Path) -> Path:
-    """Make the workspace `name` at `commit` with `patch` applied and the data linked;
-    returns the experiment's folder inside it (the same place relative to the repository
-    as the experiment's own)."""
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace made for a run: where it is, and what the run there records and must
+    leave as it found."""
+
+    folder: Path  # the git worktree
+    inside: Path  # the experiment's folder in it
+    branch: str | None  # the branch of the code version it holds (a worktree has none)
+    shared: SharedFiles = field(default_factory=SharedFiles)
+
+
+def create(
+    root: Path, name: str, commit: str, patch: Path | None, cfg: Config, branch: str | None
+) -> Workspace:
+    """Make the workspace `name` at `commit` with `patch` applied and the data `cfg`
+    declares shown in it; its experiment folder is at the same place relative to the
+    repository as the experiment's own."""
     top = Path(git(root, "rev-parse", "--show-toplevel").strip())
     folder = root / STATE_DIR / WORKSPACES / name
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -66,13 +84,28 @@ def create(root: Path, name: str, commit: str, patch: Path | None, archive: Path
             )
             if result.returncode:
                 raise ArchiveError(f"cannot apply {patch}: {result.stderr.strip()}")
-        inside = folder / os.path.relpath(root, top)
-        inside.mkdir(parents=True, exist_ok=True)
-        _link_data(root, inside, archive)
+        made = Workspace(folder, folder / os.path.relpath(root, top), branch)
+        made.inside.mkdir(parents=True, exist_ok=True)
+        show_data(root, made.inside, cfg, made.shared)
     except BaseException:
         remove(root, folder)
         raise
-    return inside
+    return made
+
+
+def show_data(root: Path, inside: Path, cfg: Config, shared: SharedFiles) -> None:
+    """Link the data `cfg` declares into the workspace experiment folder `inside`: what
+    the code version lacks there of `data:` and the pre-run steps' `deps`, never a pre-run
+    target nor expman's or git's own folders."""
+    archive = os.path.relpath(os.path.abspath(root / cfg.archive), root)  # noqa: PTH100
+    kept = (STATE_DIR, OUTPUTS, ".git", Path(archive).as_posix(), *cfg.targets)
+
+    def leave_out(name: str) -> bool:
+        return any(fsutil.within(name, folder) for folder in kept)
+
+    names = sharedfiles.entries(root, cfg.shared_patterns, leave_out)
+    sharedfiles.refuse_links_over(root, names, cfg.targets)
+    shared.show(root, inside, names)
 
 
 def remove(root: Path, folder: Path) -> None:
@@ -90,39 +123,6 @@ def _worktrees_locked(root: Path) -> contextlib.AbstractContextManager[None]:
     """One git worktree change at a time: git removes `.git/worktrees/` with its last
     worktree, under the feet of another being added (found by a 1,000-point sweep)."""
     return fsutil.locked(root / STATE_DIR / "worktrees.lock")
-
-
-def _link_data(root: Path, inside: Path, archive: Path) -> None:
-    """Link what git ignores in the experiment (its data) into the workspace, at the same
-    places; what git neither tracks nor ignores is code, and the patch holds it."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--others", "--ignored", "--exclude-standard", "--directory", "-z"],
-        cwd=root,
-        capture_output=True,
-        check=False,
-    ).stdout.decode(errors="surrogateescape")
-    skipped = {STATE_DIR, OUTPUTS, ".git"}
-    for name in (n.rstrip("/") for n in listed.split("\0") if n):
-        source, target = root / name, inside / name
-        if name.split("/")[0] in skipped or target.exists() or target.is_symlink():
-            continue
-        if source.resolve() == archive.resolve():
-            continue
-        _link_tree(source.resolve(), target)
-
-
-def _link_tree(source: Path, target: Path) -> None:
-    """`target` shows `source`: a file as a link to it, a folder as real folders holding
-    links to its files."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not source.is_dir():
-        target.symlink_to(source)
-        return
-    for folder, _, names in os.walk(source):
-        here = target / os.path.relpath(folder, source)
-        here.mkdir(parents=True, exist_ok=True)
-        for name in names:
-            (here / name).symlink_to(Path(folder, name))
 
 
 def git(root: Path, *args: str) -> str:

@@ -9,6 +9,7 @@ from expman import rerun as again
 from expman.archive import Archive
 from expman.errors import EXIT_CHECK_DIFFERS, EXIT_INTERNAL, EXIT_STAGE_FAILED
 from expman.output import style, write_line
+from expman.record import FAILED
 
 
 def rerun(
@@ -21,7 +22,7 @@ def rerun(
     run_id = store.resolve(name)
     code, new = again.rerun(root, store, run_id, streams)
     write_line(out, f"run {new['id']} reran run {run_id}: {new['status']}")
-    if code in (1, 2):
+    if code in (1, 2) or new["status"] == FAILED:  # a stage, or the data check
         return EXIT_STAGE_FAILED
     if code != 0:
         return EXIT_INTERNAL

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from expman import formats
 from expman.archive import Archive
-from expman.output import style, write_line
+from expman.output import printable, style, write_line
 
 
 def show(*, archive: Path, name: str, as_json: bool, out: TextIO) -> int:
@@ -96,6 +96,10 @@ def _failures(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
                 lines += [f"    | {line}" for line in _tail(path, 5)]
     if lines:
         lines.append(f"  (all of it: expman logs {record.get('id')})")
+    attempts = record.get("attempts") or [{}]
+    if isinstance(attempts[-1], dict) and attempts[-1].get("data_changed"):
+        reason = printable(str(attempts[-1].get("reason")))
+        lines.append(style(f"failed: {reason}", "red", out))
     return lines
 
 

@@ -3,11 +3,12 @@
     python -m expman.sweeps.point EXPERIMENT ARCHIVE SWEEP INDEX [RETRIES]
 
 It claims the point (exit 75 when another live process holds it), makes the point's
-workspace (the sweep's code and expfile, data linked), runs the stages there as an
-ordinary run of the archive whose record carries `sweep: {id, index, point}`, retries a
-failed run as new attempts of the same run, ends the run (archived like any other), and
-releases the claim. The workspace is removed unless the run failed (then it stays for a
-look, until the sweep is resumed). Exit: 0 succeeded, 1 failed, 130 interrupted, 2 bad
+workspace (the sweep's code and expfile, and the data that expfile declares, linked),
+runs the stages there as an ordinary run of the archive whose record carries
+`sweep: {id, index, point}` and the sweep's branch, retries a failed run as new attempts
+of the same run, ends the run (archived like any other), and releases the claim. The
+workspace is removed unless the run failed (then it stays for a look, until the sweep is
+resumed). Exit: 0 succeeded, 1 failed, 130 interrupted, 2 bad
 input, 75 claimed by another (or done by another since it was planned).
 """
 
@@ -33,6 +34,7 @@ from expman.session import Session
 from expman.state import STATE_DIR, State
 from expman.sweeps import prerun
 from expman.sweeps.store import Sweeps
+from expman.workspace import Workspace
 
 CLAIMED = 75  # EX_TEMPFAIL: another process runs this point
 
@@ -52,14 +54,10 @@ def run_point(root: Path, archive: Archive, sweep_id: str, index: int, retries: 
     folder = sweeps.folder(sweep_id)
     status = record.INTERRUPTED
     try:
-        patch = folder / "code.patch"
-        inside = workspace.create(
-            root, name, sweep["code"]["commit"], patch if patch.exists() else None, archive.root
-        )
-        shutil.copyfile(folder / "expfile.yaml", inside / config.EXPFILE)
+        made = _make_workspace(root, folder, sweep, name)
         overrides = [f"{k}={json.dumps(v)}" for k, v in point.vars.items()]
-        prerun.share(root, archive, folder, sweep, overrides, inside)
-        status = _run(root, inside, archive, sweep, dict(point.vars), point.hash, index, retries)
+        prerun.share(root, archive, folder, sweep, overrides, made)
+        status = _run(root, made, archive, sweep, dict(point.vars), point.hash, index, retries)
     finally:
         with _signals_held():  # a stop now must not leave half a workspace
             claims.release(index)
@@ -68,9 +66,23 @@ def run_point(root: Path, archive: Archive, sweep_id: str, index: int, retries: 
     return {record.SUCCEEDED: 0, record.FAILED: 1}.get(status, 130)
 
 
+def _make_workspace(root: Path, folder: Path, sweep: dict[str, Any], name: str) -> Workspace:
+    """A workspace of the sweep's code (commit and patch), its expfile and the data that
+    expfile declares, recording the branch the sweep started from."""
+    expfile = folder / config.EXPFILE
+    cfg = config.parse(expfile.read_text(encoding="utf-8"), config.EXPFILE, cache=State(root))
+    patch = folder / "code.patch"
+    code = sweep["code"]
+    made = workspace.create(
+        root, name, code["commit"], patch if patch.exists() else None, cfg, code.get("branch")
+    )
+    shutil.copyfile(expfile, made.inside / config.EXPFILE)
+    return made
+
+
 def _run(
     root: Path,
-    inside: Path,
+    made: Workspace,
     archive: Archive,
     sweep: dict[str, Any],
     values: dict[str, Any],
@@ -78,6 +90,7 @@ def _run(
     index: int,
     retries: int,
 ) -> str:
+    inside = made.inside
     overrides = [f"{name}={json.dumps(value)}" for name, value in values.items()]
     cfg = config.load(inside / config.EXPFILE, "expfile.yaml", overrides, cache=State(root))
     cfg = dataclasses.replace(cfg, archive=str(archive.root.resolve()))
@@ -96,7 +109,7 @@ def _run(
             mark_open(inside, state, archive, cfg.archive, run)
             sweeps.note_result(sweep["id"], index, {"run": run["id"], "status": record.RUNNING})
         for _ in range(retries + 1):
-            session = Session(cfg, (sys.stdout, sys.stderr))
+            session = Session(cfg, (sys.stdout, sys.stderr), made)
             session.acquire()
             try:
                 code = engine.run(session, None, force=False)
@@ -110,9 +123,18 @@ def _run(
                 ended = {"id": None, "status": record.INTERRUPTED}
             else:
                 _, ended = ending.close(inside, lambda _: "", lambda: None, sys.stderr)
-                result = {"run": ended["id"], "status": ended["status"]}
-                sweeps.note_result(sweep["id"], index, result)
+                sweeps.note_result(sweep["id"], index, _result(ended))
     return str(ended["status"])
+
+
+def _result(ended: record.Record) -> dict[str, Any]:
+    """What the sweep notes of a point's ended run: the run, its status, and that it
+    changed shared data (the sweep says so as the point ends)."""
+    result = {"run": ended["id"], "status": ended["status"]}
+    last = ended["attempts"][-1] if ended["attempts"] else {}
+    if last.get("data_changed"):
+        result["reason"] = last["reason"]
+    return result
 
 
 @contextlib.contextmanager

@@ -6,9 +6,10 @@ run the same code share a key. Each key has a workspace of its own that is kept
 (`.expman/workspaces/prerun-KEY/`), with its own doit state, so that §5's skipping
 holds there across points and sweeps. The first point of a key runs the pre-run steps
 there (others wait on the key's lock); then every point of the key gets doit's state and
-the steps' targets (linked) in its own workspace, where doit finds the steps up to date
-and skips them. A step that failed in the shared workspace is not remembered as done: the
-point runs it itself, and its record says why it failed.
+the steps' targets in its own workspace, linked and checked as its data is (for reading:
+a point that changes one fails), where doit finds the steps up to date and skips them. A
+step that failed in the shared workspace is not remembered as done and its targets are
+not handed over: the point runs it itself, and its record says why it failed.
 
 Nothing of the shared execution is a run: its logs are in `.expman/prerun/KEY/logs/`.
 """
@@ -24,11 +25,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from expman import config, engine, fsutil, record, workspace
+from expman import config, engine, fsutil, record, sharedfiles, workspace
 from expman.archive import Archive
 from expman.model import Config
 from expman.session import Session
+from expman.sharedfiles import SharedFiles
 from expman.state import DOIT_DB, STATE_DIR, State
+from expman.workspace import Workspace
 
 PRERUN = "prerun"  # in `.expman/`: a lock and the logs of each key
 
@@ -58,10 +61,12 @@ def share(
     sweep_folder: Path,
     sweep: dict[str, Any],
     overrides: list[str],
-    inside: Path,
+    made: Workspace,
 ) -> None:
-    """Make the pre-run steps of the point whose workspace is `inside` up to date there:
-    run them once for its key (unless done), then hand over doit's state and targets."""
+    """Make the pre-run steps of the point whose workspace is `made` up to date there:
+    run them once for its key (unless done), then hand over doit's state and the targets
+    of the steps that are done (shared for reading, as data is)."""
+    inside = made.inside
     cfg = config.load(inside / config.EXPFILE, "expfile.yaml", overrides, cache=State(root))
     if not cfg.steps_of("pre-run"):
         return
@@ -69,7 +74,7 @@ def share(
     patch = patch_path.read_bytes() if patch_path.exists() else b""
     name = key(cfg, sweep["code"], patch)
     with fsutil.locked(root / STATE_DIR / PRERUN / f"{name}.lock"):
-        shared = _workspace(root, archive, sweep, sweep_folder, name)
+        shared = _workspace(root, cfg, sweep, sweep_folder, name)
         shared_cfg = config.load(
             shared / config.EXPFILE, "expfile.yaml", overrides, cache=State(root)
         )
@@ -82,37 +87,44 @@ def share(
             session.release()
         (inside / STATE_DIR).mkdir(exist_ok=True)
         shutil.copyfile(shared / DOIT_DB, inside / DOIT_DB)
-        for step in shared_cfg.steps_of("pre-run"):
-            for target in step.targets:
-                _link(shared / target, inside / target)
+        targets = sharedfiles.entries(shared, _done_targets(session), lambda _: False)
+        made.shared.show(shared, inside, targets)
 
 
-def _workspace(
-    root: Path, archive: Archive, sweep: dict[str, Any], folder: Path, name: str
-) -> Path:
-    """The key's kept workspace (made the first time)."""
+def _done_targets(session: Unrecorded) -> list[str]:
+    """The targets of the steps that ran or were up to date: a failed step's are not
+    handed over (the point runs that step itself)."""
+    done = {
+        s["name"]
+        for s in (session.record or {}).get("stages", [])
+        if s["status"] in (record.RAN, record.SKIPPED)
+    }
+    steps = session.config.steps_of("pre-run")
+    return [target for s in steps if s.task_name in done for target in s.targets]
+
+
+def _workspace(root: Path, cfg: Config, sweep: dict[str, Any], folder: Path, name: str) -> Path:
+    """The key's kept workspace: made the first time, with the data `cfg` declares shown
+    again each time (new data files are seen)."""
     found = root / STATE_DIR / workspace.WORKSPACES / f"prerun-{name}"
     marker = found / ".expman-ready"
     if not marker.exists():
         patch = folder / "code.patch"
+        code = sweep["code"]
         inside = workspace.create(
             root,
             f"prerun-{name}",
-            sweep["code"]["commit"],
+            code["commit"],
             patch if patch.exists() else None,
-            archive.root,
-        )
+            cfg,
+            code.get("branch"),
+        ).inside
         shutil.copyfile(folder / "expfile.yaml", inside / config.EXPFILE)
         marker.write_text(os.path.relpath(inside, found) + "\n")
-    return found / marker.read_text().strip()
-
-
-def _link(source: Path, target: Path) -> None:
-    """Show a shared target in a point's workspace (a file, or a folder's files)."""
-    if not source.exists() or target.exists() or target.is_symlink():
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.symlink_to(source.resolve(), target_is_directory=source.is_dir())
+        return inside
+    inside = found / marker.read_text().strip()
+    workspace.show_data(root, inside, cfg, SharedFiles())
+    return inside
 
 
 class _Logs(Archive):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from expman import formats
-from expman.output import style, use_color, write_line
+from expman.output import printable, style, use_color, write_line
 from expman.sweeps.plan import Point
 from expman.sweeps.store import Sweeps
 
@@ -59,6 +59,9 @@ class View:
             self.failed += code != 0
             result = self.sweeps.result(self.sweep_id, index) or {}
             run = f"run {result['run']}" if result.get("run") else "no run"
+            reason = result.get("reason")
+            if isinstance(reason, str):  # a point that changed shared data, said as it ends
+                run += ": " + printable(reason)
             state = {0: "succeeded", 1: "failed", 130: "interrupted"}.get(code or 0, f"exit {code}")
             elapsed = time.monotonic() - self.started
             text = (

@@ -19,6 +19,7 @@ version: 1
 name: again
 vars:
   FACTOR: 2
+data: [data/big.txt]
 stages:
   run:
     script: compute.sh
@@ -62,7 +63,9 @@ def test_rerun_runs_the_snapshot_not_the_working_tree(
     new, first = records(root)[1], records(root)[0]
     assert new["rerun_of"] == {"id": "0001", "uid": first["uid"]}
     assert new["code"]["commit"] == first["code"]["commit"]
-    assert "data/big.txt" not in (root / "runs/0002/code.patch").read_text(), "data is no code"
+    assert new["code"]["branch"] == first["code"]["branch"] == "main", "a worktree has none"
+    patch = (root / "runs/0002/code.patch").read_text()
+    assert "diff --git a/data/big.txt" not in patch, "data is no code"
     assert "leaves out" not in err
     assert new["vars"]["FACTOR"] == 3
     assert (root / "runs/0002/outputs/result.txt").read_text() == "1060 untracked\n"
@@ -111,3 +114,64 @@ def test_a_run_without_a_code_version_cannot_be_rerun(
     assert run_cli("run")[0] == 0 and run_cli("end", "-m", "x")[0] == 0
     code, _, err = run_cli("rerun", "1")
     assert code == 2 and "cannot be run again from its code: not a git repository" in err
+
+
+PREPARED = """\
+version: 1
+name: prepared
+vars: {FACTOR: 2}
+data: [data/raw.txt]
+stages:
+  pre-run:
+    - name: prepare
+      cmd: mkdir -p data && echo "$(cat data/raw.txt) prepared" > data/input.txt
+      targets: [data/input.txt]
+  run:
+    cmd: |
+      mkdir -p results && echo "$FACTOR x $(cat data/input.txt)" > results/value.txt
+      if [ -e spoil ]; then echo spoiled >> data/raw.txt; fi
+  fetch: {cmd: "cp results/* \\"$EXPMAN_OUTPUTS\\"/"}
+"""
+
+
+def _prepared(experiment: Experiment) -> Path:
+    root = experiment(
+        PREPARED, **{".gitignore": "/.expman/\n/outputs/\n/runs/\n/data/\n/results/\n"}
+    )
+    (root / "data").mkdir()
+    (root / "data" / "raw.txt").write_text("raw\n")
+    return root
+
+
+def test_rerun_sees_declared_data_and_makes_its_own_targets(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = _prepared(experiment)
+    assert run_cli("run", "-s", "FACTOR=3")[0] == 0 and run_cli("end", "-m", "x")[0] == 0
+    (root / "data" / "input.txt").write_text("edited by hand\n")  # not what run 1 prepared
+    (root / "results" / "value.txt").write_text("left by hand\n")
+    left = {p: (root / p).stat() for p in ("data/input.txt", "results/value.txt")}
+    code, _, err = run_cli("rerun", "1", "--check")
+    assert code == 0, err
+    assert (root / "runs/0002/outputs/value.txt").read_text() == "3 x raw prepared\n"
+    for name, before in left.items():  # the experiment's own files: never written
+        after = (root / name).stat()
+        assert (after.st_mtime_ns, after.st_ino) == (before.st_mtime_ns, before.st_ino), name
+    assert (root / "data" / "input.txt").read_text() == "edited by hand\n"
+
+
+def test_a_rerun_that_changes_shared_data_fails_naming_the_file(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = _prepared(experiment)
+    assert run_cli("run")[0] == 0 and run_cli("end", "-m", "x")[0] == 0
+    (root / "spoil").write_text("")
+    git(root, "add", "spoil")
+    git(root, "commit", "-qm", "spoil")
+    assert run_cli("run")[0] == 0 and run_cli("end", "-m", "spoils")[0] == 0
+    (root / "data" / "raw.txt").write_text("raw\n")
+    code, _, err = run_cli("rerun", "2")
+    assert code == 1
+    assert "changed shared data: 'data/raw.txt'" in err
+    new = records(root)[-1]
+    assert new["status"] == "failed" and new["attempts"][-1]["data_changed"] == ["data/raw.txt"]

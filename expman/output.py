@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 from typing import TextIO
 
 _CODES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}
+
+# Characters a terminal acts on instead of showing, or that change how the text around
+# them reads: the C0 controls but tab and newline (ESC starts the sequences that clear
+# the screen, set the title or make links), DEL, the C1 controls (U+009B is CSI), the
+# bidirectional formatting characters (they reorder what follows: "Trojan Source",
+# CVE-2021-42574), and lone surrogates (text that is no text; no terminal is sent them).
+_HIDDEN = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 
 
 def use_color(stream: TextIO) -> bool:
@@ -23,6 +33,25 @@ def style(text: str, name: str, stream: TextIO) -> str:
     if not use_color(stream):
         return text
     return f"\033[{_CODES[name]}m{text}\033[0m"
+
+
+def printable(text: str) -> str:
+    """`text` as it may be shown to a person: every character of `_HIDDEN` as a visible
+    escape (ESC as `\\x1b`, DEL as `\\x7f`, CSI as `\\u009b`, RIGHT-TO-LEFT OVERRIDE as
+    `\\u202e`); tabs, newlines and every other character as they are. Applying it again
+    changes nothing."""
+    return _HIDDEN.sub(_escape, text)
+
+
+def printable_json(text: str) -> str:
+    """JSON text (from `json.dumps`, which escapes the C0 controls itself) with every
+    other character of `_HIDDEN` as a `\\u` escape: the same value, safe to show."""
+    return _HIDDEN.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}"
 
 
 def write_line(stream: TextIO, text: str = "") -> None:

@@ -15,7 +15,7 @@ from expman import heartbeat, record
 from expman.archive import Archive
 from expman.errors import ArchiveError, UsageError
 from expman.inflight import IN_FLIGHT
-from expman.output import style, write_line
+from expman.output import printable, style, write_line
 
 POLL = 0.25  # seconds between looks at the logs while following
 _FOLLOWED = (record.STARTED, *IN_FLIGHT)  # a run opened by `expman start` is waited for
@@ -87,7 +87,8 @@ class _Printer:
         self.offsets[key] = self.offsets.get(key, 0) + len(data)
         if self.current != key:
             stream = "stderr" if log.endswith(".err") else "stdout"
-            write_line(self.out, style(f"── {step} ({stream}: {path})", "cyan", self.out))
+            header = printable(f"── {step} ({stream}: {path})")  # the log itself: as written
+            write_line(self.out, style(header, "cyan", self.out))
             self.current = key
         self.out.flush()
         buffer = getattr(self.out, "buffer", None)

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -316,8 +317,8 @@ def test_list_shows_chosen_columns(example: Path, run_cli: RunCli) -> None:
 NOT_JSON = "[to_number('nan'), `1e999`, `-1e999`, [to_number('nan')], {x: `1e999`}]"
 
 
-def _strict_json(text: str) -> object:
-    def refuse(constant: str) -> object:
+def _strict_json(text: str) -> Any:
+    def refuse(constant: str) -> Any:
         raise AssertionError(f"{constant} is no JSON")
 
     return json.loads(text, parse_constant=refuse)

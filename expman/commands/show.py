@@ -8,6 +8,7 @@ from typing import Any, TextIO
 
 from expman import formats
 from expman.archive import Archive
+from expman.commands.logs import open_log
 from expman.output import printable, style, write_line
 
 
@@ -94,16 +95,16 @@ def _failures(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
             path = folder / log
             lines.append(printable(f"  log: {_display(path)}"))
             if str(log).endswith(".err"):
-                lines += [printable(f"    | {line}") for line in _tail(path, 5)]
+                lines += [printable(f"    | {line}") for line in _tail(folder, str(log), 5)]
     if lines:
         lines.append(printable(f"  (all of it: expman logs {record.get('id')})"))
     return lines
 
 
-def _tail(path: Path, count: int) -> list[str]:
+def _tail(folder: Path, log: str, count: int) -> list[str]:
     try:
-        with path.open("rb") as f:
-            f.seek(max(0, path.stat().st_size - 8192))
+        with open_log(folder, log) as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 8192))
             text = f.read().decode("utf-8", "replace")
     except OSError:
         return []

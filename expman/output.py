@@ -46,6 +46,8 @@ def printable(text: str) -> str:
 def printable_json(text: str) -> str:
     """JSON text (from `json.dumps`, which escapes the C0 controls itself) with every
     other character of `_HIDDEN` as a `\\u` escape: the same value, safe to show."""
+    if text.isascii() and "\x7f" not in text:  # DEL is all ASCII can hold; isascii is O(1)
+        return text
     return _HIDDEN.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 

@@ -1,4 +1,6 @@
-"""Writing to the terminal: every helper takes its stream explicitly."""
+"""Writing to the terminal: every helper takes its stream explicitly. Text from elsewhere
+(records, stages, files) is shown through `printable`, so that none of it can act on the
+terminal."""
 
 from __future__ import annotations
 

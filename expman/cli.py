@@ -22,7 +22,7 @@ from expman.errors import (
     ExpmanError,
     UsageError,
 )
-from expman.output import ensure_standard_streams, silence, write_line
+from expman.output import ensure_standard_streams, printable, silence, write_line
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,11 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as e:  # --help and --version
             return e.code if isinstance(e.code, int) else 0
         return _dispatch(args, out, err)
-    except ConfigError as e:
-        write_line(err, str(e))
+    except ConfigError as e:  # messages may quote a file or a record: shown escaped
+        write_line(err, printable(str(e)))
         return e.exit_code
     except ExpmanError as e:
-        write_line(err, f"expman: {e}")
+        write_line(err, printable(f"expman: {e}"))
         return e.exit_code
     except KeyboardInterrupt:
         write_line(err, "expman: interrupted")
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception:
         import traceback  # only for a bug: slow to import
 
-        traceback.print_exc(file=err)
+        write_line(err, printable(traceback.format_exc().rstrip("\n")))
         write_line(err, "expman: internal error: please report it with the traceback above")
         return EXIT_INTERNAL
 

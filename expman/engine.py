@@ -32,7 +32,7 @@ from expman import config as config_module
 from expman import fsutil, pipeline, record
 from expman.errors import EXIT_USAGE, ExpmanError, UsageError
 from expman.model import Config, Step
-from expman.output import style, write_line
+from expman.output import printable, style, write_line
 from expman.session import Session
 from expman.state import DOIT_DB, STATE_DIR, State
 
@@ -94,13 +94,13 @@ class _Reporter(ConsoleReporter):  # type: ignore[misc]
         elif task.name not in self.session.executed:  # doit failed it before it started
             self.session.skipped(task.name, record.STEP_FAILED, fail.message)
             if self.session.error is None:
-                self.outstream.write(f"expman: {task.name}: {fail.message}\n")
+                self.outstream.write(printable(f"expman: {task.name}: {fail.message}") + "\n")
 
     def runtime_error(self, msg: str) -> None:
-        self.outstream.write(f"expman: {msg}\n")
+        self.outstream.write(printable(f"expman: {msg}") + "\n")
 
     def cleanup_error(self, exception: Any) -> None:
-        self.outstream.write(f"expman: {exception.get_msg()}\n")
+        self.outstream.write(printable(f"expman: {exception.get_msg()}") + "\n")
 
     def complete_run(self) -> None:
         pass
@@ -372,5 +372,5 @@ def dodo_namespace(dodo_file: str) -> dict[str, Any]:
         )
         return namespace(config, Session(config, (sys.stdout, sys.stderr)))
     except ExpmanError as e:
-        sys.stderr.write(f"{e}\n")
+        sys.stderr.write(printable(str(e)) + "\n")
         raise SystemExit(e.exit_code) from None

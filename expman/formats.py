@@ -1,4 +1,10 @@
-"""Query results as text: JSON (pretty or compact), an aligned table, or CSV."""
+"""Query results as text: JSON (pretty or compact), an aligned table, or CSV.
+
+Every format is strict: a number JSON cannot hold (NaN, an infinity) is the text records
+hold for it (`jsontext.strict`). What is for people is safe to show: the table escapes
+control characters (`output.printable`), JSON writes them as `\\u` escapes (the same
+value), and CSV, which is data, keeps every character but on a terminal.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +14,30 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from expman import jsontext
+from expman.output import printable, printable_json
+
 FORMATS = ("json", "table", "csv")
 
 
-def render(value: Any, fmt: str, pretty: bool) -> str:
-    """`value` in format `fmt`, ending with a newline."""
+def render(value: Any, fmt: str, terminal: bool) -> str:
+    """`value` in format `fmt`, ending with a newline; `terminal`: for a person to read
+    there (JSON indented, CSV escaped as a table is)."""
     if fmt == "json":
-        if pretty:
-            return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n"
+        return json_text(value, pretty=terminal)
     header, rows = _rows(value)
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
-        return buffer.getvalue()
+        return printable(buffer.getvalue()) if terminal else buffer.getvalue()
     return table(header, rows)
+
+
+def json_text(value: Any, pretty: bool) -> str:
+    """`value` as strict JSON (RFC 8259) that is safe on a terminal, ending with a newline."""
+    return _json(value, pretty) + "\n"
 
 
 def table(
@@ -32,10 +45,13 @@ def table(
     rows: list[list[str]],
     paint: Callable[[int, str], str] | None = None,
 ) -> str:
-    """Columns aligned with two spaces between them. `paint(column, padded cell)` may
-    colour body cells: it is applied after padding, so escape codes do not misalign."""
+    """Columns aligned with two spaces between them, every cell `printable`.
+    `paint(column, padded cell)` may colour body cells: it is applied after padding, so
+    escape codes do not misalign."""
     if not header:
         return ""
+    header = [printable(h) for h in header]
+    rows = [[printable(c) for c in line] for line in rows]
     widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
     for line in rows:
@@ -47,12 +63,28 @@ def table(
 
 
 def cell(value: Any) -> str:
-    """One value as table or CSV text: null as empty, nested values as compact JSON."""
+    """One value as table or CSV text: null as empty, nested values as compact strict
+    JSON, a number JSON cannot hold as its text."""
     if value is None:
         return ""
+    if isinstance(value, float):
+        value = jsontext.number(value)
     if isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _json(value, pretty=False)
+
+
+def _json(value: Any, pretty: bool) -> str:
+    """Strict JSON: numbers it cannot hold as `jsontext.strict` text; control and
+    bidirectional characters as `\\u` escapes (`printable_json`)."""
+    indent, separators = (2, None) if pretty else (None, (",", ":"))
+    try:
+        text = json.dumps(
+            value, ensure_ascii=False, allow_nan=False, indent=indent, separators=separators
+        )
+    except ValueError:  # NaN or an infinity in it: rare, so looked for only then
+        return _json(jsontext.strict(value), pretty)
+    return printable_json(text)
 
 
 def _rows(value: Any) -> tuple[list[str], list[list[str]]]:

@@ -63,6 +63,12 @@ class LazyRecord(dict[str, Any]):
         self._complete = complete
         self._keys = keys  # every key the record has, when known: others are absent
 
+    @property
+    def folder(self) -> str:
+        """The name of the run folder the record was read from: the run's id (SPEC §13),
+        whatever the record itself says."""
+        return self._path.rsplit("/", 2)[-2]  # `<archive>/<folder>/run.json`
+
     def complete(self) -> LazyRecord:
         """Load every field (from run.json) if not done yet, in the record's own key
         order; returns self."""

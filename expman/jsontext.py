@@ -14,11 +14,15 @@ line:
 
 The text parses to the same value as `json.dumps` would write; only spaces and line
 breaks differ.
+
+Records are strict JSON (RFC 8259), which has no NaN and no infinities: where a value
+holds one (a metrics file, a query's result), it is written as the text `number` gives.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 WIDTH = 100
@@ -32,6 +36,28 @@ def dumps(value: Any) -> str:
     _write(value, 0, parts)
     parts.append("\n")
     return "".join(parts)
+
+
+def number(value: float) -> float | str:
+    """A float as strict JSON holds it: NaN and the infinities as the texts "NaN",
+    "Infinity" and "-Infinity", any other as it is."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def strict(value: Any) -> Any:
+    """`value` (JSON data) with every float that strict JSON cannot hold as its `number`
+    text."""
+    if isinstance(value, float):
+        return number(value)
+    if isinstance(value, dict):
+        return {key: strict(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [strict(item) for item in value]
+    return value
 
 
 def _write(value: Any, depth: int, parts: list[str]) -> None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime
 import json
-import math
 from pathlib import Path
 from typing import Any
+
+from expman import jsontext
 
 MAX_DEPTH = 64  # nesting of lists and mappings; deeper is not metrics, and breaks JSON tools
 
@@ -65,11 +66,7 @@ def strict(value: Any, name: str, depth: int = 0) -> Any:
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "Infinity" if value > 0 else "-Infinity"
-        return value
+        return jsontext.number(value)
     if isinstance(value, dict):
         return {str(k): strict(v, name, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):

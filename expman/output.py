@@ -1,13 +1,25 @@
-"""Writing to the terminal: every helper takes its stream explicitly."""
+"""Writing to the terminal: every helper takes its stream explicitly. Text from elsewhere
+(records, stages, files) is shown through `printable`, so that none of it can act on the
+terminal."""
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 from typing import TextIO
 
 _CODES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}
+
+# Characters a terminal acts on instead of showing, or that change how the text around
+# them reads: the C0 controls but tab and newline (ESC starts the sequences that clear
+# the screen, set the title or make links), DEL, the C1 controls (U+009B is CSI), the
+# bidirectional formatting characters (they reorder what follows: "Trojan Source",
+# CVE-2021-42574), and lone surrogates (text that is no text; no terminal is sent them).
+_HIDDEN = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 
 
 def use_color(stream: TextIO) -> bool:
@@ -26,9 +38,24 @@ def style(text: str, name: str, stream: TextIO) -> str:
 
 
 def printable(text: str) -> str:
-    """Text from a record or a file, safe on a terminal: what is not printable (control
-    sequences included) becomes `?`."""
-    return "".join(c if c.isprintable() else "?" for c in text)
+    """`text` as it may be shown to a person: every character of `_HIDDEN` as a visible
+    escape (ESC as `\\x1b`, DEL as `\\x7f`, CSI as `\\u009b`, RIGHT-TO-LEFT OVERRIDE as
+    `\\u202e`); tabs, newlines and every other character as they are. Applying it again
+    changes nothing."""
+    return _HIDDEN.sub(_escape, text)
+
+
+def printable_json(text: str) -> str:
+    """JSON text (from `json.dumps`, which escapes the C0 controls itself) with every
+    other character of `_HIDDEN` as a `\\u` escape: the same value, safe to show."""
+    if text.isascii() and "\x7f" not in text:  # DEL is all ASCII can hold; isascii is O(1)
+        return text
+    return _HIDDEN.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}"
 
 
 def write_line(stream: TextIO, text: str = "") -> None:

@@ -28,7 +28,7 @@ from expman.archive import Archive
 from expman.errors import ArchiveError, ExpmanError, StageError, UsageError
 from expman.model import Config, Step
 from expman.openrun import RUN_MARKER, mark_open, open_record, refuse_if_queued, repair, runner
-from expman.output import style, write_line
+from expman.output import printable, style, write_line
 from expman.outputs import OUTPUTS
 from expman.slurm import environment, signals
 from expman.state import STATE_DIR, Lock, State
@@ -138,7 +138,8 @@ class Session:
         except StageError as e:
             entry.update(status=record.STEP_FAILED, error=str(e))
             self.archive.write(run)
-            write_line(self.err, style(f"expman: {step.task_name}: {e}", "red", self.err))
+            message = printable(f"expman: {step.task_name}: {e}")
+            write_line(self.err, style(message, "red", self.err))
             return False
         ok = finished.returncode == 0
         # A success stays `running` until doit has saved it (`completed`, which writes
@@ -311,7 +312,7 @@ class Session:
         outputs.empty(self.root)
 
     def _warn(self, text: str) -> None:
-        write_line(self.err, style(f"expman: warning: {text}", "yellow", self.err))
+        write_line(self.err, style(printable(f"expman: warning: {text}"), "yellow", self.err))
 
 
 def open_or_start(

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 from expman import annotation
 from expman.archive import Archive
 from expman.errors import UsageError
-from expman.output import write_line
+from expman.output import printable, write_line
 from expman.sweeps.store import Sweeps
 
 
@@ -32,7 +32,7 @@ def tag(*, archive: Path, names: Sequence[str], changes: Sequence[str], out: Tex
     if not added and not removed:
         raise UsageError("no tag changes given: write +TAG to add a tag, -TAG to remove one")
     for what, data in _annotate(Archive(archive), names, {"add": added, "remove": removed}):
-        write_line(out, f"{what}: tags {', '.join(data['tags']) or '(none)'}")
+        write_line(out, printable(f"{what}: tags {', '.join(data['tags']) or '(none)'}"))
     return 0
 
 

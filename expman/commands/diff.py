@@ -9,7 +9,7 @@ from typing import Any, TextIO
 from expman import formats
 from expman.archive import Archive
 from expman.commands.show import flatten
-from expman.output import style, write_line
+from expman.output import printable, style, write_line
 
 
 def diff(*, archive: Path, names: tuple[str, str], out: TextIO) -> int:
@@ -66,15 +66,15 @@ def _files(title: str, paths: list[Path], name: str, out: TextIO) -> None:
             f"B/{name}",
         )
     )
-    write_line(out, style(title, "bold", out) + ("" if lines else ": same"))
+    write_line(out, style(printable(title), "bold", out) + ("" if lines else ": same"))
     for line in lines:
-        text = line.rstrip("\n")
+        text = printable(line.rstrip("\n"))
         colour = "green" if text.startswith("+") else "red" if text.startswith("-") else None
         write_line(out, "  " + (style(text, colour, out) if colour else text))
 
 
 def _code(a: dict[str, Any], b: dict[str, Any], dirs: list[Path], out: TextIO) -> None:
-    commits = [str(r.get("commit") or r.get("error") or "-")[:10] for r in (a, b)]
+    commits = [printable(str(r.get("commit") or r.get("error") or "-")[:10]) for r in (a, b)]
     same = commits[0] == commits[1]
     write_line(
         out,

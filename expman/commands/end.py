@@ -21,7 +21,7 @@ from expman import ending, expfile, fsutil, record
 from expman.archive import Archive
 from expman.errors import UsageError
 from expman.openrun import open_record
-from expman.output import write_line
+from expman.output import printable, write_line
 
 
 def end(
@@ -55,8 +55,10 @@ def end(
     size = sum(o["size"] for o in run["outputs"])
     write_line(
         out,
-        f"ended run {run['id']} ({run['status']}): {len(run['outputs'])} outputs, "
-        f"{size / 1e6:.1f} MB, in {archive.run_dir(run['id'])}",
+        printable(
+            f"ended run {run['id']} ({run['status']}): {len(run['outputs'])} outputs, "
+            f"{size / 1e6:.1f} MB, in {archive.run_dir(run['id'])}"
+        ),
     )
     return 0
 

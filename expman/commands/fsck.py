@@ -8,7 +8,7 @@ from typing import TextIO
 from expman import collect
 from expman.archive import Archive
 from expman.errors import EXIT_CHECK_DIFFERS
-from expman.output import write_line
+from expman.output import printable, write_line
 
 
 def fsck(*, archive: Path, repair: bool, out: TextIO) -> int:
@@ -16,11 +16,13 @@ def fsck(*, archive: Path, repair: bool, out: TextIO) -> int:
     report = collect.fsck(Archive(archive), repair)
     for path in report.corrupt:
         moved = " (moved to .objects/.quarantine/)" if repair else ""
-        write_line(out, f"corrupt object: {path}: its content does not match its name{moved}")
+        write_line(
+            out, printable(f"corrupt object: {path}: its content does not match its name{moved}")
+        )
     for missing in report.missing:
-        write_line(out, f"missing file: {missing}")
+        write_line(out, printable(f"missing file: {missing}"))
     for damaged in report.damaged:
-        write_line(out, f"damaged record: {damaged.reason}")
+        write_line(out, printable(f"damaged record: {damaged.reason}"))
     verdict = "all well" if report.clean else "problems found"
     write_line(out, f"{report.objects} object(s) checked: {verdict}")
     return 0 if report.clean else EXIT_CHECK_DIFFERS

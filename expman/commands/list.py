@@ -76,7 +76,7 @@ def list_runs(
 
         out.write(formats.table(header, shown, paint))
     else:
-        out.write(formats.render(rows, fmt, pretty=bool(getattr(out, "isatty", bool)())))
+        out.write(formats.render(rows, fmt, terminal=bool(getattr(out, "isatty", bool)())))
     return 0
 
 

@@ -7,15 +7,18 @@ flight: its attempt closed, or its heartbeat stopped (the runner died).
 
 from __future__ import annotations
 
+import errno
+import os
 import time
-from pathlib import Path
-from typing import Any, TextIO
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO, TextIO
 
 from expman import heartbeat, record
 from expman.archive import Archive
 from expman.errors import ArchiveError, UsageError
 from expman.inflight import IN_FLIGHT
-from expman.output import style, write_line
+from expman.objects import open_regular
+from expman.output import printable, style, write_line
 
 POLL = 0.25  # seconds between looks at the logs while following
 _FOLLOWED = (record.STARTED, *IN_FLIGHT)  # a run opened by `expman start` is waited for
@@ -65,6 +68,16 @@ def _in_flight(store: Archive, run: dict[str, Any]) -> bool:
     return True
 
 
+def open_log(folder: Path, name: str) -> BinaryIO:
+    """A log that a record names, open for reading. A record is untrusted: `OSError`
+    when the name is no path inside the run folder (absolute, or through `..`), or names
+    a link or anything but a file (a pipe would be waited on)."""
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise OSError(errno.EINVAL, "not a log inside the run folder", name)
+    return os.fdopen(open_regular(str(folder / path), os.O_NOFOLLOW), "rb")
+
+
 class _Printer:
     """Copies what is new in each log file to `out`, with a header at each change of file."""
 
@@ -77,7 +90,7 @@ class _Printer:
         key = (attempt, log)
         path = self.folder / log
         try:
-            with path.open("rb") as f:
+            with open_log(self.folder, log) as f:
                 f.seek(self.offsets.get(key, 0))
                 data = f.read()
         except OSError:
@@ -87,7 +100,8 @@ class _Printer:
         self.offsets[key] = self.offsets.get(key, 0) + len(data)
         if self.current != key:
             stream = "stderr" if log.endswith(".err") else "stdout"
-            write_line(self.out, style(f"── {step} ({stream}: {path})", "cyan", self.out))
+            header = printable(f"── {step} ({stream}: {path})")  # the log itself: as written
+            write_line(self.out, style(header, "cyan", self.out))
             self.current = key
         self.out.flush()
         buffer = getattr(self.out, "buffer", None)

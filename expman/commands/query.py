@@ -8,7 +8,7 @@ from typing import TextIO
 from expman import formats, index
 from expman.archive import Archive, Damaged
 from expman.errors import QueryError
-from expman.output import style, write_line
+from expman.output import printable, style, write_line
 from expman.query import Query
 
 
@@ -20,7 +20,7 @@ def query(*, archive: Path, expression: str, fmt: str, streams: tuple[TextIO, Te
     report_damaged(damaged, err)
     result = compiled.search(records)
     try:
-        text = formats.render(result, fmt, pretty=bool(getattr(out, "isatty", bool)()))
+        text = formats.render(result, fmt, terminal=bool(getattr(out, "isatty", bool)()))
     except TypeError as e:  # `&id` alone: an expression reference is no JSON value
         raise QueryError(
             f"{expression!r} gives an expression reference (&...), which is no JSON value: "
@@ -33,4 +33,4 @@ def query(*, archive: Path, expression: str, fmt: str, streams: tuple[TextIO, Te
 def report_damaged(damaged: list[Damaged], err: TextIO) -> None:
     """One warning per run whose record cannot be read; the others are still answered."""
     for bad in damaged:
-        write_line(err, style(f"expman: skipped {bad.reason}", "yellow", err))
+        write_line(err, style(printable(f"expman: skipped {bad.reason}"), "yellow", err))

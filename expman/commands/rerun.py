@@ -8,7 +8,7 @@ from typing import TextIO
 from expman import rerun as again
 from expman.archive import Archive
 from expman.errors import EXIT_CHECK_DIFFERS, EXIT_INTERNAL, EXIT_STAGE_FAILED
-from expman.output import style, write_line
+from expman.output import printable, style, write_line
 from expman.record import FAILED
 
 
@@ -21,7 +21,7 @@ def rerun(
     store = Archive(archive)
     run_id = store.resolve(name)
     code, new = again.rerun(root, store, run_id, streams)
-    write_line(out, f"run {new['id']} reran run {run_id}: {new['status']}")
+    write_line(out, printable(f"run {new['id']} reran run {run_id}: {new['status']}"))
     if code in (1, 2) or new["status"] == FAILED:  # a stage, or the data check
         return EXIT_STAGE_FAILED
     if code != 0:
@@ -30,7 +30,7 @@ def rerun(
         return 0
     differences = again.compare(store.read(run_id), new)
     for line in differences:
-        write_line(out, style(f"  differs: {line}", "red", out))
+        write_line(out, style(printable(f"  differs: {line}"), "red", out))
     if differences:
         write_line(out, f"run {new['id']} does not reproduce run {run_id}")
         return EXIT_CHECK_DIFFERS

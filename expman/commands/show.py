@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, TextIO
 
 from expman import formats
 from expman.archive import Archive
+from expman.commands.logs import open_log
 from expman.output import printable, style, write_line
 
 
@@ -18,7 +18,7 @@ def show(*, archive: Path, name: str, as_json: bool, out: TextIO) -> int:
     run_id = store.resolve(name)
     if as_json:
         record = store.read(run_id)
-        out.write(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+        out.write(formats.json_text(record, pretty=True))
         return 0
     record = store.read_valid(run_id)
     for line in summary(record, store.run_dir(run_id), out):
@@ -27,12 +27,12 @@ def show(*, archive: Path, name: str, as_json: bool, out: TextIO) -> int:
 
 
 def summary(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
-    """The lines `show` prints."""
+    """The lines `show` prints; what comes from the record or its files `printable`."""
     head = f"run {record.get('id')}  {record.get('status')}  ({record.get('experiment')})"
-    lines = [style(head, "bold", out)]
+    lines = [style(printable(head), "bold", out)]
     for key in ("hypothesis", "observations"):
         text = (record.get(key) or "-").strip().replace("\n", "\n" + " " * 16)
-        lines.append(f"  {key + ':':<14}{text}")
+        lines.append(printable(f"  {key + ':':<14}{text}"))
     when = f"started {str(record.get('started'))[:19].replace('T', ' ')}"
     if record.get("ended"):
         when += f", ended {str(record['ended'])[:19].replace('T', ' ')}"
@@ -41,13 +41,15 @@ def summary(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
     else:
         when += ", still open"
     when += f", {len(record.get('attempts') or [])} attempt(s)"
-    lines.append(f"  {'time:':<14}{when}")
-    lines.append(f"  {'code:':<14}{_code(record.get('code'))}")
+    lines.append(printable(f"  {'time:':<14}{when}"))
+    lines.append(printable(f"  {'code:':<14}{_code(record.get('code'))}"))
     host = record.get("host") or {}
     if host:
         lines.append(
-            f"  {'host:':<14}{host.get('name')}, {host.get('platform')}, "
-            f"Python {host.get('python')}"
+            printable(
+                f"  {'host:':<14}{host.get('name')}, {host.get('platform')}, "
+                f"Python {host.get('python')}"
+            )
         )
     overrides = record.get("overrides") or {}
     rows = [
@@ -72,11 +74,11 @@ def summary(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
             "metrics", [[k, formats.cell(v)] for k, v in flatten(metrics).items()], out
         )
     elif metrics is not None:
-        lines += [style("metrics", "bold", out), f"  {formats.cell(metrics)}"]
+        lines += [style("metrics", "bold", out), printable(f"  {formats.cell(metrics)}")]
     outputs = record.get("outputs") or []
     size = sum(o.get("size") or 0 for o in outputs)
     lines.append(style("outputs", "bold", out) + f"  {len(outputs)} files, {size / 1e6:.1f} MB")
-    lines.append(style("folder", "bold", out) + f"   {folder}")
+    lines.append(style("folder", "bold", out) + printable(f"   {folder}"))
     return lines
 
 
@@ -86,16 +88,16 @@ def _failures(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
     for step in record.get("stages") or []:
         if step.get("status") not in ("failed", "interrupted"):
             continue
-        lines.append(style(f"{step.get('status')}: {step.get('name')}", "red", out))
+        lines.append(style(printable(f"{step.get('status')}: {step.get('name')}"), "red", out))
         if step.get("error") or step.get("reason"):
-            lines.append(f"  {step.get('error') or step.get('reason')}")
+            lines.append(printable(f"  {step.get('error') or step.get('reason')}"))
         for log in step.get("logs") or []:
             path = folder / log
-            lines.append(f"  log: {_display(path)}")
+            lines.append(printable(f"  log: {_display(path)}"))
             if str(log).endswith(".err"):
-                lines += [f"    | {line}" for line in _tail(path, 5)]
+                lines += [printable(f"    | {line}") for line in _tail(folder, str(log), 5)]
     if lines:
-        lines.append(f"  (all of it: expman logs {record.get('id')})")
+        lines.append(printable(f"  (all of it: expman logs {record.get('id')})"))
     attempts = record.get("attempts") or [{}]
     if isinstance(attempts[-1], dict) and attempts[-1].get("data_changed"):
         reason = printable(str(attempts[-1].get("reason")))
@@ -103,10 +105,10 @@ def _failures(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
     return lines
 
 
-def _tail(path: Path, count: int) -> list[str]:
+def _tail(folder: Path, log: str, count: int) -> list[str]:
     try:
-        with path.open("rb") as f:
-            f.seek(max(0, path.stat().st_size - 8192))
+        with open_log(folder, log) as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 8192))
             text = f.read().decode("utf-8", "replace")
     except OSError:
         return []

@@ -9,7 +9,7 @@ from typing import TextIO
 from expman import config, record
 from expman.archive import Archive
 from expman.errors import UsageError
-from expman.output import write_line
+from expman.output import printable, write_line
 from expman.slurm import scheduler, track
 from expman.slurm.settings import settings
 from expman.slurm.submit import submit_run
@@ -51,7 +51,7 @@ def cancel(*, archive: Path, target: str, out: TextIO) -> int:
     if run.get("status") == record.QUEUED:
         # A pending job never starts: no process of it will record anything.
         track.interrupt(store, run_id, run["uid"], f"cancelled: Slurm job {backend['job_id']}")
-    write_line(out, f"run {run_id}: Slurm job {backend['job_id']} cancelled")
+    write_line(out, printable(f"run {run_id}: Slurm job {backend['job_id']} cancelled"))
     return 0
 
 

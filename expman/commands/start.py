@@ -10,7 +10,7 @@ from expman import config
 from expman.archive import Archive
 from expman.errors import UsageError
 from expman.openrun import open_record, repair
-from expman.output import write_line
+from expman.output import printable, write_line
 from expman.session import open_or_start
 from expman.state import State
 
@@ -33,5 +33,5 @@ def start(
         run = open_or_start(cfg, state, archive, hypothesis)
         run["start_overrides"] = dict(cfg.overrides)
         archive.write(run)
-    write_line(out, f"started run {run['id']}: {run['hypothesis'] or '(no hypothesis)'}")
+    write_line(out, printable(f"started run {run['id']}: {run['hypothesis'] or '(no hypothesis)'}"))
     return 0

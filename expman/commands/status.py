@@ -12,7 +12,7 @@ from expman.commands.watch import line
 from expman.errors import ConfigError
 from expman.inflight import describe, in_flight
 from expman.openrun import open_record, repair_if_idle
-from expman.output import style, write_line
+from expman.output import printable, style, write_line
 from expman.session import Session
 from expman.slurm.track import reconcile, state_of
 from expman.state import State
@@ -39,11 +39,13 @@ def status(*, path: Path, display: str, out: TextIO, err: TextIO) -> int:
         attempts = len(run["attempts"])
         write_line(
             out,
-            f"open run {run['id']}: {state_of(run)}, {attempts} attempt"
-            f"{'' if attempts == 1 else 's'}, started {run['started']}",
+            printable(
+                f"open run {run['id']}: {state_of(run)}, {attempts} attempt"
+                f"{'' if attempts == 1 else 's'}, started {run['started']}"
+            ),
         )
         if run.get("hypothesis"):
-            write_line(out, f"  hypothesis: {run['hypothesis']}")
+            write_line(out, printable(f"  hypothesis: {run['hypothesis']}"))
         if run["status"] == record.RUNNING:
             write_line(out, "  now: " + line(describe(archive, run, time.time()), out, trend=False))
     open_uid = found[1]["uid"] if found is not None else None
@@ -54,7 +56,7 @@ def status(*, path: Path, display: str, out: TextIO, err: TextIO) -> int:
         cfg = config.load(path, display, cache=State(root))
     except ConfigError as e:
         write_line(out, style("the expfile has problems, so the steps are unknown:", "red", out))
-        write_line(out, str(e))
+        write_line(out, printable(str(e)))
         return 0
     steps = engine.status(cfg, Session(cfg, (out, err)))
     if steps:
@@ -62,10 +64,10 @@ def status(*, path: Path, display: str, out: TextIO, err: TextIO) -> int:
     width = max((len(s.step.task_name) for s in steps), default=0)
     for step in steps:
         if step.would_run:
-            verdict = style("would run", "yellow", out) + ": " + "; ".join(step.reasons)
+            verdict = style("would run", "yellow", out) + ": " + printable("; ".join(step.reasons))
         else:
             verdict = style("up to date", "green", out) + ": would be skipped"
         write_line(out, f"  {step.step.task_name:<{width}}  {verdict}")
     others = [s.task_name for s in cfg.steps if s.stage != "pre-run"]
-    write_line(out, f"always run: {', '.join(others)}")
+    write_line(out, printable(f"always run: {', '.join(others)}"))
     return 0

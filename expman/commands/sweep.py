@@ -21,7 +21,7 @@ from expman import config, formats, index, metrics, snapshot, workspace
 from expman.archive import Archive
 from expman.errors import EXIT_INTERRUPTED, EXIT_STAGE_FAILED, UsageError
 from expman.model import Config
-from expman.output import style, write_line
+from expman.output import printable, style, write_line
 from expman.outputs import OUTPUTS
 from expman.slurm.track import reconcile
 from expman.state import STATE_DIR, State
@@ -215,7 +215,7 @@ def status_table(archive: Archive, sweeps: Sweeps, sweep_id: str, out: TextIO) -
     table = formats.table(["point", "vars", "status", "runs", "metrics"], rows)
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     head = f"sweep {sweep_id}: {data.get('hypothesis') or '(no hypothesis)'}"
-    return style(head, "bold", out) + "\n" + table + summary
+    return style(printable(head), "bold", out) + "\n" + table + printable(summary)
 
 
 def _definition(

@@ -19,7 +19,7 @@ from expman import formats, heartbeat, index, record
 from expman.archive import Archive
 from expman.errors import ArchiveError
 from expman.inflight import Flight, in_flight
-from expman.output import style, use_color, write_line
+from expman.output import printable, style, use_color, write_line
 from expman.slurm.track import reconcile
 from expman.sweeps.store import Sweeps
 
@@ -103,11 +103,12 @@ def _busy(sweeps: Sweeps, sweep_id: str) -> tuple[bool, bool]:
 
 
 def line(flight: Flight, out: TextIO, trend: bool) -> str:
-    """One run in flight: id, point, state, step, elapsed, metrics (with a trend)."""
+    """One run in flight: id, point, state, step, elapsed, metrics (with a trend); what
+    comes from the record `printable`."""
     run = flight.run
     state = flight.state
     label = style(f"{state:<8}", _STATE_COLOURS.get(state, "dim"), out)
-    parts = [str(run.get("id")), label]
+    parts: list[str] = []
     point = run.get("sweep")
     if isinstance(point, dict):
         values = run.get("overrides")  # a point's vars are its overrides
@@ -123,7 +124,7 @@ def line(flight: Flight, out: TextIO, trend: bool) -> str:
         if trend and len(values) > 1:
             text += " " + spark(values)
         parts.append(text)
-    return "  ".join(parts)
+    return "  ".join([printable(str(run.get("id"))), label, *map(printable, parts)])
 
 
 def spark(values: list[float]) -> str:
@@ -162,10 +163,10 @@ def _ended_line(archive: Archive, run_id: str, out: TextIO) -> str:
     try:
         run = archive.read(run_id)
     except ArchiveError:
-        return f"{run_id} left"
+        return f"{printable(run_id)} left"
     status = str(run.get("status"))
     colour = "green" if status == record.SUCCEEDED else "red"
-    return f"{run_id} {style(status, colour, out)}"
+    return f"{printable(run_id)} {style(printable(status), colour, out)}"
 
 
 def _duration(seconds: float) -> str:

@@ -6,6 +6,11 @@ most `GRID` steps shared by every run of a metric, so that overlaid curves share
 axis and the page stays small however long the series were. Sweeps bring their plans, so
 that a heatmap shows the points that have no run yet. Everything is sorted: the same
 archive gives the same data, hence the same bytes.
+
+Records are untrusted (an archive may come from elsewhere, or be edited by hand): a run's
+id, its links and where its curves are read come from its folder's name (digits only, as
+the archive lists them), never from what the record says; a sweep is looked up only when
+the archive has a sweep folder of that id. The page puts every text in as text (report.js).
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ import math
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from expman import index, series
 from expman.archive import Archive
 from expman.errors import ArchiveError
+from expman.index import LazyRecord
 from expman.query import Query, truthy
 from expman.sweeps.store import Sweeps
 
@@ -52,8 +59,8 @@ def gather(archive: Archive, where: str | None, base: Path) -> dict[str, Any]:
     records, _ = index.load(archive, wanted)  # LazyRecords: `.get` only, or they load whole
     if condition is not None:
         records = [r for r in records if truthy(condition.search(r))]
-    prefix = Path(os.path.relpath(archive.root.resolve(), base.resolve())).as_posix()
-    runs = [_run(r, "" if prefix == "." else prefix + "/") for r in records]
+    prefix = _link_prefix(archive, base)
+    runs = [_run(r, prefix) for r in records]
     with_series = [r for r in records if isinstance(r.get("series"), dict) and r.get("series")]
     return {
         "archive": archive.root.name,
@@ -63,19 +70,26 @@ def gather(archive: Archive, where: str | None, base: Path) -> dict[str, Any]:
     }
 
 
+def _link_prefix(archive: Archive, base: Path) -> str:
+    """The archive's folder relative to `base`, as the start of a URL: each name
+    percent-encoded, so that none can be read as a scheme (`javascript:`) or a query."""
+    relative = Path(os.path.relpath(archive.root.resolve(), base.resolve()))
+    return "".join(quote(part) + "/" for part in relative.parts if part != ".")
+
+
 def _swept(record: dict[str, Any]) -> bool:
     tag = record.get("sweep")
     return isinstance(tag, dict) and isinstance(tag.get("id"), str)
 
 
-def _run(record: dict[str, Any], prefix: str) -> dict[str, Any]:
-    link = f"{prefix}{record.get('id')}/"
+def _run(record: LazyRecord, prefix: str) -> dict[str, Any]:
+    link = f"{prefix}{record.folder}/"  # digits only: see the module's words
     code = _object(record.get("code"))
     listed = record.get("scripts")
     scripts = listed if isinstance(listed, list) else []
     tag = record.get("sweep") if _swept(record) else None
     return {
-        "id": record.get("id"),
+        "id": record.folder,
         "experiment": record.get("experiment"),
         "status": record.get("status"),
         "hypothesis": record.get("hypothesis") or "",
@@ -125,17 +139,17 @@ def _flat(metrics: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _curves(archive: Archive, records: list[dict[str, Any]]) -> dict[str, Any]:
+def _curves(archive: Archive, records: list[LazyRecord]) -> dict[str, Any]:
     """Per metric: a shared grid of steps, and each run's values on it (null: no point)."""
     loaded: dict[str, dict[str, dict[str, list[Any]]]] = {}
     for record in records:
-        path = archive.run_dir(str(record.get("id"))) / series.SAMPLED
+        path = archive.run_dir(record.folder) / series.SAMPLED
         try:
             curves = json.loads(path.read_bytes())
         except (OSError, ValueError):
             continue
         if isinstance(curves, dict):
-            loaded[str(record.get("id"))] = curves
+            loaded[record.folder] = curves
     names = sorted({name for curves in loaded.values() for name in curves})
     result: dict[str, Any] = {}
     for name in names:
@@ -182,7 +196,7 @@ def _sweeps(archive: Archive, ids: set[str]) -> dict[str, Any]:
     """Each sweep's plan (point index and vars), for the heatmap's missing points."""
     store = Sweeps(archive)
     found: dict[str, Any] = {}
-    for sweep_id in sorted(ids):
+    for sweep_id in sorted(ids & set(store.ids())):  # only folders the archive has
         try:
             plan = store.plan(sweep_id)
         except ArchiveError:  # a damaged sweep folder must not stop the report

@@ -49,7 +49,7 @@ class View:
         values = ", ".join(f"{k}={json.dumps(v)}" for k, v in self.points[index].vars.items())
         if kind == "started":
             self.running[index] = time.monotonic()
-            text = f"point {index} ({values}): started"
+            text = printable(f"point {index} ({values}): started")
         elif kind == "skipped":
             self.running.pop(index, None)
             text = f"point {index}: another process runs it, or ran it"
@@ -69,7 +69,7 @@ class View:
                 f"[{self.done}/{self.total} done, {self.failed} failed, "
                 f"{formats.duration(elapsed)} elapsed, ~{formats.duration(self._left())} left]"
             )
-            text = style(text, "green" if code == 0 else "red", self.err)
+            text = style(printable(text), "green" if code == 0 else "red", self.err)
         self._clear()
         write_line(self.err, f"expman: {text}")
         self._draw()
@@ -118,7 +118,7 @@ class View:
             return
         lines = self.block()
         for line in lines:
-            write_line(self.err, style(line, "dim", self.err))
+            write_line(self.err, style(printable(line), "dim", self.err))
         self.drawn = len(lines)
         self.last_draw = time.monotonic()
 

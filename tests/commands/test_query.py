@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -311,3 +312,44 @@ def test_list_shows_chosen_columns(example: Path, run_cli: RunCli) -> None:
     assert code == 0
     assert out.splitlines()[0] == 'id,status,started,duration,"max([vars.LR, `0.07`])",hypothesis'
     assert out.splitlines()[4].split(",")[4] == "0.1"
+
+
+NOT_JSON = "[to_number('nan'), `1e999`, `-1e999`, [to_number('nan')], {x: `1e999`}]"
+
+
+def _strict_json(text: str) -> Any:
+    def refuse(constant: str) -> Any:
+        raise AssertionError(f"{constant} is no JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        ("json", '["NaN","Infinity","-Infinity",["NaN"],{"x":"Infinity"}]\n'),
+        ("table", 'value\nNaN\nInfinity\n-Infinity\n["NaN"]\n{"x":"Infinity"}\n'),
+        ("csv", 'value\nNaN\nInfinity\n-Infinity\n"[""NaN""]"\n"{""x"":""Infinity""}"\n'),
+    ],
+)
+def test_numbers_json_cannot_hold_come_out_as_records_hold_them_in_every_format(
+    example: Path, run_cli: RunCli, fmt: str, expected: str
+) -> None:
+    """Output is strict JSON (RFC 8259), also inside table and CSV cells: NaN and the
+    infinities are the texts a record holds for them."""
+    code, out, err = run_cli("query", NOT_JSON, "--format", fmt)
+    assert (code, out, err) == (0, expected, "")
+
+
+def test_a_record_edited_to_hold_nan_is_shown_as_strict_json(
+    example: Path, run_cli: RunCli
+) -> None:
+    path = example / "runs/0001/run.json"
+    record = json.loads(path.read_text())
+    record["metrics"] = {"acc": float("nan"), "loss": float("inf")}
+    path.write_text(json.dumps(record))  # Python writes NaN and Infinity
+    expected = {"acc": "NaN", "loss": "Infinity"}
+    assert _strict_json(run_cli("query", "[0].metrics")[1]) == expected
+    assert _strict_json(run_cli("show", "1", "--json")[1])["metrics"] == expected
+    listed = run_cli("list", "--columns", "metrics", "--format", "json")[1]
+    assert _strict_json(listed)[0]["metrics"] == expected

@@ -3,6 +3,8 @@ refusals."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,3 +70,26 @@ def test_doit_with_an_unknown_task_is_bad_input_and_names_the_right_command(
     assert 'Invalid parameter: "nosuch"' in err
     assert 'Type "expman doit list" to see available tasks.' in err
     assert "Traceback" not in err
+
+
+def test_show_and_logs_read_no_log_a_record_names_outside_its_folder(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    """A record is untrusted: a log it names by an absolute path, out of the run folder,
+    through a link, or that is a pipe is not read (nor waited on); the others are."""
+    root = experiment(FAILING)
+    assert run_cli("run")[0] == 1
+    secret = root.parent / "secret.err"
+    secret.write_text("SECRET\n")
+    folder = root / "runs" / "0001"
+    (folder / "logs" / "link.err").symlink_to(secret)
+    os.mkfifo(folder / "logs" / "pipe.err")
+    path = folder / "run.json"
+    record = json.loads(path.read_text())
+    record["stages"][0]["logs"] += [str(secret), "../../../secret.err", "logs/link.err"]
+    record["stages"][0]["logs"] += ["logs/pipe.err"]
+    path.write_text(json.dumps(record))
+    code, out, _ = run_cli("logs", "1")
+    assert code == 0 and "CUDA out of memory" in out and "SECRET" not in out
+    code, out, _ = run_cli("show", "1")
+    assert code == 0 and "CUDA out of memory" in out and "SECRET" not in out

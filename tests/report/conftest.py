@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -102,4 +103,69 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     expman(root, "run", "-s", "STEP=7", "-s", "GOAL=70")
     expman(root, "end", "-m", "a run <script>alert(1)</script> outside the sweep")
     assert env_before == os.environ.get("EXPMAN_HEARTBEAT")
+    return root
+
+
+# Text that would run script if a page put it in as HTML, or ended its data's element.
+# Each calls alert(): a test listens for dialogs.
+def attack(where: str) -> str:
+    return f"</script><img src=x onerror=\"alert('{where}')\"><svg onload=alert('{where}')>"
+
+
+HOSTILE_STAGE = """\
+import json, os, pathlib
+text = os.environ["TEXT"]
+with open(os.environ["EXPMAN_METRICS"], "a") as f:
+    for step in range(3):
+        f.write(json.dumps({"step": step, "series " + text: step * int(os.environ["N"])}) + "\\n")
+pathlib.Path("metrics.json").write_text(json.dumps({"metric " + text: int(os.environ["N"])}))
+"""
+
+HOSTILE_EXPFILE = """\
+version: 1
+name: hostile
+hypothesis: HYPOTHESIS
+vars: {TEXT: plain, N: 1}
+stages:
+  run: {cmd: PYTHON stage.py}
+  fetch: {cmd: "cp metrics.json \\"$EXPMAN_OUTPUTS\\"/"}
+metrics: outputs/metrics.json
+"""
+
+LINK_ID = "javascript:alert('link')//"
+
+
+@pytest.fixture(scope="session")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An archive whose records hold script everywhere the report shows text: runs 0001
+    and 0002 are a sweep over two hostile values (hostile metric and series names, a
+    hostile sweep hypothesis); run 0003 has hostile observations, a note and a tag, and
+    its record was then edited by hand: its id is a `javascript:` URL, its sweep id a
+    path out of the sweeps folder, and a var name, the experiment, the branch and a
+    script's path are hostile. Nothing in it may run in the report."""
+    root = tmp_path_factory.mktemp("hostile-report") / "exp"
+    root.mkdir()
+    expfile = HOSTILE_EXPFILE.replace("PYTHON", sys.executable)
+    (root / "expfile.yaml").write_text(expfile.replace("HYPOTHESIS", json.dumps(attack("hyp"))))
+    (root / "stage.py").write_text(HOSTILE_STAGE)
+    (root / ".gitignore").write_text("/.expman/\n/outputs/\n/runs/\n*.html\nmetrics.json\n")
+    points = [{"TEXT": attack("sweep var"), "N": 1}, {"TEXT": attack("sweep var 2"), "N": 2}]
+    (root / "points.jsonl").write_text("".join(json.dumps(p) + "\n" for p in points))
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "hostile")
+    expman(root, "sweep", "-m", attack("sweep"), "--points", "points.jsonl")
+    expman(root, "run", "-s", f"TEXT={json.dumps(attack('var'))}", "-s", "N=3")
+    expman(root, "end", "-m", attack("observations"))
+    expman(root, "note", "3", "-m", attack("note"))
+    expman(root, "tag", "3", "+" + attack("tag"))
+    path = root / "runs" / "0003" / "run.json"
+    record = json.loads(path.read_text())
+    record["id"] = LINK_ID
+    record["sweep"] = {"id": "../sweeps/s0001", "index": 0}
+    record["vars"][attack("var name")] = attack("var value")
+    record["experiment"] = attack("experiment")
+    record["code"]["branch"] = attack("branch")
+    record.setdefault("scripts", []).append({"path": attack("script"), "sha256": "0" * 64})
+    path.write_text(json.dumps(record))
     return root

@@ -9,7 +9,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.report.conftest import BIN, expman
+from expman.archive import Archive
+from expman.report.data import gather
+from tests.report.conftest import BIN, LINK_ID, expman
 
 
 def _data(page: str) -> dict:  # type: ignore[type-arg]
@@ -83,3 +85,33 @@ def test_watch_rewrites_the_page_as_runs_progress_and_ctrl_c_ends_it(study: Path
     assert "no longer reloading" in out
     assert '<meta http-equiv="refresh"' not in target.read_text()
     expman(study, "end", "-m", "done")
+
+
+def test_ids_links_curves_and_sweeps_come_from_folders_never_from_records(
+    hostile: Path,
+) -> None:
+    """Run 0003's record says its id is a `javascript:` URL and its sweep a path out of
+    the sweeps folder: the page knows it as 0003, links to 0003/, reads its curves from
+    0003/, and reads no sweep but s0001."""
+    expman(hostile, "report", "-o", "runs/report.html")  # inside the archive: no prefix
+    page = (hostile / "runs" / "report.html").read_text()
+    data = _data(page)
+    assert [r["id"] for r in data["runs"]] == ["0001", "0002", "0003"]
+    assert [r["folder"] for r in data["runs"]] == ["0001/", "0002/", "0003/"]
+    assert [r["logs"] for r in data["runs"]] == ["0001/logs/", "0002/logs/", "0003/logs/"]
+    assert LINK_ID not in page
+    curves = data["curves"].values()  # one series name per TEXT
+    assert sorted(run for curve in curves for run in curve["runs"]) == ["0001", "0002", "0003"]
+    assert list(data["sweeps"]) == ["s0001"]
+    assert [r["sweep"]["id"] if r["sweep"] else None for r in data["runs"]][2] == (
+        "../sweeps/s0001"  # shown as text; nothing is read there
+    )
+
+
+def test_the_path_to_the_archive_is_percent_encoded_in_links(tmp_path: Path) -> None:
+    """An archive folder named like a URL scheme stays a relative link."""
+    folder = tmp_path / "javascript:alert(1);x=" / "0001"
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text('{"id": "0001", "status": "succeeded"}')
+    found = gather(Archive(folder.parent), None, tmp_path)
+    assert found["runs"][0]["folder"] == "javascript%3Aalert%281%29%3Bx%3D/0001/"

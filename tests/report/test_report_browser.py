@@ -139,3 +139,86 @@ def test_a_reload_keeps_the_view_and_its_choices(page: Any) -> None:
     page.wait_for_selector("body[data-ready='1']")
     assert page.is_visible("section#curves")
     assert page.input_value("#curves-group") == "GOAL"
+
+
+@pytest.fixture
+def hostile_page(browser: Any, hostile: Path) -> Any:
+    """The hostile archive's report, written inside the archive (links are then bare
+    folder names), open; every dialog a script opens is kept on it."""
+    expman(hostile, "report", "-o", "runs/report.html")
+    context = browser.new_context(viewport={"width": 1300, "height": 800})
+    opened = context.new_page()
+    opened.dialogs = []
+
+    def dialog(d: Any) -> None:
+        opened.dialogs.append(d.message)
+        d.dismiss()
+
+    opened.on("dialog", dialog)
+    opened.goto((hostile / "runs" / "report.html").as_uri())
+    opened.wait_for_selector("body[data-ready='1']")
+    yield opened
+    context.close()
+
+
+def _elements(page: Any) -> dict[str, int]:
+    counts: dict[str, int] = page.evaluate(
+        """() => Object.fromEntries(['script', 'img', 'svg', 'iframe', 'object', 'embed']
+            .map(t => [t, document.getElementsByTagName(t).length]))"""
+    )
+    return counts
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_text_from_records_is_text_in_every_view(hostile_page: Any, view: str) -> None:
+    """Each view, with each choice of its menus (metric, var and series names, sweeps,
+    runs), puts the records' text in as text: no element made of it, nothing run."""
+    _tab(hostile_page, view)
+    for menu in hostile_page.query_selector_all(f"section#{view} select"):
+        for value in menu.eval_on_selector_all("option", "os => os.map(o => o.value)"):
+            menu.select_option(value=value)
+    if view == "diff":
+        hostile_page.select_option("#diff-a", "0001")  # against 0003, chosen last
+    hostile_page.wait_for_timeout(100)
+    assert hostile_page.dialogs == []
+    assert _elements(hostile_page) == dict.fromkeys(
+        ["img", "svg", "iframe", "object", "embed"], 0
+    ) | {"script": 3}
+    if view in ("runs", "diff"):
+        assert "</script><img src=x" in hostile_page.inner_text(f"section#{view}")
+
+
+def test_a_record_whose_id_is_a_javascript_url_links_to_its_folder(hostile_page: Any) -> None:
+    link = hostile_page.locator("#runs-table tbody tr[data-id] a:not(.logs)").nth(2)
+    href = link.get_attribute("href")
+    link.click()
+    hostile_page.wait_for_timeout(300)
+    assert hostile_page.dialogs == []
+    assert href == "0003/"
+    hostile_page.wait_for_url("**/runs/0003/")
+
+
+def test_the_page_runs_no_script_but_its_own(hostile_page: Any) -> None:
+    """Its policy names its two scripts by hash: a `javascript:` URL, an inline event
+    handler or a script element added to the page (as a bug in the page could) is refused."""
+    policy = hostile_page.get_attribute("meta[http-equiv='Content-Security-Policy']", "content")
+    scripts = next(p for p in policy.split(";") if p.strip().startswith("script-src"))
+    assert scripts.split()[1:] and all(s.startswith("'sha256-") for s in scripts.split()[1:])
+    hostile_page.evaluate(
+        """() => {
+            const link = document.createElement("a");
+            link.id = "injected-link"; link.textContent = "link";
+            link.href = "javascript:alert('a javascript: URL')";
+            const button = document.createElement("button");
+            button.id = "injected-button"; button.textContent = "button";
+            button.setAttribute("onclick", "alert('an inline handler')");
+            document.body.prepend(link, button);
+            const script = document.createElement("script");
+            script.textContent = "alert('an added script')";
+            document.body.append(script);
+        }"""
+    )
+    hostile_page.click("#injected-link")
+    hostile_page.click("#injected-button")
+    hostile_page.wait_for_timeout(300)
+    assert hostile_page.dialogs == []

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from expman import annotation, fsutil
+from expman import annotation, fsutil, sweepref
 from expman.errors import ArchiveError
 from expman.objects import OBJECTS_DIR, ObjectStore
 from expman.processes import alive
@@ -230,7 +230,8 @@ class Archive:
 
     def write(self, record: dict[str, Any], durable: bool = True) -> None:
         """Replace a run's record atomically, with the notes and tags added to it after
-        the fact (`annotation`) derived into it.
+        the fact (`annotation`), and a sweep's point with its sweep's fields (`sweepref`),
+        derived into it.
 
         Without `durable`, the record is not synced to disk: for what only matters while
         the machine is up (a step that is running, its pid), which a power cut makes
@@ -271,6 +272,7 @@ class Archive:
         found = annotation.entries(run_dir)
         if found or "notes" in record:
             record = annotation.apply(record, found)
+        record = sweepref.derive(run_dir.parent, record)
         fsutil.write_json_atomic(run_dir / RECORD, record, sync=durable)
         return record
 

@@ -79,6 +79,7 @@ class Archive:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.objects = ObjectStore(root / OBJECTS_DIR)
+        self._sweeps = sweepref.Reader(root)
 
     def run_dir(self, run_id: str) -> Path:
         """The folder of one run."""
@@ -267,12 +268,11 @@ class Archive:
         except OSError as e:
             raise ArchiveError(f"cannot annotate run {run_id}: {e.strerror or e}") from e
 
-    @staticmethod
-    def _write(run_dir: Path, record: dict[str, Any], durable: bool = True) -> dict[str, Any]:
+    def _write(self, run_dir: Path, record: dict[str, Any], durable: bool = True) -> dict[str, Any]:
         found = annotation.entries(run_dir)
         if found or "notes" in record:
             record = annotation.apply(record, found)
-        record = sweepref.derive(run_dir.parent, record)
+        record = self._sweeps.derive(record)
         fsutil.write_json_atomic(run_dir / RECORD, record, sync=durable)
         return record
 

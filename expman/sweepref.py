@@ -25,19 +25,52 @@ SWEEP = "sweep.json"
 SWEEP_ID = re.compile(r"^s[0-9]{4,}$")
 
 
+class Reader:
+    """Derives points' records from their sweeps' files, reading each `sweep.json` once
+    while it is unchanged (its stat: a rewritten one is a new file)."""
+
+    def __init__(self, archive: Path) -> None:
+        self.archive = archive
+        self._read: dict[str, tuple[tuple[int, ...], dict[str, Any] | None]] = {}
+
+    def derive(self, record: dict[str, Any]) -> dict[str, Any]:
+        """`record`, with its sweep's fields when it is a point of a sweep here."""
+        tag = record.get("sweep")
+        if not isinstance(tag, dict) or "origin" in record:
+            return record
+        sweep_id = tag.get("id")
+        if not isinstance(sweep_id, str) or not SWEEP_ID.match(sweep_id):
+            return record  # never a path from a record unchecked
+        sweep = self._sweep(sweep_id)
+        return record if sweep is None else shown(record, sweep)
+
+    def _sweep(self, sweep_id: str) -> dict[str, Any] | None:
+        path = self.archive / SWEEPS_DIR / sweep_id / SWEEP
+        try:
+            info = path.stat()
+        except OSError:
+            return None  # no such sweep here: the record keeps its fields
+        signature = (info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns)
+        known = self._read.get(sweep_id)
+        if known is None or known[0] != signature:
+            known = self._read[sweep_id] = (signature, _fields(path))
+        return known[1]
+
+
 def derive(archive: Path, record: dict[str, Any]) -> dict[str, Any]:
     """`record`, with its sweep's fields when it is a point of a sweep of `archive`."""
-    tag = record.get("sweep")
-    if not isinstance(tag, dict) or "origin" in record:
-        return record
-    sweep_id = tag.get("id")
-    if not isinstance(sweep_id, str) or not SWEEP_ID.match(sweep_id):
-        return record  # never a path from a record unchecked
+    return Reader(archive).derive(record)
+
+
+def _fields(path: Path) -> dict[str, Any] | None:
+    """What a point shows of the sweep in `path`; None when it cannot be read."""
     try:
-        sweep = json.loads((archive / SWEEPS_DIR / sweep_id / SWEEP).read_bytes())
+        sweep = json.loads(path.read_bytes())
     except (OSError, ValueError, RecursionError):
-        return record  # no such sweep here, or a damaged one: the record keeps its fields
-    return shown(record, sweep) if isinstance(sweep, dict) else record
+        return None  # a damaged sweep: the record keeps its fields
+    if not isinstance(sweep, dict):
+        return None
+    return {key: sweep.get(key) for key in ("name", "hypothesis", "observations")}
 
 
 def shown(record: dict[str, Any], sweep: dict[str, Any]) -> dict[str, Any]:

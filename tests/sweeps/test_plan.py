@@ -8,9 +8,12 @@ import math
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from expman.errors import UsageError
 from expman.sweeps.plan import Definition, parse_spec, point_hash, points
+from expman.sweeps.values import identity
 
 
 def _grid(*specs: str) -> Definition:
@@ -204,3 +207,46 @@ def test_random_points_are_bounded_like_a_grid() -> None:
 def test_a_var_is_swept_once() -> None:
     twice = Definition(specs=(parse_spec("LR", "1,2"), parse_spec("LR", "3")))
     assert "LR is swept twice" in _refusal(twice)
+
+
+SPEC_TEXTS = st.sampled_from(
+    [
+        "1,2",
+        "1,1.0",
+        "a,b,a",
+        "true,1",
+        "[1],[1.0]",
+        "1..3",
+        "0..1..0.5",
+        "1e-4..1e-1",
+        "int(1,3)",
+        "int(5,5)",
+        "choice(x,y)",
+        "uniform(0,1)",
+        "uniform(2,2)",
+        "loguniform(1e-3,1)",
+        "logunifrom(1e-3,1)",
+        "{a: 1, b: 2},{b: 2, a: 1.0}",
+    ]
+)
+
+
+@settings(derandomize=True, max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["A", "B", "C"]), SPEC_TEXTS), min_size=1, max_size=4),
+    st.none() | st.integers(min_value=1, max_value=40),
+    st.integers(min_value=0, max_value=3),
+)
+def test_every_plan_holds_distinct_points_or_is_refused(
+    specs: list[tuple[str, str]], samples: int | None, seed: int
+) -> None:
+    """No plan of identical points: whatever the specs, a plan's points are pairwise
+    different (as queries compare values), or the definition is refused saying why."""
+    try:
+        parsed = tuple(parse_spec(name, text) for name, text in specs)
+        plan = points(Definition(specs=parsed, samples=samples, seed=seed), "g")
+    except UsageError as e:
+        assert str(e)
+        return
+    assert len({identity(p.vars) for p in plan}) == len(plan)
+    assert len(plan) == (samples if samples is not None else len(plan))

@@ -128,7 +128,12 @@ class Sweeps:
         """Grow the sweep's plan to `plan`, whose first points must be the sweep's own;
         returns how many points were added."""
         have = self.plan(sweep_id)
-        if len(plan) < len(have) or [p.hash for p in plan[: len(have)]] != [p.hash for p in have]:
+        if len(plan) < len(have):
+            raise UsageError(
+                f"sweep {sweep_id}: {len(plan)} points asked, but the sweep has {len(have)} "
+                "points: a plan only grows"
+            )
+        if [p.hash for p in plan[: len(have)]] != [p.hash for p in have]:
             raise UsageError(
                 f"sweep {sweep_id}: the new plan does not begin with the sweep's "
                 f"{len(have)} points (another definition, seed or stage graph?)"

@@ -39,7 +39,7 @@ class Reader:
         if not isinstance(tag, dict) or "origin" in record:
             return record
         sweep_id = tag.get("id")
-        if not isinstance(sweep_id, str) or not SWEEP_ID.match(sweep_id):
+        if not isinstance(sweep_id, str) or not SWEEP_ID.fullmatch(sweep_id):
             return record  # never a path from a record unchecked
         sweep = self._sweep(sweep_id)
         return record if sweep is None else shown(record, sweep)

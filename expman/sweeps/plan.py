@@ -39,8 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from expman.errors import UsageError
-from expman.sweeps import values as typed_values
-from expman.sweeps.values import BadValue, finite, identity, number, shown
+from expman.sweeps.values import BadValue, checked, finite, identity, number, shown, typed
 from expman.text import split_commas
 
 _RANGE = re.compile(
@@ -176,7 +175,7 @@ def spec_of(name: str, value: Any) -> Spec:
         raise _spec_error(name, text, "an empty list sweeps nothing")
     for item in values:
         try:
-            typed_values.checked(item)
+            checked(item)
         except BadValue as e:
             raise _spec_error(name, text, str(e)) from e
     return Spec(name, _distinct(name, text, values), text=text)
@@ -389,6 +388,6 @@ def _range(name: str, text: str, low: str, high: str, step: str | None) -> tuple
 
 def _spec_value(name: str, text: str, part: str) -> Any:
     try:
-        return typed_values.typed(part)
+        return typed(part)
     except BadValue as e:
         raise _spec_error(name, text, str(e)) from e

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from expman import annotation, fsutil
+from expman import annotation, fsutil, sweepref
 from expman.errors import ArchiveError
 from expman.objects import OBJECTS_DIR, ObjectStore
 from expman.processes import alive
@@ -79,6 +79,7 @@ class Archive:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.objects = ObjectStore(root / OBJECTS_DIR)
+        self._sweeps = sweepref.Reader(root)
 
     def run_dir(self, run_id: str) -> Path:
         """The folder of one run."""
@@ -230,7 +231,8 @@ class Archive:
 
     def write(self, record: dict[str, Any], durable: bool = True) -> None:
         """Replace a run's record atomically, with the notes and tags added to it after
-        the fact (`annotation`) derived into it.
+        the fact (`annotation`), and a sweep's point with its sweep's fields (`sweepref`),
+        derived into it.
 
         Without `durable`, the record is not synced to disk: for what only matters while
         the machine is up (a step that is running, its pid), which a power cut makes
@@ -266,11 +268,11 @@ class Archive:
         except OSError as e:
             raise ArchiveError(f"cannot annotate run {run_id}: {e.strerror or e}") from e
 
-    @staticmethod
-    def _write(run_dir: Path, record: dict[str, Any], durable: bool = True) -> dict[str, Any]:
+    def _write(self, run_dir: Path, record: dict[str, Any], durable: bool = True) -> dict[str, Any]:
         found = annotation.entries(run_dir)
         if found or "notes" in record:
             record = annotation.apply(record, found)
+        record = self._sweeps.derive(record)
         fsutil.write_json_atomic(run_dir / RECORD, record, sync=durable)
         return record
 

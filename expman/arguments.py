@@ -7,6 +7,7 @@ so that `cli.main` stays the one error boundary.
 from __future__ import annotations
 
 import argparse
+import re
 
 from expman import __version__
 from expman.errors import UsageError
@@ -181,7 +182,9 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
     sub.add_argument("--plan", action="store_true", help="print the points; run nothing")
     sub.add_argument("--resume", metavar="SWEEP", help="run the points without a succeeded run")
     sub.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="points at once")
-    sub.add_argument("--gpus", metavar="LIST", help="GPU ids to hand out: 0,1,2,3")
+    sub.add_argument(
+        "--gpus", type=gpu_list, metavar="LIST", help="GPUs to hand out: 0,1,2,3 or UUIDs"
+    )
     sub.add_argument("--gpus-per-run", type=int, default=1, metavar="K", help="default: 1")
     sub.add_argument("--retries", type=int, default=0, metavar="N", help="new attempts")
     sub.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
@@ -312,6 +315,28 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
     shown.add_argument("--markdown", action="store_true", help="print a Markdown field reference")
     sub.add_argument("--record", action="store_true", help="the run record's schema instead")
     return parser
+
+
+_DEVICE = re.compile(r"^(?:[0-9]+|GPU-[0-9A-Fa-f-]+|MIG-[0-9A-Za-z/-]+)$")
+
+
+def gpu_list(text: str) -> tuple[str, ...]:
+    """`--gpus 0,1,2` (or UUIDs, as `CUDA_VISIBLE_DEVICES` takes them: `GPU-...`,
+    `MIG-...`): the devices a sweep hands out, each once."""
+    devices = tuple(device.strip() for device in text.split(","))
+    seen: set[str] = set()
+    for device in devices:
+        if not _DEVICE.match(device):
+            raise argparse.ArgumentTypeError(
+                f"'{device}' is not a device index (0, 1, ...) or UUID (GPU-..., MIG-...)"
+            )
+        same = str(int(device)) if device.isdigit() else device  # 01 is device 1
+        if same in seen:
+            raise argparse.ArgumentTypeError(
+                f"{device} is listed twice: each device is handed to one run at a time"
+            )
+        seen.add(same)
+    return devices
 
 
 def _backend(parser: argparse.ArgumentParser) -> None:

@@ -282,9 +282,9 @@ def _sweep(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> i
             raise UsageError(f"{name}: expected a number, 1 or more")
     if args.retries < 0 or (args.random is not None and args.random < 1):
         raise UsageError("--retries and --random take a number, 0 or more and 1 or more")
-    gpus = tuple(g.strip() for g in args.gpus.split(",") if g.strip()) if args.gpus else ()
+    gpus: tuple[str, ...] = args.gpus or ()
     if args.gpus is not None and len(gpus) < args.gpus_per_run:
-        raise UsageError(f"--gpus {args.gpus}: fewer than --gpus-per-run {args.gpus_per_run}")
+        raise UsageError(f"--gpus {','.join(gpus)}: fewer than --gpus-per-run {args.gpus_per_run}")
     options = Options(
         jobs=args.jobs,
         gpus=gpus,

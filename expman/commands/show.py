@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, TextIO
 
-from expman import formats
+from expman import formats, sweepref
 from expman.archive import Archive
 from expman.commands.logs import open_log
 from expman.output import printable, style, write_line
@@ -20,7 +20,7 @@ def show(*, archive: Path, name: str, as_json: bool, out: TextIO) -> int:
         record = store.read(run_id)
         out.write(formats.json_text(record, pretty=True))
         return 0
-    record = store.read_valid(run_id)
+    record = sweepref.derive(store.root, store.read_valid(run_id))
     for line in summary(record, store.run_dir(run_id), out):
         write_line(out, line)
     return 0
@@ -30,9 +30,7 @@ def summary(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
     """The lines `show` prints; what comes from the record or its files `printable`."""
     head = f"run {record.get('id')}  {record.get('status')}  ({record.get('experiment')})"
     lines = [style(printable(head), "bold", out)]
-    for key in ("hypothesis", "observations"):
-        text = (record.get(key) or "-").strip().replace("\n", "\n" + " " * 16)
-        lines.append(printable(f"  {key + ':':<14}{text}"))
+    lines += [_text(key, record.get(key)) for key in ("hypothesis", "observations")]
     when = f"started {str(record.get('started'))[:19].replace('T', ' ')}"
     if record.get("ended"):
         when += f", ended {str(record['ended'])[:19].replace('T', ' ')}"
@@ -56,6 +54,7 @@ def summary(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
         [k, formats.cell(v), "(-s)" if k in overrides else ""]
         for k, v in (record.get("vars") or {}).items()
     ]
+    lines += _sweep(record.get("sweep"), out)
     lines += _section("vars", rows, out)
     stages = [
         [
@@ -80,6 +79,24 @@ def summary(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
     lines.append(style("outputs", "bold", out) + f"  {len(outputs)} files, {size / 1e6:.1f} MB")
     lines.append(style("folder", "bold", out) + printable(f"   {folder}"))
     return lines
+
+
+def _text(key: str, value: Any) -> str:
+    """A line of text (`hypothesis:`, ...), its lines under each other."""
+    text = (value if isinstance(value, str) and value.strip() else "-").strip()
+    return printable(f"  {key + ':':<14}" + text.replace("\n", "\n" + " " * 16))
+
+
+def _sweep(tag: Any, out: TextIO) -> list[str]:
+    """The sweep a point belongs to, with its hypothesis and observations."""
+    if not isinstance(tag, dict):
+        return []
+    head = f"sweep {tag.get('id')}, point {tag.get('index')}"
+    head += f" ({tag['name']})" if isinstance(tag.get("name"), str) else ""
+    return [
+        style(printable(head), "bold", out),
+        *(_text(key, tag.get(key)) for key in ("hypothesis", "observations")),
+    ]
 
 
 def _failures(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:

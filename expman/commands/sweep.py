@@ -10,7 +10,6 @@ expman sweep status [s0003]
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from expman.output import printable, style, write_line
 from expman.outputs import OUTPUTS
 from expman.slurm.track import reconcile
 from expman.state import STATE_DIR, State
-from expman.sweeps import plan
+from expman.sweeps import inputs, plan
 from expman.sweeps.backend import Backend
 from expman.sweeps.local import CLAIMED, Local
 from expman.sweeps.store import Sweeps
@@ -75,24 +74,22 @@ def sweep(
             )
         sweep_id = sweeps.resolve(resume)
         if samples is not None:
-            stored = sweeps.read(sweep_id)["definition"]
-            definition = _definition_of(stored, samples)
-            added = sweeps.extend(sweep_id, plan.points(definition, sweeps.read(sweep_id)["graph"]))
+            stored = sweeps.read(sweep_id)
+            definition = inputs.extended(stored["definition"], samples)
+            added = sweeps.extend(sweep_id, plan.points(definition, stored["graph"]))
             write_line(err, f"expman: sweep {sweep_id}: {added} point(s) added")
         if only_plan:
             return _print_plan(sweeps.plan(sweep_id), out)
     else:
-        named = _named(cfg, name) if name is not None else {}
-        if name is not None:
-            specs = [*_named_specs(named), *specs]
-            samples = samples if samples is not None else named.get("random")
-            seed = seed if seed is not None else named.get("seed", 0)
-            hypothesis = hypothesis if hypothesis is not None else named.get("hypothesis")
-        definition = _definition(cfg, specs, samples, seed or 0, points_file)
-        points = plan.points(definition, graph)
+        request = inputs.Request(name, specs, samples, seed, points_file)
+        planned = inputs.planned(cfg, display, graph, request)
         if only_plan:
-            return _print_plan(points, out)
-        sweep_id = _create(root, cfg, sweeps, definition, points, graph, hypothesis, name)
+            return _print_plan(planned.points, out)
+        if hypothesis is None:
+            hypothesis = planned.hypothesis
+        sweep_id = _create(
+            root, cfg, sweeps, planned.definition, planned.points, graph, hypothesis, name
+        )
     points = sweeps.plan(sweep_id)
     done = _succeeded(archive, sweep_id)
     todo = [p.index for p in points if p.index not in done]
@@ -216,66 +213,6 @@ def status_table(archive: Archive, sweeps: Sweeps, sweep_id: str, out: TextIO) -
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     head = f"sweep {sweep_id}: {data.get('hypothesis') or '(no hypothesis)'}"
     return style(printable(head), "bold", out) + "\n" + table + printable(summary)
-
-
-def _definition(
-    cfg: Config,
-    specs: Sequence[str],
-    samples: int | None,
-    seed: int,
-    points_file: Path | None,
-) -> plan.Definition:
-    if points_file is not None:
-        if specs or samples is not None:
-            raise UsageError("--points lists the points: give no -s or --random with it")
-        try:
-            text = points_file.read_text(encoding="utf-8")
-        except OSError as e:
-            raise UsageError(f"--points {points_file}: {e.strerror or e}") from e
-        listed = plan.read_points(text, str(points_file), list(cfg.vars))
-        return plan.Definition(listed=listed)
-    parsed = []
-    for item in specs:
-        name, sep, text = item.partition("=")
-        if not sep or not name:
-            raise UsageError(f"-s {item}: expected NAME=VALUES")
-        if name not in cfg.vars:
-            known = ", ".join(sorted(cfg.vars)) or "none"
-            raise UsageError(f"-s {item}: no var named '{name}' in the expfile (vars: {known})")
-        parsed.append(plan.parse_spec(name, text))
-    if not parsed:
-        raise UsageError("nothing to sweep: give -s NAME=VALUES, or --points FILE")
-    return plan.Definition(specs=tuple(parsed), samples=samples, seed=seed)
-
-
-def _named(cfg: Config, name: str) -> dict[str, Any]:
-    found = cfg.sweeps.get(name)
-    if not isinstance(found, dict):
-        known = ", ".join(sorted(cfg.sweeps)) or "none: add them under `sweeps:`"
-        raise UsageError(f"no sweep named '{name}' in the expfile (sweeps: {known})")
-    return found
-
-
-def _named_specs(named: dict[str, Any]) -> list[str]:
-    """A named sweep's vars as `-s` items (lists written as JSON lists of values)."""
-    items = []
-    for var, value in named["vars"].items():
-        if isinstance(value, list):
-            text = ",".join(json.dumps(v) for v in value)
-        else:
-            text = value if isinstance(value, str) else json.dumps(value)
-        items.append(f"{var}={text}")
-    return items
-
-
-def _definition_of(stored: dict[str, Any], samples: int) -> plan.Definition:
-    specs = tuple(
-        plan.Spec(s["name"], tuple(s["values"]), s["kind"], tuple(s["args"]))
-        for s in stored["specs"]
-    )
-    if stored.get("samples") is None:
-        raise UsageError("--random extends a random sweep; this one is a grid or listed points")
-    return plan.Definition(specs=specs, samples=samples, seed=stored["seed"])
 
 
 def _create(

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import socket
 import tempfile
@@ -31,14 +30,12 @@ from typing import Any
 from expman import annotation, fsutil, processes, record
 from expman.archive import Archive
 from expman.errors import ArchiveError, UsageError
+from expman.sweepref import SWEEP, SWEEP_ID, SWEEPS_DIR
 from expman.sweeps.plan import Point
 
-SWEEPS_DIR = "sweeps"
-SWEEP = "sweep.json"
 PLAN = "plan.jsonl"
 CLAIMS = "claims"
 RESULTS = "results"  # <index>.json: the run a point ran as, and its status
-_ID = re.compile(r"^s[0-9]{4,}$")
 UNWRITTEN_SECONDS = 10.0  # an empty claim this old was left by a writer that died
 
 
@@ -59,7 +56,7 @@ class Sweeps:
             names = os.listdir(self.root)  # noqa: PTH208
         except OSError:
             return []
-        return sorted((n for n in names if _ID.match(n)), key=lambda n: int(n[1:]))
+        return sorted((n for n in names if SWEEP_ID.match(n)), key=lambda n: int(n[1:]))
 
     def create(
         self, data: dict[str, Any], plan: Sequence[Point], files: dict[str, bytes] | None = None
@@ -131,7 +128,12 @@ class Sweeps:
         """Grow the sweep's plan to `plan`, whose first points must be the sweep's own;
         returns how many points were added."""
         have = self.plan(sweep_id)
-        if len(plan) < len(have) or [p.hash for p in plan[: len(have)]] != [p.hash for p in have]:
+        if len(plan) < len(have):
+            raise UsageError(
+                f"sweep {sweep_id}: {len(plan)} points asked, but the sweep has {len(have)} "
+                "points: a plan only grows"
+            )
+        if [p.hash for p in plan[: len(have)]] != [p.hash for p in have]:
             raise UsageError(
                 f"sweep {sweep_id}: the new plan does not begin with the sweep's "
                 f"{len(have)} points (another definition, seed or stage graph?)"
@@ -285,22 +287,22 @@ def _now() -> float:
 
 
 def record_observations(archive: Archive, sweep_id: str, text: str) -> list[str]:
-    """Record the sweep's observations in `sweep.json` and in the `sweep` field of each of
-    its runs (so that queries reach them from every run); the ids of those runs."""
+    """Record the sweep's observations in `sweep.json`, then derive them again into each
+    of its runs' records (`sweepref`), so that queries reach them from every run; the
+    ids of those runs. A point that ends later derives them as it is written."""
     from expman import index  # the record cache: only this command needs it
 
     sweeps = Sweeps(archive)
-    data = sweeps.read(sweep_id)
-    ended, ended_epoch = record.stamp(_now())
-    data.update(observations=text, ended=ended, ended_epoch=ended_epoch)
-    sweeps.write(data)
-    runs, _ = index.load(archive, {"sweep"})
+    with fsutil.locked(sweeps.folder(sweep_id)):  # as annotations of the sweep are written
+        data = sweeps.read(sweep_id)
+        ended, ended_epoch = record.stamp(_now())
+        data.update(observations=text, ended=ended, ended_epoch=ended_epoch)
+        sweeps.write(data)
+    runs, _ = index.load(archive, {"sweep", "origin"})
     ids = []
     for run in runs:
         tag = run.get("sweep")
-        if isinstance(tag, dict) and tag.get("id") == sweep_id:
-            whole = archive.read(run["id"])
-            whole["sweep"] = {**whole["sweep"], "observations": text}
-            archive.write(whole)
+        if isinstance(tag, dict) and tag.get("id") == sweep_id and run.get("origin") is None:
+            archive.refresh(run["id"])
             ids.append(run["id"])
     return ids

@@ -3,12 +3,17 @@ points, and point hashes. Pure: no files, no processes."""
 
 from __future__ import annotations
 
+import json
 import math
+import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from expman.errors import UsageError
-from expman.sweeps.plan import Definition, parse_spec, point_hash, points, read_points
+from expman.sweeps.plan import Definition, parse_spec, point_hash, points
+from expman.sweeps.values import identity
 
 
 def _grid(*specs: str) -> Definition:
@@ -102,26 +107,146 @@ def test_a_grid_too_large_is_refused() -> None:
         points(_grid("A=1..1000000", "B=1..1000000"), "g")
 
 
-def test_listed_points_from_csv_and_jsonl() -> None:
-    csv_points = read_points('LR,OPT\n1e-3,adam\n0.1,"sgd"\n', "points.csv", ["LR", "OPT"])
-    assert csv_points == ({"LR": 0.001, "OPT": "adam"}, {"LR": 0.1, "OPT": "sgd"})
-    jsonl = read_points('{"LR": 0.001}\n\n{"LR": [1, 2]}\n', "points.jsonl", ["LR"])
-    assert jsonl == ({"LR": 0.001}, {"LR": [1, 2]})
-    plan = points(Definition(listed=csv_points), "g")
-    assert [p.vars for p in plan] == list(csv_points)
+def _refusal(definition: Definition) -> str:
+    with pytest.raises(UsageError) as refused:
+        points(definition, "g")
+    return str(refused.value)
+
+
+def _random(*specs: str, samples: int, seed: int = 0) -> Definition:
+    parsed = tuple(parse_spec(*s.split("=", 1)) for s in specs)
+    return Definition(specs=parsed, samples=samples, seed=seed)
+
+
+def test_a_range_under_random_is_refused_when_it_cannot_give_the_points() -> None:
+    """The user guide's Slurm example: a range of floats by steps of 1 is one value, so
+    200 random points of it were 200 copies of LR=0.0001."""
+    message = _refusal(_random("LR=1e-4..1e-1", samples=200))
+    assert "only 1 distinct point" in message and "200" in message
+    assert "LR=1e-4..1e-1 gives 1 value" in message
+    assert "did you mean LR='uniform(1e-4,1e-1)' or LR='loguniform(1e-4,1e-1)'?" in message
 
 
 @pytest.mark.parametrize(
-    ("text", "name", "message"),
+    ("specs", "samples", "message"),
     [
-        ("LR\n0.1,2\n", "p.csv", "p.csv:2: 2 values for 1 vars"),
-        ("MOMENTUM\n0.9\n", "p.csv", "p.csv:2: no var named 'MOMENTUM' (vars: LR)"),
-        ("", "p.csv", "p.csv: no header line"),
-        ("LR\n", "p.csv", "p.csv: no points"),
-        ('{"LR": 1}\n[1]\n', "p.jsonl", "p.jsonl:2: a point is a JSON object"),
-        ("{bad\n", "p.jsonl", "p.jsonl:1: not JSON"),
+        (("SEED=int(1,2)",), 10, "only 2 distinct points, fewer than the 10 asked: SEED=int(1,2)"),
+        (("OPT=adam,sgd", "SEED=1..3"), 7, "only 6 distinct points, fewer than the 7 asked"),
+        (("X=uniform(1, 1)",), 2, "only 1 distinct point, fewer than the 2 asked"),
+        (("X=choice(a, b)", "Y=loguniform(2, 2)"), 3, "only 2 distinct points"),
     ],
 )
-def test_bad_points_files_say_file_and_line(text: str, name: str, message: str) -> None:
-    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        read_points(text, name, ["LR"])
+def test_random_points_beyond_what_the_specs_allow_are_refused(
+    specs: tuple[str, ...], samples: int, message: str
+) -> None:
+    assert message in _refusal(_random(*specs, samples=samples))
+
+
+def test_random_points_are_distinct_and_extending_keeps_them() -> None:
+    """Draws from a small space repeat: a repeated draw is drawn again, so the plan holds
+    distinct points, and point i still depends on (seed, i) alone."""
+    few = points(_random("SEED=int(1,40)", "OPT=adam,sgd", samples=30, seed=3), "g")
+    many = points(_random("SEED=int(1,40)", "OPT=adam,sgd", samples=80, seed=3), "g")
+    assert len({json.dumps(p.vars, sort_keys=True) for p in many}) == 80
+    assert [p.vars for p in many[:30]] == [p.vars for p in few]
+    every = points(_random("SEED=int(1,5)", samples=5), "g")
+    assert sorted(p.vars["SEED"] for p in every) == [1, 2, 3, 4, 5]
+
+
+def test_draws_that_keep_repeating_are_refused_not_endless() -> None:
+    """Two floats apart: uniform() between them has only those two values to give."""
+    started = time.perf_counter()
+    message = _refusal(_random("X=uniform(1, 1.0000000000000002)", samples=3))
+    assert "distinct points after" in message
+    assert time.perf_counter() - started < 10
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("logunifrom(1e-4,1e-1)", "logunifrom() is not a distribution"),
+        ("logunifrom(1e-4,1e-1)", "did you mean loguniform(1e-4,1e-1)?"),
+        ("Uniform(0, 1)", "did you mean uniform(0, 1)?"),
+        ("normal(0, 1)", "normal() is not a distribution (uniform, loguniform, int, choice)"),
+        ("1,1.0", "1 and 1.0 are the same value"),
+        ("a,b,a", "a is given twice"),
+        ("choice(1, 2, 1)", "1 is given twice"),
+        ("1e308..1e309", "1e309 is not a finite number"),
+        ("0..1e308..1e-308", "more than 1,000,000 values"),
+        ("1.." + "9" * 400, "more than 1,000,000 values"),
+        ("1e17..100000000000000010", "its values are not all distinct"),
+        ("uniform(-1e308, 1e308)", "uniform() takes finite numbers"),
+        ("uniform(1, 1e309)", "1e309 is not a finite number"),
+        ("1.5..1e400", "1e400 is not a finite number"),
+        ("0.5.." + "9" * 400, "a range's ends and step are numbers a float can hold"),
+        (".inf,1", ".inf is not a finite number"),
+        ("1,1e309", "1e309 is not a finite number"),
+        ("9" * 5000, "too many digits"),
+        ("null,1", "null is not a value"),
+        ('"a\\0b"', "a NUL character"),
+    ],
+)
+def test_specs_that_give_no_plan_say_why(text: str, message: str) -> None:
+    with pytest.raises(UsageError) as refused:
+        parse_spec("X", text)
+    assert message in str(refused.value)
+
+
+def test_text_that_is_a_value_may_look_like_a_call_when_quoted() -> None:
+    assert parse_spec("X", "'f(x)'").values == ("f(x)",)
+    assert parse_spec("X", "relu,gelu(tanh)").values == ("relu", "gelu(tanh)")
+
+
+def test_random_points_are_bounded_like_a_grid() -> None:
+    started = time.perf_counter()
+    message = _refusal(_random("X=uniform(0, 1)", samples=1_000_000_000))
+    assert "1,000,000,000 random points: more than 1,000,000" in message
+    assert time.perf_counter() - started < 1
+
+
+def test_a_var_is_swept_once() -> None:
+    twice = Definition(specs=(parse_spec("LR", "1,2"), parse_spec("LR", "3")))
+    assert "LR is swept twice" in _refusal(twice)
+
+
+SPEC_TEXTS = st.sampled_from(
+    [
+        "1,2",
+        "1,1.0",
+        "a,b,a",
+        "true,1",
+        "[1],[1.0]",
+        "1..3",
+        "0..1..0.5",
+        "1e-4..1e-1",
+        "int(1,3)",
+        "int(5,5)",
+        "choice(x,y)",
+        "uniform(0,1)",
+        "uniform(2,2)",
+        "loguniform(1e-3,1)",
+        "logunifrom(1e-3,1)",
+        "{a: 1, b: 2},{b: 2, a: 1.0}",
+    ]
+)
+
+
+@settings(derandomize=True, max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["A", "B", "C"]), SPEC_TEXTS), min_size=1, max_size=4),
+    st.none() | st.integers(min_value=1, max_value=40),
+    st.integers(min_value=0, max_value=3),
+)
+def test_every_plan_holds_distinct_points_or_is_refused(
+    specs: list[tuple[str, str]], samples: int | None, seed: int
+) -> None:
+    """No plan of identical points: whatever the specs, a plan's points are pairwise
+    different (as queries compare values), or the definition is refused saying why."""
+    try:
+        parsed = tuple(parse_spec(name, text) for name, text in specs)
+        plan = points(Definition(specs=parsed, samples=samples, seed=seed), "g")
+    except UsageError as e:
+        assert str(e)
+        return
+    assert len({identity(p.vars) for p in plan}) == len(plan)
+    assert len(plan) == (samples if samples is not None else len(plan))

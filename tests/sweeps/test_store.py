@@ -40,6 +40,10 @@ def test_a_plan_grows_but_never_changes(tmp_path: Path) -> None:
     assert [p.hash for p in sweeps.plan(sweep)] == [p.hash for p in _random(40)]
     with pytest.raises(UsageError, match="does not begin with the sweep's 40 points"):
         sweeps.extend(sweep, _random(50, seed=8))
+    with pytest.raises(
+        UsageError, match="10 points asked, but the sweep has 40 points: a plan only grows"
+    ):
+        sweeps.extend(sweep, _random(10))
 
 
 def _claimer(folder: str, results: multiprocessing.Queue, done: object) -> None:  # type: ignore[type-arg]

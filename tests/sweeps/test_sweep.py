@@ -249,6 +249,39 @@ def test_end_after_a_sweep_records_its_observations_on_every_run(
     assert run_cli("end", "-m", "again")[0] == 2, "no open run, and every sweep ended"
 
 
+def test_a_sweeps_observations_are_seen_from_each_of_its_runs(
+    sweepable: Path, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """`end --sweep` while a point runs and before another starts: every point's record
+    carries the sweep's hypothesis and observations (its own observations are the
+    sweep's), the README's `matches(observations, ...)` finds them, `show` says them."""
+    gate = tmp_path / "gate"
+    hypothesis = "a larger step needs fewer iterations"
+    sweep = _background_sweep(sweepable, "-m", hypothesis, "-s", "STEP=1,3", "-s", f"GATE={gate}")
+    _at_the_gate(tmp_path, 1)  # point 0 runs; point 1 has no run yet
+    code, out, _ = run_cli("end", "--sweep", "s0001", "-m", "STEP=3 overshoots every GOAL")
+    assert code == 0, out
+    gate.touch()
+    assert sweep.wait(timeout=120) == 0
+    runs = records(sweepable)
+    assert len(runs) == 2
+    for run in runs:
+        assert run["observations"] == "STEP=3 overshoots every GOAL"
+        assert run["sweep"]["observations"] == "STEP=3 overshoots every GOAL"
+        assert run["sweep"]["hypothesis"] == hypothesis
+    readme = "[?matches(observations, '(?i)overshoot')].id"
+    assert json.loads(run_cli("query", readme)[1]) == ["0001", "0002"]
+    code, out, _ = run_cli("show", "2")
+    assert code == 0
+    shown = out[out.index("sweep s0001") :]
+    assert shown.startswith("sweep s0001, point 1\n")
+    assert f"  hypothesis:   {hypothesis}\n" in shown
+    assert "  observations: STEP=3 overshoots every GOAL\n" in shown
+    assert run_cli("end", "--sweep", "s0001", "-m", "revised")[0] == 0
+    assert [r["observations"] for r in records(sweepable)] == ["revised"] * 2
+    assert json.loads(run_cli("query", "[].sweep.observations")[1]) == ["revised"] * 2
+
+
 def test_a_sweep_named_in_the_expfile(experiment: Experiment) -> None:
     named = EXPFILE.replace(
         "stages:",

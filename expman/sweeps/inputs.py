@@ -1,0 +1,289 @@
+"""What a sweep covers, from what a person gives: `-s NAME=SPEC` items, a sweep named
+under `sweeps:` in the expfile (`-s` replaces its spec of a var), a points file (CSV or
+JSON Lines), or `--random N` extending a random sweep. Each becomes a `plan.Definition`,
+and `plan` makes the points.
+
+Problems are said where they are: a named sweep's as every expfile problem is
+(`expfile.yaml:LINE:COL: $.sweeps.NAME.vars.X: ...`), a points file's with its file and
+line. A points file is untrusted text: any bytes give points or such a message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from expman.errors import ArchiveError, ConfigError, Problem, UsageError
+from expman.model import Config
+from expman.sweeps import plan
+from expman.sweeps.values import BadValue, checked, identity, shown, typed
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the command line asks of a new sweep."""
+
+    name: str | None = None  # a sweep named in the expfile
+    specs: Sequence[str] = ()  # -s NAME=SPEC
+    samples: int | None = None  # --random N
+    seed: int | None = None
+    points_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A new sweep's definition and points, and the hypothesis its expfile entry gives."""
+
+    definition: plan.Definition
+    points: list[plan.Point]
+    hypothesis: str | None = None
+
+
+def planned(cfg: Config, display: str, graph: str, request: Request) -> Planned:
+    """The definition and points `request` asks for; `UsageError` (a `ConfigError` for a
+    named sweep's own problems) when they are not a plan of distinct points."""
+    if request.points_file is not None:
+        if request.specs or request.samples is not None or request.name is not None:
+            raise UsageError("--points lists the points: give no -s, --random or sweep name")
+        listed = read_points(_text_of(request.points_file), str(request.points_file), cfg.vars)
+        definition = plan.Definition(listed=listed)
+        return Planned(definition, plan.points(definition, graph))
+    given = [_command_line_spec(cfg, item) for item in request.specs]
+    if request.name is None:
+        if not given:
+            raise UsageError("nothing to sweep: give -s NAME=VALUES, or --points FILE")
+        definition = plan.Definition(tuple(given), request.samples, request.seed or 0)
+        return Planned(definition, plan.points(definition, graph))
+    named = _named(cfg, request.name)
+    with _located(cfg, display, request.name, given, request.samples):
+        definition = _named_definition(named, given, request.samples, request.seed)
+        return Planned(definition, plan.points(definition, graph), named.get("hypothesis"))
+
+
+def named_problems(cfg: Config, display: str) -> list[Problem]:
+    """The problems of every sweep named in the expfile, located (drawing no point)."""
+    found = []
+    for name, named in cfg.sweeps.items():
+        try:
+            plan.check(_named_definition(named, [], None, None))
+        except plan.PlanError as e:
+            found.append(_problem(cfg, display, name, e))
+    return found
+
+
+def extended(stored: Mapping[str, Any], samples: int) -> plan.Definition:
+    """A random sweep's stored definition, with `samples` points."""
+    if stored.get("samples") is None:
+        raise UsageError("--random extends a random sweep; this one is a grid or listed points")
+    try:
+        specs = tuple(
+            plan.Spec(s["name"], tuple(s["values"]), s["kind"], tuple(s["args"]), s.get("text", ""))
+            for s in stored["specs"]
+        )
+        return plan.Definition(specs=specs, samples=samples, seed=int(stored["seed"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ArchiveError(f"the sweep's stored definition is damaged: {e!r}") from e
+
+
+def read_points(
+    text: str, filename: str, variables: Mapping[str, Any]
+) -> tuple[dict[str, Any], ...]:
+    """Listed points: CSV with a header of var names (values typed as everywhere), or
+    JSON Lines (`.jsonl`), one object a line. `variables` are the experiment's vars and
+    their values, which a point that leaves a var out runs with. Each point is distinct;
+    errors say `file:line`."""
+    rows = _jsonl_rows(text, filename) if filename.endswith(".jsonl") else _csv_rows(text, filename)
+    seen: dict[str, int] = {}
+    for number, row in rows:
+        unknown = [name for name in row if name not in variables]
+        if unknown:
+            known = ", ".join(variables) or "none"
+            raise UsageError(f"{filename}:{number}: no var named {unknown[0]!r} (vars: {known})")
+        earlier = seen.setdefault(identity({**variables, **row}), number)
+        if earlier != number:
+            values = ", ".join(f"{k}={shown(v)}" for k, v in row.items())
+            raise UsageError(f"{filename}:{number}: the same point as line {earlier} ({values})")
+    if not rows:
+        raise UsageError(f"{filename}: no points")
+    if len(rows) > plan.MAX_POINTS:
+        raise UsageError(f"{filename}: more than {plan.MAX_POINTS:,} points")
+    return tuple(row for _, row in rows)
+
+
+def _text_of(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise UsageError(f"--points {path}: {e.strerror or e}") from e
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise UsageError(f"{path}:{line}: not UTF-8 text") from e
+
+
+class _Repeated(Exception):
+    """A key given twice in one JSON object."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _Repeated(key)
+        found[key] = value
+    return found
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise BadValue(f"{text} is not a finite number")
+    return value
+
+
+def _no_constant(text: str) -> float:
+    raise BadValue(f"{text} is not a finite number")
+
+
+def _jsonl_rows(text: str, filename: str) -> list[tuple[int, dict[str, Any]]]:
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{filename}:{number}"
+        try:
+            row = json.loads(
+                line,
+                object_pairs_hook=_unique_keys,
+                parse_float=_finite_float,
+                parse_constant=_no_constant,
+            )
+        except _Repeated as e:
+            raise UsageError(f"{where}: {e} is given twice") from e
+        except BadValue as e:
+            raise UsageError(f"{where}: {e}") from e
+        except RecursionError as e:
+            raise UsageError(f"{where}: nested too deeply") from e
+        except ValueError as e:
+            raise UsageError(f"{where}: not JSON: {e}") from e
+        if not isinstance(row, dict):
+            raise UsageError(f"{where}: a point is a JSON object")
+        for name, value in row.items():
+            try:
+                checked(value)
+            except BadValue as e:
+                raise UsageError(f"{where}: {name}: {e}") from e
+        rows.append((number, row))
+    return rows
+
+
+def _csv_rows(text: str, filename: str) -> list[tuple[int, dict[str, Any]]]:
+    reader = csv.reader(io.StringIO(text))
+    header: list[str] | None = None
+    rows = []
+    try:
+        for cells in reader:
+            number = reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            if header is None:
+                header = [cell.strip() for cell in cells]
+                repeated = [name for i, name in enumerate(header) if name in header[:i]]
+                if repeated:
+                    raise UsageError(
+                        f"{filename}:{number}: the column {repeated[0]} is given twice"
+                    )
+                continue
+            if len(cells) != len(header):
+                raise UsageError(f"{filename}:{number}: {len(cells)} values for {len(header)} vars")
+            rows.append((number, _typed_row(header, cells, f"{filename}:{number}")))
+    except csv.Error as e:
+        raise UsageError(f"{filename}:{reader.line_num}: not CSV: {e}") from e
+    if header is None:
+        raise UsageError(f"{filename}: no header line (the var names)")
+    return rows
+
+
+def _typed_row(header: list[str], cells: list[str], where: str) -> dict[str, Any]:
+    row = {}
+    for name, cell in zip(header, cells, strict=True):
+        try:
+            row[name] = typed(cell)
+        except BadValue as e:
+            raise UsageError(f"{where}: {name}: {e}") from e
+    return row
+
+
+def _command_line_spec(cfg: Config, item: str) -> plan.Spec:
+    name, sep, text = item.partition("=")
+    if not sep or not name:
+        raise UsageError(f"-s {item}: expected NAME=VALUES")
+    if name not in cfg.vars:
+        known = ", ".join(sorted(cfg.vars)) or "none"
+        raise UsageError(f"-s {item}: no var named '{name}' in the expfile (vars: {known})")
+    return plan.parse_spec(name, text)
+
+
+def _named(cfg: Config, name: str) -> dict[str, Any]:
+    found = cfg.sweeps.get(name)
+    if not isinstance(found, dict):
+        known = ", ".join(sorted(cfg.sweeps)) or "none: add them under `sweeps:`"
+        raise UsageError(f"no sweep named '{name}' in the expfile (sweeps: {known})")
+    return found
+
+
+def _named_definition(
+    named: Mapping[str, Any], given: Sequence[plan.Spec], samples: int | None, seed: int | None
+) -> plan.Definition:
+    """A named sweep's definition, the command line's specs in place of its own for the
+    same vars, and its `random` and `seed` unless the command line gives them."""
+    swept = named["vars"]
+    overridden = {spec.name for spec in given}
+    specs: list[plan.Spec] = []
+    for var, value in swept.items():
+        if var in overridden:
+            specs += [spec for spec in given if spec.name == var]
+        else:
+            specs.append(plan.spec_of(var, value))
+    specs += [spec for spec in given if spec.name not in swept]
+    return plan.Definition(
+        tuple(specs),
+        samples if samples is not None else named.get("random"),
+        seed if seed is not None else named.get("seed", 0),
+    )
+
+
+@contextlib.contextmanager
+def _located(
+    cfg: Config, display: str, name: str, given: Sequence[plan.Spec], samples: int | None
+) -> Iterator[None]:
+    """A problem of the named sweep's own definition (not of what the command line
+    gave in its place) becomes a `ConfigError` at its place in the expfile."""
+    try:
+        yield
+    except plan.PlanError as e:
+        where, overridden = e.where, {spec.name for spec in given}
+        from_file = (
+            where == ()
+            or (where == ("random",) and samples is None)
+            or (where[:1] == ("vars",) and where[1] not in overridden)
+        )
+        if not from_file:
+            raise
+        raise ConfigError([_problem(cfg, display, name, e)]) from e
+
+
+def _problem(cfg: Config, display: str, name: str, error: plan.PlanError) -> Problem:
+    from expman import yamlnodes
+
+    path = ("sweeps", name, *error.where)
+    line, column = yamlnodes.locate(yamlnodes.compose(cfg.text), path)
+    return Problem(display, line, column, yamlnodes.json_path(path), error.problem, error.hint)

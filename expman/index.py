@@ -8,15 +8,16 @@ of truth: it answers exactly what the run folders would, or is not used. Why it 
 answer stale:
 
 - What a cached value depends on is said in one place, `_signature`: the size,
-  modification and change times and inode of the run's `run.json`. A field derived at
-  read time from any other file must be derived on the records `load` returns (never
-  cached), or have that file's signature added there.
-- A signature names one content. A segment is cached only when each record's change time
-  is older than the moment its reading started, on the file system's own clock (`_clock`)
-  and its signature was the same after it was read: any later change of the file, or
-  another file in its place, has a later change time, so another signature. Records
-  changed in the last seconds are not cached either (their modification times could
-  hide a second change, as in git's "racy" index entries).
+  modification and change times and inode of the run's `run.json`. The cache, and a
+  `LazyRecord` completing itself, see nothing else: a field derived from any other file
+  must be written into `run.json` whenever that file changes (as notes and tags are,
+  see `annotation`), or that file's stat must be added to the signature.
+- A signature names one content. A segment is cached only when each record's signature
+  was the same after it was read and its change time is older than the moment its
+  reading started, on the file system's own clock (`_clock`): any later change of the
+  file, or another file put in its place, has a later change time, so another
+  signature, even where time stamps are coarse. Records modified in the last seconds
+  are not cached either (as git's "racy" index entries).
 - A segment's key is a digest of its ids and their signatures: it names every record's
   content. Each column file holds the key of the records it was read from, and is used
   only with an index of the same key; any other column (of an earlier state of the
@@ -175,7 +176,8 @@ def load(archive: Archive, fields: Iterable[str] | None = None) -> tuple[list[An
 
 
 def _signature(path: str) -> Signature | None:
-    """What the cache of a record depends on (see the module's docstring)."""
+    """Everything a record's cached fields depend on (see the module's docstring): the
+    one place to add a file that fields of records are derived from."""
     try:
         info = os.stat(path)  # noqa: PTH116 - str paths: a Path costs ~1 us, per run
     except OSError:

@@ -7,7 +7,10 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from expman.archive import Archive
 from expman.cli import main
 from tests.conftest import RunCli, age, records
 
+BIN = Path(sys.executable).parent
 EXPFILE = """\
 version: 1
 name: lab
@@ -108,11 +112,12 @@ STEP = st.one_of(
     st.tuples(st.just("rename"), RUN),
     st.tuples(st.just("forget")),
 )
-SEQUENCES = st.lists(
-    st.tuples(STEP, st.lists(st.sampled_from([*QUERIES, "load"]), min_size=1, max_size=3)),
-    min_size=1,
-    max_size=8,
-)
+QUESTIONS = st.lists(st.sampled_from([*QUERIES, "load"]), min_size=1, max_size=3)
+
+
+def _sequences(longest: int) -> st.SearchStrategy[list[Any]]:
+    """Steps, each followed by questions (each asked twice: cold, then warm)."""
+    return st.lists(st.tuples(STEP, QUESTIONS), min_size=1, max_size=longest)
 
 
 def _experiment(root: Path, *rates: tuple[int, bool]) -> Path:
@@ -232,8 +237,76 @@ FAST = settings(
 
 
 @FAST
-@given(sequence=SEQUENCES)
+@given(sequence=_sequences(8))
 def test_the_cache_never_answers_differently_from_the_files(
     labs: Path, tmp_path: Path, run_cli: RunCli, sequence: list[Any]
 ) -> None:
     _sequence(tmp_path / f"example-{next(EXAMPLES)}", labs, run_cli, sequence)
+
+
+@pytest.mark.slow
+@settings(FAST, max_examples=60)
+@given(sequence=_sequences(25))
+def test_the_cache_never_answers_differently_from_the_files_in_longer_histories(
+    labs: Path, tmp_path: Path, run_cli: RunCli, sequence: list[Any]
+) -> None:
+    _sequence(tmp_path / f"example-{next(EXAMPLES)}", labs, run_cli, sequence)
+
+
+def test_columns_another_writer_left_are_not_used(project: Path, run_cli: RunCli) -> None:
+    """A query that read the records before a note, and wrote its columns after a later
+    query cached the noted record (or was killed before writing its index), leaves
+    columns of another state beside the index: they are read again from the records."""
+    _runs(run_cli, "1", "2")
+    _age_fresh(project)
+    index.load(Archive(project / "runs"))  # every field cached, `attempts` included
+    (folder,) = {p.parent for p in (project / "runs" / index.CACHE_DIR).rglob("index.marshal")}
+    before = {p.name: p.read_bytes() for p in folder.glob("*.marshal") if p.name != "index.marshal"}
+    assert run_cli("note", "2", "-m", "seen later")[0] == 0
+    assert run_cli("tag", "1", "+best")[0] == 0
+    _age_fresh(project)
+    index.load(Archive(project / "runs"))
+    for name, data in before.items():
+        (folder / name).write_bytes(data)
+    for expression in ("[].notes[].text", "[].tags", "[].attempts[0].overrides.LR", "@"):
+        assert _answer(run_cli, expression) == _from_files(project, expression), expression
+
+
+def _many(project: Path, run_cli: RunCli, count: int) -> None:
+    """`count` runs: two real ones, cloned with other ids and vars (as a sweep leaves them)."""
+    _runs(run_cli, "1", "2")
+    runs = project / "runs"
+    real = [json.loads(p.read_text()) for p in sorted(runs.glob("[0-9]*/run.json"))]
+    for number in range(3, count + 1):
+        record = {**real[number % 2], "id": f"{number:04d}", "uid": f"{number:032x}"}
+        record["vars"] = {"LR": number}
+        (runs / record["id"]).mkdir()
+        (runs / record["id"] / "run.json").write_text(json.dumps(record, indent=2))
+    for path in runs.glob("[0-9]*/run.json"):
+        past = path.stat().st_mtime - 60
+        os.utime(path, (past, past))
+    age(runs / "0001" / "run.json")  # and the clock past them all
+
+
+@pytest.mark.slow
+def test_queries_killed_while_writing_the_cache_leave_no_wrong_answer(
+    project: Path, run_cli: RunCli
+) -> None:
+    """Cold queries, two at a time, killed at another moment each round (reading records,
+    writing columns or an index), after a note in each segment: then every answer is
+    still the files'."""
+    _many(project, run_cli, 2500)
+    command = [str(BIN / "expman"), "query", "[].{v: vars.LR, a: attempts[0].status}"]
+    chance = random.Random(18)
+    for round_ in range(6):
+        noted = [str(chance.randrange(segment, segment + 500)) for segment in (1, 1000, 2000)]
+        assert run_cli("note", *noted, "-m", f"round {round_}")[0] == 0
+        _age_fresh(project)
+        queries = [subprocess.Popen(command, cwd=project, stdout=subprocess.DEVNULL)]
+        queries.append(subprocess.Popen(command, cwd=project, stdout=subprocess.DEVNULL))
+        time.sleep(chance.uniform(0.05, 0.6))
+        for query in queries:
+            query.kill()
+            query.wait()
+        for expression in ("[].notes[-1].text", "[].attempts[0].status"):
+            assert _answer(run_cli, expression) == _from_files(project, expression)

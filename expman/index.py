@@ -1,23 +1,41 @@
 """A cache of the archive's records, by field, so that questions over many runs are quick.
 
-    <archive>/.cache/<version>/<segment>/index.marshal    ids, stat signatures, damaged
-    <archive>/.cache/<version>/<segment>/<field>.marshal  one value per run (`()`: absent)
+    <archive>/.cache/<version>/<segment>/index.marshal    ids, signatures, key, damaged, key orders
+    <archive>/.cache/<version>/<segment>/<field>.marshal  (key, one value per run; `()`: absent)
 
-Runs are grouped in segments of 1,000 ids. A segment is used only when every one of its
-`run.json` files has the size, modification and change times and inode it had when
-cached (one `stat` each), so the cache can never answer stale; otherwise the segment is rebuilt from
-the run folders. Records changed in the last seconds before a cache write are not cached
-(their times could hide a second change, as in git's "racy" index entries). The cache
-is never the only copy of anything: deleting `.cache/` costs one rebuild.
+Runs are grouped in segments of 1,000 ids. The cache is a speed-up, never a second source
+of truth: it answers exactly what the run folders would, or is not used. Why it cannot
+answer stale:
 
-A query loads only the fields its expression names. Records are `LazyRecord`s, which
-complete themselves from `run.json` as soon as anything else is asked of them.
+- What a cached value depends on is said in one place, `_signature`: the size,
+  modification and change times and inode of the run's `run.json`. The cache, and a
+  `LazyRecord` completing itself, see nothing else: a field derived from any other file
+  must be written into `run.json` whenever that file changes (as notes and tags are,
+  see `annotation`), or that file's stat must be added to the signature.
+- A signature names one content. A segment is cached only when each record's signature
+  was the same after it was read and its change time is older than the moment its
+  reading started, on the file system's own clock (`_clock`): any later change of the
+  file, or another file put in its place, has a later change time, so another
+  signature, even where time stamps are coarse. Records modified in the last seconds
+  are not cached either (as git's "racy" index entries).
+- A segment's key is a digest of its ids and their signatures: it names every record's
+  content. Each column file holds the key of the records it was read from, and is used
+  only with an index of the same key; any other column (of an earlier state of the
+  archive, of a writer killed halfway, of a query writing at the same time) is read
+  again from the records.
+- An index is used only when every `run.json` has the signature it holds (one `stat`
+  each); otherwise the segment is read again from the run folders.
+
+Deleting `.cache/` costs one rebuild. A query loads only the fields its expression names.
+Records are `LazyRecord`s, which complete themselves from `run.json` as soon as anything
+else is asked of them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import itertools
 import marshal
 import os
@@ -33,7 +51,7 @@ from expman.archive import RECORD, Archive, Damaged, read_record
 SEGMENT = 1000
 RACY_SECONDS = 2.0
 CACHE_DIR = ".cache"
-_VERSION = f"records-2-{sys.implementation.cache_tag}-{marshal.version}"
+_VERSION = f"records-3-{sys.implementation.cache_tag}-{marshal.version}"
 _ABSENT = ()  # JSON never loads as a tuple: marks a field a record does not have
 # The largest fields, seldom asked (each attempt holds its stages again: half the bytes
 # of a record): cached by the first query that names them, not by every first query.
@@ -164,6 +182,8 @@ def load(archive: Archive, fields: Iterable[str] | None = None) -> tuple[list[An
 
 
 def _signature(path: str) -> Signature | None:
+    """Everything a record's cached fields depend on (see the module's docstring): the
+    one place to add a file that fields of records are derived from."""
     try:
         info = os.stat(path)  # noqa: PTH116 - str paths: a Path costs ~1 us, per run
     except OSError:
@@ -182,48 +202,75 @@ def _segment(
     signatures = [_signature(path) for path in paths]
     index = _read(folder / "index.marshal")
     if isinstance(index, dict) and index.get("ids") == ids and index.get("sigs") == signatures:
-        names = index["fields"] if wanted is None else wanted & set(index["fields"])
-        columns = {name: _read(folder / f"{name}.marshal") for name in names}
-        missing = [name for name, column in columns.items() if not isinstance(column, list)]
-        if missing:  # deferred, or removed: read from the records, and cached now
-            columns.update(_columns_from_records(folder, ids, paths, missing))
-        damaged = [Damaged(i, archive.run_dir(i), r) for i, r in index["damaged"].items()]
-        bad = set(index["damaged"])
-        orders = [index["orders"][n] if n >= 0 else () for n in index["order_of"]]
-        return _rows(ids, paths, columns, bad, wanted, orders), damaged
+        found = _from_cache(archive, folder, index, paths, wanted)
+        if found is not None:
+            return found
     return _rebuild(archive, folder, ids, paths, signatures, wanted)
 
 
+def _from_cache(
+    archive: Archive, folder: Path, index: dict[str, Any], paths: list[str], wanted: set[str] | None
+) -> tuple[list[Any], list[Damaged]] | None:
+    """A segment from its current index and the columns of the index's key; the columns
+    it lacks are read from the records and cached. None when a record changed meanwhile."""
+    ids, key = index["ids"], index["key"]
+    names = index["fields"] if wanted is None else wanted & set(index["fields"])
+    columns: dict[str, list[Any]] = {}
+    for name in names:
+        column = _column(folder / f"{name}.marshal", key)
+        if column is not None:
+            columns[name] = column
+    missing = [name for name in names if name not in columns]
+    if missing:  # deferred, of another key, or removed
+        read = _columns_from_records(paths, index["sigs"], missing)
+        if read is None:
+            return None
+        columns.update(read)
+        _write_columns(folder, key, read)
+    damaged = [Damaged(i, archive.run_dir(i), r) for i, r in index["damaged"].items()]
+    bad = set(index["damaged"])
+    orders = [index["orders"][n] if n >= 0 else () for n in index["order_of"]]
+    return _rows(ids, paths, columns, bad, wanted, orders), damaged
+
+
+def _column(path: Path, key: bytes) -> list[Any] | None:
+    """A cached column, if it was read from the records that `key` names."""
+    found = _read(path)
+    if type(found) is tuple and len(found) == 2 and found[0] == key:
+        return found[1]  # type: ignore[no-any-return]
+    return None
+
+
 def _columns_from_records(
-    folder: Path, ids: list[str], paths: list[str], names: list[str]
-) -> dict[str, list[Any]]:
-    """Columns the cache of a current segment lacks, read from its records."""
-    columns: dict[str, list[Any]] = {name: [_ABSENT] * len(ids) for name in names}
+    paths: list[str], signatures: list[Signature | None], names: list[str]
+) -> dict[str, list[Any]] | None:
+    """Columns read from the records, if every record still has its signature after
+    they were read (None if not)."""
+    columns: dict[str, list[Any]] = {name: [_ABSENT] * len(paths) for name in names}
     for position, path in enumerate(paths):
         try:
             record = read_record(path)
         except ValueError:
-            continue  # damaged since it was cached: the next query rebuilds the segment
+            continue  # damaged when cached (or since: its signature says so below)
         for name in names:
             columns[name][position] = record.get(name, _ABSENT)
-    with contextlib.suppress(OSError, ValueError):
-        for name, column in columns.items():
-            fsutil.write_atomic(folder / f"{name}.marshal", marshal.dumps(column), sync=False)
+    if [_signature(path) for path in paths] != signatures:
+        return None
     return columns
 
 
 def _rows(
     ids: list[str],
     paths: list[str],
-    columns: dict[str, Any],
+    columns: dict[str, list[Any]],
     bad: set[str],
     wanted: set[str] | None,
     orders: list[tuple[str, ...]],
 ) -> list[Any]:
     """Records (or the `wanted` part of them) from cached columns, each in its own key
     order, so that output is the same bytes whichever fields were loaded."""
-    names = [name for name, column in columns.items() if isinstance(column, list)]
-    lists = [columns[name] for name in names]
+    names = list(columns)
+    lists = list(columns.values())
     complete = wanted is None
     # Records share a few key orders: for each, which columns to take, in that order.
     plans: dict[int, tuple[tuple[str, ...], tuple[int, ...]]] = {}
@@ -254,6 +301,9 @@ def _rebuild(
     signatures: list[Signature | None],
     wanted: set[str] | None,
 ) -> tuple[list[Any], list[Damaged]]:
+    """A segment read from its records, and cached if every record provably has the
+    content read under its signature."""
+    started = _clock(folder) if _settled(signatures) else None
     records: dict[str, dict[str, Any]] = {}
     damaged: dict[str, str] = {}
     for run_id, path in zip(ids, paths, strict=True):
@@ -261,7 +311,8 @@ def _rebuild(
             records[run_id] = read_record(path)
         except ValueError as e:
             damaged[run_id] = str(e)
-    _write(folder, ids, signatures, records, damaged, wanted)
+    if started is not None and _unchanged_since(paths, signatures, started):
+        _write(folder, ids, signatures, records, damaged, wanted)
     rows = []
     for run_id, path in zip(ids, paths, strict=True):
         if run_id in records:
@@ -269,6 +320,30 @@ def _rebuild(
             fields = record if wanted is None else {k: v for k, v in record.items() if k in wanted}
             rows.append(LazyRecord(fields, path, wanted is None, tuple(record)))
     return rows, [Damaged(i, archive.run_dir(i), reason) for i, reason in damaged.items()]
+
+
+def _settled(signatures: list[Signature | None]) -> bool:
+    """Every record is there and was not modified in the last `RACY_SECONDS`."""
+    now_ns = time.time_ns()
+    return all(s is not None and now_ns - s[0] >= RACY_SECONDS * 1e9 for s in signatures)
+
+
+def _clock(folder: Path) -> int | None:
+    """The file system's time now, as it would stamp a change (the change time of the
+    segment's folder, touched for it); None when the cache cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.utime(folder)
+        return folder.stat().st_ctime_ns
+    except OSError:
+        return None
+
+
+def _unchanged_since(paths: list[str], signatures: list[Signature | None], started: int) -> bool:
+    """Every record still has its signature, and was last changed before `started`: what
+    was read after `started` is then the only content its signature can name."""
+    after = [_signature(path) for path in paths]
+    return after == signatures and all(s is not None and s[3] < started for s in after)
 
 
 def _write(
@@ -279,13 +354,11 @@ def _write(
     damaged: dict[str, str],
     wanted: set[str] | None,
 ) -> None:
-    """Cache a segment, unless a record is too fresh to be trusted by its signature.
+    """Cache a segment under the key of its records' signatures.
 
     The `DEFERRED` fields are cached only when `wanted` (then a later query naming them
-    caches them: `_columns_from_records`)."""
-    now_ns = time.time_ns()
-    if any(s is None or now_ns - s[0] < RACY_SECONDS * 1e9 for s in signatures):
-        return
+    caches them: `_from_cache`)."""
+    key = _key(ids, signatures)
     columns: dict[str, list[Any]] = {}
     for position, run_id in enumerate(ids):  # one pass: a column per field, in id order
         for name, value in records.get(run_id, {}).items():
@@ -294,28 +367,43 @@ def _write(
                 column = columns[name] = [_ABSENT] * len(ids)
             column[position] = value
     fields = sorted(columns)
+    cached = {
+        name: columns[name]
+        for name in fields
+        if name not in DEFERRED or wanted is None or name in wanted
+    }
+    orders: dict[tuple[str, ...], int] = {}
+    order_of = [
+        orders.setdefault(tuple(records[i]), len(orders)) if i in records else -1 for i in ids
+    ]
+    index = {
+        "ids": ids,
+        "sigs": signatures,
+        "key": key,
+        "fields": fields,
+        "damaged": damaged,
+        "orders": list(orders),  # the distinct key orders of the records
+        "order_of": order_of,
+    }
+    if _write_columns(folder, key, cached):
+        with contextlib.suppress(OSError, ValueError):
+            fsutil.write_atomic(folder / "index.marshal", marshal.dumps(index), sync=False)
+
+
+def _key(ids: list[str], signatures: list[Signature | None]) -> bytes:
+    """The name of the content of a segment's records."""
+    return hashlib.blake2b(repr((ids, signatures)).encode(), digest_size=16).digest()
+
+
+def _write_columns(folder: Path, key: bytes, columns: dict[str, list[Any]]) -> bool:
+    """Cache columns read from the records that `key` names; False if one could not be."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in fields:
-            if name in DEFERRED and wanted is not None and name not in wanted:
-                continue
-            data = marshal.dumps(columns[name])
+        for name, column in columns.items():
+            data = marshal.dumps((key, column))
             fsutil.write_atomic(folder / f"{name}.marshal", data, sync=False)
-        orders: dict[tuple[str, ...], int] = {}
-        order_of = [
-            orders.setdefault(tuple(records[i]), len(orders)) if i in records else -1 for i in ids
-        ]
-        index = {
-            "ids": ids,
-            "sigs": signatures,
-            "fields": fields,
-            "damaged": damaged,
-            "orders": list(orders),  # the distinct key orders of the records
-            "order_of": order_of,
-        }
-        fsutil.write_atomic(folder / "index.marshal", marshal.dumps(index), sync=False)
     except (OSError, ValueError):
-        pass  # a cache: a read-only archive is queried without one
+        return False  # a cache: a read-only archive is queried without one
+    return True
 
 
 def _read(path: Path) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,22 @@ def records(root: Path, archive: str = "runs") -> list[dict[str, Any]]:
     folder = root / archive
     ids = sorted((p for p in folder.glob("[0-9]*") if p.is_dir()), key=lambda p: int(p.name))
     return [json.loads((p / "run.json").read_text()) for p in ids]
+
+
+def age(path: Path, seconds: float = 60) -> None:
+    """Make a record look `seconds` older, so that the record cache keeps it (it keeps
+    none modified in its last seconds), and wait until the file system stamps changes
+    later than this one (nor any changed in the clock tick its reading starts in)."""
+    past = path.stat().st_mtime - seconds
+    os.utime(path, (past, past))
+    changed = path.stat().st_ctime_ns
+    probe = path.with_name(".clock")
+    while True:
+        probe.touch()
+        if probe.stat().st_ctime_ns > changed:
+            break
+        time.sleep(0.001)  # a coarse clock: one tick is a few milliseconds
+    probe.unlink()
 
 
 def steps(record: dict[str, Any]) -> dict[str, str]:

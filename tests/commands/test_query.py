@@ -13,7 +13,7 @@ import pytest
 from expman import index
 from expman.archive import Archive
 from tests import cookbook
-from tests.conftest import RunCli, records
+from tests.conftest import RunCli, age, records
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +34,9 @@ def example(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     return root
 
 
-def _age(path: Path, seconds: float = 60) -> None:
-    """Make a record look older than the cache's racy window."""
-    past = path.stat().st_mtime - seconds
-    os.utime(path, (past, past))
-
-
 def _age_all(root: Path) -> None:
     for path in (root / "runs").glob("[0-9]*/run.json"):
-        _age(path)
+        age(path)
 
 
 def test_query_prints_compact_json_in_a_pipe(example: Path, run_cli: RunCli) -> None:
@@ -141,7 +135,7 @@ def test_cache_never_answers_stale(example: Path, run_cli: RunCli) -> None:
     record = json.loads(path.read_text())
     record["observations"] = "edited by hand"
     path.write_text(json.dumps(record))
-    _age(path, 3600)
+    age(path, 3600)
     assert json.loads(run_cli("query", "[1].observations")[1]) == "edited by hand"
     # removed, and a new run added
     shutil.rmtree(example / "runs/0003")

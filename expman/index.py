@@ -33,7 +33,7 @@ from expman.archive import RECORD, Archive, Damaged, read_record
 SEGMENT = 1000
 RACY_SECONDS = 2.0
 CACHE_DIR = ".cache"
-_VERSION = f"records-2-{sys.implementation.cache_tag}-{marshal.version}"
+_VERSION = f"records-3-{sys.implementation.cache_tag}-{marshal.version}"
 _ABSENT = ()  # JSON never loads as a tuple: marks a field a record does not have
 # The largest fields, seldom asked (each attempt holds its stages again: half the bytes
 # of a record): cached by the first query that names them, not by every first query.

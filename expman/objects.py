@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from expman import fsutil, processes
 
@@ -56,13 +57,18 @@ class Stored:
 def hash_file(path: Path, progress: Progress | None = None) -> str:
     """The SHA-256 of a file's bytes, as hex."""
     with path.open("rb") as f:
-        if progress is None and hasattr(hashlib, "file_digest"):  # 3.11+: one reused buffer
-            return str(hashlib.file_digest(f, "sha256").hexdigest())
-        digest = hashlib.sha256()
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-            if progress:
-                progress(len(chunk))
+        return hash_open(f, progress)
+
+
+def hash_open(f: BinaryIO, progress: Progress | None = None) -> str:
+    """The SHA-256 of the bytes of an open file, from where it is to its end, as hex."""
+    if progress is None and hasattr(hashlib, "file_digest"):  # 3.11+: one reused buffer
+        return str(hashlib.file_digest(f, "sha256").hexdigest())
+    digest = hashlib.sha256()
+    while chunk := f.read(_CHUNK):
+        digest.update(chunk)
+        if progress:
+            progress(len(chunk))
     return digest.hexdigest()
 
 
@@ -136,6 +142,25 @@ class ObjectStore:
             raise
         self._commit(tmp, stored)
         return stored
+
+    def add_checked(self, source: Path, digest: str) -> int:
+        """Store a copy of `source`, a file from elsewhere that must hash to `digest`; the
+        bytes copied (0 when the store has the content already). A copy that hashes
+        otherwise is dropped before it is ever an object (`ValueError`): the store is left
+        as it was, whatever content the copy held."""
+        if self.path(digest).exists():
+            return 0
+        tmp = self._temp()
+        try:
+            stored = _copy_hashing(source, tmp)
+            if stored != digest:
+                raise ValueError(f"{source}: its content does not match its hash {digest[:12]}…")
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        size = tmp.stat().st_size
+        self._commit(tmp, digest)
+        return size
 
     def add_small(self, data: bytes, destination: str) -> str:
         """Store `data` (a small file read whole) and show it at `destination` (new, in an
@@ -240,8 +265,9 @@ class ObjectStore:
 
 def _copy_hashing(source: Path, destination: Path, progress: Progress | None = None) -> str:
     """Copy `source` over `destination` (a reflink when possible); the copy's SHA-256.
-    `source` must be a regular file: one replaced by a pipe is refused, never waited on."""
-    fd = open_regular(str(source))
+    `source` must be a regular file: a link or one replaced by a pipe is refused, never
+    followed nor waited on."""
+    fd = open_regular(str(source), os.O_NOFOLLOW)
     with open(fd, "rb", buffering=0) as src, destination.open("r+b", buffering=0) as dst:  # noqa: PTH123
         try:
             fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
@@ -261,10 +287,11 @@ def _copy_hashing(source: Path, destination: Path, progress: Progress | None = N
     return digest.hexdigest()
 
 
-def open_regular(path: str, flags: int = 0) -> int:
-    """A read-only descriptor of the regular file at `path`. Anything else there (a pipe
-    or device put where a file was listed) raises `OSError` at once, never waited on."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | flags)
+def open_regular(path: str, flags: int = 0, dir_fd: int | None = None) -> int:
+    """A read-only descriptor of the regular file at `path` (relative to the folder
+    `dir_fd`, when given). Anything else there (a pipe or device put where a file was
+    listed) raises `OSError` at once, never waited on."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | flags, dir_fd=dir_fd)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise OSError(errno.EINVAL, "not a regular file any more", path)

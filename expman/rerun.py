@@ -14,9 +14,9 @@ import shutil
 from pathlib import Path
 from typing import Any, TextIO
 
-from expman import config, ending, engine, record, workspace
-from expman.archive import Archive
-from expman.errors import UsageError
+from expman import config, ending, engine, record, runfiles, workspace
+from expman.archive import RECORD, Archive
+from expman.errors import ArchiveError, UsageError
 from expman.openrun import mark_open
 from expman.session import Session
 from expman.state import STATE_DIR, State
@@ -27,6 +27,7 @@ def rerun(
 ) -> tuple[int, record.Record]:
     """Run `run_id` again; doit's exit code and the new run's record."""
     original = archive.read_valid(run_id)
+    _verify(archive.run_dir(run_id), original)
     code = original.get("code") or {}
     commit = code.get("commit")
     if not commit:
@@ -44,6 +45,25 @@ def rerun(
         return _run(inside, archive, original, streams)
     finally:
         workspace.remove(root, root / STATE_DIR / workspace.WORKSPACES / name)
+
+
+def _verify(folder: Path, original: record.Record) -> None:
+    """Refuse a snapshot whose files are not what the record says they were (a damaged
+    disk, a copy changed since, a hostile archive): running it would not be this run."""
+    try:
+        files = runfiles.snapshot(original)
+    except ValueError as e:
+        raise ArchiveError(f"{folder / RECORD}: damaged record: {e}") from e
+    patch = (original.get("code") or {}).get("patch")
+    if patch is not None and not runfiles.inside(patch):
+        raise ArchiveError(f"{folder / RECORD}: damaged record: code.patch {patch!r} is no path")
+    problems = runfiles.check(folder, files)
+    if problems:
+        listed = "\n  ".join(f"{path}: {problem}" for path, problem in problems)
+        raise ArchiveError(
+            f"run {folder.name} is not run again: its snapshot is not what its record says\n"
+            f"  {listed}\n`expman fsck` checks every run"
+        )
 
 
 def _restore(folder: Path, original: record.Record, inside: Path) -> None:

@@ -19,6 +19,8 @@ def fsck(*, archive: Path, repair: bool, out: TextIO) -> int:
         write_line(out, f"corrupt object: {path}: its content does not match its name{moved}")
     for missing in report.missing:
         write_line(out, f"missing file: {missing}")
+    for wrong in report.wrong:
+        write_line(out, f"wrong content: {wrong}")
     for damaged in report.damaged:
         write_line(out, f"damaged record: {damaged.reason}")
     verdict = "all well" if report.clean else "problems found"

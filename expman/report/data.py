@@ -71,8 +71,7 @@ def _swept(record: dict[str, Any]) -> bool:
 def _run(record: dict[str, Any], prefix: str) -> dict[str, Any]:
     link = f"{prefix}{record.get('id')}/"
     code = _object(record.get("code"))
-    listed = record.get("scripts")
-    scripts = listed if isinstance(listed, list) else []
+    scripts = _list(record.get("scripts"))
     tag = record.get("sweep") if _swept(record) else None
     return {
         "id": record.get("id"),
@@ -80,8 +79,8 @@ def _run(record: dict[str, Any], prefix: str) -> dict[str, Any]:
         "status": record.get("status"),
         "hypothesis": record.get("hypothesis") or "",
         "observations": record.get("observations") or "",
-        "tags": sorted(str(t) for t in record.get("tags") or []),
-        "notes": [str(n.get("text")) for n in record.get("notes") or [] if isinstance(n, dict)],
+        "tags": sorted(str(t) for t in _list(record.get("tags"))),
+        "notes": [str(n.get("text")) for n in _list(record.get("notes")) if isinstance(n, dict)],
         "vars": _object(record.get("vars")),
         "metrics": _flat(record.get("metrics")),
         "series": {
@@ -105,6 +104,10 @@ def _run(record: dict[str, Any], prefix: str) -> dict[str, Any]:
         "folder": link,
         "logs": link + "logs/",
     }
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _object(value: Any) -> dict[str, Any]:

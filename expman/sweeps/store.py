@@ -38,7 +38,7 @@ SWEEP = "sweep.json"
 PLAN = "plan.jsonl"
 CLAIMS = "claims"
 RESULTS = "results"  # <index>.json: the run a point ran as, and its status
-_ID = re.compile(r"^s[0-9]{4,}$")
+_ID = re.compile(r"^s[0-9]{4,}\Z")
 UNWRITTEN_SECONDS = 10.0  # an empty claim this old was left by a writer that died
 
 
@@ -50,7 +50,9 @@ class Sweeps:
         self.root = archive.root / SWEEPS_DIR
 
     def folder(self, sweep_id: str) -> Path:
-        """The folder of one sweep."""
+        """The folder of one sweep (`sweep_id` as records name it: checked, never a path)."""
+        if not _ID.match(sweep_id):
+            raise ArchiveError(f"{sweep_id!r} is not a sweep id (s0001, s0002, ...)")
         return self.root / sweep_id
 
     def ids(self) -> list[str]:

@@ -24,7 +24,7 @@ import shutil
 import socket
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -296,6 +296,34 @@ def open_regular(path: str, flags: int = 0, dir_fd: int | None = None) -> int:
         os.close(fd)
         raise OSError(errno.EINVAL, "not a regular file any more", path)
     return fd
+
+
+_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
+def open_folder(folder: Path | str, parts: Iterable[str] = ()) -> int:
+    """A descriptor of the folder `parts` below `folder`, reached without following a
+    link (`folder` itself included): `OSError` (ELOOP) where one is met."""
+    fd = os.open(folder, _FOLDER)
+    for part in parts:
+        try:
+            inner = os.open(part, _FOLDER, dir_fd=fd)
+        finally:
+            os.close(fd)
+        fd = inner
+    return fd
+
+
+def open_below(folder: Path | str, relative: str) -> int:
+    """A read-only descriptor of the regular file at `relative` (`/`-separated) below
+    `folder`, reached without following a link and never waiting on a pipe (`OSError`):
+    how files named by a record, or held by a run from elsewhere, are read."""
+    *parents, name = relative.split("/")
+    fd = open_folder(folder, parents)
+    try:
+        return open_regular(name, os.O_NOFOLLOW, dir_fd=fd)
+    finally:
+        os.close(fd)
 
 
 def _same_file(a: Path, b: Path) -> bool:

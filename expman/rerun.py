@@ -1,9 +1,11 @@
 """Running an archived run again from its own snapshot, as a new run linked to it.
 
-The run's workspace (`workspace`) is a fresh git worktree of the commit the run
-recorded, with the run's `code.patch` applied (untracked files included), its expfile
-(overrides written in) and its scripts put back; data is seen through links to the
-experiment's own files, as they are now. The new run is archived in the original's
+Its snapshot (scripts, expfile, `code.patch`) is first checked against the hashes its
+record keeps (`runfiles`): a file changed since is refused, as running it would not be
+running that run again. The run's workspace (`workspace`) is a fresh git worktree of the
+commit the run recorded, with the run's `code.patch` applied (untracked files included),
+its expfile (overrides written in) and its scripts put back; data is seen through links
+to the experiment's own files, as they are now. The new run is archived in the original's
 archive, with `rerun_of` naming the original; the workspace is removed when it has ended.
 """
 

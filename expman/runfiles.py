@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from expman.objects import hash_open, open_regular
+from expman.objects import hash_open, open_folder, open_regular
 from expman.storing import escape_name
 
 MISSING = "missing"
 MISMATCH = "it does not match its record"
 _HASH = re.compile(r"^[0-9a-f]{64}\Z")
-_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 
 @dataclass(frozen=True)
@@ -147,16 +146,3 @@ def _problem(folder: Path, file: Named, known: Known | None) -> str | None:
             return None if hash_open(f) == file.sha256 else MISMATCH
     finally:
         os.close(fd)
-
-
-def open_folder(folder: Path, parts: Iterable[str]) -> int:
-    """A descriptor of the folder `parts` below `folder`, reached without following a
-    link (`folder` itself included): `OSError` (ELOOP) where one is met."""
-    fd = os.open(folder, _FOLDER_FLAGS)
-    for part in parts:
-        try:
-            inner = os.open(part, _FOLDER_FLAGS, dir_fd=fd)
-        finally:
-            os.close(fd)
-        fd = inner
-    return fd

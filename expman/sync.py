@@ -24,6 +24,7 @@ is said and left as it is on both sides; every other run still arrives.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -34,7 +35,7 @@ from typing import Any
 from expman import annotation, fsutil, index, jsontext, runfiles
 from expman.archive import RECORD, Archive, Damaged, read_record
 from expman.errors import ArchiveError
-from expman.objects import ObjectStore, open_regular
+from expman.objects import ObjectStore, open_folder, open_regular
 from expman.storing import escape_name
 
 _LOCK = ".transfer.lock"
@@ -272,9 +273,10 @@ def _merge_annotations(folder: Path, destination: Archive, their_id: str) -> boo
     run_dir = destination.run_dir(their_id)
     if not mine or not run_dir.is_dir():  # removed there: it keeps what it had
         return False
-    (run_dir / annotation.FOLDER).mkdir(exist_ok=True)
+    with contextlib.suppress(FileExistsError):  # a folder, or not one: opening it says
+        (run_dir / annotation.FOLDER).mkdir()
     try:
-        theirs = runfiles.open_folder(run_dir, [annotation.FOLDER])
+        theirs = open_folder(run_dir, [annotation.FOLDER])
     except OSError as e:
         where = run_dir / annotation.FOLDER
         raise Refused(f"{where}: a link or no folder, never written through") from e
@@ -293,7 +295,7 @@ def _merge_annotations(folder: Path, destination: Archive, their_id: str) -> boo
 def _annotations(folder: Path) -> dict[str, bytes]:
     """name -> bytes of the run's annotation files; `Refused` where one is a link."""
     try:
-        fd = runfiles.open_folder(folder, [annotation.FOLDER])
+        fd = open_folder(folder, [annotation.FOLDER])
     except FileNotFoundError:
         return {}
     except OSError as e:

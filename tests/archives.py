@@ -37,7 +37,13 @@ stages:
       echo "{\\"acc\\": 0.$SEED}" > "$EXPMAN_OUTPUTS/metrics.json"
 metrics: outputs/metrics.json
 """
-SCRIPT = "#!/bin/bash\necho training with seed $SEED\n"
+SCRIPT = """\
+#!/bin/bash
+echo training with seed $SEED
+for step in 1 2 3; do
+  echo "{\\"step\\": $step, \\"loss\\": 0.$SEED$step}" >> "$EXPMAN_METRICS"
+done
+"""
 
 
 def expman(*args: str) -> tuple[int, str, str]:

@@ -204,3 +204,35 @@ def test_a_push_and_a_pull_into_one_archive_at_once_copy_each_run_once(
         assert process.returncode == 0, err
     uids = _uids(shared)
     assert len(uids) == len(set(uids)) == 8
+
+
+def test_the_report_of_an_archive_from_elsewhere_follows_no_link_nor_waits_on_a_pipe(
+    scene: Scene, tmp_path: Path
+) -> None:
+    (scene.canary.private / "curves.json").write_text('{"secret": {"step": [1], "value": [42]}}')
+    sampled = scene.hostile / "0001" / "series.sampled.json"
+    sampled.unlink()
+    sampled.symlink_to(scene.canary.private / "curves.json")
+    piped = scene.hostile / "0002" / "series.sampled.json"
+    piped.unlink()
+    os.mkfifo(piped)
+    page = tmp_path / "report.html"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "expman",
+            "report",
+            "--archive",
+            str(scene.hostile),
+            "-o",
+            str(page),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert '"secret"' not in page.read_text()
+    assert '"loss"' in page.read_text(), "the run whose curves are its own is shown"

@@ -19,6 +19,7 @@ from typing import Any
 from expman import index, series
 from expman.archive import Archive
 from expman.errors import ArchiveError
+from expman.objects import open_below
 from expman.query import Query, truthy
 from expman.sweeps.store import Sweeps
 
@@ -132,10 +133,11 @@ def _curves(archive: Archive, records: list[dict[str, Any]]) -> dict[str, Any]:
     """Per metric: a shared grid of steps, and each run's values on it (null: no point)."""
     loaded: dict[str, dict[str, dict[str, list[Any]]]] = {}
     for record in records:
-        path = archive.run_dir(str(record.get("id"))) / series.SAMPLED
-        try:
-            curves = json.loads(path.read_bytes())
-        except (OSError, ValueError):
+        try:  # never through a link, never from a pipe: the archive may come from elsewhere
+            fd = open_below(archive.run_dir(str(record.get("id"))), series.SAMPLED)
+            with os.fdopen(fd, "rb") as f:
+                curves = json.loads(f.read())
+        except (OSError, ValueError, RecursionError):
             continue
         if isinstance(curves, dict):
             loaded[str(record.get("id"))] = curves

@@ -288,7 +288,10 @@ def _merge_annotations(folder: Path, destination: Archive, their_id: str) -> boo
     finally:
         os.close(theirs)
     if missing:
-        destination.refresh(their_id)
+        try:
+            destination.refresh(their_id)
+        except (ValueError, RecursionError) as e:  # NaN, or nested too deeply, from elsewhere
+            raise Refused(f"{run_dir / RECORD}: not strict JSON, so not written again") from e
     return bool(missing)
 
 

@@ -236,3 +236,15 @@ def test_the_report_of_an_archive_from_elsewhere_follows_no_link_nor_waits_on_a_
     assert result.returncode == 0, result.stderr
     assert '"secret"' not in page.read_text()
     assert '"loss"' in page.read_text(), "the run whose curves are its own is shown"
+
+
+def test_notes_never_rewrite_a_destination_record_that_is_not_strict_json(
+    scene: Scene,
+) -> None:
+    """Found by the property test: home noted run 0001 since, and the record it would be
+    merged into there holds NaN, which no record written by expman may hold."""
+    scene.rewrite("0001", lambda r: r["attempts"][0].update(duration=float("nan")))
+    code, _, err = _push(scene)
+    assert code == 2, err
+    assert "0001/run.json: not strict JSON, so not written again" in err
+    assert "NaN" in (scene.hostile / "0001" / "run.json").read_text(), "left as it was"

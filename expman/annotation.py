@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from expman import fsutil, record
-from expman.objects import open_regular
+from expman.objects import open_folder, open_regular
 
 FOLDER = "annotations"
 
@@ -60,7 +60,7 @@ def entries(run_dir: Path) -> list[dict[str, Any]]:
     """Every annotation of the run, oldest first (an unreadable one is left out). Links
     are never followed: an annotation is a file of the run folder's own."""
     try:
-        folder = os.open(run_dir / FOLDER, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        folder = open_folder(run_dir / FOLDER)
     except OSError:
         return []
     found = []

@@ -303,7 +303,7 @@ _FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 def open_folder(folder: Path | str, parts: Iterable[str] = ()) -> int:
     """A descriptor of the folder `parts` below `folder`, reached without following a
-    link (`folder` itself included): `OSError` (ELOOP) where one is met."""
+    link (`folder` itself included): `OSError` (ENOTDIR, or ELOOP) where one is met."""
     fd = os.open(folder, _FOLDER)
     for part in parts:
         try:

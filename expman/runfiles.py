@@ -124,7 +124,7 @@ def _problem(folder: Path, file: Named, known: Known | None) -> str | None:
     try:
         fd = open_folder(folder, parents)
     except OSError as e:
-        return MISSING if e.errno in (errno.ENOENT, errno.ENOTDIR) else "it is below a link"
+        return MISSING if e.errno == errno.ENOENT else "a folder on its way is a link or no folder"
     try:
         if file.link is not None:
             try:

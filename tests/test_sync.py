@@ -248,3 +248,16 @@ def test_notes_never_rewrite_a_destination_record_that_is_not_strict_json(
     assert code == 2, err
     assert "0001/run.json: not strict JSON, so not written again" in err
     assert "NaN" in (scene.hostile / "0001" / "run.json").read_text(), "left as it was"
+
+
+def test_fsck_follows_no_link_in_a_run_from_elsewhere(scene: Scene) -> None:
+    """A folder of outputs replaced by a link to a folder holding the same file: opening
+    the path would find the right bytes, through the link."""
+    (scene.canary.private / "look-alike").mkdir()
+    (scene.canary.private / "look-alike" / "deep.txt").write_text("deep 1\n")
+    sub = scene.hostile / "0001" / "outputs" / "sub"
+    shutil.rmtree(sub)
+    sub.symlink_to(scene.canary.private / "look-alike")
+    code, out, _ = expman("fsck", "--archive", str(scene.hostile))
+    assert code == 4
+    assert "0001: outputs/sub/deep.txt: a folder on its way is a link or no folder" in out

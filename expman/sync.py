@@ -151,10 +151,10 @@ def _copy_run(
     source: Archive, run_id: str, destination: Archive, inodes: dict[int, str]
 ) -> tuple[str, int]:
     """Copy one run, as its record describes it; its new id and the bytes of objects
-    copied. `Refused` when it cannot arrive as it is (nothing of it is then left)."""
+    copied. `Refused` when it cannot arrive as it is: then no run of it is left (objects
+    it brought that matched stay until `gc`, as after an interrupted transfer)."""
     folder = source.run_dir(run_id)
-    record = _record(folder)
-    expected = {file.path: file for file in runfiles.named(record)}
+    record, expected = _record(folder)
     staging = destination.staging()
     try:
         with destination.objects.writing():
@@ -178,12 +178,13 @@ def _copy_run(
     return new_id, arrival.size
 
 
-def _record(folder: Path) -> dict[str, Any]:
-    """The record of a run from elsewhere, if it can be taken as it is: the record of its
-    folder, naming only files inside it, and strict JSON (what `publish` writes)."""
+def _record(folder: Path) -> tuple[dict[str, Any], dict[str, runfiles.Named]]:
+    """The record of a run from elsewhere, if it can be taken as it is (the record of its
+    folder, naming only files inside it, strict JSON as `publish` writes it), and the
+    files it names, by path."""
     try:
         record = read_record(folder / RECORD)
-        runfiles.named(record)
+        expected = {file.path: file for file in runfiles.named(record)}
     except ValueError as e:
         raise Refused(f"its record is damaged: {e}") from e
     try:
@@ -192,7 +193,7 @@ def _record(folder: Path) -> dict[str, Any]:
         raise Refused(f"its record is not strict JSON: {e}") from e
     except RecursionError as e:
         raise Refused("its record is nested too deeply") from e
-    return record
+    return record, expected
 
 
 def _identity(source: Archive) -> str | None:

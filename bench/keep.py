@@ -37,6 +37,7 @@ def _template(work: Path) -> dict[str, object]:
     call(EXPMAN, "run", cwd=root)
     call(EXPMAN, "end", "-m", "template", cwd=root)
     record: dict[str, object] = json.loads((root / "runs/0001/run.json").read_text())
+    record["snapshot"] = []  # the clones hold only their outputs (a pull checks each named file)
     return record
 
 

@@ -16,6 +16,7 @@ The files are the truth; the fields can always be derived again from them.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from expman import fsutil, record
+from expman.objects import open_folder, open_regular
 
 FOLDER = "annotations"
 
@@ -46,6 +48,8 @@ def add(run_dir: Path, entry: dict[str, Any], now: float | None = None) -> dict[
     written = {**entry, "at": at, "at_epoch": at_epoch, "author": author()}
     folder = run_dir / FOLDER
     folder.mkdir(exist_ok=True)
+    if folder.is_symlink():  # left by an archive from elsewhere: never written through
+        raise OSError(errno.ELOOP, "its annotations folder is a link", str(folder))
     host = socket.gethostname().replace("-", "_").replace("/", "_")
     name = f"{int(at_epoch * 1000):013d}-{host}-{os.getpid()}-{os.urandom(4).hex()}.json"
     fsutil.write_json_atomic(folder / name, written)
@@ -53,20 +57,25 @@ def add(run_dir: Path, entry: dict[str, Any], now: float | None = None) -> dict[
 
 
 def entries(run_dir: Path) -> list[dict[str, Any]]:
-    """Every annotation of the run, oldest first (an unreadable one is left out)."""
-    folder = run_dir / FOLDER
+    """Every annotation of the run, oldest first (an unreadable one is left out). Links
+    are never followed: an annotation is a file of the run folder's own."""
     try:
-        names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))  # noqa: PTH208
+        folder = open_folder(run_dir / FOLDER)
     except OSError:
         return []
     found = []
-    for name in names:
-        try:
-            entry = json.loads((folder / name).read_bytes())
-        except (OSError, ValueError):
-            continue
-        if isinstance(entry, dict):
-            found.append(entry)
+    try:
+        names = os.listdir(folder)  # noqa: PTH208 - a descriptor: no Path
+        for name in sorted(n for n in names if n.endswith(".json")):
+            try:
+                with os.fdopen(open_regular(name, os.O_NOFOLLOW, dir_fd=folder), "rb") as f:
+                    entry = json.loads(f.read())
+            except (OSError, ValueError, RecursionError):
+                continue
+            if isinstance(entry, dict):
+                found.append(entry)
+    finally:
+        os.close(folder)
     return found
 
 
@@ -82,13 +91,12 @@ def apply(data: dict[str, Any], annotations: list[dict[str, Any]]) -> dict[str, 
         stamp = {k: entry.get(k) for k in ("at", "at_epoch", "author")}
         if isinstance(entry.get("note"), str):
             notes.append({"text": entry["note"], **stamp})
-        added = [t for t in entry.get("add") or [] if isinstance(t, str)]
-        removed = [t for t in entry.get("remove") or [] if isinstance(t, str)]
+        added, removed = _texts(entry.get("add")), _texts(entry.get("remove"))
         if added or removed:
             changes.append({"add": added, "remove": removed, **stamp})
             latest.update(dict.fromkeys(removed, False))
             latest.update(dict.fromkeys(added, True))
-    recorded = list(data.get("recorded_tags", data.get("tags")) or [])
+    recorded = _texts(data.get("recorded_tags", data.get("tags")))
     tags = [t for t in recorded if latest.get(t, True)]
     tags += [t for t, present in latest.items() if present and t not in tags]
     return {
@@ -98,6 +106,11 @@ def apply(data: dict[str, Any], annotations: list[dict[str, Any]]) -> dict[str, 
         "notes": notes,
         "tag_changes": changes,
     }
+
+
+def _texts(value: Any) -> list[str]:
+    """The strings of a list (records and annotations may come from elsewhere)."""
+    return [t for t in value if isinstance(t, str)] if isinstance(value, list) else []
 
 
 def parse_tag_changes(words: list[str]) -> tuple[list[str], list[str]]:

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from expman import annotation, fsutil, sweepref
 from expman.errors import ArchiveError
@@ -32,7 +32,8 @@ PURGED = ".last-purged"  # in TRASH_DIR: the highest id purged
 OPEN_DIR = ".open"
 IDENTITY = ".archive.json"  # the archive's own uid
 _STAGING = ".new-"  # one marker per open run: the archive alone can tell which runs are open
-_ID = re.compile(r"^[0-9]{4,}$")
+_ID = re.compile(r"^[0-9]{4,}\Z")
+_UID = re.compile(r"^[0-9a-f]{32}\Z")  # what `record.new_uid` makes, as run.schema.json says
 _RELATIVE = re.compile(r"^last(?:~([0-9]+))?$")
 
 
@@ -59,8 +60,31 @@ def _umask() -> int:
     return mask
 
 
+def is_uid(value: object) -> TypeGuard[str]:
+    """Whether `value` is a run's uid: the only form in which a uid is ever part of a path."""
+    return isinstance(value, str) and _UID.match(value) is not None
+
+
+def identity_problem(record: dict[str, Any], folder: str) -> str | None:
+    """What makes `record` not the run of the folder named `folder` (`<id>`, or `<id>-<uid>`
+    for a removed run), or None. A run's id is its folder's name, and its uid a uid:
+    a record saying otherwise (edited, or from a hostile archive) is damaged, and neither
+    field is ever taken as a path."""
+    run_id, _, uid = folder.partition("-")
+    found = record.get("id")
+    if found != run_id:
+        return f"its id {found!r} is not its folder's name {run_id}"
+    found = record.get("uid")
+    if found is not None and not is_uid(found):
+        return f"its uid {found!r} is not a uid"
+    if uid and found is not None and found != uid:
+        return f"its uid {found!r} is not the one its folder's name says"
+    return None
+
+
 def read_record(path: Path | str) -> dict[str, Any]:
-    """A run.json as a dict; ValueError (saying the path) when it cannot be read as one."""
+    """The run.json at `path` (in its run folder) as a dict; ValueError (saying the path)
+    when it cannot be read as one, or is not the record of its folder (`identity_problem`)."""
     try:
         with open(path, "rb") as f:  # noqa: PTH123 - str paths: a Path costs ~10 us, per run
             record = json.loads(f.read())
@@ -70,6 +94,9 @@ def read_record(path: Path | str) -> dict[str, Any]:
         raise ValueError(f"{path}: damaged record: {getattr(e, 'strerror', None) or e}") from e
     if not isinstance(record, dict):
         raise ValueError(f"{path}: damaged record: not a JSON object")
+    problem = identity_problem(record, os.path.basename(os.path.dirname(path)))  # noqa: PTH119, PTH120
+    if problem:
+        raise ValueError(f"{path}: damaged record: {problem}")
     return record
 
 
@@ -101,15 +128,21 @@ class Archive:
         without listing the archive (ids are numbers given in order)."""
         number = int(run_id)
         ids = (f"{n:04d}" for n in range(number - 1, max(0, number - 1 - count), -1))
-        return [i for i in ids if self.run_dir(i).is_dir()]
+        return [i for i in ids if self.run_dir(i).is_dir() and not self.run_dir(i).is_symlink()]
 
     def _unsorted_ids(self) -> list[str]:
         try:
-            names = os.listdir(self.root)  # noqa: PTH208 - names only: no Path per run
+            entries = os.scandir(self.root)
         except FileNotFoundError:
             return []
-        # A run folder's name: at least four ASCII digits (as `_ID` says; faster so).
-        return [n for n in names if n.isdigit() and n.isascii() and len(n) >= 4]
+        # A run folder's name: at least four ASCII digits (as `_ID` says; faster so). A
+        # link is no run folder, wherever it points (the file type comes with the names).
+        with entries:
+            return [
+                e.name
+                for e in entries
+                if e.name.isdigit() and e.name.isascii() and len(e.name) >= 4 and not e.is_symlink()
+            ]
 
     def create(self, record: dict[str, Any]) -> str:
         """Allocate the next free id for `record`, write it, and return the id."""
@@ -182,7 +215,8 @@ class Archive:
     def removed_folders(self) -> list[str]:
         """Folder names (`<id>-<uid>`) of the runs `expman rm` moved aside, by id."""
         try:
-            names = os.listdir(self.root / TRASH_DIR)  # noqa: PTH208
+            with os.scandir(self.root / TRASH_DIR) as entries:
+                names = [e.name for e in entries if e.is_dir(follow_symlinks=False)]
         except OSError:
             return []
         return sorted((n for n in names if _ID.match(n.split("-")[0])), key=_number)
@@ -205,8 +239,10 @@ class Archive:
 
     def read(self, run_id: str) -> dict[str, Any]:
         """The record of one run; `ArchiveError` when it is missing or damaged."""
+        if not _ID.match(run_id):
+            raise ArchiveError(f"{run_id!r} is not a run id (a run folder's name: 0001, 0002, ...)")
         path = self.run_dir(run_id) / RECORD
-        if not path.exists():
+        if not path.exists() or self.run_dir(run_id).is_symlink():
             raise ArchiveError(f"{path}: no such run record")
         try:
             return read_record(path)

@@ -1,5 +1,5 @@
 """Keeping the store true and small: `expman gc` frees what no kept run uses, `expman fsck`
-re-hashes every object and checks every run's files.
+re-hashes every object and checks every run's files against its record.
 
 An object is used by a run when a run folder links to it: its link count says so (run
 folders hold hard links). An object whose link count is 1 is in no run folder, kept or
@@ -15,9 +15,10 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from expman import objects
-from expman.archive import Archive, Damaged
+from expman import objects, runfiles
+from expman.archive import RECORD, Archive, Damaged
 from expman.trash import removed
 
 QUARANTINE = ".quarantine"
@@ -57,22 +58,34 @@ class Report:
     corrupt: list[Path] = field(default_factory=list)
     quarantined: list[Path] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # "RUN: path" of files a run lacks
+    wrong: list[str] = field(default_factory=list)  # "RUN: path: what is wrong" of the others
     damaged: list[Damaged] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
         """Nothing wrong."""
-        return not (self.corrupt or self.missing or self.damaged)
+        return not (self.corrupt or self.missing or self.wrong or self.damaged)
 
 
 def fsck(archive: Archive, repair: bool) -> Report:
-    """Re-hash every object; check that every run has the files its record names. With
-    `repair`, objects whose content does not match their name go to `.quarantine/`."""
+    """Re-hash every object; check every run's files against the hashes its record names
+    (`runfiles`). With `repair`, objects whose content does not match their name go to
+    `.quarantine/` (the run files linked to them are still reported)."""
     store = archive.objects
     report = Report()
+    verified: dict[tuple[int, int], str] = {}  # (device, inode) -> name of a true object
     for path in store.paths():
         report.objects += 1
-        if objects.hash_file(path) != path.parent.name + path.name:
+        digest = path.parent.name + path.name
+        try:
+            with os.fdopen(objects.open_regular(str(path), os.O_NOFOLLOW), "rb") as f:
+                info = os.fstat(f.fileno())
+                true = objects.hash_open(f) == digest
+        except OSError:
+            true = False  # a link or a pipe in the store: no object
+        if true:
+            verified[info.st_dev, info.st_ino] = digest
+        else:
             report.corrupt.append(path)
     if repair and report.corrupt:
         folder = store.root / QUARANTINE
@@ -81,32 +94,31 @@ def fsck(archive: Archive, repair: bool) -> Report:
             target = folder / (path.parent.name + path.name)
             shutil.move(str(path), target)
             report.quarantined.append(target)
+
+    def known(info: os.stat_result) -> str | None:
+        return verified.get((info.st_dev, info.st_ino))
+
     for data in archive.records():
         if isinstance(data, Damaged):
             report.damaged.append(data)
-            continue
-        report.missing += _missing(archive.run_dir(str(data.get("id"))), data)
+        else:
+            _check(archive.run_dir(data["id"]), data, known, report)
     for entry in removed(archive):
-        report.missing += _missing(entry["path"], entry["record"])
+        _check(entry["path"], entry["record"], known, report)
     return report
 
 
-def _missing(folder: Path, data: dict[str, object]) -> list[str]:
-    """Files the record names that the run folder lacks (or holds with another size)."""
-    lacking = []
-    named: list[tuple[str, object]] = []
-    for output in data.get("outputs") or []:  # type: ignore[attr-defined]
-        if isinstance(output, dict) and output.get("sha256"):
-            named.append((f"outputs/{output.get('path')}", output.get("size")))
-    for script in data.get("scripts") or []:  # type: ignore[attr-defined]
-        if isinstance(script, dict):
-            named.append((f"scripts/{script.get('path')}", script.get("size")))
-    for relative, size in named:
-        path = folder / relative
-        try:
-            ok = os.stat(path).st_size == size  # noqa: PTH116
-        except OSError:
-            ok = False
-        if not ok:
-            lacking.append(f"{folder.name}: {relative}")
-    return lacking
+def _check(folder: Path, data: dict[str, Any], known: runfiles.Known, report: Report) -> None:
+    """Add what is wrong with one run's files to `report`."""
+    try:
+        files = runfiles.named(data)
+    except ValueError as e:
+        report.damaged.append(
+            Damaged(folder.name, folder, f"{folder / RECORD}: damaged record: {e}")
+        )
+        return
+    for relative, problem in runfiles.check(folder, files, known):
+        if problem == runfiles.MISSING:
+            report.missing.append(f"{folder.name}: {relative}")
+        else:
+            report.wrong.append(f"{folder.name}: {relative}: {problem}")

@@ -24,9 +24,10 @@ import shutil
 import socket
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from expman import fsutil, processes
 
@@ -56,13 +57,18 @@ class Stored:
 def hash_file(path: Path, progress: Progress | None = None) -> str:
     """The SHA-256 of a file's bytes, as hex."""
     with path.open("rb") as f:
-        if progress is None and hasattr(hashlib, "file_digest"):  # 3.11+: one reused buffer
-            return str(hashlib.file_digest(f, "sha256").hexdigest())
-        digest = hashlib.sha256()
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-            if progress:
-                progress(len(chunk))
+        return hash_open(f, progress)
+
+
+def hash_open(f: BinaryIO, progress: Progress | None = None) -> str:
+    """The SHA-256 of the bytes of an open file, from where it is to its end, as hex."""
+    if progress is None and hasattr(hashlib, "file_digest"):  # 3.11+: one reused buffer
+        return str(hashlib.file_digest(f, "sha256").hexdigest())
+    digest = hashlib.sha256()
+    while chunk := f.read(_CHUNK):
+        digest.update(chunk)
+        if progress:
+            progress(len(chunk))
     return digest.hexdigest()
 
 
@@ -136,6 +142,25 @@ class ObjectStore:
             raise
         self._commit(tmp, stored)
         return stored
+
+    def add_checked(self, source: Path, digest: str) -> int:
+        """Store a copy of `source`, a file from elsewhere that must hash to `digest`; the
+        bytes copied (0 when the store has the content already). A copy that hashes
+        otherwise is dropped before it is ever an object (`ValueError`): the store is left
+        as it was, whatever content the copy held."""
+        if self.path(digest).exists():
+            return 0
+        tmp = self._temp()
+        try:
+            stored = _copy_hashing(source, tmp)
+            if stored != digest:
+                raise ValueError(f"{source}: its content does not match its hash {digest[:12]}…")
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        size = tmp.stat().st_size
+        self._commit(tmp, digest)
+        return size
 
     def add_small(self, data: bytes, destination: str) -> str:
         """Store `data` (a small file read whole) and show it at `destination` (new, in an
@@ -240,8 +265,9 @@ class ObjectStore:
 
 def _copy_hashing(source: Path, destination: Path, progress: Progress | None = None) -> str:
     """Copy `source` over `destination` (a reflink when possible); the copy's SHA-256.
-    `source` must be a regular file: one replaced by a pipe is refused, never waited on."""
-    fd = open_regular(str(source))
+    `source` must be a regular file: a link or one replaced by a pipe is refused, never
+    followed nor waited on."""
+    fd = open_regular(str(source), os.O_NOFOLLOW)
     with open(fd, "rb", buffering=0) as src, destination.open("r+b", buffering=0) as dst:  # noqa: PTH123
         try:
             fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
@@ -261,14 +287,43 @@ def _copy_hashing(source: Path, destination: Path, progress: Progress | None = N
     return digest.hexdigest()
 
 
-def open_regular(path: str, flags: int = 0) -> int:
-    """A read-only descriptor of the regular file at `path`. Anything else there (a pipe
-    or device put where a file was listed) raises `OSError` at once, never waited on."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | flags)
+def open_regular(path: str, flags: int = 0, dir_fd: int | None = None) -> int:
+    """A read-only descriptor of the regular file at `path` (relative to the folder
+    `dir_fd`, when given). Anything else there (a pipe or device put where a file was
+    listed) raises `OSError` at once, never waited on."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | flags, dir_fd=dir_fd)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise OSError(errno.EINVAL, "not a regular file any more", path)
     return fd
+
+
+_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
+def open_folder(folder: Path | str, parts: Iterable[str] = ()) -> int:
+    """A descriptor of the folder `parts` below `folder`, reached without following a
+    link (`folder` itself included): `OSError` (ENOTDIR, or ELOOP) where one is met."""
+    fd = os.open(folder, _FOLDER)
+    for part in parts:
+        try:
+            inner = os.open(part, _FOLDER, dir_fd=fd)
+        finally:
+            os.close(fd)
+        fd = inner
+    return fd
+
+
+def open_below(folder: Path | str, relative: str) -> int:
+    """A read-only descriptor of the regular file at `relative` (`/`-separated) below
+    `folder`, reached without following a link and never waiting on a pipe (`OSError`):
+    how files named by a record, or held by a run from elsewhere, are read."""
+    *parents, name = relative.split("/")
+    fd = open_folder(folder, parents)
+    try:
+        return open_regular(name, os.O_NOFOLLOW, dir_fd=fd)
+    finally:
+        os.close(fd)
 
 
 def _same_file(a: Path, b: Path) -> bool:

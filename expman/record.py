@@ -85,6 +85,7 @@ def new(config: Config, hypothesis: str | None, now: float | None = None) -> Rec
         "code": None,
         "host": None,
         "scripts": [],
+        "snapshot": [],
         "outputs": [],
         "metrics": None,
         "series": {},
@@ -127,6 +128,7 @@ def begin_attempt(record: Record, config: Config, snapshot: dict[str, Any], now:
         code=snapshot.get("code"),
         host=snapshot.get("host"),
         scripts=snapshot.get("scripts", []),
+        snapshot=snapshot.get("snapshot", []),
     )
 
 

@@ -1,8 +1,10 @@
 """Running an archived run again from its own snapshot, as a new run linked to it.
 
-The run's workspace (`workspace`) is a fresh git worktree of the commit the run
-recorded, with the run's `code.patch` applied (untracked files included), its expfile
-(overrides written in) and its scripts put back; the data that expfile declares is seen
+Its snapshot (scripts, expfile, `code.patch`) is first checked against the hashes its
+record keeps (`runfiles`): a file changed since is refused, as running it would not be
+running that run again. The run's workspace (`workspace`) is a fresh git worktree of
+the commit the run recorded, with the run's `code.patch` applied (untracked files
+included), its expfile (overrides written in) and its scripts put back; the data that expfile declares is seen
 through links to the experiment's own files, as they are now, for reading (the new run
 fails if it changed one), and nothing else of the experiment folder: its pre-run steps
 make their own targets. The new run records the branch the original recorded, is
@@ -17,9 +19,9 @@ import shutil
 from pathlib import Path
 from typing import Any, TextIO
 
-from expman import config, ending, engine, record, workspace
-from expman.archive import Archive
-from expman.errors import UsageError
+from expman import config, ending, engine, record, runfiles, workspace
+from expman.archive import RECORD, Archive
+from expman.errors import ArchiveError, UsageError
 from expman.model import Config
 from expman.openrun import mark_open
 from expman.session import Session
@@ -32,6 +34,7 @@ def rerun(
 ) -> tuple[int, record.Record]:
     """Run `run_id` again; doit's exit code and the new run's record."""
     original = archive.read_valid(run_id)
+    _verify(archive.run_dir(run_id), original)
     code = original.get("code") or {}
     commit = code.get("commit")
     if not commit:
@@ -59,6 +62,25 @@ def _config_of(folder: Path, run_id: str) -> Config:
     except (OSError, UnicodeDecodeError) as e:
         raise UsageError(f"run {run_id}: its expfile.yaml cannot be read: {e}") from e
     return config.parse(text, f"{run_id}/expfile.yaml")
+
+
+def _verify(folder: Path, original: record.Record) -> None:
+    """Refuse a snapshot whose files are not what the record says they were (a damaged
+    disk, a copy changed since, a hostile archive): running it would not be this run."""
+    try:
+        files = runfiles.snapshot(original)
+    except ValueError as e:
+        raise ArchiveError(f"{folder / RECORD}: damaged record: {e}") from e
+    patch = (original.get("code") or {}).get("patch")
+    if patch is not None and not runfiles.inside(patch):
+        raise ArchiveError(f"{folder / RECORD}: damaged record: code.patch {patch!r} is no path")
+    problems = runfiles.check(folder, files)
+    if problems:
+        listed = "\n  ".join(f"{path}: {problem}" for path, problem in problems)
+        raise ArchiveError(
+            f"run {folder.name} is not run again: its snapshot is not what its record says\n"
+            f"  {listed}\n`expman fsck` checks every run"
+        )
 
 
 def _restore(folder: Path, original: record.Record, inside: Path) -> None:

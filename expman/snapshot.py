@@ -226,10 +226,17 @@ def packages() -> dict[str, str]:
 
 def take(config: Config, store: ObjectStore, run_dir: Path, warn: Callable[[str], None]) -> Any:
     """Copy what an attempt runs with into the run folder (the expfile with its overrides,
-    the scripts, the code patch, the packages); return it for the record."""
+    the scripts, the code patch, the packages); return it for the record, each file with
+    its hash (`runfiles`)."""
     root = config.root
-    text = with_overrides(config)
-    store.link(store.add_bytes(text.encode()), run_dir / "expfile.yaml")
+    files: list[dict[str, Any]] = []  # the record's `snapshot`: each with its hash
+
+    def keep(name: str, data: bytes) -> None:
+        digest = store.add_bytes(data)
+        store.link(digest, run_dir / name)
+        files.append({"path": name, "sha256": digest, "size": len(data)})
+
+    keep("expfile.yaml", with_overrides(config).encode())
     scripts: list[dict[str, Any]] = []
     for step in config.steps:
         if step.script is None or any(s["path"] == step.script for s in scripts):
@@ -242,7 +249,7 @@ def take(config: Config, store: ObjectStore, run_dir: Path, warn: Callable[[str]
     patch = None
     if code.patch:
         patch = "code.patch"
-        store.link(store.add_bytes(code.patch), run_dir / patch)
+        keep(patch, code.patch)
     if code.omitted:
         warn(
             f"code.patch leaves out {len(code.omitted)} large untracked files "
@@ -250,9 +257,8 @@ def take(config: Config, store: ObjectStore, run_dir: Path, warn: Callable[[str]
         )
     if code.error:
         warn(f"{code.error}: the code version is not recorded")
-    listed = json.dumps(packages(), indent=1).encode()
-    store.link(store.add_bytes(listed), run_dir / "packages.json")
-    return {"code": code.record(patch), "host": host(), "scripts": scripts}
+    keep("packages.json", json.dumps(packages(), indent=1).encode())
+    return {"code": code.record(patch), "host": host(), "scripts": scripts, "snapshot": files}
 
 
 def with_overrides(config: Config) -> str:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from expman.objects import ObjectStore, Progress, Stored, hash_file, open_regular
+from expman.objects import ObjectStore, Progress, Stored, hash_file, open_below, open_regular
 
 _CHUNK = 1 << 20
 
@@ -154,8 +154,9 @@ def _store_all(
 def _seen_before(path: str, relative: str, earlier: Sequence[Path]) -> bool:
     """Whether an earlier run's file at `relative` has the size of `path` and the same
     bytes at `_LOOKS` places spread over it (a guess; the hash decides)."""
-    mine = _open_file(path)
-    if mine is None:
+    try:
+        mine = open_regular(path, os.O_NOFOLLOW)
+    except OSError:
         return False  # not a regular file any more: storing it will say so
     try:
         size = os.fstat(mine).st_size
@@ -164,7 +165,7 @@ def _seen_before(path: str, relative: str, earlier: Sequence[Path]) -> bool:
     finally:
         os.close(mine)
     for folder in earlier:
-        theirs = _open_file(f"{folder}/{relative}")
+        theirs = _open_file(folder, relative)
         if theirs is None:
             continue  # none there: look further back
         try:
@@ -178,10 +179,10 @@ def _seen_before(path: str, relative: str, earlier: Sequence[Path]) -> bool:
     return False
 
 
-def _open_file(path: str) -> int | None:
-    """A descriptor of the regular file at `path` (never following a link, never waiting
-    on a pipe), or None."""
+def _open_file(folder: Path | str, relative: str) -> int | None:
+    """A descriptor of the regular file at `relative` below `folder` (never following a
+    link, never waiting on a pipe: an earlier run may come from elsewhere), or None."""
     try:
-        return open_regular(path, os.O_NOFOLLOW)
+        return open_below(folder, relative)
     except OSError:
         return None

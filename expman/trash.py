@@ -12,19 +12,20 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from expman.archive import RECORD, TRASH_DIR, Archive, read_record
+from expman.archive import RECORD, TRASH_DIR, Archive, is_uid, read_record
 from expman.errors import ArchiveError, UsageError
 
 
 def remove(archive: Archive, run_id: str) -> Path:
     """Move the run aside; the open run and runs in flight are refused."""
-    run = archive.read(run_id)
+    run = archive.read(run_id)  # its uid checked: it names the folder in .trash/
     if run.get("ended") is None:
         state = run.get("status")
         raise UsageError(f"run {run_id} is open ({state}): `expman end` it first, then remove it")
     folder = archive.root / TRASH_DIR
     folder.mkdir(exist_ok=True)
-    target = folder / f"{run_id}-{run.get('uid')}"
+    uid = run.get("uid")
+    target = folder / (f"{run_id}-{uid}" if is_uid(uid) else run_id)
     archive.run_dir(run_id).rename(target)
     return target
 

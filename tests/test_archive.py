@@ -116,3 +116,33 @@ def test_experiments_sharing_an_archive_never_share_a_run_id(tmp_path: Path) -> 
     assert len(found) == 30
     for number, batch in enumerate(batches):
         assert {found[run_id] for run_id in batch} == {f"e{number}"}
+
+
+def test_a_run_is_its_folder_a_record_saying_otherwise_is_damaged(tmp_path: Path) -> None:
+    """A run's id is its folder's name, and a uid is checked before it is ever a path:
+    every reader (records, the cache, `read`) sees such records as damaged."""
+    from expman import index
+
+    archive = Archive(tmp_path / "runs")
+    good = archive.create({"id": None, "uid": "a" * 32})
+    for wrong in ({"id": "/etc"}, {"id": "0001"}, {"uid": "../x"}, {"uid": 7}, {"id": None}):
+        run_id = archive.create({"id": None, "uid": "b" * 32})
+        path = archive.run_dir(run_id) / "run.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), **wrong}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "run.json").write_text(json.dumps({"id": "0007", "uid": "c" * 32}))
+    (archive.root / "0007").symlink_to(elsewhere)  # a run folder that is a link: no run
+    assert archive.ids() == [f"{n:04d}" for n in range(1, 7)]
+    found = list(archive.records())
+    assert found[0] == {"id": good, "uid": "a" * 32}
+    reasons = [f.reason for f in found[1:] if isinstance(f, Damaged)]
+    assert len(reasons) == 5
+    assert "its id '/etc' is not its folder's name 0002" in reasons[0]
+    assert "'../x' is not a uid" in reasons[2]
+    loaded, damaged = index.load(archive)
+    assert [r["id"] for r in loaded] == [good] and len(damaged) == 5
+    with pytest.raises(ArchiveError, match="is not its folder's name"):
+        archive.read("0002")
+    with pytest.raises(ArchiveError, match="not a run id"):
+        archive.read("../elsewhere")

@@ -131,6 +131,22 @@ def test_what_an_earlier_run_holds_at_the_place_is_never_followed_nor_waited_on(
     assert done[0][0].sha256 == hashlib.sha256(data).hexdigest()
 
 
+def test_a_folder_link_in_an_earlier_run_is_not_followed_to_compare(tmp_path: Path) -> None:
+    """An earlier run (one pulled from elsewhere) may hold an output that is a link to a
+    folder anywhere: the new `sub/model.ckpt` is not compared with what lies there (had it
+    been, the guess "stored already" would have spared copying it: nothing written)."""
+    store = ObjectStore(tmp_path / ".objects")
+    data = os.urandom(SIZE)
+    _archived(store, _outputs(tmp_path / "o0", data), tmp_path / "elsewhere")
+    (tmp_path / "run1").mkdir()
+    (tmp_path / "run1" / "sub").symlink_to(tmp_path / "elsewhere")
+    source = tmp_path / "o2"
+    _outputs(source / "sub", data)
+    stored, _, written = _archived(store, source, tmp_path / "run2", [tmp_path / "run1"])
+    assert stored[-1].sha256 == hashlib.sha256(data).hexdigest()
+    assert written >= SIZE, "it was compared with a file through the link"
+
+
 def test_runs_before_are_found_without_listing_the_archive(tmp_path: Path) -> None:
     from expman.archive import Archive
 

@@ -21,6 +21,8 @@ def fsck(*, archive: Path, repair: bool, out: TextIO) -> int:
         )
     for missing in report.missing:
         write_line(out, printable(f"missing file: {missing}"))
+    for wrong in report.wrong:
+        write_line(out, printable(f"wrong content: {wrong}"))
     for damaged in report.damaged:
         write_line(out, printable(f"damaged record: {damaged.reason}"))
     verdict = "all well" if report.clean else "problems found"

@@ -26,6 +26,7 @@ from expman import index, series
 from expman.archive import Archive
 from expman.errors import ArchiveError
 from expman.index import LazyRecord
+from expman.objects import open_below
 from expman.query import Query, truthy
 from expman.sweeps.store import Sweeps
 
@@ -85,8 +86,7 @@ def _swept(record: dict[str, Any]) -> bool:
 def _run(record: LazyRecord, prefix: str) -> dict[str, Any]:
     link = f"{prefix}{record.folder}/"  # digits only: see the module's words
     code = _object(record.get("code"))
-    listed = record.get("scripts")
-    scripts = listed if isinstance(listed, list) else []
+    scripts = _list(record.get("scripts"))
     tag = record.get("sweep") if _swept(record) else None
     return {
         "id": record.folder,
@@ -94,8 +94,8 @@ def _run(record: LazyRecord, prefix: str) -> dict[str, Any]:
         "status": record.get("status"),
         "hypothesis": record.get("hypothesis") or "",
         "observations": record.get("observations") or "",
-        "tags": sorted(str(t) for t in record.get("tags") or []),
-        "notes": [str(n.get("text")) for n in record.get("notes") or [] if isinstance(n, dict)],
+        "tags": sorted(str(t) for t in _list(record.get("tags"))),
+        "notes": [str(n.get("text")) for n in _list(record.get("notes")) if isinstance(n, dict)],
         "vars": _object(record.get("vars")),
         "metrics": _flat(record.get("metrics")),
         "series": {
@@ -121,6 +121,10 @@ def _run(record: LazyRecord, prefix: str) -> dict[str, Any]:
     }
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _object(value: Any) -> dict[str, Any]:
     return dict(sorted(value.items())) if isinstance(value, dict) else {}
 
@@ -143,10 +147,11 @@ def _curves(archive: Archive, records: list[LazyRecord]) -> dict[str, Any]:
     """Per metric: a shared grid of steps, and each run's values on it (null: no point)."""
     loaded: dict[str, dict[str, dict[str, list[Any]]]] = {}
     for record in records:
-        path = archive.run_dir(record.folder) / series.SAMPLED
-        try:
-            curves = json.loads(path.read_bytes())
-        except (OSError, ValueError):
+        try:  # never through a link, never from a pipe: the archive may come from elsewhere
+            fd = open_below(archive.run_dir(record.folder), series.SAMPLED)
+            with os.fdopen(fd, "rb") as f:
+                curves = json.loads(f.read())
+        except (OSError, ValueError, RecursionError):
             continue
         if isinstance(curves, dict):
             loaded[record.folder] = curves

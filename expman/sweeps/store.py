@@ -47,7 +47,9 @@ class Sweeps:
         self.root = archive.root / SWEEPS_DIR
 
     def folder(self, sweep_id: str) -> Path:
-        """The folder of one sweep."""
+        """The folder of one sweep (`sweep_id` as records name it: checked, never a path)."""
+        if not SWEEP_ID.fullmatch(sweep_id):
+            raise ArchiveError(f"{sweep_id!r} is not a sweep id (s0001, s0002, ...)")
         return self.root / sweep_id
 
     def ids(self) -> list[str]:

@@ -110,3 +110,22 @@ def test_annotating_at_once_never_loses_a_word(experiment: Experiment, run_cli: 
         assert process.exitcode == 0
     notes = sorted(n["text"] for n in records(root)[0]["notes"])
     assert notes == sorted(f"note {w}.{n}" for w in range(6) for n in range(5))
+
+
+def test_notes_are_never_written_nor_read_through_a_link(
+    experiment: Experiment, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """A run folder from elsewhere (an earlier version pulled links as they stood) may
+    hold `annotations/` linked to a private folder, or an annotation linked to a file."""
+    root = _ended(experiment, run_cli, runs=2)
+    private = tmp_path / "private"
+    private.mkdir()
+    (private / "secret.json").write_text('{"note": "a private secret"}')
+    (root / "runs" / "0001" / "annotations").symlink_to(private)
+    code, _, err = run_cli("note", "1", "-m", "through the link")
+    assert code == 2 and "its annotations folder is a link" in err
+    assert [p.name for p in private.iterdir()] == ["secret.json"]
+    (root / "runs" / "0002" / "annotations").mkdir()
+    (root / "runs" / "0002" / "annotations" / "0-x.json").symlink_to(private / "secret.json")
+    assert run_cli("note", "2", "-m", "mine")[0] == 0
+    assert [n["text"] for n in records(root)[1]["notes"]] == ["mine"]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -179,3 +180,49 @@ def test_fsck_finds_corrupt_objects_and_missing_files(
         hash_file(root / "runs" / "0001" / "outputs" / "out.txt")
     ]
     assert Archive(root / "runs").ids() == ["0001", "0002"]
+
+
+def test_fsck_compares_run_files_with_the_hashes_in_their_records(
+    experiment: Experiment, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """In a `cp -r` copy run files are copies, not links to objects: a changed one of the
+    same size was "all well" when files were compared by size."""
+    root = experiment(OUTPUT)
+    _runs(run_cli, "x", "y")
+    copy = tmp_path / "copy"
+    shutil.copytree(root / "runs", copy)
+    changed = copy / "0002" / "outputs" / "out.txt"
+    changed.chmod(0o644)
+    changed.write_text("z\n")
+    (copy / "0001" / "scripts").mkdir()  # no script recorded: nothing to compare
+    code, out, _ = run_cli("fsck", "--archive", str(copy))
+    assert code == 4
+    assert "wrong content: 0002: outputs/out.txt: it does not match its record" in out
+    assert "0001" not in out
+
+
+def test_after_repair_fsck_still_reports_the_run_files_of_a_corrupt_object(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = experiment(OUTPUT)
+    _runs(run_cli, "x")
+    damaged = _object(root, "x\n")
+    damaged.chmod(0o644)
+    damaged.write_text("not x\n")  # the run file is a link to it: changed as well
+    assert run_cli("fsck", "--repair")[0] == 4
+    code, out, _ = run_cli("fsck")
+    assert code == 4
+    assert "wrong content: 0001: outputs/out.txt" in out
+
+
+def test_rm_takes_no_uid_as_a_path(experiment: Experiment, run_cli: RunCli) -> None:
+    root = experiment(OUTPUT)
+    _runs(run_cli, "x", "y")
+    path = root / "runs" / "0001" / "run.json"
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "uid": "../../escaped"}))
+    code, _, err = run_cli("rm", "1")
+    assert code == 2
+    assert "0001" in err and "'../../escaped' is not a uid" in err
+    assert (root / "runs" / "0001").is_dir() and not (root / "escaped").exists()
+    assert run_cli("rm", "2")[0] == 0

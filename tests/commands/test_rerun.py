@@ -175,3 +175,29 @@ def test_a_rerun_that_changes_shared_data_fails_naming_the_file(
     assert "changed shared data: 'data/raw.txt'" in err
     new = records(root)[-1]
     assert new["status"] == "failed" and new["attempts"][-1]["data_changed"] == ["data/raw.txt"]
+
+
+def _replace(path: Path, text: str) -> None:
+    path.unlink()  # a copy's file (`cp -r`), not the store's object
+    path.write_text(text)
+
+
+def test_a_snapshot_that_no_longer_matches_its_record_is_not_run(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = _experiment(experiment)
+    (root / "extra.txt").write_text("untracked\n")  # a code.patch
+    assert run_cli("run")[0] == 0 and run_cli("end", "-m", "original")[0] == 0
+    (root / "extra.txt").unlink()
+    run = root / "runs" / "0001"
+    for name in ("scripts/compute.sh", "expfile.yaml"):  # what it computes is the same
+        _replace(run / name, (run / name).read_text() + "# changed since\n")
+    code, out, err = run_cli("rerun", "1", "--check")
+    assert code == 2, out
+    assert "reproduces" not in out
+    for name in ("scripts/compute.sh", "expfile.yaml"):
+        assert f"{name}: it does not match its record" in err
+    _replace(run / "code.patch", (run / "code.patch").read_text().replace("untracked", "changed!!"))
+    code, _, err = run_cli("rerun", "1")
+    assert code == 2 and "code.patch: it does not match its record" in err
+    assert len(records(root)) == 1, "nothing ran"

@@ -182,7 +182,7 @@ def test_a_damaged_source_object_is_refused(tmp_path: Path) -> None:
     seed.write_text("tampered\n")
     result = _expman(laptop, "pull", str(lab / "runs"))
     assert result.returncode == 2
-    assert "its content does not match its object" in result.stderr
+    assert "outputs/seed.txt: its content does not match its record" in result.stderr
     assert records(laptop) == []
 
 

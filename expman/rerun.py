@@ -2,14 +2,14 @@
 
 Its snapshot (scripts, expfile, `code.patch`) is first checked against the hashes its
 record keeps (`runfiles`): a file changed since is refused, as running it would not be
-running that run again. The run's workspace (`workspace`) is a fresh git worktree of
-the commit the run recorded, with the run's `code.patch` applied (untracked files
-included), its expfile (overrides written in) and its scripts put back; the data that expfile declares is seen
-through links to the experiment's own files, as they are now, for reading (the new run
-fails if it changed one), and nothing else of the experiment folder: its pre-run steps
-make their own targets. The new run records the branch the original recorded, is
-archived in the original's archive with `rerun_of` naming the original, and the
-workspace is removed when it has ended.
+running that run again. The run's workspace (`workspace`) is a fresh git worktree of the
+commit the run recorded, with the run's `code.patch` applied (untracked files included),
+its expfile (overrides written in) and its scripts put back; the data that expfile
+declares is seen through links to the experiment's own files, as they are now, for
+reading (the new run fails if it changed one), and nothing else of the experiment
+folder: its pre-run steps make their own targets. The new run records the branch the
+original recorded, is archived in the original's archive with `rerun_of` naming the
+original, and the workspace is removed when it has ended.
 """
 
 from __future__ import annotations

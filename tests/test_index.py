@@ -181,7 +181,11 @@ def _step(root: Path, elsewhere: Path, step: tuple[Any, ...]) -> None:
         _edit(runs / chosen / "run.json", keep_size_and_time=args[1])
     elif kind == "rename" and chosen:  # by hand, to an id of another segment
         highest = max(int(i) for i in ids + removed)
-        (runs / chosen).rename(runs / f"{highest + index.SEGMENT:04d}")
+        new_id = f"{highest + index.SEGMENT:04d}"
+        (runs / chosen).rename(runs / new_id)
+        record = json.loads((runs / new_id / "run.json").read_text())
+        record["id"] = new_id  # a record whose id is not its folder's name is damaged
+        (runs / new_id / "run.json").write_text(json.dumps(record))
     elif kind == "forget":
         shutil.rmtree(runs / index.CACHE_DIR, ignore_errors=True)
 

@@ -140,9 +140,10 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An archive whose records hold script everywhere the report shows text: runs 0001
     and 0002 are a sweep over two hostile values (hostile metric and series names, a
     hostile sweep hypothesis); run 0003 has hostile observations, a note and a tag, and
-    its record was then edited by hand: its id is a `javascript:` URL, its sweep id a
-    path out of the sweeps folder, and a var name, the experiment, the branch and a
-    script's path are hostile. Nothing in it may run in the report."""
+    its record was then edited by hand: its sweep id is a path out of the sweeps folder,
+    and a var name, the experiment, the branch and a script's path are hostile. Folder
+    0004 is a copy of 0003 whose record says its id is a `javascript:` URL: a damaged
+    record, left out. Nothing in it may run in the report."""
     root = tmp_path_factory.mktemp("hostile-report") / "exp"
     root.mkdir()
     expfile = HOSTILE_EXPFILE.replace("PYTHON", sys.executable)
@@ -161,11 +162,13 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     expman(root, "tag", "3", "+" + attack("tag"))
     path = root / "runs" / "0003" / "run.json"
     record = json.loads(path.read_text())
-    record["id"] = LINK_ID
     record["sweep"] = {"id": "../sweeps/s0001", "index": 0}
     record["vars"][attack("var name")] = attack("var value")
     record["experiment"] = attack("experiment")
     record["code"]["branch"] = attack("branch")
     record.setdefault("scripts", []).append({"path": attack("script"), "sha256": "0" * 64})
     path.write_text(json.dumps(record))
+    shutil.copytree(path.parent, path.parent.with_name("0004"), symlinks=True)
+    record.update(id=LINK_ID, uid="f" * 32)
+    (path.parent.with_name("0004") / "run.json").write_text(json.dumps(record))
     return root

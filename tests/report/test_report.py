@@ -90,9 +90,10 @@ def test_watch_rewrites_the_page_as_runs_progress_and_ctrl_c_ends_it(study: Path
 def test_ids_links_curves_and_sweeps_come_from_folders_never_from_records(
     hostile: Path,
 ) -> None:
-    """Run 0003's record says its id is a `javascript:` URL and its sweep a path out of
-    the sweeps folder: the page knows it as 0003, links to 0003/, reads its curves from
-    0003/, and reads no sweep but s0001."""
+    """Run 0003's record says its sweep is a path out of the sweeps folder: the page
+    knows it as 0003, links to 0003/, reads its curves from 0003/, and reads no sweep but
+    s0001. Folder 0004's record says its id is a `javascript:` URL: it is damaged, so
+    the page leaves it out and the URL appears nowhere."""
     expman(hostile, "report", "-o", "runs/report.html")  # inside the archive: no prefix
     page = (hostile / "runs" / "report.html").read_text()
     data = _data(page)

@@ -188,7 +188,7 @@ def test_text_from_records_is_text_in_every_view(hostile_page: Any, view: str) -
         assert "</script><img src=x" in hostile_page.inner_text(f"section#{view}")
 
 
-def test_a_record_whose_id_is_a_javascript_url_links_to_its_folder(hostile_page: Any) -> None:
+def test_a_run_links_to_its_folder_and_clicking_it_runs_nothing(hostile_page: Any) -> None:
     link = hostile_page.locator("#runs-table tbody tr[data-id] a:not(.logs)").nth(2)
     href = link.get_attribute("href")
     link.click()

@@ -16,13 +16,11 @@ from typing import TextIO
 
 from expman import arguments, cli_readers, locate
 from expman.errors import (
-    EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     ConfigError,
-    ExpmanError,
     UsageError,
 )
-from expman.output import ensure_standard_streams, printable, silence, write_line
+from expman.output import ensure_standard_streams, printable, silence, write_error, write_line
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,21 +36,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:  # messages may quote a file or a record: shown escaped
         write_line(err, printable(str(e)))
         return e.exit_code
-    except ExpmanError as e:
-        write_line(err, printable(f"expman: {e}"))
-        return e.exit_code
     except KeyboardInterrupt:
         write_line(err, "expman: interrupted")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         silence(out)  # the reader of the output went away (`| head`): nothing is wrong
         return 0
-    except Exception:
-        import traceback  # only for a bug: slow to import
-
-        write_line(err, printable(traceback.format_exc().rstrip("\n")))
-        write_line(err, "expman: internal error: please report it with the traceback above")
-        return EXIT_INTERNAL
+    except Exception as e:  # an `ExpmanError`, or a bug
+        return write_error(err, e)
 
 
 def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

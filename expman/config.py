@@ -206,8 +206,9 @@ def parse_overrides(overrides: Sequence[str], data: Any) -> dict[str, Any]:
             node = yamlnodes.compose(raw)
         except yamlnodes.SyntaxProblem:
             node = None  # not YAML: take it as text
-        if node is not None and yamlnodes.check(node):
-            raise UsageError(f"-s {item}: use a plain YAML value (no tags, anchors or duplicates)")
+        problems = yamlnodes.check(node) if node is not None else []
+        if problems:
+            raise UsageError(f"-s {name}: {problems[0].message}")
         value = yamlnodes.construct(node) if node is not None else raw
         if value is None or not isinstance(value, str | int | float | list | dict):
             raise UsageError(

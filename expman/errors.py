@@ -1,7 +1,8 @@
 """The exceptions expman raises, each carrying a message written for the user.
 
-`cli.main` is the one place that turns them into output and an exit code: library code
-raises, never prints or exits.
+`cli.main` turns them into output and an exit code, as the entry points of the processes
+expman starts of itself do (a sweep's point, a Slurm job or task), all with
+`output.write_error`: library code raises, never prints or exits.
 """
 
 from __future__ import annotations

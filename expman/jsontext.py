@@ -17,6 +17,8 @@ breaks differ.
 
 Records are strict JSON (RFC 8259), which has no NaN and no infinities: where a value
 holds one (a metrics file, a query's result), it is written as the text `number` gives.
+A number in a record is one a 64-bit float holds (`finite`), as RFC 8259 advises: the
+tools that read records (jq, JavaScript, pandas) read a larger one as infinity.
 """
 
 from __future__ import annotations
@@ -46,6 +48,15 @@ def number(value: float) -> float | str:
     if math.isinf(value):
         return "Infinity" if value > 0 else "-Infinity"
     return value
+
+
+def finite(value: float) -> bool:
+    """Whether a 64-bit float holds the number `value`: finite, and no integer beyond
+    one (±1.8e308)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer no float holds
+        return False
 
 
 def strict(value: Any) -> Any:

@@ -2,7 +2,8 @@
 
 A metrics file is the stage's own output, so anything may be in it. Records are strict
 JSON (RFC 8259), and metrics never break a run: what JSON cannot hold is written as text
-(`NaN`, `Infinity`, `-Infinity`, dates as ISO 8601, anything else as its text), and a file
+(`NaN`, `Infinity`, `-Infinity`, a number no 64-bit float holds as the infinity its
+readers would take it for, dates as ISO 8601, anything else as its text), and a file
 that cannot be read at all gives no metrics and a message that the attempt keeps.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,8 @@ def strict(value: Any, name: str, depth: int = 0) -> Any:
     """`value` with everything JSON cannot hold written as text (see the module's words)."""
     if depth > MAX_DEPTH:
         raise MetricsError(f"{name}: nested more than {MAX_DEPTH} levels deep")
+    if isinstance(value, int) and not jsontext.finite(value):  # readers take it for infinity
+        return jsontext.number(math.inf if value > 0 else -math.inf)
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):

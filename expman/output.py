@@ -10,6 +10,8 @@ import sys
 import threading
 from typing import TextIO
 
+from expman.errors import EXIT_INTERNAL, ExpmanError
+
 _CODES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}
 
 # Characters a terminal acts on instead of showing, or that change how the text around
@@ -70,6 +72,20 @@ def write_line(stream: TextIO, text: str = "") -> None:
         stream.flush()
     except BrokenPipeError:
         silence(stream)
+
+
+def write_error(stream: TextIO, error: Exception, where: str = "expman") -> int:
+    """Say `error`, caught at the edge of a process of expman, escaped: an `ExpmanError`
+    as `WHERE: message`, anything else as a bug (its traceback, and what to do). Returns
+    the exit code to end with."""
+    if isinstance(error, ExpmanError):
+        write_line(stream, printable(f"{where}: {error}"))
+        return error.exit_code
+    import traceback  # only for a bug: slow to import
+
+    write_line(stream, printable("".join(traceback.format_exception(error)).rstrip("\n")))
+    write_line(stream, "expman: internal error: please report it with the traceback above")
+    return EXIT_INTERNAL
 
 
 def silence(stream: TextIO) -> None:

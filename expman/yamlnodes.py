@@ -32,6 +32,8 @@ _STR = "tag:yaml.org,2002:str"
 _JSON_SCALAR_TAGS = frozenset(
     ["tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null")]
 )
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
 _SEQ = "tag:yaml.org,2002:seq"
 _PLAIN = "plain values only (text, numbers, booleans, lists, mappings)"
 _MAP = "tag:yaml.org,2002:map"
@@ -55,6 +57,7 @@ _CORE = [
         "-+.0123456789",
     ),
 ]
+_CORE_PATTERNS = {f"tag:yaml.org,2002:{name}": re.compile(pattern) for name, pattern, _ in _CORE}
 _Loader.yaml_implicit_resolvers = {}
 for _name, _pattern, _first in _CORE:
     _Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_name}", re.compile(_pattern), list(_first))
@@ -74,7 +77,7 @@ def _core_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> bool:
     return str(loader.construct_scalar(node)).lower() == "true"
 
 
-_Loader.add_constructor("tag:yaml.org,2002:int", _core_int)
+_Loader.add_constructor(_INT, _core_int)
 _Loader.add_constructor("tag:yaml.org,2002:bool", _core_bool)
 
 
@@ -170,8 +173,10 @@ def _check_node(node: yaml.Node, path: tuple[str | int, ...]) -> Iterator[NodePr
     if isinstance(node, yaml.ScalarNode):
         if node.tag not in _JSON_SCALAR_TAGS:
             yield _at(node, path, f"the tag {_short(node.tag)} is not allowed: {_PLAIN}")
-        elif node.tag == "tag:yaml.org,2002:float" and not math.isfinite(_float(node)):
-            yield _at(node, path, f"{node.value} is not a finite number")
+        elif node.tag in (_INT, _FLOAT):
+            problem = _number_problem(node)
+            if problem:
+                yield _at(node, path, problem)
     elif isinstance(node, yaml.SequenceNode):
         if node.tag != _SEQ:
             yield _at(node, path, f"the tag {_short(node.tag)} is not allowed: {_PLAIN}")
@@ -198,15 +203,26 @@ def _short(tag: str) -> str:
     return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml") else tag
 
 
-def _float(node: yaml.ScalarNode) -> float:
-    text = node.value.lower().replace("_", "")
-    if text in (".inf", "+.inf"):
-        return math.inf
-    if text == "-.inf":
-        return -math.inf
+def _number_problem(node: yaml.ScalarNode) -> str | None:
+    """What is wrong with an int or float scalar: text that is no number of its kind (a
+    tag written by hand: `!!int abc`), or a number no value can be."""
+    if not _CORE_PATTERNS[node.tag].match(node.value):
+        kind = "an integer" if node.tag == _INT else "a number"
+        return f"'{expfile.excerpt(node.value)}' is not {kind} (the tag {_short(node.tag)})"
+    return expfile.number_problem(_number(node), node.value)
+
+
+def _number(node: yaml.ScalarNode) -> float:
+    """The number a core-schema int or float scalar stands for, without building an int
+    of its decimal digits (Python refuses more than 4,300 of them; `float` does not)."""
+    text = node.value.lower()
+    if node.tag == _INT and text.startswith(("0x", "0o")):
+        return int(text[2:], 16 if text[1] == "x" else 8)  # powers of two: no limit
+    if text.lstrip("+-") == ".inf":
+        return -math.inf if text.startswith("-") else math.inf
     if text == ".nan":
         return math.nan
-    return 0.0
+    return float(text)
 
 
 def _at(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,12 +112,56 @@ def test_overrides_are_typed_as_yaml(override: str, value: object) -> None:
         ),
         (
             "LR=!!python/name:os.system",
-            "-s LR=!!python/name:os.system: "
-            "use a plain YAML value (no tags, anchors or duplicates)",
+            "-s LR: the tag !!python/name:os.system is not allowed: "
+            "plain values only (text, numbers, booleans, lists, mappings)",
         ),
     ],
 )
 def test_bad_overrides_are_usage_errors(override: str, message: str) -> None:
+    with pytest.raises(UsageError) as info:
+        config.parse(MINIMAL, "expfile.yaml", [override])
+    assert str(info.value) == message
+
+
+OUT_OF_RANGE = (
+    "is out of range: a number is at most ±1.8e308 (a 64-bit float); quote it to mean text"
+)
+MANY_DIGITS = "9" * 5000  # beyond the 4,300 digits Python turns into an int by default
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("1e309", "1e309"),
+        ("-1e400", "-1e400"),
+        (MANY_DIGITS, "99999999999999999999... (5,000 characters)"),
+        ("0x1" + "0" * 256, "0x100000000000000000... (259 characters)"),
+    ],
+)
+def test_a_number_no_float_holds_is_refused_in_the_expfile_and_in_overrides(
+    experiment: Callable[[str], Path], run_cli: RunCli, written: str, shown: str
+) -> None:
+    """Vars are recorded as JSON, which tools read as 64-bit floats: beyond one a value
+    would come back as infinity. Refused where it is written, never an internal error."""
+    root = experiment(MINIMAL)
+    (root / "expfile.yaml").write_text(MINIMAL.replace("LR: 0.01", f"LR: {written}"))
+    code, out, err = run_cli("validate")
+    assert (code, out, err) == (2, "", f"expfile.yaml:4:7: $.vars.LR: {shown} {OUT_OF_RANGE}\n")
+    (root / "expfile.yaml").write_text(MINIMAL)
+    code, out, err = run_cli("run", "-s", f"LR={written}")
+    assert (code, out, err) == (2, "", f"expman: -s LR: {shown} {OUT_OF_RANGE}\n")
+    assert not (root / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("LR=.inf", "-s LR: .inf is not a finite number"),
+        ("LR=[1, .nan]", "-s LR: .nan is not a finite number"),
+        ("LR={a: 1e309}", f"-s LR: 1e309 {OUT_OF_RANGE}"),
+    ],
+)
+def test_an_override_says_what_is_wrong_with_its_number(override: str, message: str) -> None:
     with pytest.raises(UsageError) as info:
         config.parse(MINIMAL, "expfile.yaml", [override])
     assert str(info.value) == message

@@ -17,7 +17,7 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -279,3 +279,23 @@ def test_a_sweep_shows_its_hostile_points_and_hypothesis_escaped(
     assert_no_controls(done.stderr)  # a point started, a point ended: its vars (as JSON)
     assert_shown_escaped(done.stdout)  # the sweep's table: hypothesis, vars, metrics
     assert_shown_escaped(expman(root, "sweep", "status").stdout)
+
+
+def test_what_a_point_says_of_a_problem_reaches_its_log_escaped(
+    experiment: Callable[..., Path],
+) -> None:
+    """A sweep's point is a process of its own, with its own log: its error message (here
+    quoting a key of the sweep's expfile, edited by hand) is escaped as cli's are."""
+    root = experiment(
+        "version: 1\nname: points\nvars: {FAIL: 0}\n"
+        "stages:\n  run: {cmd: 'test \"$FAIL\" = 0'}\n  fetch: {cmd: 'true'}\n"
+    )
+    assert expman(root, "sweep", "-s", "FAIL=1").returncode == 1  # its point fails
+    kept = root / "runs" / "sweeps" / "s0001" / "expfile.yaml"
+    kept.write_text(kept.read_text() + f"{json.dumps(HOSTILE)}: 1\n")
+    done = expman(root, "sweep", "--resume", "s0001")
+    assert done.returncode == 1
+    assert_no_controls(done.stderr)
+    log = (root / "runs" / "sweeps" / "s0001" / "logs" / "point-0.log").read_text()
+    assert "expman: point 0: expfile.yaml:" in log and "unknown key" in log, log
+    assert_shown_escaped(log)

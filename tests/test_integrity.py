@@ -211,6 +211,10 @@ def test_files_in_outputs_that_no_attempt_made_are_refused(
         ("m.json", "[" * 100000 + "]" * 100000, None),
         ("m.yaml", "a: !!binary aGVsbG8=\nb: !!set {x, y}\n", {"a": "hello", "b": ["x", "y"]}),
         ("m.yaml", "x: !!python/object:os.system {}\n", None),
+        # Numbers no 64-bit float holds, which readers of records would take for infinity
+        # (the first is also beyond the 4,300 digits Python writes of an int).
+        ("m.yaml", "big: 0x" + "f" * 4000 + "\n", {"big": "Infinity"}),
+        ("m.json", '{"low": -1' + "0" * 400 + "}", {"low": "-Infinity"}),
     ],
 )
 def test_metrics_never_break_a_run_and_records_stay_strict_json(

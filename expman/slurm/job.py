@@ -16,6 +16,7 @@ from pathlib import Path
 from expman import record
 from expman.cli import main as expman
 from expman.openrun import open_record
+from expman.output import write_error
 from expman.slurm import scheduler, signals
 from expman.slurm.environment import SUBMITTED_RUN
 
@@ -23,9 +24,12 @@ from expman.slurm.environment import SUBMITTED_RUN
 def main(arguments: list[str]) -> int:
     """Run the attempt; requeue when it should resume; record a run that never started."""
     signals.install()
-    code = expman(["run", *arguments])
+    code = expman(["run", *arguments])  # says its own errors
     signal.signal(signal.SIGUSR2, signal.SIG_IGN)
-    settle(Path.cwd(), code)
+    try:
+        settle(Path.cwd(), code)
+    except Exception as e:  # said as cli says it (escaped), in the job's log
+        return write_error(sys.stderr, e, "expman: job")
     return code
 
 

@@ -13,17 +13,20 @@ import os
 import sys
 from pathlib import Path
 
+from expman.output import write_error
 from expman.slurm import scheduler, signals
 from expman.sweeps import point
 
 
 def main(argv: list[str]) -> int:
-    listing, rest = Path(argv[0]), argv[1:]
-    task = int(os.environ["SLURM_ARRAY_TASK_ID"])
-    index = listing.read_text(encoding="utf-8").split()[task]
-
+    """The task's exit code: its point's (`point.main`, which says its own errors)."""
+    try:
+        listing, (root, archive, sweep_id, retries) = Path(argv[0]), argv[1:]
+        task = int(os.environ["SLURM_ARRAY_TASK_ID"])
+        index = listing.read_text(encoding="utf-8").split()[task]
+    except Exception as e:  # said as cli says it (escaped), in the task's log
+        return write_error(sys.stderr, e, "expman: task")
     signals.install()
-    root, archive, sweep_id, retries = rest
     code = point.main([root, archive, sweep_id, index, retries])
     if code == 130 and signals.requeue_wanted():
         scheduler.requeue(os.environ["SLURM_JOB_ID"])  # the task runs the point again

@@ -4,12 +4,14 @@ One `squeue` call answers for every job at once (`-t all`, so finished jobs show
 Slurm forgets them after `MinJobAge`); a job it does not list is gone. Job ids alone are
 no key (they start again at 1 when a controller's state is lost): every expman job's name
 carries its run's or sweep's own id and uid, and a listed job counts only if its name
-matches.
+matches (`named`). A job id reaches a Slurm command only in Slurm's own shape (`is_job_id`):
+one read from a record or `jobs.json` could otherwise be an option, or several jobs.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -33,6 +35,7 @@ FINISHED = {
     "SPECIAL_EXIT": "special exit",
 }
 _TIMEOUT = 60  # seconds for one Slurm command: a controller may be slow, never forever
+_JOB_ID = re.compile(r"[0-9]+(?:_[0-9]+)?")
 
 
 class SlurmError(ExpmanError):
@@ -102,11 +105,25 @@ def jobs(names: Iterable[str]) -> dict[str, Job]:
     return found
 
 
+def named(name: str) -> dict[str, Job]:
+    """The jobs Slurm still knows under exactly this name, by job id (see `jobs`)."""
+    return {job_id: job for job_id, job in jobs([name]).items() if job.name == name}
+
+
+def is_job_id(text: str) -> bool:
+    """Whether `text` is a job id as Slurm writes one: `123`, or `123_4` for an array task."""
+    return _JOB_ID.fullmatch(text) is not None
+
+
 def cancel(job_ids: Iterable[str], signal: str | None = None) -> None:
-    """`scancel` the jobs (array tasks as `123_4`; a whole array as `123`)."""
+    """`scancel` the jobs (array tasks as `123_4`; a whole array as `123`); `SlurmError`,
+    cancelling nothing, when one is not a job id."""
     ids = sorted(set(job_ids))
     if not ids:
         return
+    wrong = [job_id for job_id in ids if not is_job_id(job_id)]
+    if wrong:
+        raise SlurmError(f"{wrong[0]!r} is not a Slurm job id: nothing cancelled")
     command = ["scancel", *([f"--signal={signal}", "--batch"] if signal else []), *ids]
     done = _call(command)
     if done.returncode != 0:
@@ -115,7 +132,7 @@ def cancel(job_ids: Iterable[str], signal: str | None = None) -> None:
 
 def requeue(job_id: str) -> bool:
     """`scontrol requeue JOB` (from inside the job): True when Slurm took it."""
-    return _call(["scontrol", "requeue", job_id]).returncode == 0
+    return is_job_id(job_id) and _call(["scontrol", "requeue", job_id]).returncode == 0
 
 
 def max_array_size() -> int:

@@ -14,7 +14,7 @@ from typing import Any
 
 from expman import heartbeat, record
 from expman.archive import Archive
-from expman.errors import ArchiveError
+from expman.errors import ArchiveError, UsageError
 from expman.slurm import scheduler
 
 VANISHED = "its Slurm job {job} vanished (cancelled before it started, its node lost, or purged)"
@@ -55,9 +55,7 @@ def reconcile(archive: Archive, now: float | None = None) -> list[str]:
             if adopted is not None:
                 changed.append(run["id"])
             continue
-        job_id = str(backend["job_id"])
-        if backend.get("array_job_id") is not None:  # squeue -r names a task ARRAY_INDEX
-            job_id = f"{backend['array_job_id']}_{backend.get('array_index')}"
+        job_id = listed_id(backend)
         job = listed.get(job_id)
         if job is not None and job.name != backend.get("job_name"):
             job = None  # the same id, another job: Slurm's ids started again
@@ -71,6 +69,27 @@ def reconcile(archive: Archive, now: float | None = None) -> list[str]:
         if interrupt(archive, run["id"], run["uid"], reason):
             changed.append(run["id"])
     return changed
+
+
+def listed_id(backend: dict[str, Any]) -> str:
+    """A run's job as `squeue -r` lists it, and `scancel` takes it: its id, or
+    `ARRAY_INDEX` for a sweep's point (Slurm knows a task by it, not by its own id)."""
+    if backend.get("array_job_id") is not None:
+        return f"{backend['array_job_id']}_{backend.get('array_index')}"
+    return str(backend["job_id"])
+
+
+def own_job(run_id: str, backend: dict[str, Any], name: str) -> str:
+    """The run's job (`listed_id`), when Slurm lists it under `name`, the name expman gave
+    it; else `UsageError` naming the run: a record edited by hand, or from elsewhere, may
+    name any job of the user, or an option."""
+    job_id = listed_id(backend)
+    if job_id not in scheduler.named(name):
+        raise UsageError(
+            f"run {run_id}: Slurm lists no job {job_id} named {name}: it ended, or it is "
+            "not this run's; nothing cancelled"
+        )
+    return job_id
 
 
 def _adopt(archive: Archive, run: dict[str, Any], listed: dict[str, scheduler.Job]) -> str | None:

@@ -14,13 +14,13 @@ import contextlib
 import csv
 import io
 import json
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from expman.errors import ArchiveError, ConfigError, Problem, UsageError
+from expman.expfile import number_problem
 from expman.model import Config
 from expman.sweeps import plan
 from expman.sweeps.values import BadValue, checked, identity, shown, typed
@@ -142,15 +142,19 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return found
 
 
-def _finite_float(text: str) -> float:
+def _json_float(text: str) -> float:
+    """A JSON number with a fraction or exponent (or NaN, Infinity: refused), checked as
+    the expfile's numbers are."""
     value = float(text)
-    if not math.isfinite(value):
-        raise BadValue(f"{text} is not a finite number")
+    problem = number_problem(value, text)
+    if problem:
+        raise BadValue(problem)
     return value
 
 
-def _no_constant(text: str) -> float:
-    raise BadValue(f"{text} is not a finite number")
+def _json_int(text: str) -> int:
+    _json_float(text)  # before `int`, which refuses more than 4,300 digits
+    return int(text)
 
 
 def _jsonl_rows(text: str, filename: str) -> list[tuple[int, dict[str, Any]]]:
@@ -163,8 +167,9 @@ def _jsonl_rows(text: str, filename: str) -> list[tuple[int, dict[str, Any]]]:
             row = json.loads(
                 line,
                 object_pairs_hook=_unique_keys,
-                parse_float=_finite_float,
-                parse_constant=_no_constant,
+                parse_float=_json_float,
+                parse_int=_json_int,
+                parse_constant=_json_float,
             )
         except _Repeated as e:
             raise UsageError(f"{where}: {e} is given twice") from e

@@ -39,7 +39,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from expman.errors import UsageError
-from expman.sweeps.values import BadValue, checked, finite, identity, number, shown, typed
+from expman.expfile import excerpt
+from expman.jsontext import finite
+from expman.sweeps.values import BadValue, checked, identity, number, shown, typed
 from expman.text import split_commas
 
 _RANGE = re.compile(
@@ -322,7 +324,7 @@ def _unknown_distribution(name: str, text: str, kind: str, inner: str) -> PlanEr
 
 
 def _spec_error(name: str, text: str, problem: str, hint: str | None = None) -> PlanError:
-    return PlanError(problem, ("vars", name), f"-s {name}={text}", hint)
+    return PlanError(problem, ("vars", name), f"-s {name}={excerpt(text)}", hint)
 
 
 def _distinct(
@@ -367,9 +369,7 @@ def _range(name: str, text: str, low: str, high: str, step: str | None) -> tuple
     ends = (first, last, by)
     if not all(number(v) for v in ends) or by <= 0:
         raise _spec_error(name, text, "a range is LOW..HIGH or LOW..HIGH..STEP, STEP above 0")
-    exact = all(isinstance(v, int) for v in ends)
-    if not exact and not all(finite(v) for v in ends):
-        raise _spec_error(name, text, "a range's ends and step are numbers a float can hold")
+    exact = all(isinstance(v, int) for v in ends)  # each one a float holds (`typed`)
     if exact:
         count = (last - first) // by + 1
     else:

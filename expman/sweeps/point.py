@@ -21,15 +21,14 @@ import os
 import shutil
 import signal
 import sys
-import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from expman import config, ending, engine, record, workspace
 from expman.archive import Archive
-from expman.errors import ExpmanError
 from expman.openrun import mark_open
+from expman.output import write_error
 from expman.session import Session
 from expman.state import STATE_DIR, State
 from expman.sweeps import prerun
@@ -168,8 +167,6 @@ def remove_stale_workspaces(root: Path, archive: Archive) -> list[str]:
 
 def main(argv: list[str]) -> int:
     """The process's entry point; the exit code."""
-    root, archive, sweep_id, index = Path(argv[0]), Path(argv[1]), argv[2], int(argv[3])
-    retries = int(argv[4]) if len(argv) > 4 else 0
 
     def interrupt(signum: int, frame: object) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -177,16 +174,13 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, interrupt)
     try:
+        root, archive, sweep_id, index = Path(argv[0]), Path(argv[1]), argv[2], int(argv[3])
+        retries = int(argv[4]) if len(argv) > 4 else 0
         return run_point(root, Archive(archive), sweep_id, index, retries)
     except KeyboardInterrupt:
         return 130
-    except ExpmanError as e:
-        sys.stderr.write(f"expman: point {index}: {e}\n")
-        return e.exit_code
-    except Exception:  # a bug: said as cli says it, with the traceback in the point's log
-        traceback.print_exc()
-        sys.stderr.write("expman: internal error: please report it with the traceback above\n")
-        return 3
+    except Exception as e:  # said as cli says it (escaped), in the point's log
+        return write_error(sys.stderr, e, f"expman: point {argv[3] if len(argv) > 3 else '?'}")
 
 
 if __name__ == "__main__":

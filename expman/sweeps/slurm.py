@@ -135,9 +135,23 @@ def waiting(sweeps: Sweeps, sweep_id: str) -> dict[int, str]:
 
 
 def cancel_sweep(sweeps: Sweeps, sweep_id: str) -> int:
-    """scancel every array of the sweep; running points record themselves interrupted."""
-    arrays = jobs_of(sweeps, sweep_id)
+    """scancel the sweep's arrays that Slurm lists, with tasks not yet over, under the
+    sweep's job name: never another job, whatever `jobs.json` (a file like any other of
+    the archive) says. Running points record themselves interrupted. How many."""
+    arrays = [str(a.get("job_id")) for a in jobs_of(sweeps, sweep_id)]
     if not arrays:
         raise UsageError(f"sweep {sweep_id} has no Slurm jobs (it ran on this machine)")
-    scheduler.cancel(str(a["job_id"]) for a in arrays)
-    return len(arrays)
+    name = job_name(sweeps, sweep_id)
+    alive = {
+        job_id.partition("_")[0]
+        for job_id, job in scheduler.named(name).items()
+        if job.state not in scheduler.FINISHED
+    }
+    live = [job_id for job_id in arrays if job_id in alive]
+    if not live:
+        raise UsageError(
+            f"sweep {sweep_id}: Slurm lists no job {', '.join(arrays)} in flight named {name}: "
+            "they ended, or they are not this sweep's; nothing cancelled"
+        )
+    scheduler.cancel(live)
+    return len(live)

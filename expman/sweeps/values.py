@@ -2,8 +2,9 @@
 (YAML 1.2's core schema), checked, and told apart.
 
 A point's values reach its run as `-s` overrides and its record as JSON, so a value is
-refused here, before any point runs, when no var can take it: null, a number that is not
-finite, text holding a NUL character, nesting deeper than an expfile may. Two values are
+refused here, before any point runs, when no var can take it: null, a number no expfile
+may hold (`expfile.number_problem`), text holding a NUL character, nesting deeper than an
+expfile may. Two values are
 the same when JMESPath and Python say they are equal: `1` and `1.0`, mappings in any
 order (`identity`).
 """
@@ -11,10 +12,9 @@ order (`identity`).
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
-from expman.expfile import MAX_DEPTH
+from expman.expfile import MAX_DEPTH, number_problem
 
 
 class BadValue(Exception):
@@ -33,17 +33,10 @@ def typed(text: str) -> Any:
         return written
     if node is None:
         raise BadValue("an empty value")
-    problems = yamlnodes.check(node)
+    problems = yamlnodes.check(node)  # numbers too (`expfile.number_problem`)
     if problems:
-        raise BadValue(f"{problems[0].message} (use plain values: no tags or anchors)")
-    try:
-        value = yamlnodes.construct(node)
-    except ValueError as e:  # an integer of more digits than Python converts
-        raise BadValue(f"{written[:20]}...: too many digits") from e
-    if isinstance(value, float) and not math.isfinite(value):
-        raise BadValue(f"{written} is not a finite number")
-    checked(value)
-    return value
+        raise BadValue(problems[0].message)
+    return checked(yamlnodes.construct(node))
 
 
 def checked(value: Any) -> Any:
@@ -69,14 +62,6 @@ def number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def finite(value: Any) -> bool:
-    """Whether a float can hold the number `value` (a big integer too)."""
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
 def _problem(value: Any, depth: int) -> str | None:
     if value is None:
         return "null is not a value (a var takes text, a number, a boolean, a list or a mapping)"
@@ -84,8 +69,8 @@ def _problem(value: Any, depth: int) -> str | None:
         return f"nested more than {MAX_DEPTH} levels deep"
     if isinstance(value, str) and "\0" in value:
         return "contains a NUL character, which no command line or environment can hold"
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"{json.dumps(value)} is not a finite number"
+    if number(value):
+        return number_problem(value)
     items: list[Any] = []
     if isinstance(value, dict):
         items = [*value, *value.values()]

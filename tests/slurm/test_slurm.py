@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -9,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,6 +141,89 @@ def test_scancel_of_a_running_job_interrupts_its_run_and_stops_its_stages(
     assert run["status"] == "interrupted"
     assert run["attempts"][0]["reason"].startswith("stopped by Slurm")
     wait_for(lambda: not same_process_alive(stage_pid, None), seconds=30, what="stage gone")
+
+
+def _other_job(tmp_path: Path) -> tuple[str, str]:
+    """A held job of this user that is no expman job: (id, its unique name)."""
+    name = f"not-expman-{tmp_path.name}-{os.getpid()}"
+    done = subprocess.run(
+        ["sbatch", "--parsable", "--hold", "-J", name, "--wrap", "true", "-o", "/dev/null"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip(), name
+
+
+def _edit(path: Path, part: Callable[[Any], dict[str, Any]], **fields: Any) -> None:
+    """Edit a JSON file by hand: `fields` set in `part` of it."""
+    data = json.loads(path.read_text())
+    part(data).update(fields)
+    path.write_text(json.dumps(data))
+
+
+def test_cancel_scancels_only_the_runs_own_job_never_what_its_record_names(
+    slurm_experiment: Path, tmp_path: Path
+) -> None:
+    """A record edited by hand (or from elsewhere) may name another job of the user, or an
+    option: the job cancelled is the one Slurm lists under the name expman gave the run."""
+    root = slurm_experiment
+    assert expman(root, "run", "--on", "slurm", "-s", "PAUSE=300").returncode == 0
+    wait_for(lambda: any(s.get("pid") for s in record(root).get("stages") or []), what="stage")
+    path = root / "runs" / "0001" / "run.json"
+    own, own_name = record(root)["backend"]["job_id"], record(root)["backend"]["job_name"]
+    other, other_name = _other_job(tmp_path)
+    try:
+        for job_id, job_name in (
+            (other, own_name),  # another job of the user
+            (other, other_name),  # and its name
+            (f"--name={other_name}", own_name),  # an option
+            (f"{own} {other}", own_name),
+        ):
+            _edit(path, lambda run: run["backend"], job_id=job_id, job_name=job_name)
+            done = expman(root, "cancel", "1")
+            assert done.returncode == 2, (job_id, done.stdout, done.stderr)
+            assert done.stderr.startswith("expman: run 0001: "), done.stderr
+            assert "nothing cancelled" in done.stderr, done.stderr
+            assert squeue(other) == "PENDING" and squeue(own) == "RUNNING"
+        _edit(path, lambda run: run["backend"], job_id=own, job_name=own_name)
+        done = expman(root, "cancel", "1")
+        assert done.returncode == 0, done.stderr
+        assert _final(root)["status"] == "interrupted"
+        assert squeue(other) == "PENDING"
+    finally:
+        subprocess.run(["scancel", other], check=False)
+
+
+def test_cancel_of_a_sweep_scancels_only_its_own_arrays_and_of_a_point_its_task(
+    slurm_experiment: Path, tmp_path: Path
+) -> None:
+    root = slurm_experiment
+    done = expman(
+        root, "sweep", "-s", "X=1..3", "--on", "slurm", "--slurm", "throttle=1", "-s", "PAUSE=300"
+    )
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: (root / "runs" / "0001").is_dir() and record(root)["status"] == "running")
+    cancelled = expman(root, "cancel", "1")  # one point, by its run: its own task alone
+    assert cancelled.returncode == 0, cancelled.stderr
+    wait_for(lambda: record(root)["status"] == "interrupted", what="the cancelled point")
+    jobs = root / "runs" / "sweeps" / "s0001" / "slurm" / "jobs.json"
+    array = json.loads(jobs.read_text())[0]["job_id"]
+    wait_for(lambda: squeue(f"{array}_1") == "RUNNING", what="the next point")
+    other, other_name = _other_job(tmp_path)
+    try:
+        for job_id in (other, f"--name={other_name}", f"{array},{other}"):
+            _edit(jobs, lambda arrays: arrays[0], job_id=job_id)
+            done = expman(root, "cancel", "s0001")
+            assert done.returncode == 2, (job_id, done.stdout, done.stderr)
+            assert done.stderr.startswith("expman: sweep s0001: "), done.stderr
+            assert squeue(other) == "PENDING" and squeue(f"{array}_1") == "RUNNING"
+        _edit(jobs, lambda arrays: arrays[0], job_id=array)
+        assert expman(root, "cancel", "s0001").returncode == 0
+        wait_for(lambda: squeue(f"{array}_1") in ("CANCELLED", "COMPLETING", ""), what="cancel")
+        assert squeue(other) == "PENDING"
+    finally:
+        subprocess.run(["scancel", other], check=False)
 
 
 def test_slurms_warning_signal_interrupts_and_a_resumable_run_is_requeued(

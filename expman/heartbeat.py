@@ -40,7 +40,7 @@ class Monitor:
 
     def __init__(self, run_dir: Path, run: dict[str, Any], attempt: int) -> None:
         self.run_dir = run_dir
-        self.reader = series.Reader(run_dir / series.FILE)
+        self.reader = series.Reader(series.stream(run_dir))
         self.every = interval()
         self._beat = {
             "uid": run["uid"],
@@ -52,7 +52,6 @@ class Monitor:
         }
         self._sequence = 0
         self._stop = threading.Event()
-        self._lock = threading.Lock()  # the reader is shared with `finish`
         self._thread = threading.Thread(target=self._loop, name="expman-monitor", daemon=True)
 
     def start(self) -> None:
@@ -73,20 +72,17 @@ class Monitor:
     def _loop(self) -> None:
         last = time.monotonic()
         while not self._stop.wait(min(_POLL, self.every)):
-            with self._lock:
-                self.reader.poll()
+            self.reader.poll()
             if time.monotonic() - last >= self.every:
                 self.beat()
                 last = time.monotonic()
 
     def finish(self) -> series.Reader:
-        """Stop the thread, read the rest of the series (the writers are gone) and remove
-        the heartbeat; the reader holds the attempt's series."""
+        """Stop the thread and remove the heartbeat; the reader has read the series so
+        far (`series.keep` reads the rest)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
-        with self._lock:
-            self.reader.poll(complete=True)
         (self.run_dir / FILE).unlink(missing_ok=True)
         return self.reader
 

@@ -81,7 +81,7 @@ def test_lines_that_are_not_objects_are_skipped_and_counted(tmp_path: Path) -> N
     reader.poll(complete=True)
     assert reader.summary()["loss"]["count"] == 2
     assert reader.problem() == (
-        "series.jsonl: 2 lines are not a JSON object and skipped (the first: line 2)"
+        "series.jsonl: 2 lines are skipped (the first: line 2): not a JSON object (2)"
     )
 
 
@@ -190,8 +190,10 @@ def test_a_series_with_bad_lines_says_so_in_the_attempt(
     assert code == 0, err
     run = records(root)[0]
     assert run["series"]["loss"]["count"] == 1
-    assert "1 line is not a JSON object" in run["attempts"][0]["series_error"]
-    assert "1 line is not a JSON object" in err
+    assert run["attempts"][0]["series_error"] == (
+        "series.jsonl: line 1 is skipped: not a JSON object"
+    )
+    assert "line 1 is skipped: not a JSON object" in err
 
 
 def test_queries_filter_on_summaries(experiment: Callable[..., Path], run_cli: RunCli) -> None:

@@ -44,7 +44,7 @@ with open(path, "ab") as f:
     f.write(b'{"step": 10, "loss": 0.5}\\n')
 """
 
-LONG_LINE = b'{"pad": "' + b"x" * (3 << 20) + b'", "loss": 9}\n'
+LONG_LINE = b'{"pad": "' + b"x" * (5 << 20) + b'", "loss": 9}\n'
 
 # A line -> the loss values read (in order) and whether the line is skipped and counted.
 LINES = {
@@ -349,7 +349,7 @@ def test_a_line_of_hundreds_of_megabytes_is_skipped_in_bounded_memory(tmp_path: 
     assert grown < 48 << 20, f"reading grew the process by {grown >> 20} MB"
     assert read["summary"]["loss"]["count"] == 2  # type: ignore[index]
     assert read["problem"] == (
-        "series.jsonl: 2 lines are skipped (the first: line 2): longer than 1 MB (2)"
+        "series.jsonl: 2 lines are skipped (the first: line 2): longer than 4 MB (2)"
     )
 
 

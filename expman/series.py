@@ -132,7 +132,7 @@ class Sampler:
     so spikes and the overall shape survive. Points are kept as they come until there are
     too many; then the buckets are formed, wide enough for at most `buckets` of them, and
     (widths doubling, so that buckets nest) formed again as more arrive. Points are kept
-    in arrays (24 bytes each), at most `16 * buckets` of them: 200 KB a curve."""
+    in arrays (24 bytes each), at most `8 * buckets` of them: about 100 KB a curve."""
 
     def __init__(self, buckets: int = BUCKETS) -> None:
         self.buckets = buckets
@@ -147,7 +147,7 @@ class Sampler:
         self.seen += len(values)
         self.steps.extend(steps)
         self.values.extend(values)
-        if len(self.values) > 16 * self.buckets:
+        if len(self.values) > 8 * self.buckets:
             self._reduce()
 
     def _reduce(self) -> None:

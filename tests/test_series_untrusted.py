@@ -200,6 +200,33 @@ def test_the_series_file_replaced_by_a_stage_is_refused_and_never_followed(
     assert (root / "notes.txt").read_text() == '{"loss": 5}\n'
 
 
+BLOCKING = """\
+version: 1
+name: blocking
+stages:
+  run:
+    cmd: |
+      echo '{"loss": 1}' >> "$EXPMAN_METRICS"
+      mkdir -p "$EXPMAN_RUN_DIR/series.jsonl/x" "$EXPMAN_RUN_DIR/series.jsonl.kept/y"
+  fetch: {cmd: "true"}
+"""
+
+
+def test_a_series_that_cannot_be_stored_is_said_and_the_run_ends(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    """A stage put folders where the archived series goes: storing fails, the run ends
+    as its stages did, and the record says what was not stored."""
+    root = experiment(BLOCKING)
+    code, _, err = run_cli("run")
+    assert code == 0, err
+    run = records(root)[0]
+    assert run["status"] == "succeeded" and run["series"]["loss"]["count"] == 1
+    assert run["attempts"][0]["series_error"].startswith("series.jsonl: not stored: ")
+    assert "not stored" in err
+    assert run_cli("end", "-m", "ended")[0] == 0
+
+
 @pytest.mark.parametrize("case", ["nan-step", "a-fifo"])
 def test_the_repair_of_a_killed_runner_survives_a_hostile_series(
     experiment: Experiment, case: str

@@ -244,11 +244,12 @@ class Reader:
             chunk = os.pread(fd, min(MAX_LINE, size - self.offset), self.offset)
             if not chunk:
                 return  # truncated meanwhile: the next poll starts again
-            if self._in_long_line:
+            if self._in_long_line:  # its rest is passed over, up to its newline
                 end = chunk.find(b"\n") + 1
-                self._in_long_line = end == 0
                 self.offset += end or len(chunk)
-                self._line_number += end > 0
+                if end:
+                    self._in_long_line = False
+                    self._line_number += 1
                 continue
             end = chunk.rfind(b"\n") + 1
             if end:
@@ -284,7 +285,11 @@ class Reader:
         self._line_number += data.count(b"\n")
         # The usual case: every line an object, parsed at once.
         parsed = _object(b"[" + data[:-1].replace(b"\n", b",") + b"]")
-        if isinstance(parsed, list) and set(map(type, parsed)) == {dict}:
+        if (
+            isinstance(parsed, list)
+            and len(parsed) == self._line_number - first + 1  # not two on one line
+            and set(map(type, parsed)) == {dict}
+        ):
             self._points(parsed, range(first, first + len(parsed)))
             return
         objects: list[dict[str, Any]] = []
@@ -443,12 +448,22 @@ _ABSENT = _Absent()
 
 
 def _open_regular(path: Path) -> int:
-    """A read-only descriptor of the regular file at `path`, never through a link (at its
-    last component) nor waiting on a pipe; anything else raises `OSError`."""
-    info = path.lstat()
-    if not stat.S_ISREG(info.st_mode):
-        raise OSError(errno.EINVAL, _kind(info.st_mode), str(path))
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    """A read-only descriptor of the regular file at `path`, never through a link (its
+    folder's or its own) nor waiting on a pipe; anything else raises `OSError`."""
+    try:
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as e:
+        if e.errno not in (errno.ENOTDIR, errno.ELOOP):
+            raise
+        why = "not a regular file in a folder (its folder is a link or a file): not read"
+        raise OSError(errno.EINVAL, why, str(path)) from e
+    try:
+        info = os.stat(path.name, dir_fd=folder, follow_symlinks=False)
+        if not stat.S_ISREG(info.st_mode):  # not opened at all: a device may act on it
+            raise OSError(errno.EINVAL, _kind(info.st_mode), str(path))
+        fd = os.open(path.name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW, dir_fd=folder)
+    finally:
+        os.close(folder)
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):  # replaced between the two looks
         os.close(fd)

@@ -161,6 +161,9 @@ REPLACED = {
     "a-link-to-a-file-of-the-user": (
         'rm -f "$EXPMAN_METRICS"; ln -s "$PWD/notes.txt" "$EXPMAN_METRICS"'
     ),
+    "its-folder-a-link-to-a-folder-of-the-user": (
+        'live=$(dirname "$EXPMAN_METRICS"); rm -r "$live"; ln -s "$PWD/elsewhere" "$live"'
+    ),
 }
 
 REPLACING = """\
@@ -185,7 +188,7 @@ def test_the_series_file_replaced_by_a_stage_is_refused_and_never_followed(
     fill memory, and nothing the link points to is read or changed."""
     root = experiment(
         REPLACING.replace("REPLACE", REPLACED[case]).replace("WAIT", "0"),
-        **{"notes.txt": '{"loss": 5}\n'},
+        **{"notes.txt": '{"loss": 5}\n', "elsewhere__series.jsonl": '{"loss": 6}\n'},
     )
     done = expman(root, "run")
     assert done.returncode == 0, done.stderr
@@ -198,6 +201,7 @@ def test_the_series_file_replaced_by_a_stage_is_refused_and_never_followed(
         done = expman(root, *command, timeout=60)
         assert done.returncode == 0, (command, done.stderr)
     assert (root / "notes.txt").read_text() == '{"loss": 5}\n'
+    assert (root / "elsewhere" / "series.jsonl").read_text() == '{"loss": 6}\n'
 
 
 BLOCKING = """\

@@ -273,3 +273,39 @@ def test_ratio_divides_numbers_and_gives_null_otherwise() -> None:
         None,
         None,
     ]
+
+
+SHARED_PRERUN = """\
+version: 1
+name: shared
+vars: {STEP: 1}
+stages:
+  pre-run:
+    - name: data
+      cmd: 'echo "{\\"rows\\": 3}" >> "$EXPMAN_METRICS" && echo data > data.txt'
+      deps: [version.txt]
+      targets: [data.txt]
+  run: {cmd: 'echo "{\\"loss\\": $STEP}" >> "$EXPMAN_METRICS"'}
+  fetch: {cmd: "true"}
+"""
+
+
+def test_a_pre_run_step_shared_by_a_sweep_may_log_too(
+    experiment: Callable[..., Path],
+) -> None:
+    """A sweep runs shared pre-run steps outside any run: `$EXPMAN_METRICS` is writable
+    there as well (what it logs belongs to no run)."""
+    root = experiment(SHARED_PRERUN, **{"version.txt": "1\n"})
+    (root / ".gitignore").write_text("/.expman/\n/outputs/\n/runs/\n/data.txt\n")
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "expman"), "sweep", "-s", "STEP=1,2"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    runs = records(root)
+    shared = {s["status"] for r in runs for s in r["stages"] if s["name"] == "pre-run:data"}
+    assert shared == {"skipped"}, "run once for the sweep, not failed and run in each point"
+    assert sorted(r["series"]["loss"]["last"] for r in runs) == [1, 2]

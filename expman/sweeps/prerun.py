@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from expman import config, engine, fsutil, record, workspace
+from expman import config, engine, fsutil, record, series, workspace
 from expman.archive import Archive
 from expman.model import Config
 from expman.session import Session
@@ -136,6 +136,7 @@ class Unrecorded(Session):
     def _begin(self) -> None:
         self.acquire()
         (self.archive.root / "logs").mkdir(parents=True, exist_ok=True)
+        series.begin(self.archive.root)  # `$EXPMAN_METRICS` can be written (and is not read)
         uid = record.new_uid()
         self.record = {"id": "pre-run", "uid": uid, "attempts": [{"stages": []}], "stages": []}
 

@@ -9,9 +9,10 @@ attempt is over) and it parses.
 What a stage writes is untrusted. A line that is not a JSON object (not UTF-8, nested
 too deeply, not JSON), longer than `MAX_LINE`, or whose `step` is not a finite number is
 skipped and counted; a run keeps at most `MAX_SERIES` metrics (the first it logs) under
-names of at most `MAX_NAME` characters; a file replaced by anything but a regular file
-(a folder, a pipe, a link) is not read, and one truncated or replaced keeps the points
-read before. `series_error` says all of it. Memory stays bounded however the file looks.
+names of at most `MAX_NAME` characters of valid text; a file replaced by anything but a
+regular file (a folder, a pipe, a link) is not read, and one truncated or replaced keeps
+the points read before. `series_error` says all of it. Memory stays bounded however the
+file looks.
 
 `Reader` reads the file incrementally, so that the runner can keep up while the stages
 write (a million points are then not read at the end of the attempt), and keeps, for each
@@ -201,7 +202,7 @@ class Reader:
         self.first_skipped: int | None = None  # its line number, for the message
         self.dropped: set[str] = set()  # names beyond MAX_SERIES (the first few counted)
         self.first_dropped: str | None = None
-        self.long_names = 0  # values under a name longer than MAX_NAME, dropped
+        self.bad_names = 0  # values dropped: their name is too long, or not Unicode text
         self.restarts = 0  # times the file was found truncated or replaced
         self.readable = True  # at the last poll
         self.notes: list[str] = []  # what else went wrong (each said once)
@@ -336,8 +337,8 @@ class Reader:
         bounds (a name dropped is counted)."""
         if name in self.summaries:
             return True
-        if len(name) > MAX_NAME:
-            self.long_names += 1
+        if not _good_name(name):
+            self.bad_names += 1
             return False
         if len(self.summaries) < MAX_SERIES:
             self.summaries[name] = Summary()
@@ -400,11 +401,11 @@ class Reader:
                 f"{many} {metrics} beyond the first {MAX_SERIES:,} are dropped "
                 f"(the first: {_shown(self.first_dropped or '')})"
             )
-        if self.long_names:
-            values = "value" if self.long_names == 1 else "values"
+        if self.bad_names:
+            values = "value" if self.bad_names == 1 else "values"
             said.append(
-                f"{self.long_names:,} {values} under a name longer than {MAX_NAME} "
-                "characters dropped"
+                f"{self.bad_names:,} {values} under names longer than {MAX_NAME} "
+                "characters or not valid text dropped"
             )
         return f"{FILE}: " + "; ".join(said) if said else None
 
@@ -433,7 +434,7 @@ def tail(path: Path, points: int = 24, size: int = 1 << 16) -> dict[str, list[fl
         if not isinstance(value, dict):
             continue
         for name, number in value.items():
-            if name != "step" and len(name) <= MAX_NAME:
+            if name != "step" and _good_name(name):
                 kept = _value(number)
                 if kept is not None:
                     found.setdefault(name, []).append(float(kept))
@@ -531,6 +532,18 @@ def _finite(value: Any) -> float | None:
     """A step as a finite number, or None."""
     number = _value(value)
     return number if number is not None and math.isfinite(number) else None
+
+
+def _good_name(name: str) -> bool:
+    """Whether a metric may have this name: at most `MAX_NAME` characters, and text that
+    UTF-8 can hold (JSON's `\\ud800` is not: a lone surrogate)."""
+    if len(name) > MAX_NAME:
+        return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _shown(name: str) -> str:

@@ -71,6 +71,7 @@ LINES = {
         False,
     ),
     "a-huge-integer-value": (b'{"step": 4, "loss": 1' + b"0" * 400 + b"}\n", None, False),
+    "a-name-that-is-not-unicode-text": (b'{"\\ud800": 1, "x\\udfff": 2}\n', [1.0, 0.5], False),
     "names-with-control-characters": (
         b'{"\\u001b[2J\\u001b]0;x\\u0007": 1, "a\\u0000b\\u009b": 2}\n',
         [1.0, 0.5],
@@ -340,7 +341,7 @@ def test_the_number_of_series_of_a_run_is_bounded_and_what_was_dropped_is_said(
         problem
     )
     assert '(the first: "m000999")' in problem
-    assert "1 value under a name longer than 256 characters dropped" in problem
+    assert "1 value under names longer than 256 characters or not valid text dropped" in problem
     assert (folder / series.SAMPLED).stat().st_size < 32 << 20
 
 

@@ -313,8 +313,12 @@ class Reader:
             objects, steps = self._stepped(objects, steps, numbers)
         self.lines += len(objects)
         for name in dict.fromkeys(itertools.chain.from_iterable(objects)):
-            if name != "step" and self._admitted(name):
-                self._add(name, [o.get(name) for o in objects], steps)
+            if name == "step":
+                continue
+            points = _numeric(steps, [o.get(name) for o in objects])
+            if points is not None and self._admitted(name):
+                self.summaries[name].add(*points)
+                self.samplers[name].add(*points)
 
     def _stepped(
         self, objects: list[dict[str, Any]], steps: list[Any], numbers: Sequence[int]
@@ -333,8 +337,8 @@ class Reader:
         return kept, kept_steps
 
     def _admitted(self, name: str) -> bool:
-        """Whether a metric of this name is kept: a known one, or a new one within the
-        bounds (a name dropped is counted)."""
+        """Whether points of a metric of this name are kept: a known one, or a new one
+        within the bounds (a name dropped is counted)."""
         if name in self.summaries:
             return True
         if not _good_name(name):
@@ -350,31 +354,13 @@ class Reader:
             self.dropped.add(name)
         return False
 
-    def _add(self, name: str, values: list[Any], steps: list[float]) -> None:
-        if _exact_numbers(values):
-            points_steps, points = steps, values
-        else:
-            numbers = [_value(v) for v in values]
-            kept = [i for i, v in enumerate(numbers) if v is not None]
-            if not kept:
-                return
-            points_steps = [steps[i] for i in kept]
-            points = [numbers[i] for i in kept]
-        self.summaries[name].add(points_steps, points)
-        self.samplers[name].add(points_steps, points)
-
     def summary(self) -> dict[str, dict[str, Any]]:
-        """Each metric's summary as the record holds it, by name (metrics with no point
-        left out)."""
-        return {name: s.record() for name, s in sorted(self.summaries.items()) if s.count}
+        """Each metric's summary as the record holds it, by name."""
+        return {name: s.record() for name, s in sorted(self.summaries.items())}
 
     def sampled(self) -> dict[str, dict[str, list[Any]]]:
         """Each metric's down-sampled curve, by name."""
-        return {
-            name: s.points()
-            for name, s in sorted(self.samplers.items())
-            if self.summaries[name].count
-        }
+        return {name: s.points() for name, s in sorted(self.samplers.items())}
 
     def problem(self) -> str | None:
         """What went wrong, for the attempt's `series_error`; None when nothing did."""
@@ -505,6 +491,18 @@ def _exact_integers(steps: list[Any]) -> bool:
     """Whether every step is an integer a float holds exactly (the usual case, checked
     in C)."""
     return set(map(type, steps)) == {int} and min(steps) >= -_EXACT and max(steps) <= _EXACT
+
+
+def _numeric(steps: list[float], values: list[Any]) -> tuple[list[float], list[float]] | None:
+    """The points of a metric among one batch's values (its steps and numbers), or None
+    when none of the values is a number."""
+    if _exact_numbers(values):
+        return steps, values
+    numbers = [_value(v) for v in values]
+    kept = [(step, n) for step, n in zip(steps, numbers, strict=True) if n is not None]
+    if not kept:
+        return None
+    return [step for step, _ in kept], [n for _, n in kept]
 
 
 def _exact_numbers(values: list[Any]) -> bool:

@@ -345,6 +345,15 @@ def test_the_number_of_series_of_a_run_is_bounded_and_what_was_dropped_is_said(
     assert (folder / series.SAMPLED).stat().st_size < 32 << 20
 
 
+def test_keys_without_numbers_take_no_place_among_the_series(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    texts = {f"note{i}": "text" for i in range(series.MAX_SERIES)}
+    path.write_text(json.dumps({**texts, "loss": 1}) + "\n")
+    reader = series.Reader(path)
+    reader.poll(complete=True)
+    assert list(reader.summary()) == ["loss"] and reader.problem() is None
+
+
 def _peak_memory_reading(path: Path, tmp_path: Path) -> tuple[int, dict[str, object]]:
     probe = (
         "import json, resource, sys\n"

@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from expman import fsutil, series
+from expman.objects import open_regular
 
 FILE = "heartbeat.json"
 EVERY = 10.0  # seconds between heartbeats; EXPMAN_HEARTBEAT sets another
 STALE_AFTER = 3  # intervals without a heartbeat before a run is `stale`
 _POLL = 1.0  # seconds between reads of the series file
+_MAX_SIZE = 1 << 16  # bytes of a heartbeat read: its writer's are under 300
 
 
 def interval() -> float:
@@ -88,11 +90,19 @@ class Monitor:
 
 
 def read(run_dir: Path) -> dict[str, Any] | None:
-    """The heartbeat in a run folder, or None (none, or not readable as one)."""
+    """The heartbeat in a run folder, or None (none, or not readable as one). Only a
+    regular file is read, never through a link nor waiting on a pipe, and only its
+    first `_MAX_SIZE` bytes: a stage may have put anything in its place."""
     try:
-        value = json.loads((run_dir / FILE).read_bytes())
-    except (OSError, ValueError):
+        fd = open_regular(str(run_dir / FILE), os.O_NOFOLLOW)
+    except OSError:
         return None
+    try:
+        value = json.loads(os.read(fd, _MAX_SIZE))
+    except (OSError, ValueError, RecursionError):
+        return None
+    finally:
+        os.close(fd)
     if not isinstance(value, dict) or not isinstance(value.get("at_epoch"), int | float):
         return None
     return value

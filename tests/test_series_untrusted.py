@@ -269,6 +269,44 @@ def test_the_repair_of_a_killed_runner_survives_a_hostile_series(
     jsonschema.validate(run, _schema())
 
 
+@pytest.mark.parametrize("kind", ["a-fifo", "a-link-to-dev-zero"])
+def test_a_heartbeat_replaced_by_a_pipe_or_a_link_is_no_heartbeat(
+    experiment: Experiment, kind: str
+) -> None:
+    """What a process left by a dead run put in the heartbeat's place: readers neither
+    hang nor fill memory (it is no heartbeat), and the run is repaired."""
+    root = experiment(REPLACING.replace("REPLACE", "true").replace("WAIT", "60"))
+    runner = subprocess.Popen(
+        [str(BIN / "expman"), "run"],
+        cwd=root,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    folder = root / "runs" / "0001"
+    try:
+        deadline = time.monotonic() + 60
+        while not (folder / "replaced").exists():
+            assert time.monotonic() < deadline and runner.poll() is None
+            time.sleep(0.05)
+    finally:
+        os.killpg(runner.pid, signal.SIGKILL)
+        runner.wait()
+    beat = folder / "heartbeat.json"
+    beat.unlink()
+    if kind == "a-fifo":
+        os.mkfifo(beat)
+    else:
+        beat.symlink_to("/dev/zero")
+    done = expman(root, "watch", "--once", "--archive", "runs", timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "0001  " in done.stdout, done.stdout
+    done = expman(root, "status", timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert records(root)[0]["status"] == "interrupted"
+
+
 ESCAPING = """\
 version: 1
 name: escaping

@@ -17,8 +17,7 @@ import jsonschema
 import pytest
 
 from expman import record, series
-from expman.objects import hash_file
-from tests.conftest import RunCli, records
+from tests.conftest import RunCli, objects_match_their_names, records
 
 BIN = Path(sys.executable).parent
 Experiment = Callable[..., Path]
@@ -115,11 +114,6 @@ def _strict(path: Path) -> dict[str, object]:
 
     value: dict[str, object] = json.loads(path.read_text(), parse_constant=refuse)
     return value
-
-
-def _objects_match_their_names(archive: Path) -> None:
-    for path in (archive / ".objects").glob("??/*"):
-        assert hash_file(path) == path.parent.name + path.name, f"{path} was changed"
 
 
 @pytest.fixture
@@ -336,7 +330,7 @@ def test_a_process_that_outlives_its_run_cannot_change_an_archived_series(
         while not (root / f"flag-{run_id}.done").exists():
             assert time.monotonic() < deadline, "the escaped writer did not write"
             time.sleep(0.05)
-    _objects_match_their_names(root / "runs")
+    objects_match_their_names(root / "runs")
     for run_id in ("0001", "0002"):
         kept = root / "runs" / run_id / series.FILE
         assert kept.read_text() == '{"step": 1, "loss": 0.5}\n', run_id

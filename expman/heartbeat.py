@@ -1,8 +1,9 @@
 """The heartbeat of a running attempt, and the thread that keeps it (and reads the series).
 
 Whatever runs an attempt (`expman run`, a sweep's point, later a batch job) keeps a
-`Monitor` going: every second it reads what the stages appended to the series file, and
-every `every` seconds it rewrites `heartbeat.json` in the run folder. A reader judges a
+`Monitor` going: every second (every 0.05 s while they write) it reads what the stages
+appended to the series file, and every `every` seconds it rewrites `heartbeat.json` in
+the run folder. A reader judges a
 run from that file's content alone, not from its mtime (copies and rsync change mtimes):
 a heartbeat older than `STALE_AFTER` intervals by the reader's clock is `stale`. The file
 goes when the attempt closes.
@@ -26,6 +27,7 @@ FILE = "heartbeat.json"
 EVERY = 10.0  # seconds between heartbeats; EXPMAN_HEARTBEAT sets another
 STALE_AFTER = 3  # intervals without a heartbeat before a run is `stale`
 _POLL = 1.0  # seconds between reads of the series file
+_BUSY = 0.05  # ... while the stages are writing it: what is left for the end stays small
 _MAX_SIZE = 1 << 16  # bytes of a heartbeat read: its writer's are under 300
 
 
@@ -73,8 +75,11 @@ class Monitor:
 
     def _loop(self) -> None:
         last = time.monotonic()
-        while not self._stop.wait(min(_POLL, self.every)):
+        pause = min(_POLL, self.every)
+        while not self._stop.wait(pause):
+            before = self.reader.offset
             self.reader.poll()
+            pause = _BUSY if self.reader.offset != before else min(_POLL, self.every)
             if time.monotonic() - last >= self.every:
                 self.beat()
                 last = time.monotonic()

@@ -27,6 +27,7 @@ object, which another run may share.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
 import itertools
@@ -35,7 +36,6 @@ import math
 import os
 import shutil
 import stat
-from array import array
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -132,16 +132,16 @@ class Sampler:
     consecutive points, and each bucket keeps its first, lowest, highest and last point,
     so spikes and the overall shape survive. Points are kept as they come until there are
     too many; then the buckets are formed, wide enough for at most `buckets` of them, and
-    (widths doubling, so that buckets nest) formed again as more arrive. Points are kept
-    in arrays (24 bytes each), at most `8 * buckets` of them: about 100 KB a curve."""
+    (widths doubling, so that buckets nest) formed again as more arrive: at most
+    `8 * buckets` points are kept (about 100 bytes each)."""
 
     def __init__(self, buckets: int = BUCKETS) -> None:
         self.buckets = buckets
         self.width = 1
         self.seen = 0
-        self.index = array("q")
-        self.steps = array("d")
-        self.values = array("d")
+        self.index: list[int] = []
+        self.steps: list[float] = []
+        self.values: list[float] = []
 
     def add(self, steps: list[float], values: list[float]) -> None:
         self.index.extend(range(self.seen, self.seen + len(values)))
@@ -157,16 +157,15 @@ class Sampler:
         keep: list[int] = []
         start = 0
         n = len(self.index)
-        while start < n:
-            bucket = self.index[start] // self.width
-            stop = start
-            while stop < n and self.index[stop] // self.width == bucket:
-                stop += 1
+        while start < n:  # the index is sorted: each bucket's end is found by bisection
+            stop = bisect.bisect_left(
+                self.index, (self.index[start] // self.width + 1) * self.width, start
+            )
             keep.extend(_chosen(self.values, start, stop))
             start = stop
-        self.index = array("q", [self.index[i] for i in keep])
-        self.steps = array("d", [self.steps[i] for i in keep])
-        self.values = array("d", [self.values[i] for i in keep])
+        self.index = [self.index[i] for i in keep]
+        self.steps = [self.steps[i] for i in keep]
+        self.values = [self.values[i] for i in keep]
 
     def points(self) -> dict[str, list[Any]]:
         """The kept points in order: `{"step": [...], "value": [...]}` (non-finite: null)."""
@@ -178,13 +177,17 @@ class Sampler:
         }
 
 
-def _chosen(values: array[float], start: int, stop: int) -> list[int]:
+def _chosen(values: list[float], start: int, stop: int) -> list[int]:
     """Positions of a bucket's first, lowest, highest and last points (NaN is neither)."""
     if stop - start <= 4:
         return list(range(start, stop))
-    finite = [i for i in range(start, stop) if math.isfinite(values[i])] or [start]
-    low = min(finite, key=values.__getitem__)
-    high = max(finite, key=values.__getitem__)
+    part = values[start:stop]
+    if math.isfinite(sum(part)):  # the usual case: found in C
+        low, high = start + part.index(min(part)), start + part.index(max(part))
+    else:
+        finite = [i for i in range(start, stop) if math.isfinite(values[i])] or [start]
+        low = min(finite, key=values.__getitem__)
+        high = max(finite, key=values.__getitem__)
     return sorted({start, low, high, stop - 1})
 
 

@@ -10,21 +10,28 @@ import os as _os
 
 __version__ = "0.1.0"
 
-_warned = False
+_warned: set[str] = set()
 
 
 def log(step: "int | float | None" = None, **values: object) -> None:
     """Append `{"step": step, **values}` as one line to `$EXPMAN_METRICS`.
 
     Numbers are metrics (NumPy and PyTorch scalars too: anything with `.item()`); `step`
-    may be left out, and the line's position then serves. Never raises for the file: a
-    write that fails is said once on stderr, and the script goes on.
+    may be left out, and the line's position then serves. Never raises: a step that is
+    not a finite number leaves the point out, and a write that fails goes on; each is
+    said once on stderr, and the script goes on.
     """
     path = _os.environ.get("EXPMAN_METRICS")
     if not path:
         return
     import json
 
+    if step is not None:
+        native = type(step) in (int, float) or isinstance(step, bool)
+        step = _finite(step if native else _plain(step))  # a bool is no step
+        if step is None:
+            _warn("step", "expman.log: step is not a finite number: the point is not logged")
+            return
     point = values if step is None else {"step": step, **values}
     line = json.dumps(point, default=_plain, ensure_ascii=False) + "\n"
     try:
@@ -34,12 +41,27 @@ def log(step: "int | float | None" = None, **values: object) -> None:
         finally:
             _os.close(fd)
     except OSError as e:
-        global _warned
-        if not _warned:
-            _warned = True
-            import sys
+        _warn("file", f"expman.log: cannot write {path}: {e.strerror or e}")
 
-            print(f"expman.log: cannot write {path}: {e.strerror or e}", file=sys.stderr)
+
+def _warn(kind: str, message: str) -> None:
+    if kind not in _warned:
+        _warned.add(kind)
+        import sys
+
+        print(message, file=sys.stderr)
+
+
+def _finite(value: object) -> "int | float | None":
+    """A step as a finite number, or None (NaN, an infinity, a bool, not a number)."""
+    import math
+
+    if type(value) not in (int, float):
+        return None
+    try:
+        return value if math.isfinite(value) else None  # type: ignore[arg-type,return-value]
+    except OverflowError:  # an integer too big for a float
+        return None
 
 
 def _plain(value: object) -> object:
@@ -51,5 +73,5 @@ def _plain(value: object) -> object:
             pass
     try:
         return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return str(value)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from expman import metrics, outputs, record
+from expman import metrics, outputs, record, series
 from expman.archive import Archive
 from expman.errors import UsageError
 from expman.openrun import mark_closed, open_record, refuse_if_queued, repair
@@ -52,6 +52,7 @@ def close(
                 run["metrics"] = attempt["metrics"] = _metrics(root, run_dir)
             record.end(run, written, stored, time.time())
             archive.write(run)
+        series.discard(archive.run_dir(run["id"]))  # when a crash left it
         outputs.empty(root)
         clear()
         mark_closed(state, archive, run)

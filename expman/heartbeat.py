@@ -1,8 +1,9 @@
 """The heartbeat of a running attempt, and the thread that keeps it (and reads the series).
 
 Whatever runs an attempt (`expman run`, a sweep's point, later a batch job) keeps a
-`Monitor` going: every second it reads what the stages appended to the series file, and
-every `every` seconds it rewrites `heartbeat.json` in the run folder. A reader judges a
+`Monitor` going: every second (every 0.05 s while they write) it reads what the stages
+appended to the series file, and every `every` seconds it rewrites `heartbeat.json` in
+the run folder. A reader judges a
 run from that file's content alone, not from its mtime (copies and rsync change mtimes):
 a heartbeat older than `STALE_AFTER` intervals by the reader's clock is `stale`. The file
 goes when the attempt closes.
@@ -20,11 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from expman import fsutil, series
+from expman.objects import open_regular
 
 FILE = "heartbeat.json"
 EVERY = 10.0  # seconds between heartbeats; EXPMAN_HEARTBEAT sets another
 STALE_AFTER = 3  # intervals without a heartbeat before a run is `stale`
 _POLL = 1.0  # seconds between reads of the series file
+_BUSY = 0.05  # ... while the stages are writing it: what is left for the end stays small
+_MAX_SIZE = 1 << 16  # bytes of a heartbeat read: its writer's are under 300
 
 
 def interval() -> float:
@@ -40,7 +44,7 @@ class Monitor:
 
     def __init__(self, run_dir: Path, run: dict[str, Any], attempt: int) -> None:
         self.run_dir = run_dir
-        self.reader = series.Reader(run_dir / series.FILE)
+        self.reader = series.Reader(series.stream(run_dir))
         self.every = interval()
         self._beat = {
             "uid": run["uid"],
@@ -52,7 +56,6 @@ class Monitor:
         }
         self._sequence = 0
         self._stop = threading.Event()
-        self._lock = threading.Lock()  # the reader is shared with `finish`
         self._thread = threading.Thread(target=self._loop, name="expman-monitor", daemon=True)
 
     def start(self) -> None:
@@ -72,31 +75,39 @@ class Monitor:
 
     def _loop(self) -> None:
         last = time.monotonic()
-        while not self._stop.wait(min(_POLL, self.every)):
-            with self._lock:
-                self.reader.poll()
+        pause = min(_POLL, self.every)
+        while not self._stop.wait(pause):
+            before = self.reader.offset
+            self.reader.poll()
+            pause = _BUSY if self.reader.offset != before else min(_POLL, self.every)
             if time.monotonic() - last >= self.every:
                 self.beat()
                 last = time.monotonic()
 
     def finish(self) -> series.Reader:
-        """Stop the thread, read the rest of the series (the writers are gone) and remove
-        the heartbeat; the reader holds the attempt's series."""
+        """Stop the thread and remove the heartbeat; the reader has read the series so
+        far (`series.keep` reads the rest)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
-        with self._lock:
-            self.reader.poll(complete=True)
         (self.run_dir / FILE).unlink(missing_ok=True)
         return self.reader
 
 
 def read(run_dir: Path) -> dict[str, Any] | None:
-    """The heartbeat in a run folder, or None (none, or not readable as one)."""
+    """The heartbeat in a run folder, or None (none, or not readable as one). Only a
+    regular file is read, never through a link nor waiting on a pipe, and only its
+    first `_MAX_SIZE` bytes: a stage may have put anything in its place."""
     try:
-        value = json.loads((run_dir / FILE).read_bytes())
-    except (OSError, ValueError):
+        fd = open_regular(str(run_dir / FILE), os.O_NOFOLLOW)
+    except OSError:
         return None
+    try:
+        value = json.loads(os.read(fd, _MAX_SIZE))
+    except (OSError, ValueError, RecursionError):
+        return None
+    finally:
+        os.close(fd)
     if not isinstance(value, dict) or not isinstance(value.get("at_epoch"), int | float):
         return None
     return value

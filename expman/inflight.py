@@ -83,5 +83,5 @@ def describe(archive: Archive, run: dict[str, Any], now: float) -> Flight:
         stale=running and stale,
         step=step,
         elapsed=elapsed,
-        trend=series.tail(run_dir / series.FILE, TREND_POINTS) if running else {},
+        trend=series.tail(series.stream(run_dir), TREND_POINTS) if running else {},
     )

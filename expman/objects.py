@@ -162,6 +162,28 @@ class ObjectStore:
         self._commit(tmp, digest)
         return size
 
+    def add_prefix(self, fd: int, size: int) -> str:
+        """Store the first `size` bytes of the open file `fd` (which a writer may still
+        be growing: what it appends is not taken), hashed as they are written; returns
+        the digest of what was stored."""
+        tmp = self._temp()
+        digest = hashlib.sha256()
+        try:
+            with tmp.open("r+b", buffering=0) as dst:
+                offset = 0
+                while offset < size:
+                    chunk = os.pread(fd, min(_CHUNK, size - offset), offset)
+                    if not chunk:
+                        break  # truncated meanwhile: what is left is stored
+                    digest.update(chunk)
+                    _write_all(dst.fileno(), chunk)
+                    offset += len(chunk)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        self._commit(tmp, digest.hexdigest())
+        return digest.hexdigest()
+
     def add_small(self, data: bytes, destination: str) -> str:
         """Store `data` (a small file read whole) and show it at `destination` (new, in an
         existing folder); returns its SHA-256. The object is written from these very

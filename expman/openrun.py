@@ -124,14 +124,14 @@ def repair(root: Path) -> None:
     record.runner_died(run, leftovers, time.time())
     _keep_series(archive, run)
     archive.write(run)
+    series.discard(archive.run_dir(run["id"]))
 
 
 def _keep_series(archive: Archive, run: record.Record) -> None:
     """What the dead attempt's stages logged is summarised and stored, as at a normal end."""
     run_dir = archive.run_dir(run["id"])
     (run_dir / heartbeat.FILE).unlink(missing_ok=True)
-    reader = series.Reader(run_dir / series.FILE)
-    reader.poll(complete=True)
+    reader = series.Reader(series.stream(run_dir))
     problem = series.keep(reader, run_dir, archive.objects)
     record.add_series(run, reader.summary(), problem)
 

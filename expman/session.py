@@ -101,6 +101,7 @@ class Session:
         # (when beginning failed) must not be written into an earlier attempt.
         self.record = run
         attempt = len(run["attempts"])
+        series.begin(run_dir)
         self._monitor = heartbeat.Monitor(run_dir, run, attempt)
         self._monitor.start()
         label = f"run {run['id']}" + (f", attempt {attempt}" if attempt > 1 else "")
@@ -223,6 +224,7 @@ class Session:
             record.finish_attempt(self.record, status, values, time.time(), leftovers, problem)
             self._keep_series()
             self.archive.write(self.record)
+            series.discard(self.archive.run_dir(self.record["id"]))
             colour = "green" if status == record.SUCCEEDED else "red"
             write_line(
                 self.err, style(f"expman: run {self.record['id']} {status}", colour, self.err)
@@ -267,7 +269,7 @@ class Session:
             EXPMAN_RUN_ID=self._current()["id"],
             EXPMAN_RUN_DIR=str(run_dir.resolve()),
             EXPMAN_OUTPUTS=str((self.root / OUTPUTS).resolve()),
-            EXPMAN_METRICS=str(run_dir.resolve() / series.FILE),
+            EXPMAN_METRICS=str(series.stream(run_dir.resolve())),
             EXPMAN_STAGE=step.stage,
             EXPMAN_STEP=step.name,
             EXPMAN_EXPERIMENT=self.config.name,

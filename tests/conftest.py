@@ -143,6 +143,14 @@ def age(path: Path, seconds: float = 60) -> None:
     probe.unlink()
 
 
+def objects_match_their_names(archive: Path) -> None:
+    """Every store object of the archive still holds the content its name says."""
+    from expman.objects import hash_file
+
+    for path in (archive / ".objects").glob("??/*"):
+        assert hash_file(path) == path.parent.name + path.name, f"{path} was changed"
+
+
 def steps(record: dict[str, Any]) -> dict[str, str]:
     """{step name: status} of a record's latest attempt."""
     return {s["name"]: s["status"] for s in record["stages"]}

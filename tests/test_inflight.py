@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from expman import heartbeat
+from expman import heartbeat, series
 from expman.archive import Archive
 from expman.inflight import in_flight
 from tests.conftest import in_ci, records
@@ -90,7 +90,7 @@ def running(flight: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
     """A run in flight (its first heartbeat and metrics written); stopped after the test."""
     runner = _start(flight, "-s", "PAUSE=0.04", "-s", "N=100")
     folder = flight / "runs" / "0001"
-    _wait_for(lambda: (folder / "heartbeat.json").is_file() and (folder / "series.jsonl").exists())
+    _wait_for(lambda: (folder / "heartbeat.json").is_file() and series.stream(folder).exists())
     yield flight, runner
     if runner.poll() is None:
         os.killpg(runner.pid, signal.SIGTERM)
@@ -120,7 +120,7 @@ def test_a_killed_runner_goes_stale_and_repair_keeps_its_series(
 ) -> None:
     root, runner = running
     folder = root / "runs" / "0001"
-    _wait_for(lambda: len((folder / "series.jsonl").read_text().splitlines()) >= 5)
+    _wait_for(lambda: len(series.stream(folder).read_text().splitlines()) >= 5)
     os.killpg(runner.pid, signal.SIGKILL)
     runner.wait()
     archive = Archive(root / "runs")

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from expman.objects import hash_file
-from tests.conftest import RunCli, records, steps
+from tests.conftest import RunCli, objects_match_their_names, records, steps
 
 BIN = Path(sys.executable).parent
 Experiment = Callable[..., Path]
@@ -29,11 +28,6 @@ def _strict(text: str) -> object:
         raise AssertionError(f"{name} in a record: not strict JSON")
 
     return json.loads(text, parse_constant=refuse)
-
-
-def _objects_match_their_names(archive: Path) -> None:
-    for path in (archive / ".objects").glob("??/*"):
-        assert hash_file(path) == path.parent.name + path.name, f"{path} was changed"
 
 
 LEFTOVER = """\
@@ -77,11 +71,11 @@ def test_a_writer_that_escaped_expman_cannot_change_the_archive(
     assert run_cli("run")[0] == 0
     assert run_cli("end", "-m", "first")[0] == 0
     time.sleep(1.3)  # the escaped writer has written to the file it held
-    _objects_match_their_names(root / "runs")
+    objects_match_their_names(root / "runs")
     assert run_cli("run")[0] == 0
     assert run_cli("end", "-m", "second")[0] == 0
     time.sleep(1.3)
-    _objects_match_their_names(root / "runs")
+    objects_match_their_names(root / "runs")
     for run_id in ("0001", "0002"):
         assert (root / "runs" / run_id / "outputs" / "out.txt").read_text() == "original\n"
 
@@ -443,7 +437,7 @@ def test_end_killed_while_copying_leaves_nothing_behind(experiment: Experiment) 
     assert result.returncode == 0, result.stderr
     assert list(objects.glob(".incoming-*")) == []
     assert (root / "runs" / "0001" / "outputs" / "big.bin").stat().st_size == 400_000_000
-    _objects_match_their_names(root / "runs")
+    objects_match_their_names(root / "runs")
 
 
 def test_an_output_name_that_is_not_utf8_is_archived_escaped(

@@ -81,7 +81,7 @@ def test_lines_that_are_not_objects_are_skipped_and_counted(tmp_path: Path) -> N
     reader.poll(complete=True)
     assert reader.summary()["loss"]["count"] == 2
     assert reader.problem() == (
-        "series.jsonl: 2 lines are not a JSON object and skipped (the first: line 2)"
+        "series.jsonl: 2 lines are skipped (the first: line 2): not a JSON object (2)"
     )
 
 
@@ -190,8 +190,10 @@ def test_a_series_with_bad_lines_says_so_in_the_attempt(
     assert code == 0, err
     run = records(root)[0]
     assert run["series"]["loss"]["count"] == 1
-    assert "1 line is not a JSON object" in run["attempts"][0]["series_error"]
-    assert "1 line is not a JSON object" in err
+    assert run["attempts"][0]["series_error"] == (
+        "series.jsonl: line 1 is skipped: not a JSON object"
+    )
+    assert "line 1 is skipped: not a JSON object" in err
 
 
 def test_queries_filter_on_summaries(experiment: Callable[..., Path], run_cli: RunCli) -> None:
@@ -271,3 +273,39 @@ def test_ratio_divides_numbers_and_gives_null_otherwise() -> None:
         None,
         None,
     ]
+
+
+SHARED_PRERUN = """\
+version: 1
+name: shared
+vars: {STEP: 1}
+stages:
+  pre-run:
+    - name: data
+      cmd: 'echo "{\\"rows\\": 3}" >> "$EXPMAN_METRICS" && echo data > data.txt'
+      deps: [version.txt]
+      targets: [data.txt]
+  run: {cmd: 'echo "{\\"loss\\": $STEP}" >> "$EXPMAN_METRICS"'}
+  fetch: {cmd: "true"}
+"""
+
+
+def test_a_pre_run_step_shared_by_a_sweep_may_log_too(
+    experiment: Callable[..., Path],
+) -> None:
+    """A sweep runs shared pre-run steps outside any run: `$EXPMAN_METRICS` is writable
+    there as well (what it logs belongs to no run)."""
+    root = experiment(SHARED_PRERUN, **{"version.txt": "1\n"})
+    (root / ".gitignore").write_text("/.expman/\n/outputs/\n/runs/\n/data.txt\n")
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "expman"), "sweep", "-s", "STEP=1,2"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    runs = records(root)
+    shared = {s["status"] for r in runs for s in r["stages"] if s["name"] == "pre-run:data"}
+    assert shared == {"skipped"}, "run once for the sweep, not failed and run in each point"
+    assert sorted(r["series"]["loss"]["last"] for r in runs) == [1, 2]

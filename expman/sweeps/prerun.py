@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from expman import config, engine, fsutil, record, sharedfiles, workspace
+from expman import config, engine, fsutil, record, series, sharedfiles, workspace
 from expman.archive import Archive
 from expman.model import Config
 from expman.session import Session
@@ -148,6 +148,7 @@ class Unrecorded(Session):
     def _begin(self) -> None:
         self.acquire()
         (self.archive.root / "logs").mkdir(parents=True, exist_ok=True)
+        series.begin(self.archive.root)  # `$EXPMAN_METRICS` can be written (and is not read)
         uid = record.new_uid()
         self.record = {"id": "pre-run", "uid": uid, "attempts": [{"stages": []}], "stages": []}
 

@@ -306,7 +306,7 @@ def test_stages_see_vars_env_and_expman_variables(experiment: Experiment, run_cl
         "EXPMAN_RUN_ID": "0001",
         "EXPMAN_RUN_DIR": str(run_dir.resolve()),
         "EXPMAN_OUTPUTS": str((root / "outputs").resolve()),
-        "EXPMAN_METRICS": str(run_dir.resolve() / "series.jsonl"),
+        "EXPMAN_METRICS": str(run_dir.resolve() / "live" / "series.jsonl"),
         "EXPMAN_STAGE": "run",
         "EXPMAN_STEP": "run",
         "EXPMAN_EXPERIMENT": "env-test",

@@ -153,7 +153,9 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     )
     folder = root / "runs" / "0002"
     deadline = time.monotonic() + 60
-    while not ((folder / "heartbeat.json").is_file() and (folder / "series.jsonl").exists()):
+    while not (
+        (folder / "heartbeat.json").is_file() and (folder / "live" / "series.jsonl").exists()
+    ):
         assert time.monotonic() < deadline and runner.poll() is None, "run 0002 never flew"
         time.sleep(0.05)
     time.sleep(1)  # the runner reads the series it wrote: the watch trend shows them

@@ -81,11 +81,11 @@ def task_schema() -> dict[str, Any]:
 def _write_reference() -> None:
     import json
 
-    from expman import config, reference
+    from expman.expfile import config, reference
 
     table = reference.markdown(config.schema())
     README.write_text(reference.splice(README.read_text(encoding="utf-8"), table), "utf-8")
-    record = json.loads(Path("expman/run.schema.json").read_text(encoding="utf-8"))
+    record = json.loads(Path("expman/store/run.schema.json").read_text(encoding="utf-8"))
     fields = reference.record_fields(record)
     text = RECORDS.read_text(encoding="utf-8")
     RECORDS.write_text(
@@ -97,7 +97,11 @@ def task_reference() -> dict[str, Any]:
     """Regenerate the field references of README.md and docs/records.md from the schemas."""
     return {
         "actions": [_write_reference],
-        "file_dep": ["expfile.schema.json", "expman/run.schema.json", "expman/reference.py"],
+        "file_dep": [
+            "expfile.schema.json",
+            "expman/store/run.schema.json",
+            "expman/expfile/reference.py",
+        ],
         "uptodate": [False],
     }
 

@@ -125,7 +125,7 @@ def _summaries(work: Path, repeat: int) -> bool:
 
 def _sampled(work: Path) -> bytes:
     """What a run with 3 metrics x 10,000 steps stores as its sampled curves."""
-    from expman import series
+    from expman.observe import series
 
     path = work / "series.jsonl"
     with path.open("w") as f:

@@ -95,7 +95,8 @@ def _overhead(work: Path) -> bool:
 
 
 def _workspace(work: Path) -> bool:
-    from expman import config, workspace
+    from expman.expfile import config
+    from expman.running import workspace
 
     root = work / "big"
     files = {f"src/pkg{i // 100}/mod{i}.py": f"VALUE = {i}\n" for i in range(2000)}
@@ -149,7 +150,8 @@ def _workspace(work: Path) -> bool:
 def _data_check(work: Path) -> bool:
     import hashlib
 
-    from expman import config, workspace
+    from expman.expfile import config
+    from expman.running import workspace
 
     root = experiment(work / "data-check", TRIVIAL + "data: [data/]\n")
     files = [root / "data" / f"part{i // 100}" / f"file{i:04d}.bin" for i in range(1000)]
@@ -191,8 +193,8 @@ def _data_check(work: Path) -> bool:
 
 
 def _resume(work: Path) -> bool:
-    from expman.archive import Archive
-    from expman.commands.sweep import _succeeded
+    from expman.cli.commands.sweep import _succeeded
+    from expman.store.archive import Archive
     from expman.sweeps.plan import Definition, parse_spec, points
     from expman.sweeps.store import Sweeps
 

@@ -1,5 +1,5 @@
 """`python -m expman`: the same as the `expman` command."""
 
-from expman.cli import main
+from expman.cli.main import main
 
 raise SystemExit(main())

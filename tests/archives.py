@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from expman.cli import main
+from expman.cli.main import main
 from tests.conftest import git
 
 EXPFILE = """\

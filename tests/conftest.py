@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from expman.cli import main
+from expman.cli.main import main
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -145,7 +145,7 @@ def age(path: Path, seconds: float = 60) -> None:
 
 def objects_match_their_names(archive: Path) -> None:
     """Every store object of the archive still holds the content its name says."""
-    from expman.objects import hash_file
+    from expman.store.objects import hash_file
 
     for path in (archive / ".objects").glob("??/*"):
         assert hash_file(path) == path.parent.name + path.name, f"{path} was changed"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from expman.cli import main
+from expman.cli.main import main
 from tests.conftest import git
 
 EXPFILE = """\
@@ -73,6 +73,6 @@ def build(root: Path) -> Path:
 
 
 def _iso(epoch: float) -> str:
-    from expman.record import iso
+    from expman.store.record import iso
 
     return iso(epoch)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from expman.archive import Archive, Damaged
 from expman.errors import ArchiveError
+from expman.store.archive import Archive, Damaged
 
 
 def _allocate(root: str, count: int) -> list[str]:
@@ -121,7 +121,7 @@ def test_experiments_sharing_an_archive_never_share_a_run_id(tmp_path: Path) -> 
 def test_a_run_is_its_folder_a_record_saying_otherwise_is_damaged(tmp_path: Path) -> None:
     """A run's id is its folder's name, and a uid is checked before it is ever a path:
     every reader (records, the cache, `read`) sees such records as damaged."""
-    from expman import index
+    from expman.store import index
 
     archive = Archive(tmp_path / "runs")
     good = archive.create({"id": None, "uid": "a" * 32})

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from expman import config
 from expman.errors import ConfigError, UsageError
-from expman.state import State
+from expman.expfile import config
+from expman.running.state import State
 from tests.conftest import MINIMAL, RunCli
 
 DATA = Path(__file__).parent / "data" / "expfiles"
@@ -225,7 +225,8 @@ def test_known_expfile_does_not_import_jsonschema(project: Path) -> None:
     import sys
 
     probe = (
-        "import sys; from pathlib import Path; from expman import config, state;"
+        "import sys; from pathlib import Path; from expman.expfile import config;"
+        " from expman.running import state;"
         "config.load(Path('expfile.yaml'), cache=state.State(Path('.')));"
         "print('jsonschema' in sys.modules)"
     )

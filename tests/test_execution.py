@@ -272,7 +272,7 @@ def test_a_setpriv_without_pdeathsig_is_not_used(
 ) -> None:
     """Older util-linux (common on clusters) has a `setpriv` without `--pdeathsig`: the
     steps must still run, with the death signal set as before."""
-    from expman import execute
+    from expman.running import execute
 
     fake = tmp_path / "bin"
     fake.mkdir()

@@ -21,10 +21,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from expman import config
-from expman.archive import Archive
 from expman.errors import ConfigError, QueryError, UsageError
-from expman.query import Query
+from expman.expfile import config
+from expman.store.archive import Archive
+from expman.store.query import Query
 from tests.conftest import MINIMAL, RunCli
 
 # Derandomized in CI for a reproducible gate; run with HYPOTHESIS_PROFILE=explore locally.
@@ -270,7 +270,7 @@ def test_arbitrary_points_files(text: str, name: str) -> None:
 
 @given(st.lists(st.text(max_size=8), max_size=5))
 def test_arbitrary_tag_words(words: list[str]) -> None:
-    from expman.annotation import parse_tag_changes
+    from expman.store.annotation import parse_tag_changes
 
     try:
         added, removed = parse_tag_changes(words)

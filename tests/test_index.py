@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from expman import index
-from expman.archive import Archive
-from expman.cli import main
+from expman.cli.main import main
+from expman.store import index
+from expman.store.archive import Archive
 from tests.conftest import RunCli, age, records
 
 BIN = Path(sys.executable).parent

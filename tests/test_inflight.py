@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from expman import heartbeat, series
-from expman.archive import Archive
-from expman.inflight import in_flight
+from expman.observe import heartbeat, series
+from expman.observe.inflight import in_flight
+from expman.store.archive import Archive
 from tests.conftest import in_ci, records
 
 BIN = Path(sys.executable).parent

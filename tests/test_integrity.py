@@ -498,7 +498,7 @@ def test_a_writer_waits_out_a_readers_repair_instead_of_failing(
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from expman.state import State\n"
+            "import sys, time; from pathlib import Path; from expman.running.state import State\n"
             "with State(Path(sys.argv[1])).lock('repair', wait=False):\n"
             "    print('held', flush=True); time.sleep(1)\n",
             str(root),
@@ -521,8 +521,8 @@ def test_a_crash_after_an_attempts_outputs_were_kept_loses_none_of_them(
 ) -> None:
     """Attempt 2 archived attempt 1's outputs and emptied `outputs/`, then died before it
     recorded itself: the next attempt must not archive the empty folder over them."""
-    from expman import outputs
-    from expman.archive import Archive
+    from expman.running import outputs
+    from expman.store.archive import Archive
 
     root = experiment(RETRY)
     assert run_cli("run")[0] == 0

@@ -30,7 +30,7 @@ import jsonschema
 import pytest
 
 from expman.processes import stray_processes
-from expman.record import SCHEMA_PATH
+from expman.store.record import SCHEMA_PATH
 from tests.conftest import git
 
 BIN = Path(sys.executable).parent

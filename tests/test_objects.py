@@ -9,9 +9,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from expman import objects, storing
-from expman.objects import ObjectStore
-from expman.storing import archive_tree
+from expman.store import objects, storing
+from expman.store.objects import ObjectStore
+from expman.store.storing import archive_tree
 
 
 def test_same_content_is_stored_once(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from expman import config, reference
+from expman.expfile import config, reference
 from tests.conftest import REPO, RunCli
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from expman import reference
-from expman.record import SCHEMA_PATH, new_uid
+from expman.expfile import reference
+from expman.store.record import SCHEMA_PATH, new_uid
 from tests import cookbook
 from tests.conftest import REPO, RunCli, records
 
@@ -89,7 +89,7 @@ def test_cookbook_answers_are_true(example: Path, title: str, command: str, expe
 
 
 def test_times_of_one_instant_agree_and_odd_clocks_never_break_a_record() -> None:
-    from expman import record
+    from expman.store import record
 
     for now in (1795600000.0005, 1795600000.9996, 1e-3, 0.0):
         text, epoch = record.stamp(now)

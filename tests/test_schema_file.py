@@ -11,7 +11,7 @@ from typing import Any
 
 import jsonschema
 
-from expman import config
+from expman.expfile import config
 from tests.conftest import REPO
 
 
@@ -67,13 +67,13 @@ def test_wheel_ships_an_identical_schema(tmp_path: Path) -> None:
     )
     (wheel,) = tmp_path.glob("expman-*.whl")
     with zipfile.ZipFile(wheel) as archive:
-        shipped = archive.read("expman/expfile.schema.json")
+        shipped = archive.read("expman/expfile/expfile.schema.json")
         names = archive.namelist()
     assert shipped == (REPO / "expfile.schema.json").read_bytes()
-    assert "expman/templates/init/run.sh" in names
+    assert "expman/cli/templates/init/run.sh" in names
     assert (
-        archive_bytes(wheel, "expman/run.schema.json")
-        == (REPO / "expman" / "run.schema.json").read_bytes()
+        archive_bytes(wheel, "expman/store/run.schema.json")
+        == (REPO / "expman" / "store" / "run.schema.json").read_bytes()
     )
 
 

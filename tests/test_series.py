@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from expman import series
+from expman.observe import series
 from tests.conftest import RunCli, records
 
 LOGGING_TEMPLATE = """\
@@ -255,7 +255,7 @@ def test_log_writes_numpy_like_scalars_and_survives_an_unwritable_file(tmp_path:
 
 
 def test_ratio_divides_numbers_and_gives_null_otherwise() -> None:
-    from expman.query import Query
+    from expman.store.query import Query
 
     records = [
         {"id": "1", "series": {"loss": {"last": 0.4, "min": 0.2}}},

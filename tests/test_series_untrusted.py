@@ -16,7 +16,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from expman import record, series
+from expman.observe import series
+from expman.store import record
 from tests.conftest import RunCli, objects_match_their_names, records
 
 BIN = Path(sys.executable).parent
@@ -390,7 +391,7 @@ def _peak_memory_reading(path: Path, tmp_path: Path) -> tuple[int, dict[str, obj
     probe = (
         "import json, resource, sys\n"
         "from pathlib import Path\n"
-        "from expman import series\n"
+        "from expman.observe import series\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "reader = series.Reader(Path(sys.argv[1]))\n"
         "reader.poll()\n"
@@ -489,7 +490,7 @@ def test_tail_reads_only_the_end_of_a_regular_file(tmp_path: Path) -> None:
     probe = (
         "import json, sys\n"
         "from pathlib import Path\n"
-        "from expman import series\n"
+        "from expman.observe import series\n"
         "names = ('fifo', 'link', 'folder', 'missing', 'big')\n"
         "print(json.dumps([series.tail(Path(sys.argv[1], n)) for n in names]))\n"
     )

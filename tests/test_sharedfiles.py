@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from expman import sharedfiles
 from expman.errors import UsageError
-from expman.sharedfiles import SharedFiles
+from expman.running import sharedfiles
+from expman.running.sharedfiles import SharedFiles
 
 
 def _tree(root: Path, outside: Path) -> None:

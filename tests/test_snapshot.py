@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from expman import snapshot
+from expman.running import snapshot
 from tests.conftest import git
 
 

@@ -15,7 +15,7 @@ from tests.conftest import RunCli, records
 
 PROBE = """\
 import json, sys
-from expman.cli import main
+from expman.cli.main import main
 code = main(sys.argv[1:])
 heavy = ("yaml", "doit", "jsonschema", "jmespath")
 print(json.dumps([code, sorted(m for m in heavy if m in sys.modules)]), file=sys.stderr)

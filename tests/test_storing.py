@@ -8,9 +8,9 @@ import os
 import threading
 from pathlib import Path
 
-from expman import objects
-from expman.objects import ObjectStore
-from expman.storing import archive_tree
+from expman.store import objects
+from expman.store.objects import ObjectStore
+from expman.store.storing import archive_tree
 
 SIZE = 8 << 20  # a big file: stored on the thread pool
 
@@ -148,7 +148,7 @@ def test_a_folder_link_in_an_earlier_run_is_not_followed_to_compare(tmp_path: Pa
 
 
 def test_runs_before_are_found_without_listing_the_archive(tmp_path: Path) -> None:
-    from expman.archive import Archive
+    from expman.store.archive import Archive
 
     archive = Archive(tmp_path / "runs")
     for run_id in ("0001", "0003", "0004", "0009"):

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from expman.sweepref import Reader, derive, shown
+from expman.store.sweepref import Reader, derive, shown
 
 TAG: dict[str, Any] = {"id": "s0001", "index": 2, "point": "ab"}
 POINT: dict[str, Any] = {"id": "0003", "observations": "", "sweep": TAG}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from expman.objects import hash_file
+from expman.store.objects import hash_file
 from tests.archives import Scene, Template, expman, run_and_end
 from tests.conftest import records
 
@@ -186,7 +186,7 @@ def test_a_push_and_a_pull_into_one_archive_at_once_copy_each_run_once(
     shared.mkdir()
     go = tmp_path / "go"
     waiting = (
-        "import os, sys, time\nfrom expman.cli import main\n"
+        "import os, sys, time\nfrom expman.cli.main import main\n"
         "while not os.path.exists(sys.argv[1]): time.sleep(0.001)\n"
         "sys.exit(main(sys.argv[2:]))\n"
     )

@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from expman import index, series
-from expman.archive import Archive
 from expman.errors import ArchiveError
-from expman.index import LazyRecord
-from expman.objects import open_below
-from expman.query import Query, truthy
+from expman.observe import series
+from expman.store import index
+from expman.store.archive import Archive
+from expman.store.index import LazyRecord
+from expman.store.objects import open_below
+from expman.store.query import Query, truthy
 from expman.sweeps.store import Sweeps
 
 GRID = 200  # steps per metric on the shared grid of the curves

@@ -12,10 +12,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from expman import heartbeat, record
-from expman.archive import Archive
 from expman.errors import ArchiveError, UsageError
+from expman.observe import heartbeat
 from expman.slurm import scheduler
+from expman.store import record
+from expman.store.archive import Archive
 
 VANISHED = "its Slurm job {job} vanished (cancelled before it started, its node lost, or purged)"
 

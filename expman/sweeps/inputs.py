@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from expman.errors import ArchiveError, ConfigError, Problem, UsageError
-from expman.expfile import number_problem
-from expman.model import Config
+from expman.expfile.location import number_problem
+from expman.expfile.model import Config
 from expman.sweeps import plan
 from expman.sweeps.values import BadValue, checked, identity, shown, typed
 
@@ -287,7 +287,7 @@ def _located(
 
 
 def _problem(cfg: Config, display: str, name: str, error: plan.PlanError) -> Problem:
-    from expman import yamlnodes
+    from expman.expfile import yamlnodes
 
     path = ("sweeps", name, *error.where)
     line, column = yamlnodes.locate(yamlnodes.compose(cfg.text), path)

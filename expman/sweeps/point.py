@@ -25,15 +25,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from expman import config, ending, engine, record, workspace
-from expman.archive import Archive
-from expman.openrun import mark_open
+from expman.expfile import config
 from expman.output import write_error
-from expman.session import Session
-from expman.state import STATE_DIR, State
+from expman.running import ending, engine, workspace
+from expman.running.openrun import mark_open
+from expman.running.session import Session
+from expman.running.state import STATE_DIR, State
+from expman.running.workspace import Workspace
+from expman.store import record
+from expman.store.archive import Archive
 from expman.sweeps import prerun
 from expman.sweeps.store import Sweeps
-from expman.workspace import Workspace
 
 CLAIMED = 75  # EX_TEMPFAIL: another process runs this point
 

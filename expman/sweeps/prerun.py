@@ -25,13 +25,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from expman import config, engine, fsutil, record, series, sharedfiles, workspace
-from expman.archive import Archive
-from expman.model import Config
-from expman.session import Session
-from expman.sharedfiles import SharedFiles
-from expman.state import DOIT_DB, STATE_DIR, State
-from expman.workspace import Workspace
+from expman import fsutil
+from expman.expfile import config
+from expman.expfile.model import Config
+from expman.observe import series
+from expman.running import engine, sharedfiles, workspace
+from expman.running.session import Session
+from expman.running.sharedfiles import SharedFiles
+from expman.running.state import DOIT_DB, STATE_DIR, State
+from expman.running.workspace import Workspace
+from expman.store import record
+from expman.store.archive import Archive
 
 PRERUN = "prerun"  # in `.expman/`: a lock and the logs of each key
 

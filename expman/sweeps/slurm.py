@@ -16,12 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from expman import fsutil, record
-from expman.archive import Archive
+from expman import fsutil
 from expman.errors import UsageError
 from expman.slurm import scheduler, script
 from expman.slurm.settings import Settings
 from expman.slurm.signals import RESUMABLE
+from expman.store import record
+from expman.store.archive import Archive
 from expman.sweeps.store import Sweeps
 
 FOLDER = "slurm"
@@ -70,7 +71,7 @@ def submit(
             command=[
                 sys.executable,
                 "-m",
-                "expman.slurm.point",
+                "expman.sweeps.array_task",
                 str(listing.resolve()),
                 str(root.resolve()),
                 str(archive.root.resolve()),

@@ -27,10 +27,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from expman import annotation, fsutil, processes, record
-from expman.archive import Archive
+from expman import fsutil, processes
 from expman.errors import ArchiveError, UsageError
-from expman.sweepref import SWEEP, SWEEP_ID, SWEEPS_DIR
+from expman.store import annotation, record
+from expman.store.archive import Archive
+from expman.store.sweepref import SWEEP, SWEEP_ID, SWEEPS_DIR
 from expman.sweeps.plan import Point
 
 PLAN = "plan.jsonl"
@@ -292,7 +293,7 @@ def record_observations(archive: Archive, sweep_id: str, text: str) -> list[str]
     """Record the sweep's observations in `sweep.json`, then derive them again into each
     of its runs' records (`sweepref`), so that queries reach them from every run; the
     ids of those runs. A point that ends later derives them as it is written."""
-    from expman import index  # the record cache: only this command needs it
+    from expman.store import index  # the record cache: only this command needs it
 
     sweeps = Sweeps(archive)
     with fsutil.locked(sweeps.folder(sweep_id)):  # as annotations of the sweep are written

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from expman.expfile import MAX_DEPTH, number_problem
+from expman.expfile.location import MAX_DEPTH, number_problem
 
 
 class BadValue(Exception):
@@ -24,7 +24,7 @@ class BadValue(Exception):
 def typed(text: str) -> Any:
     """`text` typed as YAML types a plain value (text that is not YAML stays text);
     `BadValue` for one no var can take."""
-    from expman import yamlnodes  # here: readers of sweeps (watch, status) need no YAML
+    from expman.expfile import yamlnodes  # here: readers of sweeps (watch, status) need no YAML
 
     written = text.strip()
     try:

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from expman.archive import Archive
+from expman.store.archive import Archive
 from tests.conftest import RunCli, records
 
 Experiment = Callable[..., Path]

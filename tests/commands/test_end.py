@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from expman.archive import Archive
+from expman.store.archive import Archive
 from tests.conftest import RunCli, records
 
 Experiment = Callable[..., Path]

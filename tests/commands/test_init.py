@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from expman import config
+from expman.expfile import config
 from tests.conftest import REPO, RunCli
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from expman.archive import Archive
-from expman.objects import hash_file
+from expman.store.archive import Archive
+from expman.store.objects import hash_file
 from tests.conftest import RunCli, records
 
 Experiment = Callable[..., Path]
@@ -103,7 +103,7 @@ def test_gc_waits_for_an_archiving_in_progress(experiment: Experiment, run_cli: 
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from expman.archive import Archive\n"
+            "import sys, time; from pathlib import Path; from expman.store.archive import Archive\n"
             "with Archive(Path(sys.argv[1])).objects.writing():\n"
             "    print('archiving', flush=True); time.sleep(1.5)\n",
             str(root / "runs"),

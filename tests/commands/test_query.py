@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from expman import index
-from expman.archive import Archive
+from expman.store import index
+from expman.store.archive import Archive
 from tests import cookbook
 from tests.conftest import RunCli, age, records
 

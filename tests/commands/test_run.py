@@ -404,7 +404,7 @@ def test_record_snapshot_and_logs(experiment: Experiment, run_cli: RunCli) -> No
 def test_damaged_doit_state_in_a_folder_with_uri_characters(tmp_path: Path) -> None:
     import io
 
-    from expman import engine
+    from expman.running import engine
 
     root = tmp_path / "a#b %c?d"
     (root / ".expman").mkdir(parents=True)

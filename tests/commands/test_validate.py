@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from expman import __version__, arguments
+from expman import __version__
+from expman.cli import arguments
 from tests.conftest import RunCli
 
 
@@ -42,7 +43,7 @@ def test_unknown_command_is_a_usage_error(run_cli: RunCli) -> None:
 def test_help_has_examples_on_every_command(run_cli: RunCli) -> None:
     import argparse
 
-    from expman.arguments import parser
+    from expman.cli.arguments import parser
 
     code, out, _ = run_cli("--help")
     assert code == 0 and "examples:" in out

@@ -9,8 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from expman.archive import Archive
 from expman.report.data import gather
+from expman.store.archive import Archive
 from tests.report.conftest import BIN, LINK_ID, expman
 
 

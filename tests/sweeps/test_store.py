@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from expman.archive import Archive
 from expman.errors import UsageError
+from expman.store.archive import Archive
 from expman.sweeps.plan import Definition, Point, parse_spec, points
 from expman.sweeps.store import Claims, Sweeps
 

@@ -21,7 +21,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from expman.record import SCHEMA_PATH
+from expman.store.record import SCHEMA_PATH
 from tests.conftest import git
 
 BIN = Path(sys.executable).parent

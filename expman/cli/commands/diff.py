@@ -1,0 +1,86 @@
+"""`expman diff RUN RUN`: what differs between two runs, most telling first."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, TextIO
+
+from expman import formats
+from expman.cli.commands.show import flatten
+from expman.output import printable, style, write_line
+from expman.store.archive import Archive
+
+
+def diff(*, archive: Path, names: tuple[str, str], out: TextIO) -> int:
+    """Print vars, config, code, scripts and metrics of run A against run B."""
+    store = Archive(archive)
+    ids = [store.resolve(name) for name in names]
+    a, b = (store.read_valid(run_id) for run_id in ids)
+    dirs = [store.run_dir(run_id) for run_id in ids]
+    write_line(out, style(f"run {ids[0]} -> run {ids[1]}", "bold", out))
+    _values("vars", a.get("vars") or {}, b.get("vars") or {}, out)
+    _files("config", [(d / "expfile.yaml") for d in dirs], "expfile.yaml", out)
+    _code(a.get("code") or {}, b.get("code") or {}, dirs, out)
+    scripts = sorted({s["path"] for r in (a, b) for s in r.get("scripts") or []})
+    for script in scripts:
+        _files(f"script {script}", [d / "scripts" / script for d in dirs], script, out)
+    _values(
+        "metrics",
+        flatten(a.get("metrics") or {}),
+        flatten(b.get("metrics") or {}),
+        out,
+        all_rows=True,
+    )
+    return 0
+
+
+def _values(
+    title: str, a: dict[str, Any], b: dict[str, Any], out: TextIO, all_rows: bool = False
+) -> None:
+    keys = list(dict.fromkeys([*a, *b]))
+    rows = []
+    for key in keys:
+        left, right = a.get(key, "(none)"), b.get(key, "(none)")
+        if left == right and not all_rows:
+            continue
+        change = ""
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (left, right))
+        if numbers and left != right:
+            change = f"{right - left:+.6g}"
+        rows.append([key, formats.cell(left), formats.cell(right), change])
+    write_line(out, style(title, "bold", out) + ("" if rows else ": same"))
+    if rows:
+        body = formats.table(["", "A", "B", ""], rows)
+        for line in body.splitlines():
+            write_line(out, "  " + line)
+
+
+def _files(title: str, paths: list[Path], name: str, out: TextIO) -> None:
+    texts = [p.read_text(encoding="utf-8", errors="replace") if p.exists() else "" for p in paths]
+    lines = list(
+        difflib.unified_diff(
+            texts[0].splitlines(keepends=True),
+            texts[1].splitlines(keepends=True),
+            f"A/{name}",
+            f"B/{name}",
+        )
+    )
+    write_line(out, style(printable(title), "bold", out) + ("" if lines else ": same"))
+    for line in lines:
+        text = printable(line.rstrip("\n"))
+        colour = "green" if text.startswith("+") else "red" if text.startswith("-") else None
+        write_line(out, "  " + (style(text, colour, out) if colour else text))
+
+
+def _code(a: dict[str, Any], b: dict[str, Any], dirs: list[Path], out: TextIO) -> None:
+    commits = [printable(str(r.get("commit") or r.get("error") or "-")[:10]) for r in (a, b)]
+    same = commits[0] == commits[1]
+    write_line(
+        out,
+        style("code", "bold", out)
+        + f": commit {commits[0]}"
+        + ("" if same else f" -> {commits[1]}"),
+    )
+    if a.get("patch") or b.get("patch"):
+        _files("code.patch", [d / "code.patch" for d in dirs], "code.patch", out)

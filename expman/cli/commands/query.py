@@ -1,0 +1,37 @@
+"""`expman query`: a JMESPath expression over the array of all records, oldest first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TextIO
+
+from expman import formats
+from expman.errors import QueryError
+from expman.output import printable, style, write_line
+from expman.store import index
+from expman.store.archive import Archive, Damaged
+from expman.store.query import Query
+
+
+def query(*, archive: Path, expression: str, fmt: str, streams: tuple[TextIO, TextIO]) -> int:
+    """Print the result; a bad expression is a `QueryError` (exit 2)."""
+    out, err = streams
+    compiled = Query(expression)
+    records, damaged = index.load(Archive(archive), compiled.fields())
+    report_damaged(damaged, err)
+    result = compiled.search(records)
+    try:
+        text = formats.render(result, fmt, terminal=bool(getattr(out, "isatty", bool)()))
+    except TypeError as e:  # `&id` alone: an expression reference is no JSON value
+        raise QueryError(
+            f"{expression!r} gives an expression reference (&...), which is no JSON value: "
+            "it is an argument of functions such as sort_by(array, &key)"
+        ) from e
+    out.write(text)
+    return 0
+
+
+def report_damaged(damaged: list[Damaged], err: TextIO) -> None:
+    """One warning per run whose record cannot be read; the others are still answered."""
+    for bad in damaged:
+        write_line(err, style(printable(f"expman: skipped {bad.reason}"), "yellow", err))

@@ -1,0 +1,171 @@
+"""`expman show RUN`: one run, readable (or its record with --json)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, TextIO
+
+from expman import formats
+from expman.cli.commands.logs import open_log
+from expman.output import printable, style, write_line
+from expman.store import sweepref
+from expman.store.archive import Archive
+
+
+def show(*, archive: Path, name: str, as_json: bool, out: TextIO) -> int:
+    """Print the run named `name` (an id, `last` or `last~N`)."""
+    store = Archive(archive)
+    run_id = store.resolve(name)
+    if as_json:
+        record = store.read(run_id)
+        out.write(formats.json_text(record, pretty=True))
+        return 0
+    record = sweepref.derive(store.root, store.read_valid(run_id))
+    for line in summary(record, store.run_dir(run_id), out):
+        write_line(out, line)
+    return 0
+
+
+def summary(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
+    """The lines `show` prints; what comes from the record or its files `printable`."""
+    head = f"run {record.get('id')}  {record.get('status')}  ({record.get('experiment')})"
+    lines = [style(printable(head), "bold", out)]
+    lines += [_text(key, record.get(key)) for key in ("hypothesis", "observations")]
+    when = f"started {str(record.get('started'))[:19].replace('T', ' ')}"
+    if record.get("ended"):
+        when += f", ended {str(record['ended'])[:19].replace('T', ' ')}"
+        when += f" (open {formats.duration(record.get('duration'))}"
+        when += f", stages {formats.duration(record.get('stages_duration'))})"
+    else:
+        when += ", still open"
+    when += f", {len(record.get('attempts') or [])} attempt(s)"
+    lines.append(printable(f"  {'time:':<14}{when}"))
+    lines.append(printable(f"  {'code:':<14}{_code(record.get('code'))}"))
+    host = record.get("host") or {}
+    if host:
+        lines.append(
+            printable(
+                f"  {'host:':<14}{host.get('name')}, {host.get('platform')}, "
+                f"Python {host.get('python')}"
+            )
+        )
+    overrides = record.get("overrides") or {}
+    rows = [
+        [k, formats.cell(v), "(-s)" if k in overrides else ""]
+        for k, v in (record.get("vars") or {}).items()
+    ]
+    lines += _sweep(record.get("sweep"), out)
+    lines += _section("vars", rows, out)
+    stages = [
+        [
+            s.get("name", "?"),
+            s.get("status") or "?",
+            "" if s.get("exit_code") is None else f"exit {s['exit_code']}",
+            "" if s.get("duration") is None else f"{s['duration']:.1f}s",
+        ]
+        for s in record.get("stages") or []
+    ]
+    lines += _section("stages", stages, out)
+    lines += _failures(record, folder, out)
+    metrics = record.get("metrics")
+    if isinstance(metrics, dict):
+        lines += _section(
+            "metrics", [[k, formats.cell(v)] for k, v in flatten(metrics).items()], out
+        )
+    elif metrics is not None:
+        lines += [style("metrics", "bold", out), printable(f"  {formats.cell(metrics)}")]
+    outputs = record.get("outputs") or []
+    size = sum(o.get("size") or 0 for o in outputs)
+    lines.append(style("outputs", "bold", out) + f"  {len(outputs)} files, {size / 1e6:.1f} MB")
+    lines.append(style("folder", "bold", out) + printable(f"   {folder}"))
+    return lines
+
+
+def _text(key: str, value: Any) -> str:
+    """A line of text (`hypothesis:`, ...), its lines under each other."""
+    text = (value if isinstance(value, str) and value.strip() else "-").strip()
+    return printable(f"  {key + ':':<14}" + text.replace("\n", "\n" + " " * 16))
+
+
+def _sweep(tag: Any, out: TextIO) -> list[str]:
+    """The sweep a point belongs to, with its hypothesis and observations."""
+    if not isinstance(tag, dict):
+        return []
+    head = f"sweep {tag.get('id')}, point {tag.get('index')}"
+    head += f" ({tag['name']})" if isinstance(tag.get("name"), str) else ""
+    return [
+        style(printable(head), "bold", out),
+        *(_text(key, tag.get(key)) for key in ("hypothesis", "observations")),
+    ]
+
+
+def _failures(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
+    """For each step that failed or was interrupted: why, and the end of its log."""
+    lines: list[str] = []
+    for step in record.get("stages") or []:
+        if step.get("status") not in ("failed", "interrupted"):
+            continue
+        lines.append(style(printable(f"{step.get('status')}: {step.get('name')}"), "red", out))
+        if step.get("error") or step.get("reason"):
+            lines.append(printable(f"  {step.get('error') or step.get('reason')}"))
+        for log in step.get("logs") or []:
+            path = folder / log
+            lines.append(printable(f"  log: {_display(path)}"))
+            if str(log).endswith(".err"):
+                lines += [printable(f"    | {line}") for line in _tail(folder, str(log), 5)]
+    if lines:
+        lines.append(printable(f"  (all of it: expman logs {record.get('id')})"))
+    attempts = record.get("attempts") or [{}]
+    if isinstance(attempts[-1], dict) and attempts[-1].get("data_changed"):
+        reason = printable(str(attempts[-1].get("reason")))
+        lines.append(style(f"failed: {reason}", "red", out))
+    return lines
+
+
+def _tail(folder: Path, log: str, count: int) -> list[str]:
+    try:
+        with open_log(folder, log) as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 8192))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return text.splitlines()[-count:]
+
+
+def _display(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def _code(code: Any) -> str:
+    if not isinstance(code, dict):
+        return "-"
+    if code.get("error"):
+        return str(code["error"])
+    commit = code.get("commit")
+    text = str(commit)[:10] if commit else "no commit yet"
+    text += f" (branch {code['branch']})" if code.get("branch") else " (detached)"
+    if code.get("dirty"):
+        text += f", dirty: {code.get('patch') or 'no patch'}"
+    return text
+
+
+def _section(title: str, rows: list[list[str]], out: TextIO) -> list[str]:
+    if not rows:
+        return []
+    body = formats.table([""] * len(rows[0]), rows).splitlines()[1:]
+    return [style(title, "bold", out), *("  " + line for line in body)]
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as dotted keys: {"a": {"b": 1}} -> {"a.b": 1}."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    flat: dict[str, Any] = {}
+    for key, item in value.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        flat.update(flatten(item, name) if isinstance(item, dict) and item else {name: item})
+    return flat

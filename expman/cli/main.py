@@ -1,0 +1,298 @@
+"""The `expman` command line: argument parsing, dispatch, and the one error boundary.
+
+Every command module returns an exit code; this module alone turns exceptions into
+messages on stderr and exit codes (see `errors`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from expman.cli import arguments, locate
+from expman.cli import readers as cli_readers
+from expman.errors import EXIT_INTERRUPTED, ConfigError, UsageError
+from expman.output import ensure_standard_streams, printable, silence, write_error, write_line
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code."""
+    ensure_standard_streams()
+    out, err = sys.stdout, sys.stderr
+    try:
+        try:
+            args = arguments.parse(list(sys.argv[1:] if argv is None else argv))
+        except SystemExit as e:  # --help and --version
+            return e.code if isinstance(e.code, int) else 0
+        return _dispatch(args, out, err)
+    except ConfigError as e:  # messages may quote a file or a record: shown escaped
+        write_line(err, printable(str(e)))
+        return e.exit_code
+    except KeyboardInterrupt:
+        write_line(err, "expman: interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        silence(out)  # the reader of the output went away (`| head`): nothing is wrong
+        return 0
+    except Exception as e:  # an `ExpmanError`, or a bug
+        return write_error(err, e)
+
+
+def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    start = _start_dir(args.chdir)
+    commands: dict[str, Callable[[], int]] = {
+        "init": lambda: _init(args, start, out),
+        "validate": lambda: _validate(args, start, out),
+        "schema": lambda: _schema(args, out),
+        "start": lambda: _start(args, start, out),
+        "run": lambda: _run(args, start, out, err),
+        "status": lambda: _status(args, start, out, err),
+        "sweep": lambda: _sweep(args, start, out, err),
+        "end": lambda: _end(args, start, out, err),
+        "doit": lambda: _doit(args, start, out, err),
+        "query": lambda: cli_readers.query(args, start, out, err),
+        "list": lambda: cli_readers.list(args, start, out, err),
+        "show": lambda: cli_readers.show(args, start, out),
+        "diff": lambda: cli_readers.diff(args, start, out),
+        "logs": lambda: cli_readers.logs(args, start, out),
+        "watch": lambda: cli_readers.watch(args, start, out),
+        "report": lambda: cli_readers.report(args, start, out),
+        "cancel": lambda: cli_readers.cancel(args, start, out),
+        "note": lambda: _note(args, start, out),
+        "tag": lambda: _tag(args, start, out),
+        "rm": lambda: _rm(args, start, out),
+        "gc": lambda: _gc(args, start, out),
+        "rerun": lambda: _rerun(args, start, out, err),
+        "push": lambda: _push(args, start, out, err),
+        "pull": lambda: _pull(args, start, out, err),
+        "fsck": lambda: _fsck(args, start, out),
+    }
+    with _sigterm_as_interrupt():
+        return commands[args.command]()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (kill, a batch system's time limit) ends a command as Ctrl-C does: the
+    running stage is stopped and the record says `interrupted`."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the cleanup
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _start_dir(chdir: str | None) -> Path:
+    if chdir is None:
+        return Path.cwd()
+    path = Path(chdir)
+    if not path.is_dir():
+        raise UsageError(f"-C {chdir}: no such directory")
+    return path.resolve()
+
+
+def _init(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.cli.commands.init import init
+
+    return init(directory=start / args.directory, name=args.name, force=args.force, out=out)
+
+
+def _validate(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.cli.commands.validate import validate
+    from expman.expfile import config
+
+    path = start / args.file if args.file else config.find(start)
+    return validate(path=path, display=locate.display(path), out=out)
+
+
+def _schema(args: argparse.Namespace, out: TextIO) -> int:
+    from expman.cli.commands.schema import schema
+
+    return schema(path_only=args.path, as_markdown=args.markdown, of_record=args.record, out=out)
+
+
+def _start(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.cli.commands.start import start as start_run
+
+    path, display = locate.experiment(start)
+    return start_run(
+        path=path, display=display, hypothesis=args.message, overrides=args.overrides, out=out
+    )
+
+
+def _run(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
+    from expman.cli.commands.run import run
+
+    path, display = locate.experiment(start)
+    if args.on == "slurm" or args.slurm:
+        from expman.cli.commands.slurm import run_on_slurm
+
+        if args.on != "slurm":
+            raise UsageError("--slurm KEY=VALUE: only with --on slurm")
+        passed = [w for o in args.overrides for w in ("-s", o)] + ["--force"] * args.force
+        passed += ["--only", args.only] if args.only else []
+        return run_on_slurm(
+            path=path,
+            display=display,
+            overrides=args.overrides,
+            passed=passed,
+            slurm=args.slurm,
+            out=out,
+        )
+    return run(
+        path=path,
+        display=display,
+        overrides=args.overrides,
+        force=args.force,
+        only=args.only,
+        streams=(out, err),
+    )
+
+
+def _status(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
+    from expman.cli.commands.status import status
+
+    path, display = locate.experiment(start)
+    return status(path=path, display=display, out=out, err=err)
+
+
+def _end(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
+    from expman.cli.commands.end import end
+
+    path, display = locate.experiment(start)
+    return end(
+        path=path, display=display, message=args.message, sweep=args.sweep, streams=(out, err)
+    )
+
+
+def _doit(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
+    from expman.cli.commands.doit import doit
+
+    path, display = locate.experiment(start)
+    return doit(path=path, display=display, args=args.args, streams=(out, err))
+
+
+def _note(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.cli.commands.annotate import note
+
+    return note(archive=locate.archive(args, start), names=args.runs, text=args.message, out=out)
+
+
+def _tag(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.cli.commands.annotate import tag
+
+    names = [w for w in args.words if w[:1] not in ("+", "-")]
+    changes = [w for w in args.words if w[:1] in ("+", "-")]
+    if not names:
+        raise UsageError("name the runs to tag: expman tag RUN... +TAG -TAG")
+    return tag(archive=locate.archive(args, start), names=names, changes=changes, out=out)
+
+
+def _rm(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.cli.commands.rm import rm
+
+    return rm(
+        archive=locate.archive(args, start),
+        names=args.runs,
+        list_removed=args.list_removed,
+        restore=args.restore,
+        purge=args.purge,
+        out=out,
+    )
+
+
+def _gc(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.cli.commands.gc import gc
+
+    archive = locate.archive(args, start)
+    root = None if args.archive else locate.experiment_root(start)
+    return gc(archive=archive, out=out, root=root)
+
+
+def _fsck(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+    from expman.cli.commands.fsck import fsck
+
+    return fsck(archive=locate.archive(args, start), repair=args.repair, out=out)
+
+
+def _push(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
+    from expman.cli.commands.share import push
+
+    destination = (start / args.destination).resolve()
+    return push(archive=locate.archive(args, start), destination=destination, streams=(out, err))
+
+
+def _pull(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
+    from expman.cli.commands.share import pull
+
+    source = (start / args.source).resolve()
+    return pull(archive=locate.archive(args, start), source=source, streams=(out, err))
+
+
+def _rerun(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
+    from expman.cli.commands.rerun import rerun
+
+    path, _ = locate.experiment(start)
+    from expman.expfile import config
+
+    archive = path.parent / config.archive_setting(path)
+    return rerun(
+        root=path.parent, archive=archive, name=args.run, check=args.check, streams=(out, err)
+    )
+
+
+def _sweep(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
+    from expman.cli.commands.sweep import Options, sweep, sweep_status
+
+    path, display = locate.experiment(start)
+    if args.words[:1] == ["status"]:
+        if len(args.words) > 2:
+            raise UsageError("expman sweep status [SWEEP]: one sweep at a time")
+        return sweep_status(path=path, name=args.words[1] if len(args.words) > 1 else None, out=out)
+    if len(args.words) > 1:
+        raise UsageError("expman sweep [NAME]: one named sweep at a time")
+    for name, value in (("--jobs", args.jobs), ("--gpus-per-run", args.gpus_per_run)):
+        if value < 1:
+            raise UsageError(f"{name}: expected a number, 1 or more")
+    if args.retries < 0 or (args.random is not None and args.random < 1):
+        raise UsageError("--retries and --random take a number, 0 or more and 1 or more")
+    gpus: tuple[str, ...] = args.gpus or ()
+    if args.gpus is not None and len(gpus) < args.gpus_per_run:
+        raise UsageError(f"--gpus {','.join(gpus)}: fewer than --gpus-per-run {args.gpus_per_run}")
+    options = Options(
+        jobs=args.jobs,
+        gpus=gpus,
+        gpus_per_run=args.gpus_per_run,
+        retries=args.retries,
+        fail_fast=args.fail_fast,
+        on=args.on,
+        slurm=tuple(args.slurm),
+    )
+    return sweep(
+        path=path,
+        display=display,
+        name=args.words[0] if args.words else None,
+        hypothesis=args.message,
+        specs=args.specs,
+        samples=args.random,
+        seed=args.seed,
+        points_file=start / args.points if args.points else None,
+        only_plan=args.plan,
+        resume=args.resume,
+        options=options,
+        streams=(out, err),
+    )

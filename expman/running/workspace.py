@@ -1,0 +1,134 @@
+"""A run's own workspace: the experiment's code as a recorded code version says, its own
+`outputs/`, logs and doit state, and the experiment's data seen through links.
+
+A workspace is a git worktree of a commit in `.expman/workspaces/NAME/`, with a patch
+applied (uncommitted changes, untracked files included, as `snapshot` records them). Of
+the rest of the experiment folder it shows only the data the expfile declares (`data:`,
+and the pre-run steps' `deps`) that the code version does not hold, linked at the same
+places and never copied (`sharedfiles`): never a pre-run target, never what a by-hand run
+left (`results/`, a target made in the experiment folder). A run writing through a link
+changes the experiment's file: data is for reading, and the run's attempt fails when a
+shared file changed (`Workspace.shared`).
+
+`rerun` runs an archived run in one; a sweep runs each point in one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from expman import fsutil
+from expman.errors import ArchiveError, UsageError
+from expman.expfile.model import Config
+from expman.running import sharedfiles
+from expman.running.outputs import OUTPUTS
+from expman.running.sharedfiles import SharedFiles
+from expman.running.state import STATE_DIR
+
+WORKSPACES = "workspaces"  # in `.expman/`
+
+
+def check_commit(root: Path, commit: str, what: str) -> None:
+    """`UsageError` unless the experiment is in a git repository holding `commit`."""
+    try:
+        git(root, "rev-parse", "--show-toplevel")
+    except UsageError as e:
+        raise UsageError(
+            f"{what} ran commit {commit[:12]}, but this experiment is not in a git "
+            "repository: the commit is checked out of the experiment's repository"
+        ) from e
+    if subprocess.run(
+        ["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=root, capture_output=True
+    ).returncode:
+        raise UsageError(
+            f"{what} ran commit {commit[:12]}, which is not in this repository any more "
+            "(rewritten history, or another clone): fetch it, then try again"
+        )
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace made for a run: where it is, and what the run there records and must
+    leave as it found."""
+
+    folder: Path  # the git worktree
+    inside: Path  # the experiment's folder in it
+    branch: str | None  # the branch of the code version it holds (a worktree has none)
+    shared: SharedFiles = field(default_factory=SharedFiles)
+
+
+def create(
+    root: Path, name: str, commit: str, patch: Path | None, cfg: Config, branch: str | None
+) -> Workspace:
+    """Make the workspace `name` at `commit` with `patch` applied and the data `cfg`
+    declares shown in it; its experiment folder is at the same place relative to the
+    repository as the experiment's own."""
+    top = Path(git(root, "rev-parse", "--show-toplevel").strip())
+    folder = root / STATE_DIR / WORKSPACES / name
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    if folder.exists():
+        remove(root, folder)  # left by a workspace that was not cleaned up
+    with _worktrees_locked(root):
+        git(root, "worktree", "add", "--detach", "--quiet", str(folder), commit)
+    try:
+        if patch is not None:
+            result = subprocess.run(
+                ["git", "apply", "--binary", "--whitespace=nowarn", str(patch)],
+                cwd=folder,
+                capture_output=True,
+                text=True,
+            )
+            if result.returncode:
+                raise ArchiveError(f"cannot apply {patch}: {result.stderr.strip()}")
+        made = Workspace(folder, folder / os.path.relpath(root, top), branch)
+        made.inside.mkdir(parents=True, exist_ok=True)
+        show_data(root, made.inside, cfg, made.shared)
+    except BaseException:
+        remove(root, folder)
+        raise
+    return made
+
+
+def show_data(root: Path, inside: Path, cfg: Config, shared: SharedFiles) -> None:
+    """Link the data `cfg` declares into the workspace experiment folder `inside`: what
+    the code version lacks there of `data:` and the pre-run steps' `deps`, never a pre-run
+    target nor expman's or git's own folders."""
+    archive = os.path.relpath(os.path.abspath(root / cfg.archive), root)  # noqa: PTH100
+    kept = (STATE_DIR, OUTPUTS, ".git", Path(archive).as_posix(), *cfg.targets)
+
+    def leave_out(name: str) -> bool:
+        return any(fsutil.within(name, folder) for folder in kept)
+
+    names = sharedfiles.entries(root, cfg.shared_patterns, leave_out)
+    sharedfiles.refuse_links_over(root, names, cfg.targets)
+    shared.show(root, inside, names)
+
+
+def remove(root: Path, folder: Path) -> None:
+    """Remove a workspace (and git's note of its worktree)."""
+    with _worktrees_locked(root):
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(folder)], cwd=root, capture_output=True
+        )
+    shutil.rmtree(folder, ignore_errors=True)
+    # Not `git worktree prune`: it would also drop the note of a worktree that another
+    # point is adding at this moment (found by a 1,000-point sweep).
+
+
+def _worktrees_locked(root: Path) -> contextlib.AbstractContextManager[None]:
+    """One git worktree change at a time: git removes `.git/worktrees/` with its last
+    worktree, under the feet of another being added (found by a 1,000-point sweep)."""
+    return fsutil.locked(root / STATE_DIR / "worktrees.lock")
+
+
+def git(root: Path, *args: str) -> str:
+    """Run git in `root`; its output, or `UsageError` with what git said."""
+    result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    if result.returncode:
+        raise UsageError(f"git {args[0]}: {result.stderr.strip() or 'failed'}")
+    return result.stdout

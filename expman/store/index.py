@@ -1,0 +1,413 @@
+"""A cache of the archive's records, by field, so that questions over many runs are quick.
+
+    <archive>/.cache/<version>/<segment>/index.marshal    ids, signatures, key, damaged, key orders
+    <archive>/.cache/<version>/<segment>/<field>.marshal  (key, one value per run; `()`: absent)
+
+Runs are grouped in segments of 1,000 ids. The cache is a speed-up, never a second source
+of truth: it answers exactly what the run folders would, or is not used. Why it cannot
+answer stale:
+
+- What a cached value depends on is said in one place, `_signature`: the size,
+  modification and change times and inode of the run's `run.json`. The cache, and a
+  `LazyRecord` completing itself, see nothing else: a field derived from any other file
+  must be written into `run.json` whenever that file changes (as notes and tags are,
+  see `annotation`), or that file's stat must be added to the signature.
+- A signature names one content. A segment is cached only when each record's signature
+  was the same after it was read and its change time is older than the moment its
+  reading started, on the file system's own clock (`_clock`): any later change of the
+  file, or another file put in its place, has a later change time, so another
+  signature, even where time stamps are coarse. Records modified in the last seconds
+  are not cached either (as git's "racy" index entries).
+- A segment's key is a digest of its ids and their signatures: it names every record's
+  content. Each column file holds the key of the records it was read from, and is used
+  only with an index of the same key; any other column (of an earlier state of the
+  archive, of a writer killed halfway, of a query writing at the same time) is read
+  again from the records.
+- An index is used only when every `run.json` has the signature it holds (one `stat`
+  each); otherwise the segment is read again from the run folders.
+
+Deleting `.cache/` costs one rebuild. A query loads only the fields its expression names.
+Records are `LazyRecord`s, which complete themselves from `run.json` as soon as anything
+else is asked of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import itertools
+import marshal
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from expman import fsutil
+from expman.store.archive import RECORD, Archive, Damaged, read_record
+
+SEGMENT = 1000
+RACY_SECONDS = 2.0
+CACHE_DIR = ".cache"
+_VERSION = f"records-3-{sys.implementation.cache_tag}-{marshal.version}"
+_ABSENT = ()  # JSON never loads as a tuple: marks a field a record does not have
+# The largest fields, seldom asked (each attempt holds its stages again: half the bytes
+# of a record): cached by the first query that names them, not by every first query.
+DEFERRED = frozenset({"stages", "attempts"})
+
+Signature = tuple[int, int, int, int]
+
+
+class LazyRecord(dict[str, Any]):
+    """A record holding only some fields; anything else asked of it loads the whole record.
+
+    `get` is what JMESPath uses for field access; the other dict methods it (or a caller)
+    may use load the record first. `complete()` does so explicitly, before output.
+    """
+
+    __slots__ = ("_complete", "_keys", "_path")
+
+    def __init__(
+        self,
+        fields: dict[str, Any],
+        path: str,
+        complete: bool,
+        keys: tuple[str, ...] | frozenset[str] = (),
+    ) -> None:
+        super().__init__(fields)
+        self._path = path
+        self._complete = complete
+        self._keys = keys  # every key the record has, when known: others are absent
+
+    @property
+    def folder(self) -> str:
+        """The name of the run folder the record was read from: the run's id (SPEC §13),
+        whatever the record itself says."""
+        return self._path.rsplit("/", 2)[-2]  # `<archive>/<folder>/run.json`
+
+    def complete(self) -> LazyRecord:
+        """Load every field (from run.json) if not done yet, in the record's own key
+        order; returns self."""
+        if not self._complete:
+            self._complete = True
+            with contextlib.suppress(ValueError):  # damaged since: keep what the cache had
+                whole = read_record(Path(self._path))
+                dict.clear(self)
+                dict.update(self, whole)
+        return self
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if not self._complete and not dict.__contains__(self, key):
+            if self._keys and key not in self._keys:
+                return default  # the record has no such field: nothing to load
+            self.complete()
+        return dict.get(self, key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        return dict.__getitem__(self.complete(), key)
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self.complete(), key)
+
+    def __iter__(self) -> Iterator[str]:
+        return dict.__iter__(self.complete())
+
+    def __len__(self) -> int:
+        return dict.__len__(self.complete())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LazyRecord):
+            other.complete()
+        return dict.__eq__(self.complete(), other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None
+
+    def keys(self) -> Any:
+        return dict.keys(self.complete())
+
+    def values(self) -> Any:
+        return dict.values(self.complete())
+
+    def items(self) -> Any:
+        return dict.items(self.complete())
+
+    def copy(self) -> dict[str, Any]:
+        return dict(self.complete())
+
+
+def complete_all(value: Any) -> Any:
+    """`value` with every LazyRecord inside it completed: ready for output."""
+    if isinstance(value, LazyRecord):
+        value.complete()
+        for item in dict.values(value):
+            complete_all(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            complete_all(item)
+    elif isinstance(value, list):
+        for item in value:
+            complete_all(item)
+    return value
+
+
+def load(archive: Archive, fields: Iterable[str] | None = None) -> tuple[list[Any], list[Damaged]]:
+    """Every record of the archive, oldest first, and the damaged ones.
+
+    With `fields`, records hold only those (and `id`) until asked for more.
+    """
+    wanted = None if fields is None else {"id", *fields}
+    records: list[Any] = []
+    damaged: list[Damaged] = []
+    segments: dict[int, list[str]] = {}
+    for run_id in archive.ids():
+        segments.setdefault(int(run_id) // SEGMENT, []).append(run_id)
+    # Records hold no cycles: the collector, run again and again as they are made, only
+    # doubled the time of reading them.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for number, ids in segments.items():
+            found, bad = _segment(archive, number, ids, wanted)
+            records.extend(found)
+            damaged.extend(bad)
+    finally:
+        if collecting:
+            gc.enable()
+    return records, damaged
+
+
+def _signature(path: str) -> Signature | None:
+    """Everything a record's cached fields depend on (see the module's docstring): the
+    one place to add a file that fields of records are derived from."""
+    try:
+        info = os.stat(path)  # noqa: PTH116 - str paths: a Path costs ~1 us, per run
+    except OSError:
+        return None
+    # ctime too: `cp -p` or `rsync -t` can put an edited record's size and mtime back as
+    # they were (and keep its inode), but any change of content sets its ctime to now.
+    return (info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns)
+
+
+def _segment(
+    archive: Archive, number: int, ids: list[str], wanted: set[str] | None
+) -> tuple[list[Any], list[Damaged]]:
+    folder = archive.root / CACHE_DIR / _VERSION / f"{number:06d}"
+    base = str(archive.root)
+    paths = [f"{base}/{run_id}/{RECORD}" for run_id in ids]
+    signatures = [_signature(path) for path in paths]
+    index = _read(folder / "index.marshal")
+    if isinstance(index, dict) and index.get("ids") == ids and index.get("sigs") == signatures:
+        found = _from_cache(archive, folder, index, paths, wanted)
+        if found is not None:
+            return found
+    return _rebuild(archive, folder, ids, paths, signatures, wanted)
+
+
+def _from_cache(
+    archive: Archive, folder: Path, index: dict[str, Any], paths: list[str], wanted: set[str] | None
+) -> tuple[list[Any], list[Damaged]] | None:
+    """A segment from its current index and the columns of the index's key; the columns
+    it lacks are read from the records and cached. None when a record changed meanwhile."""
+    ids, key = index["ids"], index["key"]
+    names = index["fields"] if wanted is None else wanted & set(index["fields"])
+    columns: dict[str, list[Any]] = {}
+    for name in names:
+        column = _column(folder / f"{name}.marshal", key)
+        if column is not None:
+            columns[name] = column
+    missing = [name for name in names if name not in columns]
+    if missing:  # deferred, of another key, or removed
+        read = _columns_from_records(paths, index["sigs"], missing)
+        if read is None:
+            return None
+        columns.update(read)
+        _write_columns(folder, key, read)
+    damaged = [Damaged(i, archive.run_dir(i), r) for i, r in index["damaged"].items()]
+    bad = set(index["damaged"])
+    orders = [index["orders"][n] if n >= 0 else () for n in index["order_of"]]
+    return _rows(ids, paths, columns, bad, wanted, orders), damaged
+
+
+def _column(path: Path, key: bytes) -> list[Any] | None:
+    """A cached column, if it was read from the records that `key` names."""
+    found = _read(path)
+    if type(found) is tuple and len(found) == 2 and found[0] == key:
+        return found[1]  # type: ignore[no-any-return]
+    return None
+
+
+def _columns_from_records(
+    paths: list[str], signatures: list[Signature | None], names: list[str]
+) -> dict[str, list[Any]] | None:
+    """Columns read from the records, if every record still has its signature after
+    they were read (None if not)."""
+    columns: dict[str, list[Any]] = {name: [_ABSENT] * len(paths) for name in names}
+    for position, path in enumerate(paths):
+        try:
+            record = read_record(path)
+        except ValueError:
+            continue  # damaged when cached (or since: its signature says so below)
+        for name in names:
+            columns[name][position] = record.get(name, _ABSENT)
+    if [_signature(path) for path in paths] != signatures:
+        return None
+    return columns
+
+
+def _rows(
+    ids: list[str],
+    paths: list[str],
+    columns: dict[str, list[Any]],
+    bad: set[str],
+    wanted: set[str] | None,
+    orders: list[tuple[str, ...]],
+) -> list[Any]:
+    """Records (or the `wanted` part of them) from cached columns, each in its own key
+    order, so that output is the same bytes whichever fields were loaded."""
+    names = list(columns)
+    lists = list(columns.values())
+    complete = wanted is None
+    # Records share a few key orders: for each, which columns to take, in that order.
+    plans: dict[int, tuple[tuple[str, ...], tuple[int, ...]]] = {}
+    for order in orders:
+        if id(order) not in plans:
+            keys = tuple(key for key in order if key in names)
+            plans[id(order)] = (keys, tuple(names.index(key) for key in keys))
+    rows = []
+    tuples = zip(*lists, strict=True) if lists else itertools.repeat((), len(ids))
+    for run_id, path, order, values in zip(ids, paths, orders, tuples, strict=True):
+        if run_id in bad:
+            continue
+        keys, positions = plans[id(order)]
+        taken = [values[i] for i in positions]
+        if _ABSENT in taken:  # a field this record lacks
+            fields = {k: v for k, v in zip(keys, taken, strict=True) if type(v) is not tuple}
+        else:
+            fields = dict(zip(keys, taken, strict=True))
+        rows.append(LazyRecord(fields, path, complete, order))
+    return rows
+
+
+def _rebuild(
+    archive: Archive,
+    folder: Path,
+    ids: list[str],
+    paths: list[str],
+    signatures: list[Signature | None],
+    wanted: set[str] | None,
+) -> tuple[list[Any], list[Damaged]]:
+    """A segment read from its records, and cached if every record provably has the
+    content read under its signature."""
+    started = _clock(folder) if _settled(signatures) else None
+    records: dict[str, dict[str, Any]] = {}
+    damaged: dict[str, str] = {}
+    for run_id, path in zip(ids, paths, strict=True):
+        try:
+            records[run_id] = read_record(path)
+        except ValueError as e:
+            damaged[run_id] = str(e)
+    if started is not None and _unchanged_since(paths, signatures, started):
+        _write(folder, ids, signatures, records, damaged, wanted)
+    rows = []
+    for run_id, path in zip(ids, paths, strict=True):
+        if run_id in records:
+            record = records[run_id]
+            fields = record if wanted is None else {k: v for k, v in record.items() if k in wanted}
+            rows.append(LazyRecord(fields, path, wanted is None, tuple(record)))
+    return rows, [Damaged(i, archive.run_dir(i), reason) for i, reason in damaged.items()]
+
+
+def _settled(signatures: list[Signature | None]) -> bool:
+    """Every record is there and was not modified in the last `RACY_SECONDS`."""
+    now_ns = time.time_ns()
+    return all(s is not None and now_ns - s[0] >= RACY_SECONDS * 1e9 for s in signatures)
+
+
+def _clock(folder: Path) -> int | None:
+    """The file system's time now, as it would stamp a change (the change time of the
+    segment's folder, touched for it); None when the cache cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.utime(folder)
+        return folder.stat().st_ctime_ns
+    except OSError:
+        return None
+
+
+def _unchanged_since(paths: list[str], signatures: list[Signature | None], started: int) -> bool:
+    """Every record still has its signature, and was last changed before `started`: what
+    was read after `started` is then the only content its signature can name."""
+    after = [_signature(path) for path in paths]
+    return after == signatures and all(s is not None and s[3] < started for s in after)
+
+
+def _write(
+    folder: Path,
+    ids: list[str],
+    signatures: list[Signature | None],
+    records: dict[str, dict[str, Any]],
+    damaged: dict[str, str],
+    wanted: set[str] | None,
+) -> None:
+    """Cache a segment under the key of its records' signatures.
+
+    The `DEFERRED` fields are cached only when `wanted` (then a later query naming them
+    caches them: `_from_cache`)."""
+    key = _key(ids, signatures)
+    columns: dict[str, list[Any]] = {}
+    for position, run_id in enumerate(ids):  # one pass: a column per field, in id order
+        for name, value in records.get(run_id, {}).items():
+            column = columns.get(name)
+            if column is None:
+                column = columns[name] = [_ABSENT] * len(ids)
+            column[position] = value
+    fields = sorted(columns)
+    cached = {
+        name: columns[name]
+        for name in fields
+        if name not in DEFERRED or wanted is None or name in wanted
+    }
+    orders: dict[tuple[str, ...], int] = {}
+    order_of = [
+        orders.setdefault(tuple(records[i]), len(orders)) if i in records else -1 for i in ids
+    ]
+    index = {
+        "ids": ids,
+        "sigs": signatures,
+        "key": key,
+        "fields": fields,
+        "damaged": damaged,
+        "orders": list(orders),  # the distinct key orders of the records
+        "order_of": order_of,
+    }
+    if _write_columns(folder, key, cached):
+        with contextlib.suppress(OSError, ValueError):
+            fsutil.write_atomic(folder / "index.marshal", marshal.dumps(index), sync=False)
+
+
+def _key(ids: list[str], signatures: list[Signature | None]) -> bytes:
+    """The name of the content of a segment's records."""
+    return hashlib.blake2b(repr((ids, signatures)).encode(), digest_size=16).digest()
+
+
+def _write_columns(folder: Path, key: bytes, columns: dict[str, list[Any]]) -> bool:
+    """Cache columns read from the records that `key` names; False if one could not be."""
+    try:
+        for name, column in columns.items():
+            data = marshal.dumps((key, column))
+            fsutil.write_atomic(folder / f"{name}.marshal", data, sync=False)
+    except (OSError, ValueError):
+        return False  # a cache: a read-only archive is queried without one
+    return True
+
+
+def _read(path: Path) -> Any:
+    try:
+        return marshal.loads(path.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        return None

@@ -1,0 +1,279 @@
+"""The run record (`run.json`) as data: created at start, updated at each state change.
+
+Pure functions over plain dicts; `archive` writes them. Times are kept twice, as ISO 8601
+text for people and as epoch seconds for comparisons in queries.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from expman import __version__
+from expman.expfile.model import Config
+
+SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).parent / "run.schema.json"  # the record as a public format
+Record = dict[str, Any]
+
+# status of a run and of an attempt
+STARTED, RUNNING, SUCCEEDED, FAILED, INTERRUPTED = (
+    "started",
+    "running",
+    "succeeded",
+    "failed",
+    "interrupted",
+)
+QUEUED = "queued"  # submitted to a scheduler (Slurm), not started yet
+# status of a step
+STEP_RUNNING, RAN, SKIPPED, STEP_FAILED, NOT_RUN, STEP_INTERRUPTED = (
+    "running",
+    "ran",
+    "skipped",
+    "failed",
+    "not-run",
+    "interrupted",
+)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_LAST_MS = int(
+    (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=timezone.utc) - _EPOCH)
+    / (timedelta(milliseconds=1))
+)
+
+
+def iso(epoch: float) -> str:
+    """Epoch seconds as ISO 8601 text in UTC, to the millisecond (rounded, as `stamp` is).
+
+    A clock far off (before 1970 or past 9999) gives the nearest instant that ISO 8601's
+    four-digit years can say: a record is never refused for its clock.
+    """
+    ms = max(0, min(_LAST_MS, round(epoch * 1000))) if math.isfinite(epoch) else 0
+    moment = _EPOCH + timedelta(milliseconds=ms)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def stamp(now: float) -> tuple[str, float]:
+    """One instant as (ISO 8601 text, epoch seconds), both to the same millisecond."""
+    epoch = round(now * 1000) / 1000 if math.isfinite(now) else 0.0
+    return iso(epoch), epoch
+
+
+def new(config: Config, hypothesis: str | None, now: float | None = None) -> Record:
+    """The record of a run that `start` opens (its id is set by the archive)."""
+    now = time.time() if now is None else now
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "id": None,
+        "uid": new_uid(),
+        "experiment": config.name,
+        "status": STARTED,
+        "hypothesis": hypothesis if hypothesis is not None else config.hypothesis,
+        "observations": "",
+        "tags": list(config.tags),
+        "vars": dict(config.vars),
+        "overrides": {},
+        "start_overrides": {},
+        "env": {},
+        "stages": [],
+        "attempts": [],
+        "code": None,
+        "host": None,
+        "scripts": [],
+        "snapshot": [],
+        "outputs": [],
+        "metrics": None,
+        "series": {},
+        "started": stamp(now)[0],
+        "started_epoch": stamp(now)[1],
+        "ended": None,
+        "ended_epoch": None,
+        "duration": None,
+        "stages_duration": 0.0,
+        "expman_version": __version__,
+    }
+
+
+def begin_attempt(record: Record, config: Config, snapshot: dict[str, Any], now: float) -> None:
+    """Open a new attempt: the run is `running`, with the config this attempt sees."""
+    attempt = {
+        "number": len(record["attempts"]) + 1,
+        "status": RUNNING,
+        "started": stamp(now)[0],
+        "started_epoch": stamp(now)[1],
+        "ended": None,
+        "ended_epoch": None,
+        "duration": None,
+        "overrides": dict(config.overrides),
+        "stages": [],
+        "metrics": None,
+        "metrics_error": None,
+        "series": {},
+        "outputs": [],
+        **snapshot,
+    }
+    record["attempts"].append(attempt)
+    record.update(
+        status=RUNNING,
+        vars=dict(config.vars),
+        overrides=dict(config.overrides),
+        env=config.exported_env(),
+        tags=list(config.tags),
+        stages=attempt["stages"],
+        code=snapshot.get("code"),
+        host=snapshot.get("host"),
+        scripts=snapshot.get("scripts", []),
+        snapshot=snapshot.get("snapshot", []),
+    )
+
+
+def current_attempt(record: Record) -> dict[str, Any]:
+    """The attempt being run (the last one)."""
+    attempt: dict[str, Any] = record["attempts"][-1]
+    return attempt
+
+
+def add_stage(record: Record, entry: dict[str, Any]) -> None:
+    """Record one step's outcome in the current attempt."""
+    current_attempt(record)["stages"].append(entry)
+    record["stages"] = current_attempt(record)["stages"]
+
+
+def finish_attempt(
+    record: Record,
+    status: str,
+    metrics: Any,
+    now: float,
+    leftovers: int = 0,
+    metrics_error: str | None = None,
+) -> None:
+    """Close the current attempt with its status and metrics; the run takes both."""
+    attempt = current_attempt(record)
+    _close(attempt, status, now)
+    attempt.update(metrics=metrics, metrics_error=metrics_error)
+    if leftovers:
+        attempt["leftovers"] = leftovers
+    record["status"] = status
+    record["metrics"] = metrics  # this attempt's, even none: never an earlier attempt's
+    record["series"] = {}  # until `add_series`: never an earlier attempt's
+    record["stages_duration"] = stages_duration(record)
+
+
+def set_backend(record: Record, backend: dict[str, Any]) -> None:
+    """Where the current attempt runs: the attempt keeps it, the run takes it (keeping
+    what the submission said of a Slurm job: its name, when, what was asked)."""
+    current_attempt(record)["backend"] = backend
+    previous = backend_of(record)
+    if backend.get("name") == "slurm" and previous.get("name") == "slurm":
+        backend = {**previous, **backend}
+    record["backend"] = backend
+
+
+def backend_of(record: Record) -> dict[str, Any]:
+    """The record's `backend` (empty when it has none: records of earlier versions)."""
+    found = record.get("backend")
+    return found if isinstance(found, dict) else {}
+
+
+def add_series(record: Record, summary: dict[str, Any], problem: str | None) -> None:
+    """The current attempt's metric series, summarised; the run takes them (even none)."""
+    attempt = current_attempt(record)
+    attempt["series"] = summary
+    if problem:
+        attempt["series_error"] = problem
+    record["series"] = summary
+
+
+def data_changed(record: Record, names: list[str]) -> str:
+    """The current attempt changed files its workspace shares (data is for reading):
+    noted in the attempt, with the reason it failed; the reason."""
+    shown = ", ".join(repr(name) for name in names[:5])
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    reason = f"changed shared data: {shown}{more} (data is for reading)"
+    attempt = current_attempt(record)
+    attempt["data_changed"] = names
+    attempt.setdefault("reason", reason)  # a Slurm job's interruption says why first
+    return reason
+
+
+def runner_died(record: Record, stopped: int, now: float) -> None:
+    """The process running the current attempt died without closing it."""
+    attempt = current_attempt(record)
+    for stage in attempt["stages"]:
+        if stage["status"] == STEP_RUNNING:
+            stage["status"] = STEP_INTERRUPTED
+    note = "its runner died"
+    if stopped:
+        note += f"; {stopped} leftover process{'es' if stopped > 1 else ''} stopped"
+    _close(attempt, INTERRUPTED, now)
+    attempt["note"] = note
+    record["status"] = INTERRUPTED
+    record["metrics"] = attempt.get("metrics")
+    record["stages_duration"] = stages_duration(record)
+
+
+def _close(attempt: dict[str, Any], status: str, now: float) -> None:
+    ended, ended_epoch = stamp(now)
+    attempt.update(
+        status=status,
+        ended=ended,
+        ended_epoch=ended_epoch,
+        duration=max(0.0, round(ended_epoch - attempt["started_epoch"], 3)),
+    )
+
+
+def stages_duration(record: Record) -> float:
+    """Seconds the steps of every attempt took to run (skipped steps take none)."""
+    total = 0.0
+    for attempt in record["attempts"]:
+        for step in attempt["stages"]:
+            if isinstance(step.get("duration"), int | float):
+                total += step["duration"]
+    return round(total, 3)
+
+
+def end(record: Record, observations: str, outputs: list[dict[str, Any]], now: float) -> None:
+    """Close the run: observations, archived outputs, final status and times."""
+    if record["status"] in (STARTED, RUNNING, QUEUED):
+        # Never ran, or its runner died: it was not finished, so it was interrupted.
+        record["status"] = INTERRUPTED
+        for attempt in record["attempts"]:
+            if attempt["status"] == RUNNING:
+                attempt["status"] = INTERRUPTED
+    ended, ended_epoch = stamp(now)
+    if record["attempts"]:
+        current_attempt(record)["outputs"] = outputs
+    record.update(
+        observations=observations,
+        outputs=outputs,
+        ended=ended,
+        ended_epoch=ended_epoch,
+        # A clock set back between start and end must not give a negative duration.
+        duration=max(0.0, round(ended_epoch - record["started_epoch"], 3)),
+        stages_duration=stages_duration(record),
+    )
+
+
+def problems(data: Any) -> list[str]:
+    """How `data` fails `run.schema.json` (`$.path: message`), empty when it is a record."""
+    import json
+
+    import jsonschema  # here: only commands that show one record in full validate it
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    errors = jsonschema.Draft7Validator(schema).iter_errors(data)
+    return sorted(f"{e.json_path}: {e.message}" for e in errors)
+
+
+def new_uid() -> str:
+    """A random UUID (version 4) as 32 hex digits, what `uuid.uuid4().hex` gives, without
+    importing uuid (which imports platform: 3 ms of every command that writes one)."""
+    data = bytearray(os.urandom(16))
+    data[6] = (data[6] & 0x0F) | 0x40  # version 4
+    data[8] = (data[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    return data.hex()

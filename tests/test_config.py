@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from expman.errors import ConfigError, UsageError
-from expman.expfile import config
+from expman.expfile import config, location
 from expman.running.state import State
 from tests.conftest import MINIMAL, RunCli
 
@@ -175,12 +175,12 @@ def test_override_is_validated_like_the_file() -> None:
 def test_find_walks_up_to_the_experiment(project: Path) -> None:
     sub = project / "a" / "b"
     sub.mkdir(parents=True)
-    assert config.find(sub) == project / "expfile.yaml"
+    assert location.find(sub) == project / "expfile.yaml"
 
 
 def test_find_outside_an_experiment(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"no expfile\.yaml in"):
-        config.find(tmp_path)
+        location.find(tmp_path)
 
 
 def test_problems_are_sorted_by_position() -> None:

@@ -20,9 +20,9 @@ def display(path: Path) -> str:
 def experiment(start: Path) -> tuple[Path, str]:
     """The experiment's expfile, and its name as the user would type it; from here on the
     working folder is the experiment's, where doit resolves its paths."""
-    from expman.expfile import location as expfile
+    from expman.expfile import location
 
-    path = expfile.find(start).resolve()
+    path = location.find(start).resolve()
     shown = display(path)
     os.chdir(path.parent)
     return path, shown
@@ -30,9 +30,9 @@ def experiment(start: Path) -> tuple[Path, str]:
 
 def experiment_root(start: Path) -> Path:
     """The experiment's folder (where its expfile is)."""
-    from expman.expfile import location as expfile
+    from expman.expfile import location
 
-    return expfile.find(start).resolve().parent
+    return location.find(start).resolve().parent
 
 
 def archive(args: argparse.Namespace, start: Path) -> Path:
@@ -42,13 +42,13 @@ def archive(args: argparse.Namespace, start: Path) -> Path:
         if not folder.is_dir():
             raise UsageError(f"--archive {args.archive}: no such folder")
         return folder
-    from expman.expfile import location as expfile
+    from expman.expfile import location
     from expman.running.openrun import repair_if_idle
     from expman.slurm.track import reconcile
     from expman.store.archive import Archive
 
     path, _ = experiment(start)  # read leniently: the expfile may be half-edited
     repair_if_idle(path.parent)  # a run whose runner died is shown as interrupted
-    found = path.parent / expfile.archive_setting(path)
+    found = path.parent / location.archive_setting(path)
     reconcile(Archive(found))  # and so is one whose Slurm job is gone
     return found

@@ -113,9 +113,9 @@ def _init(args: argparse.Namespace, start: Path, out: TextIO) -> int:
 
 def _validate(args: argparse.Namespace, start: Path, out: TextIO) -> int:
     from expman.cli.commands.validate import validate
-    from expman.expfile import config
+    from expman.expfile import location
 
-    path = start / args.file if args.file else config.find(start)
+    path = start / args.file if args.file else location.find(start)
     return validate(path=path, display=locate.display(path), out=out)
 
 
@@ -245,11 +245,11 @@ def _pull(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> in
 
 def _rerun(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
     from expman.cli.commands.rerun import rerun
+    from expman.expfile import location
 
     path, _ = locate.experiment(start)
-    from expman.expfile import config
 
-    archive = path.parent / config.archive_setting(path)
+    archive = path.parent / location.archive_setting(path)
     return rerun(
         root=path.parent, archive=archive, name=args.run, check=args.check, streams=(out, err)
     )

@@ -11,7 +11,6 @@ import functools
 import hashlib
 import json
 import posixpath
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -19,10 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from expman import __version__
 from expman.errors import ConfigError, Problem, UsageError
 from expman.expfile import rules
-from expman.expfile.location import DEFAULT_ARCHIVE as DEFAULT_ARCHIVE
-from expman.expfile.location import EXPFILE as EXPFILE
-from expman.expfile.location import archive_setting as archive_setting
-from expman.expfile.location import find as find
+from expman.expfile.location import DEFAULT_ARCHIVE
 from expman.expfile.model import Config, Step, env_text
 
 SCHEMA_FILE = "expfile.schema.json"
@@ -61,28 +57,6 @@ def schema_path() -> Path:
 def schema() -> dict[str, Any]:
     """The expfile schema as data."""
     return json.loads(schema_path().read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-
-
-_ARCHIVE_LINE = re.compile(r"^archive:[ \t]*(?P<value>[^#\n]*?)[ \t]*(?:#.*)?$", re.MULTILINE)
-
-
-def read_archive_setting(text: str) -> str:
-    """The expfile's `archive`, read leniently: readers must work while the expfile is
-    half-edited. The YAML value if the file parses; else a top-level `archive:` line;
-    else the default. (`expfile.archive_setting` caches it.)"""
-    from expman.expfile import yamlnodes
-
-    try:
-        node = yamlnodes.compose(text)
-        found = yamlnodes.child(node, "archive") if node is not None else None
-        value = yamlnodes.construct(found[1]) if found and not yamlnodes.check(found[1]) else None
-        if found is None or isinstance(value, str):
-            return posixpath.normpath(value or DEFAULT_ARCHIVE)
-    except yamlnodes.SyntaxProblem:
-        pass
-    match = _ARCHIVE_LINE.search(text)
-    value = match.group("value").strip("'\"") if match else ""
-    return posixpath.normpath(value) if value else DEFAULT_ARCHIVE
 
 
 def load(

@@ -4,27 +4,21 @@ Reading commands (`list`, `query`, `show`, ...) need only where the archive is. 
 setting is kept in `.expman/archive-setting` with the digest of the expfile's bytes it
 was read from: while the expfile is unchanged, nothing parses it (and YAML is not even
 imported). `.expman/` is disposable: without the file, the expfile is read as before.
-
-Here too are the limits on the values an expfile holds, which the values of `-s` and of a
-sweep's points keep as well: how deep they nest (`MAX_DEPTH`) and which numbers they can
-be (`number_problem`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
+import posixpath
+import re
 from pathlib import Path
 
-from expman import jsontext
 from expman.errors import UsageError
 
 EXPFILE = "expfile.yaml"
 DEFAULT_ARCHIVE = "runs"
-MAX_DEPTH = 32  # how deeply an expfile may nest lists and mappings
 _CACHE = Path(".expman") / "archive-setting"
-_SHOWN = 40  # characters of a value a message quotes whole
 
 
 def find(start: Path) -> Path:
@@ -37,7 +31,7 @@ def find(start: Path) -> Path:
 
 
 def archive_setting(path: Path) -> str:
-    """The expfile's `archive`, read leniently (see `config.read_archive_setting`): from
+    """The expfile's `archive`, read leniently (see `read_archive_setting`): from
     the cache while the expfile's bytes are those it was read from."""
     try:
         data = path.read_bytes()
@@ -51,8 +45,6 @@ def archive_setting(path: Path) -> str:
             return value
     except (OSError, UnicodeDecodeError):
         pass
-    from expman.expfile.config import read_archive_setting  # imports YAML: only on a miss
-
     value = read_archive_setting(data.decode("utf-8", errors="replace"))
     if cache.parent.is_dir() and "\n" not in value:
         from expman import fsutil
@@ -63,23 +55,23 @@ def archive_setting(path: Path) -> str:
     return value
 
 
-def number_problem(value: float, written: str | None = None) -> str | None:
-    """Why no var, env value or point can be the number `value` (as `written`, when it
-    was text); None when one can. Values are recorded in strict JSON: no NaN, no
-    infinities, and (`jsontext.finite`) nothing beyond a 64-bit float, which its readers
-    would read as infinity."""
-    if jsontext.finite(value):
-        return None
-    if written is None:
-        written = json.dumps(value) if isinstance(value, float) else "an integer"
-    if isinstance(value, float) and not any(c.isdigit() for c in written):  # .inf, NaN
-        return f"{written} is not a finite number"
-    return (
-        f"{excerpt(written)} is out of range: a number is at most ±1.8e308 (a 64-bit float); "
-        "quote it to mean text"
-    )
+_ARCHIVE_LINE = re.compile(r"^archive:[ \t]*(?P<value>[^#\n]*?)[ \t]*(?:#.*)?$", re.MULTILINE)
 
 
-def excerpt(text: str) -> str:
-    """`text` as a message quotes it: whole when short, else its start and its length."""
-    return text if len(text) <= _SHOWN else f"{text[:20]}... ({len(text):,} characters)"
+def read_archive_setting(text: str) -> str:
+    """The expfile's `archive`, read leniently: readers must work while the expfile is
+    half-edited. The YAML value if the file parses; else a top-level `archive:` line;
+    else the default. (`archive_setting` caches it.)"""
+    from expman.expfile import yamlnodes  # imports YAML: only when the cache misses
+
+    try:
+        node = yamlnodes.compose(text)
+        found = yamlnodes.child(node, "archive") if node is not None else None
+        value = yamlnodes.construct(found[1]) if found and not yamlnodes.check(found[1]) else None
+        if found is None or isinstance(value, str):
+            return posixpath.normpath(value or DEFAULT_ARCHIVE)
+    except yamlnodes.SyntaxProblem:
+        pass
+    match = _ARCHIVE_LINE.search(text)
+    value = match.group("value").strip("'\"") if match else ""
+    return posixpath.normpath(value) if value else DEFAULT_ARCHIVE

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from expman import fsutil
-from expman.expfile.location import MAX_DEPTH
+from expman.expfile.limits import MAX_DEPTH
 from expman.expfile.model import STAGES
 
 Found = tuple[tuple[str | int, ...], str, "str | None"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from expman.expfile import location as expfile
+from expman.expfile import limits
 
 JsonPath = Sequence[str | int]
 
@@ -26,7 +26,7 @@ JsonPath = Sequence[str | int]
 MAX_EXPANDED_NODES = 100_000
 # Lists and mappings nested deeper than this are refused: no expfile needs it, and JSON
 # tools (Python's json among them) fail on records nested a few hundred levels deep.
-MAX_DEPTH = expfile.MAX_DEPTH
+MAX_DEPTH = limits.MAX_DEPTH
 
 _STR = "tag:yaml.org,2002:str"
 _JSON_SCALAR_TAGS = frozenset(
@@ -208,8 +208,8 @@ def _number_problem(node: yaml.ScalarNode) -> str | None:
     tag written by hand: `!!int abc`), or a number no value can be."""
     if not _CORE_PATTERNS[node.tag].match(node.value):
         kind = "an integer" if node.tag == _INT else "a number"
-        return f"'{expfile.excerpt(node.value)}' is not {kind} (the tag {_short(node.tag)})"
-    return expfile.number_problem(_number(node), node.value)
+        return f"'{limits.excerpt(node.value)}' is not {kind} (the tag {_short(node.tag)})"
+    return limits.number_problem(_number(node), node.value)
 
 
 def _number(node: yaml.ScalarNode) -> float:

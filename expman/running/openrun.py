@@ -23,7 +23,7 @@ from typing import Any
 
 from expman import processes
 from expman.errors import ArchiveError, UsageError
-from expman.expfile import location as expfile
+from expman.expfile import location
 from expman.observe import heartbeat, series
 from expman.running.state import REPAIR, OpenRun, State
 from expman.slurm.environment import SUBMITTED_RUN
@@ -73,7 +73,7 @@ def mark_closed(state: State, archive: Archive, run: record.Record) -> None:
 
 def _from_archive(root: Path) -> OpenRun | None:
     """The open run that the archive's markers give this experiment (`.expman/` lost)."""
-    setting = expfile.archive_setting(root / expfile.EXPFILE)
+    setting = location.archive_setting(root / location.EXPFILE)
     here, host = str(root.resolve()), socket.gethostname()
     for marker in Archive(root / setting).open_markers():
         if marker.get("experiment") == here and marker.get("host") == host:

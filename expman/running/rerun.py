@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from expman.errors import ArchiveError, UsageError
-from expman.expfile import config
+from expman.expfile import config, location
 from expman.expfile.model import Config
 from expman.running import ending, engine, workspace
 from expman.running.openrun import mark_open
@@ -87,7 +87,7 @@ def _verify(folder: Path, original: record.Record) -> None:
 
 def _restore(folder: Path, original: record.Record, inside: Path) -> None:
     """Put the run's expfile (overrides written in) and scripts into the workspace."""
-    shutil.copyfile(folder / "expfile.yaml", inside / config.EXPFILE)
+    shutil.copyfile(folder / "expfile.yaml", inside / location.EXPFILE)
     for script in original.get("scripts") or []:
         target = inside / script["path"]
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +99,7 @@ def _run(
     made: Workspace, archive: Archive, original: record.Record, streams: tuple[TextIO, TextIO]
 ) -> tuple[int, record.Record]:
     inside = made.inside
-    path = inside / config.EXPFILE
+    path = inside / location.EXPFILE
     cfg = config.load(path, f"{original['id']}/expfile.yaml")
     cfg = dataclasses.replace(cfg, archive=str(archive.root.resolve()))
     state = State(inside)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from expman.errors import ArchiveError, ConfigError, Problem, UsageError
-from expman.expfile.location import number_problem
+from expman.expfile.limits import number_problem
 from expman.expfile.model import Config
 from expman.sweeps import plan
 from expman.sweeps.values import BadValue, checked, identity, shown, typed

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from expman.errors import UsageError
-from expman.expfile.location import excerpt
+from expman.expfile.limits import excerpt
 from expman.jsontext import finite
 from expman.sweeps.values import BadValue, checked, identity, number, shown, typed
 from expman.text import split_commas

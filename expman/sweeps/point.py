@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from expman.expfile import config
+from expman.expfile import config, location
 from expman.output import write_error
 from expman.running import ending, engine, workspace
 from expman.running.openrun import mark_open
@@ -70,14 +70,14 @@ def run_point(root: Path, archive: Archive, sweep_id: str, index: int, retries: 
 def _make_workspace(root: Path, folder: Path, sweep: dict[str, Any], name: str) -> Workspace:
     """A workspace of the sweep's code (commit and patch), its expfile and the data that
     expfile declares, recording the branch the sweep started from."""
-    expfile = folder / config.EXPFILE
-    cfg = config.parse(expfile.read_text(encoding="utf-8"), config.EXPFILE, cache=State(root))
+    expfile = folder / location.EXPFILE
+    cfg = config.parse(expfile.read_text(encoding="utf-8"), location.EXPFILE, cache=State(root))
     patch = folder / "code.patch"
     code = sweep["code"]
     made = workspace.create(
         root, name, code["commit"], patch if patch.exists() else None, cfg, code.get("branch")
     )
-    shutil.copyfile(expfile, made.inside / config.EXPFILE)
+    shutil.copyfile(expfile, made.inside / location.EXPFILE)
     return made
 
 
@@ -93,7 +93,7 @@ def _run(
 ) -> str:
     inside = made.inside
     overrides = [f"{name}={json.dumps(value)}" for name, value in values.items()]
-    cfg = config.load(inside / config.EXPFILE, "expfile.yaml", overrides, cache=State(root))
+    cfg = config.load(inside / location.EXPFILE, "expfile.yaml", overrides, cache=State(root))
     cfg = dataclasses.replace(cfg, archive=str(archive.root.resolve()))
     state = State(inside)
     run = record.new(cfg, sweep.get("hypothesis"))

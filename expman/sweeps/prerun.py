@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from expman import fsutil
-from expman.expfile import config
+from expman.expfile import config, location
 from expman.expfile.model import Config
 from expman.observe import series
 from expman.running import engine, sharedfiles, workspace
@@ -71,7 +71,7 @@ def share(
     run them once for its key (unless done), then hand over doit's state and the targets
     of the steps that are done (shared for reading, as data is)."""
     inside = made.inside
-    cfg = config.load(inside / config.EXPFILE, "expfile.yaml", overrides, cache=State(root))
+    cfg = config.load(inside / location.EXPFILE, "expfile.yaml", overrides, cache=State(root))
     if not cfg.steps_of("pre-run"):
         return
     patch_path = sweep_folder / "code.patch"
@@ -80,7 +80,7 @@ def share(
     with fsutil.locked(root / STATE_DIR / PRERUN / f"{name}.lock"):
         shared = _workspace(root, cfg, sweep, sweep_folder, name)
         shared_cfg = config.load(
-            shared / config.EXPFILE, "expfile.yaml", overrides, cache=State(root)
+            shared / location.EXPFILE, "expfile.yaml", overrides, cache=State(root)
         )
         shared_cfg = dataclasses.replace(shared_cfg, archive=str(archive.root.resolve()))
         session = Unrecorded(shared_cfg, root / STATE_DIR / PRERUN / name)
@@ -123,7 +123,7 @@ def _workspace(root: Path, cfg: Config, sweep: dict[str, Any], folder: Path, nam
             cfg,
             code.get("branch"),
         ).inside
-        shutil.copyfile(folder / "expfile.yaml", inside / config.EXPFILE)
+        shutil.copyfile(folder / "expfile.yaml", inside / location.EXPFILE)
         marker.write_text(os.path.relpath(inside, found) + "\n")
         return inside
     inside = found / marker.read_text().strip()

@@ -3,7 +3,7 @@
 
 A point's values reach its run as `-s` overrides and its record as JSON, so a value is
 refused here, before any point runs, when no var can take it: null, a number no expfile
-may hold (`expfile.number_problem`), text holding a NUL character, nesting deeper than an
+may hold (`limits.number_problem`), text holding a NUL character, nesting deeper than an
 expfile may. Two values are
 the same when JMESPath and Python say they are equal: `1` and `1.0`, mappings in any
 order (`identity`).
@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from expman.expfile.location import MAX_DEPTH, number_problem
+from expman.expfile.limits import MAX_DEPTH, number_problem
 
 
 class BadValue(Exception):
@@ -33,7 +33,7 @@ def typed(text: str) -> Any:
         return written
     if node is None:
         raise BadValue("an empty value")
-    problems = yamlnodes.check(node)  # numbers too (`expfile.number_problem`)
+    problems = yamlnodes.check(node)  # numbers too (`limits.number_problem`)
     if problems:
         raise BadValue(problems[0].message)
     return checked(yamlnodes.construct(node))

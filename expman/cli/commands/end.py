@@ -19,7 +19,7 @@ from typing import TextIO
 
 from expman import fsutil
 from expman.errors import UsageError
-from expman.expfile import location as expfile
+from expman.expfile import location
 from expman.output import printable, write_line
 from expman.running import ending
 from expman.running.openrun import open_record
@@ -70,7 +70,7 @@ def _sweep_to_end(path: Path, name: str | None) -> tuple[Archive, str] | None:
     """The sweep `name`, or (with no name) the last sweep if it has no observations yet."""
     from expman.sweeps.store import Sweeps
 
-    archive = Archive(path.parent / expfile.archive_setting(path))
+    archive = Archive(path.parent / location.archive_setting(path))
     sweeps = Sweeps(archive)
     if name is not None:
         return archive, sweeps.resolve(name)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from expman.errors import UsageError
-from expman.expfile import config
+from expman.expfile import config, location
 from expman.output import write_line
 
 _TEMPLATE = Path(__file__).parent.parent / "templates" / "init"
@@ -21,18 +21,18 @@ def init(*, directory: Path, name: str | None, force: bool, out: TextIO) -> int:
     kept as `expfile.yaml.bak`; existing scripts are left alone; ignore entries are
     appended to an existing `.gitignore`.
     """
-    expfile = directory / config.EXPFILE
+    expfile = directory / location.EXPFILE
     if expfile.exists() and not force:
         raise UsageError(f"{expfile} already exists; use --force to replace it (a backup is kept)")
     directory.mkdir(parents=True, exist_ok=True)
-    text = (_TEMPLATE / config.EXPFILE).read_text(encoding="utf-8")
+    text = (_TEMPLATE / location.EXPFILE).read_text(encoding="utf-8")
     text = text.replace("name: NAME", f"name: {_name(name or directory.resolve().name)}")
     if expfile.exists():
-        backup = _free_name(directory / (config.EXPFILE + ".bak"))
+        backup = _free_name(directory / (location.EXPFILE + ".bak"))
         expfile.replace(backup)
         write_line(out, f"kept the old expfile as {backup}")
     expfile.write_text(text, encoding="utf-8")
-    written = [config.EXPFILE]
+    written = [location.EXPFILE]
     shutil.copyfile(config.schema_path(), directory / config.SCHEMA_FILE)
     written.append(config.SCHEMA_FILE)
     for script in _SCRIPTS:

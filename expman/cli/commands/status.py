@@ -8,7 +8,7 @@ from typing import TextIO
 
 from expman.cli.commands.watch import line
 from expman.errors import ConfigError
-from expman.expfile import config
+from expman.expfile import config, location
 from expman.observe.inflight import describe, in_flight
 from expman.output import printable, style, write_line
 from expman.running import engine
@@ -29,7 +29,7 @@ def status(*, path: Path, display: str, out: TextIO, err: TextIO) -> int:
     root = path.parent
     write_line(out, style(f"experiment in {display}", "bold", out))
     repair_if_idle(root)
-    archive = Archive(root / config.archive_setting(path))
+    archive = Archive(root / location.archive_setting(path))
     reconcile(archive)  # Slurm jobs that are gone, when a record still says otherwise
     found = open_record(root)
     if found is None:

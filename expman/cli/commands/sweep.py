@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from expman import formats
 from expman.errors import EXIT_INTERRUPTED, EXIT_STAGE_FAILED, UsageError
-from expman.expfile import config
+from expman.expfile import config, location
 from expman.expfile.model import Config
 from expman.observe import metrics
 from expman.output import printable, style, write_line
@@ -169,7 +169,7 @@ def _on_slurm(
 def sweep_status(*, path: Path, name: str | None, out: TextIO) -> int:
     """The points of a sweep (the last one by default): planned, done, failed, running."""
     root = path.parent
-    archive = Archive(root / config.archive_setting(path))
+    archive = Archive(root / location.archive_setting(path))
     sweeps = Sweeps(archive)
     if not sweeps.ids():
         raise UsageError("no sweep yet: `expman sweep -s NAME=VALUES` starts one")

@@ -1,7 +1,8 @@
-"""Processes expman started and may have to stop: finding a run's leftovers, and liveness.
+"""Processes expman started and may have to stop: finding a run's leftovers, liveness,
+and what a process of expman's sets up about itself (signals, `prctl`).
 
-Linux only where it reads /proc; elsewhere no leftovers are found, and the record
-still says what ran.
+Linux only where it reads /proc or calls `prctl`; elsewhere no leftovers are found, and
+the record still says what ran.
 """
 
 from __future__ import annotations
@@ -9,8 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 GRACE_SECONDS = 5.0
 
@@ -89,3 +93,51 @@ def same_process_alive(pid: int, started: int | None) -> bool:
     if not alive(pid):
         return False
     return started is None or start_time(pid) in (None, started)
+
+
+def sigterm_as_interrupt() -> Any:
+    """From now on SIGTERM (kill, a batch system's time limit) raises `KeyboardInterrupt`
+    as Ctrl-C does, once: a second one is ignored, so that it cannot cut the cleanup. The
+    handler it replaces; `ValueError` outside the main thread."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGTERM and SIGINT wait until the block is done (then they are delivered)."""
+    held = {signal.SIGTERM, signal.SIGINT}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
+
+
+def signal_on_parent_death(sig: int) -> None:
+    """Get `sig` when the parent process dies, however it dies (Linux; elsewhere nothing).
+    Called in a child before exec, or in a forked child."""
+    _prctl(_PR_SET_PDEATHSIG, sig)
+
+
+def set_name(name: bytes) -> None:
+    """Name this process (Linux: what `ps -o comm` and `pgrep NAME` see)."""
+    import ctypes  # only where a process is named
+
+    _prctl(_PR_SET_NAME, ctypes.c_char_p(name))
+
+
+def _prctl(option: int, argument: Any) -> None:
+    if sys.platform.startswith("linux"):
+        import ctypes  # costs an import only to the processes that call it
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(option, argument)

@@ -18,6 +18,7 @@ from expman.cli import arguments, locate
 from expman.cli import readers as cli_readers
 from expman.errors import EXIT_INTERRUPTED, ConfigError, UsageError
 from expman.output import ensure_standard_streams, printable, silence, write_error, write_line
+from expman.processes import sigterm_as_interrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,12 +82,8 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM (kill, a batch system's time limit) ends a command as Ctrl-C does: the
     running stage is stopped and the record says `interrupted`."""
 
-    def interrupt(signum: int, frame: object) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the cleanup
-        raise KeyboardInterrupt
-
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
+        previous = sigterm_as_interrupt()
     except ValueError:  # not the main thread: leave signals alone
         yield
         return

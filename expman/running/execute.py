@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from expman.errors import StageError
-from expman.processes import GRACE_SECONDS
+from expman.processes import GRACE_SECONDS, signal_on_parent_death
 
 _CHUNK = 65536
 
@@ -90,7 +90,7 @@ def _spawn(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
-        preexec_fn=None if setpriv else _die_with_parent,
+        preexec_fn=None if setpriv else functools.partial(signal_on_parent_death, signal.SIGKILL),
     )
 
 
@@ -119,17 +119,6 @@ def _setpriv() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return found if tried.returncode == 0 else None
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: on Linux, be killed when expman dies, however it dies
-    (PR_SET_PDEATHSIG)."""
-    if sys.platform.startswith("linux"):
-        import ctypes  # only without setpriv
-
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
 
 
 def _pump(process: subprocess.Popen[bytes], routes: dict[object, tuple[BinaryIO, TextIO]]) -> None:

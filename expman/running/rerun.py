@@ -14,7 +14,6 @@ original, and the workspace is removed when it has ended.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 from typing import Any, TextIO
@@ -22,10 +21,9 @@ from typing import Any, TextIO
 from expman.errors import ArchiveError, UsageError
 from expman.expfile import config, location
 from expman.expfile.model import Config
-from expman.running import ending, engine, workspace
-from expman.running.openrun import mark_open
-from expman.running.session import Session
-from expman.running.state import STATE_DIR, State
+from expman.running import workspace
+from expman.running.inworkspace import run_in_workspace
+from expman.running.state import STATE_DIR
 from expman.running.workspace import Workspace
 from expman.store import record, runfiles
 from expman.store.archive import RECORD, Archive
@@ -98,27 +96,20 @@ def _restore(folder: Path, original: record.Record, inside: Path) -> None:
 def _run(
     made: Workspace, archive: Archive, original: record.Record, streams: tuple[TextIO, TextIO]
 ) -> tuple[int, record.Record]:
-    inside = made.inside
-    path = inside / location.EXPFILE
-    cfg = config.load(path, f"{original['id']}/expfile.yaml")
-    cfg = dataclasses.replace(cfg, archive=str(archive.root.resolve()))
-    state = State(inside)
-    run = record.new(cfg, original.get("hypothesis"))
-    run["rerun_of"] = {"id": original["id"], "uid": original["uid"]}
-    run["start_overrides"] = {}
-    with state.lock("rerun"):
-        archive.create(run)
-        mark_open(inside, state, archive, cfg.archive, run)
-    session = Session(cfg, streams, made)
-    session.acquire()
-    try:
-        code = engine.run(session, None, force=True)
-    finally:
-        session.release()
-    _, ended = ending.close(
-        inside, lambda _: f"rerun of run {original['id']}", lambda: None, streams[1]
+    return run_in_workspace(
+        made,
+        archive,
+        expfile_label=f"{original['id']}/expfile.yaml",
+        hypothesis=original.get("hypothesis"),
+        fields={
+            "rerun_of": {"id": original["id"], "uid": original["uid"]},
+            "start_overrides": {},
+        },
+        lock_holder="rerun",
+        force=True,
+        observations=f"rerun of run {original['id']}",
+        streams=streams,
     )
-    return code, ended
 
 
 def compare(original: record.Record, new: record.Record) -> list[str]:

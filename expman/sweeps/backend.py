@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+CLAIMED = 75  # EX_TEMPFAIL: a point's exit when another process runs it, or has done it
+
 # (event, index, exit code or None): "started", "finished", "skipped" (claimed elsewhere)
 Event = Callable[[str, int, "int | None"], None]
 Tick = Callable[[list[int]], None]
@@ -17,7 +19,7 @@ class Backend(Protocol):
 
     def run(self, indices: Sequence[int], event: Event, tick: Tick | None = None) -> dict[int, int]:
         """Run the points; each one's exit code (0 succeeded, 1 failed, 130 interrupted,
-        75 run by another). Ctrl-C stops them all, then re-raises."""
+        `CLAIMED` run by another). Ctrl-C stops them all, then re-raises."""
 
     def stop(self) -> None:
         """Stop every point in flight (each records its run interrupted)."""

@@ -12,7 +12,6 @@ waits for free slots.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -23,10 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expman.processes import GRACE_SECONDS
-from expman.sweeps.backend import Event, Tick
+from expman.processes import GRACE_SECONDS, set_name, signal_on_parent_death
+from expman.sweeps.backend import CLAIMED, Event, Tick
 
-CLAIMED = 75
 POINT_NAME = b"expman-point"  # a forked point's process name, as `ps` and `pgrep` show it
 
 
@@ -159,7 +157,7 @@ def _fork(args: list[str], log: Path, gpus: str | None) -> _Forked:
     try:  # the child: a new session, its output to the point's log, dies with the sweep
         os.setsid()
         _stop_with_sweep()
-        _name(POINT_NAME)
+        set_name(POINT_NAME)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         null = os.open(os.devnull, os.O_RDONLY)
@@ -176,18 +174,9 @@ def _fork(args: list[str], log: Path, gpus: str | None) -> _Forked:
 
 
 def _stop_with_sweep() -> None:
-    """In the point's process, before exec: on Linux, get SIGTERM when the sweep dies,
-    however it dies, so that the point records its run interrupted and stops."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _name(name: bytes) -> None:
-    """Name this process (Linux: what `ps -o comm` and `pgrep NAME` see)."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(15, ctypes.c_char_p(name))  # PR_SET_NAME
+    """In the point's process, before exec: get SIGTERM when the sweep dies, however it
+    dies, so that the point records its run interrupted and stops."""
+    signal_on_parent_death(signal.SIGTERM)
 
 
 def _signal(process: Any, sig: int) -> None:

@@ -14,30 +14,26 @@ input, 75 claimed by another (or done by another since it was planned).
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import json
 import os
 import shutil
-import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from expman.expfile import config, location
 from expman.output import write_error
-from expman.running import ending, engine, workspace
-from expman.running.openrun import mark_open
-from expman.running.session import Session
+from expman.processes import signals_held, sigterm_as_interrupt
+from expman.running import workspace
+from expman.running.inworkspace import run_in_workspace
 from expman.running.state import STATE_DIR, State
 from expman.running.workspace import Workspace
 from expman.store import record
 from expman.store.archive import Archive
 from expman.sweeps import prerun
+from expman.sweeps.backend import CLAIMED
+from expman.sweeps.plan import Point
 from expman.sweeps.store import Sweeps
-
-CLAIMED = 75  # EX_TEMPFAIL: another process runs this point
 
 
 def run_point(root: Path, archive: Archive, sweep_id: str, index: int, retries: int) -> int:
@@ -56,11 +52,10 @@ def run_point(root: Path, archive: Archive, sweep_id: str, index: int, retries: 
     status = record.INTERRUPTED
     try:
         made = _make_workspace(root, folder, sweep, name)
-        overrides = [f"{k}={json.dumps(v)}" for k, v in point.vars.items()]
-        prerun.share(root, archive, folder, sweep, overrides, made)
-        status = _run(root, made, archive, sweep, dict(point.vars), point.hash, index, retries)
+        prerun.share(root, archive, folder, sweep, _overrides(point), made)
+        status = _run(root, made, archive, sweep, point, index, retries)
     finally:
-        with _signals_held():  # a stop now must not leave half a workspace
+        with signals_held():  # a stop now must not leave half a workspace
             claims.release(index)
             if status != record.FAILED:
                 workspace.remove(root, root / STATE_DIR / workspace.WORKSPACES / name)
@@ -86,46 +81,43 @@ def _run(
     made: Workspace,
     archive: Archive,
     sweep: dict[str, Any],
-    values: dict[str, Any],
-    point: str,
+    point: Point,
     index: int,
     retries: int,
 ) -> str:
-    inside = made.inside
-    overrides = [f"{name}={json.dumps(value)}" for name, value in values.items()]
-    cfg = config.load(inside / location.EXPFILE, "expfile.yaml", overrides, cache=State(root))
-    cfg = dataclasses.replace(cfg, archive=str(archive.root.resolve()))
-    state = State(inside)
-    run = record.new(cfg, sweep.get("hypothesis"))
-    run["sweep"] = {"id": sweep["id"], "index": index, "point": point}
+    """Run the point in its workspace as a run of the archive; the ended run's status."""
+    sweep_field = {"id": sweep["id"], "index": index, "point": point.hash}
     if "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPU slots the backend gave this point
-        run["sweep"]["gpus"] = os.environ["CUDA_VISIBLE_DEVICES"]
-    run["start_overrides"] = dict(values)
+        sweep_field["gpus"] = os.environ["CUDA_VISIBLE_DEVICES"]
     sweeps = Sweeps(archive)
-    try:
-        # Inside the `try`: a stop held back while the run was made and opened arrives as
-        # the block ends, and the `finally` must end that run.
-        with _signals_held(), state.lock("sweep"):
-            archive.create(run)
-            mark_open(inside, state, archive, cfg.archive, run)
-            sweeps.note_result(sweep["id"], index, {"run": run["id"], "status": record.RUNNING})
-        for _ in range(retries + 1):
-            session = Session(cfg, (sys.stdout, sys.stderr), made)
-            session.acquire()
-            try:
-                code = engine.run(session, None, force=False)
-            finally:
-                session.release()
-            if code == 0:
-                break
-    finally:  # interrupted too: the run is ended, with that status, whatever comes now
-        with _signals_held():
-            if run["id"] is None:  # stopped before the run was made: nothing to end
-                ended = {"id": None, "status": record.INTERRUPTED}
-            else:
-                _, ended = ending.close(inside, lambda _: "", lambda: None, sys.stderr)
-                sweeps.note_result(sweep["id"], index, _result(ended))
-    return str(ended["status"])
+
+    def note_running(run: record.Record) -> None:
+        sweeps.note_result(sweep["id"], index, {"run": run["id"], "status": record.RUNNING})
+
+    def note_ended(run: record.Record) -> None:
+        sweeps.note_result(sweep["id"], index, _result(run))
+
+    _, run = run_in_workspace(
+        made,
+        archive,
+        expfile_label=location.EXPFILE,
+        overrides=_overrides(point),
+        cache=State(root),
+        hypothesis=sweep.get("hypothesis"),
+        fields={"sweep": sweep_field, "start_overrides": dict(point.vars)},
+        lock_holder="sweep",
+        force=False,
+        retries=retries,
+        streams=(sys.stdout, sys.stderr),
+        on_opened=note_running,
+        on_ended=note_ended,
+    )
+    return str(run["status"])
+
+
+def _overrides(point: Point) -> list[str]:
+    """The point's values as `-s` items."""
+    return [f"{name}={json.dumps(value)}" for name, value in point.vars.items()]
 
 
 def _result(ended: record.Record) -> dict[str, Any]:
@@ -136,17 +128,6 @@ def _result(ended: record.Record) -> dict[str, Any]:
     if last.get("data_changed"):
         result["reason"] = last["reason"]
     return result
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """SIGTERM and SIGINT wait until the block is done (then they are delivered)."""
-    held = {signal.SIGTERM, signal.SIGINT}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def remove_stale_workspaces(root: Path, archive: Archive) -> list[str]:
@@ -169,12 +150,7 @@ def remove_stale_workspaces(root: Path, archive: Archive) -> list[str]:
 
 def main(argv: list[str]) -> int:
     """The process's entry point; the exit code."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
+    sigterm_as_interrupt()  # for good: the process ends with the point
     try:
         root, archive, sweep_id, index = Path(argv[0]), Path(argv[1]), argv[2], int(argv[3])
         retries = int(argv[4]) if len(argv) > 4 else 0

@@ -4,7 +4,12 @@ workspace, as a new run linked to the original."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -201,3 +206,40 @@ def test_a_snapshot_that_no_longer_matches_its_record_is_not_run(
     code, _, err = run_cli("rerun", "1")
     assert code == 2 and "code.patch: it does not match its record" in err
     assert len(records(root)) == 1, "nothing ran"
+
+
+def test_an_interrupted_rerun_ends_its_run(
+    experiment: Experiment, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """SIGTERM while the rerun's stage runs: the new run is ended, recorded interrupted,
+    as a sweep's point ends its run, not left open in a workspace that is removed."""
+    root = experiment(
+        "version: 1\nname: held\nstages:\n"
+        '  run: {cmd: \'if [ -n "$HOLD" ]; then touch "$HOLD"; sleep 60; fi\'}\n'
+        "  fetch: {cmd: 'true'}\n"
+    )
+    assert run_cli("run")[0] == 0
+    assert run_cli("end", "-m", "original")[0] == 0
+    held = tmp_path / "held"
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "expman"), "rerun", "1"],
+        cwd=root,
+        env={**os.environ, "HOLD": str(held)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not held.exists():
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline, "the rerun's stage never started"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    new = records(root)[1]
+    assert new["rerun_of"]["id"] == "0001"
+    assert new["status"] == "interrupted"
+    assert new["ended"] is not None, "the interrupted rerun's run is ended"
+    assert not list((root / "runs" / ".open").iterdir()), "no run is left open"
+    assert not list((root / ".expman" / "workspaces").iterdir()), "the workspace is gone"

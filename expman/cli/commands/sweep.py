@@ -29,8 +29,8 @@ from expman.slurm.track import reconcile
 from expman.store import index
 from expman.store.archive import Archive
 from expman.sweeps import inputs, plan
-from expman.sweeps.backend import Backend
-from expman.sweeps.local import CLAIMED, Local
+from expman.sweeps.backend import CLAIMED, Backend
+from expman.sweeps.local import Local
 from expman.sweeps.store import Sweeps
 from expman.sweeps.view import View
 

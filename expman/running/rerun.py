@@ -101,10 +101,7 @@ def _run(
         archive,
         expfile_label=f"{original['id']}/expfile.yaml",
         hypothesis=original.get("hypothesis"),
-        fields={
-            "rerun_of": {"id": original["id"], "uid": original["uid"]},
-            "start_overrides": {},
-        },
+        fields={"rerun_of": {"id": original["id"], "uid": original["uid"]}},
         lock_holder="rerun",
         force=True,
         observations=f"rerun of run {original['id']}",

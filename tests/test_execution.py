@@ -210,6 +210,7 @@ def test_doit_shim_with_an_invalid_expfile(tmp_path: Path, run_cli: RunCli) -> N
     assert result.stderr == "expfile.yaml:3:1: $.stages: 'fetch' is a required property\n"
 
 
+@pytest.mark.slow
 def test_journey_of_seven_runs(tmp_path: Path) -> None:
     """From `expman init` through runs with overrides, a failure and a Ctrl-C."""
     root = tmp_path / "journey"

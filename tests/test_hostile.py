@@ -106,6 +106,7 @@ def test_arbitrary_yaml_documents(tmp_path: Path, data: Any) -> None:
     _load(yaml.safe_dump(data), tmp_path)
 
 
+@pytest.mark.slow
 @given(st.dictionaries(st.sampled_from(EXPFILE_KEYS), JSONISH, max_size=6))
 def test_arbitrary_expfile_shaped_documents(tmp_path: Path, data: dict[str, Any]) -> None:
     _load(yaml.safe_dump({"version": 1, "name": "x", **data}), tmp_path)
@@ -229,6 +230,7 @@ def _writer(root: str, seconds: float) -> None:
         archive.write({"id": "0001", "n": n, "padding": "x" * (n % 5000)})
 
 
+@pytest.mark.slow
 def test_readers_never_see_a_torn_record(tmp_path: Path) -> None:
     archive = Archive(tmp_path)
     archive.create({"id": None, "n": 0})

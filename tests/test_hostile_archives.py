@@ -92,6 +92,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
     return Template.make(tmp_path_factory.mktemp("template"))
 
 
+@pytest.mark.slow
 @settings(settings.get_profile("hostile-archives"))
 @given(DAMAGES)
 def test_damaged_archives_never_crash_a_command_nor_reach_outside(

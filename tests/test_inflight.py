@@ -97,6 +97,7 @@ def running(flight: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
     runner.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_a_running_run_beats_and_its_heartbeat_goes_when_the_attempt_closes(
     flight: Path,
 ) -> None:
@@ -115,6 +116,7 @@ def test_a_running_run_beats_and_its_heartbeat_goes_when_the_attempt_closes(
     assert records(flight)[0]["series"]["loss"]["count"] == 15
 
 
+@pytest.mark.slow
 def test_a_killed_runner_goes_stale_and_repair_keeps_its_series(
     running: tuple[Path, subprocess.Popen[bytes]],
 ) -> None:

@@ -62,6 +62,7 @@ ESCAPED = LEFTOVER.replace(
 ).replace('"$EXPMAN_OUTPUTS/out.txt"; sleep 1; echo corrupted >&3 )', '"$EXPMAN_OUTPUTS/out.txt"')
 
 
+@pytest.mark.slow
 def test_a_writer_that_escaped_expman_cannot_change_the_archive(
     experiment: Experiment, run_cli: RunCli
 ) -> None:

@@ -227,6 +227,7 @@ def test_a_series_that_cannot_be_stored_is_said_and_the_run_ends(
     assert run_cli("end", "-m", "ended")[0] == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["nan-step", "a-fifo"])
 def test_the_repair_of_a_killed_runner_survives_a_hostile_series(
     experiment: Experiment, case: str
@@ -357,6 +358,7 @@ with open(os.environ["EXPMAN_METRICS"], "a") as f:
 """
 
 
+@pytest.mark.slow
 def test_the_number_of_series_of_a_run_is_bounded_and_what_was_dropped_is_said(
     experiment: Experiment, run_cli: RunCli
 ) -> None:

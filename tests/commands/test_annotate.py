@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from expman.store.archive import Archive
 from tests.conftest import RunCli, records
 
@@ -98,6 +100,7 @@ def _runner(root: str, seconds: float) -> None:
         archive.write(dict(stale))
 
 
+@pytest.mark.slow
 def test_annotating_at_once_never_loses_a_word(experiment: Experiment, run_cli: RunCli) -> None:
     root = _ended(experiment, run_cli)
     spawn = multiprocessing.get_context("spawn")

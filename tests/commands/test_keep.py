@@ -90,6 +90,7 @@ def test_gc_frees_only_what_no_kept_or_removed_run_uses(
     assert (root / "runs" / "0001" / "outputs" / "out.txt").read_text() == "kept\n"
 
 
+@pytest.mark.slow
 def test_gc_waits_for_an_archiving_in_progress(experiment: Experiment, run_cli: RunCli) -> None:
     """An object with no run folder left is about to be linked by an `end` that found it
     in the store: gc must not free it in between."""

@@ -175,6 +175,7 @@ def test_concurrent_resumes_never_run_one_point_twice(sweepable: Path, tmp_path:
     assert all(len(runs) == 1 for runs in points.values()), {i: len(r) for i, r in points.items()}
 
 
+@pytest.mark.slow
 def test_failures_go_on_stop_with_fail_fast_and_retry(sweepable: Path) -> None:
     result = _expman(sweepable, "sweep", "-s", "STEP=1..3", "-s", "FAIL=1")
     assert result.returncode == 1
@@ -364,6 +365,7 @@ metrics: outputs/metrics.json
 """
 
 
+@pytest.mark.slow
 def test_on_a_terminal_a_live_view_shows_counts_and_metrics(experiment: Experiment) -> None:
     """Read back from a real pseudo-terminal: the block with its counts and the latest
     metric of each running point, redrawn in place."""

@@ -146,3 +146,43 @@ def test_a_run_is_its_folder_a_record_saying_otherwise_is_damaged(tmp_path: Path
         archive.read("0002")
     with pytest.raises(ArchiveError, match="not a run id"):
         archive.read("../elsewhere")
+
+
+@pytest.mark.parametrize("kind", ["pipe", "link"])
+def test_a_record_that_is_a_pipe_or_a_link_is_damaged_never_waited_on_nor_followed(
+    tmp_path: Path, kind: str
+) -> None:
+    """A `run.json` replaced by a named pipe (every reader hung on it) or by a link to a
+    file outside the archive (readers showed what it pointed to) is a damaged record, for
+    the readers, the cache and the commands."""
+    import os
+    import subprocess
+    import sys
+
+    from expman.store import index
+
+    archive = Archive(tmp_path / "runs")
+    good = archive.create({"id": None, "uid": "a" * 32})
+    run_id = archive.create({"id": None, "uid": "b" * 32})
+    path = archive.run_dir(run_id) / "run.json"
+    path.unlink()
+    if kind == "pipe":
+        os.mkfifo(path)
+    else:
+        outside = tmp_path / "outside.json"
+        outside.write_text(json.dumps({"id": run_id, "uid": "c" * 32, "hypothesis": "OUTSIDE"}))
+        path.symlink_to(outside)
+    found = list(archive.records())
+    assert found[0] == {"id": good, "uid": "a" * 32}
+    assert isinstance(found[1], Damaged)
+    loaded, damaged = index.load(archive)
+    assert [r["id"] for r in loaded] == [good] and len(damaged) == 1
+    for command in (["list"], ["query", "[].hypothesis"], ["fsck"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "expman", *command, "--archive", str(archive.root)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "OUTSIDE" not in done.stdout, command
+        assert "damaged record" in done.stderr + done.stdout, (command, done.stderr)

@@ -261,3 +261,25 @@ def test_fsck_follows_no_link_in_a_run_from_elsewhere(scene: Scene) -> None:
     code, out, _ = expman("fsck", "--archive", str(scene.hostile))
     assert code == 4
     assert "0001: outputs/sub/deep.txt: a folder on its way is a link or no folder" in out
+
+
+@pytest.mark.parametrize("place", [".objects", ".objects/ab", ".transfer.lock", ".objects/.lock"])
+@pytest.mark.parametrize("direction", ["push", "pull"])
+def test_an_archive_whose_own_files_are_links_is_refused(
+    scene: Scene, place: str, direction: str
+) -> None:
+    """The other archive's store, a folder of it or a lock file replaced by a link to a
+    private folder or file: a push wrote objects through it, a pull read through it. Both
+    are refused (exit 2, naming the link), and nothing outside the two archives changes."""
+    other = scene.hostile / place
+    if other.is_dir():
+        shutil.rmtree(other)
+    elif other.exists():
+        other.unlink()
+    other.parent.mkdir(parents=True, exist_ok=True)
+    target = scene.canary.private / (".ssh" if place.count("/") == 0 or "ab" in place else "x")
+    other.symlink_to(target if target.exists() else scene.canary.private / "secret.json")
+    code, _, err = _push(scene) if direction == "push" else _pull(scene)
+    assert code == 2, err
+    assert place in err and "is a link" in err
+    assert scene.canary.changes() == []

@@ -38,7 +38,7 @@ _READ_ONLY = 0o444
 _NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES}
 _FICLONE = 0x40049409  # linux/fs.h: share the source's blocks copy-on-write (btrfs, xfs)
 _INCOMING = ".incoming-"
-_LOCK = ".lock"
+STORE_LOCK = ".lock"
 _HOST = socket.gethostname().replace("-", "_").replace("/", "_")
 
 Progress = Callable[[int], None]
@@ -82,13 +82,13 @@ class ObjectStore:
     def writing(self) -> Iterator[None]:
         """Hold while adding objects and linking them into run folders: `gc` waits until
         no one does, so it never frees an object that is about to be linked."""
-        with fsutil.locked(self.root / _LOCK, shared=True):
+        with fsutil.locked(self.root / STORE_LOCK, shared=True):
             yield
 
     @contextlib.contextmanager
     def collecting(self) -> Iterator[None]:
         """Hold while freeing objects (`gc`): no one adds or links objects meanwhile."""
-        with fsutil.locked(self.root / _LOCK):
+        with fsutil.locked(self.root / STORE_LOCK):
             yield
 
     def paths(self) -> Iterator[Path]:

@@ -36,7 +36,7 @@ from expman import fsutil, jsontext
 from expman.errors import ArchiveError
 from expman.store import annotation, index, runfiles
 from expman.store.archive import RECORD, Archive, Damaged, read_record
-from expman.store.objects import ObjectStore, open_folder, open_regular
+from expman.store.objects import STORE_LOCK, ObjectStore, open_folder, open_regular
 from expman.store.storing import escape_name
 
 _LOCK = ".transfer.lock"
@@ -76,6 +76,8 @@ def transfer(source: Archive, destination: Archive) -> Transfer:
     tags it lacks of the runs both have."""
     if source.root.resolve() == destination.root.resolve():
         raise ArchiveError(f"{source.root} is the archive itself")
+    for archive in (source, destination):
+        _refuse_links(archive)
     done = Transfer()
     with fsutil.locked(destination.root / _LOCK):
         destination.remove_abandoned_stagings()
@@ -103,6 +105,22 @@ def transfer(source: Archive, destination: Archive) -> Transfer:
                 done.copied.append(new_id)
                 done.bytes_copied += size
     return done
+
+
+def _refuse_links(archive: Archive) -> None:
+    """`ArchiveError` when one of the archive's own files or folders (its store, a folder
+    of the store, its locks) is a link: a transfer would read or write where it points,
+    outside the archives it was given."""
+    store = archive.objects.root
+    own = [store, store / STORE_LOCK, archive.root / _LOCK]
+    with contextlib.suppress(OSError):
+        if not store.is_symlink():
+            own += list(store.iterdir())
+    for path in own:
+        if path.is_symlink():
+            raise ArchiveError(
+                f"{path} is a link: an archive's own files are never followed (nothing copied)"
+            )
 
 
 def _theirs(destination: Archive, done: Transfer) -> dict[str, tuple[str, Any]]:

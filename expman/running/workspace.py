@@ -16,6 +16,7 @@ shared file changed (`Workspace.shared`).
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import subprocess
@@ -25,10 +26,12 @@ from pathlib import Path
 from expman import fsutil
 from expman.errors import ArchiveError, UsageError
 from expman.expfile.model import Config
-from expman.running import sharedfiles
+from expman.running import ending, sharedfiles
+from expman.running.openrun import open_record
 from expman.running.outputs import OUTPUTS
 from expman.running.sharedfiles import SharedFiles
 from expman.running.state import STATE_DIR
+from expman.store import record
 
 WORKSPACES = "workspaces"  # in `.expman/`
 
@@ -110,7 +113,11 @@ def show_data(root: Path, inside: Path, cfg: Config, shared: SharedFiles) -> Non
 
 
 def remove(root: Path, folder: Path) -> None:
-    """Remove a workspace (and git's note of its worktree)."""
+    """Remove a workspace (and git's note of its worktree). A run left open in it by a
+    runner that died (a sweep's point killed with its sweep) is ended first, as
+    `interrupted`, with what its outputs hold: no record stays `running` for good."""
+    if folder.is_dir():
+        _end_left_run(root, folder)
     with _worktrees_locked(root):
         subprocess.run(
             ["git", "worktree", "remove", "--force", str(folder)], cwd=root, capture_output=True
@@ -118,6 +125,27 @@ def remove(root: Path, folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     # Not `git worktree prune`: it would also drop the note of a worktree that another
     # point is adding at this moment (found by a 1,000-point sweep).
+
+
+def _end_left_run(root: Path, folder: Path) -> None:
+    """End the run a dead runner left open in the workspace `folder`, if any (`ending.close`
+    repairs it first; a live runner is refused there, and the workspace kept)."""
+    try:
+        top = Path(git(root, "rev-parse", "--show-toplevel").strip())
+    except UsageError:
+        return
+    inside = folder / os.path.relpath(root, top)
+    if not (inside / STATE_DIR).is_dir() or open_record(inside, include_ended=True) is None:
+        return
+    said = io.StringIO()  # library code: what the end would say is not printed here
+
+    def no_observations(run: record.Record) -> str:
+        return ""
+
+    def nothing_to_clear() -> None:
+        """The workspace's expfile goes with it."""
+
+    ending.close(inside, no_observations, nothing_to_clear, said)
 
 
 def _worktrees_locked(root: Path) -> contextlib.AbstractContextManager[None]:

@@ -5,6 +5,7 @@ policies and GPU slots."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -414,3 +415,29 @@ def test_notes_and_tags_on_a_sweep(sweepable: Path, run_cli: RunCli) -> None:
     assert [n["text"] for n in data["notes"]] == ["seeds disagree at STEP=2"]
     assert data["tags"] == ["reviewed"]
     assert len(list((sweepable / "runs/sweeps/s0001/annotations").iterdir())) == 2
+
+
+@pytest.mark.slow
+def test_points_killed_with_their_sweep_are_recorded_interrupted_by_the_resume(
+    sweepable: Path, tmp_path: Path
+) -> None:
+    """SIGKILL to the sweep and to its point processes at once: no point can record its
+    run. The resume (which makes each point's workspace again) records those runs
+    `interrupted` before it removes their workspaces; none stays `running`."""
+    gate = tmp_path / "gate"
+    sweep = _background_sweep(sweepable, "-s", "STEP=1..4", "-s", f"GATE={gate}", "--jobs", "2")
+    _at_the_gate(tmp_path, 2)
+    children = subprocess.run(
+        ["pgrep", "-P", str(sweep.pid)], capture_output=True, text=True
+    ).stdout.split()
+    for pid in [sweep.pid, *map(int, children)]:
+        os.kill(pid, signal.SIGKILL)
+    sweep.wait(timeout=30)
+    assert [r["status"] for r in records(sweepable)] == ["running", "running"]
+    gate.touch()
+    resumed = _expman(sweepable, "sweep", "--resume", "s0001", "--jobs", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    statuses = sorted(r["status"] for r in records(sweepable))
+    assert statuses == ["interrupted"] * 2 + ["succeeded"] * 4, statuses
+    killed = [r for r in records(sweepable) if r["status"] == "interrupted"]
+    assert all(r["ended"] is None or r["attempts"][-1]["status"] == "interrupted" for r in killed)

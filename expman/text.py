@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 
-def split_commas(text: str) -> list[str]:
+def split_commas(text: str, keep_empty: bool = False) -> list[str]:
     """`a,b,c` -> ["a", "b", "c"]; a comma inside brackets, braces, parentheses or quotes
     (', ", `) belongs to its item (`max([a, b]),c` is two items). Items are stripped;
-    empty ones are left out."""
+    empty ones are left out, unless `keep_empty`."""
     parts, depth, quote, start = [], 0, "", 0
     for index, char in enumerate(text):
         if quote:
@@ -21,4 +21,4 @@ def split_commas(text: str) -> list[str]:
             parts.append(text[start:index])
             start = index + 1
     parts.append(text[start:])
-    return [part for part in (p.strip() for p in parts) if part]
+    return [part for part in (p.strip() for p in parts) if part or keep_empty]

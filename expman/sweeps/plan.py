@@ -48,6 +48,7 @@ _RANGE = re.compile(
     r"^\s*(-?[0-9.eE+-]+?)\s*\.\.\s*(-?[0-9.eE+-]+?)\s*(?:\.\.\s*([0-9.eE+-]+)\s*)?$"
 )
 _CALL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)\s*$", re.DOTALL)
+_OPENED = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\((?!.*\))", re.DOTALL)  # `(`, no `)`
 KINDS = ("uniform", "loguniform", "int", "choice")
 MAX_POINTS = 1_000_000
 # Draws allowed per random point asked, before a plan whose draws keep repeating earlier
@@ -157,10 +158,20 @@ def parse_spec(name: str, text: str) -> Spec:
             raise _unknown_distribution(name, text, kind, inner)
         args = tuple(_spec_value(name, text, part) for part in split_commas(inner))
         return _checked_random(name, kind, args, text)
+    opened = _OPENED.match(text)
+    if opened:  # `uniform(1,2`: a call, not a value, whose `)` was left out
+        raise _spec_error(
+            name, text, f"{opened.group(1)}( is not closed: did you mean {text.strip()})?"
+        )
     ranged = _RANGE.match(text)
     if ranged and ".." in text:
         return Spec(name, _range(name, text, *ranged.groups()), text=text)
-    values = tuple(_spec_value(name, text, part) for part in split_commas(text))
+    parts = split_commas(text, keep_empty=True)
+    if len(parts) > 1 and "" in parts:  # `1,,2`, `1,2,`: a value left out, or a typo
+        raise _spec_error(
+            name, text, "an empty value between two commas: leave the comma out, or write ''"
+        )
+    values = tuple(_spec_value(name, text, part) for part in parts if part)
     if not values:
         raise _spec_error(name, text, "no values")
     return Spec(name, _distinct(name, text, values), text=text)

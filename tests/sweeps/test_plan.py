@@ -188,6 +188,10 @@ def test_draws_that_keep_repeating_are_refused_not_endless() -> None:
         ("!!int abc,1", "'abc' is not an integer (the tag !!int)"),
         ("null,1", "null is not a value"),
         ('"a\\0b"', "a NUL character"),
+        ("uniform(1,2", "uniform( is not closed: did you mean uniform(1,2)?"),
+        ("choice(a, b", "choice( is not closed"),
+        ("1,,2", "an empty value between two commas"),
+        ("1,2,", "an empty value between two commas"),
     ],
 )
 def test_specs_that_give_no_plan_say_why(text: str, message: str) -> None:

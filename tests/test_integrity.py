@@ -43,6 +43,7 @@ stages:
 """
 
 
+@pytest.mark.slow
 def test_a_writer_left_by_a_successful_stage_is_stopped_and_reported(
     experiment: Experiment, run_cli: RunCli
 ) -> None:

@@ -414,6 +414,7 @@ def _peak_memory_reading(path: Path, tmp_path: Path) -> tuple[int, dict[str, obj
     return grown * 1024, {"summary": summary, "problem": problem}
 
 
+@pytest.mark.slow
 def test_a_line_of_hundreds_of_megabytes_is_skipped_in_bounded_memory(tmp_path: Path) -> None:
     path = tmp_path / "s.jsonl"
     with path.open("wb") as f:

@@ -263,6 +263,7 @@ def test_fsck_follows_no_link_in_a_run_from_elsewhere(scene: Scene) -> None:
     assert "0001: outputs/sub/deep.txt: a folder on its way is a link or no folder" in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("place", [".objects", ".objects/ab", ".transfer.lock", ".objects/.lock"])
 @pytest.mark.parametrize("direction", ["push", "pull"])
 def test_an_archive_whose_own_files_are_links_is_refused(

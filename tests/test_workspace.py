@@ -63,6 +63,7 @@ def _stats(root: Path, *names: str) -> dict[str, tuple[int, int, bytes]]:
     }
 
 
+@pytest.mark.slow
 def test_a_by_hand_run_then_a_sweep_gives_every_point_its_own_values(
     experiment: Experiment,
 ) -> None:
@@ -116,6 +117,7 @@ def test_a_workspace_holds_code_declared_data_and_its_own_targets_only(
     assert run["code"]["commit"] == git(root, "rev-parse", "HEAD").strip()
 
 
+@pytest.mark.slow
 def test_a_point_that_changes_shared_data_fails_naming_the_file(experiment: Experiment) -> None:
     root = _fifteen(experiment)
     expfile = (root / "expfile.yaml").read_text()

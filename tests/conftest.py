@@ -176,3 +176,25 @@ def experiment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str
         return root
 
     return make
+
+
+def points_alive(under: Path) -> list[int]:
+    """The sweep point processes working under `under`: other tests' points are not counted.
+
+    A point is found by its process name (a forked point) or its command line (a spawned
+    one), and counted only when its working folder lies under `under`, so that tests run
+    side by side on one machine never see each other's points.
+    """
+    found: set[int] = set()
+    for command in (["pgrep", "-x", "expman-point"], ["pgrep", "-f", "expman.sweeps.point"]):
+        listed = subprocess.run(command, capture_output=True, text=True, check=False).stdout
+        found.update(int(pid) for pid in listed.split())
+    return sorted(pid for pid in found if _works_under(pid, under.resolve()))
+
+
+def _works_under(pid: int, folder: Path) -> bool:
+    try:
+        cwd = Path(f"/proc/{pid}/cwd").readlink()
+    except OSError:  # gone already, or not ours to read
+        return False
+    return cwd == folder or folder in cwd.parents

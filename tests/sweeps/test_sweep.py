@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import RunCli, records
+from tests.conftest import RunCli, points_alive, records
 
 Experiment = Callable[..., Path]
 BIN = Path(sys.executable).parent
@@ -149,8 +149,7 @@ def test_ctrl_c_interrupts_every_point_and_resume_finishes(sweepable: Path, tmp_
     assert "expman sweep --resume s0001" in err
     interrupted = [r for r in records(sweepable) if r["status"] == "interrupted"]
     assert len(interrupted) == 2 and all(r["ended"] for r in interrupted)
-    left = subprocess.run(["pgrep", "-x", "expman-point"], capture_output=True)
-    assert left.stdout == b"", "no point process survives"
+    assert points_alive(sweepable) == [], "no point process survives"
     gate.touch()
     resumed = _expman(sweepable, "sweep", "--resume", "s0001", "--jobs", "2")
     assert resumed.returncode == 0, resumed.stderr

@@ -22,7 +22,7 @@ import jsonschema
 import pytest
 
 from expman.store.record import SCHEMA_PATH
-from tests.conftest import git
+from tests.conftest import git, points_alive
 
 BIN = Path(sys.executable).parent
 TRIALS = int(os.environ.get("EXPMAN_SWEEP_KILL_TRIALS", "12"))
@@ -44,17 +44,9 @@ stages:
 """
 
 
-def _points_alive() -> list[str]:
-    found = [
-        subprocess.run(command, capture_output=True, text=True).stdout.split()
-        for command in (["pgrep", "-x", "expman-point"], ["pgrep", "-f", "expman.sweeps.point"])
-    ]
-    return found[0] + found[1]
-
-
-def _settle() -> None:
+def _settle(root: Path) -> None:
     deadline = time.monotonic() + 60
-    while _points_alive():
+    while points_alive(root):
         assert time.monotonic() < deadline, "a point process outlived its sweep"
         time.sleep(0.05)
 
@@ -99,7 +91,7 @@ def test_sweeps_killed_at_random_moments(tmp_path: Path) -> None:
         time.sleep(chance.uniform(0.2, 1.5))
         sweep.send_signal(sig)
         sweep.wait(timeout=60)
-        _settle()
+        _settle(root)
         records = _records(root, schema)
         assert all(r["status"] != "running" for r in records), f"trial {trial}, seed {seed}"
         assert all(r["ended"] for r in records), "every point ends its run, killed or not"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import io
 import os
 import sqlite3
 import sys
@@ -22,8 +21,10 @@ from typing import Any, TextIO
 
 from doit import plugin as doit_plugin
 from doit.cmd_base import ModuleTaskLoader
+from doit.cmdparse import CmdParseError
 from doit.dependency import Dependency, SqliteDB
 from doit.doit_cmd import DoitMain
+from doit.exceptions import InvalidCommand, InvalidDodoFile, InvalidTask
 from doit.globals import Globals
 from doit.loader import load_tasks
 from doit.reporter import ConsoleReporter
@@ -94,10 +95,8 @@ class _Reporter(ConsoleReporter):  # type: ignore[misc]
     def _add_failure(self, task: Any, fail: Any) -> None:
         if fail.get_name() == "UnmetDependency":
             self.session.skipped(task.name, record.NOT_RUN, "an earlier stage failed")
-        elif task.name not in self.session.executed:  # doit failed it before it started
-            self.session.skipped(task.name, record.STEP_FAILED, fail.message)
-            if self.session.error is None:
-                self.outstream.write(printable(f"expman: {task.name}: {fail.message}") + "\n")
+        else:
+            self.session.failed(task.name, fail.message)
 
     def runtime_error(self, msg: str) -> None:
         self.outstream.write(printable(f"expman: {msg}") + "\n")
@@ -266,43 +265,56 @@ def run(session: Session, only: str | None, force: bool) -> int:
             code: int = DoitMain(loader, config_filenames=()).run(args)
     finally:
         os.chdir(here)
-    if session.error is not None:
-        raise session.error
+    session.raise_error()
     return code
 
 
 def doit(config: Config, session: Session, args: Sequence[str]) -> int:
     """`expman doit ARGS`: any doit command (list, info, forget, ...) on the stage graph."""
-    loader = ModuleTaskLoader(namespace(config, session))
-    main = DoitMain(loader, config_filenames=())
+    main = _Doit(ModuleTaskLoader(namespace(config, session)), config_filenames=())
     main.BIN_NAME = "expman doit"  # doit's hints ("Type ... list") name the right command
-    watched = _TracebackWatch(sys.stderr)
-    previous, sys.stderr = sys.stderr, watched
-    try:
-        with _own_parts():
-            code: int = main.run(list(args))
-    finally:
-        sys.stderr = previous
+    with _own_parts():
+        code: int = main.run(list(args))
     # doit says 3 both for a command line it refuses (an unknown task: bad input, 2) and
-    # for its own crash, which it shows with a traceback.
-    if code == 3 and not watched.traceback:
+    # for its own crash.
+    if code == 3 and not main.crashed:
         return EXIT_USAGE
     return code
 
 
-class _TracebackWatch(io.TextIOBase):
-    """A stream that passes text on and notes whether a traceback went through it."""
+_REFUSED = (CmdParseError, InvalidCommand, InvalidDodoFile, InvalidTask)  # doit's "user errors"
 
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.traceback = False
 
-    def write(self, text: str) -> int:
-        self.traceback = self.traceback or "Traceback (most recent call last)" in text
-        return self.stream.write(text)
+class _Doit(DoitMain):  # type: ignore[misc]
+    """doit's command line, noting whether a command crashed rather than refused its input.
 
-    def flush(self) -> None:
-        self.stream.flush()
+    `DoitMain.run` answers both with 3; the exception's type, seen on its way out of the
+    command, tells them apart.
+    """
+
+    crashed = False
+
+    def get_cmds(self) -> Any:
+        commands = super().get_cmds()
+        plugin = commands.get_plugin
+        commands.get_plugin = lambda name: self._noting_crashes(plugin(name))
+        return commands
+
+    def _noting_crashes(self, command: type[Any]) -> type[Any]:
+        main = self
+
+        class Noted(command):  # type: ignore[misc]
+            def parse_execute(self, args: list[str]) -> Any:
+                try:
+                    return super().parse_execute(args)
+                except _REFUSED:
+                    raise
+                except Exception:
+                    main.crashed = True
+                    raise
+
+        Noted.__name__ = command.__name__
+        return Noted
 
 
 @dataclass(frozen=True)

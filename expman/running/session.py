@@ -52,9 +52,9 @@ class Session:
         self.state = State(self.root)
         self.archive = Archive(self.root / config.archive)
         self.record: record.Record | None = None
-        self.executed: set[str] = set()
         self.interrupted = False
-        self.error: ExpmanError | None = None  # raised inside doit: re-raised after it
+        self._executed: set[str] = set()
+        self._error: ExpmanError | None = None  # raised inside doit: raised again after it
         self._lock: Lock | None = None
         self._monitor: heartbeat.Monitor | None = None
 
@@ -76,8 +76,14 @@ class Session:
         try:
             self._begin()
         except ExpmanError as e:
-            self.error = e
+            self._error = e
             raise
+
+    def raise_error(self) -> None:
+        """Raise again the error that beginning the run raised inside doit, if any (doit
+        reports an exception of a task's action as the task's failure)."""
+        if self._error is not None:
+            raise self._error
 
     def _begin(self) -> None:
         self.acquire()
@@ -111,7 +117,7 @@ class Session:
     def execute(self, step: Step) -> bool:
         """Run one step; True when it exited 0."""
         run = self._current()
-        self.executed.add(step.task_name)
+        self._executed.add(step.task_name)
         run_dir = self.archive.run_dir(run["id"])
         logs = (
             run_dir / "logs" / f"{step.log_name}.out",
@@ -166,6 +172,15 @@ class Session:
             if entry["name"] == task_name and entry["status"] == record.STEP_RUNNING:
                 entry["status"] = record.RAN
                 self.archive.write(self.record)
+
+    def failed(self, task_name: str, message: str) -> None:
+        """doit failed a step: one it failed before it started (a dependency missing...) is
+        recorded and said here; one that ran has said and recorded its failure already."""
+        if task_name in self._executed:
+            return
+        self.skipped(task_name, record.STEP_FAILED, message)
+        if self._error is None:  # else beginning failed, and its error is said once
+            write_line(self.err, printable(f"expman: {task_name}: {message}"))
 
     def state_lost(self, task_name: str) -> None:
         """doit could not save that a step succeeded (its state file was removed)."""

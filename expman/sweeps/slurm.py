@@ -4,7 +4,7 @@ The points to run are split into arrays whose indexes stay under the cluster's
 `MaxArraySize` (each task reads its point from the array's list), throttled with `%N`
 (`slurm: throttle`). Each array's batch script, list and job are written into the
 sweep's folder (`slurm/array-K.sbatch`, `array-K.points`, `jobs.json`); task logs go to
-`slurm/logs/`. A task is `python -m expman.slurm.point`: the same point process as on this
+`slurm/logs/`. A task is `python -m expman.sweeps.array_task`: the same point process as on this
 machine, with its claim, workspace, run and end. Nothing stays running here.
 """
 

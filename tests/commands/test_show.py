@@ -72,6 +72,17 @@ def test_doit_with_an_unknown_task_is_bad_input_and_names_the_right_command(
     assert "Traceback" not in err
 
 
+def test_doits_own_crash_stays_a_crash_never_bad_input(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    """doit answers 3 both for a command line it refuses and for its own crash: the
+    refusal is bad input (2), the crash keeps 3 and its traceback."""
+    experiment(FAILING)
+    code, _, err = run_cli("doit", "list", "--status", "--db-file", "/dev/null")
+    assert code == 3
+    assert "Traceback (most recent call last)" in err
+
+
 def test_show_and_logs_read_no_log_a_record_names_outside_its_folder(
     experiment: Experiment, run_cli: RunCli
 ) -> None:

@@ -211,6 +211,14 @@ def test_files_in_outputs_that_no_attempt_made_are_refused(
         # (the first is also beyond the 4,300 digits Python writes of an int).
         ("m.yaml", "big: 0x" + "f" * 4000 + "\n", {"big": "Infinity"}),
         ("m.json", '{"low": -1' + "0" * 400 + "}", {"low": "-Infinity"}),
+        # Text that is no text (a lone surrogate, which UTF-8 cannot hold), as its escape.
+        ("m.json", '{"n": "\\ud800x", "\\udfff": 1}', {"n": "\\ud800x", "\\udfff": 1}),
+        # A number too small for a 64-bit float is kept as written, never taken for 0.
+        (
+            "m.json",
+            '{"tiny": 1e-400, "zero": 0e5, "small": -2.5e-300}',
+            {"tiny": "1e-400", "zero": 0, "small": -2.5e-300},
+        ),
     ],
 )
 def test_metrics_never_break_a_run_and_records_stay_strict_json(

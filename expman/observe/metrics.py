@@ -3,7 +3,9 @@
 A metrics file is the stage's own output, so anything may be in it. Records are strict
 JSON (RFC 8259), and metrics never break a run: what JSON cannot hold is written as text
 (`NaN`, `Infinity`, `-Infinity`, a number no 64-bit float holds as the infinity its
-readers would take it for, dates as ISO 8601, anything else as its text), and a file
+readers would take it for, a number too small for one as written rather than as 0, text
+UTF-8 cannot hold with `\\uXXXX` escapes for its lone surrogates, dates as ISO 8601,
+anything else as its text), and a file
 that cannot be read at all gives no metrics and a message that the attempt keeps.
 """
 
@@ -32,12 +34,33 @@ def read(path: Path, name: str) -> Any:
     except (OSError, UnicodeDecodeError) as e:
         raise MetricsError(f"{name}: cannot read the metrics: {getattr(e, 'strerror', e)}") from e
     try:
-        value = _yaml(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+        value = _yaml(text) if path.suffix in (".yaml", ".yml") else _json(text)
     except ValueError as e:
         raise MetricsError(f"{name}: cannot read the metrics: {e}") from e
     except RecursionError as e:
         raise MetricsError(f"{name}: nested too deeply to be metrics") from e
     return strict(value, name)
+
+
+def _json(text: str) -> Any:
+    """JSON metrics; a number that a float would round to 0 stays the text it was."""
+    return json.loads(text, parse_float=_float)
+
+
+def _float(literal: str) -> float | str:
+    value = float(literal)
+    if value == 0 and any(digit in "123456789" for digit in literal.split("e")[0].split("E")[0]):
+        return literal  # 1e-400: below the smallest float, not zero
+    return value
+
+
+def _text(value: str) -> str:
+    """`value`, with lone surrogates (JSON's `\\ud800`, which UTF-8 cannot hold) as escapes."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def _yaml(text: str) -> Any:
@@ -67,12 +90,14 @@ def strict(value: Any, name: str, depth: int = 0) -> Any:
         raise MetricsError(f"{name}: nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, int) and not jsontext.finite(value):  # readers take it for infinity
         return jsontext.number(math.inf if value > 0 else -math.inf)
-    if value is None or isinstance(value, bool | int | str):
+    if isinstance(value, str):
+        return _text(value)
+    if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         return jsontext.number(value)
     if isinstance(value, dict):
-        return {str(k): strict(v, name, depth + 1) for k, v in value.items()}
+        return {_text(str(k)): strict(v, name, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
         return [strict(v, name, depth + 1) for v in items]

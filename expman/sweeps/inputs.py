@@ -92,36 +92,53 @@ def extended(stored: Mapping[str, Any], samples: int) -> plan.Definition:
         raise ArchiveError(f"the sweep's stored definition is damaged: {e!r}") from e
 
 
+MAX_POINTS_BYTES = 256 * 1024 * 1024  # a points file larger than this is no points file
+
+_Rows = list[tuple[str, str, dict[str, Any]]]  # where (`file:line`), its name ("line 4"), point
+
+
 def read_points(
     text: str, filename: str, variables: Mapping[str, Any]
 ) -> tuple[dict[str, Any], ...]:
-    """Listed points: CSV with a header of var names (values typed as everywhere), or
-    JSON Lines (`.jsonl`), one object a line. `variables` are the experiment's vars and
-    their values, which a point that leaves a var out runs with. Each point is distinct;
-    errors say `file:line`."""
-    rows = _jsonl_rows(text, filename) if filename.endswith(".jsonl") else _csv_rows(text, filename)
-    seen: dict[str, int] = {}
-    for number, row in rows:
-        unknown = [name for name in row if name not in variables]
+    """Listed points: CSV with a header of var names (values typed as everywhere), JSON
+    Lines (`.jsonl`, one object a line) or JSON (`.json`, a list of objects, as pandas
+    writes records). `variables` are the experiment's vars and their values, which a point
+    that leaves a var out runs with. Each point is distinct; errors say `file:line` (in
+    JSON, `file: point N`). A byte order mark, as spreadsheets write, is no part of it."""
+    text = text.removeprefix("\ufeff")
+    if filename.endswith(".jsonl"):
+        rows = _jsonl_rows(text, filename)
+    elif filename.endswith(".json"):
+        rows = _json_rows(text, filename)
+    else:
+        rows = _csv_rows(text, filename)
+    seen: dict[str, str] = {}
+    for where, name, row in rows:
+        unknown = [var for var in row if var not in variables]
         if unknown:
             known = ", ".join(variables) or "none"
-            raise UsageError(f"{filename}:{number}: no var named {unknown[0]!r} (vars: {known})")
-        earlier = seen.setdefault(identity({**variables, **row}), number)
-        if earlier != number:
+            raise UsageError(f"{where}: no var named {unknown[0]!r} (vars: {known})")
+        earlier = seen.setdefault(identity({**variables, **row}), name)
+        if earlier != name:
             values = ", ".join(f"{k}={shown(v)}" for k, v in row.items())
-            raise UsageError(f"{filename}:{number}: the same point as line {earlier} ({values})")
+            raise UsageError(f"{where}: the same point as {earlier} ({values})")
     if not rows:
         raise UsageError(f"{filename}: no points")
     if len(rows) > plan.MAX_POINTS:
         raise UsageError(f"{filename}: more than {plan.MAX_POINTS:,} points")
-    return tuple(row for _, row in rows)
+    return tuple(row for _, _, row in rows)
 
 
 def _text_of(path: Path) -> str:
+    """The points file's text; read whole, up to `MAX_POINTS_BYTES` (a pipe such as
+    `<(...)` is fine, `/dev/zero` is refused rather than read into memory)."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            raw = f.read(MAX_POINTS_BYTES + 1)
     except OSError as e:
         raise UsageError(f"--points {path}: {e.strerror or e}") from e
+    if len(raw) > MAX_POINTS_BYTES:
+        raise UsageError(f"--points {path}: larger than {MAX_POINTS_BYTES // 2**20} MiB")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -157,40 +174,61 @@ def _json_int(text: str) -> int:
     return int(text)
 
 
-def _jsonl_rows(text: str, filename: str) -> list[tuple[int, dict[str, Any]]]:
+def _jsonl_rows(text: str, filename: str) -> _Rows:
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{filename}:{number}"
-        try:
-            row = json.loads(
-                line,
-                object_pairs_hook=_unique_keys,
-                parse_float=_json_float,
-                parse_int=_json_int,
-                parse_constant=_json_float,
-            )
-        except _Repeated as e:
-            raise UsageError(f"{where}: {e} is given twice") from e
-        except BadValue as e:
-            raise UsageError(f"{where}: {e}") from e
-        except RecursionError as e:
-            raise UsageError(f"{where}: nested too deeply") from e
-        except ValueError as e:
-            raise UsageError(f"{where}: not JSON: {e}") from e
-        if not isinstance(row, dict):
-            raise UsageError(f"{where}: a point is a JSON object")
-        for name, value in row.items():
-            try:
-                checked(value)
-            except BadValue as e:
-                raise UsageError(f"{where}: {name}: {e}") from e
-        rows.append((number, row))
+        if line.strip():
+            where = f"{filename}:{number}"
+            rows.append((where, f"line {number}", _point(_json(line, where), where)))
     return rows
 
 
-def _csv_rows(text: str, filename: str) -> list[tuple[int, dict[str, Any]]]:
+def _json_rows(text: str, filename: str) -> _Rows:
+    listed = _json(text, filename)
+    if not isinstance(listed, list):
+        raise UsageError(
+            f"{filename}: a JSON points file is a list of points, "
+            '[{"LR": 0.1}, {"LR": 0.2}] (or JSON Lines, .jsonl: one object a line)'
+        )
+    rows = []
+    for number, value in enumerate(listed, start=1):
+        where = f"{filename}: point {number}"
+        rows.append((where, f"point {number}", _point(value, where)))
+    return rows
+
+
+def _json(text: str, where: str) -> Any:
+    """JSON text, its numbers checked as the expfile's are."""
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=_unique_keys,
+            parse_float=_json_float,
+            parse_int=_json_int,
+            parse_constant=_json_float,
+        )
+    except _Repeated as e:
+        raise UsageError(f"{where}: {e} is given twice") from e
+    except BadValue as e:
+        raise UsageError(f"{where}: {e}") from e
+    except RecursionError as e:
+        raise UsageError(f"{where}: nested too deeply") from e
+    except ValueError as e:
+        raise UsageError(f"{where}: not JSON: {e}") from e
+
+
+def _point(row: Any, where: str) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise UsageError(f"{where}: a point is a JSON object")
+    for name, value in row.items():
+        try:
+            checked(value)
+        except BadValue as e:
+            raise UsageError(f"{where}: {name}: {e}") from e
+    return row
+
+
+def _csv_rows(text: str, filename: str) -> _Rows:
     reader = csv.reader(io.StringIO(text))
     header: list[str] | None = None
     rows = []
@@ -209,7 +247,8 @@ def _csv_rows(text: str, filename: str) -> list[tuple[int, dict[str, Any]]]:
                 continue
             if len(cells) != len(header):
                 raise UsageError(f"{filename}:{number}: {len(cells)} values for {len(header)} vars")
-            rows.append((number, _typed_row(header, cells, f"{filename}:{number}")))
+            where = f"{filename}:{number}"
+            rows.append((where, f"line {number}", _typed_row(header, cells, where)))
     except csv.Error as e:
         raise UsageError(f"{filename}:{reader.line_num}: not CSV: {e}") from e
     if header is None:

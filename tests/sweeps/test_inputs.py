@@ -28,6 +28,36 @@ def test_listed_points_from_csv_and_jsonl() -> None:
     assert [p.vars for p in plan] == list(csv_points)
 
 
+def test_a_csv_saved_with_a_byte_order_mark_reads_as_without() -> None:
+    """Spreadsheet programs start UTF-8 CSV with U+FEFF: the first var is still a var."""
+    assert read_points("\ufeffLR,OPT\n0.1,sgd\n", "p.csv", VARS) == ({"LR": 0.1, "OPT": "sgd"},)
+    assert read_points('\ufeff{"LR": 0.1}\n', "p.jsonl", VARS) == ({"LR": 0.1},)
+
+
+def test_a_json_points_file_is_a_list_of_points() -> None:
+    """`.json` (as pandas writes records) is a list of objects; one object alone is refused
+    with what was meant, never read as a CSV header with no points."""
+    listed = read_points('[{"LR": 0.1}, {"LR": 0.2, "OPT": "sgd"}]', "p.json", VARS)
+    assert listed == ({"LR": 0.1}, {"LR": 0.2, "OPT": "sgd"})
+    with pytest.raises(UsageError, match=r"p.json: a JSON points file is a list of points"):
+        read_points('{"LR": 0.1}', "p.json", VARS)
+    with pytest.raises(UsageError, match=r"p.json: point 2: a point is a JSON object"):
+        read_points('[{"LR": 0.1}, 3]', "p.json", VARS)
+    with pytest.raises(UsageError, match=r"p.json: point 2: the same point as point 1"):
+        read_points('[{"LR": 0.1}, {"LR": 0.1}]', "p.json", VARS)
+    with pytest.raises(UsageError, match=r"p.json: point 1: no var named 'X'"):
+        read_points('[{"X": 1}]', "p.json", VARS)
+
+
+def test_an_endless_points_file_is_refused_not_read_into_memory(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    experiment(SWEEPS)
+    code, _, err = run_cli("sweep", "--points", "/dev/zero", "--plan")
+    assert code == 2
+    assert "/dev/zero: larger than" in err
+
+
 @pytest.mark.parametrize(
     ("text", "name", "message"),
     [

@@ -89,6 +89,17 @@ def test_fsck_and_report_take_no_record_id_as_a_path(scene: Scene, tmp_path: Pat
     assert scene.canary.changes() == [str(page)]
 
 
+def test_fsck_says_two_runs_that_hold_one_uid(scene: Scene) -> None:
+    """Push and pull tell runs apart by uid: two runs of one archive under one uid (a
+    copied folder, an edit) are one run to them, so fsck says so rather than all well."""
+    uid = scene.record("0001")["uid"]
+    scene.rewrite("0002", lambda r: r.update(uid=uid))
+    code, out, _ = expman("fsck", "--archive", str(scene.hostile))
+    assert code == 4, out
+    assert f"one uid: runs 0001 and 0002 both hold {uid}" in out
+    assert out.rstrip().endswith("problems found")
+
+
 def test_a_link_in_an_arriving_run_is_refused_and_never_written_through(scene: Scene) -> None:
     """The issue's case: a run arrives with `annotations` linked to ~/.ssh, then a second
     pull brings an `authorized_keys` annotation that the merge wrote through the link."""

@@ -178,7 +178,7 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     sub.add_argument("--random", type=int, metavar="N", help="N random points (seeded)")
     sub.add_argument("--seed", type=int, metavar="K", help="default: the named sweep's, or 0")
-    sub.add_argument("--points", metavar="FILE", help="listed points: CSV, JSON Lines (.jsonl) or a JSON list (.json)")
+    sub.add_argument("--points", metavar="FILE", help="listed points: CSV, .jsonl or .json")
     sub.add_argument("--plan", action="store_true", help="print the points; run nothing")
     sub.add_argument("--resume", metavar="SWEEP", help="run the points without a succeeded run")
     sub.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="points at once")

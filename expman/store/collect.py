@@ -60,11 +60,12 @@ class Report:
     missing: list[str] = field(default_factory=list)  # "RUN: path" of files a run lacks
     wrong: list[str] = field(default_factory=list)  # "RUN: path: what is wrong" of the others
     damaged: list[Damaged] = field(default_factory=list)
+    shared_uids: list[str] = field(default_factory=list)  # "runs A and B both hold UID"
 
     @property
     def clean(self) -> bool:
         """Nothing wrong."""
-        return not (self.corrupt or self.missing or self.wrong or self.damaged)
+        return not (self.corrupt or self.missing or self.wrong or self.damaged or self.shared_uids)
 
 
 def fsck(archive: Archive, repair: bool) -> Report:
@@ -98,13 +99,20 @@ def fsck(archive: Archive, repair: bool) -> Report:
     def known(info: os.stat_result) -> str | None:
         return verified.get((info.st_dev, info.st_ino))
 
+    holders: dict[str, list[str]] = {}  # uid -> the runs holding it, removed ones too
     for data in archive.records():
         if isinstance(data, Damaged):
             report.damaged.append(data)
         else:
             _check(archive.run_dir(data["id"]), data, known, report)
+            if isinstance(data.get("uid"), str):
+                holders.setdefault(data["uid"], []).append(data["id"])
     for entry in removed(archive):
         _check(entry["path"], entry["record"], known, report)
+        holders.setdefault(entry["uid"], []).append(f"{entry['id']} (removed)")
+    report.shared_uids = [
+        f"runs {' and '.join(ids)} both hold {uid}" for uid, ids in holders.items() if len(ids) > 1
+    ]
     return report
 
 

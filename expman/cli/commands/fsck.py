@@ -25,6 +25,8 @@ def fsck(*, archive: Path, repair: bool, out: TextIO) -> int:
         write_line(out, printable(f"wrong content: {wrong}"))
     for damaged in report.damaged:
         write_line(out, printable(f"damaged record: {damaged.reason}"))
+    for shared in report.shared_uids:  # push and pull would take them for one run
+        write_line(out, printable(f"one uid: {shared}"))
     verdict = "all well" if report.clean else "problems found"
     write_line(out, f"{report.objects} object(s) checked: {verdict}")
     return 0 if report.clean else EXIT_CHECK_DIFFERS

@@ -185,7 +185,7 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
     sub.add_argument(
         "--gpus", type=gpu_list, metavar="LIST", help="GPUs to hand out: 0,1,2,3 or UUIDs"
     )
-    sub.add_argument("--gpus-per-run", type=int, default=1, metavar="K", help="default: 1")
+    sub.add_argument("--gpus-per-run", type=int, metavar="K", help="with --gpus; default: 1")
     sub.add_argument("--retries", type=int, default=0, metavar="N", help="new attempts")
     sub.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
     _backend(sub)

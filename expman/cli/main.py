@@ -262,18 +262,23 @@ def _sweep(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> i
         return sweep_status(path=path, name=args.words[1] if len(args.words) > 1 else None, out=out)
     if len(args.words) > 1:
         raise UsageError("expman sweep [NAME]: one named sweep at a time")
-    for name, value in (("--jobs", args.jobs), ("--gpus-per-run", args.gpus_per_run)):
+    if args.gpus_per_run is not None and args.gpus is None:  # it would be taken, and mean nothing
+        raise UsageError(
+            f"--gpus-per-run {args.gpus_per_run}: without --gpus (the devices to share out)"
+        )
+    gpus_per_run = 1 if args.gpus_per_run is None else args.gpus_per_run
+    for name, value in (("--jobs", args.jobs), ("--gpus-per-run", gpus_per_run)):
         if value < 1:
             raise UsageError(f"{name}: expected a number, 1 or more")
     if args.retries < 0 or (args.random is not None and args.random < 1):
         raise UsageError("--retries and --random take a number, 0 or more and 1 or more")
     gpus: tuple[str, ...] = args.gpus or ()
-    if args.gpus is not None and len(gpus) < args.gpus_per_run:
-        raise UsageError(f"--gpus {','.join(gpus)}: fewer than --gpus-per-run {args.gpus_per_run}")
+    if args.gpus is not None and len(gpus) < gpus_per_run:
+        raise UsageError(f"--gpus {','.join(gpus)}: fewer than --gpus-per-run {gpus_per_run}")
     options = Options(
         jobs=args.jobs,
         gpus=gpus,
-        gpus_per_run=args.gpus_per_run,
+        gpus_per_run=gpus_per_run,
         retries=args.retries,
         fail_fast=args.fail_fast,
         on=args.on,

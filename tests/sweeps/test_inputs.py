@@ -175,6 +175,7 @@ def test_the_user_guides_range_under_random_is_refused_saying_what_was_meant(
         (["-s", "LR=1,2", "--gpus", "0,0"], "argument --gpus: 0 is listed twice"),
         (["-s", "LR=1,2", "--gpus", "0,x"], "argument --gpus: 'x' is not a device index"),
         (["-s", "LR=1,2", "--gpus", "0,,1"], "argument --gpus: '' is not a device index"),
+        (["-s", "LR=1,2", "--gpus-per-run", "2"], "--gpus-per-run 2: without --gpus"),
     ],
 )
 def test_sweep_inputs_that_give_no_plan_of_distinct_points_exit_2(

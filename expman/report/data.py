@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from expman.errors import ArchiveError
 from expman.observe import series
+from expman.report import images
 from expman.store import index
 from expman.store.archive import Archive
 from expman.store.index import LazyRecord
@@ -50,12 +51,15 @@ FIELDS = (
     "duration",
     "sweep",
     "experiment",
+    "outputs",
 )
 
 
-def gather(archive: Archive, where: str | None, base: Path) -> dict[str, Any]:
-    """The report's data: runs, curves and sweeps (`base`: where the report is written,
-    for the relative links to run folders)."""
+def gather(
+    archive: Archive, where: str | None, base: Path, image_budget: int = images.BUDGET
+) -> dict[str, Any]:
+    """The report's data: runs (with their images), curves and sweeps (`base`: where the
+    report is written, for the relative links to run folders)."""
     condition = Query(where) if where else None
     wanted = set(FIELDS) | (condition.fields() if condition else set())
     records, _ = index.load(archive, wanted)  # LazyRecords: `.get` only, or they load whole
@@ -63,6 +67,9 @@ def gather(archive: Archive, where: str | None, base: Path) -> dict[str, Any]:
         records = [r for r in records if truthy(condition.search(r))]
     prefix = _link_prefix(archive, base)
     runs = [_run(r, prefix) for r in records]
+    budget = images.Budget(image_budget)
+    for run, record in zip(runs, records, strict=True):
+        run["images"] = images.of_run(archive, record, run["folder"], budget)
     with_series = [r for r in records if isinstance(r.get("series"), dict) and r.get("series")]
     return {
         "archive": archive.root.name,

@@ -103,7 +103,15 @@ def test_the_charts_hold_the_right_series(page: Any) -> None:
     assert [v is not None for v in data[1]] == [False, True, False, False]  # 0003 failed
     _tab(page, "parallel")
     drawn = page.evaluate("window.expmanReport.parallel")
-    assert drawn["axes"] == ["vars.GOAL", "vars.STEP", "metrics.acc"] and drawn["lines"] == 4
+    assert drawn["axes"] == [
+        "vars.GOAL",
+        "vars.STEP",
+        "metrics.acc",
+        "series.loss.last",
+        "series.loss.min",
+        "series.loss.max",
+    ]
+    assert drawn["lines"] == 4
 
 
 def test_the_heatmap_shows_done_failed_and_missing_points(page: Any) -> None:
@@ -177,8 +185,8 @@ def test_text_from_records_is_text_in_every_view(hostile_page: Any, view: str) -
     for menu in hostile_page.query_selector_all(f"section#{view} select"):
         for value in menu.eval_on_selector_all("option", "os => os.map(o => o.value)"):
             menu.select_option(value=value)
-    if view == "diff":
-        hostile_page.select_option("#diff-a", "0001")  # against 0003, chosen last
+    if view == "diff":  # every run was added: all three side by side
+        assert hostile_page.eval_on_selector_all("#diff-table th", "h => h.length") == 2 + 3
     hostile_page.wait_for_timeout(100)
     assert hostile_page.dialogs == []
     assert _elements(hostile_page) == dict.fromkeys(

@@ -490,16 +490,21 @@
   }
   function quantile(sorted, q) { return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]; }
   function robust(lines, log) {
-    // Where most of the curves are; when a run diverged (the whole range is more than ten
-    // times that), the panel starts there and says so. null: nothing to hide.
+    // Where the curves are when the most extreme fifth of them (at least one of three) is
+    // left out; when a run diverged (the whole range is more than ten times that), the
+    // panel starts there and says so. null: nothing to hide.
     const t = (v) => (log ? Math.log10(v) : v);
-    const values = lines.flatMap((l) => l.values.filter((v) => isNum(v) && (!log || v > 0)).map(t));
-    if (values.length < 10) return null;
-    values.sort((a, b) => a - b);
-    const lo = quantile(values, 0.05), hi = quantile(values, 0.95);
+    const ends = lines.map((l) => l.values.filter((v) => isNum(v) && (!log || v > 0)).map(t))
+      .filter((vs) => vs.length).map((vs) => [Math.min(...vs), Math.max(...vs)]);
+    if (ends.length < 3) return null;
+    const skip = Math.max(1, Math.floor(ends.length / 5));
+    const lows = ends.map((e) => e[0]).sort((a, b) => a - b);
+    const highs = ends.map((e) => e[1]).sort((a, b) => a - b);
+    const lo = lows[skip], hi = highs[highs.length - 1 - skip];
     const span = hi - lo || Math.abs(hi) || 1;
-    if (values[values.length - 1] - values[0] <= 10 * span) return null;
-    const range = [Math.max(values[0], lo - span), Math.min(values[values.length - 1], hi + span)];
+    const min = lows[0], max = highs[highs.length - 1];
+    if (max - min <= 10 * span) return null;
+    const range = [Math.max(min, lo - span / 20), Math.min(max, hi + span / 20)];
     const out = lines.filter((l) => l.values.some((v) => isNum(v) && (!log || v > 0) &&
       (t(v) < range[0] || t(v) > range[1]))).map((l) => l.label);
     return { range: log ? range.map((v) => 10 ** v) : range, out };

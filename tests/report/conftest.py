@@ -186,7 +186,8 @@ with open(os.environ["EXPMAN_METRICS"], "a") as f:
             sys.exit(1)
         loss = 10.0 ** (step / 2) if lr >= 100 else 1 / (1 + step * lr) + seed / 100
         acc = 1 - min(loss, 1) / 2
-        f.write(json.dumps({"step": step, "loss": loss, "acc": acc}) + "\\n")
+        point = {"step": step, "loss": loss, "acc": acc, "time": step * seed / 10}
+        f.write(json.dumps(point) + "\\n")
 pathlib.Path("metrics.json").write_text(json.dumps({"acc": acc}))
 def chunk(kind, data):
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
@@ -215,10 +216,11 @@ metrics: outputs/metrics.json
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Runs 0001-0004: a sweep of LR (0.1, 1) x SEED (1, 2) logging `loss` and `acc`
-    series, each with a PNG and an SVG (with script in it) among its outputs; the point
-    LR=1 SEED=2 fails once at step 20, and `sweep --resume` runs it again as 0005. Run 0006 has
-    LR=100: its loss diverges to 1e24."""
+    """Runs 0001-0004: a sweep of LR (0.1, 1) x SEED (1, 2) logging `loss`, `acc` and
+    `time` (seconds: SEED=2 takes twice as long) series, each with a PNG and an SVG (with
+    script in it) among its outputs; the point LR=1 SEED=2 fails once at step 20, and
+    `sweep --resume` runs it again as 0005. Run 0006 has LR=100: its loss diverges to
+    1e24."""
     base = tmp_path_factory.mktemp("lab")
     root = base / "lab"
     root.mkdir()

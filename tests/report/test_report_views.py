@@ -101,6 +101,18 @@ def test_a_diverged_run_starts_the_panel_on_a_robust_range_one_click_shows_all(
     assert page.text_content(".panel[data-metric=loss] .note") == ""
 
 
+def test_another_series_can_be_the_x_axis(open_lab: Opener) -> None:
+    page = open_lab("#tab=curves&metrics=acc")
+    page.select_option("#curves-x", "time")
+    assert "xaxis=time" in page.evaluate("location.hash")
+    labels = _labels(page)
+    data = page.evaluate("window.expmanReport.charts.curves.data")
+    assert labels[0] == "time" and 9.5 < data[0][-1] < 9.8  # SEED=2 ran for 9.8 s
+    slow, fast = data[labels.index("0002")], data[labels.index("0001")]
+    assert slow[-1] is not None and fast[-1] is None  # 0001 ended at 4.9 s
+    assert fast[0] == slow[0] == 0.5
+
+
 def test_a_sweep_point_run_again_is_one_curve_unless_asked(open_lab: Opener) -> None:
     page = open_lab("#tab=curves&metrics=loss")
     assert _labels(page)[1:] == ["0001", "0002", "0003", "0005", "0006"]  # not 0004
@@ -158,9 +170,10 @@ def test_the_table_shows_results_first_hides_constant_columns_and_marks_the_best
         "series.loss.last",
         "series.loss.min",
         "series.loss.max",
-        "vars.LR",  # then the vars
+        "series.time.last",  # its min is 0 in every run
     ]
     assert "hypothesis" not in keys and "series.acc.min" not in keys
+    assert keys[-4:] == ["vars.LR", "vars.SEED", "started", "duration"]
     page.check("#show-constant")
     assert "hypothesis" in page.eval_on_selector_all(
         "#runs-table th", "h => h.map(x => x.dataset.key)"

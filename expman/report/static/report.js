@@ -23,7 +23,7 @@
       curves: { metrics: [], by: [], band: "minmax", smooth: 0, log: false, every: false, full: {} },
       scroll: 0 },
     load());
-  const CURVES = { metrics: [], by: [], band: "minmax", smooth: 0, log: false, every: false, full: {} };
+  const CURVES = { metrics: [], x: "step", by: [], band: "minmax", smooth: 0, log: false, every: false, full: {} };
   state.curves = Object.assign(CURVES, isObject(state.curves) ? state.curves : {});
   for (const key of ["sort", "columns", "scatter", "parallel", "heat", "diff"]) {
     if (!isObject(state[key])) state[key] = key === "sort" ? { key: "id", desc: false } : {};
@@ -44,7 +44,7 @@
     try { sessionStorage.setItem(KEY, JSON.stringify(state)); } catch (e) { /* private mode */ }
     try { history.replaceState(null, "", "#" + toFragment()); } catch (e) { /* a sandbox */ }
   }
-  // The fragment: tab, filter, status, sort, desc, metrics, group, by, band, smooth, log,
+  // The fragment: tab, filter, status, sort, desc, metrics, xaxis, group, by, band, smooth, log,
   // runs (chosen for the diff), run (the detail's), x and y (the scatter's).
   function toFragment() {
     const c = state.curves, p = new URLSearchParams();
@@ -62,6 +62,7 @@
       if (c.band !== "minmax") p.set("band", c.band);
       if (c.smooth) p.set("smooth", String(c.smooth));
       if (c.log) p.set("log", "1");
+      if (c.x !== "step") p.set("xaxis", c.x);
     }
     if (state.tab === "scatter" && state.scatter.x) { p.set("x", state.scatter.x); p.set("y", state.scatter.y); }
     if (state.chosen.length) p.set("runs", state.chosen.join(","));
@@ -83,6 +84,7 @@
     if (p.has("metrics")) state.curves.metrics = list("metrics").filter((m) => Object.hasOwn(DATA.curves, m));
     if (p.has("group")) state.curves.group = text("group");
     if (p.has("by")) state.curves.by = list("by");
+    if (Object.hasOwn(DATA.curves, text("xaxis"))) state.curves.x = text("xaxis");
     state.curves.band = text("band") === "std" ? "std" : "minmax";
     const smooth = Number(text("smooth"));
     state.curves.smooth = isFinite(smooth) ? Math.min(0.99, Math.max(0, smooth)) : 0;
@@ -528,6 +530,7 @@
     const varying = VARS.filter((n) => vary(runs, n));
     curves.group = options(document.getElementById("curves-group"), ["run", ...VARS],
       curves.group || varying[0] || "run");
+    curves.x = options(document.getElementById("curves-x"), ["step", ...metrics], curves.x || "step");
     curves.by = curves.by.filter((n) => VARS.includes(n));
     checkboxes(document.getElementById("curves-by"), VARS, curves.by, (n, on) => {
       curves.by = on ? [...curves.by, n] : curves.by.filter((x) => x !== n); renderViews();
@@ -551,28 +554,68 @@
     legend.replaceChildren(...(curves.by.length ? [] : colours.slice(0, 40).map((g) =>
       item((curves.group === "run" ? "run " : curves.group + "=") + g, colour(g)))));
   }
+  function interpolate(steps, values, at) { // values (null: none) at the steps `at`
+    const known = steps.map((s, k) => [s, values[k]]).filter((p) => isNum(p[1]));
+    let j = 0;
+    return at.map((t) => {
+      if (!known.length || t < known[0][0] || t > known[known.length - 1][0]) return null;
+      while (j < known.length - 1 && known[j + 1][0] < t) j++;
+      const [s0, v0] = known[j], [s1, v1] = known[Math.min(j + 1, known.length - 1)];
+      return s1 === s0 || t <= s0 ? v0 : v0 + ((v1 - v0) * (t - s0)) / (s1 - s0);
+    });
+  }
+  function axis(metric, runs) {
+    // The panel's x values, and each run's values on them: the metric's own grid of steps,
+    // or, with another series as x (a logged `time`, an epoch), a grid over its range,
+    // each run's points put in its cells (the mean of those that fall in one).
+    const curve = DATA.curves[metric];
+    const other = curves.x !== "step" ? DATA.curves[curves.x] : null;
+    if (!other) return { xs: curve.steps, of: (r) => curve.runs[r.id] || null };
+    const pairs = new Map();
+    for (const r of runs) {
+      const ys = curve.runs[r.id], xs = other.runs[r.id];
+      if (!ys || !xs) continue;
+      const at = interpolate(other.steps, xs, curve.steps);
+      pairs.set(r.id, at.map((x, k) => [x, ys[k]]).filter(([x, y]) => isNum(x) && isNum(y)));
+    }
+    const all = [...pairs.values()].flatMap((p) => p.map((q) => q[0]));
+    if (!all.length) return { xs: [], of: () => null };
+    const lo = Math.min(...all), hi = Math.max(...all), cells = hi > lo ? 200 : 1;
+    const w = (hi - lo) / cells || 1;
+    const xs = Array.from({ length: cells }, (_, i) => (cells > 1 ? lo + w * (i + 0.5) : lo));
+    const of = (r) => {
+      if (!pairs.has(r.id)) return null;
+      const sums = new Array(cells).fill(0), counts = new Array(cells).fill(0);
+      for (const [x, y] of pairs.get(r.id)) {
+        const c = Math.min(cells - 1, Math.floor((x - lo) / w));
+        sums[c] += y; counts[c]++;
+      }
+      return sums.map((v, c) => (counts[c] ? v / counts[c] : null));
+    };
+    return { xs, of };
+  }
   function lines(metric, runs, colourOf, colour) {
     // What one panel draws: a line per run (raw faint behind the smoothed one), or per
     // group of runs (the mean, and a band across the runs of the group).
-    const curve = DATA.curves[metric];
-    const mine = runs.filter((r) => curve.runs[r.id]);
+    const { xs, of } = axis(metric, runs);
+    const mine = runs.filter((r) => of(r));
     const positive = (v) => (curves.log && !(v > 0) ? null : v);
     if (!curves.by.length) {
-      return mine.map((r) => {
-        const raw = curve.runs[r.id].map(positive);
+      return { xs, drawn: mine.map((r) => {
+        const raw = of(r).map(positive);
         return { label: r.id, runs: [r], colour: colour(colourOf(r)), raw,
           values: smoothed(raw, curves.smooth) };
-      });
+      }) };
     }
     const groups = new Map();
     for (const r of mine) {
       const key = curves.by.map((n) => n + "=" + fmt(r.vars[n])).join(" ");
       groups.set(key, [...(groups.get(key) || []), r]);
     }
-    return [...groups.entries()].map(([key, members], g) => {
-      const each = members.map((r) => smoothed(curve.runs[r.id].map(positive), curves.smooth));
+    return { xs, drawn: [...groups.entries()].map(([key, members], g) => {
+      const each = members.map((r) => smoothed(of(r).map(positive), curves.smooth));
       const band = { lo: [], hi: [] }, mean = [];
-      curve.steps.forEach((_, k) => {
+      xs.forEach((_, k) => {
         const vs = each.map((v) => v[k]).filter(isNum);
         if (!vs.length) { mean.push(null); band.lo.push(null); band.hi.push(null); return; }
         const m = vs.reduce((a, b) => a + b, 0) / vs.length;
@@ -583,11 +626,10 @@
       });
       return { label: key + " (" + members.length + " run" + (members.length > 1 ? "s" : "") + ")",
         runs: members, colour: PALETTE[g % PALETTE.length], values: mean, band };
-    });
+    }) };
   }
   function panel(metric, runs, colourOf, colour, target) {
-    const curve = DATA.curves[metric];
-    const drawn = lines(metric, runs, colourOf, colour);
+    const { xs, drawn } = lines(metric, runs, colourOf, colour);
     const box = el("div", { class: "chart panel", "data-metric": metric });
     const note = el("div", { class: "note" });
     box.append(el("div", { class: "panel-title", text: metric }), note);
@@ -600,7 +642,7 @@
         fmt(clipped.range[1]) + ": where most values are; out of it: " + names + ". " }),
       el("button", { class: "show-all", text: "show all", onclick: () => { curves.full[metric] = true; renderViews(); } }));
     }
-    const series = [{ label: "step" }], data = [curve.steps], info = [null], bands = [];
+    const series = [{ label: curves.x }], data = [xs], info = [null], bands = [];
     for (const line of drawn) {
       if (line.band) {
         series.push({ label: line.label + " min", stroke: line.colour + "00", width: 0, points: { show: false }, spanGaps: true },
@@ -622,7 +664,7 @@
       const vars = (r) => Object.entries(r.vars).map(([n, v]) => n + "=" + fmt(v)).join(" ");
       const who = line.band ? line.label + ": runs " + line.runs.map((r) => r.id).join(" ")
         : "run " + line.label + " (" + line.runs[0].status + ") " + vars(line.runs[0]);
-      const at = k === null || k === undefined ? "" : " · " + metric + " " + fmt(line.values[k]) + " at step " + fmt(curve.steps[k]);
+      const at = k === null || k === undefined ? "" : " · " + metric + " " + fmt(line.values[k]) + " at " + curves.x + " " + fmt(xs[k]);
       hover.textContent = who + at;
     };
     return new uPlot({
@@ -631,7 +673,7 @@
       focus: { alpha: 0.35 },
       scales: { x: { time: false }, y: Object.assign({ distr: curves.log ? 3 : 1 },
         clipped ? { range: () => clipped.range } : {}) },
-      axes: [{ label: "step" }, { label: metric }],
+      axes: [{ label: curves.x }, { label: metric }],
       series,
       hooks: {
         setSeries: [(u, i) => { focused = i; describe(u); }],
@@ -744,7 +786,7 @@
   const MENUS = { "parallel-colour": ["parallel", "colour"], "scatter-x": ["scatter", "x"],
     "scatter-y": ["scatter", "y"], "heat-sweep": ["heat", "sweep"], "heat-x": ["heat", "x"],
     "heat-y": ["heat", "y"], "heat-metric": ["heat", "metric"], "curves-group": ["curves", "group"],
-    "curves-band": ["curves", "band"], "run-id": [null, "run"] };
+    "curves-band": ["curves", "band"], "curves-x": ["curves", "x"], "run-id": [null, "run"] };
   for (const [id, [view, field]] of Object.entries(MENUS)) {
     document.getElementById(id).addEventListener("change", (event) => {
       (view ? state[view] : state)[field] = event.target.value;

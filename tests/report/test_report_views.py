@@ -145,7 +145,7 @@ def test_hover_names_the_run_and_its_vars(open_lab: Opener) -> None:
     x, y = page.evaluate(
         f"""(() => {{ const u = window.expmanReport.charts.curves;
             const box = u.over.getBoundingClientRect();
-            const k = u.data[{line}].findIndex((v, i) => v !== null && i > 100);
+            const k = u.data[{line}].findIndex((v, i) => v !== null && i > u.data[0].length / 2);
             return [box.left + u.valToPos(u.data[0][k], 'x'),
                     box.top + u.valToPos(u.data[{line}][k], 'y')]; }})()"""
     )
@@ -208,6 +208,7 @@ def test_series_maxima_are_offered_in_every_view(open_lab: Opener) -> None:
     page.select_option("#heat-metric", "series.acc.max")
     assert page.locator("#heatmap-grid td[data-state=done]").count() == 4
     page.click("nav button[data-tab=parallel]")
+    page.select_option("#parallel-series", "max")
     assert "series.acc.max" in page.evaluate("window.expmanReport.parallel.axes")
 
 

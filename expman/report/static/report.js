@@ -347,11 +347,16 @@
     const canvas = document.getElementById("parallel-canvas");
     const runs = shown();
     const varies = (c) => new Set(runs.map(c.get).filter(isNum)).size > 1;
-    const varying = NUMERIC.filter(varies); // the vars first: they lead to the results
+    // The vars first (they lead to the results), the metrics, then one summary of each
+    // series (chosen: none by default when there are metrics, else the last value).
+    const summary = options(document.getElementById("parallel-series"), ["none", ...STATS],
+      state.parallel.series || (METRICS.length ? "none" : "last"));
+    state.parallel.series = summary;
+    const varying = NUMERIC.filter(varies).filter((c) => !c.key.startsWith("series.") ||
+      c.key.endsWith("." + summary));
     const axes = [...varying.filter((c) => c.key.startsWith("vars.")),
       ...varying.filter((c) => !c.key.startsWith("vars."))].slice(0, 12);
     const metricAxes = axes.filter((a) => !a.key.startsWith("vars.")).map((a) => a.key);
-    state.parallel = state.parallel || {};
     state.parallel.colour = options(document.getElementById("parallel-colour"),
       metricAxes.length ? metricAxes : axes.map((a) => a.key), state.parallel.colour);
     window.expmanReport.parallel = { axes: axes.map((a) => a.key), lines: 0 };
@@ -363,7 +368,7 @@
       ctx.fillText("Parallel coordinates need two vars or metrics that vary.", 20, 30);
       return;
     }
-    const pad = 70, top = 50, bottom = h - 30, step = (w - 2 * pad) / (axes.length - 1);
+    const pad = 70, top = 64, bottom = h - 30, step = (w - 2 * pad) / (axes.length - 1);
     const ranges = axes.map((a) => {
       const v = runs.map(a.get).filter(isNum);
       const log = logScale(v);
@@ -396,7 +401,7 @@
       const x = pad + i * step;
       ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, bottom); ctx.stroke();
       ctx.font = "bold 12px system-ui, sans-serif";
-      ctx.fillText(a.label, x, top - 24);
+      ctx.fillText(a.label, x, top - 24 - (i % 2) * 14); // staggered: long names overlap
       ctx.font = "11px system-ui, sans-serif";
       ctx.fillText(fmt(ranges[i].max), x, top - 8);
       ctx.fillText(fmt(ranges[i].min), x, bottom + 14);
@@ -493,10 +498,11 @@
   function quantile(sorted, q) { return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]; }
   function robust(lines, log) {
     // Where the curves are when the most extreme fifth of them (at least one of three) is
-    // left out; when a run diverged (the whole range is more than ten times that), the
-    // panel starts there and says so. null: nothing to hide.
+    // left out; when a run diverged (beyond that by more than ten times its span, on
+    // either side), the panel starts there and says so. null: nothing to hide.
     const t = (v) => (log ? Math.log10(v) : v);
-    const ends = lines.map((l) => l.values.filter((v) => isNum(v) && (!log || v > 0)).map(t))
+    const all = (l) => (l.band ? [...l.values, ...l.band.lo, ...l.band.hi] : l.values);
+    const ends = lines.map((l) => all(l).filter((v) => isNum(v) && (!log || v > 0)).map(t))
       .filter((vs) => vs.length).map((vs) => [Math.min(...vs), Math.max(...vs)]);
     if (ends.length < 3) return null;
     const skip = Math.max(1, Math.floor(ends.length / 5));
@@ -505,9 +511,10 @@
     const lo = lows[skip], hi = highs[highs.length - 1 - skip];
     const span = hi - lo || Math.abs(hi) || 1;
     const min = lows[0], max = highs[highs.length - 1];
-    if (max - min <= 10 * span) return null;
-    const range = [Math.max(min, lo - span / 20), Math.min(max, hi + span / 20)];
-    const out = lines.filter((l) => l.values.some((v) => isNum(v) && (!log || v > 0) &&
+    const top = max - hi > 10 * span, bottom = lo - min > 10 * span; // the sides to cut
+    if (!top && !bottom) return null;
+    const range = [bottom ? lo - span / 20 : min, top ? hi + span / 20 : max];
+    const out = lines.filter((l) => all(l).some((v) => isNum(v) && (!log || v > 0) &&
       (t(v) < range[0] || t(v) > range[1]))).map((l) => l.label);
     return { range: log ? range.map((v) => 10 ** v) : range, out };
   }
@@ -648,7 +655,7 @@
         series.push({ label: line.label + " min", stroke: line.colour + "00", width: 0, points: { show: false }, spanGaps: true },
           { label: line.label + " max", stroke: line.colour + "00", width: 0, points: { show: false }, spanGaps: true });
         data.push(line.band.lo, line.band.hi); info.push(null, null);
-        bands.push({ series: [data.length - 1, data.length - 2], fill: line.colour + "33" });
+        bands.push({ series: [data.length - 1, data.length - 2], fill: line.colour + "26" });
       } else if (curves.smooth) {
         series.push({ label: line.label + " raw", stroke: line.colour + "40", width: 1, points: { show: false }, spanGaps: true });
         data.push(line.raw); info.push(null);
@@ -656,6 +663,9 @@
       series.push({ label: line.label, stroke: line.colour, width: 1.5, spanGaps: true, points: { show: false } });
       data.push(line.values); info.push(line);
     }
+    // Only the cells some line has a point in: bands and hovering see no empty columns.
+    const kept = xs.map((_, k) => k).filter((k) => data.some((column, i) => i > 0 && column[k] !== null));
+    const packed = data.map((column) => kept.map((k) => column[k]));
     const hover = document.getElementById("curves-hover");
     let focused = null;
     const describe = (u) => {
@@ -664,7 +674,7 @@
       const vars = (r) => Object.entries(r.vars).map(([n, v]) => n + "=" + fmt(v)).join(" ");
       const who = line.band ? line.label + ": runs " + line.runs.map((r) => r.id).join(" ")
         : "run " + line.label + " (" + line.runs[0].status + ") " + vars(line.runs[0]);
-      const at = k === null || k === undefined ? "" : " · " + metric + " " + fmt(line.values[k]) + " at " + curves.x + " " + fmt(xs[k]);
+      const at = k === null || k === undefined ? "" : " · " + metric + " " + fmt(u.data[focused][k]) + " at " + curves.x + " " + fmt(u.data[0][k]);
       hover.textContent = who + at;
     };
     return new uPlot({
@@ -679,7 +689,7 @@
         setSeries: [(u, i) => { focused = i; describe(u); }],
         setCursor: [(u) => describe(u)],
       },
-    }, data, box);
+    }, packed, box);
   }
 
   // ---- diff: what differs between the chosen runs ---------------------------------------
@@ -783,7 +793,7 @@
   for (const button of document.querySelectorAll("nav button")) {
     button.addEventListener("click", () => show(button.dataset.tab));
   }
-  const MENUS = { "parallel-colour": ["parallel", "colour"], "scatter-x": ["scatter", "x"],
+  const MENUS = { "parallel-colour": ["parallel", "colour"], "parallel-series": ["parallel", "series"], "scatter-x": ["scatter", "x"],
     "scatter-y": ["scatter", "y"], "heat-sweep": ["heat", "sweep"], "heat-x": ["heat", "x"],
     "heat-y": ["heat", "y"], "heat-metric": ["heat", "metric"], "curves-group": ["curves", "group"],
     "curves-band": ["curves", "band"], "curves-x": ["curves", "x"], "run-id": [null, "run"] };

@@ -23,7 +23,7 @@ def open_lab(browser: Any, lab: Path) -> Iterator[Opener]:
     expman(lab, "report", "-o", "report.html")
     contexts: list[Any] = []
 
-    def opening(fragment: str = "") -> Any:
+    def opening(fragment: str) -> Any:
         context = browser.new_context(viewport={"width": 1300, "height": 900})
         contexts.append(context)
         page = context.new_page()
@@ -158,7 +158,7 @@ def test_hover_names_the_run_and_its_vars(open_lab: Opener) -> None:
 def test_the_table_shows_results_first_hides_constant_columns_and_marks_the_best(
     open_lab: Opener,
 ) -> None:
-    page = open_lab()
+    page = open_lab("")
     keys = page.eval_on_selector_all("#runs-table th", "h => h.map(x => x.dataset.key)")
     assert keys[:10] == [
         None,  # the diff's boxes
@@ -215,7 +215,7 @@ def test_series_maxima_are_offered_in_every_view(open_lab: Opener) -> None:
 def test_a_runs_images_are_thumbnails_in_its_detail_and_side_by_side_in_the_diff(
     open_lab: Opener,
 ) -> None:
-    page = open_lab()
+    page = open_lab("")
     page.click("#runs-table tr[data-id='0003'] td.num >> nth=0")  # a row opens the run
     assert page.is_visible("section#run") and page.input_value("#run-id") == "0003"
     sources = page.eval_on_selector_all("#run-detail img.thumb", "i => i.map(x => x.src)")
@@ -240,7 +240,7 @@ def test_a_runs_images_are_thumbnails_in_its_detail_and_side_by_side_in_the_diff
 
 
 def test_the_diff_compares_n_chosen_runs(open_lab: Opener) -> None:
-    page = open_lab()
+    page = open_lab("")
     for run in ("0001", "0003", "0006"):
         page.check(f"#runs-table tr[data-id='{run}'] input")
     page.click("nav button[data-tab=diff]")
@@ -257,7 +257,7 @@ def test_the_diff_compares_n_chosen_runs(open_lab: Opener) -> None:
 
 
 def test_the_fragment_opens_a_view_in_a_new_browser(open_lab: Opener) -> None:
-    page = open_lab()
+    page = open_lab("")
     page.fill("#filter", "succeeded")
     page.click("nav button[data-tab=scatter]")
     page.select_option("#scatter-x", "vars.LR")

@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from expman.report.data import gather
 from expman.store.archive import Archive
 from tests.report.conftest import BIN, LINK_ID, expman
@@ -119,6 +121,7 @@ def test_the_path_to_the_archive_is_percent_encoded_in_links(tmp_path: Path) -> 
     assert found["runs"][0]["folder"] == "javascript%3Aalert%281%29%3Bx%3D/0001/"
 
 
+@pytest.mark.slow  # the lab's sweep: 6 s
 def test_images_are_inlined_within_the_budget_then_linked(lab: Path, tmp_path: Path) -> None:
     archive = Archive(lab / "runs")
     found = {r["id"]: r["images"] for r in gather(archive, None, lab)["runs"]}
@@ -135,6 +138,7 @@ def test_images_are_inlined_within_the_budget_then_linked(lab: Path, tmp_path: P
     assert limited[3]["href"] == "runs/0002/outputs/plot.png"
 
 
+@pytest.mark.slow
 def test_an_image_named_by_a_record_is_never_read_through_a_link_or_out_of_the_run(
     lab: Path, tmp_path: Path
 ) -> None:

@@ -15,6 +15,9 @@ from tests.report.conftest import expman
 
 Opener = Callable[[str], Any]
 
+# 1-3 s each in a browser, after a 6 s sweep: out of `doit quick`, run by CI.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def open_lab(browser: Any, lab: Path) -> Iterator[Opener]:

@@ -84,11 +84,13 @@
     if (p.has("metrics")) state.curves.metrics = list("metrics").filter((m) => Object.hasOwn(DATA.curves, m));
     if (p.has("group")) state.curves.group = text("group");
     if (p.has("by")) state.curves.by = list("by");
-    if (Object.hasOwn(DATA.curves, text("xaxis"))) state.curves.x = text("xaxis");
-    state.curves.band = text("band") === "std" ? "std" : "minmax";
-    const smooth = Number(text("smooth"));
-    state.curves.smooth = isFinite(smooth) ? Math.min(0.99, Math.max(0, smooth)) : 0;
-    state.curves.log = text("log") === "1";
+    if (p.has("metrics")) { // a link to the curves: what it leaves out is the default
+      state.curves.band = text("band") === "std" ? "std" : "minmax";
+      const smooth = Number(text("smooth"));
+      state.curves.smooth = isFinite(smooth) ? Math.min(0.99, Math.max(0, smooth)) : 0;
+      state.curves.log = text("log") === "1";
+      state.curves.x = Object.hasOwn(DATA.curves, text("xaxis")) ? text("xaxis") : "step";
+    }
     if (p.has("runs")) state.chosen = list("runs").filter((id) => BY_ID.has(id)).slice(0, DIFF_MAX);
     if (BY_ID.has(text("run"))) state.run = text("run");
     if (p.has("x")) state.scatter = { x: text("x"), y: text("y") };
@@ -209,7 +211,8 @@
     for (const c of columns.filter((c) => c.name !== undefined)) {
       const values = current.map(c.get).filter(isNum);
       if (new Set(values).size < 2) continue;
-      best.set(c.key, lowerIsBetter(c) ? Math.min(...values) : Math.max(...values));
+      const lower = lowerIsBetter(c);
+      best.set(c.key, values.reduce((a, b) => (lower ? Math.min(a, b) : Math.max(a, b))));
     }
     document.getElementById("count").textContent =
       current.length + " of " + RUNS.length + " runs";

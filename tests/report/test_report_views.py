@@ -102,6 +102,11 @@ def test_a_diverged_run_starts_the_panel_on_a_robust_range_one_click_shows_all(
     page.click(".panel[data-metric=loss] button.show-all")
     assert _y_range(page, "curves:loss")[1] > 1e23
     assert page.text_content(".panel[data-metric=loss] .note") == ""
+    page.fill("#curves-ymin", "0.25")  # a range of one's own
+    page.fill("#curves-ymax", "0.5")
+    page.press("#curves-ymax", "Enter")
+    assert _y_range(page, "curves:loss")[:2] == [0.25, 0.5]
+    assert "ymin=0.25&ymax=0.5" in page.evaluate("location.hash")
 
 
 def test_another_series_can_be_the_x_axis(open_lab: Opener) -> None:

@@ -19,13 +19,12 @@
   const KEY = "expman-report:" + DATA.archive;
   const state = Object.assign(
     { tab: "runs", sort: { key: "id", desc: false }, filter: "", status: "", chosen: [],
-      columns: {}, constant: false, scatter: {}, parallel: {}, heat: {}, diff: {}, run: "",
-      curves: { metrics: [], by: [], band: "minmax", smooth: 0, log: false, every: false, full: {} },
-      scroll: 0 },
+      columns: {}, constant: false, scatter: {}, parallel: {}, heat: {}, run: "", scroll: 0 },
     load());
-  const CURVES = { metrics: [], x: "step", by: [], band: "minmax", smooth: 0, log: false, every: false, full: {} };
+  const CURVES = { metrics: [], x: "step", by: [], band: "minmax", smooth: 0, log: false,
+    ymin: null, ymax: null, every: false, full: {} };
   state.curves = Object.assign(CURVES, isObject(state.curves) ? state.curves : {});
-  for (const key of ["sort", "columns", "scatter", "parallel", "heat", "diff"]) {
+  for (const key of ["sort", "columns", "scatter", "parallel", "heat"]) {
     if (!isObject(state[key])) state[key] = key === "sort" ? { key: "id", desc: false } : {};
   }
   if (!Array.isArray(state.chosen)) state.chosen = [];
@@ -45,7 +44,7 @@
     try { history.replaceState(null, "", "#" + toFragment()); } catch (e) { /* a sandbox */ }
   }
   // The fragment: tab, filter, status, sort, desc, metrics, xaxis, group, by, band, smooth, log,
-  // runs (chosen for the diff), run (the detail's), x and y (the scatter's).
+  // ymin, ymax, runs (chosen for the diff), run (the detail's), x and y (the scatter's).
   function toFragment() {
     const c = state.curves, p = new URLSearchParams();
     p.set("tab", state.tab);
@@ -63,6 +62,7 @@
       if (c.smooth) p.set("smooth", String(c.smooth));
       if (c.log) p.set("log", "1");
       if (c.x !== "step") p.set("xaxis", c.x);
+      for (const bound of ["ymin", "ymax"]) if (isNum(c[bound])) p.set(bound, String(c[bound]));
     }
     if (state.tab === "scatter" && state.scatter.x) { p.set("x", state.scatter.x); p.set("y", state.scatter.y); }
     if (state.chosen.length) p.set("runs", state.chosen.join(","));
@@ -90,6 +90,10 @@
       state.curves.smooth = isFinite(smooth) ? Math.min(0.99, Math.max(0, smooth)) : 0;
       state.curves.log = text("log") === "1";
       state.curves.x = Object.hasOwn(DATA.curves, text("xaxis")) ? text("xaxis") : "step";
+      for (const bound of ["ymin", "ymax"]) {
+        const value = p.has(bound) ? Number(text(bound)) : null;
+        state.curves[bound] = isNum(value) ? value : null;
+      }
     }
     if (p.has("runs")) state.chosen = list("runs").filter((id) => BY_ID.has(id)).slice(0, DIFF_MAX);
     if (BY_ID.has(text("run"))) state.run = text("run");
@@ -550,6 +554,8 @@
     document.getElementById("curves-smooth").value = curves.smooth;
     document.getElementById("curves-smooth-value").textContent = curves.smooth ? String(curves.smooth) : "off";
     document.getElementById("curves-log").checked = curves.log;
+    document.getElementById("curves-ymin").value = isNum(curves.ymin) ? curves.ymin : "";
+    document.getElementById("curves-ymax").value = isNum(curves.ymax) ? curves.ymax : "";
     document.getElementById("curves-every").checked = curves.every;
     if (!runs.length) return empty(target, "No shown run has these metrics.");
     const colourOf = (r) => (curves.group === "run" ? r.id : fmt(r.vars[curves.group]));
@@ -645,7 +651,8 @@
     box.append(el("div", { class: "panel-title", text: metric }), note);
     target.append(box);
     if (!drawn.length) { note.textContent = "No shown run has this metric."; return null; }
-    const clipped = curves.full[metric] ? null : robust(drawn, curves.log);
+    const chosen = [curves.ymin, curves.ymax]; // the range asked for (null: automatic)
+    const clipped = curves.full[metric] || chosen.some(isNum) ? null : robust(drawn, curves.log);
     if (clipped) {
       const names = clipped.out.slice(0, 5).join(", ") + (clipped.out.length > 5 ? ", …" : "");
       note.append(el("span", { class: "warn", text: "Range " + fmt(clipped.range[0]) + " to " +
@@ -685,7 +692,9 @@
       cursor: { focus: { prox: 24 } },
       focus: { alpha: 0.35 },
       scales: { x: { time: false }, y: Object.assign({ distr: curves.log ? 3 : 1 },
-        clipped ? { range: () => clipped.range } : {}) },
+        clipped ? { range: () => clipped.range } : {},
+        chosen.some(isNum) ? { range: (u, low, high) => [isNum(chosen[0]) ? chosen[0] : low,
+          isNum(chosen[1]) ? chosen[1] : high] } : {}) },
       axes: [{ label: curves.x }, { label: metric }],
       series,
       hooks: {
@@ -809,6 +818,12 @@
   document.getElementById("curves-smooth").addEventListener("input", (event) => {
     curves.smooth = Number(event.target.value); renderViews();
   });
+  for (const [id, field] of [["curves-ymin", "ymin"], ["curves-ymax", "ymax"]]) {
+    document.getElementById(id).addEventListener("change", (event) => {
+      const value = event.target.value === "" ? null : Number(event.target.value);
+      curves[field] = isNum(value) ? value : null; renderViews();
+    });
+  }
   for (const [id, field] of [["curves-log", "log"], ["curves-every", "every"]]) {
     document.getElementById(id).addEventListener("change", (event) => {
       curves[field] = event.target.checked; curves.full = {}; renderViews();

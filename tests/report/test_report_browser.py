@@ -14,7 +14,7 @@ import pytest
 
 from tests.report.conftest import expman
 
-VIEWS = ("runs", "scatter", "parallel", "heatmap", "curves", "diff")
+VIEWS = ("runs", "scatter", "parallel", "heatmap", "curves", "diff", "run")
 
 
 @pytest.fixture
@@ -187,7 +187,7 @@ def test_text_from_records_is_text_in_every_view(hostile_page: Any, view: str) -
     assert _elements(hostile_page) == dict.fromkeys(
         ["img", "svg", "iframe", "object", "embed"], 0
     ) | {"script": 3}
-    if view in ("runs", "diff"):
+    if view in ("runs", "diff", "run"):
         assert "</script><img src=x" in hostile_page.inner_text(f"section#{view}")
 
 

@@ -66,6 +66,17 @@ def test_curves_show_a_panel_per_chosen_metric_and_a_log_axis(open_lab: Opener) 
     ) == ["acc", "loss"]
     page.uncheck("#curves-metrics input[value=acc]")
     assert page.locator("#curves-chart .panel").count() == 1
+    box = page.locator(".panel[data-metric=loss] .u-over").bounding_box()
+    middle = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.25, middle)  # drag across: zoom into steps
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, middle, steps=5)
+    page.mouse.up()
+    low, high = page.evaluate(
+        "(() => { const x = window.expmanReport.charts['curves:loss'].scales.x;"
+        " return [x.min, x.max]; })()"
+    )
+    assert 8 < low < 16 and 20 < high < 28, "about a quarter to a half of steps 0-49"
     page.click("#curves-log")
     assert _y_range(page, "curves:loss")[2] == 3  # uPlot's log distribution
     assert "log=1" in page.evaluate("location.hash")

@@ -148,6 +148,8 @@ def test_grouping_by_a_var_draws_the_mean_and_a_band_across_the_others(
     assert "LR=0.1 (2 runs)" in labels and "LR=100 (1 run)" in labels
     bands = page.evaluate("window.expmanReport.charts.curves.bands.length")
     assert bands == 3
+    legend = page.eval_on_selector_all("#curves-legend span", "s => s.map(x => x.textContent)")
+    assert legend == ["LR=0.1 (2 runs)", "LR=1 (2 runs)", "LR=100 (1 run)"]
     at = labels.index("LR=0.1 (2 runs)")
     data = page.evaluate("window.expmanReport.charts.curves.data")
     low, high, mean = data[at - 2], data[at - 1], data[at]

@@ -175,7 +175,6 @@
     ...r.notes,
     ...Object.entries(r.vars).map(([k, v]) => k + "=" + fmt(v)),
     ...Object.entries(r.metrics).map(([k, v]) => k + "=" + fmt(v))].join("\u0001").toLowerCase());
-  const INDEX = new Map(RUNS.map((r, i) => [r.id, i]));
   function visible(column) {
     if (column.key === "id") return true;
     const chosen = state.columns[column.key];
@@ -502,7 +501,6 @@
       return num / den;
     });
   }
-  function quantile(sorted, q) { return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]; }
   function robust(lines, log) {
     // Where the curves are when the most extreme fifth of them (at least one of three) is
     // left out; when a run diverged (beyond that by more than ten times its span, on
@@ -567,8 +565,10 @@
       if (chart) { charts["curves:" + metric] = chart; if (i === 0) charts.curves = chart; }
     });
     const item = (text, c) => { const s = el("span", { text }); s.style.setProperty("--swatch", c); return s; };
-    legend.replaceChildren(...(curves.by.length ? [] : colours.slice(0, 40).map((g) =>
-      item((curves.group === "run" ? "run " : curves.group + "=") + g, colour(g)))));
+    const groups = curves.by.length ? lines(curves.metrics[0], runs, colourOf, colour).drawn : null;
+    legend.replaceChildren(...(groups ? groups.map((g) => item(g.label, g.colour))
+      : colours.map((g) => item((curves.group === "run" ? "run " : curves.group + "=") + g, colour(g))))
+      .slice(0, 40));
   }
   function interpolate(steps, values, at) { // values (null: none) at the steps `at`
     const known = steps.map((s, k) => [s, values[k]]).filter((p) => isNum(p[1]));

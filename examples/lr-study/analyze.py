@@ -21,7 +21,7 @@ print(json.dumps(metrics))
 
 
 def polyline(values, top, colour):
-    """The values as a line in a 300 x 120 box (higher values nearer the top)."""
+    """The values as a line 280 wide and 50 high, from `top` down (higher values higher)."""
     low, high = min(values), max(values)
     span = (high - low) or 1
     points = " ".join(

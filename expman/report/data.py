@@ -4,7 +4,8 @@ Runs come from the record cache (`index`), only the fields the page uses. Curves
 each run's `series.sampled.json` (written at the end of each attempt), put on a grid of at
 most `GRID` steps shared by every run of a metric, so that overlaid curves share one x
 axis and the page stays small however long the series were. Sweeps bring their plans, so
-that a heatmap shows the points that have no run yet. Everything is sorted: the same
+that a heatmap shows the points that have no run yet. Each run brings the images among
+its outputs (`images`). Everything is sorted: the same
 archive gives the same data, hence the same bytes.
 
 Records are untrusted (an archive may come from elsewhere, or be edited by hand): a run's

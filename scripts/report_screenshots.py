@@ -2,8 +2,9 @@
 
 The example is copied to a temporary folder, its named sweep `lr-grid` is run there
 (failing points included), and the report of that archive is opened in Debian's Chromium
-through Playwright; one PNG per view. `doit screenshots` runs this, so the pictures in the
-user guide show what the current code draws.
+through Playwright; one PNG per view, each opened by its URL fragment as a link would.
+`doit screenshots` runs this, so the pictures in the user guide show what the current
+code draws.
 """
 
 from __future__ import annotations
@@ -15,7 +16,16 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-VIEWS = ("runs", "scatter", "parallel", "heatmap", "curves", "diff")
+VIEWS = {  # picture -> the fragment that opens its view
+    "runs": "tab=runs&sort=metrics.acc&desc=1",
+    "scatter": "tab=scatter&x=vars.LR&y=series.test_accuracy.max",
+    "parallel": "tab=parallel",
+    "heatmap": "tab=heatmap",
+    "curves": "tab=curves&metrics=loss,test_accuracy&group=LR&smooth=0.6",
+    "curves-grouped": "tab=curves&metrics=loss&by=LR&log=1",
+    "diff": "tab=diff&runs=0001,0004,0007",
+    "run": "tab=run&run=0004",
+}
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 
@@ -37,15 +47,13 @@ def main(destination: Path) -> None:
         destination.mkdir(parents=True, exist_ok=True)
         with sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
-            page = browser.new_page(viewport={"width": 1200, "height": 620})
-            page.goto((root / "report.html").as_uri())
-            page.wait_for_selector("body[data-ready='1']")
-            page.check("#runs-table tr[data-id='0002'] input")
-            page.check("#runs-table tr[data-id='0006'] input")
-            for view in VIEWS:
-                page.click(f"nav button[data-tab={view}]")
+            for name, fragment in VIEWS.items():
+                page = browser.new_page(viewport={"width": 1200, "height": 660})
+                page.goto((root / "report.html").as_uri() + "#" + fragment)
+                page.wait_for_selector("body[data-ready='1']")
                 page.wait_for_timeout(150)
-                page.screenshot(path=str(destination / f"report-{view}.png"))
+                page.screenshot(path=str(destination / f"report-{name}.png"))
+                page.close()
             browser.close()
     print(f"screenshots in {destination}")
 

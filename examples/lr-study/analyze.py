@@ -1,7 +1,9 @@
-"""Post-run: summarise the learning curve into results/metrics.json."""
+"""Post-run: summarise the learning curve into results/metrics.json, and draw it
+(results/curve.svg: the report shows it in the run's detail and in the diff)."""
 
 import csv
 import json
+import math
 
 with open("results/curve.csv", newline="") as f:
     curve = list(csv.DictReader(f))
@@ -16,3 +18,27 @@ metrics = {
 with open("results/metrics.json", "w") as f:
     json.dump(metrics, f, indent=2)
 print(json.dumps(metrics))
+
+
+def polyline(values, top, colour):
+    """The values as a line 280 wide and 50 high, from `top` down (higher values higher)."""
+    low, high = min(values), max(values)
+    span = (high - low) or 1
+    points = " ".join(
+        f"{10 + 280 * i / max(1, len(values) - 1):.1f},{top + 50 - 50 * (v - low) / span:.1f}"
+        for i, v in enumerate(values)
+    )
+    return f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>'
+
+
+losses = [float(row["loss"]) for row in curve]
+finite = [v if math.isfinite(v) else 0.0 for v in losses]
+with open("results/curve.svg", "w") as f:
+    f.write(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="300" height="130">'
+        '<rect width="300" height="130" fill="white"/>'
+        + polyline(finite, 5, "#d9480f")
+        + polyline(accuracies, 70, "#2463b0")
+        + '<text x="10" y="14" font-size="11">loss</text>'
+        + '<text x="10" y="80" font-size="11">test accuracy</text></svg>'
+    )

@@ -4,7 +4,8 @@ Runs come from the record cache (`index`), only the fields the page uses. Curves
 each run's `series.sampled.json` (written at the end of each attempt), put on a grid of at
 most `GRID` steps shared by every run of a metric, so that overlaid curves share one x
 axis and the page stays small however long the series were. Sweeps bring their plans, so
-that a heatmap shows the points that have no run yet. Everything is sorted: the same
+that a heatmap shows the points that have no run yet. Each run brings the images among
+its outputs (`images`). Everything is sorted: the same
 archive gives the same data, hence the same bytes.
 
 Records are untrusted (an archive may come from elsewhere, or be edited by hand): a run's
@@ -24,6 +25,7 @@ from urllib.parse import quote
 
 from expman.errors import ArchiveError
 from expman.observe import series
+from expman.report import images
 from expman.store import index
 from expman.store.archive import Archive
 from expman.store.index import LazyRecord
@@ -50,12 +52,15 @@ FIELDS = (
     "duration",
     "sweep",
     "experiment",
+    "outputs",
 )
 
 
-def gather(archive: Archive, where: str | None, base: Path) -> dict[str, Any]:
-    """The report's data: runs, curves and sweeps (`base`: where the report is written,
-    for the relative links to run folders)."""
+def gather(
+    archive: Archive, where: str | None, base: Path, image_budget: int = images.BUDGET
+) -> dict[str, Any]:
+    """The report's data: runs (with their images), curves and sweeps (`base`: where the
+    report is written, for the relative links to run folders)."""
     condition = Query(where) if where else None
     wanted = set(FIELDS) | (condition.fields() if condition else set())
     records, _ = index.load(archive, wanted)  # LazyRecords: `.get` only, or they load whole
@@ -63,6 +68,9 @@ def gather(archive: Archive, where: str | None, base: Path) -> dict[str, Any]:
         records = [r for r in records if truthy(condition.search(r))]
     prefix = _link_prefix(archive, base)
     runs = [_run(r, prefix) for r in records]
+    budget = images.Budget(image_budget)
+    for run, record in zip(runs, records, strict=True):
+        run["images"] = images.of_run(archive, record, run["folder"], budget)
     with_series = [r for r in records if isinstance(r.get("series"), dict) and r.get("series")]
     return {
         "archive": archive.root.name,

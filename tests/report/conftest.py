@@ -172,3 +172,69 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     record.update(id=LINK_ID, uid="f" * 32)
     (path.parent.with_name("0004") / "run.json").write_text(json.dumps(record))
     return root
+
+
+LAB_STAGE = """\
+import json, os, pathlib, struct, sys, zlib
+lr, seed = float(os.environ["LR"]), int(os.environ["SEED"])
+flag = pathlib.Path(FLAG)
+fails = lr == 1 and seed == 2 and not flag.exists()  # once: the point is run again
+with open(os.environ["EXPMAN_METRICS"], "a") as f:
+    for step in range(50):
+        if fails and step == 20:
+            flag.write_text("failed once")
+            sys.exit(1)
+        loss = 10.0 ** (step / 2) if lr >= 100 else 1 / (1 + step * lr) + seed / 100
+        acc = 1 - min(loss, 1) / 2
+        point = {"step": step, "loss": loss, "acc": acc, "time": step * seed / 10}
+        f.write(json.dumps(point) + "\\n")
+pathlib.Path("metrics.json").write_text(json.dumps({"acc": acc}))
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+pixels = zlib.compress(b"\\x00" + b"\\xff\\x00\\x00" * 2 + b"\\x00" + b"\\x00\\x00\\xff" * 2)
+header = struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)
+png = b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels)
+png += chunk(b"IEND", b"")
+pathlib.Path("plot.png").write_bytes(png)
+pathlib.Path("curve.svg").write_text(
+    '<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20" onload="alert(1)">'
+    '<script>alert("svg script")</script><rect width="20" height="20" fill="red"/></svg>'
+)
+"""
+
+LAB_EXPFILE = """\
+version: 1
+name: lab
+hypothesis: a larger LR learns faster
+vars: {LR: 0.1, SEED: 1}
+stages:
+  run: {cmd: PYTHON stage.py}
+  fetch: {cmd: "cp metrics.json plot.png curve.svg \\"$EXPMAN_OUTPUTS\\"/"}
+metrics: outputs/metrics.json
+"""
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Runs 0001-0004: a sweep of LR (0.1, 1) x SEED (1, 2) logging `loss`, `acc` and
+    `time` (seconds: SEED=2 takes twice as long) series, each with a PNG and an SVG (with
+    script in it) among its outputs; the point LR=1 SEED=2 fails once at step 20, and
+    `sweep --resume` runs it again as 0005. Run 0006 has LR=100: its loss diverges to
+    1e24."""
+    base = tmp_path_factory.mktemp("lab")
+    root = base / "lab"
+    root.mkdir()
+    stage = LAB_STAGE.replace("FLAG", repr(str(base / "failed-once")))
+    (root / "stage.py").write_text(stage)
+    (root / "expfile.yaml").write_text(LAB_EXPFILE.replace("PYTHON", sys.executable))
+    (root / ".gitignore").write_text(
+        "/.expman/\n/outputs/\n/runs/\n*.html\nmetrics.json\nplot.png\ncurve.svg\n"
+    )
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "lab")
+    expman(root, "sweep", "-s", "LR=0.1,1", "-s", "SEED=1,2")
+    expman(root, "sweep", "--resume", "s0001")
+    expman(root, "run", "-s", "LR=100", "-s", "SEED=1")
+    expman(root, "end")
+    return root

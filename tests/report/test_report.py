@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
+
+import pytest
 
 from expman.report.data import gather
 from expman.store.archive import Archive
@@ -116,3 +119,54 @@ def test_the_path_to_the_archive_is_percent_encoded_in_links(tmp_path: Path) -> 
     (folder / "run.json").write_text('{"id": "0001", "status": "succeeded"}')
     found = gather(Archive(folder.parent), None, tmp_path)
     assert found["runs"][0]["folder"] == "javascript%3Aalert%281%29%3Bx%3D/0001/"
+
+
+@pytest.mark.slow  # the lab's sweep: 6 s
+def test_images_are_inlined_within_the_budget_then_linked(lab: Path, tmp_path: Path) -> None:
+    archive = Archive(lab / "runs")
+    found = {r["id"]: r["images"] for r in gather(archive, None, lab)["runs"]}
+    assert [i["path"] for i in found["0001"]] == ["curve.svg", "plot.png"]
+    assert found["0001"][1]["src"].startswith("data:image/png;base64,iVBORw0KGgo")
+    assert found["0004"] == []  # failed before fetch: no outputs
+    png = (lab / "runs" / "0001" / "outputs" / "plot.png").stat().st_size
+    svg = (lab / "runs" / "0001" / "outputs" / "curve.svg").stat().st_size
+    budget = 2 * svg + png  # the first two runs' SVGs and one PNG
+    limited = [
+        i for r in gather(archive, None, lab, image_budget=budget)["runs"] for i in r["images"]
+    ]
+    assert ["src" in i for i in limited] == [True, True, True, False] + [False] * 6
+    assert limited[3]["href"] == "runs/0002/outputs/plot.png"
+
+
+@pytest.mark.slow
+def test_an_image_named_by_a_record_is_never_read_through_a_link_or_out_of_the_run(
+    lab: Path, tmp_path: Path
+) -> None:
+    """A copy of the lab's archive where run 0001's plot.png is a link to a PNG elsewhere,
+    curve.svg is not an SVG, and the record names `../../0002/outputs/plot.png` and a
+    `.png` with an empty part: nothing is inlined but what is the run's and what it says."""
+    runs = tmp_path / "runs"
+    shutil.copytree(lab / "runs", runs, symlinks=True)
+    outputs = runs / "0001" / "outputs"
+    outputs.chmod(0o755)
+    for name in ("plot.png", "curve.svg"):
+        (outputs / name).unlink()
+    (tmp_path / "elsewhere.png").write_bytes((runs / "0002" / "outputs" / "plot.png").read_bytes())
+    (outputs / "plot.png").symlink_to(tmp_path / "elsewhere.png")
+    (outputs / "curve.svg").write_text("<html><script>alert(1)</script></html>")
+    record = json.loads((runs / "0001" / "run.json").read_text())
+    record["outputs"] += [
+        {"path": "../../0002/outputs/plot.png", "size": 1, "sha256": "0" * 64},
+        {"path": "a//b.png", "size": 1, "sha256": "0" * 64},
+        {"path": "javascript:alert(1).png", "size": 1, "sha256": "0" * 64},
+    ]
+    (runs / "0001" / "run.json").write_text(json.dumps(record))
+    found = gather(Archive(runs), None, tmp_path)["runs"][0]["images"]
+    assert found == [
+        {"path": "curve.svg", "href": "runs/0001/outputs/curve.svg"},
+        {
+            "path": "javascript:alert(1).png",
+            "href": "runs/0001/outputs/javascript%3Aalert%281%29.png",
+        },
+        {"path": "plot.png", "href": "runs/0001/outputs/plot.png"},
+    ]

@@ -14,7 +14,7 @@ import pytest
 
 from tests.report.conftest import expman
 
-VIEWS = ("runs", "scatter", "parallel", "heatmap", "curves", "diff")
+VIEWS = ("runs", "scatter", "parallel", "heatmap", "curves", "diff", "run")
 
 
 @pytest.fixture
@@ -104,6 +104,9 @@ def test_the_charts_hold_the_right_series(page: Any) -> None:
     _tab(page, "parallel")
     drawn = page.evaluate("window.expmanReport.parallel")
     assert drawn["axes"] == ["vars.GOAL", "vars.STEP", "metrics.acc"] and drawn["lines"] == 4
+    page.select_option("#parallel-series", "max")
+    drawn = page.evaluate("window.expmanReport.parallel")
+    assert drawn["axes"] == ["vars.GOAL", "vars.STEP", "metrics.acc", "series.loss.max"]
 
 
 def test_the_heatmap_shows_done_failed_and_missing_points(page: Any) -> None:
@@ -177,14 +180,14 @@ def test_text_from_records_is_text_in_every_view(hostile_page: Any, view: str) -
     for menu in hostile_page.query_selector_all(f"section#{view} select"):
         for value in menu.eval_on_selector_all("option", "os => os.map(o => o.value)"):
             menu.select_option(value=value)
-    if view == "diff":
-        hostile_page.select_option("#diff-a", "0001")  # against 0003, chosen last
+    if view == "diff":  # every run was added: all three side by side
+        assert hostile_page.eval_on_selector_all("#diff-table th", "h => h.length") == 2 + 3
     hostile_page.wait_for_timeout(100)
     assert hostile_page.dialogs == []
     assert _elements(hostile_page) == dict.fromkeys(
         ["img", "svg", "iframe", "object", "embed"], 0
     ) | {"script": 3}
-    if view in ("runs", "diff"):
+    if view in ("runs", "diff", "run"):
         assert "</script><img src=x" in hostile_page.inner_text(f"section#{view}")
 
 

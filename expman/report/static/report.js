@@ -1,7 +1,11 @@
 // expman report: one page over the runs of an archive. Data: the JSON in #expman-data.
-// Views: runs (a virtual table, sortable and filterable), scatter, parallel coordinates,
-// heatmap, curves and diff. The state of the controls survives the page's reloads
-// (`expman report --watch`) in sessionStorage. Nothing here makes a network request.
+// Views: runs (a virtual table, sortable and filterable, its columns chosen), scatter,
+// parallel coordinates, heatmap, curves (panels per metric), diff (of N chosen runs) and
+// one run's detail. The state of the controls survives the page's reloads (`expman report
+// --watch`) in sessionStorage, and is kept in the URL fragment, so that a link opens a
+// given view; the fragment is untrusted (anyone can write a link): each value is checked
+// against what the page knows, and only ever used as text. Nothing here makes a network
+// request.
 "use strict";
 (function () {
   const DATA = JSON.parse(document.getElementById("expman-data").textContent);
@@ -10,19 +14,90 @@
   const ROW = 26; // px, as in the stylesheet
   const PALETTE = ["#2463b0", "#d9480f", "#2b8a3e", "#862e9c", "#c2255c", "#0b7285",
     "#e67700", "#5c940d", "#364fc7", "#a61e4d"];
+  const TABS = ["runs", "scatter", "parallel", "heatmap", "curves", "diff", "run"];
+  const DIFF_MAX = 8; // runs compared at once
   const KEY = "expman-report:" + DATA.archive;
   const state = Object.assign(
     { tab: "runs", sort: { key: "id", desc: false }, filter: "", status: "", chosen: [],
-      scatter: {}, parallel: {}, heat: {}, curves: {}, diff: {}, scroll: 0 },
+      columns: {}, constant: false, scatter: {}, parallel: {}, heat: {}, run: "", scroll: 0 },
     load());
+  const CURVES = { metrics: [], x: "step", by: [], band: "minmax", smooth: 0, log: false,
+    ymin: null, ymax: null, every: false, full: {} };
+  state.curves = Object.assign(CURVES, isObject(state.curves) ? state.curves : {});
+  for (const key of ["sort", "columns", "scatter", "parallel", "heat"]) {
+    if (!isObject(state[key])) state[key] = key === "sort" ? { key: "id", desc: false } : {};
+  }
+  if (!Array.isArray(state.chosen)) state.chosen = [];
+  fromFragment();
   const charts = {}; // the uPlot instances, by view: tests and curious users read them
   window.expmanReport = { charts: charts, state: state };
 
   function load() {
-    try { return JSON.parse(sessionStorage.getItem(KEY) || "{}"); } catch (e) { return {}; }
+    try {
+      const saved = JSON.parse(sessionStorage.getItem(KEY) || "{}");
+      return saved && typeof saved === "object" ? saved : {};
+    } catch (e) { return {}; }
   }
+  function isObject(v) { return v !== null && typeof v === "object" && !Array.isArray(v); }
   function save() {
     try { sessionStorage.setItem(KEY, JSON.stringify(state)); } catch (e) { /* private mode */ }
+    try { history.replaceState(null, "", "#" + toFragment()); } catch (e) { /* a sandbox */ }
+  }
+  // The fragment: tab, filter, status, sort, desc, metrics, xaxis, group, by, band, smooth, log,
+  // ymin, ymax, runs (chosen for the diff), run (the detail's), x and y (the scatter's).
+  function toFragment() {
+    const c = state.curves, p = new URLSearchParams();
+    p.set("tab", state.tab);
+    if (state.filter) p.set("filter", state.filter);
+    if (state.status) p.set("status", state.status);
+    if (state.sort.key !== "id" || state.sort.desc) {
+      p.set("sort", state.sort.key);
+      if (state.sort.desc) p.set("desc", "1");
+    }
+    if (state.tab === "curves") {
+      p.set("metrics", c.metrics.join(","));
+      if (c.group) p.set("group", c.group);
+      if (c.by.length) p.set("by", c.by.join(","));
+      if (c.band !== "minmax") p.set("band", c.band);
+      if (c.smooth) p.set("smooth", String(c.smooth));
+      if (c.log) p.set("log", "1");
+      if (c.x !== "step") p.set("xaxis", c.x);
+      for (const bound of ["ymin", "ymax"]) if (isNum(c[bound])) p.set(bound, String(c[bound]));
+    }
+    if (state.tab === "scatter" && state.scatter.x) { p.set("x", state.scatter.x); p.set("y", state.scatter.y); }
+    if (state.chosen.length) p.set("runs", state.chosen.join(","));
+    if (state.tab === "run" && state.run) p.set("run", state.run);
+    return p.toString();
+  }
+  function fromFragment() {
+    let p;
+    try { p = new URLSearchParams(location.hash.slice(1)); } catch (e) { return; }
+    if (![...p.keys()].length) return;
+    const text = (name) => (p.has(name) ? String(p.get(name)).slice(0, 500) : null);
+    const list = (name) => (text(name) || "").split(",").filter(Boolean);
+    const tab = text("tab");
+    if (TABS.includes(tab)) state.tab = tab;
+    if (text("filter") !== null) state.filter = text("filter");
+    const status = text("status");
+    state.status = RUNS.some((r) => r.status === status) ? status : "";
+    if (text("sort") !== null) state.sort = { key: text("sort"), desc: text("desc") === "1" };
+    if (p.has("metrics")) state.curves.metrics = list("metrics").filter((m) => Object.hasOwn(DATA.curves, m));
+    if (p.has("group")) state.curves.group = text("group");
+    if (p.has("by")) state.curves.by = list("by");
+    if (p.has("metrics")) { // a link to the curves: what it leaves out is the default
+      state.curves.band = text("band") === "std" ? "std" : "minmax";
+      const smooth = Number(text("smooth"));
+      state.curves.smooth = isFinite(smooth) ? Math.min(0.99, Math.max(0, smooth)) : 0;
+      state.curves.log = text("log") === "1";
+      state.curves.x = Object.hasOwn(DATA.curves, text("xaxis")) ? text("xaxis") : "step";
+      for (const bound of ["ymin", "ymax"]) {
+        const value = p.has(bound) ? Number(text(bound)) : null;
+        state.curves[bound] = isNum(value) ? value : null;
+      }
+    }
+    if (p.has("runs")) state.chosen = list("runs").filter((id) => BY_ID.has(id)).slice(0, DIFF_MAX);
+    if (BY_ID.has(text("run"))) state.run = text("run");
+    if (p.has("x")) state.scatter = { x: text("x"), y: text("y") };
   }
   function el(tag, attrs, children) {
     const node = document.createElement(tag);
@@ -44,38 +119,68 @@
     if (typeof v === "object") return JSON.stringify(v);
     return String(v);
   }
+  function full(v) { return v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v); }
+  function when(v) { // ISO 8601 in UTC, to the minute
+    return typeof v === "string" && /^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(v) ? v.slice(0, 16).replace("T", " ") : fmt(v);
+  }
+  function lasting(v) {
+    if (!isNum(v)) return fmt(v);
+    const pad = (n) => String(Math.floor(n)).padStart(2, "0");
+    if (v < 60) return (v < 10 ? v.toFixed(1) : Math.round(v)) + " s";
+    if (v < 3600) return Math.floor(v / 60) + " m " + pad(v % 60) + " s";
+    if (v < 86400) return Math.floor(v / 3600) + " h " + pad((v % 3600) / 60) + " m";
+    return Math.floor(v / 86400) + " d " + pad((v % 86400) / 3600) + " h";
+  }
   function options(select, values, chosen) {
     select.replaceChildren(...values.map((v) => el("option", { value: v, text: v })));
     if (values.includes(chosen)) select.value = chosen;
     return select.value;
   }
+  function checkboxes(target, values, chosen, onchange) {
+    target.replaceChildren(...values.map((v) => {
+      const box = el("input", { type: "checkbox", value: v });
+      box.checked = chosen.includes(v);
+      box.addEventListener("change", () => onchange(v, box.checked));
+      return el("label", { class: "chip" }, [box, " " + v]);
+    }));
+  }
 
-  // ---- columns ---------------------------------------------------------------------
+  // ---- columns: what answers the question first (metrics, series), then the vars ----------
   const names = (field) => [...new Set(RUNS.flatMap((r) => Object.keys(r[field] || {})))].sort();
   const VARS = names("vars");
   const METRICS = names("metrics");
   const SERIES = names("series");
+  const STATS = ["last", "min", "max"];
+  const LOWER = /loss|err|mse|mae|rmse|nll|perplexity|ppl|regret|cost|latency|time|wer|cer|fid/i;
   const COLUMNS = [
     { key: "id", label: "run", get: (r) => r.id },
     { key: "status", label: "status", get: (r) => r.status },
+    ...METRICS.map((n) => ({ key: "metrics." + n, label: n, name: n, get: (r) => r.metrics[n] })),
+    ...SERIES.flatMap((n) => STATS.map((s) => ({
+      key: "series." + n + "." + s, label: n + " (" + s + ")", name: n,
+      get: (r) => (r.series[n] || {})[s] }))),
+    ...VARS.map((n) => ({ key: "vars." + n, label: n, get: (r) => r.vars[n] })),
     { key: "tags", label: "tags", get: (r) => r.tags.join(" ") },
     { key: "hypothesis", label: "hypothesis", get: (r) => r.hypothesis },
-    ...VARS.map((n) => ({ key: "vars." + n, label: n, get: (r) => r.vars[n] })),
-    ...METRICS.map((n) => ({ key: "metrics." + n, label: n, get: (r) => r.metrics[n] })),
-    ...SERIES.flatMap((n) => ["last", "min"].map((s) => ({
-      key: "series." + n + "." + s, label: n + " (" + s + ")",
-      get: (r) => (r.series[n] || {})[s] }))),
     { key: "observations", label: "observations", get: (r) => r.observations },
     { key: "notes", label: "notes", get: (r) => r.notes.join(" · ") },
-    { key: "started", label: "started", get: (r) => r.started },
-    { key: "duration", label: "duration (s)", get: (r) => r.duration },
+    { key: "started", label: "started (UTC)", get: (r) => r.started, show: when },
+    { key: "duration", label: "duration", get: (r) => r.duration, show: lasting },
   ];
-  const NUMERIC = COLUMNS.filter((c) => c.key !== "id" && RUNS.some((r) => isNum(c.get(r))));
+  const CONSTANT = new Set(COLUMNS.filter((c) => c.key !== "id" && c.key !== "status" &&
+    new Set(RUNS.map((r) => full(c.get(r)))).size <= 1).map((c) => c.key));
+  const NUMERIC = COLUMNS.filter((c) => c.key !== "id" && c.key !== "started" &&
+    c.key !== "duration" && RUNS.some((r) => isNum(c.get(r))));
   const TEXT = RUNS.map((r) => [r.id, r.status, r.tags.join(" "), r.hypothesis, r.observations,
     ...r.notes,
     ...Object.entries(r.vars).map(([k, v]) => k + "=" + fmt(v)),
     ...Object.entries(r.metrics).map(([k, v]) => k + "=" + fmt(v))].join("\u0001").toLowerCase());
-  const INDEX = new Map(RUNS.map((r, i) => [r.id, i]));
+  function visible(column) {
+    if (column.key === "id") return true;
+    const chosen = state.columns[column.key];
+    return typeof chosen === "boolean" ? chosen : state.constant || !CONSTANT.has(column.key);
+  }
+  function lowerIsBetter(column) { return LOWER.test(column.name); }
 
   // ---- the filtered, sorted runs (every view shows these) -------------------------------
   function shown() {
@@ -100,13 +205,26 @@
   const scroller = document.getElementById("table-scroll");
   const table = document.getElementById("runs-table");
   let current = [];
+  let columns = [];
+  let best = new Map(); // column key -> the best value among the shown runs
   function renderTable() {
     current = shown();
+    columns = COLUMNS.filter(visible);
+    best = new Map();
+    for (const c of columns.filter((c) => c.name !== undefined)) {
+      const values = current.map(c.get).filter(isNum);
+      if (new Set(values).size < 2) continue;
+      const lower = lowerIsBetter(c);
+      best.set(c.key, values.reduce((a, b) => (lower ? Math.min(a, b) : Math.max(a, b))));
+    }
     document.getElementById("count").textContent =
       current.length + " of " + RUNS.length + " runs";
-    const head = el("tr", {}, [el("th", { text: "diff", title: "choose two runs to compare" }),
-      ...COLUMNS.map((c) => el("th", {
-        text: c.label, "data-key": c.key, title: c.key,
+    const hidden = COLUMNS.filter((c) => !visible(c)).length;
+    document.getElementById("constant-label").textContent =
+      "constant columns (" + CONSTANT.size + ")" + (hidden ? ", " + hidden + " hidden" : "");
+    const head = el("tr", {}, [el("th", { text: "diff", title: "choose runs to compare (up to " + DIFF_MAX + ")" }),
+      ...columns.map((c) => el("th", {
+        text: c.label, "data-key": c.key, title: c.key + (CONSTANT.has(c.key) ? " (the same in every run)" : ""),
         class: state.sort.key === c.key ? (state.sort.desc ? "sorted-desc" : "sorted-asc") : "",
         onclick: () => {
           state.sort = { key: c.key, desc: state.sort.key === c.key ? !state.sort.desc : false };
@@ -115,6 +233,13 @@
       }))]);
     table.tHead.replaceChildren(head);
     drawRows();
+    renderChooser();
+  }
+  function renderChooser() {
+    checkboxes(document.getElementById("column-list"), COLUMNS.slice(1).map((c) => c.key),
+      COLUMNS.filter(visible).map((c) => c.key), (key, on) => {
+        state.columns[key] = on; save(); renderTable();
+      });
   }
   function cell(column, run) {
     const value = column.get(run);
@@ -124,7 +249,12 @@
     }
     if (column.key === "status") return el("td", { class: "status-" + value, text: value });
     if (column.key === "tags") return el("td", {}, run.tags.map((t) => el("span", { class: "tag", text: t })));
-    return el("td", { class: isNum(value) ? "num" : "", text: fmt(value), title: fmt(value) });
+    const top = best.has(column.key) && value === best.get(column.key);
+    return el("td", {
+      class: (isNum(value) ? "num" : "") + (top ? " best" : ""),
+      text: (column.show || fmt)(value),
+      title: full(value) + (top ? " (best: " + (lowerIsBetter(column) ? "lowest" : "highest") + ")" : ""),
+    });
   }
   function drawRows() {
     const top = scroller.scrollTop;
@@ -136,8 +266,13 @@
       const box = el("input", { type: "checkbox", "aria-label": "compare " + run.id });
       box.checked = state.chosen.includes(run.id);
       box.addEventListener("change", () => choose(run.id, box.checked));
-      rows.push(el("tr", { "data-id": run.id }, [el("td", {}, [box]),
-        ...COLUMNS.map((c) => cell(c, run))]));
+      const row = el("tr", { "data-id": run.id }, [el("td", {}, [box]),
+        ...columns.map((c) => cell(c, run))]);
+      row.addEventListener("click", (event) => {
+        if (event.target.closest("a, input")) return; // a link, or the diff's box
+        state.run = run.id; show("run");
+      });
+      rows.push(row);
     }
     rows.push(el("tr", { style: "height:" + (current.length - last) * ROW + "px", class: "spacer" }));
     table.tBodies[0].replaceChildren(...rows);
@@ -145,10 +280,14 @@
   function choose(id, on) {
     state.chosen = state.chosen.filter((x) => x !== id);
     if (on) state.chosen.push(id);
-    state.chosen = state.chosen.slice(-2);
-    if (state.chosen.length === 2) state.diff = { a: state.chosen[0], b: state.chosen[1] };
+    state.chosen = state.chosen.slice(-DIFF_MAX);
     save(); drawRows();
   }
+  const constant = document.getElementById("show-constant");
+  constant.checked = state.constant;
+  constant.addEventListener("change", () => {
+    state.constant = constant.checked; state.columns = {}; save(); renderTable();
+  });
   scroller.addEventListener("scroll", () => { state.scroll = scroller.scrollTop; drawRows(); });
   const filter = document.getElementById("filter");
   filter.value = state.filter;
@@ -214,10 +353,16 @@
     const canvas = document.getElementById("parallel-canvas");
     const runs = shown();
     const varies = (c) => new Set(runs.map(c.get).filter(isNum)).size > 1;
-    const axes = NUMERIC.filter((c) => (c.key.startsWith("vars.") || c.key.startsWith("metrics.")) &&
-      varies(c)).slice(0, 12);
+    // The vars first (they lead to the results), the metrics, then one summary of each
+    // series (chosen: none by default when there are metrics, else the last value).
+    const summary = options(document.getElementById("parallel-series"), ["none", ...STATS],
+      state.parallel.series || (METRICS.length ? "none" : "last"));
+    state.parallel.series = summary;
+    const varying = NUMERIC.filter(varies).filter((c) => !c.key.startsWith("series.") ||
+      c.key.endsWith("." + summary));
+    const axes = [...varying.filter((c) => c.key.startsWith("vars.")),
+      ...varying.filter((c) => !c.key.startsWith("vars."))].slice(0, 12);
     const metricAxes = axes.filter((a) => !a.key.startsWith("vars.")).map((a) => a.key);
-    state.parallel = state.parallel || {};
     state.parallel.colour = options(document.getElementById("parallel-colour"),
       metricAxes.length ? metricAxes : axes.map((a) => a.key), state.parallel.colour);
     window.expmanReport.parallel = { axes: axes.map((a) => a.key), lines: 0 };
@@ -229,7 +374,7 @@
       ctx.fillText("Parallel coordinates need two vars or metrics that vary.", 20, 30);
       return;
     }
-    const pad = 70, top = 50, bottom = h - 30, step = (w - 2 * pad) / (axes.length - 1);
+    const pad = 70, top = 64, bottom = h - 30, step = (w - 2 * pad) / (axes.length - 1);
     const ranges = axes.map((a) => {
       const v = runs.map(a.get).filter(isNum);
       const log = logScale(v);
@@ -262,7 +407,7 @@
       const x = pad + i * step;
       ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, bottom); ctx.stroke();
       ctx.font = "bold 12px system-ui, sans-serif";
-      ctx.fillText(a.label, x, top - 24);
+      ctx.fillText(a.label, x, top - 24 - (i % 2) * 14); // staggered: long names overlap
       ctx.font = "11px system-ui, sans-serif";
       ctx.fillText(fmt(ranges[i].max), x, top - 8);
       ctx.fillText(fmt(ranges[i].min), x, bottom + 14);
@@ -331,85 +476,323 @@
       el("tbody", {}, rows)]));
   }
 
+  // ---- curves: a panel per chosen metric ----------------------------------------------
+  const curves = state.curves;
+  function latestOfPoints(runs) {
+    // A sweep point run again (after a failure or an interruption) has several runs: its
+    // curve is the last succeeded one's (else the newest's), not one curve per attempt.
+    const chosen = new Map();
+    for (const r of runs) {
+      if (!r.sweep) continue;
+      const key = r.sweep.id + "\u0001" + r.sweep.index;
+      const held = chosen.get(key);
+      const better = !held || (r.status === "succeeded") >= (held.status === "succeeded");
+      if (better) chosen.set(key, r);
+    }
+    return runs.filter((r) => !r.sweep || chosen.get(r.sweep.id + "\u0001" + r.sweep.index) === r);
+  }
+  function smoothed(values, weight) { // an EMA, debiased as TensorBoard's is; gaps stay gaps
+    if (!weight) return values;
+    let num = 0, den = 0;
+    return values.map((v) => {
+      if (!isNum(v)) return null;
+      num = weight * num + (1 - weight) * v;
+      den = weight * den + (1 - weight);
+      return num / den;
+    });
+  }
+  function robust(lines, log) {
+    // Where the curves are when the most extreme fifth of them (at least one of three) is
+    // left out; when a run diverged (beyond that by more than ten times its span, on
+    // either side), the panel starts there and says so. null: nothing to hide.
+    const t = (v) => (log ? Math.log10(v) : v);
+    const all = (l) => (l.band ? [...l.values, ...l.band.lo, ...l.band.hi] : l.values);
+    const ends = lines.map((l) => all(l).filter((v) => isNum(v) && (!log || v > 0)).map(t))
+      .filter((vs) => vs.length).map((vs) => [Math.min(...vs), Math.max(...vs)]);
+    if (ends.length < 3) return null;
+    const skip = Math.max(1, Math.floor(ends.length / 5));
+    const lows = ends.map((e) => e[0]).sort((a, b) => a - b);
+    const highs = ends.map((e) => e[1]).sort((a, b) => a - b);
+    const lo = lows[skip], hi = highs[highs.length - 1 - skip];
+    const span = hi - lo || Math.abs(hi) || 1;
+    const min = lows[0], max = highs[highs.length - 1];
+    const top = max - hi > 10 * span, bottom = lo - min > 10 * span; // the sides to cut
+    if (!top && !bottom) return null;
+    const range = [bottom ? lo - span / 20 : min, top ? hi + span / 20 : max];
+    const out = lines.filter((l) => all(l).some((v) => isNum(v) && (!log || v > 0) &&
+      (t(v) < range[0] || t(v) > range[1]))).map((l) => l.label);
+    return { range: log ? range.map((v) => 10 ** v) : range, out };
+  }
+  function vary(runs, name) { return new Set(runs.map((r) => fmt(r.vars[name]))).size > 1; }
   function renderCurves() {
     const target = document.getElementById("curves-chart");
     const legend = document.getElementById("curves-legend");
     const metrics = Object.keys(DATA.curves).sort();
     legend.replaceChildren();
+    for (const key of Object.keys(charts)) if (key.startsWith("curves")) { charts[key].destroy(); delete charts[key]; }
     if (!metrics.length) return empty(target, "No run logged metric series ($EXPMAN_METRICS).");
-    state.curves.metric = options(document.getElementById("curves-metric"), metrics, state.curves.metric);
-    const curve = DATA.curves[state.curves.metric];
-    const runs = shown().filter((r) => curve.runs[r.id]).slice(0, 100);
-    const varying = VARS.filter((n) => new Set(runs.map((r) => fmt(r.vars[n]))).size > 1);
-    state.curves.group = options(document.getElementById("curves-group"), ["run", ...VARS],
-      state.curves.group || varying[0] || "run");
-    if (!runs.length) return empty(target, "No shown run has this metric.");
-    const groupOf = (r) => (state.curves.group === "run" ? r.id : fmt(r.vars[state.curves.group]));
-    const groups = [...new Set(runs.map(groupOf))];
-    const colour = (g) => PALETTE[groups.indexOf(g) % PALETTE.length];
-    plot("curves", {
-      width: width(), height: 420, legend: { show: false },
-      scales: { x: { time: false } },
-      axes: [{ label: "step" }, { label: state.curves.metric }],
-      series: [{ label: "step" }, ...runs.map((r) => ({ label: r.id + " " + groupOf(r),
-        stroke: colour(groupOf(r)), width: 1.5, spanGaps: true, points: { show: false } }))],
-    }, [curve.steps, ...runs.map((r) => curve.runs[r.id])], target);
-    legend.replaceChildren(...groups.slice(0, 40).map((g) => {
-      const item = el("span", { text: (state.curves.group === "run" ? "run " : state.curves.group + "=") + g });
-      item.style.setProperty("--swatch", colour(g));
-      return item;
-    }));
+    curves.metrics = curves.metrics.filter((m) => metrics.includes(m));
+    if (!curves.metrics.length) curves.metrics = [metrics[0]];
+    checkboxes(document.getElementById("curves-metrics"), metrics, curves.metrics, (m, on) => {
+      curves.metrics = on ? [...curves.metrics, m] : curves.metrics.filter((x) => x !== m);
+      curves.full = {}; renderViews();
+    });
+    const candidates = shown().filter((r) => curves.metrics.some((m) => DATA.curves[m].runs[r.id]));
+    const runs = (curves.every ? candidates : latestOfPoints(candidates)).slice(0, 100);
+    const varying = VARS.filter((n) => vary(runs, n));
+    curves.group = options(document.getElementById("curves-group"), ["run", ...VARS],
+      curves.group || varying[0] || "run");
+    curves.x = options(document.getElementById("curves-x"), ["step", ...metrics], curves.x || "step");
+    curves.by = curves.by.filter((n) => VARS.includes(n));
+    checkboxes(document.getElementById("curves-by"), VARS, curves.by, (n, on) => {
+      curves.by = on ? [...curves.by, n] : curves.by.filter((x) => x !== n); renderViews();
+    });
+    document.getElementById("curves-by").prepend("group by ");
+    document.getElementById("curves-band").value = curves.band;
+    document.getElementById("curves-smooth").value = curves.smooth;
+    document.getElementById("curves-smooth-value").textContent = curves.smooth ? String(curves.smooth) : "off";
+    document.getElementById("curves-log").checked = curves.log;
+    document.getElementById("curves-ymin").value = isNum(curves.ymin) ? curves.ymin : "";
+    document.getElementById("curves-ymax").value = isNum(curves.ymax) ? curves.ymax : "";
+    document.getElementById("curves-every").checked = curves.every;
+    if (!runs.length) return empty(target, "No shown run has these metrics.");
+    const colourOf = (r) => (curves.group === "run" ? r.id : fmt(r.vars[curves.group]));
+    const colours = [...new Set(runs.map(colourOf))];
+    const colour = (key) => PALETTE[colours.indexOf(key) % PALETTE.length];
+    target.replaceChildren();
+    curves.metrics.forEach((metric, i) => {
+      const chart = panel(metric, runs, colourOf, colour, target);
+      if (chart) { charts["curves:" + metric] = chart; if (i === 0) charts.curves = chart; }
+    });
+    const item = (text, c) => { const s = el("span", { text }); s.style.setProperty("--swatch", c); return s; };
+    const groups = curves.by.length ? lines(curves.metrics[0], runs, colourOf, colour).drawn : null;
+    legend.replaceChildren(...(groups ? groups.map((g) => item(g.label, g.colour))
+      : colours.map((g) => item((curves.group === "run" ? "run " : curves.group + "=") + g, colour(g))))
+      .slice(0, 40));
+  }
+  function interpolate(steps, values, at) { // values (null: none) at the steps `at`
+    const known = steps.map((s, k) => [s, values[k]]).filter((p) => isNum(p[1]));
+    let j = 0;
+    return at.map((t) => {
+      if (!known.length || t < known[0][0] || t > known[known.length - 1][0]) return null;
+      while (j < known.length - 1 && known[j + 1][0] < t) j++;
+      const [s0, v0] = known[j], [s1, v1] = known[Math.min(j + 1, known.length - 1)];
+      return s1 === s0 || t <= s0 ? v0 : v0 + ((v1 - v0) * (t - s0)) / (s1 - s0);
+    });
+  }
+  function axis(metric, runs) {
+    // The panel's x values, and each run's values on them: the metric's own grid of steps,
+    // or, with another series as x (a logged `time`, an epoch), a grid over its range,
+    // each run's points put in its cells (the mean of those that fall in one).
+    const curve = DATA.curves[metric];
+    const other = curves.x !== "step" ? DATA.curves[curves.x] : null;
+    if (!other) return { xs: curve.steps, of: (r) => curve.runs[r.id] || null };
+    const pairs = new Map();
+    for (const r of runs) {
+      const ys = curve.runs[r.id], xs = other.runs[r.id];
+      if (!ys || !xs) continue;
+      const at = interpolate(other.steps, xs, curve.steps);
+      pairs.set(r.id, at.map((x, k) => [x, ys[k]]).filter(([x, y]) => isNum(x) && isNum(y)));
+    }
+    const all = [...pairs.values()].flatMap((p) => p.map((q) => q[0]));
+    if (!all.length) return { xs: [], of: () => null };
+    const lo = Math.min(...all), hi = Math.max(...all), cells = hi > lo ? 200 : 1;
+    const w = (hi - lo) / cells || 1;
+    const xs = Array.from({ length: cells }, (_, i) => (cells > 1 ? lo + w * (i + 0.5) : lo));
+    const of = (r) => {
+      if (!pairs.has(r.id)) return null;
+      const sums = new Array(cells).fill(0), counts = new Array(cells).fill(0);
+      for (const [x, y] of pairs.get(r.id)) {
+        const c = Math.min(cells - 1, Math.floor((x - lo) / w));
+        sums[c] += y; counts[c]++;
+      }
+      return sums.map((v, c) => (counts[c] ? v / counts[c] : null));
+    };
+    return { xs, of };
+  }
+  function lines(metric, runs, colourOf, colour) {
+    // What one panel draws: a line per run (raw faint behind the smoothed one), or per
+    // group of runs (the mean, and a band across the runs of the group).
+    const { xs, of } = axis(metric, runs);
+    const mine = runs.filter((r) => of(r));
+    const positive = (v) => (curves.log && !(v > 0) ? null : v);
+    if (!curves.by.length) {
+      return { xs, drawn: mine.map((r) => {
+        const raw = of(r).map(positive);
+        return { label: r.id, runs: [r], colour: colour(colourOf(r)), raw,
+          values: smoothed(raw, curves.smooth) };
+      }) };
+    }
+    const groups = new Map();
+    for (const r of mine) {
+      const key = curves.by.map((n) => n + "=" + fmt(r.vars[n])).join(" ");
+      groups.set(key, [...(groups.get(key) || []), r]);
+    }
+    return { xs, drawn: [...groups.entries()].map(([key, members], g) => {
+      const each = members.map((r) => smoothed(of(r).map(positive), curves.smooth));
+      const band = { lo: [], hi: [] }, mean = [];
+      xs.forEach((_, k) => {
+        const vs = each.map((v) => v[k]).filter(isNum);
+        if (!vs.length) { mean.push(null); band.lo.push(null); band.hi.push(null); return; }
+        const m = vs.reduce((a, b) => a + b, 0) / vs.length;
+        const sd = Math.sqrt(vs.reduce((a, b) => a + (b - m) ** 2, 0) / vs.length);
+        mean.push(m);
+        band.lo.push(curves.band === "std" ? m - sd : Math.min(...vs));
+        band.hi.push(curves.band === "std" ? m + sd : Math.max(...vs));
+      });
+      return { label: key + " (" + members.length + " run" + (members.length > 1 ? "s" : "") + ")",
+        runs: members, colour: PALETTE[g % PALETTE.length], values: mean, band };
+    }) };
+  }
+  function panel(metric, runs, colourOf, colour, target) {
+    const { xs, drawn } = lines(metric, runs, colourOf, colour);
+    const box = el("div", { class: "chart panel", "data-metric": metric });
+    const note = el("div", { class: "note" });
+    box.append(el("div", { class: "panel-title", text: metric }), note);
+    target.append(box);
+    if (!drawn.length) { note.textContent = "No shown run has this metric."; return null; }
+    const chosen = [curves.ymin, curves.ymax]; // the range asked for (null: automatic)
+    const clipped = curves.full[metric] || chosen.some(isNum) ? null : robust(drawn, curves.log);
+    if (clipped) {
+      const names = clipped.out.slice(0, 5).join(", ") + (clipped.out.length > 5 ? ", …" : "");
+      note.append(el("span", { class: "warn", text: "Range " + fmt(clipped.range[0]) + " to " +
+        fmt(clipped.range[1]) + ": where most values are; out of it: " + names + ". " }),
+      el("button", { class: "show-all", text: "show all", onclick: () => { curves.full[metric] = true; renderViews(); } }));
+    }
+    const series = [{ label: curves.x }], data = [xs], info = [null], bands = [];
+    for (const line of drawn) {
+      if (line.band) {
+        series.push({ label: line.label + " min", stroke: line.colour + "00", width: 0, points: { show: false }, spanGaps: true },
+          { label: line.label + " max", stroke: line.colour + "00", width: 0, points: { show: false }, spanGaps: true });
+        data.push(line.band.lo, line.band.hi); info.push(null, null);
+        bands.push({ series: [data.length - 1, data.length - 2], fill: line.colour + "26" });
+      } else if (curves.smooth) {
+        series.push({ label: line.label + " raw", stroke: line.colour + "40", width: 1, points: { show: false }, spanGaps: true });
+        data.push(line.raw); info.push(null);
+      }
+      series.push({ label: line.label, stroke: line.colour, width: 1.5, spanGaps: true, points: { show: false } });
+      data.push(line.values); info.push(line);
+    }
+    // Only the cells some line has a point in: bands and hovering see no empty columns.
+    const kept = xs.map((_, k) => k).filter((k) => data.some((column, i) => i > 0 && column[k] !== null));
+    const packed = data.map((column) => kept.map((k) => column[k]));
+    const hover = document.getElementById("curves-hover");
+    let focused = null;
+    const describe = (u) => {
+      if (focused === null || !info[focused]) return;
+      const line = info[focused], k = u.cursor.idx;
+      const vars = (r) => Object.entries(r.vars).map(([n, v]) => n + "=" + fmt(v)).join(" ");
+      const who = line.band ? line.label + ": runs " + line.runs.map((r) => r.id).join(" ")
+        : "run " + line.label + " (" + line.runs[0].status + ") " + vars(line.runs[0]);
+      const at = k === null || k === undefined ? "" : " · " + metric + " " + fmt(u.data[focused][k]) + " at " + curves.x + " " + fmt(u.data[0][k]);
+      hover.textContent = who + at;
+    };
+    return new uPlot({
+      width: width(), height: curves.metrics.length > 1 ? 300 : 420, legend: { show: false }, bands,
+      cursor: { focus: { prox: 24 } },
+      focus: { alpha: 0.35 },
+      scales: { x: { time: false }, y: Object.assign({ distr: curves.log ? 3 : 1 },
+        clipped ? { range: () => clipped.range } : {},
+        chosen.some(isNum) ? { range: (u, low, high) => [isNum(chosen[0]) ? chosen[0] : low,
+          isNum(chosen[1]) ? chosen[1] : high] } : {}) },
+      axes: [{ label: curves.x }, { label: metric }],
+      series,
+      hooks: {
+        setSeries: [(u, i) => { focused = i; describe(u); }],
+        setCursor: [(u) => describe(u)],
+      },
+    }, packed, box);
   }
 
+  // ---- diff: what differs between the chosen runs ---------------------------------------
+  function flatten(run) {
+    const out = [["status", "", run.status], ["hypothesis", "", run.hypothesis],
+      ["observations", "", run.observations], ["notes", "", run.notes.join("\n")]];
+    for (const [section, value] of [["vars", run.vars], ["metrics", run.metrics],
+      ["config", run.config], ["code", run.code]]) {
+      for (const [k, v] of Object.entries(value || {})) {
+        if (v && typeof v === "object") for (const [k2, v2] of Object.entries(v)) out.push([section, k + "." + k2, v2]);
+        else out.push([section, k, v]);
+      }
+    }
+    for (const [name, s] of Object.entries(run.series)) {
+      for (const field of ["last", "min", "max", "count"]) out.push(["series", name + "." + field, s[field]]);
+    }
+    return out;
+  }
+  function thumbnail(image) {
+    // An image as an <img> only (an SVG's script never runs there), or a link to the
+    // archived file when the report's budget for inlined images was spent.
+    const link = el("a", { href: image.href, title: image.path });
+    if (image.src) link.append(el("img", { src: image.src, alt: image.path, class: "thumb" }));
+    else link.append(el("span", { class: "thumb-link", text: image.path }));
+    return link;
+  }
   function renderDiff() {
     const target = document.getElementById("diff-table");
     const ids = shown().map((r) => r.id);
-    if (ids.length < 1) return empty(target, "No runs.");
-    const a = options(document.getElementById("diff-a"), ids, state.diff.a || ids[Math.max(0, ids.length - 2)]);
-    const b = options(document.getElementById("diff-b"), ids, state.diff.b || ids[ids.length - 1]);
-    state.diff = { a, b };
+    let chosen = state.chosen.filter((id) => BY_ID.has(id));
+    if (chosen.length < 2) chosen = [...new Set([...chosen, ...ids.slice(-2)])].slice(-2);
+    document.getElementById("diff-runs").replaceChildren(...chosen.map((id) => el("span", { class: "chip" }, [
+      "run " + id + " ", el("button", { text: "×", title: "leave run " + id + " out", "data-id": id,
+        onclick: () => { state.chosen = chosen.filter((x) => x !== id); renderViews(); } })])));
+    const add = document.getElementById("diff-add");
+    options(add, ["", ...ids.filter((id) => !chosen.includes(id))], "");
+    add.options[0].textContent = "…";
+    if (chosen.length < 1) return empty(target, "No runs.");
+    state.chosen = chosen;
     const only = document.getElementById("diff-only").checked;
-    const flat = (run) => {
-      const out = [["status", "", run.status], ["hypothesis", "", run.hypothesis],
-        ["observations", "", run.observations], ["notes", "", run.notes.join("\n")]];
-      for (const [section, value] of [["vars", run.vars], ["metrics", run.metrics],
-        ["config", run.config], ["code", run.code]]) {
-        for (const [k, v] of Object.entries(value || {})) {
-          if (v && typeof v === "object") for (const [k2, v2] of Object.entries(v)) out.push([section, k + "." + k2, v2]);
-          else out.push([section, k, v]);
-        }
-      }
-      for (const [name, s] of Object.entries(run.series)) {
-        for (const field of ["last", "min", "max", "count"]) out.push(["series", name + "." + field, s[field]]);
-      }
-      return out;
-    };
-    const left = flat(BY_ID.get(a)), right = flat(BY_ID.get(b));
-    const keyOf = (row) => row[0] + "\u0001" + row[1];
-    const rightMap = new Map(right.map((r) => [keyOf(r), r[2]]));
-    const leftMap = new Map(left.map((r) => [keyOf(r), r[2]]));
-    const keys = [...new Set([...left, ...right].map(keyOf))];
+    const tables = chosen.map((id) => new Map(flatten(BY_ID.get(id)).map((r) => [r[0] + "\u0001" + r[1], r[2]])));
+    const keys = [...new Set(tables.flatMap((t) => [...t.keys()]))];
     const rows = keys.map((k) => {
       const [section, key] = k.split("\u0001");
-      const x = fmt(leftMap.get(k)), y = fmt(rightMap.get(k));
-      const changed = x !== y;
+      const values = tables.map((t) => fmt(t.get(k)));
+      const changed = new Set(values).size > 1;
       if (only && !changed) return null;
       return el("tr", { class: changed ? "changed" : "", "data-key": section + "." + key }, [
         el("td", { class: "section", text: section }), el("td", { class: "key", text: key || section }),
-        el("td", { text: x }), el("td", { text: y })]);
+        ...values.map((v, i) => el("td", { text: v, title: full(tables[i].get(k)) }))]);
     }).filter(Boolean);
+    const paths = [...new Set(chosen.flatMap((id) => BY_ID.get(id).images.map((i) => i.path)))].sort();
+    for (const path of paths) {
+      rows.push(el("tr", { class: "images", "data-key": "images." + path }, [
+        el("td", { class: "section", text: "images" }), el("td", { class: "key", text: path }),
+        ...chosen.map((id) => {
+          const image = BY_ID.get(id).images.find((i) => i.path === path);
+          return el("td", {}, image ? [thumbnail(image)] : []);
+        })]));
+    }
     target.replaceChildren(el("table", { class: "diff" }, [el("thead", {}, [el("tr", {}, [
-      el("th", { text: "" }), el("th", { text: "" }), el("th", { text: "run " + a }),
-      el("th", { text: "run " + b })])]), el("tbody", {}, rows)]));
+      el("th", { text: "" }), el("th", { text: "" }), ...chosen.map((id) => el("th", { text: "run " + id }))])]),
+    el("tbody", {}, rows)]));
     if (!rows.length) target.append(el("div", { class: "empty", text: "No differences." }));
+  }
+
+  // ---- one run's detail -----------------------------------------------------------------
+  function renderRun() {
+    const target = document.getElementById("run-detail");
+    const ids = shown().map((r) => r.id);
+    if (!ids.length) return empty(target, "No runs.");
+    state.run = options(document.getElementById("run-id"), ids, state.run || ids[ids.length - 1]);
+    const run = BY_ID.get(state.run);
+    const rows = flatten(run).filter((r) => full(r[2]) !== "").map(([section, key, value]) =>
+      el("tr", {}, [el("td", { class: "section", text: section }), el("td", { class: "key", text: key || section }),
+        el("td", { text: section === "series" || section === "metrics" ? fmt(value) : full(value), title: full(value) })]));
+    const extra = [["started (UTC)", when(run.started)], ["duration", lasting(run.duration)]];
+    target.replaceChildren(
+      el("p", {}, [el("a", { href: run.folder, text: "run folder" }), " · ", el("a", { href: run.logs, text: "logs" }),
+        ...extra.map(([k, v]) => " · " + k + " " + v)]),
+      el("div", { class: "gallery" }, run.images.map((image) => el("figure", {}, [thumbnail(image),
+        el("figcaption", { text: image.path })]))),
+      el("table", { class: "diff" }, [el("tbody", {}, rows)]));
   }
 
   // ---- tabs -----------------------------------------------------------------------------
   const VIEWS = { runs: () => {}, scatter: renderScatter, parallel: renderParallel,
-    heatmap: renderHeatmap, curves: renderCurves, diff: renderDiff };
+    heatmap: renderHeatmap, curves: renderCurves, diff: renderDiff, run: renderRun };
   function renderViews() { VIEWS[state.tab](); save(); }
   function show(tab) {
-    state.tab = VIEWS[tab] ? tab : "runs";
+    state.tab = TABS.includes(tab) ? tab : "runs";
     for (const button of document.querySelectorAll("nav button")) {
       button.classList.toggle("active", button.dataset.tab === state.tab);
     }
@@ -422,17 +805,34 @@
   for (const button of document.querySelectorAll("nav button")) {
     button.addEventListener("click", () => show(button.dataset.tab));
   }
-  for (const id of ["parallel-colour", "scatter-x", "scatter-y", "heat-sweep", "heat-x", "heat-y", "heat-metric",
-    "curves-metric", "curves-group", "diff-a", "diff-b"]) {
+  const MENUS = { "parallel-colour": ["parallel", "colour"], "parallel-series": ["parallel", "series"], "scatter-x": ["scatter", "x"],
+    "scatter-y": ["scatter", "y"], "heat-sweep": ["heat", "sweep"], "heat-x": ["heat", "x"],
+    "heat-y": ["heat", "y"], "heat-metric": ["heat", "metric"], "curves-group": ["curves", "group"],
+    "curves-band": ["curves", "band"], "curves-x": ["curves", "x"], "run-id": [null, "run"] };
+  for (const [id, [view, field]] of Object.entries(MENUS)) {
     document.getElementById(id).addEventListener("change", (event) => {
-      const [view, field] = { "parallel-colour": ["parallel", "colour"], "scatter-x": ["scatter", "x"], "scatter-y": ["scatter", "y"],
-        "heat-sweep": ["heat", "sweep"], "heat-x": ["heat", "x"], "heat-y": ["heat", "y"],
-        "heat-metric": ["heat", "metric"], "curves-metric": ["curves", "metric"],
-        "curves-group": ["curves", "group"], "diff-a": ["diff", "a"], "diff-b": ["diff", "b"] }[id];
-      state[view][field] = event.target.value;
+      (view ? state[view] : state)[field] = event.target.value;
       renderViews();
     });
   }
+  document.getElementById("curves-smooth").addEventListener("input", (event) => {
+    curves.smooth = Number(event.target.value); renderViews();
+  });
+  for (const [id, field] of [["curves-ymin", "ymin"], ["curves-ymax", "ymax"]]) {
+    document.getElementById(id).addEventListener("change", (event) => {
+      const value = event.target.value === "" ? null : Number(event.target.value);
+      curves[field] = isNum(value) ? value : null; renderViews();
+    });
+  }
+  for (const [id, field] of [["curves-log", "log"], ["curves-every", "every"]]) {
+    document.getElementById(id).addEventListener("change", (event) => {
+      curves[field] = event.target.checked; curves.full = {}; renderViews();
+    });
+  }
+  document.getElementById("diff-add").addEventListener("change", (event) => {
+    if (BY_ID.has(event.target.value)) state.chosen = [...state.chosen, event.target.value].slice(-DIFF_MAX);
+    renderViews();
+  });
   document.getElementById("diff-only").addEventListener("change", renderDiff);
   renderTable();
   scroller.scrollTop = state.scroll || 0;

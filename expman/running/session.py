@@ -34,6 +34,7 @@ from expman.running.workspace import Workspace
 from expman.slurm import environment, signals
 from expman.store import record
 from expman.store.archive import Archive
+from expman.store.environment import CONDA_LIST
 
 
 class Session:
@@ -351,6 +352,7 @@ SHELVED = (
     "scripts",
     "code.patch",
     "packages.json",
+    CONDA_LIST,
     "logs",
     series.FILE,
     series.SAMPLED,

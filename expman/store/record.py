@@ -127,6 +127,7 @@ def begin_attempt(record: Record, config: Config, snapshot: dict[str, Any], now:
         stages=attempt["stages"],
         code=snapshot.get("code"),
         host=snapshot.get("host"),
+        environment=snapshot.get("environment"),
         scripts=snapshot.get("scripts", []),
         snapshot=snapshot.get("snapshot", []),
     )

@@ -61,7 +61,9 @@ def test_a_stage_burning_a_core_for_2_s_is_charged_2_s(
     assert used["samples"] >= 1 and used["processes_peak"] >= 1
     series = records(Path.cwd())[-1]["series"]
     assert series["sys/cpu_percent"]["max"] > 0
-    assert {"sys/rss_mb", "sys/read_mb", "sys/write_mb", "sys/processes"} <= set(series)
+    assert {"sys/rss_mb", "sys/swap_mb", "sys/read_mb", "sys/write_mb", "sys/processes"} <= set(
+        series
+    )
     assert not any(t.name == "expman-monitor" for t in threading.enumerate()), "it stops"
     assert not (Path.cwd() / "runs" / "0001" / "live").exists()
 

@@ -6,20 +6,19 @@ inherits), so a sweep's points on one host are each charged their own, and a pro
 left its step's process group is still counted. The runner itself is not.
 
 Each sample lists /proc once, reads the environment of a pid only the first time it is
-seen (its verdict is kept while the pid lives), and reads `stat` and `io` of the run's
-own processes only: the cost follows the run's tree, not the host's.
+seen (its verdict is kept while the pid lives), and reads `stat`, `status` and `io` of
+the run's own processes only: the cost follows the run's tree, not the host's.
 
 A sample gives the series under the reserved prefix `sys/` (percent of one core, resident
-memory of the tree in MiB, storage bytes read and written so far in MiB, processes); the
-summary (`resources` in the record) adds what the kernel counted for the children the
-runner reaped (`getrusage`), so that CPU time, peak memory and I/O of a process that ended
+and swapped-out memory of the tree in MiB, storage bytes read and written so far in MiB,
+processes); the summary (`resources` in the record) adds what the kernel counted for the
+children the runner reaped (`getrusage`), so that CPU time, peak memory and I/O of a process that ended
 between two samples are not lost. Nothing here raises into a run: a process that ends
 mid-read is passed over, an unreadable /proc gives no samples.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import resource
 import stat
@@ -80,6 +79,7 @@ class Sampler:
     _read: int = 0
     _written: int = 0
     _rss_peak: int = 0
+    _swap_peak: int = 0
     _processes_peak: int = 0
     _samples: int = 0
     _last: float | None = None
@@ -115,28 +115,30 @@ class Sampler:
         pids = self._own_pids()
         if pids is None:
             return {}
-        ticks = rss = 0
+        ticks = rss = swap = 0
         alive: dict[int, _Process] = {}
         for pid in pids:
-            read = _read_process(self.proc, pid)
-            if read is None:
+            reading = _read_process(self.proc, pid)
+            if reading is None:
                 continue  # ended meanwhile
-            cpu, pages, storage = read
             before = self._seen.get(pid, _Process())
-            now_process = _Process(cpu, *storage) if storage else _Process(cpu)
-            ticks += max(0, cpu - before.cpu)
-            self._read += max(0, now_process.read - before.read)
-            self._written += max(0, now_process.written - before.written)
-            rss += pages * self._page
-            alive[pid] = now_process
+            storage = reading.storage or (before.read, before.written)  # io unreadable now
+            ticks += max(0, reading.cpu - before.cpu)
+            self._read += max(0, storage[0] - before.read)
+            self._written += max(0, storage[1] - before.written)
+            rss += reading.pages * self._page
+            swap += reading.swap_kb * 1024
+            alive[pid] = _Process(reading.cpu, *storage)
         self._seen = alive
         self._cpu_ticks += ticks
         self._rss_peak = max(self._rss_peak, rss)
+        self._swap_peak = max(self._swap_peak, swap)
         self._processes_peak = max(self._processes_peak, len(alive))
         self._samples += 1
         values = {
             "cpu_percent": round(100 * ticks / self._ticks / max(elapsed, 1e-3), 1),
             "rss_mb": round(rss / MIB, 1),
+            "swap_mb": round(swap / MIB, 1),
             "read_mb": round(self._read / MIB, 3),
             "write_mb": round(self._written / MIB, 3),
             "processes": len(alive),
@@ -173,6 +175,7 @@ class Sampler:
             "cpu_seconds": round(cpu, 3),
             "cpu_util_mean": round(100 * cpu / wall, 1) if wall > 0 else None,
             "rss_peak_mb": round(rss / MIB, 1),
+            "swap_peak_mb": round(self._swap_peak / MIB, 1),
             "read_bytes": max(self._read, usage.read - self._usage.read),
             "write_bytes": max(self._written, usage.written - self._usage.written),
             "processes_peak": self._processes_peak,
@@ -196,23 +199,41 @@ def _holds(proc: str, pid: int, needle: bytes) -> bool:
         return False
 
 
-def _read_process(proc: str, pid: int) -> tuple[int, int, tuple[int, int] | None] | None:
-    """CPU ticks of its own, resident pages, storage bytes (read, written; None when
-    unreadable); None when the process is gone or its stat cannot be read."""
+@dataclass
+class _Reading:
+    cpu: int  # clock ticks of its own (user + system)
+    pages: int  # resident
+    swap_kb: int  # swapped out
+    storage: tuple[int, int] | None  # storage bytes read and written (None: unreadable)
+
+
+def _read_process(proc: str, pid: int) -> _Reading | None:
+    """One process now; None when it is gone or its stat cannot be read."""
     try:
         fields = _read(f"{proc}/{pid}/stat").rsplit(b")", 1)[1].split()
         cpu = int(fields[11]) + int(fields[12])
         pages = int(fields[21])
     except (OSError, IndexError, ValueError):
         return None
-    storage = None
-    with contextlib.suppress(OSError, ValueError, KeyError):
+    return _Reading(cpu, pages, _swap_kb(proc, pid), _storage(proc, pid))
+
+
+def _swap_kb(proc: str, pid: int) -> int:
+    try:
+        status = _read(f"{proc}/{pid}/status")
+        start = status.index(b"VmSwap:") + len(b"VmSwap:")
+        return int(status[start : status.index(b"kB", start)])
+    except (OSError, ValueError):  # gone, or a kernel thread (no VmSwap line)
+        return 0
+
+
+def _storage(proc: str, pid: int) -> tuple[int, int] | None:
+    try:
         lines = _read(f"{proc}/{pid}/io").splitlines()
         counts = dict(line.split(b": ", 1) for line in lines if b": " in line)
-        storage = (int(counts[b"read_bytes"]), int(counts[b"write_bytes"]))
-    if storage is None:
-        return cpu, pages, None
-    return cpu, pages, storage
+        return int(counts[b"read_bytes"]), int(counts[b"write_bytes"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def _read(path: str) -> bytes:

@@ -12,9 +12,9 @@ the run's own processes only: the cost follows the run's tree, not the host's.
 A sample gives the series under the reserved prefix `sys/` (percent of one core, resident
 and swapped-out memory of the tree in MiB, storage bytes read and written so far in MiB,
 processes); the summary (`resources` in the record) adds what the kernel counted for the
-children the runner reaped (`getrusage`), so that CPU time, peak memory and I/O of a process that ended
-between two samples are not lost. Nothing here raises into a run: a process that ends
-mid-read is passed over, an unreadable /proc gives no samples.
+children the runner reaped (`getrusage`), so that CPU time, peak memory and I/O of a
+process that ended between two samples are not lost. Nothing here raises into a run: a
+process that ends mid-read is passed over, an unreadable /proc gives no samples.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ resources: {every: 0.2}
 slurm: {memory: 2000M}
 stages:
   run:
-    cmd: python3 -c "import time; b = bytearray(150 << 20); b[::4096] = b'x' * len(b[::4096]); time.sleep(1.5)"
+    cmd: python3 -c "import time; b = bytearray(150 << 20); b[::4096] = b'x' * 38400; time.sleep(2)"
   fetch: {cmd: "true"}
 """
 

@@ -109,6 +109,17 @@ def test_containers_are_recorded_from_what_each_runtime_exposes(tmp_path: Path) 
     found = envcapture.capture(tmp_path, env=singularity, fs_root=tmp_path)[0]["container"]
     assert found == {"runtime": "singularity", "image": "images", "digest": None}
 
+    big = tmp_path / "images" / "big.sif"  # sparse: 300 MiB that take no room
+    with big.open("wb") as f:
+        f.truncate(300 << 20)
+    found = envcapture.capture(tmp_path, env={"APPTAINER_CONTAINER": str(big)}, fs_root=tmp_path)
+    sampled = found[0]["container"]["digest"]
+    assert sampled.startswith("sampled-sha256:"), "a big image is not read whole"
+    with big.open("r+b") as f:  # rebuilt: another image at the same place
+        f.write(b"SIF header of another build")
+    found = envcapture.capture(tmp_path, env={"APPTAINER_CONTAINER": str(big)}, fs_root=tmp_path)
+    assert found[0]["container"]["digest"] not in (sampled, None)
+
     podman = tmp_path / "podman"
     (podman / "run").mkdir(parents=True)
     (podman / "run" / ".containerenv").write_text(
@@ -185,10 +196,20 @@ def test_diff_shows_environment_differences_first(
     said = lines[2 : lines.index(next(line for line in lines if line.startswith("vars")))]
     assert "  conda numpy 1.26.4-h0_0 -> 2.0.0-h0_0" in said
     assert "  modules gcc/12 -> gcc/13" in said
-    assert any(line.startswith("  lock_files.requirements.txt ") for line in said)
+    digests = [hashlib.sha256(text).hexdigest()[:12] for text in (b"numpy\n", b"numpy>=2\n")]
+    assert f"  lock_files.requirements.txt {digests[0]} -> {digests[1]}" in said
     assert not any("zlib" in line for line in said), "only what differs"
     code, out, _ = run_cli("diff", "2", "2")
     assert "environment: same" in out.splitlines()[1]
+    # A record from elsewhere may say anything: shown escaped, never as control sequences.
+    path = root / "runs" / "0002" / "run.json"
+    hostile = json.loads(path.read_text())
+    hostile["environment"]["modules"] = ["gcc/13\x1b]0;owned\x07\x1b[2J"]
+    path.chmod(0o644)
+    path.write_text(json.dumps(hostile))
+    code, out, err = run_cli("diff", "1", "2")
+    assert code == 0, err
+    assert "\x1b" not in out and "modules gcc/12 -> gcc/13" in out
 
 
 @pytest.mark.slow

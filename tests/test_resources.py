@@ -4,6 +4,7 @@ with real processes, real doit and real sweeps."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -168,3 +169,26 @@ def test_watch_reads_the_runners_samples_beside_the_series(tmp_path: Path) -> No
     assert series.tail(resources.stream(tmp_path), reserved=None) == {"sys/rss_mb": [3.5]}
     (live / "series.jsonl").write_text('{"sys/rss_mb": 1, "loss": 2}\n')
     assert series.tail(series.stream(tmp_path)) == {"loss": [2.0]}
+
+
+def test_the_samples_file_is_never_written_through_a_link_or_into_a_pipe(tmp_path: Path) -> None:
+    """A stage may put anything where the runner appends its samples."""
+    live = tmp_path / "live"
+    live.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("kept\n")
+    (live / resources.FILE).symlink_to(elsewhere)
+    with pytest.raises(OSError):
+        resources.append(tmp_path, b"{}\n")
+    assert elsewhere.read_text() == "kept\n"
+    (live / resources.FILE).unlink()
+    os.mkfifo(live / resources.FILE)  # no reader: refused at once, never waited on
+    with pytest.raises(OSError):
+        resources.append(tmp_path, b"{}\n")
+    (live / resources.FILE).unlink()
+    live.rmdir()
+    (tmp_path / "other").mkdir()
+    live.symlink_to(tmp_path / "other")  # the folder itself a link
+    with pytest.raises(OSError):
+        resources.append(tmp_path, b"{}\n")
+    assert not list((tmp_path / "other").iterdir())

@@ -8,8 +8,9 @@ slow to read is cached per environment in the user's cache folder
 - conda: the explicit list (`conda list --explicit`'s content) is made from the
   environment's `conda-meta/*.json` records, read again only when `conda-meta/` or its
   `history` (both changed by every conda transaction) changed;
-- an Apptainer/Singularity image's SHA-256, hashed again only when the image file's
-  size, mtime or inode changed.
+- an Apptainer/Singularity image's SHA-256 (up to 256 MiB; beyond, of its size and 16
+  blocks spread over it), hashed again only when the image file's size, mtime or inode
+  changed.
 
 A record holds no absolute path: an environment or image is named by its folder's or
 file's name only.
@@ -43,6 +44,9 @@ IMAGE_VARIABLE = "EXPMAN_CONTAINER_IMAGE"  # what a container runtime does not e
 DIGEST_VARIABLE = "EXPMAN_CONTAINER_DIGEST"
 _CONTAINERENV = "run/.containerenv"  # Podman (and CRI-O): key="value" lines
 _DOCKERENV = ".dockerenv"  # Docker: an empty file at the container's root
+WHOLE_IMAGE = 256 << 20  # bytes of an image hashed whole; beyond, sampled
+_SAMPLES = 16
+_BLOCK = 1 << 16
 _DOCKER_ID = re.compile(r"/docker/containers/([0-9a-f]{64})/")
 
 
@@ -72,22 +76,31 @@ def lock_files(root: Path) -> dict[str, str]:
         for path in sorted(root.glob(pattern)):
             digest = _file_digest(path)
             if digest is not None:
-                found[path.name] = digest
+                found[path.name] = digest.removeprefix("sha256:")
     return dict(sorted(found.items()))
 
 
-def _file_digest(path: Path) -> str | None:
+def _file_digest(path: Path, sampled: bool = False) -> str | None:
+    """`sha256:HEX` of a regular file (never through a link); with `sampled`,
+    `sampled-sha256:HEX` of its size and `_SAMPLES` blocks spread over it (a 10 GB image
+    hashed whole would hold up the first run of every sweep point at once)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     try:
+        size = os.fstat(fd).st_size
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
         digest = hashlib.sha256()
+        if sampled:
+            digest.update(str(size).encode())
+            for i in range(_SAMPLES):
+                digest.update(os.pread(fd, _BLOCK, (size - _BLOCK) * i // (_SAMPLES - 1)))
+            return f"sampled-sha256:{digest.hexdigest()}"
         while chunk := os.read(fd, 1 << 20):
             digest.update(chunk)
-        return digest.hexdigest()
+        return f"sha256:{digest.hexdigest()}"
     except OSError:
         return None
     finally:
@@ -174,8 +187,9 @@ def _apptainer(env: dict[str, str]) -> dict[str, Any] | None:
 
 
 def _image_digest(image: Path) -> str | None:
-    """`sha256:...` of an image file (cached by its size, mtime and inode); None for a
-    sandbox folder or what cannot be read."""
+    """`sha256:...` of an image file up to `WHOLE_IMAGE` bytes, `sampled-sha256:...` of a
+    bigger one (cached by its size, mtime and inode); None for a sandbox folder or what
+    cannot be read."""
     try:
         info = image.stat()
     except OSError:
@@ -185,11 +199,11 @@ def _image_digest(image: Path) -> str | None:
     key = f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
     digest = _cached("images", str(image), key)
     if digest is None:
-        digest = _file_digest(image)
+        digest = _file_digest(image, sampled=info.st_size > WHOLE_IMAGE)
         if digest is None:
             return None
         _remember("images", str(image), key, digest)
-    return f"sha256:{digest}"
+    return digest
 
 
 def _podman(fs_root: Path) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from expman.store.objects import open_below
 PACKAGES = "packages.json"
 CONDA_LIST = "conda-explicit.txt"
 MAX_SIZE = 16 << 20
+_DIGEST = re.compile(r"(sha256:)?[0-9a-f]{64}")
 NONE = "(none)"
 
 
@@ -56,6 +58,8 @@ def _flat(value: Any, prefix: str = "") -> dict[str, str]:
         return {}
     if isinstance(value, list):
         return {prefix: " ".join(map(str, value)) or NONE}
+    if isinstance(value, str) and _DIGEST.fullmatch(value):
+        return {prefix: value[: value.find(":") + 13]}  # a digest: its first 12 digits say it
     return {prefix: NONE if value is None else str(value)}
 
 

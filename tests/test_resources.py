@@ -169,6 +169,15 @@ def test_watch_reads_the_runners_samples_beside_the_series(tmp_path: Path) -> No
     assert series.tail(resources.stream(tmp_path), reserved=None) == {"sys/rss_mb": [3.5]}
     (live / "series.jsonl").write_text('{"sys/rss_mb": 1, "loss": 2}\n')
     assert series.tail(series.stream(tmp_path)) == {"loss": [2.0]}
+    from expman.observe import inflight
+
+    more = {"step": 2, "sys/cpu_percent": 99.5, "sys/rss_mb": 4.0, "sys/swap_mb": 0.0}
+    resources.append(tmp_path, json.dumps(more).encode() + b"\n")
+    assert inflight._trend(tmp_path) == {  # the stages' first, then the runner's telling ones
+        "loss": [2.0],
+        "sys/cpu_percent": [99.5],
+        "sys/rss_mb": [3.5, 4.0],
+    }
 
 
 def test_the_samples_file_is_never_written_through_a_link_or_into_a_pipe(tmp_path: Path) -> None:

@@ -93,9 +93,12 @@ class Tracker:
             return None
         try:
             nvml.nvmlInit()
-            handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(nvml.nvmlDeviceGetCount())]
         except nvml.NVMLError:
             return None
+        try:
+            handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(nvml.nvmlDeviceGetCount())]
+        except nvml.NVMLError:
+            handles = []
         if not handles:
             _shutdown(nvml)
             return None

@@ -88,11 +88,13 @@ def describe(archive: Archive, run: dict[str, Any], now: float) -> Flight:
     )
 
 
+WATCHED = ("sys/cpu_percent", "sys/rss_mb", "sys/gpu0_util")  # of the runner's samples
+
+
 def _trend(run_dir: Path) -> dict[str, list[float]]:
-    """The latest values of the stages' metrics, then of the runner's samples (`sys/`)."""
+    """The latest values of the stages' metrics, then of the most telling of the runner's
+    samples (CPU, memory, the first GPU)."""
     found = series.tail(series.stream(run_dir), TREND_POINTS)
     used = series.tail(resources.stream(run_dir), TREND_POINTS, reserved=None)
-    found.update(
-        (name, values) for name, values in used.items() if name.startswith(resources.PREFIX)
-    )
+    found.update((name, used[name]) for name in WATCHED if name in used)
     return found

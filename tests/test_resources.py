@@ -101,6 +101,20 @@ def test_two_sweep_points_on_one_host_are_each_charged_their_own(
     assert 2.1 <= charged[2.5] <= 2.9, charged
 
 
+def test_a_stage_cannot_add_to_the_runners_series_nor_crowd_them_out() -> None:
+    """Even once the runner has a `sys/` series, a stage's values under it are dropped;
+    a stage's 1,000 metrics leave room for the runner's."""
+    from expman.observe import series
+
+    reader = series.Reader(Path("/nonexistent"))
+    reader._points([{f"m{i}": 1.0 for i in range(series.MAX_SERIES)}], [1])
+    reader.add_own(0.5, {"sys/rss_mb": 10.0})
+    reader._points([{"sys/rss_mb": 9999.0}], [2])
+    assert reader.summary()["sys/rss_mb"]["max"] == 10.0
+    assert len(reader.summary()) == series.MAX_SERIES + 1
+    assert "reserved prefix sys/" in (reader.problem() or "")
+
+
 def test_a_stage_cannot_write_the_runners_series(experiment: Experiment, run_cli: RunCli) -> None:
     spoof = 'echo \'{\\"sys/cpu_percent\\": 9999, \\"loss\\": 1}\' >> \\"$EXPMAN_METRICS\\"'
     experiment(_expfile(spoof))

@@ -208,6 +208,7 @@ class Reader:
         self.first_dropped: str | None = None
         self.bad_names = 0  # values dropped: their name is too long, or not Unicode text
         self.reserved = 0  # values dropped: a stage wrote them under the runner's prefix
+        self.own = 0  # series of the runner's own (`add_own`): not counted in MAX_SERIES
         self.restarts = 0  # times the file was found truncated or replaced
         self.readable = True  # at the last poll
         self.notes: list[str] = []  # what else went wrong (each said once)
@@ -344,18 +345,15 @@ class Reader:
     def _admitted(self, name: str) -> bool:
         """Whether points of a metric of this name are kept: a known one, or a new one
         within the bounds (a name dropped is counted)."""
-        if name.startswith(RESERVED):
+        if name.startswith(RESERVED):  # even once the runner has such a series
             self.reserved += 1
             return False
-        return self._new_admitted(name)
-
-    def _new_admitted(self, name: str) -> bool:
         if name in self.summaries:
             return True
         if not _good_name(name):
             self.bad_names += 1
             return False
-        if len(self.summaries) < MAX_SERIES:
+        if len(self.summaries) - self.own < MAX_SERIES:
             self.summaries[name] = Summary()
             self.samplers[name] = Sampler()
             return True
@@ -366,11 +364,15 @@ class Reader:
         return False
 
     def add_own(self, step: float, values: dict[str, float]) -> None:
-        """The runner's own points at `step` (names under `RESERVED`), beside the stages'."""
+        """The runner's own points at `step` (names under `RESERVED`), beside the stages'
+        (and beyond their `MAX_SERIES`: a stage cannot crowd them out)."""
         for name, value in values.items():
-            if self._new_admitted(name):
-                self.summaries[name].add([step], [value])
-                self.samplers[name].add([step], [value])
+            if name not in self.summaries:
+                self.summaries[name] = Summary()
+                self.samplers[name] = Sampler()
+                self.own += 1
+            self.summaries[name].add([step], [value])
+            self.samplers[name].add([step], [value])
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Each metric's summary as the record holds it, by name."""

@@ -71,6 +71,17 @@ def test_where_no_probe_applies_nothing_is_recorded_but_the_gpus_absence(
         assert "absent" in found["gpu"]
 
 
+def test_a_probe_that_fails_unexpectedly_is_said_and_the_others_recorded(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "uv.lock").write_text("lock\n")
+    env = {"CONDA_PREFIX": "/opt/conda\0envs", "LOADEDMODULES": "gcc/12"}  # no path has NUL
+    found, listed = envcapture.capture(tmp_path, env=env, fs_root=tmp_path)
+    assert listed is None and found["conda"] is None
+    assert found["error"].startswith("ValueError: ")
+    assert found["modules"] == ["gcc/12"] and list(found["lock_files"]) == ["uv.lock"]
+
+
 def test_a_conda_environment_is_listed_explicitly_and_cached(tmp_path: Path) -> None:
     prefix = _conda_env(tmp_path / "envs" / "study", {"numpy": "1.26.4", "python": "3.11.9"})
     env = {"CONDA_PREFIX": str(prefix), "CONDA_DEFAULT_ENV": "study"}

@@ -164,7 +164,14 @@ class Sampler:
 
     def summary(self, wall: float | None = None) -> dict[str, Any]:
         """The attempt's `resources`: what was sampled, completed by the kernel's count of
-        the reaped children (their CPU, largest resident memory and I/O)."""
+        the reaped children (their CPU, largest resident memory and I/O). Never raises:
+        a bug here must not keep the run from ending."""
+        try:
+            return self._summary(wall)
+        except Exception as e:
+            return {"samples": self._samples, "error": f"not summed up: {type(e).__name__}: {e}"}
+
+    def _summary(self, wall: float | None) -> dict[str, Any]:
         wall = time.monotonic() - self._started if wall is None else wall
         usage = _Usage.now()
         cpu = max(self._cpu_ticks / self._ticks, usage.cpu - self._usage.cpu)

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,16 +57,29 @@ def capture(
     """The attempt's `environment`, and the conda explicit list to keep beside it (None
     outside conda). `env` and `fs_root` are the process's own unless given."""
     env = dict(os.environ) if env is None else env
-    conda, explicit = _conda(env)
+    failed: list[str] = []
+    conda, explicit = _probe(lambda: _conda(env), (None, None), failed)
     found: dict[str, Any] = {
         "conda": conda,
-        "container": _container(env, fs_root),
-        "gpu": gpu.describe(),
+        "container": _probe(lambda: _container(env, fs_root), None, failed),
+        "gpu": _probe(gpu.describe, None, failed),
         "cuda_runtime": env.get("CUDA_VERSION") or None,
         "modules": [m for m in env.get("LOADEDMODULES", "").split(":") if m],
-        "lock_files": lock_files(root),
+        "lock_files": _probe(lambda: lock_files(root), {}, failed),
     }
+    if failed:
+        found["error"] = "; ".join(failed)
     return found, explicit
+
+
+def _probe(read: Callable[[], Any], otherwise: Any, failed: list[str]) -> Any:
+    """What a probe found; `otherwise` when it failed unexpectedly (a bug, a library's
+    surprise), said in `failed`: a run never fails for its environment's description."""
+    try:
+        return read()
+    except Exception as e:
+        failed.append(f"{type(e).__name__}: {e}")
+        return otherwise
 
 
 def lock_files(root: Path) -> dict[str, str]:

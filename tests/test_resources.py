@@ -158,6 +158,20 @@ def test_sampling_survives_processes_ending_and_proc_unreadable(tmp_path: Path) 
     (proc / "102" / "stat").unlink()  # ends between two samples
     assert sampler.sample()["sys/processes"] == 0
     assert resources.Sampler(marker, proc=str(tmp_path / "none")).sample() == {}
+    # Seen between fork and exec, a step's process has its parent's environment still.
+    (proc / "104").mkdir()
+    (proc / "104" / "environ").write_bytes(b"PATH=/bin\0")
+    (proc / "104" / "stat").write_text("104 (b) R " + "1 " * 60)
+    assert sampler.sample()["sys/processes"] == 0
+    (proc / "104" / "environ").write_bytes(marker.encode() + b"\0")  # it has exec'd
+    assert sampler.sample()["sys/processes"] == 1
+    (proc / "105").mkdir()  # never the run's: looked at twice, then never again
+    (proc / "105" / "environ").write_bytes(b"PATH=/bin\0")
+    sampler.sample()
+    sampler.sample()
+    (proc / "105" / "environ").write_bytes(marker.encode() + b"\0")
+    (proc / "105" / "stat").write_text("105 (c) R " + "1 " * 60)
+    assert sampler.sample()["sys/processes"] == 1
     summary = sampler.summary()
     assert summary["processes_peak"] == 1 and "error" not in summary
 

@@ -5,7 +5,7 @@ holds the run's marker (`EXPMAN_RUN_UID=<uid>`, which every step gets and every 
 inherits), so a sweep's points on one host are each charged their own, and a process that
 left its step's process group is still counted. The runner itself is not.
 
-Each sample lists /proc once, reads the environment of a pid only the first time it is
+Each sample lists /proc once, reads the environment of a pid only the first times it is
 seen (its verdict is kept while the pid lives), and reads `stat`, `status` and `io` of
 the run's own processes only: the cost follows the run's tree, not the host's.
 
@@ -71,7 +71,7 @@ class Sampler:
     marker: str  # NAME=VALUE in the environment of every process of the run
     every: float = EVERY
     proc: str = _PROC
-    _verdicts: dict[int, bool] = field(default_factory=dict)  # pid: one of the run's?
+    _verdicts: dict[int, bool | None] = field(default_factory=dict)  # one of the run's?
     _seen: dict[int, _Process] = field(default_factory=dict)
     _ticks: int = field(default_factory=lambda: os.sysconf("SC_CLK_TCK"))
     _page: int = field(default_factory=lambda: os.sysconf("SC_PAGE_SIZE"))
@@ -89,7 +89,10 @@ class Sampler:
     error: str | None = None
 
     def __post_init__(self) -> None:
-        self._gpu = gpu.Tracker.start()
+        try:
+            self._gpu = gpu.Tracker.start()
+        except Exception as e:  # NVML surprised us: the rest is sampled all the same
+            self.error = f"GPUs not sampled: {type(e).__name__}: {e}"
 
     def sample(self) -> dict[str, float]:
         """One sample: the series' values by name (empty when nothing could be read)."""
@@ -158,8 +161,14 @@ class Sampler:
         # A pid that went is forgotten: its number may come back as another process.
         self._verdicts = {pid: v for pid, v in self._verdicts.items() if pid in listed}
         needle = self.marker.encode() + b"\0"
+        # A pid seen without the marker is looked at once more at the next sample: seen
+        # between its fork and its exec, a step's process still had its parent's
+        # environment.
+        unsure = [pid for pid, ours in self._verdicts.items() if ours is None]
+        for pid in unsure:
+            self._verdicts[pid] = _holds(self.proc, pid, needle)
         for pid in listed - self._verdicts.keys():
-            self._verdicts[pid] = pid != me and _holds(self.proc, pid, needle)
+            self._verdicts[pid] = pid != me and (_holds(self.proc, pid, needle) or None)
         return sorted(pid for pid, ours in self._verdicts.items() if ours)
 
     def summary(self, wall: float | None = None) -> dict[str, Any]:
@@ -187,7 +196,7 @@ class Sampler:
             "write_bytes": max(self._written, usage.written - self._usage.written),
             "processes_peak": self._processes_peak,
             "samples": self._samples,
-            "every": self.every if self.error is None else None,
+            "every": self.every if self.every != float("inf") else None,
         }
         if self._gpu is not None:
             found["gpu"] = self._gpu.summary()

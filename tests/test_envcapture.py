@@ -189,6 +189,9 @@ def test_diff_shows_environment_differences_first(
     prefix = _conda_env(tmp_path / "envs" / "study", {"numpy": "1.26.4", "zlib": "1.3"})
     monkeypatch.setenv("CONDA_PREFIX", str(prefix))
     monkeypatch.setenv("LOADEDMODULES", "gcc/12")
+    site = tmp_path / "site-packages"  # a package installed as pip lays it out
+    (site / "torch-2.2.0.dist-info").mkdir(parents=True)
+    monkeypatch.syspath_prepend(str(site))
     assert run_cli("run")[0] == 0 and run_cli("end", "-m", "one")[0] == 0
     first = records(root)[0]
     assert first["environment"]["modules"] == ["gcc/12"]
@@ -197,6 +200,7 @@ def test_diff_shows_environment_differences_first(
         f for f in first["snapshot"] if f["path"] == "conda-explicit.txt"
     ).items()
     _conda_env(prefix, {"numpy": "2.0.0", "zlib": "1.3"})
+    (site / "torch-2.2.0.dist-info").rename(site / "torch-2.3.1.dist-info")  # pip upgraded it
     monkeypatch.setenv("LOADEDMODULES", "gcc/13")
     (root / "requirements.txt").write_text("numpy>=2\n")
     assert run_cli("run")[0] == 0 and run_cli("end", "-m", "two")[0] == 0
@@ -205,6 +209,7 @@ def test_diff_shows_environment_differences_first(
     lines = out.splitlines()
     assert lines[1] == "environment"
     said = lines[2 : lines.index(next(line for line in lines if line.startswith("vars")))]
+    assert said[0] == "  torch 2.2.0 -> 2.3.1", "pip's packages first"
     assert "  conda numpy 1.26.4-h0_0 -> 2.0.0-h0_0" in said
     assert "  modules gcc/12 -> gcc/13" in said
     digests = [hashlib.sha256(text).hexdigest()[:12] for text in (b"numpy\n", b"numpy>=2\n")]

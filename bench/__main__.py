@@ -12,6 +12,7 @@ from bench import (
     observe,
     overhead,
     query,
+    resources,
     skip_check,
     slurm,
     steps,
@@ -34,6 +35,7 @@ if __name__ == "__main__":
         ("keeping the archive", keep),
         ("sweeps", sweep),
         ("observing runs", observe),
+        ("what a run used, its environment", resources),
         ("slurm", slurm),
     ):
         print(f"\n== {name}")

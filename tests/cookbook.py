@@ -49,10 +49,14 @@ def build(root: Path) -> Path:
     root.mkdir(parents=True)
     (root / "expfile.yaml").write_text(EXPFILE)
     (root / ".gitignore").write_text("/.expman/\n/outputs/\n/runs/\n")
+    (root / "requirements.txt").write_text("numpy==1.26.4\n")
     git(root, "init", "-q")
     git(root, "add", "-A")
     git(root, "commit", "-qm", "lr-study")
     for number, (hypothesis, overrides, observations) in enumerate(RUNS, start=1):
+        if number == 4:  # the environment moves on: runs 4 to 6 ran with numpy 2
+            (root / "requirements.txt").write_text("numpy==2.0.0\n")
+            git(root, "commit", "-qam", "numpy 2")
         if number == 6:
             (root / "notes.txt").write_text("an untracked note\n")
         main(["-C", str(root), "start", "-m", hypothesis])

@@ -278,6 +278,9 @@ def _unknown_keys(
         yield (*path, key), f"unknown key '{key}'", hint
 
 
+SAMPLE_EVERY = 1.0  # the schema's default for `resources.every`
+
+
 def _model(data: dict[str, Any], text: str, path: Path, overrides: dict[str, Any]) -> Config:
     variables = dict(data.get("vars") or {})
     steps = [_step(str(p[1]), raw) for p, raw in rules.raw_steps(data["stages"])]
@@ -299,7 +302,15 @@ def _model(data: dict[str, Any], text: str, path: Path, overrides: dict[str, Any
         sweeps=dict(data.get("sweeps") or {}),
         slurm=dict(data.get("slurm") or {}),
         data=tuple(posixpath.normpath(d) for d in data.get("data") or ()),
+        sample_every=_sample_every(data.get("resources") or {}),
     )
+
+
+def _sample_every(section: dict[str, Any]) -> float | None:
+    """Seconds between samples of the run's processes; None: not sampled."""
+    if section.get("sample", True) is False:
+        return None
+    return float(section.get("every", SAMPLE_EVERY))
 
 
 def _step(stage: str, raw: dict[str, Any]) -> Step:

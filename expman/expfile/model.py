@@ -81,6 +81,7 @@ class Config:
     sweeps: Mapping[str, Any] = field(default_factory=dict)  # named sweeps, as written
     slurm: Mapping[str, Any] = field(default_factory=dict)  # the `slurm:` section, as written
     data: tuple[str, ...] = ()  # the `data:` patterns, normalised
+    sample_every: float | None = 1.0  # seconds between resource samples (None: none)
 
     @property
     def shared_patterns(self) -> tuple[str, ...]:

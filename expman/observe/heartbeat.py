@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from expman import fsutil
-from expman.observe import series
+from expman.observe import resources, series
 from expman.store.objects import open_regular
 
 FILE = "heartbeat.json"
@@ -43,9 +43,16 @@ def interval() -> float:
 class Monitor:
     """A daemon thread beside the stages of one attempt: series read, heartbeat written."""
 
-    def __init__(self, run_dir: Path, run: dict[str, Any], attempt: int) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        run: dict[str, Any],
+        attempt: int,
+        sampler: resources.Sampler | None = None,
+    ) -> None:
         self.run_dir = run_dir
         self.reader = series.Reader(series.stream(run_dir))
+        self.sampler = sampler  # what the run's processes use, sampled in this thread
         self.every = interval()
         self._beat = {
             "uid": run["uid"],
@@ -76,14 +83,28 @@ class Monitor:
 
     def _loop(self) -> None:
         last = time.monotonic()
-        pause = min(_POLL, self.every)
+        idle = min(_POLL, self.every, self.sampler.every if self.sampler else _POLL)
+        pause = idle
         while not self._stop.wait(pause):
             before = self.reader.offset
             self.reader.poll()
-            pause = _BUSY if self.reader.offset != before else min(_POLL, self.every)
+            pause = _BUSY if self.reader.offset != before else idle
+            if self.sampler is not None and self.sampler.due(time.monotonic()):
+                self._sample(self.sampler)
             if time.monotonic() - last >= self.every:
                 self.beat()
                 last = time.monotonic()
+
+    def _sample(self, sampler: resources.Sampler) -> None:
+        """One sample of the run's processes into the series (and the file `watch` reads)."""
+        values = sampler.sample()
+        if not values:
+            return
+        step = round(sampler.elapsed(), 1)
+        self.reader.add_own(step, values)
+        line = json.dumps({"step": step, **values}) + "\n"
+        with contextlib.suppress(OSError):  # a full disk must not stop the run
+            resources.append(self.run_dir, line.encode())
 
     def finish(self) -> series.Reader:
         """Stop the thread and remove the heartbeat; the reader has read the series so

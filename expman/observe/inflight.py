@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from expman.errors import ArchiveError
-from expman.observe import heartbeat, series
+from expman.observe import heartbeat, resources, series
 from expman.store import record
 from expman.store.archive import Archive
 
@@ -84,5 +84,17 @@ def describe(archive: Archive, run: dict[str, Any], now: float) -> Flight:
         stale=running and stale,
         step=step,
         elapsed=elapsed,
-        trend=series.tail(series.stream(run_dir), TREND_POINTS) if running else {},
+        trend=_trend(run_dir) if running else {},
     )
+
+
+WATCHED = ("sys/cpu_percent", "sys/rss_mb", "sys/gpu0_util")  # of the runner's samples
+
+
+def _trend(run_dir: Path) -> dict[str, list[float]]:
+    """The latest values of the stages' metrics, then of the most telling of the runner's
+    samples (CPU, memory, the first GPU)."""
+    found = series.tail(series.stream(run_dir), TREND_POINTS)
+    used = series.tail(resources.stream(run_dir), TREND_POINTS, reserved=None)
+    found.update((name, used[name]) for name in WATCHED if name in used)
+    return found

@@ -50,6 +50,7 @@ BUCKETS = 512  # a sampled curve keeps at most 4 points per bucket: about 2,000 
 MAX_SERIES = 1_000  # metrics per attempt: the first ones logged are kept
 MAX_NAME = 256  # characters of a metric's name
 MAX_LINE = 1 << 22  # bytes of a line, its newline included (and of a read); longer: skipped
+RESERVED = "sys/"  # names of the runner's own series (what the run used): no stage writes them
 _DROPPED_COUNTED = 100_000  # distinct dropped names counted (beyond: "more than")
 _EXACT = 2**53  # integers beyond are numbers a float (and JavaScript) cannot hold exactly
 _NOT_OBJECT = "not a JSON object"
@@ -206,6 +207,8 @@ class Reader:
         self.dropped: set[str] = set()  # names beyond MAX_SERIES (the first few counted)
         self.first_dropped: str | None = None
         self.bad_names = 0  # values dropped: their name is too long, or not Unicode text
+        self.reserved = 0  # values dropped: a stage wrote them under the runner's prefix
+        self.own = 0  # series of the runner's own (`add_own`): not counted in MAX_SERIES
         self.restarts = 0  # times the file was found truncated or replaced
         self.readable = True  # at the last poll
         self.notes: list[str] = []  # what else went wrong (each said once)
@@ -342,12 +345,15 @@ class Reader:
     def _admitted(self, name: str) -> bool:
         """Whether points of a metric of this name are kept: a known one, or a new one
         within the bounds (a name dropped is counted)."""
+        if name.startswith(RESERVED):  # even once the runner has such a series
+            self.reserved += 1
+            return False
         if name in self.summaries:
             return True
         if not _good_name(name):
             self.bad_names += 1
             return False
-        if len(self.summaries) < MAX_SERIES:
+        if len(self.summaries) - self.own < MAX_SERIES:
             self.summaries[name] = Summary()
             self.samplers[name] = Sampler()
             return True
@@ -356,6 +362,17 @@ class Reader:
         if len(self.dropped) < _DROPPED_COUNTED:
             self.dropped.add(name)
         return False
+
+    def add_own(self, step: float, values: dict[str, float]) -> None:
+        """The runner's own points at `step` (names under `RESERVED`), beside the stages'
+        (and beyond their `MAX_SERIES`: a stage cannot crowd them out)."""
+        for name, value in values.items():
+            if name not in self.summaries:
+                self.summaries[name] = Summary()
+                self.samplers[name] = Sampler()
+                self.own += 1
+            self.summaries[name].add([step], [value])
+            self.samplers[name].add([step], [value])
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Each metric's summary as the record holds it, by name."""
@@ -396,13 +413,23 @@ class Reader:
                 f"{self.bad_names:,} {values} under names longer than {MAX_NAME} "
                 "characters or not valid text dropped"
             )
+        if self.reserved:
+            values = "value" if self.reserved == 1 else "values"
+            said.append(
+                f"{self.reserved:,} {values} under the reserved prefix {RESERVED} dropped "
+                "(the runner's own series)"
+            )
         return f"{FILE}: " + "; ".join(said) if said else None
 
 
-def tail(path: Path, points: int = 24, size: int = 1 << 16) -> dict[str, list[float]]:
+def tail(
+    path: Path, points: int = 24, size: int = 1 << 16, reserved: str | None = RESERVED
+) -> dict[str, list[float]]:
     """The last values of each metric (at most `points`, oldest first) from the end of a
     series file, without reading all of it: what `watch` shows while a run runs. Anything
-    but a regular file (a pipe, a folder, a link put in its place) has none."""
+    but a regular file (a pipe, a folder, a link put in its place) has none. Names under
+    `reserved` are left out: no stage's values pass for the runner's (None: the runner's
+    own file)."""
     try:
         fd = _open_regular(path)
     except OSError:
@@ -423,7 +450,7 @@ def tail(path: Path, points: int = 24, size: int = 1 << 16) -> dict[str, list[fl
         if not isinstance(value, dict):
             continue
         for name, number in value.items():
-            if name != "step" and _good_name(name):
+            if name != "step" and _good_name(name) and not (reserved and name.startswith(reserved)):
                 kept = _value(number)
                 if kept is not None:
                     found.setdefault(name, []).append(float(kept))

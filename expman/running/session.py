@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from expman import processes
 from expman.errors import ArchiveError, ExpmanError, StageError, UsageError
 from expman.expfile.model import Config, Step
-from expman.observe import heartbeat, metrics, series
+from expman.observe import heartbeat, metrics, resources, series
 from expman.output import printable, style, write_line
 from expman.running import execute, outputs, snapshot
 from expman.running.openrun import (
@@ -34,6 +34,7 @@ from expman.running.workspace import Workspace
 from expman.slurm import environment, signals
 from expman.store import record
 from expman.store.archive import Archive
+from expman.store.environment import CONDA_LIST
 
 
 class Session:
@@ -109,7 +110,7 @@ class Session:
         self.record = run
         attempt = len(run["attempts"])
         series.begin(run_dir)
-        self._monitor = heartbeat.Monitor(run_dir, run, attempt)
+        self._monitor = heartbeat.Monitor(run_dir, run, attempt, self._sampler(run))
         self._monitor.start()
         label = f"run {run['id']}" + (f", attempt {attempt}" if attempt > 1 else "")
         write_line(self.err, style(f"expman: {label} ({self.config.name})", "bold", self.err))
@@ -264,12 +265,21 @@ class Session:
         """The attempt's metric series: read to the end, summarised, stored."""
         assert self.record is not None and self._monitor is not None
         reader = self._monitor.finish()
+        if self._monitor.sampler is not None:
+            record.add_resources(self.record, self._monitor.sampler.summary())
         self._monitor = None
         run_dir = self.archive.run_dir(self.record["id"])
         problem = series.keep(reader, run_dir, self.archive.objects)
         record.add_series(self.record, reader.summary(), problem)
         if problem:
             self._warn(problem)
+
+    def _sampler(self, run: record.Record) -> resources.Sampler | None:
+        """What samples the run's processes (found by their marker), if the expfile says so."""
+        every = self.config.sample_every
+        if every is None:
+            return None
+        return resources.Sampler(f"{RUN_MARKER}={run['uid']}", every)
 
     def _current(self) -> record.Record:
         if self.record is None:
@@ -357,6 +367,7 @@ SHELVED = (
     "scripts",
     "code.patch",
     "packages.json",
+    CONDA_LIST,
     "logs",
     series.FILE,
     series.SAMPLED,

@@ -1,4 +1,5 @@
-"""What a run ran with: the code version from git, the host, Python and its packages."""
+"""What a run ran with: the code version from git, the host, Python and its packages,
+and the environment beyond them (`envcapture`)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from typing import Any
 
 from expman import __version__
 from expman.expfile.model import Config
+from expman.running import envcapture
 from expman.running.outputs import OUTPUTS
 from expman.running.state import STATE_DIR
+from expman.store.environment import CONDA_LIST
 from expman.store.objects import ObjectStore
 
 # Uncommitted changes go into code.patch, untracked files' content included, up to this
@@ -258,7 +261,16 @@ def take(config: Config, store: ObjectStore, run_dir: Path, warn: Callable[[str]
     if code.error:
         warn(f"{code.error}: the code version is not recorded")
     keep("packages.json", json.dumps(packages(), indent=1).encode())
-    return {"code": code.record(patch), "host": host(), "scripts": scripts, "snapshot": files}
+    environment, conda_list = envcapture.capture(root)
+    if conda_list is not None:
+        keep(CONDA_LIST, conda_list)
+    return {
+        "code": code.record(patch),
+        "host": host(),
+        "environment": environment,
+        "scripts": scripts,
+        "snapshot": files,
+    }
 
 
 def with_overrides(config: Config) -> str:

@@ -127,6 +127,7 @@ def begin_attempt(record: Record, config: Config, snapshot: dict[str, Any], now:
         stages=attempt["stages"],
         code=snapshot.get("code"),
         host=snapshot.get("host"),
+        environment=snapshot.get("environment"),
         scripts=snapshot.get("scripts", []),
         snapshot=snapshot.get("snapshot", []),
     )
@@ -161,6 +162,7 @@ def finish_attempt(
     record["status"] = status
     record["metrics"] = metrics  # this attempt's, even none: never an earlier attempt's
     record["series"] = {}  # until `add_series`: never an earlier attempt's
+    record.pop("resources", None)  # until `add_resources`: never an earlier attempt's
     record["stages_duration"] = stages_duration(record)
 
 
@@ -187,6 +189,12 @@ def add_series(record: Record, summary: dict[str, Any], problem: str | None) -> 
     if problem:
         attempt["series_error"] = problem
     record["series"] = summary
+
+
+def add_resources(record: Record, used: dict[str, Any]) -> None:
+    """What the current attempt's processes used; the run takes it."""
+    current_attempt(record)["resources"] = used
+    record["resources"] = used
 
 
 def data_changed(record: Record, names: list[str]) -> str:

@@ -9,16 +9,19 @@ from typing import Any, TextIO
 from expman import formats
 from expman.cli.commands.show import flatten
 from expman.output import printable, style, write_line
+from expman.store import environment
 from expman.store.archive import Archive
 
 
 def diff(*, archive: Path, names: tuple[str, str], out: TextIO) -> int:
-    """Print vars, config, code, scripts and metrics of run A against run B."""
+    """Print the environment, vars, config, code, scripts and metrics of run A against
+    run B."""
     store = Archive(archive)
     ids = [store.resolve(name) for name in names]
     a, b = (store.read_valid(run_id) for run_id in ids)
     dirs = [store.run_dir(run_id) for run_id in ids]
     write_line(out, style(f"run {ids[0]} -> run {ids[1]}", "bold", out))
+    _environment(environment.differences(a, dirs[0], b, dirs[1]), out)
     _values("vars", a.get("vars") or {}, b.get("vars") or {}, out)
     _files("config", [(d / "expfile.yaml") for d in dirs], "expfile.yaml", out)
     _code(a.get("code") or {}, b.get("code") or {}, dirs, out)
@@ -33,6 +36,14 @@ def diff(*, archive: Path, names: tuple[str, str], out: TextIO) -> int:
         all_rows=True,
     )
     return 0
+
+
+def _environment(differences: list[str], out: TextIO) -> None:
+    """What differs in the environment (packages, conda, driver, container, modules, lock
+    files), one line each, before anything else: the likeliest reason two runs differ."""
+    write_line(out, style("environment", "bold", out) + ("" if differences else ": same"))
+    for line in differences:
+        write_line(out, "  " + printable(line))
 
 
 def _values(

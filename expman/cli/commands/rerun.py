@@ -8,6 +8,7 @@ from typing import TextIO
 from expman.errors import EXIT_CHECK_DIFFERS, EXIT_INTERNAL, EXIT_STAGE_FAILED
 from expman.output import printable, style, write_line
 from expman.running import rerun as again
+from expman.store import environment
 from expman.store.archive import Archive
 from expman.store.record import FAILED
 
@@ -16,7 +17,8 @@ def rerun(
     *, root: Path, archive: Path, name: str, check: bool, streams: tuple[TextIO, TextIO]
 ) -> int:
     """0 when it ran (and, with `check`, reproduced the original); 1 when a stage failed;
-    4 when `check` found outputs or metrics that differ."""
+    4 when `check` found outputs or metrics that differ. With `check` the environment's
+    drift (packages, driver, container...) is said first: a reason, not a difference."""
     out, _ = streams
     store = Archive(archive)
     run_id = store.resolve(name)
@@ -28,7 +30,11 @@ def rerun(
         return EXIT_INTERNAL
     if not check:
         return 0
-    differences = again.compare(store.read(run_id), new)
+    original = store.read(run_id)
+    drift = environment.differences(original, store.run_dir(run_id), new, store.run_dir(new["id"]))
+    for line in drift:
+        write_line(out, style(printable(f"  environment: {line}"), "yellow", out))
+    differences = again.compare(original, new)
     for line in differences:
         write_line(out, style(printable(f"  differs: {line}"), "red", out))
     if differences:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from typing import Any
 
 SUBMITTED_RUN = "EXPMAN_SLURM_RUN"  # set by expman's batch script: the uid of its run
@@ -28,11 +29,22 @@ def describe() -> dict[str, Any]:
         "restarts": _number(env.get("SLURM_RESTART_COUNT")) or 0,
         "granted": {
             "cpus": _number(env.get("SLURM_CPUS_PER_TASK") or env.get("SLURM_CPUS_ON_NODE")),
-            "memory_mb": _number(env.get("SLURM_MEM_PER_NODE") or env.get("SLURM_MEM_PER_CPU")),
+            "memory_mb": _memory_mb(env),
             "gpus": env.get("SLURM_JOB_GPUS") or env.get("CUDA_VISIBLE_DEVICES"),
         },
     }
     return found
+
+
+def _memory_mb(env: Mapping[str, str]) -> int | None:
+    """The job's memory on its node: `--mem`'s, or `--mem-per-cpu`'s times the CPUs the job
+    has there (Slurm gives each allocated CPU that much)."""
+    whole = _number(env.get("SLURM_MEM_PER_NODE"))
+    if whole is not None:
+        return whole
+    per_cpu = _number(env.get("SLURM_MEM_PER_CPU"))
+    cpus = _number(env.get("SLURM_CPUS_ON_NODE")) or 1
+    return None if per_cpu is None else per_cpu * cpus
 
 
 def _number(text: str | None) -> int | None:

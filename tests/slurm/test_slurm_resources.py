@@ -42,3 +42,17 @@ def test_a_job_records_what_it_used_beside_what_it_asked_and_was_granted(
     found = expman(root, "query", f"[?{over}].id")
     assert found.returncode == 0, found.stderr
     assert json.loads(found.stdout) == ["0001"]
+
+
+def test_memory_granted_per_cpu_is_recorded_as_the_jobs_whole(experiment: Experiment) -> None:
+    """With `--mem-per-cpu`, Slurm gives the job that much for each of its CPUs: the record's
+    `granted.memory_mb` is the job's memory (as with `--mem`), never the per-CPU figure."""
+    root = experiment(
+        EXPFILE.replace("slurm: {memory: 2000M}", 'slurm: {cpus: 2, sbatch: ["--mem-per-cpu=700"]}')
+    )
+    done = expman(root, "run", "--on", "slurm")
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: record(root)["status"] not in ("queued", "running"), what="the job to end")
+    granted = record(root)["backend"]["granted"]
+    assert granted["cpus"] == 2
+    assert granted["memory_mb"] == 1400

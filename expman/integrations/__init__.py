@@ -16,15 +16,17 @@ the scripts that expman runs do.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import expman
 
 
-def log_values(step: int | float | None, values: Mapping[str, object]) -> None:
-    """`expman.log(step, **values)` for values a framework reported, keyed by any text.
+def log_values(step: int | float | None, values: Mapping[Any, object]) -> None:
+    """`expman.log(step, **values)` for the values a framework reported.
 
-    A key named `step` would clash with the step argument: it serves as the step when the
-    framework gave none, and is left out otherwise.
+    Keys are taken as text (a keyword argument must be). A key named `step` would clash
+    with the step argument: it serves as the step when the framework gave none, and is
+    left out otherwise.
     """
     points = {str(key): value for key, value in values.items()}
     given = points.pop("step", None)

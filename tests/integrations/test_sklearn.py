@@ -40,6 +40,7 @@ def _points(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.slow  # scikit-learn takes seconds to import
 def test_each_candidate_is_a_point_with_its_numeric_columns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -75,6 +76,7 @@ def test_each_candidate_is_a_point_with_its_numeric_columns(
     assert [p["split2_test_score"] for p in points] == results["split2_test_score"].tolist()
 
 
+@pytest.mark.slow  # scikit-learn takes seconds to import
 def test_an_unfitted_search_logs_nothing_and_says_so_once(tmp_path: Path) -> None:
     need("sklearn")
     target = tmp_path / "series.jsonl"
@@ -96,6 +98,7 @@ def test_an_unfitted_search_logs_nothing_and_says_so_once(tmp_path: Path) -> Non
     assert not target.exists()
 
 
+@pytest.mark.slow  # scikit-learn takes seconds to import
 def test_outside_a_run_a_search_logs_nothing_and_writes_nothing(tmp_path: Path) -> None:
     need("sklearn")
     env = {k: v for k, v in os.environ.items() if k != "EXPMAN_METRICS"}

@@ -58,13 +58,14 @@ trainer = pl.Trainer(
     enable_progress_bar=False,
     enable_model_summary=False,
     accelerator="cpu",
-    devices=1,
+    devices=int(os.environ.get("DEVICES", "1")),
+    strategy="ddp" if os.environ.get("DEVICES", "1") != "1" else "auto",
 )
 trainer.fit(Model(), data, data)
-if len(sys.argv) > 1:
+if len(sys.argv) > 1 and trainer.global_rank == 0:
     with open(os.path.join(loggers[1].log_dir, "metrics.csv")) as f:
         rows = [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
-""" + reporting("rows")
+""" + reporting("rows", when="trainer.global_rank == 0")
 
 
 @pytest.mark.slow
@@ -78,6 +79,18 @@ def test_the_logger_writes_what_lightning_hands_its_loggers(
     assert summary["train_loss"]["count"] == 8
     assert summary["val_loss"]["count"] == 2
     assert summary["train_loss"]["last"] < summary["train_loss"]["first"]  # it learned
+
+
+@pytest.mark.slow
+def test_with_two_processes_only_rank_zero_logs(
+    experiment: Callable[..., Path], run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    need("lightning", "torch")
+    monkeypatch.setenv("DEVICES", "2")  # DDP on the CPU: Lightning starts a second process
+    summary, points, rows = run_in_expman(experiment, run_cli, TRAIN)
+    assert len(rows) == 6  # each process trains on half the data: 2 steps per epoch
+    assert points == [pytest.approx(row, rel=1e-6) for row in rows]  # rank 1 logged nothing
+    assert summary["train_loss"]["count"] == 4
 
 
 @pytest.mark.slow

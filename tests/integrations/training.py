@@ -13,17 +13,17 @@ from typing import Any
 from tests.conftest import RunCli, records
 
 REPORT = """
-if len(sys.argv) > 1:
+if len(sys.argv) > 1 and WHEN:
     os.makedirs(os.path.dirname(sys.argv[1]), exist_ok=True)
     with open(sys.argv[1], "w") as f:
         json.dump(REPORTED, f)
 """
 
 
-def reporting(reported: str) -> str:
+def reporting(reported: str, when: str = "True") -> str:
     """The end of a training script: write `reported` (an expression) to the file named by
-    its first argument, if it has one."""
-    return REPORT.replace("REPORTED", reported)
+    its first argument, if it has one and `when` (an expression) holds."""
+    return REPORT.replace("REPORTED", reported).replace("WHEN", when)
 
 
 EXPFILE = """\

@@ -69,9 +69,9 @@ def _plain(value: object) -> object:
     if callable(item):
         try:
             return item()
-        except (TypeError, ValueError):
+        except Exception:  # any: PyTorch raises RuntimeError for a tensor of many elements
             pass
     try:
         return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
+    except Exception:  # whatever an object's __float__ raises: it is no number
         return str(value)

@@ -21,6 +21,7 @@ LAYERS = (
     "sweeps",
     "running",
     "slurm",
+    "integrations",  # what training scripts import: framework callbacks over `expman.log`
     "observe",
     "store",
     "expfile",

@@ -92,7 +92,8 @@ def _run(
     sweeps = Sweeps(archive)
 
     def note_running(run: record.Record) -> None:
-        sweeps.note_result(sweep["id"], index, {"run": run["id"], "status": record.RUNNING})
+        note = {"run": run["id"], "status": record.RUNNING}
+        sweeps.note_result(sweep["id"], index, note, durable=False)
 
     def note_ended(run: record.Record) -> None:
         sweeps.note_result(sweep["id"], index, _result(run))

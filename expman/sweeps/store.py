@@ -165,11 +165,15 @@ class Sweeps:
             self.write(data)
         return data
 
-    def note_result(self, sweep_id: str, index: int, result: dict[str, Any]) -> None:
-        """Note which run point `index` ran as, and how it ended (for the sweep's view)."""
+    def note_result(
+        self, sweep_id: str, index: int, result: dict[str, Any], durable: bool = True
+    ) -> None:
+        """Note which run point `index` ran as, and how it ended (for the sweep's view);
+        without `durable`, not synced (a note that the point is running: a power cut
+        stops it, and the run's record is what tells)."""
         folder = self.folder(sweep_id) / RESULTS
         folder.mkdir(exist_ok=True)
-        fsutil.write_json_atomic(folder / f"{index}.json", result)
+        fsutil.write_json_atomic(folder / f"{index}.json", result, sync=durable)
 
     def result(self, sweep_id: str, index: int) -> dict[str, Any] | None:
         """The latest result noted for point `index`, or None."""

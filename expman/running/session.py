@@ -96,7 +96,11 @@ class Session:
         (run_dir / "logs").mkdir(exist_ok=True)
         with self.archive.objects.writing():  # `gc` never frees what is being linked
             taken = snapshot.take(
-                self.config, store=self.archive.objects, run_dir=run_dir, warn=self._warn
+                self.config,
+                store=self.archive.objects,
+                run_dir=run_dir,
+                warn=self._warn,
+                code=None if self.workspace is None else self.workspace.code,
             )
         if self.workspace is not None:  # a detached worktree: the code's branch is known
             taken["code"]["branch"] = self.workspace.branch

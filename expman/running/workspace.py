@@ -30,6 +30,7 @@ from expman.running import ending, sharedfiles
 from expman.running.openrun import open_record
 from expman.running.outputs import OUTPUTS
 from expman.running.sharedfiles import SharedFiles
+from expman.running.snapshot import CodeVersion
 from expman.running.state import STATE_DIR
 from expman.store import record
 
@@ -63,6 +64,10 @@ class Workspace:
     inside: Path  # the experiment's folder in it
     branch: str | None  # the branch of the code version it holds (a worktree has none)
     shared: SharedFiles = field(default_factory=SharedFiles)
+    # The code version it was made from, when the maker knows it whole (a sweep's point:
+    # its sweep's), so that an attempt records it without asking git: what the stages
+    # and the shared data's links add to the worktree is not code.
+    code: CodeVersion | None = None
 
 
 def create(

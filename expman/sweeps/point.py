@@ -14,6 +14,7 @@ input, 75 claimed by another (or done by another since it was planned).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ from expman.output import write_error
 from expman.processes import signals_held, sigterm_as_interrupt
 from expman.running import workspace
 from expman.running.inworkspace import run_in_workspace
+from expman.running.snapshot import CodeVersion
 from expman.running.state import STATE_DIR, State
 from expman.running.workspace import Workspace
 from expman.store import record
@@ -73,7 +75,20 @@ def _make_workspace(root: Path, folder: Path, sweep: dict[str, Any], name: str) 
         root, name, code["commit"], patch if patch.exists() else None, cfg, code.get("branch")
     )
     shutil.copyfile(expfile, made.inside / location.EXPFILE)
-    return made
+    return dataclasses.replace(made, code=_code_version(code, patch))
+
+
+def _code_version(code: dict[str, Any], patch: Path) -> CodeVersion:
+    """The sweep's code version, which its points' workspaces are made from: what each
+    point records without a `git status` of its own."""
+    return CodeVersion(
+        commit=code["commit"],
+        branch=code.get("branch"),
+        dirty=bool(code.get("dirty")),
+        patch=patch.read_bytes() if patch.exists() else b"",  # as the workspace has it
+        omitted=list(code.get("omitted") or []),
+        error=code.get("error"),
+    )
 
 
 def _run(

@@ -110,8 +110,8 @@ def _run(
         note = {"run": run["id"], "status": record.RUNNING}
         sweeps.note_result(sweep["id"], index, note, durable=False)
 
-    def note_ended(run: record.Record) -> None:
-        sweeps.note_result(sweep["id"], index, _result(run))
+    def note_ended(run: record.Record) -> None:  # the ended record is synced: the truth
+        sweeps.note_result(sweep["id"], index, _result(run), durable=False)
 
     _, run = run_in_workspace(
         made,

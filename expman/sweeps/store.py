@@ -169,8 +169,8 @@ class Sweeps:
         self, sweep_id: str, index: int, result: dict[str, Any], durable: bool = True
     ) -> None:
         """Note which run point `index` ran as, and how it ended (for the sweep's view);
-        without `durable`, not synced (a note that the point is running: a power cut
-        stops it, and the run's record is what tells)."""
+        without `durable`, not synced (a point's own notes: a power cut stops it, and the
+        run's record, synced as it ends, is what the resume and the status go by)."""
         folder = self.folder(sweep_id) / RESULTS
         folder.mkdir(exist_ok=True)
         fsutil.write_json_atomic(folder / f"{index}.json", result, sync=durable)

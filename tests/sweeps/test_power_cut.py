@@ -1,8 +1,9 @@
 """A power cut in the middle of a sweep's point: only what was synced survives.
 
-A point syncs its run's record once, when the run ends; the writes before (the attempt
-begun, a step's pid, a step done, the attempt finished) and the sweep's note that the
-point is running are not synced. The test runs a real sweep whose every atomic write is
+A point syncs its run's record when the run is made (with the notes that find the open
+run: the archive's marker and the workspace's) and when it ends; the writes between (the
+attempt begun, a step's pid, a step done, the attempt finished) and the sweep's notes of
+the point are not synced. The test runs a real sweep whose every atomic write is
 logged (a `sitecustomize` in the sweep's interpreter: the writes themselves are
 expman's own), kills the sweep and its point with SIGKILL while a stage runs, then puts
 back every file that was last written without a sync as the disk may have kept it: the
@@ -111,6 +112,8 @@ def test_a_power_cut_while_a_point_runs_leaves_no_record_that_lies(
     put_back = _cut_power(sweepable, log)
     record = sweepable / "runs" / killed[0]["id"] / "run.json"
     assert record in put_back  # the state the point last wrote was not synced
+    result = sweepable / "runs" / "sweeps" / "s0001" / "results" / "0.json"
+    assert result in put_back and not result.exists()  # the sweep's note of it: lost
     after_cut = json.loads(record.read_text())
     assert after_cut["attempts"] == []  # as the run was made: no attempt begun
 

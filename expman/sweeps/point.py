@@ -52,6 +52,7 @@ def run_point(root: Path, archive: Archive, sweep_id: str, index: int, retries: 
     name = f"{sweep_id}-{index}"
     folder = sweeps.folder(sweep_id)
     status = record.INTERRUPTED
+    made: Workspace | None = None
     try:
         made = _make_workspace(root, folder, sweep, name)
         prerun.share(root, archive, folder, sweep, _overrides(point), made)
@@ -60,7 +61,8 @@ def run_point(root: Path, archive: Archive, sweep_id: str, index: int, retries: 
         with signals_held():  # a stop now must not leave half a workspace
             claims.release(index)
             if status != record.FAILED:
-                workspace.remove(root, root / STATE_DIR / workspace.WORKSPACES / name)
+                inside = None if made is None else made.inside
+                workspace.remove(root, root / STATE_DIR / workspace.WORKSPACES / name, inside)
     return {record.SUCCEEDED: 0, record.FAILED: 1}.get(status, 130)
 
 

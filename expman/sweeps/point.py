@@ -42,7 +42,7 @@ def run_point(root: Path, archive: Archive, sweep_id: str, index: int, retries: 
     """Run point `index` of the sweep; the exit code (see the module's words)."""
     sweeps = Sweeps(archive)
     sweep = sweeps.read(sweep_id)
-    point = sweeps.plan(sweep_id)[index]
+    point = sweeps.point(sweep_id, index)
     claims = sweeps.claims(sweep_id)
     if not claims.take(index):
         return CLAIMED

@@ -92,18 +92,18 @@ def _floor(folder: Path, points: int) -> float:
     return time.perf_counter() - started
 
 
-def _hydra(work: Path) -> float:
-    """Seconds a job of a Hydra multirun (BasicLauncher) of 100 trivial jobs; NaN without
-    hydra-core."""
+def _hydra(work: Path, jobs: int) -> float:
+    """Seconds a job of a Hydra multirun (BasicLauncher) of `jobs` trivial jobs; NaN
+    without hydra-core."""
     if importlib.util.find_spec("hydra") is None:
         print('  hydra-core is not installed: `pip install -e ".[bench]"` for its baseline')
         return float("nan")
     app = work / "hydra_app.py"
     app.write_text(HYDRA_APP)
-    argv = [sys.executable, str(app), "--multirun", "+n=range(0,100)"]
+    argv = [sys.executable, str(app), "--multirun", f"+n=range(0,{jobs})"]
     argv.append(f"hydra.sweep.dir={work / 'multirun'}")
     run = partial(subprocess.run, argv, cwd=work, capture_output=True, check=True, env=ENV)
-    return timed(run, 1)[0] / 100
+    return timed(run, 1)[0] / jobs
 
 
 def _overhead(work: Path, rounds: int, large: int) -> bool:
@@ -124,9 +124,10 @@ def _overhead(work: Path, rounds: int, large: int) -> bool:
         f"  {large:,} points: {at_large * 1000:.1f} ms a point; the floor "
         f"{floor_large * 1000:.1f} ms; {load()}"
     )
-    hydra = _hydra(work)
+    jobs = 30 if large < 1000 else 100
+    hydra = _hydra(work, jobs)
     if hydra == hydra:  # not NaN
-        print(f"  Hydra multirun (BasicLauncher), 100 jobs: {hydra * 1000:.1f} ms a job")
+        print(f"  Hydra multirun (BasicLauncher), {jobs} jobs: {hydra * 1000:.1f} ms a job")
     met = report(
         "a sweep point, trivial stages, --jobs 2, 100 points",
         median(ours) * 1000,

@@ -4,10 +4,11 @@
   rounds alternating with the floor (a fork a point, two at a time, running `true` twice
   and writing one synced JSON record), then one sweep of 1,000 points (300 with
   `--quick`) against the floor at that size: wall time a point. Hydra multirun
-  (BasicLauncher) of 100 trivial jobs for comparison, when `hydra-core` is installed
-  (`pip install -e ".[bench]"`). Targets: at most 15 ms a point at 100 points, and the
-  cost a point at the larger size no more than 1.2 times that at 100, each taken against
-  the floor measured next to it (so that the load changing between them does not count).
+  (BasicLauncher) of 100 trivial jobs (30 with `--quick`) for comparison, when
+  `hydra-core` is installed (`pip install -e ".[bench]"`). Targets: at most 15 ms a point
+  at 100 points, and the cost a point at the larger size no more than 1.2 times that at
+  100, each taken against the floor measured next to it (so that the load changing
+  between them does not count).
 - Workspace: an experiment with 2,000 source files and 2 GB of data (sparse files, which
   cost no disk: the link count is what is measured): creating one point's workspace,
   under 0.2 s and under 1% of the data's size in new disk.

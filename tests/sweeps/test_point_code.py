@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from expman.running import snapshot
+from expman.running import snapshot, workspace
 from expman.running.outputs import OUTPUTS
 from expman.running.state import STATE_DIR
 from expman.store.archive import Archive
@@ -111,8 +111,6 @@ def test_a_points_workspace_holds_the_sweeps_code_version(
     try:
         seen = snapshot.code_version(made.inside, ["runs", OUTPUTS, STATE_DIR])
     finally:
-        from expman.running import workspace
-
         workspace.remove(root, made.folder)
     code, patch = _sweep_code(root)
     assert made.code is not None

@@ -24,6 +24,12 @@ def timed(action: Callable[[], object], repeat: int) -> list[float]:
     return times
 
 
+def load() -> str:
+    """The machine's load (1, 5 and 15 minutes), to print beside each figure."""
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
 def median(values: list[float]) -> float:
     """The median: the machines are noisy, means are not to be trusted."""
     return statistics.median(values)

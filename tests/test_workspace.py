@@ -205,3 +205,50 @@ def _final_loss(root: Path, lr: float, seed: int) -> float:
     )
     last = (here / "results" / "curve.csv").read_text().splitlines()[-1]
     return float(last.split(",")[1])
+
+
+def _worktrees(root: Path) -> list[str]:
+    listed = git(root, "worktree", "list", "--porcelain")
+    return [
+        line.removeprefix("worktree ") for line in listed.splitlines() if line[:9] == "worktree "
+    ]
+
+
+def test_removing_a_workspace_leaves_git_no_note_of_it(experiment: Experiment) -> None:
+    """A workspace's worktree goes with git's note of it (without `git worktree remove`),
+    and the same name can be made again at once."""
+    from expman.expfile import config
+    from expman.running import workspace
+
+    root = experiment(FIFTEEN.replace("data: [data/raw.txt]\n", ""))
+    commit = git(root, "rev-parse", "HEAD").strip()
+    cfg = config.parse((root / "expfile.yaml").read_text(), "expfile.yaml")
+    kept = workspace.create(root, "kept", commit, None, cfg, None)
+    for _ in range(2):
+        made = workspace.create(root, "gone", commit, None, cfg, None)
+        assert str(made.folder) in _worktrees(root)
+        workspace.remove(root, made.folder, made.inside)
+        assert not made.folder.exists()
+        assert _worktrees(root) == [str(root), str(kept.folder)]
+        assert git(root, "worktree", "prune", "--dry-run", "-v") == ""  # nothing stale
+    assert sorted(p.name for p in (root / ".git" / "worktrees").iterdir()) == ["kept"]
+
+
+def test_a_workspace_naming_another_worktrees_note_leaves_that_note(
+    experiment: Experiment,
+) -> None:
+    """A `.git` file in a workspace that names another worktree's note (a stage rewrote
+    it) never removes that note: the two must name each other, else git is asked."""
+    from expman.expfile import config
+    from expman.running import workspace
+
+    root = experiment(FIFTEEN.replace("data: [data/raw.txt]\n", ""))
+    commit = git(root, "rev-parse", "HEAD").strip()
+    cfg = config.parse((root / "expfile.yaml").read_text(), "expfile.yaml")
+    kept = workspace.create(root, "kept", commit, None, cfg, None)
+    made = workspace.create(root, "gone", commit, None, cfg, None)
+    (made.folder / ".git").write_text((kept.folder / ".git").read_text())
+    workspace.remove(root, made.folder, made.inside)
+    assert not made.folder.exists()
+    assert str(kept.folder) in _worktrees(root)
+    assert subprocess.run(["git", "status"], cwd=kept.folder, capture_output=True).returncode == 0

@@ -58,6 +58,12 @@ class Session:
         self._error: ExpmanError | None = None  # raised inside doit: raised again after it
         self._lock: Lock | None = None
         self._monitor: heartbeat.Monitor | None = None
+        # A run in a workspace is ended by the process that runs it, right after its last
+        # attempt (`inworkspace`), and that end is synced: an earlier state that a power
+        # cut loses leaves what a kill at an earlier moment leaves, which the repair ends
+        # `interrupted` (docs/reliability.md). A run of the experiment itself may wait
+        # days for its `end`, so each of its facts is synced as it happens.
+        self._durable = workspace is None
 
     # -- the run -----------------------------------------------------------------
 
@@ -97,14 +103,18 @@ class Session:
         (run_dir / "logs").mkdir(exist_ok=True)
         with self.archive.objects.writing():  # `gc` never frees what is being linked
             taken = snapshot.take(
-                self.config, store=self.archive.objects, run_dir=run_dir, warn=self._warn
+                self.config,
+                store=self.archive.objects,
+                run_dir=run_dir,
+                warn=self._warn,
+                code=None if self.workspace is None else self.workspace.code,
             )
         if self.workspace is not None:  # a detached worktree: the code's branch is known
             taken["code"]["branch"] = self.workspace.branch
         record.begin_attempt(run, self.config, taken, time.time())
         record.current_attempt(run)["runner"] = runner()
         record.set_backend(run, environment.describe())
-        self.archive.write(run)
+        self._write(run)
         # Only now is there an attempt of this session's: steps doit reports before this
         # (when beginning failed) must not be written into an earlier attempt.
         self.record = run
@@ -142,11 +152,11 @@ class Session:
         except KeyboardInterrupt:
             self.interrupted = True
             entry.update(status=record.STEP_INTERRUPTED, duration=round(time.time() - started, 3))
-            self.archive.write(run)
+            self._write(run)
             raise
         except StageError as e:
             entry.update(status=record.STEP_FAILED, error=str(e))
-            self.archive.write(run)
+            self._write(run)
             message = printable(f"expman: {step.task_name}: {e}")
             write_line(self.err, style(message, "red", self.err))
             return False
@@ -160,7 +170,7 @@ class Session:
             duration=round(finished.duration, 3),
         )
         if not ok:
-            self.archive.write(run)
+            self._write(run)
             message = f"expman: {step.task_name} failed with exit code {finished.returncode}"
             write_line(self.err, style(message, "red", self.err))
         return ok
@@ -172,7 +182,7 @@ class Session:
         for entry in self.record["stages"]:
             if entry["name"] == task_name and entry["status"] == record.STEP_RUNNING:
                 entry["status"] = record.RAN
-                self.archive.write(self.record)
+                self._write(self.record)
 
     def failed(self, task_name: str, message: str) -> None:
         """doit failed a step: one it failed before it started (a dependency missing...) is
@@ -201,7 +211,7 @@ class Session:
         if reason:
             entry["reason"] = reason
         record.add_stage(self.record, entry)
-        self.archive.write(self.record)
+        self._write(self.record)
         if status == record.SKIPPED:
             write_line(self.err, style(f"── {task_name}: up to date, skipped", "dim", self.err))
 
@@ -240,7 +250,7 @@ class Session:
                 self._warn(problem)
             record.finish_attempt(self.record, status, values, time.time(), leftovers, problem)
             self._keep_series()
-            self.archive.write(self.record)
+            self._write(self.record)
             series.discard(self.archive.run_dir(self.record["id"]))
             colour = "green" if status == record.SUCCEEDED else "red"
             write_line(
@@ -338,6 +348,10 @@ class Session:
                 )
                 self.archive.write(run)
         outputs.empty(self.root)
+
+    def _write(self, run: record.Record) -> None:
+        """Write the record of a fact of the attempt (synced unless in a workspace)."""
+        self.archive.write(run, durable=self._durable)
 
     def _warn(self, text: str) -> None:
         write_line(self.err, style(printable(f"expman: warning: {text}"), "yellow", self.err))

@@ -227,10 +227,17 @@ def packages() -> dict[str, str]:
     return dict(sorted(found.items(), key=lambda item: item[0].lower()))
 
 
-def take(config: Config, store: ObjectStore, run_dir: Path, warn: Callable[[str], None]) -> Any:
+def take(
+    config: Config,
+    store: ObjectStore,
+    run_dir: Path,
+    warn: Callable[[str], None],
+    code: CodeVersion | None = None,
+) -> Any:
     """Copy what an attempt runs with into the run folder (the expfile with its overrides,
     the scripts, the code patch, the packages); return it for the record, each file with
-    its hash (`runfiles`)."""
+    its hash (`runfiles`). `code` is the code version when it is known (a workspace made
+    from one); else git tells it."""
     root = config.root
     files: list[dict[str, Any]] = []  # the record's `snapshot`: each with its hash
 
@@ -248,7 +255,8 @@ def take(config: Config, store: ObjectStore, run_dir: Path, warn: Callable[[str]
         digest = store.add_bytes(source.read_bytes())
         store.link(digest, run_dir / "scripts" / step.script)
         scripts.append({"path": step.script, "sha256": digest, "size": source.stat().st_size})
-    code = code_version(root, [config.archive, OUTPUTS, STATE_DIR])
+    if code is None:
+        code = code_version(root, [config.archive, OUTPUTS, STATE_DIR])
     patch = None
     if code.patch:
         patch = "code.patch"

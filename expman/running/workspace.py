@@ -30,6 +30,7 @@ from expman.running import ending, sharedfiles
 from expman.running.openrun import open_record
 from expman.running.outputs import OUTPUTS
 from expman.running.sharedfiles import SharedFiles
+from expman.running.snapshot import CodeVersion
 from expman.running.state import STATE_DIR
 from expman.store import record
 
@@ -63,6 +64,10 @@ class Workspace:
     inside: Path  # the experiment's folder in it
     branch: str | None  # the branch of the code version it holds (a worktree has none)
     shared: SharedFiles = field(default_factory=SharedFiles)
+    # The code version it was made from, when the maker knows it whole (a sweep's point:
+    # its sweep's), so that an attempt records it without asking git: what the stages
+    # and the shared data's links add to the worktree is not code.
+    code: CodeVersion | None = None
 
 
 def create(
@@ -112,29 +117,52 @@ def show_data(root: Path, inside: Path, cfg: Config, shared: SharedFiles) -> Non
     shared.show(root, inside, names)
 
 
-def remove(root: Path, folder: Path) -> None:
+def remove(root: Path, folder: Path, inside: Path | None = None) -> None:
     """Remove a workspace (and git's note of its worktree). A run left open in it by a
     runner that died (a sweep's point killed with its sweep) is ended first, as
-    `interrupted`, with what its outputs hold: no record stays `running` for good."""
+    `interrupted`, with what its outputs hold: no record stays `running` for good.
+    `inside` is its experiment folder, when known (else git tells where it is)."""
     if folder.is_dir():
-        _end_left_run(root, folder)
+        _end_left_run(root, folder, inside)
     with _worktrees_locked(root):
-        subprocess.run(
-            ["git", "worktree", "remove", "--force", str(folder)], cwd=root, capture_output=True
-        )
+        if not _forget_worktree(folder):
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(folder)],
+                cwd=root,
+                capture_output=True,
+            )
     shutil.rmtree(folder, ignore_errors=True)
     # Not `git worktree prune`: it would also drop the note of a worktree that another
     # point is adding at this moment (found by a 1,000-point sweep).
 
 
-def _end_left_run(root: Path, folder: Path) -> None:
+def _forget_worktree(folder: Path) -> bool:
+    """Remove git's note of the worktree `folder` (`.git/worktrees/ID/`, as `git worktree
+    remove` does, without starting git); False when the worktree and the note do not
+    name each other (then git is asked)."""
+    try:
+        named = (folder / ".git").read_text(encoding="utf-8")
+        note = Path(named.removeprefix("gitdir: ").rstrip("\n"))
+        back = (note / "gitdir").read_text(encoding="utf-8").rstrip("\n")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if not named.startswith("gitdir: ") or note.parent.name != "worktrees":
+        return False
+    if (folder / ".git").is_symlink() or Path(back).resolve() != folder.resolve() / ".git":
+        return False
+    shutil.rmtree(note, ignore_errors=True)
+    return not note.exists()
+
+
+def _end_left_run(root: Path, folder: Path, inside: Path | None) -> None:
     """End the run a dead runner left open in the workspace `folder`, if any (`ending.close`
     repairs it first; a live runner is refused there, and the workspace kept)."""
-    try:
-        top = Path(git(root, "rev-parse", "--show-toplevel").strip())
-    except UsageError:
-        return
-    inside = folder / os.path.relpath(root, top)
+    if inside is None:
+        try:
+            top = Path(git(root, "rev-parse", "--show-toplevel").strip())
+        except UsageError:
+            return
+        inside = folder / os.path.relpath(root, top)
     if not (inside / STATE_DIR).is_dir() or open_record(inside, include_ended=True) is None:
         return
     said = io.StringIO()  # library code: what the end would say is not printed here

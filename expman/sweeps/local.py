@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from expman.processes import GRACE_SECONDS, set_name, signal_on_parent_death
 from expman.sweeps.backend import CLAIMED, Event, Tick
 
 POINT_NAME = b"expman-point"  # a forked point's process name, as `ps` and `pgrep` show it
+POLL_SECONDS = 0.05  # the longest wait between two looks at the points in flight
 
 
 @dataclass
@@ -63,7 +65,7 @@ class Local:
                     index = queue.pop(0)
                     self.running[index] = (self._start(index, slots), slots)
                     event("started", index, None)
-                time.sleep(0.05)
+                _until_one_ends(self.running.values(), POLL_SECONDS)
                 if tick is not None:
                     tick(list(self.running))
                 for index, (process, slots) in list(self.running.items()):
@@ -171,6 +173,24 @@ def _fork(args: list[str], log: Path, gpus: str | None) -> _Forked:
         sys.stderr.flush()
     finally:
         os._exit(code)
+
+
+def _until_one_ends(running: Iterable[tuple[Any, list[str]]], timeout: float) -> None:
+    """Wait `timeout` seconds, or less: until a point in flight ends (its pidfd becomes
+    readable), so that the next point starts as soon as a slot is free. Where the system
+    has no pidfd (before Linux 5.3, macOS), just sleep."""
+    fds: list[int] = []
+    try:
+        for process, _ in running:
+            fds.append(os.pidfd_open(process.pid))
+        if not fds:
+            return
+        select.select(fds, [], [], timeout)
+    except (AttributeError, OSError):  # no pidfd here
+        time.sleep(timeout)
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def _stop_with_sweep() -> None:

@@ -14,6 +14,7 @@ input, 75 claimed by another (or done by another since it was planned).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ from expman.output import write_error
 from expman.processes import signals_held, sigterm_as_interrupt
 from expman.running import workspace
 from expman.running.inworkspace import run_in_workspace
+from expman.running.snapshot import CodeVersion
 from expman.running.state import STATE_DIR, State
 from expman.running.workspace import Workspace
 from expman.store import record
@@ -40,7 +42,7 @@ def run_point(root: Path, archive: Archive, sweep_id: str, index: int, retries: 
     """Run point `index` of the sweep; the exit code (see the module's words)."""
     sweeps = Sweeps(archive)
     sweep = sweeps.read(sweep_id)
-    point = sweeps.plan(sweep_id)[index]
+    point = sweeps.point(sweep_id, index)
     claims = sweeps.claims(sweep_id)
     if not claims.take(index):
         return CLAIMED
@@ -50,6 +52,7 @@ def run_point(root: Path, archive: Archive, sweep_id: str, index: int, retries: 
     name = f"{sweep_id}-{index}"
     folder = sweeps.folder(sweep_id)
     status = record.INTERRUPTED
+    made: Workspace | None = None
     try:
         made = _make_workspace(root, folder, sweep, name)
         prerun.share(root, archive, folder, sweep, _overrides(point), made)
@@ -58,7 +61,8 @@ def run_point(root: Path, archive: Archive, sweep_id: str, index: int, retries: 
         with signals_held():  # a stop now must not leave half a workspace
             claims.release(index)
             if status != record.FAILED:
-                workspace.remove(root, root / STATE_DIR / workspace.WORKSPACES / name)
+                inside = None if made is None else made.inside
+                workspace.remove(root, root / STATE_DIR / workspace.WORKSPACES / name, inside)
     return {record.SUCCEEDED: 0, record.FAILED: 1}.get(status, 130)
 
 
@@ -73,7 +77,20 @@ def _make_workspace(root: Path, folder: Path, sweep: dict[str, Any], name: str) 
         root, name, code["commit"], patch if patch.exists() else None, cfg, code.get("branch")
     )
     shutil.copyfile(expfile, made.inside / location.EXPFILE)
-    return made
+    return dataclasses.replace(made, code=_code_version(code, patch))
+
+
+def _code_version(code: dict[str, Any], patch: Path) -> CodeVersion:
+    """The sweep's code version, which its points' workspaces are made from: what each
+    point records without a `git status` of its own."""
+    return CodeVersion(
+        commit=code["commit"],
+        branch=code.get("branch"),
+        dirty=bool(code.get("dirty")),
+        patch=patch.read_bytes() if patch.exists() else b"",  # as the workspace has it
+        omitted=list(code.get("omitted") or []),
+        error=code.get("error"),
+    )
 
 
 def _run(
@@ -92,10 +109,11 @@ def _run(
     sweeps = Sweeps(archive)
 
     def note_running(run: record.Record) -> None:
-        sweeps.note_result(sweep["id"], index, {"run": run["id"], "status": record.RUNNING})
+        note = {"run": run["id"], "status": record.RUNNING}
+        sweeps.note_result(sweep["id"], index, note, durable=False)
 
-    def note_ended(run: record.Record) -> None:
-        sweeps.note_result(sweep["id"], index, _result(run))
+    def note_ended(run: record.Record) -> None:  # the ended record is synced: the truth
+        sweeps.note_result(sweep["id"], index, _result(run), durable=False)
 
     _, run = run_in_workspace(
         made,

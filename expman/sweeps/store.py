@@ -127,6 +127,26 @@ class Sweeps:
                 raise ArchiveError(f"{path}:{number}: damaged plan line") from e
         return found
 
+    def point(self, sweep_id: str, index: int) -> Point:
+        """Point `index` of a sweep's plan: its line alone is parsed (a point of a sweep of
+        1,000 costs what one of 10 does), the whole plan when that line is not it."""
+        path = self.folder(sweep_id) / PLAN
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as e:
+            raise ArchiveError(f"{path}: cannot read the plan: {e}") from e
+        if 0 <= index < len(lines):
+            try:
+                row = json.loads(lines[index])
+                if row["index"] == index:
+                    return Point(index, row["vars"], str(row["hash"]))
+            except (ValueError, KeyError, TypeError):
+                pass  # said with its line number by `plan`
+        found = [point for point in self.plan(sweep_id) if point.index == index]
+        if not found:
+            raise ArchiveError(f"{path}: sweep {sweep_id} has no point {index}")
+        return found[0]
+
     def extend(self, sweep_id: str, plan: Sequence[Point]) -> int:
         """Grow the sweep's plan to `plan`, whose first points must be the sweep's own;
         returns how many points were added."""
@@ -165,11 +185,15 @@ class Sweeps:
             self.write(data)
         return data
 
-    def note_result(self, sweep_id: str, index: int, result: dict[str, Any]) -> None:
-        """Note which run point `index` ran as, and how it ended (for the sweep's view)."""
+    def note_result(
+        self, sweep_id: str, index: int, result: dict[str, Any], durable: bool = True
+    ) -> None:
+        """Note which run point `index` ran as, and how it ended (for the sweep's view);
+        without `durable`, not synced (a point's own notes: a power cut stops it, and the
+        run's record, synced as it ends, is what the resume and the status go by)."""
         folder = self.folder(sweep_id) / RESULTS
         folder.mkdir(exist_ok=True)
-        fsutil.write_json_atomic(folder / f"{index}.json", result)
+        fsutil.write_json_atomic(folder / f"{index}.json", result, sync=durable)
 
     def result(self, sweep_id: str, index: int) -> dict[str, Any] | None:
         """The latest result noted for point `index`, or None."""

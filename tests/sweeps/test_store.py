@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from expman.errors import UsageError
+from expman.errors import ArchiveError, UsageError
 from expman.store.archive import Archive
 from expman.sweeps.plan import Definition, Point, parse_spec, points
 from expman.sweeps.store import Claims, Sweeps
@@ -93,3 +93,19 @@ def test_a_claim_of_a_dead_holder_is_taken_over_a_live_ones_is_not(tmp_path: Pat
     finally:
         live.kill()
         live.wait()
+
+
+def test_a_point_is_read_alone_as_the_plan_has_it(tmp_path: Path) -> None:
+    sweeps = Sweeps(Archive(tmp_path / "runs"))
+    plan = points(Definition(specs=(parse_spec("N", "1..30"),)), "graph")
+    sweep_id = sweeps.create({"hypothesis": "h"}, plan)
+    whole = sweeps.plan(sweep_id)
+    assert [sweeps.point(sweep_id, i) for i in range(30)] == whole
+    with pytest.raises(ArchiveError, match="has no point 30"):
+        sweeps.point(sweep_id, 30)
+    path = sweeps.folder(sweep_id) / "plan.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([*lines[:5], "{damaged", *lines[6:]]) + "\n")
+    assert sweeps.point(sweep_id, 4) == whole[4]
+    with pytest.raises(ArchiveError, match=r"plan.jsonl:6: damaged plan line"):
+        sweeps.point(sweep_id, 5)

@@ -59,10 +59,12 @@ def run_point(root: Path, archive: Archive, sweep_id: str, index: int, retries: 
         status = _run(root, made, archive, sweep, point, index, retries)
     finally:
         with signals_held():  # a stop now must not leave half a workspace
-            claims.release(index)
-            if status != record.FAILED:
-                inside = None if made is None else made.inside
-                workspace.remove(root, root / STATE_DIR / workspace.WORKSPACES / name, inside)
+            try:
+                if status != record.FAILED:
+                    inside = None if made is None else made.inside
+                    workspace.remove(root, root / STATE_DIR / workspace.WORKSPACES / name, inside)
+            finally:  # only then: the next holder makes the workspace afresh
+                claims.release(index)
     return {record.SUCCEEDED: 0, record.FAILED: 1}.get(status, 130)
 
 

@@ -440,3 +440,21 @@ def test_points_killed_with_their_sweep_are_recorded_interrupted_by_the_resume(
     assert statuses == ["interrupted"] * 2 + ["succeeded"] * 4, statuses
     killed = [r for r in records(sweepable) if r["status"] == "interrupted"]
     assert all(r["ended"] is None or r["attempts"][-1]["status"] == "interrupted" for r in killed)
+
+
+def test_a_point_lets_go_of_its_claim_only_once_its_workspace_is_gone(
+    sweepable: Path, tmp_path: Path
+) -> None:
+    """Whoever takes a point's claim next (a resume) makes its workspace afresh: the last
+    holder must be done removing it, or it would remove the new one under the new run."""
+    gate = tmp_path / "gate"
+    sweep = _background_sweep(sweepable, "-s", "STEP=1", "-s", f"GATE={gate}")
+    _at_the_gate(tmp_path, 1)
+    claim = sweepable / "runs" / "sweeps" / "s0001" / "claims" / "0"
+    workspace = sweepable / ".expman" / "workspaces" / "s0001-0"
+    assert claim.exists() and workspace.exists()
+    gate.touch()
+    while claim.exists():
+        time.sleep(0.0005)
+    assert not workspace.exists(), "the claim was free while its workspace was still there"
+    assert sweep.wait(timeout=120) == 0

@@ -69,31 +69,58 @@ def sweep(
     cfg = config.load(path, display, cache=State(root))
     archive = Archive(root / cfg.archive)
     sweeps = Sweeps(archive)
-    graph = plan.graph_digest([{"step": s.task_name, **s.definition} for s in cfg.steps])
+    request = inputs.Request(name, specs, samples, seed, points_file)
     if resume is not None:
         if specs or points_file is not None or name is not None or hypothesis is not None:
             raise UsageError(
                 "--resume runs the sweep as it was defined: give it no -s, --points, name or -m "
                 "(only --random, to extend a random sweep)"
             )
-        sweep_id = sweeps.resolve(resume)
-        if samples is not None:
-            stored = sweeps.read(sweep_id)
-            definition = inputs.extended(stored["definition"], samples)
-            added = sweeps.extend(sweep_id, plan.points(definition, stored["graph"]))
-            write_line(err, f"expman: sweep {sweep_id}: {added} point(s) added")
+        sweep_id = _resumed(sweeps, resume, samples, err)
         if only_plan:
             return _print_plan(sweeps.plan(sweep_id), out)
     else:
-        request = inputs.Request(name, specs, samples, seed, points_file)
+        graph = plan.graph_digest([{"step": s.task_name, **s.definition} for s in cfg.steps])
         planned = inputs.planned(cfg, display, graph, request)
         if only_plan:
             return _print_plan(planned.points, out)
-        if hypothesis is None:
-            hypothesis = planned.hypothesis
         sweep_id = _create(
-            root, cfg, sweeps, planned.definition, planned.points, graph, hypothesis, name
+            root, cfg, sweeps, planned, graph, _hypothesis(hypothesis, planned, cfg), name
         )
+    return _run_or_queue(root, cfg, archive, sweeps, sweep_id, options, streams)
+
+
+def _hypothesis(given: str | None, planned: inputs.Planned, cfg: Config) -> str | None:
+    """Which hypothesis a new sweep records: the command line's (`-m`), else the named
+    sweep's, else the expfile's."""
+    for candidate in (given, planned.hypothesis, cfg.hypothesis):
+        if candidate is not None:
+            return candidate
+    return None
+
+
+def _resumed(sweeps: Sweeps, name: str, samples: int | None, err: TextIO) -> str:
+    """The sweep `--resume` names, its random points first extended to `samples`."""
+    sweep_id = sweeps.resolve(name)
+    if samples is not None:
+        stored = sweeps.read(sweep_id)
+        definition = inputs.extended(stored["definition"], samples)
+        added = sweeps.extend(sweep_id, plan.points(definition, stored["graph"]))
+        write_line(err, f"expman: sweep {sweep_id}: {added} point(s) added")
+    return sweep_id
+
+
+def _run_or_queue(
+    root: Path,
+    cfg: Config,
+    archive: Archive,
+    sweeps: Sweeps,
+    sweep_id: str,
+    options: Options,
+    streams: tuple[TextIO, TextIO],
+) -> int:
+    """Run the points of the sweep without a succeeded run here, or queue them on Slurm."""
+    out, err = streams
     points = sweeps.plan(sweep_id)
     done = _succeeded(archive, sweep_id)
     todo = [p.index for p in points if p.index not in done]
@@ -103,6 +130,21 @@ def sweep(
     )
     if options.on == "slurm":
         return _on_slurm(root, cfg, archive, sweeps, sweep_id, todo, options, out)
+    return _run_here(root, cfg, archive, sweeps, sweep_id, todo, options, streams)
+
+
+def _run_here(
+    root: Path,
+    cfg: Config,
+    archive: Archive,
+    sweeps: Sweeps,
+    sweep_id: str,
+    todo: list[int],
+    options: Options,
+    streams: tuple[TextIO, TextIO],
+) -> int:
+    """Run the points `todo` on this machine, with the live view; 0 when all succeeded."""
+    out, err = streams
     backend: Backend = Local(
         root=root,
         archive=archive.root.resolve(),
@@ -114,9 +156,8 @@ def sweep(
         retries=options.retries,
         fail_fast=options.fail_fast,
     )
-    view = View(
-        sweeps, sweep_id, {p.index: p for p in points}, len(todo), err, _metrics_of(cfg, sweep_id)
-    )
+    points = {p.index: p for p in sweeps.plan(sweep_id)}
+    view = View(sweeps, sweep_id, points, len(todo), err, _metrics_of(cfg, sweep_id))
     try:
         codes = backend.run(todo, view.event, view.tick)
     except KeyboardInterrupt:
@@ -223,8 +264,7 @@ def _create(
     root: Path,
     cfg: Config,
     sweeps: Sweeps,
-    definition: plan.Definition,
-    points: list[plan.Point],
+    planned: inputs.Planned,
     graph: str,
     hypothesis: str | None,
     name: str | None,
@@ -241,14 +281,14 @@ def _create(
         files["code.patch"] = code.patch
     data = {
         "name": name,
-        "hypothesis": hypothesis if hypothesis is not None else cfg.hypothesis,
+        "hypothesis": hypothesis,
         "observations": "",
         "experiment": cfg.name,
-        "definition": definition.as_data(),
+        "definition": planned.definition.as_data(),
         "graph": graph,
         "code": code.record("code.patch" if code.patch else None),
     }
-    return sweeps.create(data, points, files)
+    return sweeps.create(data, planned.points, files)
 
 
 def _note_unstarted(sweeps: Sweeps, sweep_id: str, index: int, state: str) -> None:

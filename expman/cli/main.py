@@ -12,13 +12,16 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from expman.cli import arguments, locate
 from expman.cli import readers as cli_readers
 from expman.errors import EXIT_INTERRUPTED, ConfigError, UsageError
 from expman.output import ensure_standard_streams, printable, silence, write_error, write_line
 from expman.processes import sigterm_as_interrupt
+
+if TYPE_CHECKING:
+    from expman.sweeps.search import Search
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -268,6 +271,7 @@ def _sweep(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> i
     if args.retries < 0 or (args.random is not None and args.random < 1):
         raise UsageError("--retries and --random take a number, 0 or more and 1 or more")
     gpus: tuple[str, ...] = args.gpus or ()
+    searched = _searched(args)
     if args.gpus is not None and len(gpus) < args.gpus_per_run:
         raise UsageError(f"--gpus {','.join(gpus)}: fewer than --gpus-per-run {args.gpus_per_run}")
     options = Options(
@@ -292,4 +296,19 @@ def _sweep(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> i
         resume=args.resume,
         options=options,
         streams=(out, err),
+        searched=searched,
+        trials=args.trials if args.resume else None,
     )
+
+
+def _searched(args: argparse.Namespace) -> Search | None:
+    """The adaptive search `--search` asks for (None without it)."""
+    if args.search is None:
+        if args.objective or args.direction or (args.trials is not None and not args.resume):
+            raise UsageError("--trials, --objective and --direction go with --search SAMPLER")
+        return None
+    if args.resume:
+        raise UsageError("--resume continues the sweep's search: give no --search")
+    from expman.sweeps.search import search_of
+
+    return search_of(args.search, args.trials, args.objective, args.direction, args.seed)

@@ -23,6 +23,7 @@ from expman.errors import ArchiveError, ConfigError, Problem, UsageError
 from expman.expfile.limits import number_problem
 from expman.expfile.model import Config
 from expman.sweeps import plan
+from expman.sweeps.search import Search, check_specs
 from expman.sweeps.values import BadValue, checked, identity, shown, typed
 
 
@@ -35,6 +36,7 @@ class Request:
     samples: int | None = None  # --random N
     seed: int | None = None
     points_file: Path | None = None
+    search: Search | None = None  # --search: trials asked of a sampler, one at a time
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ def planned(cfg: Config, display: str, graph: str, request: Request) -> Planned:
         definition = plan.Definition(listed=listed)
         return Planned(definition, plan.points(definition, graph))
     given = [_command_line_spec(cfg, item) for item in request.specs]
+    if request.search is not None:
+        return _searched(cfg, display, request, given)
     if request.name is None:
         if not given:
             raise UsageError("nothing to sweep: give -s NAME=VALUES, or --points FILE")
@@ -65,6 +69,24 @@ def planned(cfg: Config, display: str, graph: str, request: Request) -> Planned:
     with _located(cfg, display, request.name, given, request.samples):
         definition = _named_definition(named, given, request.samples, request.seed)
         return Planned(definition, plan.points(definition, graph), named.get("hypothesis"))
+
+
+def _searched(cfg: Config, display: str, request: Request, given: Sequence[plan.Spec]) -> Planned:
+    """An adaptive search's definition: its specs (the command line's, or the named
+    sweep's with the command line's in their place) and the search; no point yet."""
+    assert request.search is not None
+    if request.samples is not None:
+        raise UsageError("--random and --search: a sweep draws its points one way")
+    if request.name is None:
+        check_specs(given)
+        definition = plan.Definition(tuple(given), search=request.search.as_data())
+        return Planned(definition, [])
+    named = _named(cfg, request.name)
+    with _located(cfg, display, request.name, given, None):
+        specs = _named_definition(named, given, None, None).specs
+        check_specs(specs)
+    definition = plan.Definition(specs, search=request.search.as_data())
+    return Planned(definition, [], named.get("hypothesis"))
 
 
 def named_problems(cfg: Config, display: str) -> list[Problem]:

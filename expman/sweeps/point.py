@@ -86,7 +86,9 @@ def _run(
     retries: int,
 ) -> str:
     """Run the point in its workspace as a run of the archive; the ended run's status."""
-    sweep_field = {"id": sweep["id"], "index": index, "point": point.hash}
+    sweep_field: dict[str, Any] = {"id": sweep["id"], "index": index, "point": point.hash}
+    if point.origin is not None:  # an adaptive search's trial: its sampler and seed
+        sweep_field["trial"] = {k: point.origin.get(k) for k in ("sampler", "seed")}
     if "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPU slots the backend gave this point
         sweep_field["gpus"] = os.environ["CUDA_VISIBLE_DEVICES"]
     sweeps = Sweeps(archive)

@@ -2,14 +2,17 @@
 
     <archive>/sweeps/s0001/sweep.json     id, uid, name, hypothesis, observations, the
                                           definition, the stage graph's digest, times
-    <archive>/sweeps/s0001/plan.jsonl     one line per point: {"index", "vars", "hash"}
+    <archive>/sweeps/s0001/plan.jsonl     one line per point: {"index", "vars", "hash"},
+                                          and an adaptive search's trial its "origin"
     <archive>/sweeps/s0001/claims/<i>     who runs point i now (host, pid, start time)
     <archive>/sweeps/s0001/results/<i>.json  the run point i ran as last, and its status
     <archive>/sweeps/s0001/expfile.yaml, code.patch   what every point runs
     <archive>/sweeps/s0001/annotations/   notes and tags added to the sweep afterwards
 
 Ids (`s0001`, ...) are allocated as run ids are: a complete folder renamed into place.
-The plan only grows: extending a random sweep appends points and never changes one.
+The plan only grows: extending a random sweep appends points and never changes one; an
+adaptive search appends one line per asked trial (`append`, a journal: a line torn by a
+kill is no point, and the next append cuts it off).
 A claim is a file created exclusively, so that two resumes never run one point; a claim
 whose holder died on this host is taken over (renamed aside first, so that only one
 taker wins).
@@ -116,16 +119,42 @@ class Sweeps:
         found = []
         path = self.folder(sweep_id) / PLAN
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as e:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
             raise ArchiveError(f"{path}: cannot read the plan: {e}") from e
+        lines = text.split("\n")[:-1]  # past the last newline: a line an append left torn
         for number, line in enumerate(lines, start=1):
             try:
                 row = json.loads(line)
-                found.append(Point(int(row["index"]), row["vars"], str(row["hash"])))
-            except (ValueError, KeyError, TypeError) as e:
+                origin = row.get("origin")
+                found.append(
+                    Point(
+                        int(row["index"]),
+                        row["vars"],
+                        str(row["hash"]),
+                        origin if isinstance(origin, dict) else None,
+                    )
+                )
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
                 raise ArchiveError(f"{path}:{number}: damaged plan line") from e
+            if found[-1].index != number - 1:
+                raise ArchiveError(f"{path}:{number}: point {found[-1].index} out of its place")
         return found
+
+    def append(self, sweep_id: str, point: Point) -> None:
+        """Append `point` to the plan as one line, synced (the caller holds the sweep
+        folder's lock, so that no other append runs at once): a line torn by an earlier
+        kill is cut off first."""
+        path = self.folder(sweep_id) / PLAN
+        with path.open("r+b") as f:
+            content = f.read()
+            whole = content.rfind(b"\n") + 1
+            if whole != len(content):
+                f.truncate(whole)
+            f.seek(whole)
+            f.write((_plan_line(point) + "\n").encode())
+            f.flush()
+            os.fsync(f.fileno())
 
     def extend(self, sweep_id: str, plan: Sequence[Point]) -> int:
         """Grow the sweep's plan to `plan`, whose first points must be the sweep's own;
@@ -278,11 +307,14 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 
 def _write_plan(path: Path, plan: Sequence[Point]) -> None:
-    lines = [
-        json.dumps({"index": p.index, "vars": p.vars, "hash": p.hash}, ensure_ascii=False)
-        for p in plan
-    ]
-    fsutil.write_atomic(path, ("\n".join(lines) + "\n").encode())
+    fsutil.write_atomic(path, "".join(_plan_line(p) + "\n" for p in plan).encode())
+
+
+def _plan_line(point: Point) -> str:
+    row: dict[str, Any] = {"index": point.index, "vars": point.vars, "hash": point.hash}
+    if point.origin is not None:
+        row["origin"] = point.origin
+    return json.dumps(row, ensure_ascii=False)
 
 
 def _now() -> float:

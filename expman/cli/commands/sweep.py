@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from expman import formats
+from expman import formats, fsutil
 from expman.errors import EXIT_INTERRUPTED, EXIT_STAGE_FAILED, UsageError
 from expman.expfile import config, location
 from expman.expfile.model import Config
@@ -28,9 +28,10 @@ from expman.running.state import STATE_DIR, State
 from expman.slurm.track import reconcile
 from expman.store import index
 from expman.store.archive import Archive
-from expman.sweeps import inputs, plan
-from expman.sweeps.backend import CLAIMED, Backend
+from expman.sweeps import inputs, plan, search
+from expman.sweeps.backend import CLAIMED, Ask, Backend
 from expman.sweeps.local import Local
+from expman.sweeps.search import Search
 from expman.sweeps.store import Sweeps
 from expman.sweeps.view import View
 
@@ -62,21 +63,27 @@ def sweep(
     resume: str | None,
     options: Options,
     streams: tuple[TextIO, TextIO],
+    searched: Search | None = None,
+    trials: int | None = None,
 ) -> int:
-    """Start (or resume) a sweep and run its points; 0 when every point succeeded."""
+    """Start (or resume) a sweep and run its points; 0 when every point succeeded.
+    `searched`: an adaptive search's trials are asked one at a time (`sweeps.search`);
+    `trials` raises a resumed search's budget."""
     out, err = streams
     root = path.parent
     cfg = config.load(path, display, cache=State(root))
     archive = Archive(root / cfg.archive)
     sweeps = Sweeps(archive)
-    request = inputs.Request(name, specs, samples, seed, points_file)
+    request = inputs.Request(name, specs, samples, seed, points_file, searched)
     if resume is not None:
         if specs or points_file is not None or name is not None or hypothesis is not None:
             raise UsageError(
                 "--resume runs the sweep as it was defined: give it no -s, --points, name or -m "
-                "(only --random, to extend a random sweep)"
+                "(only --random, to extend a random sweep, or --trials, a search)"
             )
         sweep_id = _resumed(sweeps, resume, samples, err)
+        if trials is not None:
+            _raise_budget(sweeps, sweep_id, trials, err)
         if only_plan:
             return _print_plan(sweeps.plan(sweep_id), out)
     else:
@@ -110,6 +117,18 @@ def _resumed(sweeps: Sweeps, name: str, samples: int | None, err: TextIO) -> str
     return sweep_id
 
 
+def _raise_budget(sweeps: Sweeps, sweep_id: str, trials: int, err: TextIO) -> None:
+    """Raise an adaptive search's budget of trials to `trials`."""
+    with fsutil.locked(sweeps.folder(sweep_id)):  # as trials are asked
+        data = sweeps.read(sweep_id)
+        found = search.stored(data["definition"])
+        if found is None:
+            raise UsageError("--trials raises the budget of an adaptive search (--search)")
+        data["definition"]["search"] = search.with_trials(found, trials).as_data()
+        sweeps.write(data)
+    write_line(err, f"expman: sweep {sweep_id}: a budget of {trials} trials")
+
+
 def _run_or_queue(
     root: Path,
     cfg: Config,
@@ -124,11 +143,20 @@ def _run_or_queue(
     points = sweeps.plan(sweep_id)
     done = _succeeded(archive, sweep_id)
     todo = [p.index for p in points if p.index not in done]
+    searching = search.stored(sweeps.read(sweep_id)["definition"])
+    to_ask = max(0, searching.trials - len(points)) if searching else 0
+    asked = f", {to_ask} trials to ask" if searching else ""
     write_line(
         err,
-        style(f"expman: sweep {sweep_id}: {len(points)} points, {len(todo)} to run", "bold", err),
+        style(
+            f"expman: sweep {sweep_id}: {len(points)} points, {len(todo)} to run{asked}",
+            "bold",
+            err,
+        ),
     )
     if options.on == "slurm":
+        if searching:
+            raise UsageError("--on slurm: an adaptive search runs on this machine (for now)")
         return _on_slurm(root, cfg, archive, sweeps, sweep_id, todo, options, out)
     return _run_here(root, cfg, archive, sweeps, sweep_id, todo, options, streams)
 
@@ -157,9 +185,12 @@ def _run_here(
         fail_fast=options.fail_fast,
     )
     points = {p.index: p for p in sweeps.plan(sweep_id)}
-    view = View(sweeps, sweep_id, points, len(todo), err, _metrics_of(cfg, sweep_id))
+    searching = search.stored(sweeps.read(sweep_id)["definition"])
+    to_ask = max(0, searching.trials - len(points)) if searching else 0
+    view = View(sweeps, sweep_id, points, len(todo) + to_ask, err, _metrics_of(cfg, sweep_id))
+    asker = _asker(archive, sweep_id, points) if searching else None
     try:
-        codes = backend.run(todo, view.event, view.tick)
+        codes = backend.run(todo, view.event, view.tick, asker)
     except KeyboardInterrupt:
         view.close()
         write_line(err, f"expman: sweep {sweep_id} interrupted: `expman sweep --resume {sweep_id}`")
@@ -168,6 +199,20 @@ def _run_here(
     write_line(out, status_table(archive, sweeps, sweep_id, out))
     failed = [i for i, code in codes.items() if code not in (0, CLAIMED)]
     return EXIT_STAGE_FAILED if failed else 0
+
+
+def _asker(archive: Archive, sweep_id: str, points: dict[int, plan.Point]) -> Ask:
+    """Asks the sampler for the next trial, adding it to `points` (which the view
+    shows); its index, or None when the budget is spent."""
+
+    def ask() -> int | None:
+        point = search.ask(archive, sweep_id)
+        if point is None:
+            return None
+        points[point.index] = point
+        return point.index
+
+    return ask
 
 
 def _on_slurm(
@@ -257,7 +302,29 @@ def status_table(archive: Archive, sweeps: Sweeps, sweep_id: str, out: TextIO) -
     table = formats.table(["point", "vars", "status", "runs", "metrics"], rows)
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     head = f"sweep {sweep_id}: {data.get('hypothesis') or '(no hypothesis)'}"
+    searching = search.stored(data["definition"])
+    if searching is not None:
+        summary += "\n" + best_so_far(archive, sweep_id, searching)
     return style(printable(head), "bold", out) + "\n" + table + printable(summary)
+
+
+def best_so_far(archive: Archive, sweep_id: str, searching: Search) -> str:
+    """An adaptive search's best trial (its Pareto front, for several objectives), and
+    how many trials of its budget were asked."""
+    asked = len(Sweeps(archive).plan(sweep_id))
+    front = search.best(searching, search.told(archive, sweep_id, searching))
+    budget = f"{asked} of {searching.trials} trials asked ({searching.sampler})"
+    if not front:
+        return f"{budget}; no trial has given its objective yet"
+    names = ", ".join(
+        f"{text} ({direction})"
+        for text, direction in zip(searching.objectives, searching.directions, strict=True)
+    )
+    shown = "; ".join(
+        f"point {t.index}: " + ", ".join(f"{v:.6g}" for v in t.values or ()) for t in front
+    )
+    kind = "best" if len(searching.objectives) == 1 else "Pareto front"
+    return f"{budget}; {kind} of {names}: {shown}"
 
 
 def _create(

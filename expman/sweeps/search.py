@@ -1,0 +1,392 @@
+"""Adaptive search (SPEC §16): a sweep whose points are asked of an Optuna sampler one at
+a time, each as an ordinary run of the sweep.
+
+Optuna is used as a library, in memory only: each time a trial is asked for, a study is
+built afresh from the archive (every point of the plan, told what its runs gave: the
+objectives of its succeeded run, failed, or still running), asked for one trial, and
+dropped. The archive stays the only truth; no Optuna storage file exists. The asked
+trial is appended to the sweep's plan (`Sweeps.append`) under the sweep folder's lock,
+so that two askers (two workers, two resumes) never ask for one trial twice, and the
+plan's length is the number of trials asked: the budget.
+
+A trial's sampler is seeded with (seed, index): with the same seed and the same history
+(`--jobs 1`) a sweep asks the same trials again. The objectives are JMESPath expressions
+over the run's record (`series.val_loss.min`, `metrics.acc`); a succeeded run whose
+objective is not a finite number is told to the sampler as failed.
+
+Optuna is imported only here, and only when a trial is asked or a search is checked:
+`import expman` and every other command stay free of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from expman import fsutil
+from expman.errors import ArchiveError, QueryError, UsageError
+from expman.store import index, record
+from expman.store.archive import Archive
+from expman.store.query import Query
+from expman.sweeps import plan
+from expman.sweeps.store import Sweeps
+from expman.sweeps.values import checked, number
+
+SAMPLERS = ("tpe", "cmaes", "gp", "nsga2", "random", "qmc")
+DIRECTIONS = ("minimize", "maximize")
+MAX_TRIALS = 100_000
+INSTALL = 'pip install "expman[search]"'
+
+
+@dataclass(frozen=True)
+class Search:
+    """How a sweep searches: the sampler, the budget of trials, the objectives (JMESPath
+    over the record) and whether each is minimised or maximised, the seed."""
+
+    sampler: str
+    trials: int
+    objectives: tuple[str, ...]
+    directions: tuple[str, ...]
+    seed: int = 0
+
+    def as_data(self) -> dict[str, Any]:
+        """The search as JSON-ready data (kept in the sweep's definition)."""
+        return {
+            "sampler": self.sampler,
+            "trials": self.trials,
+            "objectives": list(self.objectives),
+            "directions": list(self.directions),
+            "seed": self.seed,
+        }
+
+
+def search_of(
+    sampler: str,
+    trials: int | None,
+    objectives: Sequence[str],
+    directions: Sequence[str],
+    seed: int | None,
+) -> Search:
+    """A search from what a person gave; `UsageError` saying what is wrong."""
+    if sampler not in SAMPLERS:
+        raise UsageError(f"--search {sampler}: not a sampler ({', '.join(SAMPLERS)})")
+    if trials is None or not 1 <= trials <= MAX_TRIALS:
+        raise UsageError(f"--search needs --trials N, from 1 to {MAX_TRIALS:,}")
+    if not objectives:
+        raise UsageError("--search needs --objective EXPR (JMESPath over the record)")
+    for text in objectives:
+        try:
+            Query(text)
+        except QueryError as e:
+            raise UsageError(f"--objective {text}: {e}") from e
+    for direction in directions:
+        if direction not in DIRECTIONS:
+            raise UsageError(f"--direction {direction}: minimize or maximize")
+    if len(directions) > 1 and len(directions) != len(objectives):
+        raise UsageError(
+            f"{len(directions)} --direction for {len(objectives)} --objective: give one "
+            "(for every objective) or one per objective"
+        )
+    chosen = tuple(directions) * (len(objectives) if len(directions) == 1 else 1)
+    if len(objectives) > 1 and sampler in ("cmaes", "gp"):
+        raise UsageError(f"--search {sampler} optimises one objective: nsga2 or tpe take several")
+    return Search(
+        sampler, trials, tuple(objectives), chosen or ("minimize",) * len(objectives), seed or 0
+    )
+
+
+def stored(definition: Mapping[str, Any]) -> Search | None:
+    """The search a sweep's stored definition holds (None: not an adaptive sweep)."""
+    data = definition.get("search")
+    if data is None:
+        return None
+    try:
+        return Search(
+            str(data["sampler"]),
+            int(data["trials"]),
+            tuple(str(o) for o in data["objectives"]),
+            tuple(str(d) for d in data["directions"]),
+            int(data["seed"]),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise ArchiveError(f"the sweep's stored search is damaged: {e!r}") from e
+
+
+def with_trials(search: Search, trials: int) -> Search:
+    """`search` with its budget raised to `trials` (a budget never shrinks)."""
+    if trials < search.trials:
+        raise UsageError(f"--trials {trials}: the sweep has a budget of {search.trials}")
+    return Search(search.sampler, trials, search.objectives, search.directions, search.seed)
+
+
+def check_specs(specs: Sequence[plan.Spec]) -> None:
+    """Refuse specs a sampler cannot search over, drawing nothing."""
+    if not specs:
+        raise UsageError("nothing to search: give -s NAME=SPEC (loguniform(1e-5,1e-1), ...)")
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.name in seen:
+            raise plan.PlanError(f"{spec.name} is searched twice", ("vars", spec.name))
+        seen.add(spec.name)
+        _choices(spec)
+
+
+def ask(archive: Archive, sweep_id: str) -> plan.Point | None:
+    """Ask the sampler for the sweep's next trial and append it to the plan, under the
+    sweep's lock; None when the budget is spent."""
+    sweeps = Sweeps(archive)
+    with fsutil.locked(sweeps.folder(sweep_id)):
+        data = sweeps.read(sweep_id)
+        search = stored(data["definition"])
+        if search is None:
+            raise ArchiveError(f"sweep {sweep_id} is not an adaptive search")
+        points = sweeps.plan(sweep_id)
+        if len(points) >= search.trials:
+            return None
+        specs = _specs(data["definition"])
+        asked, state = _next_values(archive, sweep_id, search, specs, points)
+        origin: dict[str, Any] = {
+            "sampler": search.sampler,
+            "seed": trial_seed(search.seed, len(points)),
+        }
+        if state:
+            origin["state"] = state
+        point = plan.Point(len(points), asked, plan.point_hash(asked, data["graph"]), origin)
+        sweeps.append(sweep_id, point)
+        return point
+
+
+def trial_seed(seed: int, index: int) -> int:
+    """The seed of trial `index`'s sampler: a function of (seed, index) alone."""
+    digest = hashlib.sha256(f"expman-search:{seed}:{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+@dataclass(frozen=True)
+class Told:
+    """What a point's runs gave: its objective values when one succeeded (None: failed,
+    or no finite number), or that it is still running."""
+
+    index: int
+    values: tuple[float, ...] | None
+    running: bool = False
+
+
+def told(archive: Archive, sweep_id: str, search: Search) -> dict[int, Told]:
+    """What each point of the sweep gave, by index (points with no run are left out)."""
+    queries = [Query(text) for text in search.objectives]
+    wanted = {"sweep", "status", "ended"}.union(*(q.fields() for q in queries))
+    runs, _ = index.load(archive, wanted)
+    by_point: dict[int, list[Any]] = {}
+    for run in runs:
+        tag = run.get("sweep")
+        if not isinstance(tag, dict) or tag.get("id") != sweep_id or "origin" in run:
+            continue  # another sweep's, or copied from another archive
+        position = tag.get("index")
+        if isinstance(position, int):
+            by_point.setdefault(position, []).append(run)
+    return {i: _told(i, mine, queries) for i, mine in by_point.items()}
+
+
+def _told(index: int, runs: Sequence[Any], queries: Sequence[Query]) -> Told:
+    """A point's runs (oldest first) as the sampler is told of them."""
+    for run in runs:
+        if run.get("status") == record.SUCCEEDED:
+            return Told(index, _objectives(queries, run))
+    return Told(index, None, running=runs[-1].get("ended") is None)
+
+
+def best(search: Search, results: Mapping[int, Told]) -> list[Told]:
+    """The best trials: the one best value for one objective, the Pareto front (no trial
+    better in every objective) for several; in index order."""
+    finished = [t for t in results.values() if t.values is not None]
+    signs = [1.0 if d == "minimize" else -1.0 for d in search.directions]
+
+    def key(t: Told) -> tuple[float, ...]:
+        assert t.values is not None
+        return tuple(s * v for s, v in zip(signs, t.values, strict=True))
+
+    front = [t for t in finished if not any(_dominates(key(o), key(t)) for o in finished)]
+    if len(search.objectives) == 1 and front:
+        front = [min(front, key=lambda t: (key(t), t.index))]
+    return sorted(front, key=lambda t: t.index)
+
+
+def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
+
+
+def _objectives(queries: Sequence[Query], run: Any) -> tuple[float, ...] | None:
+    values = []
+    for query in queries:
+        try:
+            value = query.search(run)
+        except QueryError:
+            return None
+        if not number(value) or not math.isfinite(value):
+            return None
+        values.append(float(value))
+    return tuple(values)
+
+
+def _specs(definition: Mapping[str, Any]) -> list[plan.Spec]:
+    try:
+        return [
+            plan.Spec(s["name"], tuple(s["values"]), s["kind"], tuple(s["args"]), s.get("text", ""))
+            for s in definition["specs"]
+        ]
+    except (KeyError, TypeError) as e:
+        raise ArchiveError(f"the sweep's stored definition is damaged: {e!r}") from e
+
+
+def _next_values(
+    archive: Archive,
+    sweep_id: str,
+    search: Search,
+    specs: Sequence[plan.Spec],
+    points: Sequence[plan.Point],
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """The values of the next trial, a study rebuilt from the points asked once, and
+    what its sampler keeps of the trial (`_state`)."""
+    optuna = _optuna()
+    space = {spec.name: _distribution(optuna, spec) for spec in specs}
+    study = optuna.create_study(
+        sampler=_sampler(optuna, search, len(points)),
+        directions=[d for d in search.directions],
+    )
+    results = told(archive, sweep_id, search)
+    for point in points:
+        trial = _frozen(optuna, space, point, results.get(point.index))
+        if trial is not None:
+            study.add_trial(trial)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # experimental samplers and pruners say so
+        trial = study.ask(space)
+    asked = study.get_trials(deepcopy=False)[-1]
+    values = {name: checked(_plain(trial.params[name])) for name in space}
+    return values, _state(asked.system_attrs)
+
+
+def _state(attrs: Mapping[str, Any]) -> dict[str, int]:
+    """What a sampler keeps of a trial that the plan keeps too, to be given back: whole
+    numbers only (NSGA-II's and CMA-ES's generation), never a text or an object, which
+    a sampler may unpickle (a plan comes from an archive: untrusted)."""
+    return {
+        key: value
+        for key, value in attrs.items()
+        if isinstance(key, str) and len(key) <= 100 and type(value) is int
+    }
+
+
+def _frozen(optuna: Any, space: dict[str, Any], point: plan.Point, result: Told | None) -> Any:
+    """A point as a finished (or running) trial of the rebuilt study; None for one whose
+    values lie outside the space (a damaged or hand-edited plan line)."""
+    states = optuna.trial.TrialState
+    if result is None or result.running:
+        state, values = states.RUNNING, None
+    elif result.values is None:
+        state, values = states.FAIL, None
+    else:
+        state, values = states.COMPLETE, list(result.values)
+    params = {name: point.vars.get(name) for name in space}
+    kept = (point.origin or {}).get("state")
+    try:
+        return optuna.trial.create_trial(
+            params=params,
+            distributions=space,
+            state=state,
+            values=values,
+            system_attrs=_state(kept) if isinstance(kept, dict) else None,
+        )
+    except ValueError:  # a value outside the space: the sampler cannot be told of it
+        return None
+
+
+def _plain(value: Any) -> Any:
+    """A sampled value as plain Python (numpy's numbers are not JSON)."""
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def _choices(spec: plan.Spec) -> tuple[Any, ...] | None:
+    """A spec's choices (None: a range the sampler draws from); `PlanError` when a
+    choice is not a number, text or boolean."""
+    if spec.kind in ("uniform", "loguniform", "int"):
+        return None
+    options = spec.args if spec.kind == "choice" else spec.values
+    for option in options:
+        if not isinstance(option, str | int | float | bool):
+            raise plan.PlanError(
+                f"a search chooses among numbers, text and booleans, not {option!r}",
+                ("vars", spec.name),
+                spec.option,
+            )
+    return tuple(options)
+
+
+def _distribution(optuna: Any, spec: plan.Spec) -> Any:
+    distributions = optuna.distributions
+    choices = _choices(spec)
+    if choices is not None:
+        return distributions.CategoricalDistribution(choices)
+    low, high = spec.args
+    if spec.kind == "int":
+        return distributions.IntDistribution(int(low), int(high))
+    return distributions.FloatDistribution(float(low), float(high), log=spec.kind == "loguniform")
+
+
+def _sampler(optuna: Any, search: Search, index: int) -> Any:
+    seed = trial_seed(search.seed, index)
+    samplers = optuna.samplers
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "experimental" warnings of some samplers
+        if search.sampler == "tpe":
+            several = len(search.objectives) > 1
+            return samplers.TPESampler(seed=seed, constant_liar=True, multivariate=several)
+        if search.sampler == "cmaes":
+            _needs("cmaes", "--search cmaes")
+            return samplers.CmaEsSampler(seed=seed)
+        if search.sampler == "gp":
+            _needs("torch", "--search gp")
+            _needs("scipy", "--search gp")
+            return samplers.GPSampler(seed=seed)
+        if search.sampler == "nsga2":
+            return samplers.NSGAIISampler(seed=seed)
+        if search.sampler == "qmc":
+            _needs("scipy", "--search qmc")
+            return _qmc(samplers.QMCSampler, search.seed, index)
+        return samplers.RandomSampler(seed=seed)
+
+
+def _qmc(base: type, seed: int, index: int) -> Any:
+    """Optuna's QMC sampler, taking sample `index` of its sequence: the sampler counts
+    the samples it gave in its study's storage, which a rebuilt study does not have."""
+
+    class Sampler(base):  # type: ignore[misc]
+        def _find_sample_id(self, study: Any, search_space: Any) -> int:
+            return index
+
+    return Sampler(seed=seed, scramble=True)
+
+
+def _needs(module: str, option: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise UsageError(f"{option} needs the Python package {module}: pip install {module}")
+
+
+def _optuna() -> Any:
+    """Optuna, quiet; a `UsageError` saying how to install it when it is absent."""
+    try:
+        import optuna
+    except ImportError as e:
+        raise UsageError(f"adaptive search uses Optuna, which is not installed: {INSTALL}") from e
+    optuna.logging.set_verbosity(logging.WARNING)
+    return optuna

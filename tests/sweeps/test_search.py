@@ -1,0 +1,344 @@
+"""Adaptive search (`expman sweep --search`): the plan as a journal of asked trials, the
+ask under the sweep's lock, real Optuna end to end, resume to the budget, kills."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from expman.errors import UsageError
+from expman.store.archive import Archive
+from expman.sweeps import plan, search
+from expman.sweeps.plan import Point
+from expman.sweeps.store import PLAN, Sweeps
+from tests.conftest import RunCli, git, points_alive, records
+
+optuna = pytest.importorskip("optuna", reason="adaptive search needs Optuna: expman[search]")
+
+Experiment = Callable[..., Path]
+BIN = Path(sys.executable).parent
+
+EXPFILE = """\
+version: 1
+name: bowl
+vars: {X: 0.0, Y: 0, PAUSE: 0}
+stages:
+  run:
+    cmd: python3 bowl.py
+  fetch: {cmd: "cp result.json \\"$EXPMAN_OUTPUTS\\"/"}
+metrics: outputs/result.json
+"""
+BOWL = """\
+import json, os, time
+x, y = float(os.environ["X"]), int(os.environ["Y"])
+time.sleep(float(os.environ["PAUSE"]))
+json.dump({"loss": (x - 0.3) ** 2 + (y - 2) ** 2, "size": x + y}, open("result.json", "w"))
+"""
+SEARCH = ["-s", "X=uniform(-1,1)", "-s", "Y=int(0,4)", "--search", "tpe"]
+
+
+@pytest.fixture
+def bowl(experiment: Experiment) -> Path:
+    return experiment(EXPFILE, **{"bowl.py": BOWL})
+
+
+def _expman(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "expman"), *args], cwd=root, capture_output=True, text=True, timeout=600
+    )
+
+
+def _new_sweep(root: Path, trials: int) -> Archive:
+    """A search sweep with no trial asked yet, made as the command makes one."""
+    archive = Archive(root / "runs")
+    wanted = search.search_of("tpe", trials, ["metrics.loss"], [], 1)
+    specs = (plan.parse_spec("X", "uniform(-1,1)"), plan.parse_spec("Y", "int(0,4)"))
+    definition = plan.Definition(specs, search=wanted.as_data())
+    Sweeps(archive).create({"definition": definition.as_data(), "graph": "g"}, [])
+    return archive
+
+
+# --- the journal and the lock -------------------------------------------------------
+
+
+def test_the_plan_is_a_journal_whose_torn_last_line_is_no_point(tmp_path: Path) -> None:
+    sweeps = Sweeps(_new_sweep(tmp_path, 5))
+    assert sweeps.plan("s0001") == []
+    first = Point(0, {"X": 0.5, "Y": 1}, "h0", {"sampler": "tpe", "seed": 7})
+    sweeps.append("s0001", first)
+    path = sweeps.folder("s0001") / PLAN
+    with path.open("ab") as f:  # a kill in the middle of the next append
+        f.write(b'{"index": 1, "vars": {"X": 0.')
+    assert sweeps.plan("s0001") == [first]
+    second = Point(1, {"X": -0.5, "Y": 3}, "h1", {"sampler": "tpe", "seed": 8})
+    sweeps.append("s0001", second)  # cuts the torn line off
+    assert sweeps.plan("s0001") == [first, second]
+    assert path.read_text().count("\n") == 2
+
+
+def test_a_plan_line_out_of_its_place_is_damage(tmp_path: Path) -> None:
+    sweeps = Sweeps(_new_sweep(tmp_path, 5))
+    sweeps.append("s0001", Point(0, {"X": 0.5, "Y": 1}, "h0"))
+    sweeps.append("s0001", Point(0, {"X": 0.5, "Y": 1}, "h0"))  # written twice
+    with pytest.raises(Exception, match=r"plan.jsonl:2: point 0 out of its place"):
+        sweeps.plan("s0001")
+
+
+def _asker(root: str, sweep_id: str, count: int, results: Any) -> None:
+    archive = Archive(Path(root))
+    got = []
+    for _ in range(count):
+        point = search.ask(archive, sweep_id)
+        got.append(None if point is None else point.index)
+    results.put(got)
+
+
+@pytest.mark.slow
+def test_eight_askers_at_once_ask_each_trial_once_up_to_the_budget(tmp_path: Path) -> None:
+    archive = _new_sweep(tmp_path, 20)
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    askers = [
+        context.Process(target=_asker, args=(str(archive.root), "s0001", 3, results))
+        for _ in range(8)
+    ]
+    for process in askers:
+        process.start()
+    asked = [index for _ in askers for index in results.get(timeout=300)]
+    for process in askers:
+        process.join(timeout=60)
+    given = [i for i in asked if i is not None]
+    assert sorted(given) == list(range(20)), "each trial asked once, by one asker"
+    assert asked.count(None) == 8 * 3 - 20, "past the budget, no trial"
+    points = Sweeps(archive).plan("s0001")
+    assert [p.index for p in points] == list(range(20))
+    assert all(p.origin and p.origin["sampler"] == "tpe" for p in points)
+
+
+# --- what a search is -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("annealing", 10, ["m"], []), "not a sampler"),
+        (("tpe", None, ["m"], []), "needs --trials"),
+        (("tpe", 10, [], []), "needs --objective"),
+        (("tpe", 10, ["metrics.["], []), "--objective metrics.["),
+        (("tpe", 10, ["a", "b"], ["minimize"] * 3), "3 --direction for 2 --objective"),
+        (("tpe", 10, ["a"], ["down"]), "minimize or maximize"),
+        (("cmaes", 10, ["a", "b"], []), "optimises one objective"),
+    ],
+)
+def test_a_bad_search_is_refused_saying_why(args: tuple[Any, ...], said: str) -> None:
+    with pytest.raises(UsageError, match=said.replace("[", r"\[").replace(".", r"\.")):
+        search.search_of(*args, None)
+
+
+def test_one_direction_serves_every_objective() -> None:
+    found = search.search_of("nsga2", 5, ["a", "b"], ["maximize"], None)
+    assert found.directions == ("maximize", "maximize")
+    assert search.search_of("tpe", 5, ["a"], [], 3).directions == ("minimize",)
+
+
+def test_a_choice_the_sampler_cannot_take_is_refused() -> None:
+    with pytest.raises(plan.PlanError, match="numbers, text and booleans"):
+        search.check_specs([plan.spec_of("L", [[1, 2], [3]])])
+
+
+def test_the_best_and_the_pareto_front() -> None:
+    one = search.Search("tpe", 9, ("a",), ("minimize",))
+    told = {
+        0: search.Told(0, (3.0,)),
+        1: search.Told(1, (1.0,)),
+        2: search.Told(2, None),
+        3: search.Told(3, None, running=True),
+    }
+    assert [t.index for t in search.best(one, told)] == [1]
+    two = search.Search("nsga2", 9, ("a", "b"), ("minimize", "maximize"))
+    told = {
+        0: search.Told(0, (1.0, 1.0)),
+        1: search.Told(1, (2.0, 5.0)),
+        2: search.Told(2, (2.0, 0.5)),  # worse than 0 in both
+        3: search.Told(3, (0.5, 0.0)),
+    }
+    assert [t.index for t in search.best(two, told)] == [0, 1, 3]
+
+
+def test_without_optuna_the_search_says_how_to_install_it(
+    bowl: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "optuna", None)  # as if it were not installed
+    code, _, err = run_cli("sweep", *SEARCH, "--trials", "3", "--objective", "metrics.loss")
+    assert code == 2, err
+    assert 'pip install "expman[search]"' in err
+    assert "Traceback" not in err
+
+
+def test_search_options_without_search_are_refused(bowl: Path, run_cli: RunCli) -> None:
+    code, _, err = run_cli("sweep", "-s", "X=0.1,0.2", "--objective", "metrics.loss")
+    assert code == 2 and "go with --search" in err
+    code, _, err = run_cli("sweep", *SEARCH, "--trials", "3", "--objective", "x", "--random", "3")
+    assert code == 2 and "--random and --search" in err
+
+
+def test_other_commands_never_import_optuna(bowl: Path, run_cli: RunCli) -> None:
+    assert run_cli("sweep", "-s", "X=0.1,0.2")[0] == 0
+    probe = (
+        "import sys\nfrom expman.cli.main import main\n"
+        "code = main(sys.argv[1:])\nprint(code, 'optuna' in sys.modules, file=sys.stderr)\n"
+    )
+    for command in (["sweep", "status"], ["list"], ["sweep", "--plan", "-s", "X=1,2"]):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *command], cwd=bowl, capture_output=True, text=True
+        )
+        assert done.stderr.split()[-2:] == ["0", "False"], (command, done.stderr)
+
+
+# --- end to end, with real Optuna ------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_search_runs_its_trials_as_runs_and_resumes_to_a_raised_budget(bowl: Path) -> None:
+    objective = ("--objective", "metrics.loss")
+    done = _expman(bowl, "sweep", *SEARCH, "--trials", "5", *objective, "-j", "2")
+    assert done.returncode == 0, done.stderr
+    runs = records(bowl)
+    assert sorted(r["sweep"]["index"] for r in runs) == list(range(5))
+    assert all(r["status"] == "succeeded" for r in runs)
+    assert all(r["sweep"]["trial"]["sampler"] == "tpe" for r in runs)
+    plan_lines = (bowl / "runs" / "sweeps" / "s0001" / PLAN).read_text().splitlines()
+    assert len(plan_lines) == 5
+    for run in runs:  # each run ran the values its plan line holds
+        line = json.loads(plan_lines[run["sweep"]["index"]])
+        assert run["vars"]["X"] == line["vars"]["X"] and run["vars"]["Y"] == line["vars"]["Y"]
+        assert -1 <= line["vars"]["X"] <= 1 and line["vars"]["Y"] in range(5)
+    best = min(runs, key=lambda r: r["metrics"]["loss"])
+    assert f"point {best['sweep']['index']}: {best['metrics']['loss']:.6g}" in done.stdout
+    assert "5 of 5 trials asked (tpe); best of metrics.loss (minimize)" in done.stdout
+
+    again = _expman(bowl, "sweep", "--resume", "s0001")
+    assert again.returncode == 0 and "0 to run, 0 trials to ask" in again.stderr
+    raised = _expman(bowl, "sweep", "--resume", "s0001", "--trials", "7")
+    assert raised.returncode == 0, raised.stderr
+    assert sorted(r["sweep"]["index"] for r in records(bowl)) == list(range(7))
+    status = _expman(bowl, "sweep", "status")
+    assert "7 of 7 trials asked" in status.stdout
+    code = _expman(bowl, "sweep", "--resume", "s0001", "--trials", "3")
+    assert code.returncode == 2 and "a budget of 7" in code.stderr
+
+
+@pytest.mark.slow
+def test_same_seed_same_history_same_trials(experiment: Experiment, tmp_path: Path) -> None:
+    """With --jobs 1 each trial is asked after the one before ended: the history, and so
+    the trials, are a function of the seed."""
+    asked = []
+    for copy in ("a", "b"):
+        root = tmp_path / copy
+        root.mkdir()
+        (root / "expfile.yaml").write_text(EXPFILE)
+        (root / "bowl.py").write_text(BOWL)
+        (root / ".gitignore").write_text("/.expman/\n/outputs/\n/runs/\n")
+        git(root, "init", "-q")
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", "start")
+        done = _expman(root, "sweep", *SEARCH, "--trials", "12", "--objective", "metrics.loss")
+        assert done.returncode == 0, done.stderr
+        lines = (root / "runs" / "sweeps" / "s0001" / PLAN).read_text().splitlines()
+        asked.append([json.loads(line)["vars"] for line in lines])
+    assert asked[0] == asked[1]
+    assert len({json.dumps(v, sort_keys=True) for v in asked[0]}) > 6  # it does search
+
+
+@pytest.mark.slow
+def test_a_pareto_search_of_two_objectives(bowl: Path) -> None:
+    done = _expman(
+        bowl,
+        "sweep",
+        *SEARCH[:4],
+        "--search",
+        "nsga2",
+        "--trials",
+        "6",
+        "--objective",
+        "metrics.loss",
+        "--objective",
+        "metrics.size",
+        "--direction",
+        "minimize",
+        "--direction",
+        "maximize",
+    )
+    assert done.returncode == 0, done.stderr
+    runs = records(bowl)
+    values = {r["sweep"]["index"]: (r["metrics"]["loss"], -r["metrics"]["size"]) for r in runs}
+    front = [
+        i
+        for i, v in values.items()
+        if not any(all(a <= b for a, b in zip(o, v, strict=True)) and o != v for o in values.values())
+    ]
+    assert "Pareto front of metrics.loss (minimize), metrics.size (maximize)" in done.stdout
+    for index in front:
+        assert f"point {index}: " in done.stdout.split("Pareto front")[1]
+
+
+@pytest.mark.slow
+def test_a_failed_trial_is_told_as_failed_and_counts_in_the_budget(bowl: Path) -> None:
+    done = _expman(
+        bowl, "sweep", *SEARCH, "--trials", "3", "--objective", "metrics.nothing_like_this"
+    )
+    assert done.returncode == 0, done.stderr  # the runs succeeded; no objective came of them
+    assert "no trial has given its objective yet" in done.stdout
+    assert len(records(bowl)) == 3
+
+
+@pytest.mark.slow
+def test_a_search_killed_at_random_moments_loses_and_repeats_no_trial(bowl: Path) -> None:
+    seed = int(os.environ.get("EXPMAN_KILL_SEED", str(int(time.time()))))
+    chance = random.Random(seed)
+    trials = 8
+    first = [str(BIN / "expman"), "sweep", *SEARCH, "--trials", str(trials)]
+    first += ["--objective", "metrics.loss", "-s", "PAUSE=0.3"]
+    resume = [str(BIN / "expman"), "sweep", "--resume", "s0001"]
+    created = bowl / "runs" / "sweeps" / "s0001" / "sweep.json"
+    for kill in range(6):
+        sig = chance.choice((signal.SIGKILL, signal.SIGTERM, signal.SIGINT))
+        sweep = subprocess.Popen(
+            [*(resume if created.exists() else first), "--jobs", "2"],
+            cwd=bowl,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        time.sleep(chance.uniform(0.3, 2.5))
+        sweep.send_signal(sig)
+        sweep.wait(timeout=60)
+        deadline = time.monotonic() + 60
+        while points_alive(bowl):
+            assert time.monotonic() < deadline, "a trial outlived its sweep"
+            time.sleep(0.05)
+        runs = records(bowl)
+        assert all(r["ended"] for r in runs), f"kill {kill}, EXPMAN_KILL_SEED={seed}"
+        succeeded = Counter(r["sweep"]["index"] for r in runs if r["status"] == "succeeded")
+        assert all(n == 1 for n in succeeded.values()), f"a trial ran twice: {succeeded}"
+    for _ in range(5):
+        command = resume if created.exists() else first
+        if subprocess.run([*command, "--jobs", "2"], cwd=bowl, capture_output=True).returncode == 0:
+            break
+    runs = records(bowl)
+    succeeded = Counter(r["sweep"]["index"] for r in runs if r["status"] == "succeeded")
+    assert succeeded == Counter(range(trials)), f"every trial once, EXPMAN_KILL_SEED={seed}"
+    lines = (bowl / "runs" / "sweeps" / "s0001" / PLAN).read_text().splitlines()
+    assert [json.loads(line)["index"] for line in lines] == list(range(trials))

@@ -21,7 +21,7 @@ from expman.output import ensure_standard_streams, printable, silence, write_err
 from expman.processes import sigterm_as_interrupt
 
 if TYPE_CHECKING:
-    from expman.sweeps.search import Search
+    from expman.sweeps.search import Asked
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -301,14 +301,13 @@ def _sweep(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> i
     )
 
 
-def _searched(args: argparse.Namespace) -> Search | None:
-    """The adaptive search `--search` asks for (None without it)."""
-    if args.search is None:
-        if args.objective or args.direction or (args.trials is not None and not args.resume):
-            raise UsageError("--trials, --objective and --direction go with --search SAMPLER")
-        return None
-    if args.resume:
-        raise UsageError("--resume continues the sweep's search: give no --search")
-    from expman.sweeps.search import search_of
+def _searched(args: argparse.Namespace) -> Asked:
+    """What the command line says of an adaptive search (`--trials` of a resume raises
+    its budget: not a search of its own)."""
+    from expman.sweeps.search import Asked
 
-    return search_of(args.search, args.trials, args.objective, args.direction, args.seed)
+    if args.resume:
+        if args.search or args.objective or args.direction:
+            raise UsageError("--resume continues the sweep's search: give only --trials")
+        return Asked()
+    return Asked(args.search, args.trials, tuple(args.objective), tuple(args.direction))

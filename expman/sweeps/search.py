@@ -65,6 +65,30 @@ class Search:
         }
 
 
+class SearchError(UsageError):
+    """A search that cannot be; `key` is the part at fault, as a named sweep's
+    `search:` block spells it (sampler, trials, objective, direction)."""
+
+    def __init__(self, key: str, option: str, problem: str) -> None:
+        self.key, self.problem = key, problem
+        super().__init__(f"{option}: {problem}")
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What the command line says of a search (`--search`, `--trials`, `--objective`,
+    `--direction`); a named sweep's `search:` block gives what it leaves out."""
+
+    sampler: str | None = None
+    trials: int | None = None
+    objectives: tuple[str, ...] = ()
+    directions: tuple[str, ...] = ()
+
+    def given(self) -> bool:
+        """Whether the command line says anything of a search."""
+        return bool(self.sampler or self.trials is not None or self.objectives or self.directions)
+
+
 def search_of(
     sampler: str,
     trials: int | None,
@@ -72,32 +96,58 @@ def search_of(
     directions: Sequence[str],
     seed: int | None,
 ) -> Search:
-    """A search from what a person gave; `UsageError` saying what is wrong."""
+    """A search from what a person gave; `SearchError` saying what is wrong."""
     if sampler not in SAMPLERS:
-        raise UsageError(f"--search {sampler}: not a sampler ({', '.join(SAMPLERS)})")
+        raise SearchError(
+            "sampler", f"--search {sampler}", f"not a sampler ({', '.join(SAMPLERS)})"
+        )
     if trials is None or not 1 <= trials <= MAX_TRIALS:
-        raise UsageError(f"--search needs --trials N, from 1 to {MAX_TRIALS:,}")
+        problem = f"a search needs a number of trials, from 1 to {MAX_TRIALS:,}"
+        raise SearchError("trials", f"--trials {trials}", problem)
     if not objectives:
-        raise UsageError("--search needs --objective EXPR (JMESPath over the record)")
+        problem = "a search needs an objective (JMESPath over the record)"
+        raise SearchError("objective", "--objective", problem)
     for text in objectives:
         try:
             Query(text)
         except QueryError as e:
-            raise UsageError(f"--objective {text}: {e}") from e
+            raise SearchError("objective", f"--objective {text}", str(e)) from e
     for direction in directions:
         if direction not in DIRECTIONS:
-            raise UsageError(f"--direction {direction}: minimize or maximize")
+            raise SearchError("direction", f"--direction {direction}", "minimize or maximize")
     if len(directions) > 1 and len(directions) != len(objectives):
-        raise UsageError(
-            f"{len(directions)} --direction for {len(objectives)} --objective: give one "
+        problem = (
+            f"{len(directions)} directions for {len(objectives)} objectives: give one "
             "(for every objective) or one per objective"
         )
+        raise SearchError("direction", "--direction", problem)
     chosen = tuple(directions) * (len(objectives) if len(directions) == 1 else 1)
     if len(objectives) > 1 and sampler in ("cmaes", "gp"):
-        raise UsageError(f"--search {sampler} optimises one objective: nsga2 or tpe take several")
+        problem = "optimises one objective: nsga2 or tpe take several"
+        raise SearchError("sampler", f"--search {sampler}", problem)
     return Search(
         sampler, trials, tuple(objectives), chosen or ("minimize",) * len(objectives), seed or 0
     )
+
+
+def merged(asked: Asked, block: Mapping[str, Any] | None, seed: int | None) -> Search:
+    """The search the command line (`asked`) and a named sweep's `search:` block give
+    together, the command line winning; `SearchError` when they give no search."""
+    block = block or {}
+    return search_of(
+        asked.sampler or block.get("sampler") or "",
+        asked.trials if asked.trials is not None else block.get("trials"),
+        asked.objectives or _listed(block.get("objective")),
+        asked.directions or _listed(block.get("direction")),
+        seed,
+    )
+
+
+def _listed(value: Any) -> tuple[str, ...]:
+    """A block's `objective` or `direction`: one text, or a list of them."""
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def stored(definition: Mapping[str, Any]) -> Search | None:

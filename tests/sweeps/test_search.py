@@ -134,17 +134,17 @@ def test_eight_askers_at_once_ask_each_trial_once_up_to_the_budget(tmp_path: Pat
     ("args", "said"),
     [
         (("annealing", 10, ["m"], []), "not a sampler"),
-        (("tpe", None, ["m"], []), "needs --trials"),
-        (("tpe", 10, [], []), "needs --objective"),
+        (("tpe", None, ["m"], []), "--trials None: a search needs a number of trials"),
+        (("tpe", 10, [], []), "needs an objective"),
         (("tpe", 10, ["metrics.["], []), "--objective metrics.["),
-        (("tpe", 10, ["a", "b"], ["minimize"] * 3), "3 --direction for 2 --objective"),
+        (("tpe", 10, ["a", "b"], ["minimize"] * 3), "3 directions for 2 objectives"),
         (("tpe", 10, ["a"], ["down"]), "minimize or maximize"),
         (("cmaes", 10, ["a", "b"], []), "optimises one objective"),
     ],
 )
 def test_a_bad_search_is_refused_saying_why(args: tuple[Any, ...], said: str) -> None:
     with pytest.raises(UsageError, match=said.replace("[", r"\[").replace(".", r"\.")):
-        search.search_of(*args, None)
+        search.search_of(args[0], args[1], args[2], args[3], None)
 
 
 def test_one_direction_serves_every_objective() -> None:
@@ -205,6 +205,59 @@ def test_other_commands_never_import_optuna(bowl: Path, run_cli: RunCli) -> None
             [sys.executable, "-c", probe, *command], cwd=bowl, capture_output=True, text=True
         )
         assert done.stderr.split()[-2:] == ["0", "False"], (command, done.stderr)
+
+
+NAMED = """\
+sweeps:
+  bowl-search:
+    hypothesis: the bowl's floor is at X=0.3, Y=2
+    vars: {X: "uniform(-1,1)", Y: "int(0,4)"}
+    seed: 4
+    search: {sampler: random, trials: 3, objective: metrics.loss}
+"""
+
+
+def test_a_named_sweeps_search_block_is_checked_where_it_is_written(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    bad = NAMED.replace("objective: metrics.loss", "objective: 'metrics.['")
+    experiment(EXPFILE + bad, **{"bowl.py": BOWL})
+    code, _, err = run_cli("sweep", "bowl-search")
+    assert code == 2, err
+    assert "expfile.yaml:14:" in err and "$.sweeps.bowl-search.search.objective" in err
+    code, _, err = run_cli("validate")
+    assert code == 2 and "$.sweeps.bowl-search.search.objective" in err
+    code, _, err = run_cli("sweep", "bowl-search", "--objective", "metrics.loss")
+    assert code == 2, "the block is wrong whatever the command line gives in its place"
+
+
+def test_a_named_sweep_searches_or_draws_at_random_never_both(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    experiment(EXPFILE + NAMED.replace("    seed: 4", "    random: 5"), **{"bowl.py": BOWL})
+    code, _, err = run_cli("sweep", "bowl-search")
+    assert code == 2 and "$.sweeps.bowl-search.search" in err and "one way" in err, err
+    code, _, err = run_cli("sweep", "-s", "X=uniform(0,1)", "--search", "tpe", "--trials", "x")
+    assert code == 2  # argparse: --trials takes a number
+
+
+@pytest.mark.slow
+def test_a_named_search_runs_and_the_command_line_wins(experiment: Experiment) -> None:
+    root = experiment(EXPFILE + NAMED, **{"bowl.py": BOWL})
+    done = _expman(root, "sweep", "bowl-search", "--trials", "4")
+    assert done.returncode == 0, done.stderr
+    runs = records(root)
+    assert len(runs) == 4  # --trials 4, not the block's 3
+    assert {r["sweep"]["trial"]["sampler"] for r in runs} == {"random"}
+    assert all(r["sweep"]["hypothesis"] == "the bowl's floor is at X=0.3, Y=2" for r in runs)
+    stored = json.loads((root / "runs" / "sweeps" / "s0001" / "sweep.json").read_text())
+    assert stored["definition"]["search"] == {
+        "sampler": "random",
+        "trials": 4,
+        "objectives": ["metrics.loss"],
+        "directions": ["minimize"],
+        "seed": 4,
+    }
 
 
 # --- end to end, with real Optuna ------------------------------------------------
@@ -284,11 +337,11 @@ def test_a_pareto_search_of_two_objectives(bowl: Path) -> None:
     assert done.returncode == 0, done.stderr
     runs = records(bowl)
     values = {r["sweep"]["index"]: (r["metrics"]["loss"], -r["metrics"]["size"]) for r in runs}
-    front = [
-        i
-        for i, v in values.items()
-        if not any(all(a <= b for a, b in zip(o, v, strict=True)) and o != v for o in values.values())
-    ]
+
+    def dominated(v: tuple[float, float]) -> bool:
+        return any(o[0] <= v[0] and o[1] <= v[1] and o != v for o in values.values())
+
+    front = [i for i, v in values.items() if not dominated(v)]
     assert "Pareto front of metrics.loss (minimize), metrics.size (maximize)" in done.stdout
     for index in front:
         assert f"point {index}: " in done.stdout.split("Pareto front")[1]

@@ -31,7 +31,7 @@ from expman.store.archive import Archive
 from expman.sweeps import inputs, plan, search
 from expman.sweeps.backend import CLAIMED, Ask, Backend
 from expman.sweeps.local import Local
-from expman.sweeps.search import Search
+from expman.sweeps.search import Asked, Search
 from expman.sweeps.store import Sweeps
 from expman.sweeps.view import View
 
@@ -63,18 +63,18 @@ def sweep(
     resume: str | None,
     options: Options,
     streams: tuple[TextIO, TextIO],
-    searched: Search | None = None,
+    searched: Asked | None = None,
     trials: int | None = None,
 ) -> int:
     """Start (or resume) a sweep and run its points; 0 when every point succeeded.
-    `searched`: an adaptive search's trials are asked one at a time (`sweeps.search`);
-    `trials` raises a resumed search's budget."""
+    `searched`: what the command line says of an adaptive search, whose trials are
+    asked one at a time (`sweeps.search`); `trials` raises a resumed search's budget."""
     out, err = streams
     root = path.parent
     cfg = config.load(path, display, cache=State(root))
     archive = Archive(root / cfg.archive)
     sweeps = Sweeps(archive)
-    request = inputs.Request(name, specs, samples, seed, points_file, searched)
+    request = inputs.Request(name, specs, samples, seed, points_file, searched or Asked())
     if resume is not None:
         if specs or points_file is not None or name is not None or hypothesis is not None:
             raise UsageError(

@@ -36,15 +36,19 @@ from expman.sweeps.plan import Point
 from expman.sweeps.store import Sweeps
 
 
-def run_point(root: Path, archive: Archive, sweep_id: str, index: int, retries: int) -> int:
-    """Run point `index` of the sweep; the exit code (see the module's words)."""
+def run_point(
+    root: Path, archive: Archive, sweep_id: str, index: int, retries: int, unstarted: bool = False
+) -> int:
+    """Run point `index` of the sweep; the exit code (see the module's words). With
+    `unstarted`, only a point that no process has opened a run for."""
     sweeps = Sweeps(archive)
     sweep = sweeps.read(sweep_id)
     point = sweeps.plan(sweep_id)[index]
     claims = sweeps.claims(sweep_id)
     if not claims.take(index):
         return CLAIMED
-    if (sweeps.result(sweep_id, index) or {}).get("status") == record.SUCCEEDED:
+    result = sweeps.result(sweep_id, index)
+    if (result or {}).get("status") == record.SUCCEEDED or (unstarted and result is not None):
         claims.release(index)  # done by another process since this one was planned
         return CLAIMED
     name = f"{sweep_id}-{index}"

@@ -208,6 +208,14 @@ class Sweeps:
             return None
         return data if isinstance(data, dict) else None
 
+    def noted(self, sweep_id: str) -> set[int]:
+        """The points with a result noted: a run was opened for each."""
+        try:
+            names = os.listdir(self.folder(sweep_id) / RESULTS)  # noqa: PTH208
+        except OSError:
+            return set()
+        return {int(n[: -len(".json")]) for n in names if n[: -len(".json")].isdigit()}
+
     def claims(self, sweep_id: str) -> Claims:
         """The claims on the sweep's points."""
         return Claims(self.folder(sweep_id) / CLAIMS)

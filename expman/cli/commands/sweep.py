@@ -155,9 +155,8 @@ def _run_or_queue(
         ),
     )
     if options.on == "slurm":
-        if searching:
-            raise UsageError("--on slurm: an adaptive search runs on this machine (for now)")
-        return _on_slurm(root, cfg, archive, sweeps, sweep_id, todo, options, out)
+        workers = max(1, options.jobs) if searching else 0
+        return _on_slurm(root, cfg, archive, sweeps, sweep_id, todo, workers, options, out)
     return _run_here(root, cfg, archive, sweeps, sweep_id, todo, options, streams)
 
 
@@ -222,10 +221,14 @@ def _on_slurm(
     sweeps: Sweeps,
     sweep_id: str,
     todo: list[int],
+    workers: int,
     options: Options,
     out: TextIO,
 ) -> int:
-    """Queue the points as job arrays and return: nothing stays running here."""
+    """Queue the points as job arrays and return: nothing stays running here. An
+    adaptive search (`workers` > 0) queues its workers, which run the trials never
+    started and ask for the rest; its trials that ran and did not succeed are queued
+    as points."""
     from expman.slurm import scheduler
     from expman.slurm.settings import settings
     from expman.sweeps import slurm
@@ -234,22 +237,39 @@ def _on_slurm(
     if problem is not None:
         raise UsageError(f"--on slurm: {problem}")
     chosen = settings(cfg.slurm, options.slurm)
+    if workers:
+        noted = sweeps.noted(sweep_id)
+        todo = [i for i in todo if i in noted]  # the workers run the others
     waiting = slurm.waiting(sweeps, sweep_id)  # points still queued in Slurm stay there
     todo = [i for i in todo if not waiting.get(i, "").startswith("queued")]
-    if not todo:
+    arrays = slurm.submit(root, archive, sweeps, sweep_id, todo, chosen, options.retries)
+    if workers and _trials_left(archive, sweeps, sweep_id):
+        job = slurm.submit_workers(
+            root, archive, sweeps, sweep_id, workers, chosen, options.retries
+        )
+        arrays.append(job)
+    if not arrays:
         write_line(out, f"sweep {sweep_id}: every point has succeeded or waits in Slurm")
         return 0
-    arrays = slurm.submit(root, archive, sweeps, sweep_id, todo, chosen, options.retries)
     ids = ", ".join(a["job_id"] for a in arrays)
+    queued = f"{len(todo)} points" + (f" and {workers} search workers" if workers else "")
     write_line(
         out,
-        style(
-            f"sweep {sweep_id}: {len(todo)} points queued as Slurm job array(s) {ids}", "bold", out
-        )
+        style(f"sweep {sweep_id}: {queued} queued as Slurm job array(s) {ids}", "bold", out)
         + f" (squeue --name {arrays[0]['job_name']}; expman watch --sweep {sweep_id}; "
         f"expman sweep status {sweep_id}; expman cancel {sweep_id})",
     )
     return 0
+
+
+def _trials_left(archive: Archive, sweeps: Sweeps, sweep_id: str) -> bool:
+    """Whether an adaptive search has trials to ask, or asked ones no process started."""
+    from expman.sweeps.search_task import unstarted
+
+    found = search.stored(sweeps.read(sweep_id)["definition"])
+    if found is not None and len(sweeps.plan(sweep_id)) < found.trials:
+        return True
+    return unstarted(archive, sweep_id) is not None
 
 
 def sweep_status(*, path: Path, name: str | None, out: TextIO) -> int:

@@ -127,6 +127,19 @@ def test_eight_askers_at_once_ask_each_trial_once_up_to_the_budget(tmp_path: Pat
     assert all(p.origin and p.origin["sampler"] == "tpe" for p in points)
 
 
+def test_a_samplers_state_from_the_plan_is_whole_numbers_only(tmp_path: Path) -> None:
+    """A plan comes from an archive (pulled, edited): what it gives back to a sampler is
+    never text, which a sampler may unpickle."""
+    archive = _new_sweep(tmp_path, 3)
+    hostile = {"cma:optimizer": "80049...", "NSGAIISampler:generation": 1, "x": [1]}
+    Sweeps(archive).append("s0001", Point(0, {"X": 0.5, "Y": 1}, "h0", {"state": hostile}))
+    asked = search.ask(archive, "s0001")
+    assert asked is not None and asked.index == 1
+    space = {"X": optuna.distributions.FloatDistribution(-1, 1)}
+    frozen = search._frozen(optuna, space, Sweeps(archive).plan("s0001")[0], None)
+    assert frozen.system_attrs == {"NSGAIISampler:generation": 1}
+
+
 # --- what a search is -------------------------------------------------------------
 
 

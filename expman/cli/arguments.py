@@ -208,6 +208,10 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
         metavar="DIR",
         help="minimize (default) or maximize: one, or one per --objective",
     )
+    sub.add_argument(
+        "--prune", metavar="PRUNER", help="stop hopeless trials: median asha hyperband"
+    )
+    sub.add_argument("--prune-metric", metavar="NAME", help="the series the pruner watches")
     _backend(sub)
 
     sub = add("end", "close the open run: observations, outputs archived, next run prepared")

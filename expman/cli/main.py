@@ -307,7 +307,14 @@ def _searched(args: argparse.Namespace) -> Asked:
     from expman.sweeps.search import Asked
 
     if args.resume:
-        if args.search or args.objective or args.direction:
+        if args.search or args.objective or args.direction or args.prune or args.prune_metric:
             raise UsageError("--resume continues the sweep's search: give only --trials")
         return Asked()
-    return Asked(args.search, args.trials, tuple(args.objective), tuple(args.direction))
+    return Asked(
+        args.search,
+        args.trials,
+        tuple(args.objective),
+        tuple(args.direction),
+        args.prune,
+        args.prune_metric,
+    )

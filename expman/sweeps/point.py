@@ -35,6 +35,8 @@ from expman.sweeps.backend import CLAIMED
 from expman.sweeps.plan import Point
 from expman.sweeps.store import Sweeps
 
+PRUNED = "pruned"  # a search's trial the pruner stopped (its run: `sweep.pruned`)
+
 
 def run_point(
     root: Path, archive: Archive, sweep_id: str, index: int, retries: int, unstarted: bool = False
@@ -48,7 +50,8 @@ def run_point(
     if not claims.take(index):
         return CLAIMED
     result = sweeps.result(sweep_id, index)
-    if (result or {}).get("status") == record.SUCCEEDED or (unstarted and result is not None):
+    done = (result or {}).get("status") in (record.SUCCEEDED, PRUNED)
+    if done or (unstarted and result is not None):
         claims.release(index)  # done by another process since this one was planned
         return CLAIMED
     name = f"{sweep_id}-{index}"
@@ -63,7 +66,7 @@ def run_point(
             claims.release(index)
             if status != record.FAILED:
                 workspace.remove(root, root / STATE_DIR / workspace.WORKSPACES / name)
-    return {record.SUCCEEDED: 0, record.FAILED: 1}.get(status, 130)
+    return {record.SUCCEEDED: 0, PRUNED: 0, record.FAILED: 1}.get(status, 130)
 
 
 def _make_workspace(root: Path, folder: Path, sweep: dict[str, Any], name: str) -> Workspace:
@@ -96,29 +99,63 @@ def _run(
     if "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPU slots the backend gave this point
         sweep_field["gpus"] = os.environ["CUDA_VISIBLE_DEVICES"]
     sweeps = Sweeps(archive)
+    watcher = _watcher(archive, sweep, point)
 
     def note_running(run: record.Record) -> None:
         sweeps.note_result(sweep["id"], index, {"run": run["id"], "status": record.RUNNING})
+        if watcher is not None:
+            watcher.start(run["id"])
 
     def note_ended(run: record.Record) -> None:
+        if watcher is not None:
+            watcher.finish()
+            if watcher.pruned is not None:
+                run = _mark_pruned(archive, run, watcher.pruned)
         sweeps.note_result(sweep["id"], index, _result(run))
 
-    _, run = run_in_workspace(
-        made,
-        archive,
-        expfile_label=location.EXPFILE,
-        overrides=_overrides(point),
-        cache=State(root),
-        hypothesis=sweep.get("hypothesis"),
-        fields={"sweep": sweep_field, "start_overrides": dict(point.vars)},
-        lock_holder="sweep",
-        force=False,
-        retries=retries,
-        streams=(sys.stdout, sys.stderr),
-        on_opened=note_running,
-        on_ended=note_ended,
-    )
+    try:
+        _, run = run_in_workspace(
+            made,
+            archive,
+            expfile_label=location.EXPFILE,
+            overrides=_overrides(point),
+            cache=State(root),
+            hypothesis=sweep.get("hypothesis"),
+            fields={"sweep": sweep_field, "start_overrides": dict(point.vars)},
+            lock_holder="sweep",
+            force=False,
+            retries=retries,
+            streams=(sys.stdout, sys.stderr),
+            on_opened=note_running,
+            on_ended=note_ended,
+        )
+    except KeyboardInterrupt:
+        if watcher is None or watcher.pruned is None:
+            raise
+        return PRUNED  # stopped by its pruner: a finished trial
     return str(run["status"])
+
+
+def _watcher(archive: Archive, sweep: dict[str, Any], point: Point) -> Any:
+    """The pruner's watcher of a search's trial, when the search prunes (else None)."""
+    from expman.sweeps import search  # only a search's trial needs it
+
+    found = search.stored(sweep["definition"])
+    if found is None or found.prune is None:
+        return None
+    from expman.sweeps.prune import Watcher
+
+    return Watcher(archive, sweep["id"], point, found.prune)
+
+
+def _mark_pruned(archive: Archive, run: record.Record, pruned: dict[str, Any]) -> record.Record:
+    """The ended run of a pruned trial, its record saying where the pruner stopped it."""
+
+    def change(found: dict[str, Any]) -> bool:
+        found["sweep"] = {**found["sweep"], "pruned": pruned}
+        return True
+
+    return archive.update(run["id"], change) or run
 
 
 def _overrides(point: Point) -> list[str]:
@@ -129,7 +166,8 @@ def _overrides(point: Point) -> list[str]:
 def _result(ended: record.Record) -> dict[str, Any]:
     """What the sweep notes of a point's ended run: the run, its status, and that it
     changed shared data (the sweep says so as the point ends)."""
-    result = {"run": ended["id"], "status": ended["status"]}
+    pruned = isinstance(ended.get("sweep", {}).get("pruned"), dict)
+    result = {"run": ended["id"], "status": PRUNED if pruned else ended["status"]}
     last = ended["attempts"][-1] if ended["attempts"] else {}
     if last.get("data_changed"):
         result["reason"] = last["reason"]

@@ -20,6 +20,7 @@ Optuna is imported only here, and only when a trial is asked or a search is chec
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -38,9 +39,23 @@ from expman.sweeps.store import Sweeps
 from expman.sweeps.values import checked, number
 
 SAMPLERS = ("tpe", "cmaes", "gp", "nsga2", "random", "qmc")
+PRUNERS = ("median", "asha", "hyperband")
 DIRECTIONS = ("minimize", "maximize")
 MAX_TRIALS = 100_000
 INSTALL = 'pip install "expman[search]"'
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """How a search stops hopeless trials early (`sweeps.prune`): the pruner, and the
+    series (by name) whose values it compares."""
+
+    pruner: str
+    metric: str
+
+    def as_data(self) -> dict[str, Any]:
+        """The pruning as JSON-ready data."""
+        return {"pruner": self.pruner, "metric": self.metric}
 
 
 @dataclass(frozen=True)
@@ -53,16 +68,20 @@ class Search:
     objectives: tuple[str, ...]
     directions: tuple[str, ...]
     seed: int = 0
+    prune: Pruning | None = None
 
     def as_data(self) -> dict[str, Any]:
         """The search as JSON-ready data (kept in the sweep's definition)."""
-        return {
+        data: dict[str, Any] = {
             "sampler": self.sampler,
             "trials": self.trials,
             "objectives": list(self.objectives),
             "directions": list(self.directions),
             "seed": self.seed,
         }
+        if self.prune is not None:
+            data["prune"] = self.prune.as_data()
+        return data
 
 
 class SearchError(UsageError):
@@ -83,10 +102,19 @@ class Asked:
     trials: int | None = None
     objectives: tuple[str, ...] = ()
     directions: tuple[str, ...] = ()
+    prune: str | None = None
+    prune_metric: str | None = None
 
     def given(self) -> bool:
         """Whether the command line says anything of a search."""
-        return bool(self.sampler or self.trials is not None or self.objectives or self.directions)
+        return bool(
+            self.sampler
+            or self.trials is not None
+            or self.objectives
+            or self.directions
+            or self.prune
+            or self.prune_metric
+        )
 
 
 def search_of(
@@ -95,6 +123,7 @@ def search_of(
     objectives: Sequence[str],
     directions: Sequence[str],
     seed: int | None,
+    prune: Pruning | None = None,
 ) -> Search:
     """A search from what a person gave; `SearchError` saying what is wrong."""
     if sampler not in SAMPLERS:
@@ -125,21 +154,40 @@ def search_of(
     if len(objectives) > 1 and sampler in ("cmaes", "gp"):
         problem = "optimises one objective: nsga2 or tpe take several"
         raise SearchError("sampler", f"--search {sampler}", problem)
-    return Search(
-        sampler, trials, tuple(objectives), chosen or ("minimize",) * len(objectives), seed or 0
-    )
+    if prune is not None and len(objectives) > 1:
+        problem = "a Pareto search (several objectives) cannot prune: give one objective"
+        raise SearchError("prune", f"--prune {prune.pruner}", problem)
+    directions = chosen or ("minimize",) * len(objectives)
+    return Search(sampler, trials, tuple(objectives), directions, seed or 0, prune)
+
+
+def pruning_of(pruner: str | None, metric: str | None) -> Pruning | None:
+    """Pruning from what a person gave (None: none); `SearchError` saying what is wrong."""
+    if pruner is None:
+        if metric is not None:
+            raise SearchError("prune", f"--prune-metric {metric}", "goes with --prune PRUNER")
+        return None
+    if pruner not in PRUNERS:
+        raise SearchError("prune", f"--prune {pruner}", f"not a pruner ({', '.join(PRUNERS)})")
+    if not isinstance(metric, str) or not 0 < len(metric) <= 200:
+        problem = "a pruner needs the series it watches: --prune-metric NAME"
+        raise SearchError("prune", f"--prune {pruner}", problem)
+    return Pruning(pruner, metric)
 
 
 def merged(asked: Asked, block: Mapping[str, Any] | None, seed: int | None) -> Search:
     """The search the command line (`asked`) and a named sweep's `search:` block give
     together, the command line winning; `SearchError` when they give no search."""
     block = block or {}
+    given = block.get("prune")
+    pruned: Mapping[str, Any] = given if isinstance(given, dict) else {}
     return search_of(
         asked.sampler or block.get("sampler") or "",
         asked.trials if asked.trials is not None else block.get("trials"),
         asked.objectives or _listed(block.get("objective")),
         asked.directions or _listed(block.get("direction")),
         seed,
+        pruning_of(asked.prune or pruned.get("pruner"), asked.prune_metric or pruned.get("metric")),
     )
 
 
@@ -156,12 +204,14 @@ def stored(definition: Mapping[str, Any]) -> Search | None:
     if data is None:
         return None
     try:
+        prune = data.get("prune")
         return Search(
             str(data["sampler"]),
             int(data["trials"]),
             tuple(str(o) for o in data["objectives"]),
             tuple(str(d) for d in data["directions"]),
             int(data["seed"]),
+            Pruning(str(prune["pruner"]), str(prune["metric"])) if prune is not None else None,
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ArchiveError(f"the sweep's stored search is damaged: {e!r}") from e
@@ -171,7 +221,7 @@ def with_trials(search: Search, trials: int) -> Search:
     """`search` with its budget raised to `trials` (a budget never shrinks)."""
     if trials < search.trials:
         raise UsageError(f"--trials {trials}: the sweep has a budget of {search.trials}")
-    return Search(search.sampler, trials, search.objectives, search.directions, search.seed)
+    return dataclasses.replace(search, trials=trials)
 
 
 def check_specs(specs: Sequence[plan.Spec]) -> None:
@@ -225,6 +275,7 @@ class Told:
     index: int
     values: tuple[float, ...] | None
     running: bool = False
+    pruned: bool = False  # stopped early by the pruner: finished, not failed
 
 
 def told(archive: Archive, sweep_id: str, search: Search) -> dict[int, Told]:
@@ -248,6 +299,9 @@ def _told(index: int, runs: Sequence[Any], queries: Sequence[Query]) -> Told:
     for run in runs:
         if run.get("status") == record.SUCCEEDED:
             return Told(index, _objectives(queries, run))
+    for run in runs:
+        if isinstance(run["sweep"].get("pruned"), dict):
+            return Told(index, None, pruned=True)
     return Told(index, None, running=runs[-1].get("ended") is None)
 
 
@@ -304,14 +358,17 @@ def _next_values(
     """The values of the next trial, a study rebuilt from the points asked once, and
     what its sampler keeps of the trial (`_state`)."""
     optuna = _optuna()
-    space = {spec.name: _distribution(optuna, spec) for spec in specs}
+    space = space_of(optuna, specs)
     study = optuna.create_study(
         sampler=_sampler(optuna, search, len(points)),
         directions=[d for d in search.directions],
     )
     results = told(archive, sweep_id, search)
+    sweeps = Sweeps(archive)
     for point in points:
-        trial = _frozen(optuna, space, point, results.get(point.index))
+        result = results.get(point.index)
+        reported = sweeps.intermediate(sweep_id, point.index) if result and result.pruned else None
+        trial = _frozen(optuna, space, point, result, reported)
         if trial is not None:
             study.add_trial(trial)
     with warnings.catch_warnings():
@@ -333,11 +390,24 @@ def _state(attrs: Mapping[str, Any]) -> dict[str, int]:
     }
 
 
-def _frozen(optuna: Any, space: dict[str, Any], point: plan.Point, result: Told | None) -> Any:
+def space_of(optuna: Any, specs: Sequence[plan.Spec]) -> dict[str, Any]:
+    """The search space: each swept var's Optuna distribution."""
+    return {spec.name: _distribution(optuna, spec) for spec in specs}
+
+
+def _frozen(
+    optuna: Any,
+    space: dict[str, Any],
+    point: plan.Point,
+    result: Told | None,
+    reported: Mapping[str, Any] | None = None,
+) -> Any:
     """A point as a finished (or running) trial of the rebuilt study; None for one whose
     values lie outside the space (a damaged or hand-edited plan line)."""
     states = optuna.trial.TrialState
-    if result is None or result.running:
+    if result is not None and result.pruned:
+        state, values = states.PRUNED, None
+    elif result is None or result.running:
         state, values = states.RUNNING, None
     elif result.values is None:
         state, values = states.FAIL, None
@@ -352,9 +422,17 @@ def _frozen(optuna: Any, space: dict[str, Any], point: plan.Point, result: Told 
             state=state,
             values=values,
             system_attrs=_state(kept) if isinstance(kept, dict) else None,
+            intermediate_values=_intermediate(reported),
         )
     except ValueError:  # a value outside the space: the sampler cannot be told of it
         return None
+
+
+def _intermediate(reported: Mapping[str, Any] | None) -> dict[int, float]:
+    """A trial's reported values (`Sweeps.intermediate`) by step."""
+    if reported is None:
+        return {}
+    return dict(zip(reported["steps"], reported["values"], strict=True))
 
 
 def _plain(value: Any) -> Any:

@@ -21,6 +21,7 @@ taker wins).
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import socket
@@ -40,6 +41,8 @@ from expman.sweeps.plan import Point
 PLAN = "plan.jsonl"
 CLAIMS = "claims"
 RESULTS = "results"  # <index>.json: the run a point ran as, and its status
+INTERMEDIATE = "intermediate"  # <index>.json: a pruned search's trial's reported values
+MAX_STEPS = 10_000  # intermediate values kept per trial
 UNWRITTEN_SECONDS = 10.0  # an empty claim this old was left by a writer that died
 
 
@@ -208,6 +211,42 @@ class Sweeps:
             return None
         return data if isinstance(data, dict) else None
 
+    def report(self, sweep_id: str, index: int, reported: dict[str, Any]) -> None:
+        """Keep what trial `index` of a search that prunes reported: `steps`, `values`
+        and `attrs` (what the pruner keeps of it); not synced (it is written again and
+        again while the trial runs)."""
+        folder = self.folder(sweep_id) / INTERMEDIATE
+        folder.mkdir(exist_ok=True)
+        fsutil.write_json_atomic(folder / f"{index}.json", reported, sync=False)
+
+    def intermediate(self, sweep_id: str, index: int) -> dict[str, Any]:
+        """What trial `index` reported (`report`): whole steps and finite values, and
+        the pruner's numbers; empty when nothing, or nothing readable (a file of the
+        archive, read as untrusted)."""
+        empty: dict[str, Any] = {"steps": [], "values": [], "attrs": {}}
+        path = self.folder(sweep_id) / INTERMEDIATE / f"{index}.json"
+        try:
+            data = json.loads(path.read_bytes())
+        except (OSError, ValueError, RecursionError):
+            return empty
+        if not isinstance(data, dict):
+            return empty
+        steps, values = data.get("steps"), data.get("values")
+        if not isinstance(steps, list) or not isinstance(values, list) or len(steps) != len(values):
+            return empty
+        pairs = [
+            (s, float(v))
+            for s, v in zip(steps[:MAX_STEPS], values[:MAX_STEPS], strict=True)
+            if type(s) is int and _finite(v)
+        ]
+        attrs = data.get("attrs")
+        kept = {
+            k: v
+            for k, v in (attrs.items() if isinstance(attrs, dict) else [])
+            if isinstance(k, str) and len(k) <= 100 and _finite(v)
+        }
+        return {"steps": [s for s, _ in pairs], "values": [v for _, v in pairs], "attrs": kept}
+
     def noted(self, sweep_id: str) -> set[int]:
         """The points with a result noted: a run was opened for each."""
         try:
@@ -280,6 +319,11 @@ class Claims:
             return True  # another taker moved it: race it for the new claim
         aside.unlink(missing_ok=True)
         return True
+
+
+def _finite(value: Any) -> bool:
+    """A number (never a boolean) that is finite."""
+    return type(value) in (int, float) and math.isfinite(value)
 
 
 def _holder() -> dict[str, Any]:

@@ -63,6 +63,8 @@ class View:
             if isinstance(reason, str):  # a point that changed shared data, said as it ends
                 run += ": " + printable(reason)
             state = {0: "succeeded", 1: "failed", 130: "interrupted"}.get(code or 0, f"exit {code}")
+            if result.get("status") == "pruned":  # a search's trial its pruner stopped
+                state = "pruned"
             elapsed = time.monotonic() - self.started
             text = (
                 f"point {index} ({values}): {state}, {run} "

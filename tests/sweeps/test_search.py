@@ -273,6 +273,101 @@ def test_a_named_search_runs_and_the_command_line_wins(experiment: Experiment) -
     }
 
 
+def test_intermediate_values_from_the_archive_are_read_as_untrusted(tmp_path: Path) -> None:
+    sweeps = Sweeps(_new_sweep(tmp_path, 3))
+    sweeps.report("s0001", 0, {"steps": [1, 2, 3], "values": [0.5, 0.4, 0.3], "attrs": {"r": 1}})
+    assert sweeps.intermediate("s0001", 0) == {
+        "steps": [1, 2, 3],
+        "values": [0.5, 0.4, 0.3],
+        "attrs": {"r": 1},
+    }
+    folder = sweeps.folder("s0001") / "intermediate"
+    hostile = {
+        "steps": [1, 2.5, "3", True, 5],
+        "values": [float("nan"), 1, 2, 3, "4"],
+        "attrs": {"pickle": "gASV", "ok": 2.5, "flag": True},
+    }
+    (folder / "1.json").write_text(json.dumps(hostile))
+    assert sweeps.intermediate("s0001", 1) == {"steps": [], "values": [], "attrs": {"ok": 2.5}}
+    for bad in ("[1, 2]", "{", '{"steps": [1], "values": []}', "null"):
+        (folder / "2.json").write_text(bad)
+        assert sweeps.intermediate("s0001", 2) == {"steps": [], "values": [], "attrs": {}}
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--prune", "median"], "--prune-metric NAME"),
+        (["--prune-metric", "val_loss"], "goes with --prune PRUNER"),
+        (["--prune", "early", "--prune-metric", "l"], "not a pruner (median, asha, hyperband)"),
+        (["--prune", "asha", "--prune-metric", "l", "--objective", "b"], "cannot prune"),
+    ],
+)
+def test_bad_pruning_is_refused_saying_why(
+    bowl: Path, run_cli: RunCli, args: list[str], said: str
+) -> None:
+    code, _, err = run_cli("sweep", *SEARCH, "--trials", "3", "--objective", "metrics.loss", *args)
+    assert code == 2 and said in err, err
+
+
+CURVES = """\
+version: 1
+name: curves
+vars: {X: 0.0}
+stages:
+  run: {cmd: python3 train.py}
+  fetch: {cmd: "true"}
+"""
+TRAIN = """\
+import json, os, time
+x = float(os.environ["X"])
+with open(os.environ["EXPMAN_METRICS"], "a") as f:
+    for step in range(1, 16):
+        f.write(json.dumps({"step": step, "val_loss": x + 1.0 / step}) + "\\n")
+        f.flush()
+        time.sleep(0.3)
+"""
+
+
+@pytest.mark.slow
+def test_a_pruned_trial_is_finished_with_the_step_it_stopped_at(experiment: Experiment) -> None:
+    root = experiment(CURVES, **{"train.py": TRAIN})
+    args = ["-s", "X=uniform(0,1)", "--search", "random", "--trials", "8"]
+    args += ["--objective", "series.val_loss.last", "--prune", "median", "--prune-metric"]
+    done = _expman(root, "sweep", *args, "val_loss")
+    assert done.returncode == 0, done.stderr  # pruned trials are no failure
+    runs = records(root)
+    assert len(runs) == 8
+    pruned = [r for r in runs if "pruned" in r["sweep"]]
+    assert pruned, "the median pruner stopped the worst trials (seed 0)"
+    folder = root / "runs" / "sweeps" / "s0001"
+    for run in pruned:
+        where = run["sweep"]["pruned"]
+        assert run["status"] == "interrupted" and where["pruner"] == "median"
+        assert 1 <= where["step"] < 15, "stopped before its end"
+        assert run["attempts"][-1]["reason"].startswith(f"pruned at step {where['step']} ")
+        assert f"pruned at step {where['step']}" in done.stdout
+        # The median pruner's rule: above the median of the finished trials at that step.
+        index = run["sweep"]["index"]
+        finished = [r for r in runs if r["status"] == "succeeded" and r["sweep"]["index"] < index]
+        at_step = sorted(
+            dict(zip(*_reported(folder, r["sweep"]["index"]), strict=True))[where["step"]]
+            for r in finished
+        )
+        assert len(at_step) >= 3 and where["value"] > at_step[(len(at_step) - 1) // 2]
+    for run in runs:
+        if run["status"] == "succeeded":  # a finished trial reported to its end
+            assert _reported(folder, run["sweep"]["index"])[0][-1] == 15
+    again = _expman(root, "sweep", "--resume", "s0001")
+    assert again.returncode == 0 and "0 to run, 0 trials to ask" in again.stderr
+    assert len(records(root)) == 8, "a pruned trial is not run again"
+
+
+def _reported(folder: Path, index: int) -> tuple[list[int], list[float]]:
+    data = json.loads((folder / "intermediate" / f"{index}.json").read_text())
+    return data["steps"], data["values"]
+
+
 # --- end to end, with real Optuna ------------------------------------------------
 
 

@@ -301,6 +301,8 @@ def status_table(archive: Archive, sweeps: Sweeps, sweep_id: str, out: TextIO) -
         state = latest["status"] if latest else "missing"
         if any(r["status"] == "succeeded" for r in mine):
             state = "succeeded"
+        elif stopped := next((p for p in map(_pruned, mine) if p is not None), None):
+            state = f"pruned at step {stopped['step']}"
         elif point.index in claimed and (latest is None or latest.get("ended") is None):
             state = "running"
         elif latest is None and point.index in unstarted:
@@ -386,11 +388,18 @@ def _note_unstarted(sweeps: Sweeps, sweep_id: str, index: int, state: str) -> No
 
 
 def _succeeded(archive: Archive, sweep_id: str) -> set[int]:
+    """The points that need no run again: one succeeded, or its pruner stopped it."""
     return {
         i
         for i, runs in _runs_of(archive, sweep_id).items()
-        if any(r["status"] == "succeeded" for r in runs)
+        if any(r["status"] == "succeeded" or _pruned(r) for r in runs)
     }
+
+
+def _pruned(run: dict[str, Any]) -> dict[str, Any] | None:
+    """Where the pruner stopped a search's trial (None: it did not)."""
+    found = run["sweep"].get("pruned")
+    return found if isinstance(found, dict) else None
 
 
 def _runs_of(archive: Archive, sweep_id: str) -> dict[int, list[dict[str, Any]]]:

@@ -33,7 +33,7 @@ from expman.store.archive import Archive
 from expman.sweeps import prerun
 from expman.sweeps.backend import CLAIMED
 from expman.sweeps.plan import Point
-from expman.sweeps.store import Sweeps
+from expman.sweeps.store import TRIAL_TAG, Sweeps
 
 PRUNED = "pruned"  # a search's trial the pruner stopped (its run: `sweep.pruned`)
 
@@ -94,6 +94,7 @@ def _run(
 ) -> str:
     """Run the point in its workspace as a run of the archive; the ended run's status."""
     sweep_field: dict[str, Any] = {"id": sweep["id"], "index": index, "point": point.hash}
+    fields: dict[str, Any] = {"sweep": sweep_field, "start_overrides": dict(point.vars)}
     if point.origin is not None:  # an adaptive search's trial: its sampler and seed
         sweep_field["trial"] = {k: point.origin.get(k) for k in ("sampler", "seed")}
     if "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPU slots the backend gave this point
@@ -103,6 +104,8 @@ def _run(
 
     def note_running(run: record.Record) -> None:
         sweeps.note_result(sweep["id"], index, {"run": run["id"], "status": record.RUNNING})
+        if point.origin is not None:  # `expman tag N -trial` takes it out of the search
+            archive.annotate(run["id"], {"add": [TRIAL_TAG]})
         if watcher is not None:
             watcher.start(run["id"])
 
@@ -121,7 +124,7 @@ def _run(
             overrides=_overrides(point),
             cache=State(root),
             hypothesis=sweep.get("hypothesis"),
-            fields={"sweep": sweep_field, "start_overrides": dict(point.vars)},
+            fields=fields,
             lock_holder="sweep",
             force=False,
             retries=retries,

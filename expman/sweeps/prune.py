@@ -172,6 +172,8 @@ def _trial(
     it ended (a trial whose values lie outside the space: a failed one, valueless)."""
     states = optuna.trial.TrialState
     reported = sweeps.intermediate(sweep_id, point.index)
+    if result is not None and result.excluded:
+        return optuna.trial.create_trial(state=states.FAIL)  # keeps trial numbers as indexes
     if result is not None and result.pruned:
         state, values = states.PRUNED, None
     elif result is None or result.running:

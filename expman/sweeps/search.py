@@ -35,7 +35,7 @@ from expman.store import index, record
 from expman.store.archive import Archive
 from expman.store.query import Query
 from expman.sweeps import plan
-from expman.sweeps.store import Sweeps
+from expman.sweeps.store import TRIAL_TAG, Sweeps
 from expman.sweeps.values import checked, number
 
 SAMPLERS = ("tpe", "cmaes", "gp", "nsga2", "random", "qmc")
@@ -276,12 +276,17 @@ class Told:
     values: tuple[float, ...] | None
     running: bool = False
     pruned: bool = False  # stopped early by the pruner: finished, not failed
+    excluded: bool = False  # its run removed (`expman rm`) or tagged `-trial`: unseen
 
 
 def told(archive: Archive, sweep_id: str, search: Search) -> dict[int, Told]:
-    """What each point of the sweep gave, by index (points with no run are left out)."""
+    """What each point of the sweep gave, by index (points never run are left out). A
+    trial whose runs were removed (`expman rm`) or lost their tag `trial` (`expman tag
+    N -trial`) is `excluded`: the sampler never sees it, and no resume runs it again."""
     queries = [Query(text) for text in search.objectives]
-    wanted = {"sweep", "status", "ended"}.union(*(q.fields() for q in queries))
+    wanted = {"sweep", "status", "ended", "tags", "tag_changes"}.union(
+        *(q.fields() for q in queries)
+    )
     runs, _ = index.load(archive, wanted)
     by_point: dict[int, list[Any]] = {}
     for run in runs:
@@ -291,7 +296,26 @@ def told(archive: Archive, sweep_id: str, search: Search) -> dict[int, Told]:
         position = tag.get("index")
         if isinstance(position, int):
             by_point.setdefault(position, []).append(run)
-    return {i: _told(i, mine, queries) for i, mine in by_point.items()}
+    found = {}
+    for i, mine in by_point.items():
+        kept = [run for run in mine if not _untagged(run)]
+        found[i] = _told(i, kept, queries) if kept else Told(i, None, excluded=True)
+    sweeps = Sweeps(archive)
+    for i in sweeps.noted(sweep_id) - set(by_point):
+        if (sweeps.result(sweep_id, i) or {}).get("run"):  # it ran; its run is gone
+            found[i] = Told(i, None, excluded=True)
+    return found
+
+
+def _untagged(run: Any) -> bool:
+    """Whether a trial's run had its tag `trial` taken away (`expman tag N -trial`); a
+    run that never got it (its point killed as it opened it) stays a trial."""
+    tags, changes = run.get("tags"), run.get("tag_changes")
+    if not isinstance(tags, list) or TRIAL_TAG in tags or not isinstance(changes, list):
+        return False
+    return any(
+        isinstance(change, dict) and TRIAL_TAG in (change.get("remove") or []) for change in changes
+    )
 
 
 def _told(index: int, runs: Sequence[Any], queries: Sequence[Query]) -> Told:
@@ -367,6 +391,8 @@ def _next_values(
     sweeps = Sweeps(archive)
     for point in points:
         result = results.get(point.index)
+        if result is not None and result.excluded:
+            continue  # removed from what the sampler sees
         reported = sweeps.intermediate(sweep_id, point.index) if result and result.pruned else None
         trial = _frozen(optuna, space, point, result, reported)
         if trial is not None:

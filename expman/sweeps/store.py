@@ -43,6 +43,7 @@ CLAIMS = "claims"
 RESULTS = "results"  # <index>.json: the run a point ran as, and its status
 INTERMEDIATE = "intermediate"  # <index>.json: a pruned search's trial's reported values
 MAX_STEPS = 10_000  # intermediate values kept per trial
+TRIAL_TAG = "trial"  # a search's trials are tagged so; `expman tag N -trial` takes one out
 UNWRITTEN_SECONDS = 10.0  # an empty claim this old was left by a writer that died
 
 

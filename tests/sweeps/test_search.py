@@ -402,6 +402,29 @@ def test_a_search_runs_its_trials_as_runs_and_resumes_to_a_raised_budget(bowl: P
 
 
 @pytest.mark.slow
+def test_a_removed_or_untagged_trial_leaves_what_the_sampler_sees(bowl: Path) -> None:
+    done = _expman(bowl, "sweep", *SEARCH, "--trials", "4", "--objective", "metrics.loss")
+    assert done.returncode == 0, done.stderr
+    runs = records(bowl)
+    assert all("trial" in r["tags"] for r in runs), "every trial starts tagged `trial`"
+    by_index = {r["sweep"]["index"]: r["id"] for r in runs}
+    assert _expman(bowl, "tag", by_index[1], "-trial").returncode == 0
+    assert _expman(bowl, "rm", by_index[2]).returncode == 0
+    status = _expman(bowl, "sweep", "status").stdout
+    assert status.count("excluded (removed, or tagged -trial)") == 2, status
+    from expman.sweeps.search import stored, told
+
+    archive = Archive(bowl / "runs")
+    found = told(archive, "s0001", stored(Sweeps(archive).read("s0001")["definition"]))  # type: ignore[arg-type]
+    assert {i for i, t in found.items() if t.excluded} == {1, 2}
+    more = _expman(bowl, "sweep", "--resume", "s0001", "--trials", "5")
+    assert more.returncode == 0, more.stderr
+    assert "3 to run" not in more.stderr and "0 to run, 1 trials to ask" in more.stderr
+    indexes = sorted(r["sweep"]["index"] for r in records(bowl))
+    assert indexes == [0, 1, 3, 4], "neither excluded trial runs again; one trial is asked"
+
+
+@pytest.mark.slow
 def test_same_seed_same_history_same_trials(experiment: Experiment, tmp_path: Path) -> None:
     """With --jobs 1 each trial is asked after the one before ended: the history, and so
     the trials, are a function of the seed."""

@@ -142,8 +142,10 @@ def _run_or_queue(
     out, err = streams
     points = sweeps.plan(sweep_id)
     done = _succeeded(archive, sweep_id)
-    todo = [p.index for p in points if p.index not in done]
     searching = search.stored(sweeps.read(sweep_id)["definition"])
+    if searching is not None:  # a trial taken out of the search is not run again
+        done |= {i for i, t in search.told(archive, sweep_id, searching).items() if t.excluded}
+    todo = [p.index for p in points if p.index not in done]
     to_ask = max(0, searching.trials - len(points)) if searching else 0
     asked = f", {to_ask} trials to ask" if searching else ""
     write_line(
@@ -295,11 +297,15 @@ def status_table(archive: Archive, sweeps: Sweeps, sweep_id: str, out: TextIO) -
     unstarted = waiting(sweeps, sweep_id)
     rows: list[list[str]] = []
     counts: dict[str, int] = {}
+    searching = search.stored(data["definition"])
+    told = search.told(archive, sweep_id, searching) if searching is not None else {}
     for point in sweeps.plan(sweep_id):
         mine = runs.get(point.index, [])
         latest = mine[-1] if mine else None
         state = latest["status"] if latest else "missing"
-        if any(r["status"] == "succeeded" for r in mine):
+        if point.index in told and told[point.index].excluded:
+            state = "excluded (removed, or tagged -trial)"
+        elif any(r["status"] == "succeeded" for r in mine):
             state = "succeeded"
         elif stopped := next((p for p in map(_pruned, mine) if p is not None), None):
             state = f"pruned at step {stopped['step']}"
@@ -324,7 +330,6 @@ def status_table(archive: Archive, sweeps: Sweeps, sweep_id: str, out: TextIO) -
     table = formats.table(["point", "vars", "status", "runs", "metrics"], rows)
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     head = f"sweep {sweep_id}: {data.get('hypothesis') or '(no hypothesis)'}"
-    searching = search.stored(data["definition"])
     if searching is not None:
         summary += "\n" + best_so_far(archive, sweep_id, searching)
     return style(printable(head), "bold", out) + "\n" + table + printable(summary)

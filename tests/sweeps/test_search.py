@@ -389,6 +389,8 @@ def test_a_search_runs_its_trials_as_runs_and_resumes_to_a_raised_budget(bowl: P
     best = min(runs, key=lambda r: r["metrics"]["loss"])
     assert f"point {best['sweep']['index']}: {best['metrics']['loss']:.6g}" in done.stdout
     assert "5 of 5 trials asked (tpe); best of metrics.loss (minimize)" in done.stdout
+    said = [line for line in done.stderr.splitlines() if "trials asked (tpe); best of" in line]
+    assert said and said[-1].startswith("expman: 5 of 5 trials asked"), "said as it changes"
 
     again = _expman(bowl, "sweep", "--resume", "s0001")
     assert again.returncode == 0 and "0 to run, 0 trials to ask" in again.stderr

@@ -188,7 +188,9 @@ def _run_here(
     points = {p.index: p for p in sweeps.plan(sweep_id)}
     searching = search.stored(sweeps.read(sweep_id)["definition"])
     to_ask = max(0, searching.trials - len(points)) if searching else 0
-    view = View(sweeps, sweep_id, points, len(todo) + to_ask, err, _metrics_of(cfg, sweep_id))
+    best = (lambda: best_so_far(archive, sweep_id, searching)) if searching else None
+    metrics = _metrics_of(cfg, sweep_id)
+    view = View(sweeps, sweep_id, points, len(todo) + to_ask, err, metrics, best)
     asker = _asker(archive, sweep_id, points) if searching else None
     try:
         codes = backend.run(todo, view.event, view.tick, asker)

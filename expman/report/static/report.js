@@ -1,7 +1,8 @@
 // expman report: one page over the runs of an archive. Data: the JSON in #expman-data.
 // Views: runs (a virtual table, sortable and filterable), scatter, parallel coordinates,
-// heatmap, curves and diff. The state of the controls survives the page's reloads
-// (`expman report --watch`) in sessionStorage. Nothing here makes a network request.
+// heatmap, curves, diff and search (an adaptive search's best so far or Pareto front).
+// The state of the controls survives the page's reloads (`expman report --watch`) in
+// sessionStorage. Nothing here makes a network request.
 "use strict";
 (function () {
   const DATA = JSON.parse(document.getElementById("expman-data").textContent);
@@ -404,9 +405,59 @@
     if (!rows.length) target.append(el("div", { class: "empty", text: "No differences." }));
   }
 
+  // ---- search: an adaptive search's best so far, and its Pareto front -------------------
+  function renderSearch() {
+    const target = document.getElementById("search-chart");
+    const front = document.getElementById("search-front");
+    const ids = Object.keys(DATA.searches || {});
+    front.replaceChildren();
+    if (!ids.length) return empty(target, "No adaptive search (expman sweep --search) here.");
+    state.search = state.search || {};
+    state.search.sweep = options(document.getElementById("search-sweep"), ids, state.search.sweep);
+    const found = DATA.searches[state.search.sweep];
+    const trials = found.trials;
+    const pruned = trials.filter((t) => t.pruned).length;
+    const failed = trials.filter((t) => !t.pruned && !t.values).length;
+    document.getElementById("search-count").textContent =
+      `${trials.length} trials, ${pruned} pruned, ${failed} without an objective`;
+    const names = found.objectives;
+    const sign = found.directions[0] === "maximize" ? -1 : 1;
+    let best = null;
+    const xs = [], values = [], bests = [];
+    for (const t of trials) {
+      const v = t.values ? t.values[0] : null;
+      if (isNum(v) && (best === null || sign * v < sign * best)) best = v;
+      xs.push(t.index); values.push(isNum(v) ? v : null); bests.push(best);
+    }
+    const dots = (label, colour, size) => ({ label, stroke: colour, paths: () => null,
+      points: { show: true, size, fill: colour } });
+    if (names.length === 1) {
+      plot("search", { width: width(), height: 360, mode: 1, scales: { x: { time: false } },
+        axes: [{ label: "trial" }, { label: names[0] }],
+        series: [{ label: "trial" }, dots(names[0], PALETTE[0], 6),
+          { label: "best so far", stroke: PALETTE[1], width: 2, points: { show: false } }] },
+        [xs, values, bests], target);
+    } else {
+      const told = trials.filter((t) => t.values).sort((a, b) => a.values[0] - b.values[0]);
+      const onFront = (t) => found.front.includes(t.index);
+      plot("search", { width: width(), height: 360, mode: 1, scales: { x: { time: false } },
+        axes: [{ label: names[0] }, { label: names[1] }],
+        series: [{ label: names[0] }, dots("trials", PALETTE[0], 6),
+          dots("Pareto front", PALETTE[1], 10)] },
+        [told.map((t) => t.values[0]), told.map((t) => t.values[1]),
+          told.map((t) => (onFront(t) ? t.values[1] : null))], target);
+    }
+    const rows = trials.filter((t) => found.front.includes(t.index)).map((t) =>
+      el("tr", {}, [el("td", { text: String(t.index) }),
+        ...t.values.map((v) => el("td", { text: fmt(v) }))]));
+    front.replaceChildren(el("table", { class: "diff" }, [el("thead", {}, [el("tr", {}, [
+      el("th", { text: names.length === 1 ? "best trial" : "Pareto front: trial" }),
+      ...names.map((n) => el("th", { text: n }))])]), el("tbody", {}, rows)]));
+  }
+
   // ---- tabs -----------------------------------------------------------------------------
   const VIEWS = { runs: () => {}, scatter: renderScatter, parallel: renderParallel,
-    heatmap: renderHeatmap, curves: renderCurves, diff: renderDiff };
+    heatmap: renderHeatmap, curves: renderCurves, diff: renderDiff, search: renderSearch };
   function renderViews() { VIEWS[state.tab](); save(); }
   function show(tab) {
     state.tab = VIEWS[tab] ? tab : "runs";
@@ -434,6 +485,10 @@
     });
   }
   document.getElementById("diff-only").addEventListener("change", renderDiff);
+  document.getElementById("search-sweep").addEventListener("change", (event) => {
+    state.search = { sweep: event.target.value };
+    renderViews();
+  });
   renderTable();
   scroller.scrollTop = state.scroll || 0;
   show(state.tab);

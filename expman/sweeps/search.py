@@ -249,16 +249,35 @@ def ask(archive: Archive, sweep_id: str) -> plan.Point | None:
         if len(points) >= search.trials:
             return None
         specs = _specs(data["definition"])
-        asked, state = _next_values(archive, sweep_id, search, specs, points)
-        origin: dict[str, Any] = {
-            "sampler": search.sampler,
-            "seed": trial_seed(search.seed, len(points)),
-        }
-        if state:
-            origin["state"] = state
-        point = plan.Point(len(points), asked, plan.point_hash(asked, data["graph"]), origin)
-        sweeps.append(sweep_id, point)
+        try:
+            point = _asked(archive, sweep_id, search, specs, points, data["graph"])
+            sweeps.append(sweep_id, point)
+        except BaseException:
+            _KEPT.pop(_key(archive, sweep_id), None)  # it may hold a trial the plan has not
+            raise
+        kept = _KEPT.get(_key(archive, sweep_id))
+        if kept is not None:  # the trial it was asked for: running, as the plan says
+            kept.built.append((point.index, point.hash, None))
         return point
+
+
+def _asked(
+    archive: Archive,
+    sweep_id: str,
+    search: Search,
+    specs: Sequence[plan.Spec],
+    points: Sequence[plan.Point],
+    graph: str,
+) -> plan.Point:
+    """The next trial as a point of the plan, with its origin."""
+    asked, state = _next_values(archive, sweep_id, search, specs, points)
+    origin: dict[str, Any] = {
+        "sampler": search.sampler,
+        "seed": trial_seed(search.seed, len(points)),
+    }
+    if state:
+        origin["state"] = state
+    return plan.Point(len(points), asked, plan.point_hash(asked, graph), origin)
 
 
 def trial_seed(seed: int, index: int) -> int:
@@ -284,14 +303,14 @@ def told(archive: Archive, sweep_id: str, search: Search) -> dict[int, Told]:
     trial whose runs were removed (`expman rm`) or lost their tag `trial` (`expman tag
     N -trial`) is `excluded`: the sampler never sees it, and no resume runs it again."""
     queries = [Query(text) for text in search.objectives]
-    wanted = {"sweep", "status", "ended", "tags", "tag_changes"}.union(
+    wanted = {"sweep", "status", "ended", "tags", "tag_changes", "origin"}.union(
         *(q.fields() for q in queries)
     )
     runs, _ = index.load(archive, wanted)
     by_point: dict[int, list[Any]] = {}
     for run in runs:
         tag = run.get("sweep")
-        if not isinstance(tag, dict) or tag.get("id") != sweep_id or "origin" in run:
+        if not isinstance(tag, dict) or tag.get("id") != sweep_id or run.get("origin"):
             continue  # another sweep's, or copied from another archive
         position = tag.get("index")
         if isinstance(position, int):
@@ -383,26 +402,105 @@ def _next_values(
     what its sampler keeps of the trial (`_state`)."""
     optuna = _optuna()
     space = space_of(optuna, specs)
-    study = optuna.create_study(
-        sampler=_sampler(optuna, search, len(points)),
-        directions=[d for d in search.directions],
-    )
     results = told(archive, sweep_id, search)
     sweeps = Sweeps(archive)
+    wanted = []  # each point the study holds, as it should hold it
     for point in points:
         result = results.get(point.index)
         if result is not None and result.excluded:
             continue  # removed from what the sampler sees
         reported = sweeps.intermediate(sweep_id, point.index) if result and result.pruned else None
-        trial = _frozen(optuna, space, point, result, reported)
-        if trial is not None:
-            study.add_trial(trial)
+        wanted.append((point, result, reported))
+    study = _study(optuna, archive, sweep_id, search, space, wanted)
+    study.sampler = _sampler(optuna, search, len(points))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # experimental samplers and pruners say so
         trial = study.ask(space)
     asked = study.get_trials(deepcopy=False)[-1]
     values = {name: checked(_plain(trial.params[name])) for name in space}
     return values, _state(asked.system_attrs)
+
+
+Wanted = Sequence[tuple[plan.Point, "Told | None", "Mapping[str, Any] | None"]]
+
+
+@dataclass
+class _Kept:
+    """A study this process built for a sweep, its space, and what each of its trials
+    was built from (the point's index and hash, and what its runs told)."""
+
+    study: Any
+    space: dict[str, Any]
+    shape: str
+    built: list[tuple[int, str, Told | None]]
+
+
+# The studies this process built, by archive and sweep: asking again (a local sweep asks
+# once per trial) only tells the study what changed, rather than rebuilding it from
+# every trial (Optuna copies each trial added: O(trials) per ask).
+_KEPT: dict[tuple[str, str], _Kept] = {}
+
+
+def _study(
+    optuna: Any,
+    archive: Archive,
+    sweep_id: str,
+    search: Search,
+    space: dict[str, Any],
+    wanted: Wanted,
+) -> Any:
+    """A study holding exactly the trials `wanted` says, in order, as a rebuild from
+    the archive would: the one kept from the last ask when what it holds still stands
+    (trials running then may have ended since: they are told so), else a new one."""
+    key = _key(archive, sweep_id)
+    kept = _KEPT.get(key)
+    shape = repr((sorted((k, repr(v)) for k, v in space.items()), search.directions))
+    if kept is None or kept.shape != shape or not _caught_up(optuna, kept, wanted):
+        study = optuna.create_study(directions=list(search.directions))
+        kept = _KEPT[key] = _Kept(study, space, shape, [])
+        _add(optuna, kept, wanted)
+    return kept.study
+
+
+def _key(archive: Archive, sweep_id: str) -> tuple[str, str]:
+    return str(archive.root.resolve()), sweep_id
+
+
+def _caught_up(optuna: Any, kept: _Kept, wanted: Wanted) -> bool:
+    """Bring the kept study up to `wanted`, when only new trials came and running ones
+    ended (succeeded or failed); False when it cannot (a trial taken out or pruned, or
+    not the plan it was built from): then it is built again."""
+    if len(wanted) < len(kept.built):
+        return False
+    ended = []
+    for n, (built, (point, result, _)) in enumerate(zip(kept.built, wanted, strict=False)):
+        index, hash_, before = built
+        if (index, hash_) != (point.index, point.hash):
+            return False
+        if result == before:
+            continue
+        was_running = before is None or before.running
+        if not was_running or result is None or result.running or result.pruned:
+            return False
+        ended.append((n, result))
+    for n, result in ended:  # trial n of the study is the n-th it was built from
+        if result.values is None:
+            kept.study.tell(n, state=optuna.trial.TrialState.FAIL)
+        else:
+            kept.study.tell(n, list(result.values))
+        index, hash_, _ = kept.built[n]
+        kept.built[n] = (index, hash_, result)
+    _add(optuna, kept, wanted[len(kept.built) :])
+    return True
+
+
+def _add(optuna: Any, kept: _Kept, wanted: Wanted) -> None:
+    for point, result, reported in wanted:
+        trial = _frozen(optuna, kept.space, point, result, reported)
+        if trial is None:  # its values lie outside the space: a failed trial
+            trial = optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL)
+        kept.study.add_trial(trial)
+        kept.built.append((point.index, point.hash, result))
 
 
 def _state(attrs: Mapping[str, Any]) -> dict[str, int]:

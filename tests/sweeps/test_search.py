@@ -127,6 +127,24 @@ def test_eight_askers_at_once_ask_each_trial_once_up_to_the_budget(tmp_path: Pat
     assert all(p.origin and p.origin["sampler"] == "tpe" for p in points)
 
 
+def test_the_study_kept_between_asks_asks_what_a_rebuilt_one_would(tmp_path: Path) -> None:
+    """A process asking again tells its kept study only what changed; a study built
+    afresh from the archive for every ask (a new process each time) asks the same."""
+    kept, rebuilt = _new_sweep(tmp_path / "kept", 12), _new_sweep(tmp_path / "rebuilt", 12)
+    first = None
+    for _ in range(12):  # TPE: 10 random trials, then two told of the 11 running ones
+        search.ask(kept, "s0001")
+        first = first or search._KEPT[search._key(kept, "s0001")].study
+        search.ask(rebuilt, "s0001")
+        search._KEPT.pop(search._key(rebuilt, "s0001"))  # as a new process would have it
+    assert [p.vars for p in Sweeps(kept).plan("s0001")] == [
+        p.vars for p in Sweeps(rebuilt).plan("s0001")
+    ]
+    study = search._KEPT[search._key(kept, "s0001")]
+    assert first is not None and study.study is first, "kept, never rebuilt"
+    assert len(first.trials) == 12
+
+
 def test_a_samplers_state_from_the_plan_is_whole_numbers_only(tmp_path: Path) -> None:
     """A plan comes from an archive (pulled, edited): what it gives back to a sampler is
     never text, which a sampler may unpickle."""

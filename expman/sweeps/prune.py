@@ -123,7 +123,7 @@ def decide(
 ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """Whether the pruner stops trial `point` with these intermediate values: the step
     and value it stopped at (None: go on), and what the pruner keeps of the trial."""
-    optuna = search._optuna()
+    optuna = search.load_optuna()
     sweeps = Sweeps(archive)
     data = sweeps.read(sweep_id)
     found = search.stored(data["definition"])
@@ -133,7 +133,7 @@ def decide(
         direction=found.directions[0], pruner=_pruner(optuna, pruning.pruner)
     )
     results = search.told(archive, sweep_id, found)
-    space = search.space_of(optuna, search._specs(data["definition"]))
+    space = search.space_of(optuna, search.specs_of(data["definition"]))
     for other in sweeps.plan(sweep_id):
         if other.index == point.index:
             break

@@ -248,7 +248,7 @@ def ask(archive: Archive, sweep_id: str) -> plan.Point | None:
         points = sweeps.plan(sweep_id)
         if len(points) >= search.trials:
             return None
-        specs = _specs(data["definition"])
+        specs = specs_of(data["definition"])
         try:
             point = _asked(archive, sweep_id, search, specs, points, data["graph"])
             sweeps.append(sweep_id, point)
@@ -381,7 +381,7 @@ def _objectives(queries: Sequence[Query], run: Any) -> tuple[float, ...] | None:
     return tuple(values)
 
 
-def _specs(definition: Mapping[str, Any]) -> list[plan.Spec]:
+def specs_of(definition: Mapping[str, Any]) -> list[plan.Spec]:
     try:
         return [
             plan.Spec(s["name"], tuple(s["values"]), s["kind"], tuple(s["args"]), s.get("text", ""))
@@ -400,7 +400,7 @@ def _next_values(
 ) -> tuple[dict[str, Any], dict[str, int]]:
     """The values of the next trial, a study rebuilt from the points asked once, and
     what its sampler keeps of the trial (`_state`)."""
-    optuna = _optuna()
+    optuna = load_optuna()
     space = space_of(optuna, specs)
     results = told(archive, sweep_id, search)
     sweeps = Sweeps(archive)
@@ -634,7 +634,7 @@ def _needs(module: str, option: str) -> None:
         raise UsageError(f"{option} needs the Python package {module}: pip install {module}")
 
 
-def _optuna() -> Any:
+def load_optuna() -> Any:
     """Optuna, quiet; a `UsageError` saying how to install it when it is absent."""
     try:
         import optuna

@@ -221,6 +221,8 @@ def with_trials(search: Search, trials: int) -> Search:
     """`search` with its budget raised to `trials` (a budget never shrinks)."""
     if trials < search.trials:
         raise UsageError(f"--trials {trials}: the sweep has a budget of {search.trials}")
+    if trials > MAX_TRIALS:
+        raise UsageError(f"--trials {trials}: more than {MAX_TRIALS:,}")
     return dataclasses.replace(search, trials=trials)
 
 

@@ -188,6 +188,30 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
     sub.add_argument("--gpus-per-run", type=int, metavar="K", help="with --gpus; default: 1")
     sub.add_argument("--retries", type=int, default=0, metavar="N", help="new attempts")
     sub.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
+    sub.add_argument(
+        "--search",
+        metavar="SAMPLER",
+        help="ask trials of a sampler: tpe cmaes gp nsga2 random qmc (pip install expman[search])",
+    )
+    sub.add_argument("--trials", type=int, metavar="N", help="the search's budget of trials")
+    sub.add_argument(
+        "--objective",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="JMESPath over the record (series.val_loss.min); several: a Pareto search",
+    )
+    sub.add_argument(
+        "--direction",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="minimize (default) or maximize: one, or one per --objective",
+    )
+    sub.add_argument(
+        "--prune", metavar="PRUNER", help="stop hopeless trials: median asha hyperband"
+    )
+    sub.add_argument("--prune-metric", metavar="NAME", help="the series the pruner watches")
     _backend(sub)
 
     sub = add("end", "close the open run: observations, outputs archived, next run prepared")

@@ -12,13 +12,16 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from expman.cli import arguments, locate
 from expman.cli import readers as cli_readers
 from expman.errors import EXIT_INTERRUPTED, ConfigError, UsageError
 from expman.output import ensure_standard_streams, printable, silence, write_error, write_line
 from expman.processes import sigterm_as_interrupt
+
+if TYPE_CHECKING:
+    from expman.sweeps.search import Asked
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -273,6 +276,7 @@ def _sweep(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> i
     if args.retries < 0 or (args.random is not None and args.random < 1):
         raise UsageError("--retries and --random take a number, 0 or more and 1 or more")
     gpus: tuple[str, ...] = args.gpus or ()
+    searched = _searched(args)
     if args.gpus is not None and len(gpus) < gpus_per_run:
         raise UsageError(f"--gpus {','.join(gpus)}: fewer than --gpus-per-run {gpus_per_run}")
     options = Options(
@@ -297,4 +301,25 @@ def _sweep(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> i
         resume=args.resume,
         options=options,
         streams=(out, err),
+        searched=searched,
+        trials=args.trials if args.resume else None,
+    )
+
+
+def _searched(args: argparse.Namespace) -> Asked:
+    """What the command line says of an adaptive search (`--trials` of a resume raises
+    its budget: not a search of its own)."""
+    from expman.sweeps.search import Asked
+
+    if args.resume:
+        if args.search or args.objective or args.direction or args.prune or args.prune_metric:
+            raise UsageError("--resume continues the sweep's search: give only --trials")
+        return Asked()
+    return Asked(
+        args.search,
+        args.trials,
+        tuple(args.objective),
+        tuple(args.direction),
+        args.prune,
+        args.prune_metric,
     )

@@ -77,6 +77,7 @@ def gather(
         "runs": runs,
         "curves": _curves(archive, with_series[-CURVES_LIMIT:]),
         "sweeps": _sweeps(archive, {str(r.get("sweep")["id"]) for r in records if _swept(r)}),
+        "searches": _searches(archive, {str(r.get("sweep")["id"]) for r in records if _swept(r)}),
     }
 
 
@@ -226,3 +227,35 @@ def _finite(value: Any) -> bool:
 def _round(value: float) -> float:
     """Six significant digits: what a chart can show, and far fewer bytes."""
     return float(f"{value:.6g}")
+
+
+def _searches(archive: Archive, ids: set[str]) -> dict[str, Any]:
+    """Each adaptive search's trials in index order (objective values, null when none;
+    pruned; the runs that told them), and its best trial or Pareto front (`search.best`)."""
+    from expman.sweeps import search  # no Optuna: only what the archive says
+
+    store = Sweeps(archive)
+    found: dict[str, Any] = {}
+    for sweep_id in sorted(ids & set(store.ids())):
+        try:
+            searching = search.stored(store.read(sweep_id).get("definition") or {})
+            if searching is None:
+                continue
+            told = search.told(archive, sweep_id, searching)
+        except ArchiveError:  # a damaged sweep folder must not stop the report
+            continue
+        shown = [t for _, t in sorted(told.items()) if not (t.excluded or t.running)]
+        found[sweep_id] = {
+            "objectives": list(searching.objectives),
+            "directions": list(searching.directions),
+            "trials": [
+                {
+                    "index": t.index,
+                    "values": [_round(v) for v in t.values] if t.values else None,
+                    "pruned": t.pruned,
+                }
+                for t in shown
+            ],
+            "front": [t.index for t in search.best(searching, told)],
+        }
+    return found

@@ -16,6 +16,7 @@ STOPPED = "stopped by Slurm: cancelled, or out of time without a warning"
 RESUMABLE = "EXPMAN_SLURM_RESUMABLE"  # "1" in the batch script of a resumable run
 
 warned = False
+_because: str | None = None  # why this process stops its attempt itself (`stopping`)
 
 
 def install() -> None:
@@ -30,8 +31,18 @@ def install() -> None:
     signal.signal(signal.SIGUSR2, warning)
 
 
+def stopping(why: str) -> None:
+    """Say why this process is about to stop its own attempt (a pruned trial of a
+    search): the interrupted attempt records it as its reason."""
+    global _because
+    _because = why
+
+
 def reason() -> str | None:
-    """Why an interrupted attempt of this process stopped, when Slurm stopped it."""
+    """Why an interrupted attempt of this process stopped: it stopped itself
+    (`stopping`), or Slurm stopped it."""
+    if _because is not None:
+        return _because
     if warned:
         return WARNED
     if "SLURM_JOB_ID" in os.environ:

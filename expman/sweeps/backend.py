@@ -12,14 +12,22 @@ CLAIMED = 75  # EX_TEMPFAIL: a point's exit when another process runs it, or has
 # (event, index, exit code or None): "started", "finished", "skipped" (claimed elsewhere)
 Event = Callable[[str, int, "int | None"], None]
 Tick = Callable[[list[int]], None]
+Ask = Callable[[], "int | None"]  # an adaptive search's next trial (its index), None: no more
 
 
 class Backend(Protocol):
     """Runs a sweep's points."""
 
-    def run(self, indices: Sequence[int], event: Event, tick: Tick | None = None) -> dict[int, int]:
-        """Run the points; each one's exit code (0 succeeded, 1 failed, 130 interrupted,
-        `CLAIMED` run by another). Ctrl-C stops them all, then re-raises."""
+    def run(
+        self,
+        indices: Sequence[int],
+        event: Event,
+        tick: Tick | None = None,
+        ask: Ask | None = None,
+    ) -> dict[int, int]:
+        """Run the points, then those `ask` gives until it gives None; each one's exit
+        code (0 succeeded, 1 failed, 130 interrupted, `CLAIMED` run by another). Ctrl-C
+        stops them all, then re-raises."""
 
     def stop(self) -> None:
         """Stop every point in flight (each records its run interrupted)."""

@@ -15,7 +15,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from expman.errors import ArchiveError, ConfigError, Problem, UsageError
 from expman.expfile.limits import number_problem
 from expman.expfile.model import Config
 from expman.sweeps import plan
+from expman.sweeps.search import Asked, Search, SearchError, check_specs, merged
 from expman.sweeps.values import BadValue, checked, identity, shown, typed
 
 
@@ -35,6 +36,7 @@ class Request:
     samples: int | None = None  # --random N
     seed: int | None = None
     points_file: Path | None = None
+    search: Asked = field(default_factory=Asked)  # --search, --trials, --objective, --direction
 
 
 @dataclass(frozen=True)
@@ -50,12 +52,18 @@ def planned(cfg: Config, display: str, graph: str, request: Request) -> Planned:
     """The definition and points `request` asks for; `UsageError` (a `ConfigError` for a
     named sweep's own problems) when they are not a plan of distinct points."""
     if request.points_file is not None:
-        if request.specs or request.samples is not None or request.name is not None:
-            raise UsageError("--points lists the points: give no -s, --random or sweep name")
+        chosen = request.specs or request.samples is not None or request.name is not None
+        if chosen or request.search.given():
+            raise UsageError(
+                "--points lists the points: give no -s, --random, --search or sweep name"
+            )
         listed = read_points(_text_of(request.points_file), str(request.points_file), cfg.vars)
         definition = plan.Definition(listed=listed)
         return Planned(definition, plan.points(definition, graph))
     given = [_command_line_spec(cfg, item) for item in request.specs]
+    found = _search(cfg, display, request)
+    if found is not None:
+        return _searched(cfg, display, request, given, found)
     if request.name is None:
         if not given:
             raise UsageError("nothing to sweep: give -s NAME=VALUES, or --points FILE")
@@ -67,12 +75,68 @@ def planned(cfg: Config, display: str, graph: str, request: Request) -> Planned:
         return Planned(definition, plan.points(definition, graph), named.get("hypothesis"))
 
 
+def _search(cfg: Config, display: str, request: Request) -> Search | None:
+    """The adaptive search asked for: the command line's options over the named sweep's
+    `search:` block (whose own problems are said at their place); None: no search."""
+    named = _named(cfg, request.name) if request.name is not None else {}
+    block = named.get("search")
+    if block is None and not request.search.given():
+        return None
+    if block is None and request.search.sampler is None:
+        raise UsageError(
+            "--trials, --objective and --direction go with --search SAMPLER "
+            "(or a named sweep's `search:`)"
+        )
+    if block is not None and request.name is not None:
+        problem = _search_problem(named)
+        if problem is not None:
+            raise ConfigError([_problem(cfg, display, request.name, problem)])
+    seed = request.seed if request.seed is not None else named.get("seed")
+    return merged(request.search, block, seed)
+
+
+def _search_problem(named: Mapping[str, Any]) -> plan.PlanError | None:
+    """What is wrong with a named sweep's own `search:` block (None: nothing)."""
+    if "random" in named:
+        return plan.PlanError("a sweep draws its points one way: `random` or `search`", ("search",))
+    try:
+        merged(Asked(), named["search"], None)
+    except SearchError as e:
+        return plan.PlanError(e.problem, ("search", e.key))
+    return None
+
+
+def _searched(
+    cfg: Config, display: str, request: Request, given: Sequence[plan.Spec], found: Search
+) -> Planned:
+    """An adaptive search's definition: its specs (the command line's, or the named
+    sweep's with the command line's in their place) and the search; no point yet."""
+    if request.samples is not None:
+        raise UsageError("--random and --search: a sweep draws its points one way")
+    if request.name is None:
+        check_specs(given)
+        return Planned(plan.Definition(tuple(given), search=found.as_data()), [])
+    named = _named(cfg, request.name)
+    with _located(cfg, display, request.name, given, None):
+        specs = _named_definition(named, given, None, None).specs
+        check_specs(specs)
+    definition = plan.Definition(specs, search=found.as_data())
+    return Planned(definition, [], named.get("hypothesis"))
+
+
 def named_problems(cfg: Config, display: str) -> list[Problem]:
     """The problems of every sweep named in the expfile, located (drawing no point)."""
     found = []
     for name, named in cfg.sweeps.items():
         try:
-            plan.check(_named_definition(named, [], None, None))
+            definition = _named_definition(named, [], None, None)
+            if "search" in named:
+                problem = _search_problem(named)
+                if problem is not None:
+                    raise problem
+                check_specs(definition.specs)
+            else:
+                plan.check(definition)
         except plan.PlanError as e:
             found.append(_problem(cfg, display, name, e))
     return found

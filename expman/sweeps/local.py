@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from expman.processes import GRACE_SECONDS, set_name, signal_on_parent_death
-from expman.sweeps.backend import CLAIMED, Event, Tick
+from expman.sweeps.backend import CLAIMED, Ask, Event, Tick
 
 POINT_NAME = b"expman-point"  # a forked point's process name, as `ps` and `pgrep` show it
 POLL_SECONDS = 0.05  # the longest wait between two looks at the points in flight
@@ -50,19 +50,24 @@ class Local:
         indices: Sequence[int],
         event: Event,
         tick: Tick | None = None,
+        ask: Ask | None = None,
     ) -> dict[int, int]:
-        """Run the points; each one's exit code. `tick(running)` is called as it waits.
-        Ctrl-C stops them all, then re-raises."""
+        """Run the points, then (an adaptive search) the points `ask()` gives until it
+        gives None; each one's exit code. `tick(running)` is called as it waits. Ctrl-C
+        stops them all, then re-raises."""
         queue, codes = list(indices), {}
         free = list(self.gpus)
         try:
-            while queue or self.running:
-                while queue and len(self.running) < self.jobs:
+            while queue or self.running or ask is not None:
+                while (queue or ask is not None) and len(self.running) < self.jobs:
                     if self.gpus and len(free) < self.gpus_per_run:
+                        break
+                    index = queue.pop(0) if queue else ask() if ask is not None else None
+                    if index is None:
+                        ask = None  # the budget is spent
                         break
                     slots = free[: self.gpus_per_run] if self.gpus else []
                     del free[: len(slots)]
-                    index = queue.pop(0)
                     self.running[index] = (self._start(index, slots), slots)
                     event("started", index, None)
                 _until_one_ends(self.running.values(), POLL_SECONDS)
@@ -78,6 +83,7 @@ class Local:
                     event("skipped" if code == CLAIMED else "finished", index, code)
                     if code not in (0, CLAIMED) and self.fail_fast:
                         queue.clear()
+                        ask = None
                         self.stop()
         except KeyboardInterrupt:
             self.stop()

@@ -120,6 +120,7 @@ class Definition:
     samples: int | None = None
     seed: int = 0
     listed: tuple[Mapping[str, Any], ...] = ()
+    search: Mapping[str, Any] | None = None  # an adaptive search (`sweeps.search`)
 
     def as_data(self) -> dict[str, Any]:
         """The definition as JSON-ready data (kept with the sweep)."""
@@ -137,6 +138,7 @@ class Definition:
             "samples": self.samples,
             "seed": self.seed,
             "listed": [dict(p) for p in self.listed],
+            **({"search": dict(self.search)} if self.search is not None else {}),
         }
 
 
@@ -147,6 +149,7 @@ class Point:
     index: int
     vars: Mapping[str, Any]
     hash: str
+    origin: Mapping[str, Any] | None = None  # an adaptive search's trial: sampler, seed
 
 
 def parse_spec(name: str, text: str) -> Spec:

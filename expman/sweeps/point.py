@@ -35,18 +35,25 @@ from expman.store.archive import Archive
 from expman.sweeps import prerun
 from expman.sweeps.backend import CLAIMED
 from expman.sweeps.plan import Point
-from expman.sweeps.store import Sweeps
+from expman.sweeps.store import TRIAL_TAG, Sweeps
+
+PRUNED = "pruned"  # a search's trial the pruner stopped (its run: `sweep.pruned`)
 
 
-def run_point(root: Path, archive: Archive, sweep_id: str, index: int, retries: int) -> int:
-    """Run point `index` of the sweep; the exit code (see the module's words)."""
+def run_point(
+    root: Path, archive: Archive, sweep_id: str, index: int, retries: int, unstarted: bool = False
+) -> int:
+    """Run point `index` of the sweep; the exit code (see the module's words). With
+    `unstarted`, only a point that no process has opened a run for."""
     sweeps = Sweeps(archive)
     sweep = sweeps.read(sweep_id)
     point = sweeps.point(sweep_id, index)
     claims = sweeps.claims(sweep_id)
     if not claims.take(index):
         return CLAIMED
-    if (sweeps.result(sweep_id, index) or {}).get("status") == record.SUCCEEDED:
+    result = sweeps.result(sweep_id, index)
+    done = (result or {}).get("status") in (record.SUCCEEDED, PRUNED)
+    if done or (unstarted and result is not None):
         claims.release(index)  # done by another process since this one was planned
         return CLAIMED
     name = f"{sweep_id}-{index}"
@@ -65,7 +72,7 @@ def run_point(root: Path, archive: Archive, sweep_id: str, index: int, retries: 
                     workspace.remove(root, root / STATE_DIR / workspace.WORKSPACES / name, inside)
             finally:  # only then: the next holder makes the workspace afresh
                 claims.release(index)
-    return {record.SUCCEEDED: 0, record.FAILED: 1}.get(status, 130)
+    return {record.SUCCEEDED: 0, PRUNED: 0, record.FAILED: 1}.get(status, 130)
 
 
 def _make_workspace(root: Path, folder: Path, sweep: dict[str, Any], name: str) -> Workspace:
@@ -105,34 +112,73 @@ def _run(
     retries: int,
 ) -> str:
     """Run the point in its workspace as a run of the archive; the ended run's status."""
-    sweep_field = {"id": sweep["id"], "index": index, "point": point.hash}
+    sweep_field: dict[str, Any] = {"id": sweep["id"], "index": index, "point": point.hash}
+    fields: dict[str, Any] = {"sweep": sweep_field, "start_overrides": dict(point.vars)}
+    if point.origin is not None:  # an adaptive search's trial: its sampler and seed
+        sweep_field["trial"] = {k: point.origin.get(k) for k in ("sampler", "seed")}
     if "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPU slots the backend gave this point
         sweep_field["gpus"] = os.environ["CUDA_VISIBLE_DEVICES"]
     sweeps = Sweeps(archive)
+    watcher = _watcher(archive, sweep, point)
 
     def note_running(run: record.Record) -> None:
         note = {"run": run["id"], "status": record.RUNNING}
         sweeps.note_result(sweep["id"], index, note, durable=False)
+        if point.origin is not None:  # `expman tag N -trial` takes it out of the search
+            archive.annotate(run["id"], {"add": [TRIAL_TAG]})
+        if watcher is not None:
+            watcher.start(run["id"])
 
     def note_ended(run: record.Record) -> None:  # the ended record is synced: the truth
+        if watcher is not None:
+            watcher.finish()
+            if watcher.pruned is not None:
+                run = _mark_pruned(archive, run, watcher.pruned)
         sweeps.note_result(sweep["id"], index, _result(run), durable=False)
 
-    _, run = run_in_workspace(
-        made,
-        archive,
-        expfile_label=location.EXPFILE,
-        overrides=_overrides(point),
-        cache=State(root),
-        hypothesis=sweep.get("hypothesis"),
-        fields={"sweep": sweep_field, "start_overrides": dict(point.vars)},
-        lock_holder="sweep",
-        force=False,
-        retries=retries,
-        streams=(sys.stdout, sys.stderr),
-        on_opened=note_running,
-        on_ended=note_ended,
-    )
+    try:
+        _, run = run_in_workspace(
+            made,
+            archive,
+            expfile_label=location.EXPFILE,
+            overrides=_overrides(point),
+            cache=State(root),
+            hypothesis=sweep.get("hypothesis"),
+            fields=fields,
+            lock_holder="sweep",
+            force=False,
+            retries=retries,
+            streams=(sys.stdout, sys.stderr),
+            on_opened=note_running,
+            on_ended=note_ended,
+        )
+    except KeyboardInterrupt:
+        if watcher is None or watcher.pruned is None:
+            raise
+        return PRUNED  # stopped by its pruner: a finished trial
     return str(run["status"])
+
+
+def _watcher(archive: Archive, sweep: dict[str, Any], point: Point) -> Any:
+    """The pruner's watcher of a search's trial, when the search prunes (else None)."""
+    from expman.sweeps import search  # only a search's trial needs it
+
+    found = search.stored(sweep["definition"])
+    if found is None or found.prune is None:
+        return None
+    from expman.sweeps.prune import Watcher
+
+    return Watcher(archive, sweep["id"], point, found.prune)
+
+
+def _mark_pruned(archive: Archive, run: record.Record, pruned: dict[str, Any]) -> record.Record:
+    """The ended run of a pruned trial, its record saying where the pruner stopped it."""
+
+    def change(found: dict[str, Any]) -> bool:
+        found["sweep"] = {**found["sweep"], "pruned": pruned}
+        return True
+
+    return archive.update(run["id"], change) or run
 
 
 def _overrides(point: Point) -> list[str]:
@@ -143,7 +189,8 @@ def _overrides(point: Point) -> list[str]:
 def _result(ended: record.Record) -> dict[str, Any]:
     """What the sweep notes of a point's ended run: the run, its status, and that it
     changed shared data (the sweep says so as the point ends)."""
-    result = {"run": ended["id"], "status": ended["status"]}
+    pruned = isinstance(ended.get("sweep", {}).get("pruned"), dict)
+    result = {"run": ended["id"], "status": PRUNED if pruned else ended["status"]}
     last = ended["attempts"][-1] if ended["attempts"] else {}
     if last.get("data_changed"):
         result["reason"] = last["reason"]

@@ -48,50 +48,98 @@ def submit(
     folder.mkdir(parents=True, exist_ok=True)
     size = scheduler.max_array_size()
     known = jobs_of(sweeps, sweep_id)
-    name = job_name(sweeps, sweep_id)
     submitted: list[dict[str, Any]] = []
     for start in range(0, len(todo), size):
         chunk = todo[start : start + size]
         number = len(known) + len(submitted) + 1
         listing = folder / f"array-{number}.points"
         fsutil.write_atomic(listing, ("\n".join(map(str, chunk)) + "\n").encode())
-        throttle = f"%{settings.throttle}" if settings.throttle else ""
-        path = folder / f"array-{number}.sbatch"
-        script.write(
-            path,
-            name=name,
-            output=(folder / "logs" / "%A_%a.out").resolve(),
-            options=settings.options(),
-            about=[
-                f"Sweep {sweep_id}: {len(chunk)} points (task i runs the point on line i of",
-                f"{listing.name}, counting from 0), each as a run of its own.",
-            ],
-            folder=root.resolve(),
-            env={RESUMABLE: "1" if settings.resumable else "0"},
-            command=[
-                sys.executable,
-                "-m",
-                "expman.sweeps.array_task",
-                str(listing.resolve()),
-                str(root.resolve()),
-                str(archive.root.resolve()),
-                sweep_id,
-                str(retries),
-            ],
-            array=f"0-{len(chunk) - 1}{throttle}",
+        about = [
+            f"Sweep {sweep_id}: {len(chunk)} points (task i runs the point on line i of",
+            f"{listing.name}, counting from 0), each as a run of its own.",
+        ]
+        module = ["expman.sweeps.array_task", str(listing.resolve())]
+        job = _submit_array(
+            root, archive, sweeps, sweep_id, number, len(chunk), settings, retries, about, module
         )
-        job_id = scheduler.submit(path)
-        submitted.append(
-            {
-                "job_id": job_id,
-                "job_name": name,
-                "script": f"{FOLDER}/{path.name}",
-                "points": chunk,
-                "submitted": record.stamp(time.time())[0],
-            }
-        )
+        submitted.append({**job, "points": chunk})
         fsutil.write_json_atomic(folder / JOBS, [*known, *submitted])
     return submitted
+
+
+def submit_workers(
+    root: Path,
+    archive: Archive,
+    sweeps: Sweeps,
+    sweep_id: str,
+    workers: int,
+    settings: Settings,
+    retries: int,
+) -> dict[str, Any]:
+    """Submit an adaptive search as one job array of `workers` tasks, each asking for
+    trials and running them until the budget is spent (`search_task`); the job, as
+    `jobs.json` keeps it."""
+    folder = sweeps.folder(sweep_id) / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    known = jobs_of(sweeps, sweep_id)
+    number = len(known) + 1
+    about = [
+        f"Sweep {sweep_id}: an adaptive search; each of the {workers} tasks asks for trials",
+        "and runs them, each as a run of its own, until the budget is spent.",
+    ]
+    module = ["expman.sweeps.search_task"]
+    job = _submit_array(
+        root, archive, sweeps, sweep_id, number, workers, settings, retries, about, module
+    )
+    job["workers"] = workers
+    fsutil.write_json_atomic(folder / JOBS, [*known, job])
+    return job
+
+
+def _submit_array(
+    root: Path,
+    archive: Archive,
+    sweeps: Sweeps,
+    sweep_id: str,
+    number: int,
+    tasks: int,
+    settings: Settings,
+    retries: int,
+    about: list[str],
+    module: list[str],
+) -> dict[str, Any]:
+    """Write array `number`'s batch script, running `python -m MODULE [ARGS] ROOT
+    ARCHIVE SWEEP RETRIES` in each of its `tasks` tasks, and submit it."""
+    folder = sweeps.folder(sweep_id) / FOLDER
+    name = job_name(sweeps, sweep_id)
+    throttle = f"%{settings.throttle}" if settings.throttle else ""
+    path = folder / f"array-{number}.sbatch"
+    script.write(
+        path,
+        name=name,
+        output=(folder / "logs" / "%A_%a.out").resolve(),
+        options=settings.options(),
+        about=about,
+        folder=root.resolve(),
+        env={RESUMABLE: "1" if settings.resumable else "0"},
+        command=[
+            sys.executable,
+            "-m",
+            *module,
+            str(root.resolve()),
+            str(archive.root.resolve()),
+            sweep_id,
+            str(retries),
+        ],
+        array=f"0-{tasks - 1}{throttle}",
+    )
+    job_id = scheduler.submit(path)
+    return {
+        "job_id": job_id,
+        "job_name": name,
+        "script": f"{FOLDER}/{path.name}",
+        "submitted": record.stamp(time.time())[0],
+    }
 
 
 def jobs_of(sweeps: Sweeps, sweep_id: str) -> list[dict[str, Any]]:

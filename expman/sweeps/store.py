@@ -2,14 +2,17 @@
 
     <archive>/sweeps/s0001/sweep.json     id, uid, name, hypothesis, observations, the
                                           definition, the stage graph's digest, times
-    <archive>/sweeps/s0001/plan.jsonl     one line per point: {"index", "vars", "hash"}
+    <archive>/sweeps/s0001/plan.jsonl     one line per point: {"index", "vars", "hash"},
+                                          and an adaptive search's trial its "origin"
     <archive>/sweeps/s0001/claims/<i>     who runs point i now (host, pid, start time)
     <archive>/sweeps/s0001/results/<i>.json  the run point i ran as last, and its status
     <archive>/sweeps/s0001/expfile.yaml, code.patch   what every point runs
     <archive>/sweeps/s0001/annotations/   notes and tags added to the sweep afterwards
 
 Ids (`s0001`, ...) are allocated as run ids are: a complete folder renamed into place.
-The plan only grows: extending a random sweep appends points and never changes one.
+The plan only grows: extending a random sweep appends points and never changes one; an
+adaptive search appends one line per asked trial (`append`, a journal: a line torn by a
+kill is no point, and the next append cuts it off).
 A claim is a file created exclusively, so that two resumes never run one point; a claim
 whose holder died on this host is taken over (renamed aside first, so that only one
 taker wins).
@@ -18,6 +21,7 @@ taker wins).
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import socket
@@ -37,6 +41,9 @@ from expman.sweeps.plan import Point
 PLAN = "plan.jsonl"
 CLAIMS = "claims"
 RESULTS = "results"  # <index>.json: the run a point ran as, and its status
+INTERMEDIATE = "intermediate"  # <index>.json: a pruned search's trial's reported values
+MAX_STEPS = 10_000  # intermediate values kept per trial
+TRIAL_TAG = "trial"  # a search's trials are tagged so; `expman tag N -trial` takes one out
 UNWRITTEN_SECONDS = 10.0  # an empty claim this old was left by a writer that died
 
 
@@ -116,15 +123,17 @@ class Sweeps:
         found = []
         path = self.folder(sweep_id) / PLAN
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as e:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
             raise ArchiveError(f"{path}: cannot read the plan: {e}") from e
+        lines = text.split("\n")[:-1]  # past the last newline: a line an append left torn
         for number, line in enumerate(lines, start=1):
             try:
-                row = json.loads(line)
-                found.append(Point(int(row["index"]), row["vars"], str(row["hash"])))
-            except (ValueError, KeyError, TypeError) as e:
+                found.append(_point_of(json.loads(line)))
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
                 raise ArchiveError(f"{path}:{number}: damaged plan line") from e
+            if found[-1].index != number - 1:
+                raise ArchiveError(f"{path}:{number}: point {found[-1].index} out of its place")
         return found
 
     def point(self, sweep_id: str, index: int) -> Point:
@@ -137,15 +146,30 @@ class Sweeps:
             raise ArchiveError(f"{path}: cannot read the plan: {e}") from e
         if 0 <= index < len(lines):
             try:
-                row = json.loads(lines[index])
-                if row["index"] == index:
-                    return Point(index, row["vars"], str(row["hash"]))
-            except (ValueError, KeyError, TypeError):
+                alone = _point_of(json.loads(lines[index]))
+                if alone.index == index:
+                    return alone
+            except (ValueError, KeyError, TypeError, AttributeError):
                 pass  # said with its line number by `plan`
         found = [point for point in self.plan(sweep_id) if point.index == index]
         if not found:
             raise ArchiveError(f"{path}: sweep {sweep_id} has no point {index}")
         return found[0]
+
+    def append(self, sweep_id: str, point: Point) -> None:
+        """Append `point` to the plan as one line, synced (the caller holds the sweep
+        folder's lock, so that no other append runs at once): a line torn by an earlier
+        kill is cut off first."""
+        path = self.folder(sweep_id) / PLAN
+        with path.open("r+b") as f:
+            content = f.read()
+            whole = content.rfind(b"\n") + 1
+            if whole != len(content):
+                f.truncate(whole)
+            f.seek(whole)
+            f.write((_plan_line(point) + "\n").encode())
+            f.flush()
+            os.fsync(f.fileno())
 
     def extend(self, sweep_id: str, plan: Sequence[Point]) -> int:
         """Grow the sweep's plan to `plan`, whose first points must be the sweep's own;
@@ -202,6 +226,50 @@ class Sweeps:
         except (OSError, ValueError):
             return None
         return data if isinstance(data, dict) else None
+
+    def report(self, sweep_id: str, index: int, reported: dict[str, Any]) -> None:
+        """Keep what trial `index` of a search that prunes reported: `steps`, `values`
+        and `attrs` (what the pruner keeps of it); not synced (it is written again and
+        again while the trial runs)."""
+        folder = self.folder(sweep_id) / INTERMEDIATE
+        folder.mkdir(exist_ok=True)
+        fsutil.write_json_atomic(folder / f"{index}.json", reported, sync=False)
+
+    def intermediate(self, sweep_id: str, index: int) -> dict[str, Any]:
+        """What trial `index` reported (`report`): whole steps and finite values, and
+        the pruner's numbers; empty when nothing, or nothing readable (a file of the
+        archive, read as untrusted)."""
+        empty: dict[str, Any] = {"steps": [], "values": [], "attrs": {}}
+        path = self.folder(sweep_id) / INTERMEDIATE / f"{index}.json"
+        try:
+            data = json.loads(path.read_bytes())
+        except (OSError, ValueError, RecursionError):
+            return empty
+        if not isinstance(data, dict):
+            return empty
+        steps, values = data.get("steps"), data.get("values")
+        if not isinstance(steps, list) or not isinstance(values, list) or len(steps) != len(values):
+            return empty
+        pairs = [
+            (s, float(v))
+            for s, v in zip(steps[:MAX_STEPS], values[:MAX_STEPS], strict=True)
+            if type(s) is int and _finite(v)
+        ]
+        attrs = data.get("attrs")
+        kept = {
+            k: v
+            for k, v in (attrs.items() if isinstance(attrs, dict) else [])
+            if isinstance(k, str) and len(k) <= 100 and _finite(v)
+        }
+        return {"steps": [s for s, _ in pairs], "values": [v for _, v in pairs], "attrs": kept}
+
+    def noted(self, sweep_id: str) -> set[int]:
+        """The points with a result noted: a run was opened for each."""
+        try:
+            names = os.listdir(self.folder(sweep_id) / RESULTS)  # noqa: PTH208
+        except OSError:
+            return set()
+        return {int(n[: -len(".json")]) for n in names if n[: -len(".json")].isdigit()}
 
     def claims(self, sweep_id: str) -> Claims:
         """The claims on the sweep's points."""
@@ -269,6 +337,11 @@ class Claims:
         return True
 
 
+def _finite(value: Any) -> bool:
+    """A number (never a boolean) that is finite."""
+    return type(value) in (int, float) and math.isfinite(value)
+
+
 def _holder() -> dict[str, Any]:
     pid = os.getpid()
     since, since_epoch = record.stamp(_now())
@@ -302,11 +375,22 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 
 def _write_plan(path: Path, plan: Sequence[Point]) -> None:
-    lines = [
-        json.dumps({"index": p.index, "vars": p.vars, "hash": p.hash}, ensure_ascii=False)
-        for p in plan
-    ]
-    fsutil.write_atomic(path, ("\n".join(lines) + "\n").encode())
+    fsutil.write_atomic(path, "".join(_plan_line(p) + "\n" for p in plan).encode())
+
+
+def _point_of(row: Any) -> Point:
+    """A plan line's point (`ValueError`, `KeyError`, `TypeError` or `AttributeError` when
+    the line is no point)."""
+    origin = row.get("origin")
+    kept = origin if isinstance(origin, dict) else None
+    return Point(int(row["index"]), row["vars"], str(row["hash"]), kept)
+
+
+def _plan_line(point: Point) -> str:
+    row: dict[str, Any] = {"index": point.index, "vars": point.vars, "hash": point.hash}
+    if point.origin is not None:
+        row["origin"] = point.origin
+    return json.dumps(row, ensure_ascii=False)
 
 
 def _now() -> float:

@@ -21,6 +21,7 @@ from expman.sweeps.store import Sweeps
 
 REDRAW_SECONDS = 0.5
 Metrics = Callable[[int], "dict[str, Any] | None"]
+Best = Callable[[], str]  # an adaptive search's best trial so far, said in a line
 
 
 class View:
@@ -34,9 +35,11 @@ class View:
         total: int,
         err: TextIO,
         metrics: Metrics,
+        best: Best | None = None,
     ) -> None:
         self.sweeps, self.sweep_id, self.points = sweeps, sweep_id, points
         self.total, self.err, self.metrics = total, err, metrics
+        self.best, self.best_line = best, ""
         self.live = use_color(err)  # a terminal that takes escape codes
         self.started = time.monotonic()
         self.done = self.failed = 0
@@ -63,6 +66,8 @@ class View:
             if isinstance(reason, str):  # a point that changed shared data, said as it ends
                 run += ": " + printable(reason)
             state = {0: "succeeded", 1: "failed", 130: "interrupted"}.get(code or 0, f"exit {code}")
+            if result.get("status") == "pruned":  # a search's trial its pruner stopped
+                state = "pruned"
             elapsed = time.monotonic() - self.started
             text = (
                 f"point {index} ({values}): {state}, {run} "
@@ -72,6 +77,11 @@ class View:
             text = style(printable(text), "green" if code == 0 else "red", self.err)
         self._clear()
         write_line(self.err, f"expman: {text}")
+        if kind == "finished" and self.best is not None:
+            best = self.best()
+            if best != self.best_line:  # said when it changes
+                self.best_line = best
+                write_line(self.err, style(f"expman: {printable(best)}", "bold", self.err))
         self._draw()
 
     def tick(self, running: Sequence[int]) -> None:
@@ -93,6 +103,8 @@ class View:
             f"{len(self.running)} running, {max(0, queued)} queued; "
             f"{formats.duration(elapsed)} elapsed, ~{formats.duration(self._left())} left"
         ]
+        if self.best_line:
+            lines.append(self.best_line)
         for index, since in sorted(self.running.items()):
             shown = _latest(self.metrics(index))
             lines.append(

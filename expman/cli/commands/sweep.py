@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from expman import formats
+from expman import formats, fsutil
 from expman.errors import EXIT_INTERRUPTED, EXIT_STAGE_FAILED, UsageError
 from expman.expfile import config, location
 from expman.expfile.model import Config
@@ -28,9 +28,10 @@ from expman.running.state import STATE_DIR, State
 from expman.slurm.track import reconcile
 from expman.store import index
 from expman.store.archive import Archive
-from expman.sweeps import inputs, plan
-from expman.sweeps.backend import CLAIMED, Backend
+from expman.sweeps import inputs, plan, search
+from expman.sweeps.backend import CLAIMED, Ask, Backend
 from expman.sweeps.local import Local
+from expman.sweeps.search import Asked, Search
 from expman.sweeps.store import Sweeps
 from expman.sweeps.view import View
 
@@ -62,47 +63,117 @@ def sweep(
     resume: str | None,
     options: Options,
     streams: tuple[TextIO, TextIO],
+    searched: Asked | None = None,
+    trials: int | None = None,
 ) -> int:
-    """Start (or resume) a sweep and run its points; 0 when every point succeeded."""
+    """Start (or resume) a sweep and run its points; 0 when every point succeeded.
+    `searched`: what the command line says of an adaptive search, whose trials are
+    asked one at a time (`sweeps.search`); `trials` raises a resumed search's budget."""
     out, err = streams
     root = path.parent
     cfg = config.load(path, display, cache=State(root))
     archive = Archive(root / cfg.archive)
     sweeps = Sweeps(archive)
-    graph = plan.graph_digest([{"step": s.task_name, **s.definition} for s in cfg.steps])
+    request = inputs.Request(name, specs, samples, seed, points_file, searched or Asked())
     if resume is not None:
         if specs or points_file is not None or name is not None or hypothesis is not None:
             raise UsageError(
                 "--resume runs the sweep as it was defined: give it no -s, --points, name or -m "
-                "(only --random, to extend a random sweep)"
+                "(only --random, to extend a random sweep, or --trials, a search)"
             )
-        sweep_id = sweeps.resolve(resume)
-        if samples is not None:
-            stored = sweeps.read(sweep_id)
-            definition = inputs.extended(stored["definition"], samples)
-            added = sweeps.extend(sweep_id, plan.points(definition, stored["graph"]))
-            write_line(err, f"expman: sweep {sweep_id}: {added} point(s) added")
+        sweep_id = _resumed(sweeps, resume, samples, err)
+        if trials is not None:
+            _raise_budget(sweeps, sweep_id, trials, err)
         if only_plan:
             return _print_plan(sweeps.plan(sweep_id), out)
     else:
-        request = inputs.Request(name, specs, samples, seed, points_file)
+        graph = plan.graph_digest([{"step": s.task_name, **s.definition} for s in cfg.steps])
         planned = inputs.planned(cfg, display, graph, request)
         if only_plan:
             return _print_plan(planned.points, out)
-        if hypothesis is None:
-            hypothesis = planned.hypothesis
         sweep_id = _create(
-            root, cfg, sweeps, planned.definition, planned.points, graph, hypothesis, name
+            root, cfg, sweeps, planned, graph, _hypothesis(hypothesis, planned, cfg), name
         )
+    return _run_or_queue(root, cfg, archive, sweeps, sweep_id, options, streams)
+
+
+def _hypothesis(given: str | None, planned: inputs.Planned, cfg: Config) -> str | None:
+    """Which hypothesis a new sweep records: the command line's (`-m`), else the named
+    sweep's, else the expfile's."""
+    for candidate in (given, planned.hypothesis, cfg.hypothesis):
+        if candidate is not None:
+            return candidate
+    return None
+
+
+def _resumed(sweeps: Sweeps, name: str, samples: int | None, err: TextIO) -> str:
+    """The sweep `--resume` names, its random points first extended to `samples`."""
+    sweep_id = sweeps.resolve(name)
+    if samples is not None:
+        stored = sweeps.read(sweep_id)
+        definition = inputs.extended(stored["definition"], samples)
+        added = sweeps.extend(sweep_id, plan.points(definition, stored["graph"]))
+        write_line(err, f"expman: sweep {sweep_id}: {added} point(s) added")
+    return sweep_id
+
+
+def _raise_budget(sweeps: Sweeps, sweep_id: str, trials: int, err: TextIO) -> None:
+    """Raise an adaptive search's budget of trials to `trials`."""
+    with fsutil.locked(sweeps.folder(sweep_id)):  # as trials are asked
+        data = sweeps.read(sweep_id)
+        found = search.stored(data["definition"])
+        if found is None:
+            raise UsageError("--trials raises the budget of an adaptive search (--search)")
+        data["definition"]["search"] = search.with_trials(found, trials).as_data()
+        sweeps.write(data)
+    write_line(err, f"expman: sweep {sweep_id}: a budget of {trials} trials")
+
+
+def _run_or_queue(
+    root: Path,
+    cfg: Config,
+    archive: Archive,
+    sweeps: Sweeps,
+    sweep_id: str,
+    options: Options,
+    streams: tuple[TextIO, TextIO],
+) -> int:
+    """Run the points of the sweep without a succeeded run here, or queue them on Slurm."""
+    out, err = streams
     points = sweeps.plan(sweep_id)
     done = _succeeded(archive, sweep_id)
+    searching = search.stored(sweeps.read(sweep_id)["definition"])
+    if searching is not None:  # a trial taken out of the search is not run again
+        done |= {i for i, t in search.told(archive, sweep_id, searching).items() if t.excluded}
     todo = [p.index for p in points if p.index not in done]
+    to_ask = max(0, searching.trials - len(points)) if searching else 0
+    asked = f", {to_ask} trials to ask" if searching else ""
     write_line(
         err,
-        style(f"expman: sweep {sweep_id}: {len(points)} points, {len(todo)} to run", "bold", err),
+        style(
+            f"expman: sweep {sweep_id}: {len(points)} points, {len(todo)} to run{asked}",
+            "bold",
+            err,
+        ),
     )
     if options.on == "slurm":
-        return _on_slurm(root, cfg, archive, sweeps, sweep_id, todo, options, out)
+        workers = max(1, options.jobs) if searching else 0
+        return _on_slurm(root, cfg, archive, sweeps, sweep_id, todo, workers, options, out)
+    return _run_here(root, cfg, archive, sweeps, sweep_id, todo, options, streams)
+
+
+def _run_here(
+    root: Path,
+    cfg: Config,
+    archive: Archive,
+    sweeps: Sweeps,
+    sweep_id: str,
+    todo: list[int],
+    options: Options,
+    streams: tuple[TextIO, TextIO],
+) -> int:
+    """Run the points `todo` on this machine, with the live view; 0 when all succeeded."""
+    out, err = streams
     backend: Backend = Local(
         root=root,
         archive=archive.root.resolve(),
@@ -114,11 +185,15 @@ def sweep(
         retries=options.retries,
         fail_fast=options.fail_fast,
     )
-    view = View(
-        sweeps, sweep_id, {p.index: p for p in points}, len(todo), err, _metrics_of(cfg, sweep_id)
-    )
+    points = {p.index: p for p in sweeps.plan(sweep_id)}
+    searching = search.stored(sweeps.read(sweep_id)["definition"])
+    to_ask = max(0, searching.trials - len(points)) if searching else 0
+    best = (lambda: best_so_far(archive, sweep_id, searching)) if searching else None
+    metrics = _metrics_of(cfg, sweep_id)
+    view = View(sweeps, sweep_id, points, len(todo) + to_ask, err, metrics, best)
+    asker = _asker(archive, sweep_id, points) if searching else None
     try:
-        codes = backend.run(todo, view.event, view.tick)
+        codes = backend.run(todo, view.event, view.tick, asker)
     except KeyboardInterrupt:
         view.close()
         write_line(err, f"expman: sweep {sweep_id} interrupted: `expman sweep --resume {sweep_id}`")
@@ -129,6 +204,20 @@ def sweep(
     return EXIT_STAGE_FAILED if failed else 0
 
 
+def _asker(archive: Archive, sweep_id: str, points: dict[int, plan.Point]) -> Ask:
+    """Asks the sampler for the next trial, adding it to `points` (which the view
+    shows); its index, or None when the budget is spent."""
+
+    def ask() -> int | None:
+        point = search.ask(archive, sweep_id)
+        if point is None:
+            return None
+        points[point.index] = point
+        return point.index
+
+    return ask
+
+
 def _on_slurm(
     root: Path,
     cfg: Config,
@@ -136,10 +225,14 @@ def _on_slurm(
     sweeps: Sweeps,
     sweep_id: str,
     todo: list[int],
+    workers: int,
     options: Options,
     out: TextIO,
 ) -> int:
-    """Queue the points as job arrays and return: nothing stays running here."""
+    """Queue the points as job arrays and return: nothing stays running here. An
+    adaptive search (`workers` > 0) queues its workers, which run the trials never
+    started and ask for the rest; its trials that ran and did not succeed are queued
+    as points."""
     from expman.slurm import scheduler
     from expman.slurm.settings import settings
     from expman.sweeps import slurm
@@ -148,22 +241,39 @@ def _on_slurm(
     if problem is not None:
         raise UsageError(f"--on slurm: {problem}")
     chosen = settings(cfg.slurm, options.slurm)
+    if workers:
+        noted = sweeps.noted(sweep_id)
+        todo = [i for i in todo if i in noted]  # the workers run the others
     waiting = slurm.waiting(sweeps, sweep_id)  # points still queued in Slurm stay there
     todo = [i for i in todo if not waiting.get(i, "").startswith("queued")]
-    if not todo:
+    arrays = slurm.submit(root, archive, sweeps, sweep_id, todo, chosen, options.retries)
+    if workers and _trials_left(archive, sweeps, sweep_id):
+        job = slurm.submit_workers(
+            root, archive, sweeps, sweep_id, workers, chosen, options.retries
+        )
+        arrays.append(job)
+    if not arrays:
         write_line(out, f"sweep {sweep_id}: every point has succeeded or waits in Slurm")
         return 0
-    arrays = slurm.submit(root, archive, sweeps, sweep_id, todo, chosen, options.retries)
     ids = ", ".join(a["job_id"] for a in arrays)
+    queued = f"{len(todo)} points" + (f" and {workers} search workers" if workers else "")
     write_line(
         out,
-        style(
-            f"sweep {sweep_id}: {len(todo)} points queued as Slurm job array(s) {ids}", "bold", out
-        )
+        style(f"sweep {sweep_id}: {queued} queued as Slurm job array(s) {ids}", "bold", out)
         + f" (squeue --name {arrays[0]['job_name']}; expman watch --sweep {sweep_id}; "
         f"expman sweep status {sweep_id}; expman cancel {sweep_id})",
     )
     return 0
+
+
+def _trials_left(archive: Archive, sweeps: Sweeps, sweep_id: str) -> bool:
+    """Whether an adaptive search has trials to ask, or asked ones no process started."""
+    from expman.sweeps.search_task import unstarted
+
+    found = search.stored(sweeps.read(sweep_id)["definition"])
+    if found is not None and len(sweeps.plan(sweep_id)) < found.trials:
+        return True
+    return unstarted(archive, sweep_id) is not None
 
 
 def sweep_status(*, path: Path, name: str | None, out: TextIO) -> int:
@@ -189,12 +299,18 @@ def status_table(archive: Archive, sweeps: Sweeps, sweep_id: str, out: TextIO) -
     unstarted = waiting(sweeps, sweep_id)
     rows: list[list[str]] = []
     counts: dict[str, int] = {}
+    searching = search.stored(data["definition"])
+    told = search.told(archive, sweep_id, searching) if searching is not None else {}
     for point in sweeps.plan(sweep_id):
         mine = runs.get(point.index, [])
         latest = mine[-1] if mine else None
         state = latest["status"] if latest else "missing"
-        if any(r["status"] == "succeeded" for r in mine):
+        if point.index in told and told[point.index].excluded:
+            state = "excluded (removed, or tagged -trial)"
+        elif any(r["status"] == "succeeded" for r in mine):
             state = "succeeded"
+        elif stopped := next((p for p in map(_pruned, mine) if p is not None), None):
+            state = f"pruned at step {stopped['step']}"
         elif point.index in claimed and (latest is None or latest.get("ended") is None):
             state = "running"
         elif latest is None and point.index in unstarted:
@@ -216,15 +332,35 @@ def status_table(archive: Archive, sweeps: Sweeps, sweep_id: str, out: TextIO) -
     table = formats.table(["point", "vars", "status", "runs", "metrics"], rows)
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     head = f"sweep {sweep_id}: {data.get('hypothesis') or '(no hypothesis)'}"
+    if searching is not None:
+        summary += "\n" + best_so_far(archive, sweep_id, searching)
     return style(printable(head), "bold", out) + "\n" + table + printable(summary)
+
+
+def best_so_far(archive: Archive, sweep_id: str, searching: Search) -> str:
+    """An adaptive search's best trial (its Pareto front, for several objectives), and
+    how many trials of its budget were asked."""
+    asked = len(Sweeps(archive).plan(sweep_id))
+    front = search.best(searching, search.told(archive, sweep_id, searching))
+    budget = f"{asked} of {searching.trials} trials asked ({searching.sampler})"
+    if not front:
+        return f"{budget}; no trial has given its objective yet"
+    names = ", ".join(
+        f"{text} ({direction})"
+        for text, direction in zip(searching.objectives, searching.directions, strict=True)
+    )
+    shown = "; ".join(
+        f"point {t.index}: " + ", ".join(f"{v:.6g}" for v in t.values or ()) for t in front
+    )
+    kind = "best" if len(searching.objectives) == 1 else "Pareto front"
+    return f"{budget}; {kind} of {names}: {shown}"
 
 
 def _create(
     root: Path,
     cfg: Config,
     sweeps: Sweeps,
-    definition: plan.Definition,
-    points: list[plan.Point],
+    planned: inputs.Planned,
     graph: str,
     hypothesis: str | None,
     name: str | None,
@@ -241,14 +377,14 @@ def _create(
         files["code.patch"] = code.patch
     data = {
         "name": name,
-        "hypothesis": hypothesis if hypothesis is not None else cfg.hypothesis,
+        "hypothesis": hypothesis,
         "observations": "",
         "experiment": cfg.name,
-        "definition": definition.as_data(),
+        "definition": planned.definition.as_data(),
         "graph": graph,
         "code": code.record("code.patch" if code.patch else None),
     }
-    return sweeps.create(data, points, files)
+    return sweeps.create(data, planned.points, files)
 
 
 def _note_unstarted(sweeps: Sweeps, sweep_id: str, index: int, state: str) -> None:
@@ -259,11 +395,18 @@ def _note_unstarted(sweeps: Sweeps, sweep_id: str, index: int, state: str) -> No
 
 
 def _succeeded(archive: Archive, sweep_id: str) -> set[int]:
+    """The points that need no run again: one succeeded, or its pruner stopped it."""
     return {
         i
         for i, runs in _runs_of(archive, sweep_id).items()
-        if any(r["status"] == "succeeded" for r in runs)
+        if any(r["status"] == "succeeded" or _pruned(r) for r in runs)
     }
+
+
+def _pruned(run: dict[str, Any]) -> dict[str, Any] | None:
+    """Where the pruner stopped a search's trial (None: it did not)."""
+    found = run["sweep"].get("pruned")
+    return found if isinstance(found, dict) else None
 
 
 def _runs_of(archive: Archive, sweep_id: str) -> dict[int, list[dict[str, Any]]]:

@@ -1,11 +1,11 @@
 // expman report: one page over the runs of an archive. Data: the JSON in #expman-data.
 // Views: runs (a virtual table, sortable and filterable, its columns chosen), scatter,
-// parallel coordinates, heatmap, curves (panels per metric), diff (of N chosen runs) and
-// one run's detail. The state of the controls survives the page's reloads (`expman report
-// --watch`) in sessionStorage, and is kept in the URL fragment, so that a link opens a
-// given view; the fragment is untrusted (anyone can write a link): each value is checked
-// against what the page knows, and only ever used as text. Nothing here makes a network
-// request.
+// parallel coordinates, heatmap, curves (panels per metric), diff (of N chosen runs), one
+// run's detail, and search (an adaptive search's best so far or Pareto front). The state of
+// the controls survives the page's reloads (`expman report --watch`) in sessionStorage, and
+// is kept in the URL fragment, so that a link opens a given view; the fragment is untrusted
+// (anyone can write a link): each value is checked against what the page knows, and only
+// ever used as text. Nothing here makes a network request.
 "use strict";
 (function () {
   const DATA = JSON.parse(document.getElementById("expman-data").textContent);
@@ -14,7 +14,7 @@
   const ROW = 26; // px, as in the stylesheet
   const PALETTE = ["#2463b0", "#d9480f", "#2b8a3e", "#862e9c", "#c2255c", "#0b7285",
     "#e67700", "#5c940d", "#364fc7", "#a61e4d"];
-  const TABS = ["runs", "scatter", "parallel", "heatmap", "curves", "diff", "run"];
+  const TABS = ["runs", "scatter", "parallel", "heatmap", "curves", "diff", "run", "search"];
   const DIFF_MAX = 8; // runs compared at once
   const KEY = "expman-report:" + DATA.archive;
   const state = Object.assign(
@@ -67,6 +67,7 @@
     if (state.tab === "scatter" && state.scatter.x) { p.set("x", state.scatter.x); p.set("y", state.scatter.y); }
     if (state.chosen.length) p.set("runs", state.chosen.join(","));
     if (state.tab === "run" && state.run) p.set("run", state.run);
+    if (state.tab === "search" && state.search && state.search.sweep) p.set("sweep", state.search.sweep);
     return p.toString();
   }
   function fromFragment() {
@@ -98,6 +99,7 @@
     if (p.has("runs")) state.chosen = list("runs").filter((id) => BY_ID.has(id)).slice(0, DIFF_MAX);
     if (BY_ID.has(text("run"))) state.run = text("run");
     if (p.has("x")) state.scatter = { x: text("x"), y: text("y") };
+    if (Object.hasOwn(DATA.searches || {}, text("sweep"))) state.search = { sweep: text("sweep") };
   }
   function el(tag, attrs, children) {
     const node = document.createElement(tag);
@@ -787,9 +789,60 @@
       el("table", { class: "diff" }, [el("tbody", {}, rows)]));
   }
 
+  // ---- search: an adaptive search's best so far, and its Pareto front -------------------
+  function renderSearch() {
+    const target = document.getElementById("search-chart");
+    const front = document.getElementById("search-front");
+    const ids = Object.keys(DATA.searches || {});
+    front.replaceChildren();
+    if (!ids.length) return empty(target, "No adaptive search (expman sweep --search) here.");
+    state.search = state.search || {};
+    state.search.sweep = options(document.getElementById("search-sweep"), ids, state.search.sweep);
+    const found = DATA.searches[state.search.sweep];
+    const trials = found.trials;
+    const pruned = trials.filter((t) => t.pruned).length;
+    const failed = trials.filter((t) => !t.pruned && !t.values).length;
+    document.getElementById("search-count").textContent =
+      `${trials.length} trials, ${pruned} pruned, ${failed} without an objective`;
+    const names = found.objectives;
+    const sign = found.directions[0] === "maximize" ? -1 : 1;
+    let best = null;
+    const xs = [], values = [], bests = [];
+    for (const t of trials) {
+      const v = t.values ? t.values[0] : null;
+      if (isNum(v) && (best === null || sign * v < sign * best)) best = v;
+      xs.push(t.index); values.push(isNum(v) ? v : null); bests.push(best);
+    }
+    const dots = (label, colour, size) => ({ label, stroke: colour, paths: () => null,
+      points: { show: true, size, fill: colour } });
+    if (names.length === 1) {
+      plot("search", { width: width(), height: 360, mode: 1, scales: { x: { time: false } },
+        axes: [{ label: "trial" }, { label: names[0] }],
+        series: [{ label: "trial" }, dots(names[0], PALETTE[0], 6),
+          { label: "best so far", stroke: PALETTE[1], width: 2, points: { show: false } }] },
+        [xs, values, bests], target);
+    } else {
+      const told = trials.filter((t) => t.values).sort((a, b) => a.values[0] - b.values[0]);
+      const onFront = (t) => found.front.includes(t.index);
+      plot("search", { width: width(), height: 360, mode: 1, scales: { x: { time: false } },
+        axes: [{ label: names[0] }, { label: names[1] }],
+        series: [{ label: names[0] }, dots("trials", PALETTE[0], 6),
+          dots("Pareto front", PALETTE[1], 10)] },
+        [told.map((t) => t.values[0]), told.map((t) => t.values[1]),
+          told.map((t) => (onFront(t) ? t.values[1] : null))], target);
+    }
+    const rows = trials.filter((t) => found.front.includes(t.index)).map((t) =>
+      el("tr", {}, [el("td", { text: String(t.index) }),
+        ...t.values.map((v) => el("td", { text: fmt(v) }))]));
+    front.replaceChildren(el("table", { class: "diff" }, [el("thead", {}, [el("tr", {}, [
+      el("th", { text: names.length === 1 ? "best trial" : "Pareto front: trial" }),
+      ...names.map((n) => el("th", { text: n }))])]), el("tbody", {}, rows)]));
+  }
+
   // ---- tabs -----------------------------------------------------------------------------
   const VIEWS = { runs: () => {}, scatter: renderScatter, parallel: renderParallel,
-    heatmap: renderHeatmap, curves: renderCurves, diff: renderDiff, run: renderRun };
+    heatmap: renderHeatmap, curves: renderCurves, diff: renderDiff, run: renderRun,
+    search: renderSearch };
   function renderViews() { VIEWS[state.tab](); save(); }
   function show(tab) {
     state.tab = TABS.includes(tab) ? tab : "runs";
@@ -834,6 +887,10 @@
     renderViews();
   });
   document.getElementById("diff-only").addEventListener("change", renderDiff);
+  document.getElementById("search-sweep").addEventListener("change", (event) => {
+    state.search = { sweep: event.target.value };
+    renderViews();
+  });
   renderTable();
   scroller.scrollTop = state.scroll || 0;
   show(state.tab);

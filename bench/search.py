@@ -1,0 +1,211 @@
+"""Adaptive search (`expman sweep --search`): overhead per trial, and quality.
+
+- Overhead: TPE searches of a `true` stage (the objective is `vars.X`, a field of the
+  record), `--jobs 2`, 100 and 1,000 trials: wall time per trial, asking included.
+  Baselines in the same run: Optuna alone optimising the same trivial objective, in
+  memory and with `JournalFileStorage`, and a grid sweep of 100 points of the same
+  stage (what a point costs without a sampler); rounds alternate at 100 trials.
+  Targets: at most 0.1 s per trial at 1,000 trials, and the per-trial cost at 1,000 no
+  more than 1.2 times that at 100. Also the ask alone (a study rebuilt from 1,000 trials,
+  under the lock, a plan line appended).
+- Quality: the 2-d Branin function written as a stage, TPE with 30 trials, `--jobs 1`,
+  over 10 seeds, through expman and through Optuna alone: the median (and the spread)
+  of the best value found. Branin's minimum is 0.397887.
+
+Run: `python -m bench.search` (`--quick`: 100 trials and 4 seeds only).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from bench.common import EXPMAN, call, experiment, median, report
+
+TRIVIAL = """\
+version: 1
+name: trivial-search
+vars: {X: 0.0}
+stages:
+  run: {cmd: "true"}
+  fetch: {cmd: "true"}
+"""
+BRANIN = """\
+version: 1
+name: branin
+vars: {X: 0.0, Y: 0.0}
+stages:
+  run: {cmd: "python3 branin.py"}
+  fetch: {cmd: "cp result.json \\"$EXPMAN_OUTPUTS\\"/"}
+metrics: outputs/result.json
+"""
+BRANIN_PY = """\
+import json, math, os
+
+x, y = float(os.environ["X"]), float(os.environ["Y"])
+value = (y - 5.1 / (4 * math.pi**2) * x**2 + 5 / math.pi * x - 6) ** 2
+value += 10 * (1 - 1 / (8 * math.pi)) * math.cos(x) + 10
+json.dump({"value": value}, open("result.json", "w"))
+"""
+QUALITY_TRIALS = 30
+
+
+def branin(x: float, y: float) -> float:
+    value = (y - 5.1 / (4 * math.pi**2) * x**2 + 5 / math.pi * x - 6) ** 2
+    return value + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x) + 10
+
+
+def _optuna() -> object:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.simplefilter("ignore")
+    return optuna
+
+
+def _optuna_alone(trials: int, storage: str | None) -> float:
+    """Seconds per trial of Optuna alone optimising `X` (TPE), in memory or journaled."""
+    optuna: object = _optuna()
+    study_storage = None
+    if storage is not None:
+        journal = optuna.storages.journal  # type: ignore[attr-defined]
+        study_storage = optuna.storages.JournalStorage(  # type: ignore[attr-defined]
+            journal.JournalFileBackend(storage)
+        )
+    started = time.perf_counter()
+    study = optuna.create_study(  # type: ignore[attr-defined]
+        sampler=optuna.samplers.TPESampler(seed=1),  # type: ignore[attr-defined]
+        storage=study_storage,
+    )
+    study.optimize(lambda t: t.suggest_float("X", 0, 1), n_trials=trials)
+    return (time.perf_counter() - started) / trials
+
+
+def _expman_search(root: Path, trials: int) -> float:
+    """Seconds per trial of an expman search of a `true` stage, `--jobs 2`."""
+    command = [EXPMAN, "sweep", "-s", "X=uniform(0,1)", "--search", "tpe"]
+    command += ["--trials", str(trials), "--objective", "vars.X", "--jobs", "2"]
+    started = time.perf_counter()
+    call(*command, cwd=root)
+    return (time.perf_counter() - started) / trials
+
+
+def _ask_alone(root: Path, sweep_id: str, asks: int) -> tuple[float, float]:
+    """Seconds of one ask of a sweep whose trials have all ended: the first in this
+    process (the study built from every trial), and the median of the next ones (the
+    study kept, told only what changed)."""
+    from expman.store.archive import Archive
+    from expman.sweeps import search
+    from expman.sweeps.store import Sweeps
+
+    archive = Archive(root / "runs")
+    sweeps = Sweeps(archive)
+    data = sweeps.read(sweep_id)
+    found = search.stored(data["definition"])
+    assert found is not None
+    data["definition"]["search"] = search.with_trials(found, found.trials + asks).as_data()
+    sweeps.write(data)
+    times = []
+    for _ in range(asks):
+        started = time.perf_counter()
+        search.ask(archive, sweep_id)
+        times.append(time.perf_counter() - started)
+    return times[0], median(times[1:])
+
+
+def overhead(work: Path, quick: bool) -> bool:
+    print(f"  load: {os.getloadavg()[0]:.2f}")
+    rounds: dict[str, list[float]] = {"expman": [], "grid": [], "memory": [], "journal": []}
+    for number in range(1 if quick else 3):  # alternating rounds, 100 trials
+        root = experiment(work / f"trivial-100-{number}", TRIVIAL)
+        rounds["expman"].append(_expman_search(root, 100))
+        grid = experiment(work / f"grid-100-{number}", TRIVIAL)
+        started = time.perf_counter()
+        call(EXPMAN, "sweep", "-s", "X=1..100", "--jobs", "2", cwd=grid)
+        rounds["grid"].append((time.perf_counter() - started) / 100)
+        rounds["memory"].append(_optuna_alone(100, None))
+        rounds["journal"].append(_optuna_alone(100, str(work / f"journal-100-{number}.log")))
+    per_trial = {100: median(rounds["expman"])}
+    print(
+        f"  100 trials, --jobs 2: expman {per_trial[100]:.3f} s per trial (a grid sweep of "
+        f"100 points: {median(rounds['grid']):.3f} s per point); Optuna alone "
+        f"{median(rounds['memory']) * 1000:.1f} ms in memory, "
+        f"{median(rounds['journal']) * 1000:.1f} ms journaled"
+    )
+    met = True
+    if not quick:
+        root = experiment(work / "trivial-1000", TRIVIAL)
+        per_trial[1000] = _expman_search(root, 1000)
+        memory = _optuna_alone(1000, None)
+        journaled = _optuna_alone(1000, str(work / "journal-1000.log"))
+        print(
+            f"  1,000 trials, --jobs 2: expman {per_trial[1000]:.3f} s per trial; Optuna "
+            f"alone {memory * 1000:.1f} ms in memory, {journaled * 1000:.1f} ms journaled"
+        )
+        first, again = _ask_alone(root, "s0001", 6)
+        print(
+            f"  one ask over 1,000 ended trials: {first:.3f} s the first in a process (the "
+            f"study built), {again:.3f} s median after (the study kept)"
+        )
+        met = report(
+            "search overhead per trial, 1,000 trials", per_trial[1000], "s",
+            "Optuna alone in memory", memory, 0.1,
+        )  # fmt: skip
+        growth = per_trial[1000] / per_trial[100]
+        verdict = "met" if growth <= 1.2 else "MISSED"
+        print(f"  per trial at 1,000 trials / at 100: {growth:.2f}  target <= 1.2: {verdict}")
+        met = met and growth <= 1.2
+    return met
+
+
+def quality(work: Path, quick: bool) -> bool:
+    optuna: object = _optuna()
+    through, alone = [], []
+    for seed in range(4 if quick else 10):
+        root = experiment(work / f"branin-{seed}", BRANIN, **{"branin.py": BRANIN_PY})
+        command = [EXPMAN, "sweep", "-s", "X=uniform(-5,10)", "-s", "Y=uniform(0,15)"]
+        command += ["--search", "tpe", "--trials", str(QUALITY_TRIALS), "--seed", str(seed)]
+        call(*command, "--objective", "metrics.value", cwd=root)
+        values = []
+        for path in (root / "runs").glob("[0-9]*/run.json"):
+            values.append(json.loads(path.read_text())["metrics"]["value"])
+        through.append(min(values))
+        study = optuna.create_study(  # type: ignore[attr-defined]
+            sampler=optuna.samplers.TPESampler(seed=seed)  # type: ignore[attr-defined]
+        )
+        study.optimize(
+            lambda t: branin(t.suggest_float("X", -5, 10), t.suggest_float("Y", 0, 15)),
+            n_trials=QUALITY_TRIALS,
+        )
+        alone.append(study.best_value)
+    print(f"  best of {QUALITY_TRIALS} TPE trials on Branin (minimum 0.397887), per seed:")
+    print(f"    expman:       {', '.join(f'{v:.3f}' for v in through)}")
+    print(f"    Optuna alone: {', '.join(f'{v:.3f}' for v in alone)}")
+    print(
+        f"  median: expman {median(through):.3f} (range {min(through):.3f}-{max(through):.3f}), "
+        f"Optuna alone {median(alone):.3f} (range {min(alone):.3f}-{max(alone):.3f})"
+    )
+    return True
+
+
+def main(quick: bool = False) -> bool:
+    try:
+        _optuna()
+    except ImportError:
+        print('  Optuna is not installed: pip install -e ".[search]"')
+        return True
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        met = overhead(work, quick)
+        quality(work, quick)
+    return met
+
+
+if __name__ == "__main__":
+    raise SystemExit(0 if main("--quick" in sys.argv[1:]) else 1)

@@ -1,0 +1,204 @@
+"""Early stopping of an adaptive search's trials (`--prune median|asha|hyperband
+--prune-metric NAME`), from the live series.
+
+A trial of a search that prunes runs a `Watcher` beside its stages, in the point's
+process: every second it reads what the stages appended to the run's live series (a
+reader of its own, as the heartbeat reads it), keeps the metric's values by whole step
+in the sweep's folder (`intermediate/<index>.json`: steps, values, and the numbers the
+pruner keeps of the trial), and asks Optuna's pruner, rebuilt in memory from those files
+and the archive, whether the trial should stop. The values are compared in the
+direction of the search's objective (one objective: Optuna prunes no Pareto search).
+
+A pruned trial's stages are stopped as Ctrl-C stops them (the attempt records `reason:
+pruned at step N ...`), and its record gets `sweep.pruned: {step, value, pruner}`
+once it has ended: a finished trial, not a failure. `--resume` does not run it again,
+`sweep status` shows it `pruned`, and the sampler is told of it as pruned, with its
+intermediate values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+from expman.observe import series
+from expman.slurm import signals
+from expman.store.archive import Archive
+from expman.sweeps import search
+from expman.sweeps.plan import Point
+from expman.sweeps.search import Pruning
+from expman.sweeps.store import MAX_STEPS, Sweeps
+from expman.sweeps.values import number
+
+POLL_SECONDS = 1.0
+
+
+class Watcher:
+    """The thread beside a trial's stages that reports its series and stops it when the
+    pruner says so (`pruned` then holds the step and the value)."""
+
+    def __init__(self, archive: Archive, sweep_id: str, point: Point, pruning: Pruning) -> None:
+        self.archive, self.sweep_id, self.point, self.pruning = archive, sweep_id, point, pruning
+        self.sweeps = Sweeps(archive)
+        self.pruned: dict[str, Any] | None = None
+        self._reader: series.Reader | None = None
+        self._reported: dict[int, float] = {}
+        self._attrs: dict[str, Any] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="expman-pruner", daemon=True)
+
+    def start(self, run_id: str) -> None:
+        """Begin watching the series of run `run_id` (the trial's, just opened)."""
+        path = series.stream(self.archive.run_dir(run_id))
+        self._reader = series.Reader(path)
+        self._thread.start()
+
+    def finish(self) -> None:
+        """Stop watching, and keep what the trial reported to its end (what the pruner
+        compares the next trials with)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        if self._reader is not None and self.pruned is None:
+            # The ended run's series, stored in its folder (its live file is gone).
+            self._reader = series.Reader(self._reader.path.parent.parent / series.FILE)
+            with contextlib.suppress(OSError):
+                self._reader.poll(complete=True)
+                self._reported = self._values() or self._reported
+                self._write()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(POLL_SECONDS) and self.pruned is None:
+            try:
+                self._check()
+            except Exception as e:  # a pruner's problem must not stop the trial
+                with contextlib.suppress(OSError):
+                    os.write(2, f"expman: pruner: {e!r}\n".encode(errors="replace"))
+                return
+
+    def _check(self) -> None:
+        assert self._reader is not None
+        self._reader.poll()
+        new = self._values()
+        if not new or new == self._reported:
+            return
+        self._reported = new
+        verdict, self._attrs = decide(self.archive, self.sweep_id, self.point, new)
+        self._write()
+        if verdict is not None:
+            self.pruned = verdict
+            step = verdict["step"]
+            signals.stopping(
+                f"pruned at step {step} by the {self.pruning.pruner} pruner "
+                f"({self.pruning.metric} {verdict['value']:.6g})"
+            )
+            os.kill(os.getpid(), signal.SIGTERM)  # stops the stages as Ctrl-C does
+
+    def _values(self) -> dict[int, float]:
+        """The watched metric's values read so far, by whole step (the last of a step)."""
+        assert self._reader is not None
+        sampler = self._reader.samplers.get(self.pruning.metric)
+        if sampler is None:
+            return {}
+        points = sampler.points()
+        found = {
+            int(step): float(value)
+            for step, value in zip(points["step"], points["value"], strict=True)
+            if value is not None and float(step).is_integer()
+        }
+        return dict(list(found.items())[-MAX_STEPS:])
+
+    def _write(self) -> None:
+        reported = {"steps": list(self._reported), "values": list(self._reported.values())}
+        self.sweeps.report(self.sweep_id, self.point.index, {**reported, "attrs": self._attrs})
+
+
+def decide(
+    archive: Archive, sweep_id: str, point: Point, reported: Mapping[int, float]
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Whether the pruner stops trial `point` with these intermediate values: the step
+    and value it stopped at (None: go on), and what the pruner keeps of the trial."""
+    optuna = search.load_optuna()
+    sweeps = Sweeps(archive)
+    data = sweeps.read(sweep_id)
+    found = search.stored(data["definition"])
+    assert found is not None and found.prune is not None
+    pruning = found.prune
+    study = optuna.create_study(
+        direction=found.directions[0], pruner=_pruner(optuna, pruning.pruner)
+    )
+    results = search.told(archive, sweep_id, found)
+    space = search.space_of(optuna, search.specs_of(data["definition"]))
+    for other in sweeps.plan(sweep_id):
+        if other.index == point.index:
+            break
+        study.add_trial(_trial(optuna, space, other, results.get(other.index), sweeps, sweep_id))
+    mine = sweeps.intermediate(sweep_id, point.index)
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={n: point.vars.get(n) for n in space},
+            distributions=space,
+            state=optuna.trial.TrialState.RUNNING,
+            intermediate_values=dict(reported),
+            system_attrs=mine["attrs"],
+        )
+    )
+    trial = study.get_trials(deepcopy=False)[-1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stop = study.pruner.prune(study, trial)
+    attrs = study.get_trials(deepcopy=False)[-1].system_attrs
+    kept = {k: v for k, v in attrs.items() if number(v)}
+    if not stop:
+        return None, kept
+    step = max(reported)
+    return {"step": step, "value": reported[step], "pruner": pruning.pruner}, kept
+
+
+def _trial(
+    optuna: Any,
+    space: dict[str, Any],
+    point: Point,
+    result: search.Told | None,
+    sweeps: Sweeps,
+    sweep_id: str,
+) -> Any:
+    """An earlier trial as the rebuilt study holds it: its intermediate values, and how
+    it ended (a trial whose values lie outside the space: a failed one, valueless)."""
+    states = optuna.trial.TrialState
+    reported = sweeps.intermediate(sweep_id, point.index)
+    if result is not None and result.excluded:
+        return optuna.trial.create_trial(state=states.FAIL)  # keeps trial numbers as indexes
+    if result is not None and result.pruned:
+        state, values = states.PRUNED, None
+    elif result is None or result.running:
+        state, values = states.RUNNING, None
+    elif result.values is None:
+        state, values = states.FAIL, None
+    else:
+        state, values = states.COMPLETE, [result.values[0]]
+    try:
+        return optuna.trial.create_trial(
+            params={n: point.vars.get(n) for n in space},
+            distributions=space,
+            state=state,
+            values=values,
+            intermediate_values=dict(zip(reported["steps"], reported["values"], strict=True)),
+            system_attrs=reported["attrs"],
+        )
+    except ValueError:
+        return optuna.trial.create_trial(state=states.FAIL)
+
+
+def _pruner(optuna: Any, name: str) -> Any:
+    pruners = optuna.pruners
+    if name == "median":
+        return pruners.MedianPruner(n_startup_trials=3)
+    if name == "asha":
+        return pruners.SuccessiveHalvingPruner()
+    return pruners.HyperbandPruner()

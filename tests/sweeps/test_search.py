@@ -1,0 +1,548 @@
+"""Adaptive search (`expman sweep --search`): the plan as a journal of asked trials, the
+ask under the sweep's lock, real Optuna end to end, resume to the budget, kills."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from expman.errors import UsageError
+from expman.store.archive import Archive
+from expman.sweeps import plan, search
+from expman.sweeps.plan import Point
+from expman.sweeps.store import PLAN, Sweeps
+from tests.conftest import RunCli, git, points_alive, records
+
+optuna = pytest.importorskip("optuna", reason="adaptive search needs Optuna: expman[search]")
+
+Experiment = Callable[..., Path]
+BIN = Path(sys.executable).parent
+
+EXPFILE = """\
+version: 1
+name: bowl
+vars: {X: 0.0, Y: 0, PAUSE: 0}
+stages:
+  run:
+    cmd: python3 bowl.py
+  fetch: {cmd: "cp result.json \\"$EXPMAN_OUTPUTS\\"/"}
+metrics: outputs/result.json
+"""
+BOWL = """\
+import json, os, time
+x, y = float(os.environ["X"]), int(os.environ["Y"])
+time.sleep(float(os.environ["PAUSE"]))
+json.dump({"loss": (x - 0.3) ** 2 + (y - 2) ** 2, "size": x + y}, open("result.json", "w"))
+"""
+SEARCH = ["-s", "X=uniform(-1,1)", "-s", "Y=int(0,4)", "--search", "tpe"]
+
+
+@pytest.fixture
+def bowl(experiment: Experiment) -> Path:
+    return experiment(EXPFILE, **{"bowl.py": BOWL})
+
+
+def _expman(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "expman"), *args], cwd=root, capture_output=True, text=True, timeout=600
+    )
+
+
+def _new_sweep(root: Path, trials: int) -> Archive:
+    """A search sweep with no trial asked yet, made as the command makes one."""
+    archive = Archive(root / "runs")
+    wanted = search.search_of("tpe", trials, ["metrics.loss"], [], 1)
+    specs = (plan.parse_spec("X", "uniform(-1,1)"), plan.parse_spec("Y", "int(0,4)"))
+    definition = plan.Definition(specs, search=wanted.as_data())
+    Sweeps(archive).create({"definition": definition.as_data(), "graph": "g"}, [])
+    return archive
+
+
+# --- the journal and the lock -------------------------------------------------------
+
+
+def test_the_plan_is_a_journal_whose_torn_last_line_is_no_point(tmp_path: Path) -> None:
+    sweeps = Sweeps(_new_sweep(tmp_path, 5))
+    assert sweeps.plan("s0001") == []
+    first = Point(0, {"X": 0.5, "Y": 1}, "h0", {"sampler": "tpe", "seed": 7})
+    sweeps.append("s0001", first)
+    path = sweeps.folder("s0001") / PLAN
+    with path.open("ab") as f:  # a kill in the middle of the next append
+        f.write(b'{"index": 1, "vars": {"X": 0.')
+    assert sweeps.plan("s0001") == [first]
+    second = Point(1, {"X": -0.5, "Y": 3}, "h1", {"sampler": "tpe", "seed": 8})
+    sweeps.append("s0001", second)  # cuts the torn line off
+    assert sweeps.plan("s0001") == [first, second]
+    assert path.read_text().count("\n") == 2
+
+
+def test_a_plan_line_out_of_its_place_is_damage(tmp_path: Path) -> None:
+    sweeps = Sweeps(_new_sweep(tmp_path, 5))
+    sweeps.append("s0001", Point(0, {"X": 0.5, "Y": 1}, "h0"))
+    sweeps.append("s0001", Point(0, {"X": 0.5, "Y": 1}, "h0"))  # written twice
+    with pytest.raises(Exception, match=r"plan.jsonl:2: point 0 out of its place"):
+        sweeps.plan("s0001")
+
+
+def _asker(root: str, sweep_id: str, count: int, results: Any) -> None:
+    archive = Archive(Path(root))
+    got = []
+    for _ in range(count):
+        point = search.ask(archive, sweep_id)
+        got.append(None if point is None else point.index)
+    results.put(got)
+
+
+@pytest.mark.slow
+def test_eight_askers_at_once_ask_each_trial_once_up_to_the_budget(tmp_path: Path) -> None:
+    archive = _new_sweep(tmp_path, 20)
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    askers = [
+        context.Process(target=_asker, args=(str(archive.root), "s0001", 3, results))
+        for _ in range(8)
+    ]
+    for process in askers:
+        process.start()
+    asked = [index for _ in askers for index in results.get(timeout=300)]
+    for process in askers:
+        process.join(timeout=60)
+    given = [i for i in asked if i is not None]
+    assert sorted(given) == list(range(20)), "each trial asked once, by one asker"
+    assert asked.count(None) == 8 * 3 - 20, "past the budget, no trial"
+    points = Sweeps(archive).plan("s0001")
+    assert [p.index for p in points] == list(range(20))
+    assert all(p.origin and p.origin["sampler"] == "tpe" for p in points)
+
+
+def test_the_study_kept_between_asks_asks_what_a_rebuilt_one_would(tmp_path: Path) -> None:
+    """A process asking again tells its kept study only what changed; a study built
+    afresh from the archive for every ask (a new process each time) asks the same."""
+    kept, rebuilt = _new_sweep(tmp_path / "kept", 12), _new_sweep(tmp_path / "rebuilt", 12)
+    first = None
+    for _ in range(12):  # TPE: 10 random trials, then two told of the 11 running ones
+        search.ask(kept, "s0001")
+        first = first or search._KEPT[search._key(kept, "s0001")].study
+        search.ask(rebuilt, "s0001")
+        search._KEPT.pop(search._key(rebuilt, "s0001"))  # as a new process would have it
+    assert [p.vars for p in Sweeps(kept).plan("s0001")] == [
+        p.vars for p in Sweeps(rebuilt).plan("s0001")
+    ]
+    study = search._KEPT[search._key(kept, "s0001")]
+    assert first is not None and study.study is first, "kept, never rebuilt"
+    assert len(first.trials) == 12
+
+
+def test_a_samplers_state_from_the_plan_is_whole_numbers_only(tmp_path: Path) -> None:
+    """A plan comes from an archive (pulled, edited): what it gives back to a sampler is
+    never text, which a sampler may unpickle."""
+    archive = _new_sweep(tmp_path, 3)
+    hostile = {"cma:optimizer": "80049...", "NSGAIISampler:generation": 1, "x": [1]}
+    Sweeps(archive).append("s0001", Point(0, {"X": 0.5, "Y": 1}, "h0", {"state": hostile}))
+    asked = search.ask(archive, "s0001")
+    assert asked is not None and asked.index == 1
+    space = {"X": optuna.distributions.FloatDistribution(-1, 1)}
+    frozen = search._frozen(optuna, space, Sweeps(archive).plan("s0001")[0], None)
+    assert frozen.system_attrs == {"NSGAIISampler:generation": 1}
+
+
+# --- what a search is -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("annealing", 10, ["m"], []), "not a sampler"),
+        (("tpe", None, ["m"], []), "--trials None: a search needs a number of trials"),
+        (("tpe", 10, [], []), "needs an objective"),
+        (("tpe", 10, ["metrics.["], []), "--objective metrics.["),
+        (("tpe", 10, ["a", "b"], ["minimize"] * 3), "3 directions for 2 objectives"),
+        (("tpe", 10, ["a"], ["down"]), "minimize or maximize"),
+        (("cmaes", 10, ["a", "b"], []), "optimises one objective"),
+    ],
+)
+def test_a_bad_search_is_refused_saying_why(args: tuple[Any, ...], said: str) -> None:
+    with pytest.raises(UsageError, match=said.replace("[", r"\[").replace(".", r"\.")):
+        search.search_of(args[0], args[1], args[2], args[3], None)
+
+
+def test_one_direction_serves_every_objective() -> None:
+    found = search.search_of("nsga2", 5, ["a", "b"], ["maximize"], None)
+    assert found.directions == ("maximize", "maximize")
+    assert search.search_of("tpe", 5, ["a"], [], 3).directions == ("minimize",)
+
+
+def test_a_choice_the_sampler_cannot_take_is_refused() -> None:
+    with pytest.raises(plan.PlanError, match="numbers, text and booleans"):
+        search.check_specs([plan.spec_of("L", [[1, 2], [3]])])
+
+
+def test_the_best_and_the_pareto_front() -> None:
+    one = search.Search("tpe", 9, ("a",), ("minimize",))
+    told = {
+        0: search.Told(0, (3.0,)),
+        1: search.Told(1, (1.0,)),
+        2: search.Told(2, None),
+        3: search.Told(3, None, running=True),
+    }
+    assert [t.index for t in search.best(one, told)] == [1]
+    two = search.Search("nsga2", 9, ("a", "b"), ("minimize", "maximize"))
+    told = {
+        0: search.Told(0, (1.0, 1.0)),
+        1: search.Told(1, (2.0, 5.0)),
+        2: search.Told(2, (2.0, 0.5)),  # worse than 0 in both
+        3: search.Told(3, (0.5, 0.0)),
+    }
+    assert [t.index for t in search.best(two, told)] == [0, 1, 3]
+
+
+def test_without_optuna_the_search_says_how_to_install_it(
+    bowl: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "optuna", None)  # as if it were not installed
+    code, _, err = run_cli("sweep", *SEARCH, "--trials", "3", "--objective", "metrics.loss")
+    assert code == 2, err
+    assert 'pip install "expman[search]"' in err
+    assert "Traceback" not in err
+
+
+def test_search_options_without_search_are_refused(bowl: Path, run_cli: RunCli) -> None:
+    code, _, err = run_cli("sweep", "-s", "X=0.1,0.2", "--objective", "metrics.loss")
+    assert code == 2 and "go with --search" in err
+    code, _, err = run_cli("sweep", *SEARCH, "--trials", "3", "--objective", "x", "--random", "3")
+    assert code == 2 and "--random and --search" in err
+
+
+def test_other_commands_never_import_optuna(bowl: Path, run_cli: RunCli) -> None:
+    assert run_cli("sweep", "-s", "X=0.1,0.2")[0] == 0
+    probe = (
+        "import sys\nfrom expman.cli.main import main\n"
+        "code = main(sys.argv[1:])\nprint(code, 'optuna' in sys.modules, file=sys.stderr)\n"
+    )
+    for command in (["sweep", "status"], ["list"], ["sweep", "--plan", "-s", "X=1,2"]):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *command], cwd=bowl, capture_output=True, text=True
+        )
+        assert done.stderr.split()[-2:] == ["0", "False"], (command, done.stderr)
+
+
+NAMED = """\
+sweeps:
+  bowl-search:
+    hypothesis: the bowl's floor is at X=0.3, Y=2
+    vars: {X: "uniform(-1,1)", Y: "int(0,4)"}
+    seed: 4
+    search: {sampler: random, trials: 3, objective: metrics.loss}
+"""
+
+
+def test_a_named_sweeps_search_block_is_checked_where_it_is_written(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    bad = NAMED.replace("objective: metrics.loss", "objective: 'metrics.['")
+    experiment(EXPFILE + bad, **{"bowl.py": BOWL})
+    code, _, err = run_cli("sweep", "bowl-search")
+    assert code == 2, err
+    assert "expfile.yaml:14:" in err and "$.sweeps.bowl-search.search.objective" in err
+    code, _, err = run_cli("validate")
+    assert code == 2 and "$.sweeps.bowl-search.search.objective" in err
+    code, _, err = run_cli("sweep", "bowl-search", "--objective", "metrics.loss")
+    assert code == 2, "the block is wrong whatever the command line gives in its place"
+
+
+def test_a_named_sweep_searches_or_draws_at_random_never_both(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    experiment(EXPFILE + NAMED.replace("    seed: 4", "    random: 5"), **{"bowl.py": BOWL})
+    code, _, err = run_cli("sweep", "bowl-search")
+    assert code == 2 and "$.sweeps.bowl-search.search" in err and "one way" in err, err
+    code, _, err = run_cli("sweep", "-s", "X=uniform(0,1)", "--search", "tpe", "--trials", "x")
+    assert code == 2  # argparse: --trials takes a number
+
+
+@pytest.mark.slow
+def test_a_named_search_runs_and_the_command_line_wins(experiment: Experiment) -> None:
+    root = experiment(EXPFILE + NAMED, **{"bowl.py": BOWL})
+    done = _expman(root, "sweep", "bowl-search", "--trials", "4")
+    assert done.returncode == 0, done.stderr
+    runs = records(root)
+    assert len(runs) == 4  # --trials 4, not the block's 3
+    assert {r["sweep"]["trial"]["sampler"] for r in runs} == {"random"}
+    assert all(r["sweep"]["hypothesis"] == "the bowl's floor is at X=0.3, Y=2" for r in runs)
+    stored = json.loads((root / "runs" / "sweeps" / "s0001" / "sweep.json").read_text())
+    assert stored["definition"]["search"] == {
+        "sampler": "random",
+        "trials": 4,
+        "objectives": ["metrics.loss"],
+        "directions": ["minimize"],
+        "seed": 4,
+    }
+
+
+def test_intermediate_values_from_the_archive_are_read_as_untrusted(tmp_path: Path) -> None:
+    sweeps = Sweeps(_new_sweep(tmp_path, 3))
+    sweeps.report("s0001", 0, {"steps": [1, 2, 3], "values": [0.5, 0.4, 0.3], "attrs": {"r": 1}})
+    assert sweeps.intermediate("s0001", 0) == {
+        "steps": [1, 2, 3],
+        "values": [0.5, 0.4, 0.3],
+        "attrs": {"r": 1},
+    }
+    folder = sweeps.folder("s0001") / "intermediate"
+    hostile = {
+        "steps": [1, 2.5, "3", True, 5],
+        "values": [float("nan"), 1, 2, 3, "4"],
+        "attrs": {"pickle": "gASV", "ok": 2.5, "flag": True},
+    }
+    (folder / "1.json").write_text(json.dumps(hostile))
+    assert sweeps.intermediate("s0001", 1) == {"steps": [], "values": [], "attrs": {"ok": 2.5}}
+    for bad in ("[1, 2]", "{", '{"steps": [1], "values": []}', "null"):
+        (folder / "2.json").write_text(bad)
+        assert sweeps.intermediate("s0001", 2) == {"steps": [], "values": [], "attrs": {}}
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--prune", "median"], "--prune-metric NAME"),
+        (["--prune-metric", "val_loss"], "goes with --prune PRUNER"),
+        (["--prune", "early", "--prune-metric", "l"], "not a pruner (median, asha, hyperband)"),
+        (["--prune", "asha", "--prune-metric", "l", "--objective", "b"], "cannot prune"),
+    ],
+)
+def test_bad_pruning_is_refused_saying_why(
+    bowl: Path, run_cli: RunCli, args: list[str], said: str
+) -> None:
+    code, _, err = run_cli("sweep", *SEARCH, "--trials", "3", "--objective", "metrics.loss", *args)
+    assert code == 2 and said in err, err
+
+
+CURVES = """\
+version: 1
+name: curves
+vars: {X: 0.0}
+stages:
+  run: {cmd: python3 train.py}
+  fetch: {cmd: "true"}
+"""
+TRAIN = """\
+import json, os, time
+x = float(os.environ["X"])
+with open(os.environ["EXPMAN_METRICS"], "a") as f:
+    for step in range(1, 16):
+        f.write(json.dumps({"step": step, "val_loss": x + 1.0 / step}) + "\\n")
+        f.flush()
+        time.sleep(0.3)
+"""
+
+
+@pytest.mark.slow
+def test_a_pruned_trial_is_finished_with_the_step_it_stopped_at(experiment: Experiment) -> None:
+    root = experiment(CURVES, **{"train.py": TRAIN})
+    args = ["-s", "X=uniform(0,1)", "--search", "random", "--trials", "8"]
+    args += ["--objective", "series.val_loss.last", "--prune", "median", "--prune-metric"]
+    done = _expman(root, "sweep", *args, "val_loss")
+    assert done.returncode == 0, done.stderr  # pruned trials are no failure
+    runs = records(root)
+    assert len(runs) == 8
+    pruned = [r for r in runs if "pruned" in r["sweep"]]
+    assert pruned, "the median pruner stopped the worst trials (seed 0)"
+    folder = root / "runs" / "sweeps" / "s0001"
+    for run in pruned:
+        where = run["sweep"]["pruned"]
+        assert run["status"] == "interrupted" and where["pruner"] == "median"
+        assert 1 <= where["step"] < 15, "stopped before its end"
+        assert run["attempts"][-1]["reason"].startswith(f"pruned at step {where['step']} ")
+        assert f"pruned at step {where['step']}" in done.stdout
+        # The median pruner's rule: above the median of the finished trials at that step.
+        index = run["sweep"]["index"]
+        finished = [r for r in runs if r["status"] == "succeeded" and r["sweep"]["index"] < index]
+        at_step = sorted(
+            dict(zip(*_reported(folder, r["sweep"]["index"]), strict=True))[where["step"]]
+            for r in finished
+        )
+        assert len(at_step) >= 3 and where["value"] > at_step[(len(at_step) - 1) // 2]
+    for run in runs:
+        if run["status"] == "succeeded":  # a finished trial reported to its end
+            assert _reported(folder, run["sweep"]["index"])[0][-1] == 15
+    again = _expman(root, "sweep", "--resume", "s0001")
+    assert again.returncode == 0 and "0 to run, 0 trials to ask" in again.stderr
+    assert len(records(root)) == 8, "a pruned trial is not run again"
+
+
+def _reported(folder: Path, index: int) -> tuple[list[int], list[float]]:
+    data = json.loads((folder / "intermediate" / f"{index}.json").read_text())
+    return data["steps"], data["values"]
+
+
+# --- end to end, with real Optuna ------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_search_runs_its_trials_as_runs_and_resumes_to_a_raised_budget(bowl: Path) -> None:
+    objective = ("--objective", "metrics.loss")
+    done = _expman(bowl, "sweep", *SEARCH, "--trials", "5", *objective, "-j", "2")
+    assert done.returncode == 0, done.stderr
+    runs = records(bowl)
+    assert sorted(r["sweep"]["index"] for r in runs) == list(range(5))
+    assert all(r["status"] == "succeeded" for r in runs)
+    assert all(r["sweep"]["trial"]["sampler"] == "tpe" for r in runs)
+    plan_lines = (bowl / "runs" / "sweeps" / "s0001" / PLAN).read_text().splitlines()
+    assert len(plan_lines) == 5
+    for run in runs:  # each run ran the values its plan line holds
+        line = json.loads(plan_lines[run["sweep"]["index"]])
+        assert run["vars"]["X"] == line["vars"]["X"] and run["vars"]["Y"] == line["vars"]["Y"]
+        assert -1 <= line["vars"]["X"] <= 1 and line["vars"]["Y"] in range(5)
+    best = min(runs, key=lambda r: r["metrics"]["loss"])
+    assert f"point {best['sweep']['index']}: {best['metrics']['loss']:.6g}" in done.stdout
+    assert "5 of 5 trials asked (tpe); best of metrics.loss (minimize)" in done.stdout
+    said = [line for line in done.stderr.splitlines() if "trials asked (tpe); best of" in line]
+    assert said and said[-1].startswith("expman: 5 of 5 trials asked"), "said as it changes"
+
+    again = _expman(bowl, "sweep", "--resume", "s0001")
+    assert again.returncode == 0 and "0 to run, 0 trials to ask" in again.stderr
+    raised = _expman(bowl, "sweep", "--resume", "s0001", "--trials", "7")
+    assert raised.returncode == 0, raised.stderr
+    assert sorted(r["sweep"]["index"] for r in records(bowl)) == list(range(7))
+    status = _expman(bowl, "sweep", "status")
+    assert "7 of 7 trials asked" in status.stdout
+    code = _expman(bowl, "sweep", "--resume", "s0001", "--trials", "3")
+    assert code.returncode == 2 and "a budget of 7" in code.stderr
+
+
+@pytest.mark.slow
+def test_a_removed_or_untagged_trial_leaves_what_the_sampler_sees(bowl: Path) -> None:
+    done = _expman(bowl, "sweep", *SEARCH, "--trials", "4", "--objective", "metrics.loss")
+    assert done.returncode == 0, done.stderr
+    runs = records(bowl)
+    assert all("trial" in r["tags"] for r in runs), "every trial starts tagged `trial`"
+    by_index = {r["sweep"]["index"]: r["id"] for r in runs}
+    assert _expman(bowl, "tag", by_index[1], "-trial").returncode == 0
+    assert _expman(bowl, "rm", by_index[2]).returncode == 0
+    status = _expman(bowl, "sweep", "status").stdout
+    assert status.count("excluded (removed, or tagged -trial)") == 2, status
+    from expman.sweeps.search import stored, told
+
+    archive = Archive(bowl / "runs")
+    found = told(archive, "s0001", stored(Sweeps(archive).read("s0001")["definition"]))  # type: ignore[arg-type]
+    assert {i for i, t in found.items() if t.excluded} == {1, 2}
+    more = _expman(bowl, "sweep", "--resume", "s0001", "--trials", "5")
+    assert more.returncode == 0, more.stderr
+    assert "3 to run" not in more.stderr and "0 to run, 1 trials to ask" in more.stderr
+    indexes = sorted(r["sweep"]["index"] for r in records(bowl))
+    assert indexes == [0, 1, 3, 4], "neither excluded trial runs again; one trial is asked"
+
+
+@pytest.mark.slow
+def test_same_seed_same_history_same_trials(experiment: Experiment, tmp_path: Path) -> None:
+    """With --jobs 1 each trial is asked after the one before ended: the history, and so
+    the trials, are a function of the seed."""
+    asked = []
+    for copy in ("a", "b"):
+        root = tmp_path / copy
+        root.mkdir()
+        (root / "expfile.yaml").write_text(EXPFILE)
+        (root / "bowl.py").write_text(BOWL)
+        (root / ".gitignore").write_text("/.expman/\n/outputs/\n/runs/\n")
+        git(root, "init", "-q")
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", "start")
+        done = _expman(root, "sweep", *SEARCH, "--trials", "12", "--objective", "metrics.loss")
+        assert done.returncode == 0, done.stderr
+        lines = (root / "runs" / "sweeps" / "s0001" / PLAN).read_text().splitlines()
+        asked.append([json.loads(line)["vars"] for line in lines])
+    assert asked[0] == asked[1]
+    assert len({json.dumps(v, sort_keys=True) for v in asked[0]}) > 6  # it does search
+
+
+@pytest.mark.slow
+def test_a_pareto_search_of_two_objectives(bowl: Path) -> None:
+    done = _expman(
+        bowl,
+        "sweep",
+        *SEARCH[:4],
+        "--search",
+        "nsga2",
+        "--trials",
+        "6",
+        "--objective",
+        "metrics.loss",
+        "--objective",
+        "metrics.size",
+        "--direction",
+        "minimize",
+        "--direction",
+        "maximize",
+    )
+    assert done.returncode == 0, done.stderr
+    runs = records(bowl)
+    values = {r["sweep"]["index"]: (r["metrics"]["loss"], -r["metrics"]["size"]) for r in runs}
+
+    def dominated(v: tuple[float, float]) -> bool:
+        return any(o[0] <= v[0] and o[1] <= v[1] and o != v for o in values.values())
+
+    front = [i for i, v in values.items() if not dominated(v)]
+    assert "Pareto front of metrics.loss (minimize), metrics.size (maximize)" in done.stdout
+    for index in front:
+        assert f"point {index}: " in done.stdout.split("Pareto front")[1]
+
+
+@pytest.mark.slow
+def test_a_failed_trial_is_told_as_failed_and_counts_in_the_budget(bowl: Path) -> None:
+    done = _expman(
+        bowl, "sweep", *SEARCH, "--trials", "3", "--objective", "metrics.nothing_like_this"
+    )
+    assert done.returncode == 0, done.stderr  # the runs succeeded; no objective came of them
+    assert "no trial has given its objective yet" in done.stdout
+    assert len(records(bowl)) == 3
+
+
+@pytest.mark.slow
+def test_a_search_killed_at_random_moments_loses_and_repeats_no_trial(bowl: Path) -> None:
+    seed = int(os.environ.get("EXPMAN_KILL_SEED", str(int(time.time()))))
+    chance = random.Random(seed)
+    trials = 8
+    first = [str(BIN / "expman"), "sweep", *SEARCH, "--trials", str(trials)]
+    first += ["--objective", "metrics.loss", "-s", "PAUSE=0.3"]
+    resume = [str(BIN / "expman"), "sweep", "--resume", "s0001"]
+    created = bowl / "runs" / "sweeps" / "s0001" / "sweep.json"
+    for kill in range(6):
+        sig = chance.choice((signal.SIGKILL, signal.SIGTERM, signal.SIGINT))
+        sweep = subprocess.Popen(
+            [*(resume if created.exists() else first), "--jobs", "2"],
+            cwd=bowl,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        time.sleep(chance.uniform(0.3, 2.5))
+        sweep.send_signal(sig)
+        sweep.wait(timeout=60)
+        deadline = time.monotonic() + 60
+        while points_alive(bowl):
+            assert time.monotonic() < deadline, "a trial outlived its sweep"
+            time.sleep(0.05)
+        runs = records(bowl)
+        assert all(r["ended"] for r in runs), f"kill {kill}, EXPMAN_KILL_SEED={seed}"
+        succeeded = Counter(r["sweep"]["index"] for r in runs if r["status"] == "succeeded")
+        assert all(n == 1 for n in succeeded.values()), f"a trial ran twice: {succeeded}"
+    for _ in range(5):
+        command = resume if created.exists() else first
+        if subprocess.run([*command, "--jobs", "2"], cwd=bowl, capture_output=True).returncode == 0:
+            break
+    runs = records(bowl)
+    succeeded = Counter(r["sweep"]["index"] for r in runs if r["status"] == "succeeded")
+    assert succeeded == Counter(range(trials)), f"every trial once, EXPMAN_KILL_SEED={seed}"
+    lines = (bowl / "runs" / "sweeps" / "s0001" / PLAN).read_text().splitlines()
+    assert [json.loads(line)["index"] for line in lines] == list(range(trials))

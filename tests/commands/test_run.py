@@ -178,6 +178,24 @@ def test_failed_step_is_not_remembered_as_done(experiment: Experiment, run_cli: 
     assert _status(run_cli)["pre-run:data"] == "ran"
 
 
+def test_a_failed_step_raises_no_alarm_about_doits_state(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    """doit forgets a failed step in a transaction of its own: the steps after it are
+    remembered as usual, and nothing says that the state is gone."""
+    experiment(SKIP.replace('run: {cmd: "true"}', 'run: {cmd: "exit 1"}'), **FILES)
+    code, _, err = run_cli("run")
+    assert code == 1
+    assert err.splitlines()[1:] == [
+        "── pre-run:data",
+        "── pre-run:stats",
+        "── run",
+        "expman: run failed with exit code 1",
+        "── fetch",
+        "expman: run 0001 failed",
+    ]
+
+
 def test_only_runs_one_stage(skip: Path, run_cli: RunCli) -> None:
     (skip / "prepare.cfg").write_text("x=3\n")
     assert _status(run_cli, "--only", "run") == {"run": "ran"}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from expman import __version__
 from expman.errors import UsageError
@@ -100,10 +102,53 @@ _EXAMPLES = {
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors raise instead of exiting, so `main` stays the boundary."""
+    """argparse, but usage errors raise instead of exiting, so `main` stays the boundary.
+
+    A parser made `signed` (the one of `tag`) reads a word like `-best` that is none of
+    its options as a positional word, and its positional words may come before, between
+    and after its options.
+    """
+
+    signed = False
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
+
+    def _parse_optional(self, arg_string: str) -> Any:
+        if self.signed and _is_signed_word(arg_string, self._option_string_actions):
+            return None
+        return super()._parse_optional(arg_string)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if not self.signed or self._intermixing:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True  # it calls back into this method (Python < 3.13)
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+    _intermixing = False
+
+
+def _is_signed_word(word: str, options: Mapping[str, argparse.Action]) -> bool:
+    """`-best`: one dash and no option of the parser (`--x` stays an option, or unknown)."""
+    return word[:1] == "-" and word[:2] != "--" and word.split("=", 1)[0] not in options
+
+
+class _RunsAndChanges(argparse.Action):
+    """The words of `tag`: run names (`args.runs`) and changes, +TAG or -TAG (`args.changes`)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        words = list(values)
+        namespace.runs = [w for w in words if w[:1] not in ("+", "-")]
+        namespace.changes = [w for w in words if w[:1] in ("+", "-")]
 
 
 def parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -277,7 +322,10 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
     _archive_option(sub)
 
     sub = add("tag", "add (+TAG) or remove (-TAG) tags of runs, after the fact")
-    sub.add_argument("words", nargs="+", metavar="RUN|+TAG|-TAG", help="runs, then changes")
+    sub.signed = True  # type: ignore[attr-defined]
+    sub.add_argument(
+        "words", nargs="+", action=_RunsAndChanges, metavar="RUN|+TAG|-TAG", help="runs, changes"
+    )
     _archive_option(sub)
 
     sub = add("rm", "remove runs (reversibly until --purge)")
@@ -374,21 +422,8 @@ def _overrides(parser: argparse.ArgumentParser) -> None:
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    """The arguments; `expman tag RUN -TAG` takes `-TAG` as a tag to remove, not an option."""
-    grammar = parser(_command(argv))
-    args, extra = grammar.parse_known_args(argv)
-    if args.command != "tag":
-        return grammar.parse_args(argv)  # unknown arguments are refused as usual
-    unknown = [w for w in extra if w[:1] not in ("+", "-") or w.startswith("--")]
-    if unknown:
-        grammar.error(f"unrecognized arguments: {' '.join(unknown)}")
-    after = argv[argv.index("tag") + 1 :]
-    skip = {i + 1 for i, w in enumerate(after) if w == "--archive"}
-    args.words = [w for i, w in enumerate(after) if i not in skip and w not in _TAG_OPTIONS]
-    return args
-
-
-_TAG_OPTIONS = {"--archive", "-h", "--help", "--"}
+    """The arguments of `argv`, or `UsageError`."""
+    return parser(_command(argv)).parse_args(argv)
 
 
 def _command(argv: list[str]) -> str | None:

@@ -192,11 +192,9 @@ def _note(args: argparse.Namespace, start: Path, out: TextIO) -> int:
 def _tag(args: argparse.Namespace, start: Path, out: TextIO) -> int:
     from expman.cli.commands.annotate import tag
 
-    names = [w for w in args.words if w[:1] not in ("+", "-")]
-    changes = [w for w in args.words if w[:1] in ("+", "-")]
-    if not names:
+    if not args.runs:
         raise UsageError("name the runs to tag: expman tag RUN... +TAG -TAG")
-    return tag(archive=locate.archive(args, start), names=names, changes=changes, out=out)
+    return tag(archive=locate.archive(args, start), names=args.runs, changes=args.changes, out=out)
 
 
 def _rm(args: argparse.Namespace, start: Path, out: TextIO) -> int:

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from expman import formats
-from expman.cli.commands.query import report_damaged
+from expman.cli.commands.query import report_damaged, report_mistakes
 from expman.output import style
-from expman.store import index
+from expman.store import index, mistakes
 from expman.store.archive import RECORD, Archive, Damaged, read_record
 from expman.store.query import Query, truthy
 from expman.text import split_commas
@@ -52,18 +52,22 @@ def list_runs(
     else:
         records, damaged = index.load(store, fields)
     report_damaged(damaged, err)
+    found = [m for q in (condition, order, *extra) if q for m in mistakes.warnings(q, records)]
     if tags:
         records = [r for r in records if set(tags) <= set(r.get("tags") or [])]
     if condition is not None:
         records = [r for r in records if truthy(condition.search(r))]
     if order is not None:
         keys = [order.search(r) for r in records]
+        unsorted = mistakes.unsorted("--sort", order, keys)
+        found += [unsorted] if unsorted else []
         known = [i for i in range(len(records)) if keys[i] is not None]
         ranked = sorted(known, key=lambda i: _sort_key(keys[i]), reverse=reverse)
         missing = [i for i in range(len(records)) if keys[i] is None]
         records = [records[i] for i in ranked + missing]  # ties in id order; no key: last
     elif reverse:
         records.reverse()
+    report_mistakes(list(dict.fromkeys(found)), err)
     if limit is not None:
         records = records[:limit]
     rows = [_row(r, extra) for r in records]

@@ -27,7 +27,7 @@ def test_readme_error_example_is_what_validate_prints(
     run_cli("init", str(tmp_path / "tour"))
     expfile = tmp_path / "tour" / "expfile.yaml"
     text = expfile.read_text().replace("\nhypothesis:", "\nhypotesis:")
-    expfile.write_text(text.replace('cmd: cp results/* "$EXPMAN_OUTPUTS"/', "cmd: 42"))
+    expfile.write_text(text.replace("script: run.sh ", "script: 42 "))
     monkeypatch.chdir(tmp_path / "tour")
     code, _, err = run_cli("validate")
     readme = (REPO / "README.md").read_text()

@@ -17,7 +17,10 @@ from expman.expfile.model import STAGES
 from expman.formats import FORMATS
 
 _EXAMPLES = {
-    "init": ["expman init lr-study", "expman init --force   # replace expfile.yaml, keep a backup"],
+    "init": [
+        "expman init step-study",
+        "expman init --force   # replace expfile.yaml, keep a backup",
+    ],
     "validate": ["expman validate", "expman validate other/expfile.yaml"],
     "start": ["expman start -m 'lr 0.1 converges in half the epochs'", "expman start -s LR=0.1"],
     "run": [

@@ -205,6 +205,20 @@ def test_only_runs_one_stage(skip: Path, run_cli: RunCli) -> None:
     }
 
 
+def test_only_a_stage_the_expfile_lacks_runs_nothing(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    """With fetch optional, `--only fetch` may name no step: it must not run them all."""
+    root = experiment("version: 1\nname: bare\nstages:\n  run: {cmd: 'touch ran'}\n")
+    assert run_cli("run", "--only", "fetch") == (
+        2,
+        "",
+        "expman: --only fetch: expfile.yaml has no fetch stage (it has: run)\n",
+    )
+    assert not (root / "ran").exists()
+    assert records(root) == []
+
+
 def test_missing_dependency_is_a_usage_error(experiment: Experiment, run_cli: RunCli) -> None:
     files = {k: v for k, v in FILES.items() if k != "prepare.cfg"}
     root = experiment(SKIP, **files)

@@ -10,4 +10,5 @@ while [ "$x" -lt "$GOAL" ]; do
     n=$((n + 1))
     echo "iteration $n: x=$x" | tee -a results/trace.txt
 done
-printf '{"iterations": %d, "final": %d, "step": %d}\n' "$n" "$x" "$STEP" > results/metrics.json
+# What is left in $EXPMAN_OUTPUTS is archived with the run at `expman end`.
+printf '{"iterations": %d, "final": %d, "step": %d}\n' "$n" "$x" "$STEP" > "$EXPMAN_OUTPUTS/metrics.json"

@@ -85,7 +85,8 @@ _EXAMPLES = {
         "expman rm 12 13          # moved aside, reversible",
         "expman rm --list",
         "expman rm --restore 12",
-        "expman rm --purge        # for good; then `expman gc` frees their files",
+        "expman rm --purge        # the removed runs, for good (asks); then `expman gc`",
+        "expman rm --purge 13 --yes   # remove and purge, without asking (in a script)",
     ],
     "gc": ["expman gc"],
     "rerun": [
@@ -336,7 +337,10 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
     what = sub.add_mutually_exclusive_group()
     what.add_argument("--list", dest="list_removed", action="store_true", help="the removed runs")
     what.add_argument("--restore", action="store_true", help="bring removed runs back")
-    what.add_argument("--purge", action="store_true", help="delete removed runs for good")
+    what.add_argument(
+        "--purge", action="store_true", help="delete removed runs (or the runs named) for good"
+    )
+    sub.add_argument("--yes", "-y", action="store_true", help="with --purge: do it without asking")
     _archive_option(sub)
 
     sub = add("push", "copy this archive's ended runs to another archive folder")

@@ -206,6 +206,7 @@ def _rm(args: argparse.Namespace, start: Path, out: TextIO) -> int:
         list_removed=args.list_removed,
         restore=args.restore,
         purge=args.purge,
+        yes=args.yes,
         out=out,
     )
 

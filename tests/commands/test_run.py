@@ -510,3 +510,20 @@ def test_installed_doit_plugins_do_not_change_expman(tmp_path: Path) -> None:
     assert not marker.exists()
     assert "pre-run: up to date, skipped" in done.stderr
     assert (root / ".expman" / "doit.db").is_file()
+
+
+def test_expmans_own_report_never_makes_a_run_dirty(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    """An ignore file that does not list report.html (an older init's): the page
+    `expman report` writes beside the expfile is expman's own, not code."""
+    root = experiment("version: 1\nname: own\nstages:\n  run: {cmd: 'true'}\n")
+    assert run_cli("run")[0] == 0 and run_cli("end", "-m", "one")[0] == 0
+    assert run_cli("report")[0] == 0 and (root / "report.html").is_file()
+    assert run_cli("run")[0] == 0
+    code = records(root)[-1]["attempts"][-1]["code"]
+    assert code["dirty"] is False
+    assert not (root / "runs" / "0002" / "code.patch").exists()
+    (root / "notes.txt").write_text("mine\n")  # a file of the user's: the code changed
+    assert run_cli("run")[0] == 0
+    assert records(root)[-1]["attempts"][-1]["code"]["dirty"] is True

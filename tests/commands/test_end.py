@@ -228,6 +228,10 @@ def test_end_in_a_pipe_does_not_wait_for_an_editor(ran: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert records(ran)[0]["observations"] == ""
+    assert result.stderr == (
+        "expman: run 0001 records no observations (no -m, none in expfile.yaml): "
+        "`expman note 1 -m TEXT` adds some\n"
+    )
 
 
 def test_end_while_the_expfile_is_being_edited_for_the_next_run(ran: Path, run_cli: RunCli) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from expman import __version__
@@ -116,7 +116,14 @@ class _Parser(argparse.ArgumentParser):
     signed = False
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
+        typo = _INVALID_CHOICE.match(message)
+        hint = None
+        if typo:
+            from expman.cli.hints import did_you_mean
+
+            hint = did_you_mean(typo[1], re.findall(r"'([^']*)'", typo[2]))
+        shown = f"{message}\n  hint: {hint}" if hint else message
+        raise UsageError(f"{shown}\n{self.format_usage().rstrip()}")
 
     def _parse_optional(self, arg_string: str) -> Any:
         if self.signed and _is_signed_word(arg_string, self._option_string_actions):
@@ -133,6 +140,23 @@ class _Parser(argparse.ArgumentParser):
             self._intermixing = False
 
     _intermixing = False
+
+
+_INVALID_CHOICE = re.compile(r"argument [^:]+: invalid choice: '(.*)' \(choose from (.*)\)$")
+
+
+def _assignment(value: str) -> Callable[[str], str]:
+    """`-s NAME=VALUE` as one word: `-s SEED 1,2` gets the fix, not "unrecognized 1,2"."""
+
+    def checked(text: str) -> str:
+        name, sep, _ = text.partition("=")
+        if not sep or not name:
+            raise argparse.ArgumentTypeError(
+                f"'{text}' is no NAME={value}: write -s {name or 'NAME'}={value}, one word"
+            )
+        return text
+
+    return checked
 
 
 def _is_signed_word(word: str, options: Mapping[str, argparse.Action]) -> bool:
@@ -223,6 +247,7 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=VALUES",
+        type=_assignment("VALUES"),
         help="a,b,c  A..B[..STEP]  uniform(a,b)  loguniform(a,b)  int(a,b)  choice(a,b)",
     )
     sub.add_argument("--random", type=int, metavar="N", help="N random points (seeded)")
@@ -424,6 +449,7 @@ def _overrides(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
+        type=_assignment("VALUE"),
         help="set a var for this run, typed as YAML (repeatable)",
     )
 

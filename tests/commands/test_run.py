@@ -359,6 +359,8 @@ def test_overrides_are_typed_recorded_and_snapshotted(
     assert code == 0, err
     seen = _env_seen(root)
     assert (seen["NUMBER"], seen["LIST"], seen["TEXT"]) == ("0.5", "[3]", '{"a": "b"}')
+    # the first line shows what the stages see: `a: b` became a mapping
+    assert err.splitlines()[0] == 'expman: run 0001 (env-test): NUMBER=0.5 LIST=[3] TEXT={"a": "b"}'
     record = records(root)[0]
     assert record["overrides"] == {"NUMBER": 0.5, "LIST": [3], "TEXT": {"a": "b"}}
     assert record["vars"]["NUMBER"] == 0.5 and record["vars"]["FLAG"] is True
@@ -527,3 +529,44 @@ def test_expmans_own_report_never_makes_a_run_dirty(
     (root / "notes.txt").write_text("mine\n")  # a file of the user's: the code changed
     assert run_cli("run")[0] == 0
     assert records(root)[-1]["attempts"][-1]["code"]["dirty"] is True
+
+
+def test_a_leading_zero_read_away_is_said(experiment: Experiment, run_cli: RunCli) -> None:
+    root = experiment(SKIP, **FILES)
+    code, _, err = run_cli("run", "-s", "SEED=010")
+    assert code == 0, err
+    assert err.splitlines()[:2] == [
+        "expman: warning: -s SEED=010 is the number 10 (YAML 1.2): "
+        "write -s SEED='\"010\"' to keep the text",
+        "expman: run 0001 (skip): SEED=10",
+    ]
+    assert records(root)[0]["vars"]["SEED"] == 10
+
+
+def test_a_command_typo_gets_a_did_you_mean(run_cli: RunCli) -> None:
+    code, out, err = run_cli("rn")
+    assert (code, out) == (2, "")
+    assert err.splitlines()[1] == "  hint: did you mean 'run'?"
+
+
+@pytest.mark.parametrize("command", ["run", "start"])
+def test_a_value_given_apart_from_its_name_gets_a_hint(
+    experiment: Experiment, run_cli: RunCli, command: str
+) -> None:
+    root = experiment(SKIP, **FILES)
+    code, out, err = run_cli(command, "-s", "SEED", "1,2")
+    assert (code, out) == (2, "")
+    assert err.splitlines()[0] == (
+        "expman: argument -s: 'SEED' is no NAME=VALUE: write -s SEED=VALUE, one word"
+    )
+    assert records(root) == []
+
+
+def test_a_colon_in_a_plain_value_gets_a_hint(experiment: Experiment, run_cli: RunCli) -> None:
+    experiment(SKIP.replace("name: skip", "name: skip\nhypothesis: LR: 0.1 is faster"), **FILES)
+    code, _, err = run_cli("validate")
+    assert (code, err) == (
+        2,
+        "expfile.yaml:3:15: $: mapping values are not allowed in this context\n"
+        '  hint: quote the value: hypothesis: "LR: 0.1 is faster"\n',
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -72,6 +73,18 @@ def cell(value: Any) -> str:
     if isinstance(value, str):
         return value
     return _json(value, pretty=False)
+
+
+def short(value: Any) -> str:
+    """`cell`, for a person to read: a float to 4 significant digits (0.1235, 12346,
+    1.235e-05); exact values stay in `query`, `--format csv|json` and `show --json`."""
+    if isinstance(value, float) and math.isfinite(value) and value != 0:
+        magnitude = math.floor(math.log10(abs(value)))
+        if -5 <= magnitude < 6:
+            text = f"{value:.{max(0, 3 - magnitude)}f}"
+            return text.rstrip("0").rstrip(".") if "." in text else text
+        return f"{value:.3e}"
+    return cell(value)
 
 
 def _json(value: Any, pretty: bool) -> str:

@@ -269,11 +269,12 @@ def test_show_and_names(example: Path, run_cli: RunCli) -> None:
 def test_diff(example: Path, run_cli: RunCli) -> None:
     code, out, _ = run_cli("diff", "2", "3")
     assert code == 0
-    assert "run 0002 -> run 0003\nvars\n" in out
+    assert "run 0002 -> run 0003\nstatus: same (succeeded)\nvars\n" in out
     assert "  MOMENTUM  0.0  0.9  +0.9\n" in out
     assert "  -  MOMENTUM: 0.0\n  +  MOMENTUM: 0.9\n" in out  # the archived expfiles
     assert "  acc   0.85  0.94  +0.09\n" in out
     code, out, _ = run_cli("diff", "5", "6")
+    assert "run 0005 -> run 0006\nstatus: failed -> succeeded\nvars\n" in out  # first
     assert "code: commit" in out and "code.patch" in out and "+an untracked note" in out
 
 

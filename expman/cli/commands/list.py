@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
+import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -70,19 +72,54 @@ def list_runs(
     report_mistakes(list(dict.fromkeys(found)), err)
     if limit is not None:
         records = records[:limit]
+    if order is not None and order.text not in {q.text for q in extra}:
+        extra.append(order)  # what the rows are ordered by is shown
+    if fmt != "json":  # JSON holds mappings as they are
+        extra = [part for column in extra for part in _spread(column, records)]
     rows = [_row(r, extra) for r in records]
     if fmt == "table":
         header = ["id", "status", "started", "duration", *(q.text for q in extra), "hypothesis"]
-        shown = [[formats.cell(r[key]) for key in header] for r in rows]
+        shown = [[formats.short(r[key]) for key in header] for r in rows]
 
         def paint(column: int, text: str) -> str:
             colour = _COLOURS.get(text.strip())
             return style(text, colour, out) if column == 1 and colour else text
 
-        out.write(formats.table(header, shown, paint))
+        on_terminal = bool(getattr(out, "isatty", bool)())
+        width = shutil.get_terminal_size().columns if on_terminal else None
+        out.write(formats.table(header, shown, paint, width=width))
     else:
         out.write(formats.render(rows, fmt, terminal=bool(getattr(out, "isatty", bool)())))
     return 0
+
+
+_SUMMARY = ("last", "min", "max")  # of a metric series' summary, what a column shows
+
+
+def _spread(column: Query, records: list[Any]) -> list[Query]:
+    """A column whose values are mappings (`metrics`, `series`) as one column per key,
+    nested ones too (`series.loss.last`, `.min`, `.max`); any other as it is."""
+    values = []
+    for record in records:
+        value = column.search(record)
+        if value is not None and not isinstance(value, dict):
+            return [column]
+        values.append(value or {})
+    keys = list(dict.fromkeys(k for v in values for k in v))
+    if not keys:
+        return [column]
+    if set(_SUMMARY) <= set(keys) and "count" in keys:
+        keys = list(_SUMMARY)
+    parts = [Query(f"{column.text}.{_field(key)}") for key in keys]
+    return [spread for part in parts for spread in _spread(part, records)]
+
+
+def _field(key: str) -> str:
+    """`acc`, or `"epochs to 0.35"` quoted when JMESPath needs it."""
+    return key if _IDENTIFIER.match(key) else json.dumps(key)
+
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _ends(store: Archive, limit: int, reverse: bool) -> tuple[list[Any], list[Damaged]]:

@@ -440,3 +440,17 @@ def test_points_killed_with_their_sweep_are_recorded_interrupted_by_the_resume(
     assert statuses == ["interrupted"] * 2 + ["succeeded"] * 4, statuses
     killed = [r for r in records(sweepable) if r["status"] == "interrupted"]
     assert all(r["ended"] is None or r["attempts"][-1]["status"] == "interrupted" for r in killed)
+
+
+def test_status_shows_the_series_when_a_run_has_no_metrics_file(
+    experiment: Experiment,
+) -> None:
+    root = experiment(
+        "version: 1\nname: curves\nvars: {N: 1}\nstages:\n  run:\n    cmd: >-\n"
+        '      for l in 0.5 0.123456 $N; do echo "{\\"loss\\": $l}" >> "$EXPMAN_METRICS"; done\n'
+    )
+    done = _expman(root, "sweep", "-s", "N=2,0.25")
+    assert done.returncode == 0, done.stderr
+    assert "0      N=2     succeeded  0001  loss last 2 min 0.1235 max 2\n" in done.stdout
+    status = _expman(root, "sweep", "status")
+    assert "1      N=0.25  succeeded  0002  loss last 0.25 min 0.1235 max 0.5\n" in status.stdout

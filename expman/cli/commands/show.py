@@ -107,6 +107,17 @@ def _attempt(record: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
+def outcome(record: dict[str, Any]) -> str:
+    """A run's result in one line: its metrics (`acc=0.94 loss=0.1`), or with none its
+    series' summaries (`loss last 0.2 min 0.1 max 1`)."""
+    metrics = record.get("metrics")
+    if isinstance(metrics, dict) and metrics:
+        return " ".join(f"{k}={formats.short(v)}" for k, v in flatten(metrics).items())
+    if metrics is not None:
+        return formats.short(metrics)
+    return ", ".join(" ".join(row[:4]) for row in _series_rows(record.get("series")))
+
+
 def _series_rows(series: Any) -> list[list[str]]:
     """One row per metric series: its last, min and max values, and how many points."""
     if not isinstance(series, dict):

@@ -185,8 +185,8 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="expman",
         description="Record every run of an experiment as plain files; query the history.",
-        epilog="examples:\n  expman init demo && cd demo\n  expman run -s STEP=5\n"
-        "  expman end -m 'STEP=5 overshoots'\n\nexit codes: 0 ok, 1 a stage failed, "
+        epilog="examples:\n  expman init demo && cd demo\n  expman run -s STEP=3\n"
+        "  expman end -m 'STEP=3 overshoots'\n\nexit codes: 0 ok, 1 a stage failed, "
         "2 bad input, 3 internal error, 130 interrupted",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

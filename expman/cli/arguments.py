@@ -114,6 +114,7 @@ class _Parser(argparse.ArgumentParser):
     """
 
     signed = False
+    _intermixing = False
 
     def error(self, message: str) -> None:  # type: ignore[override]
         typo = _INVALID_CHOICE.match(message)
@@ -138,8 +139,6 @@ class _Parser(argparse.ArgumentParser):
             return self.parse_known_intermixed_args(args, namespace)
         finally:
             self._intermixing = False
-
-    _intermixing = False
 
 
 _INVALID_CHOICE = re.compile(r"argument [^:]+: invalid choice: '(.*)' \(choose from (.*)\)$")

@@ -110,14 +110,14 @@ def _other_case(records: Sequence[Any], path: Path) -> Path | None:
     for data in records if fields else ():
         for name in fields:
             rest = _spelled(data.get(name, _ABSENT), path[1:])
-            if rest is not None:
+            if rest is not None and (name, *rest) != path:
                 return (name, *rest)
     return None
 
 
 def _spelled(data: Any, path: Path) -> Path | None:
     if not path:
-        return ()
+        return None if data is _ABSENT else ()
     if not isinstance(data, dict):
         return None
     for name in data:

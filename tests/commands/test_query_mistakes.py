@@ -78,6 +78,7 @@ def test_right_queries_raise_no_warning(example: Path, run_cli: RunCli) -> None:
         ["query", "[].stages[?status=='ran'].name"],
         ["query", "max_by(@, &metrics.acc).{id: id, acc: metrics.acc}"],
         ["list", "--sort", "metrics.acc", "--where", "metrics.acc > `0.5`"],
+        ["query", "[?sweep].id"],  # a field no run has, in any case: nothing to suggest
     ):
         code, _, err = run_cli(*args)
         assert (code, err) == (0, ""), args

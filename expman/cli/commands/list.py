@@ -20,6 +20,8 @@ from expman.text import split_commas
 
 _FIELDS = ("id", "status", "started", "started_epoch", "ended_epoch", "duration", "hypothesis")
 _COLOURS = {"succeeded": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+_SUMMARY = ("last", "min", "max")  # of a metric series' summary, what a column shows
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def list_runs(
@@ -93,9 +95,6 @@ def list_runs(
     return 0
 
 
-_SUMMARY = ("last", "min", "max")  # of a metric series' summary, what a column shows
-
-
 def _spread(column: Query, records: list[Any]) -> list[Query]:
     """A column whose values are mappings (`metrics`, `series`) as one column per key,
     nested ones too (`series.loss.last`, `.min`, `.max`); any other as it is."""
@@ -117,9 +116,6 @@ def _spread(column: Query, records: list[Any]) -> list[Query]:
 def _field(key: str) -> str:
     """`acc`, or `"epochs to 0.35"` quoted when JMESPath needs it."""
     return key if _IDENTIFIER.match(key) else json.dumps(key)
-
-
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _ends(store: Archive, limit: int, reverse: bool) -> tuple[list[Any], list[Damaged]]:

@@ -24,15 +24,20 @@ _ABSENT = object()
 
 def warnings(query: Query, records: Sequence[Any]) -> list[str]:
     """What looks wrong in `query`, evaluated over each of `records` (or over their array,
-    whose filters and projections reach each record): one sentence per mistake."""
+    whose filters and projections reach each record): one sentence per mistake. With no
+    record, nothing is said: "nothing" is then the answer."""
     found: list[str] = []
+    if not records:
+        return found
     for path in _unique(_paths(query.tree())):
         if not _anyone_has(records, path):
             better = _other_case(records, path)
             if better is not None:
                 found.append(f"no run has {_dotted(path)}: did you mean {_dotted(better)}?")
     for name in _unique(_compared_names(query.tree())):
-        if not _anyone_has(records, (name,)) and _other_case(records, (name,)) is None:
+        if name in _record_fields() or _anyone_has(records, (name,)):
+            continue
+        if _other_case(records, (name,)) is None:
             found.append(
                 f"{name} is no field of any run, so it is null here: "
                 f"did you mean the text '{name}'?"

@@ -82,3 +82,9 @@ def test_right_queries_raise_no_warning(example: Path, run_cli: RunCli) -> None:
     ):
         code, _, err = run_cli(*args)
         assert (code, err) == (0, ""), args
+
+
+def test_an_empty_archive_raises_no_warning(example: Path, run_cli: RunCli) -> None:
+    assert run_cli("rm", *(str(n) for n in range(1, 7)))[0] == 0
+    assert run_cli("query", "[?status == 'failed'].observations") == (0, "[]\n", "")
+    assert run_cli("query", "[?status == failed].id") == (0, "[]\n", "")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -44,22 +45,40 @@ def table(
     header: list[str],
     rows: list[list[str]],
     paint: Callable[[int, str], str] | None = None,
+    width: int | None = None,
 ) -> str:
     """Columns aligned with two spaces between them, every cell `printable`.
     `paint(column, padded cell)` may colour body cells: it is applied after padding, so
-    escape codes do not misalign."""
+    escape codes do not misalign. With `width` (a terminal's), a longer line is cut to
+    it, ending with `…`."""
     if not header:
         return ""
     header = [printable(h) for h in header]
     rows = [[printable(c) for c in line] for line in rows]
     widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
-    for line in rows:
-        cells = [c.ljust(w) for c, w in zip(line, widths, strict=True)]
-        if paint is not None:
+    lines = []
+    for number, line in enumerate([header, *rows]):
+        cells = _fitted([c.ljust(w) for c, w in zip(line, widths, strict=True)], width)
+        if paint is not None and number > 0:
             cells = [paint(column, c) for column, c in enumerate(cells)]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines) + "\n"
+
+
+def _fitted(cells: list[str], width: int | None) -> list[str]:
+    """The padded cells of a line, cut after `width - 1` characters and ended with `…`
+    when the line is longer than `width`."""
+    if width is None or len("  ".join(cells).rstrip()) <= width:
+        return cells
+    kept: list[str] = []
+    start = 0
+    for text in cells:
+        if start + len(text) > width - 1:
+            room = width - 1 - start
+            return [*kept, text[:room] + "…"] if room >= 0 else kept
+        kept.append(text)
+        start += len(text) + 2
+    return kept
 
 
 def cell(value: Any) -> str:
@@ -72,6 +91,18 @@ def cell(value: Any) -> str:
     if isinstance(value, str):
         return value
     return _json(value, pretty=False)
+
+
+def short(value: Any) -> str:
+    """`cell`, for a person to read: a float to 4 significant digits (0.1235, 12346,
+    1.235e-05); exact values stay in `query`, `--format csv|json` and `show --json`."""
+    if isinstance(value, float) and math.isfinite(value) and value != 0:
+        magnitude = math.floor(math.log10(abs(value)))
+        if -5 <= magnitude < 6:
+            text = f"{value:.{max(0, 3 - magnitude)}f}"
+            return text.rstrip("0").rstrip(".") if "." in text else text
+        return f"{value:.3e}"
+    return cell(value)
 
 
 def _json(value: Any, pretty: bool) -> str:

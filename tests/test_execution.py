@@ -171,7 +171,6 @@ def test_doit_in_the_experiment_runs_and_records_the_same_way(
     listed = subprocess.run([str(BIN / "doit"), "list"], cwd=root, capture_output=True, text=True)
     assert listed.returncode == 0, listed.stderr
     assert [line.split()[0] for line in listed.stdout.splitlines()] == [
-        "fetch",
         "post-run",
         "pre-run",
         "run",
@@ -185,7 +184,6 @@ def test_doit_in_the_experiment_runs_and_records_the_same_way(
         "pre-run:prepare": "skipped",
         "run": "ran",
         "post-run": "ran",
-        "fetch": "ran",
     }
     assert [steps({"stages": a["stages"]})["pre-run:prepare"] for a in record["attempts"]] == [
         "ran",
@@ -204,10 +202,10 @@ def test_doit_in_the_experiment_runs_and_records_the_same_way(
 def test_doit_shim_with_an_invalid_expfile(tmp_path: Path, run_cli: RunCli) -> None:
     root = tmp_path / "broken"
     run_cli("init", str(root))
-    (root / "expfile.yaml").write_text("version: 1\nname: x\nstages: {run: {cmd: a}}\n")
+    (root / "expfile.yaml").write_text("version: 1\nname: x\nstages: {fetch: {cmd: a}}\n")
     result = subprocess.run([str(BIN / "doit"), "list"], cwd=root, capture_output=True, text=True)
     assert result.returncode == 2
-    assert result.stderr == "expfile.yaml:3:1: $.stages: 'fetch' is a required property\n"
+    assert result.stderr == "expfile.yaml:3:1: $.stages: 'run' is a required property\n"
 
 
 @pytest.mark.slow
@@ -262,7 +260,7 @@ def test_journey_of_seven_runs(tmp_path: Path) -> None:
             assert (run_dir / name).exists(), (record["id"], name)
         assert (run_dir / "scripts/run.sh").exists() == (record in found[:5])
         assert json.loads((run_dir / "run.json").read_text()) == record
-    assert {o["path"] for o in found[0]["outputs"]} == {"metrics.json", "trace.txt"}
+    assert {o["path"] for o in found[0]["outputs"]} == {"metrics.json"}
     assert found[5]["code"]["dirty"] and (root / "runs/0006/code.patch").exists()
     assert len({r["uid"] for r in found}) == 7
     assert "no open run (last: 0007)" in call("status")

@@ -113,7 +113,7 @@ def test_damaged_archives_never_crash_a_command_nor_reach_outside(
         (["report", "--archive", hostile, "-o", str(page)], {0, 2}),
         *((["rm", n, "--archive", hostile], {0, 2}) for n in ("1", "2", "3", "4")),
         (["rm", "--list", "--archive", hostile], {0, 2}),
-        (["rm", "--purge", "--archive", hostile], {0, 2}),
+        (["rm", "--purge", "--yes", "--archive", hostile], {0, 2}),
     ]
     for args, allowed in commands:
         code, _, err = expman(*args)

@@ -13,7 +13,7 @@ metrics = {
     "acc": accuracies[-1],
     "best_acc": max(accuracies),
     "loss": float(curve[-1]["loss"]),
-    "epochs_to_loss_0.35": reached,
+    "epochs_to_loss_under_0_35": reached,  # a name JMESPath takes unquoted
 }
 with open("results/metrics.json", "w") as f:
     json.dump(metrics, f, indent=2)

@@ -9,5 +9,7 @@ while [ "$x" -lt "$GOAL" ]; do
     x=$((x + STEP))
     n=$((n + 1))
     echo "iteration $n: x=$x" | tee -a results/trace.txt
+    sleep 0.01        # a step of real work takes time
 done
-printf '{"iterations": %d, "final": %d, "step": %d}\n' "$n" "$x" "$STEP" > results/metrics.json
+# What is left in $EXPMAN_OUTPUTS is archived with the run at `expman end`.
+printf '{"iterations": %d, "final": %d, "step": %d}\n' "$n" "$x" "$STEP" > "$EXPMAN_OUTPUTS/metrics.json"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from expman import __version__
 from expman.errors import UsageError
@@ -15,7 +17,10 @@ from expman.expfile.model import STAGES
 from expman.formats import FORMATS
 
 _EXAMPLES = {
-    "init": ["expman init lr-study", "expman init --force   # replace expfile.yaml, keep a backup"],
+    "init": [
+        "expman init step-study",
+        "expman init --force   # replace expfile.yaml, keep a backup",
+    ],
     "validate": ["expman validate", "expman validate other/expfile.yaml"],
     "start": ["expman start -m 'lr 0.1 converges in half the epochs'", "expman start -s LR=0.1"],
     "run": [
@@ -80,7 +85,8 @@ _EXAMPLES = {
         "expman rm 12 13          # moved aside, reversible",
         "expman rm --list",
         "expman rm --restore 12",
-        "expman rm --purge        # for good; then `expman gc` frees their files",
+        "expman rm --purge        # the removed runs, for good (asks); then `expman gc`",
+        "expman rm --purge 13 --yes   # remove and purge, without asking (in a script)",
     ],
     "gc": ["expman gc"],
     "rerun": [
@@ -100,10 +106,76 @@ _EXAMPLES = {
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors raise instead of exiting, so `main` stays the boundary."""
+    """argparse, but usage errors raise instead of exiting, so `main` stays the boundary.
+
+    A parser made `signed` (the one of `tag`) reads a word like `-best` that is none of
+    its options as a positional word, and its positional words may come before, between
+    and after its options.
+    """
+
+    signed = False
+    _intermixing = False
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
+        typo = _INVALID_CHOICE.match(message)
+        hint = None
+        if typo:
+            from expman.cli.hints import did_you_mean
+
+            hint = did_you_mean(typo[1], re.findall(r"'([^']*)'", typo[2]))
+        shown = f"{message}\n  hint: {hint}" if hint else message
+        raise UsageError(f"{shown}\n{self.format_usage().rstrip()}")
+
+    def _parse_optional(self, arg_string: str) -> Any:
+        if self.signed and _is_signed_word(arg_string, self._option_string_actions):
+            return None
+        return super()._parse_optional(arg_string)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if not self.signed or self._intermixing:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True  # it calls back into this method (Python < 3.13)
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
+_INVALID_CHOICE = re.compile(r"argument [^:]+: invalid choice: '(.*)' \(choose from (.*)\)$")
+
+
+def _assignment(value: str) -> Callable[[str], str]:
+    """`-s NAME=VALUE` as one word: `-s SEED 1,2` gets the fix, not "unrecognized 1,2"."""
+
+    def checked(text: str) -> str:
+        name, sep, _ = text.partition("=")
+        if not sep or not name:
+            raise argparse.ArgumentTypeError(
+                f"'{text}' is no NAME={value}: write -s {name or 'NAME'}={value}, one word"
+            )
+        return text
+
+    return checked
+
+
+def _is_signed_word(word: str, options: Mapping[str, argparse.Action]) -> bool:
+    """`-best`: one dash and no option of the parser (`--x` stays an option, or unknown)."""
+    return word[:1] == "-" and word[:2] != "--" and word.split("=", 1)[0] not in options
+
+
+class _RunsAndChanges(argparse.Action):
+    """The words of `tag`: run names (`args.runs`) and changes, +TAG or -TAG (`args.changes`)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        words = list(values)
+        namespace.runs = [w for w in words if w[:1] not in ("+", "-")]
+        namespace.changes = [w for w in words if w[:1] in ("+", "-")]
 
 
 def parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -112,8 +184,8 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="expman",
         description="Record every run of an experiment as plain files; query the history.",
-        epilog="examples:\n  expman init demo && cd demo\n  expman run -s STEP=5\n"
-        "  expman end -m 'STEP=5 overshoots'\n\nexit codes: 0 ok, 1 a stage failed, "
+        epilog="examples:\n  expman init demo && cd demo\n  expman run -s STEP=3\n"
+        "  expman end -m 'STEP=3 overshoots'\n\nexit codes: 0 ok, 1 a stage failed, "
         "2 bad input, 3 internal error, 130 interrupted",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -174,6 +246,7 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=VALUES",
+        type=_assignment("VALUES"),
         help="a,b,c  A..B[..STEP]  uniform(a,b)  loguniform(a,b)  int(a,b)  choice(a,b)",
     )
     sub.add_argument("--random", type=int, metavar="N", help="N random points (seeded)")
@@ -301,7 +374,10 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
     _archive_option(sub)
 
     sub = add("tag", "add (+TAG) or remove (-TAG) tags of runs, after the fact")
-    sub.add_argument("words", nargs="+", metavar="RUN|+TAG|-TAG", help="runs, then changes")
+    sub.signed = True  # type: ignore[attr-defined]
+    sub.add_argument(
+        "words", nargs="+", action=_RunsAndChanges, metavar="RUN|+TAG|-TAG", help="runs, changes"
+    )
     _archive_option(sub)
 
     sub = add("rm", "remove runs (reversibly until --purge)")
@@ -309,7 +385,10 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
     what = sub.add_mutually_exclusive_group()
     what.add_argument("--list", dest="list_removed", action="store_true", help="the removed runs")
     what.add_argument("--restore", action="store_true", help="bring removed runs back")
-    what.add_argument("--purge", action="store_true", help="delete removed runs for good")
+    what.add_argument(
+        "--purge", action="store_true", help="delete removed runs (or the runs named) for good"
+    )
+    sub.add_argument("--yes", "-y", action="store_true", help="with --purge: do it without asking")
     _archive_option(sub)
 
     sub = add("push", "copy this archive's ended runs to another archive folder")
@@ -393,26 +472,14 @@ def _overrides(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
+        type=_assignment("VALUE"),
         help="set a var for this run, typed as YAML (repeatable)",
     )
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    """The arguments; `expman tag RUN -TAG` takes `-TAG` as a tag to remove, not an option."""
-    grammar = parser(_command(argv))
-    args, extra = grammar.parse_known_args(argv)
-    if args.command != "tag":
-        return grammar.parse_args(argv)  # unknown arguments are refused as usual
-    unknown = [w for w in extra if w[:1] not in ("+", "-") or w.startswith("--")]
-    if unknown:
-        grammar.error(f"unrecognized arguments: {' '.join(unknown)}")
-    after = argv[argv.index("tag") + 1 :]
-    skip = {i + 1 for i, w in enumerate(after) if w == "--archive"}
-    args.words = [w for i, w in enumerate(after) if i not in skip and w not in _TAG_OPTIONS]
-    return args
-
-
-_TAG_OPTIONS = {"--archive", "-h", "--help", "--"}
+    """The arguments of `argv`, or `UsageError`."""
+    return parser(_command(argv)).parse_args(argv)
 
 
 def _command(argv: list[str]) -> str | None:

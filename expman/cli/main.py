@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, TextIO
 from expman.cli import arguments, locate
 from expman.cli import readers as cli_readers
 from expman.errors import EXIT_INTERRUPTED, ConfigError, UsageError
-from expman.output import ensure_standard_streams, printable, silence, write_error, write_line
+from expman.output import (
+    ensure_standard_streams,
+    printable,
+    silence,
+    style,
+    write_error,
+    write_line,
+)
 from expman.processes import sigterm_as_interrupt
 
 if TYPE_CHECKING:
@@ -53,7 +60,7 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "init": lambda: _init(args, start, out),
         "validate": lambda: _validate(args, start, out),
         "schema": lambda: _schema(args, out),
-        "start": lambda: _start(args, start, out),
+        "start": lambda: _start(args, start, out, err),
         "run": lambda: _run(args, start, out, err),
         "status": lambda: _status(args, start, out, err),
         "sweep": lambda: _sweep(args, start, out, err),
@@ -125,19 +132,28 @@ def _schema(args: argparse.Namespace, out: TextIO) -> int:
     return schema(path_only=args.path, as_markdown=args.markdown, of_record=args.record, out=out)
 
 
-def _start(args: argparse.Namespace, start: Path, out: TextIO) -> int:
+def _start(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
     from expman.cli.commands.start import start as start_run
 
     path, display = locate.experiment(start)
+    _warn_read_away(args.overrides, err)
     return start_run(
         path=path, display=display, hypothesis=args.message, overrides=args.overrides, out=out
     )
+
+
+def _warn_read_away(overrides: list[str], err: TextIO) -> None:
+    from expman.cli import hints
+
+    for warning in hints.leading_zeros(overrides):
+        write_line(err, style(printable(f"expman: warning: {warning}"), "yellow", err))
 
 
 def _run(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
     from expman.cli.commands.run import run
 
     path, display = locate.experiment(start)
+    _warn_read_away(args.overrides, err)
     if args.on == "slurm" or args.slurm:
         from expman.cli.commands.slurm import run_on_slurm
 
@@ -195,11 +211,9 @@ def _note(args: argparse.Namespace, start: Path, out: TextIO) -> int:
 def _tag(args: argparse.Namespace, start: Path, out: TextIO) -> int:
     from expman.cli.commands.annotate import tag
 
-    names = [w for w in args.words if w[:1] not in ("+", "-")]
-    changes = [w for w in args.words if w[:1] in ("+", "-")]
-    if not names:
+    if not args.runs:
         raise UsageError("name the runs to tag: expman tag RUN... +TAG -TAG")
-    return tag(archive=locate.archive(args, start), names=names, changes=changes, out=out)
+    return tag(archive=locate.archive(args, start), names=args.runs, changes=args.changes, out=out)
 
 
 def _rm(args: argparse.Namespace, start: Path, out: TextIO) -> int:
@@ -211,6 +225,7 @@ def _rm(args: argparse.Namespace, start: Path, out: TextIO) -> int:
         list_removed=args.list_removed,
         restore=args.restore,
         purge=args.purge,
+        yes=args.yes,
         out=out,
     )
 

@@ -10,6 +10,7 @@ from typing import TextIO
 from expman.cli.locate import archive as _archive
 from expman.cli.locate import experiment_root as _experiment_root
 from expman.errors import UsageError
+from expman.expfile import location
 
 
 def query(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
@@ -64,9 +65,9 @@ def report(args: argparse.Namespace, start: Path, out: TextIO) -> int:
     if args.output is not None:
         output = start / args.output
     elif args.archive:
-        output = start / "report.html"
+        output = start / location.REPORT
     else:
-        output = _experiment_root(start) / "report.html"
+        output = _experiment_root(start) / location.REPORT
     if output.is_dir():
         raise UsageError(f"-o {args.output}: is a folder; name the report's file")
     if not output.parent.is_dir():

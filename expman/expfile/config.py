@@ -11,6 +11,7 @@ import functools
 import hashlib
 import json
 import posixpath
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -25,6 +26,8 @@ SCHEMA_FILE = "expfile.schema.json"
 
 if TYPE_CHECKING:
     import jsonschema
+
+    from expman.expfile import yamlnodes
 
 
 class ValidationCache(Protocol):
@@ -102,7 +105,8 @@ def parse(
     try:
         node = yamlnodes.compose(text)
     except yamlnodes.SyntaxProblem as e:
-        raise ConfigError([Problem(filename, e.line, e.column, "$", e.message)]) from e
+        hint = _quoting_hint(text, e)
+        raise ConfigError([Problem(filename, e.line, e.column, "$", e.message, hint)]) from e
     if node is None:
         raise ConfigError([Problem(filename, 1, 1, "$", "the expfile is empty")])
     node_problems = yamlnodes.check(node)
@@ -159,6 +163,21 @@ def _known_document(
     if next(iter(rules.problems(data, root)), None) is not None:
         return None
     return data, values
+
+
+_PLAIN_VALUE = re.compile(r"^(\s*(?:- )?[^\s:#'\"][^:#]*:\s+)([^'\"\[{].*?)\s*$")
+
+
+def _quoting_hint(text: str, problem: yamlnodes.SyntaxProblem) -> str | None:
+    """`key: a: b` (a colon and a space inside a plain value): the line, quoted."""
+    if not problem.message.startswith("mapping values are not allowed"):
+        return None
+    lines = text.splitlines()
+    line = lines[problem.line - 1] if 0 < problem.line <= len(lines) else ""
+    found = _PLAIN_VALUE.match(line)
+    if found is None or " #" in found[2]:
+        return None
+    return f"quote the value: {found[1].strip()} {json.dumps(found[2], ensure_ascii=False)}"
 
 
 def parse_overrides(overrides: Sequence[str], data: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from expman.errors import UsageError
 
 EXPFILE = "expfile.yaml"
 DEFAULT_ARCHIVE = "runs"
+REPORT = "report.html"  # `expman report`'s page beside the expfile: expman's own, never code
 _CACHE = Path(".expman") / "archive-setting"
 
 

@@ -188,12 +188,17 @@ def _persist_state() -> bool:
     the steps it had finished (shared notes, §10). The sqlite3 backend keeps changed
     rows in `_cache`/`_dirty` until `dump()`, which also closes the connection; this
     writes them and commits, leaving it open. (doit internals: pinned below 0.39.)
+    A failed step's state is deleted by doit in a transaction it leaves open: that is
+    committed too, and first (a pragma cannot change inside a transaction).
     False when the state could not be written.
     """
     backend = getattr(Globals.dep_manager, "backend", None)
-    if not isinstance(backend, SqliteDB) or not backend._dirty:
+    if not isinstance(backend, SqliteDB):
         return True
     try:
+        if not backend._dirty and not backend._conn.in_transaction:
+            return True
+        backend._conn.commit()
         backend._conn.execute("PRAGMA synchronous=OFF")
         for task_id in backend._dirty:
             encoded = backend.codec.encode(backend._cache[task_id])

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from expman import processes
 from expman.errors import ArchiveError, ExpmanError, StageError, UsageError
-from expman.expfile.model import Config, Step
+from expman.expfile.model import Config, Step, env_text
 from expman.observe import heartbeat, metrics, resources, series
 from expman.output import printable, style, write_line
 from expman.running import execute, outputs, snapshot
@@ -123,7 +123,9 @@ class Session:
         self._monitor = heartbeat.Monitor(run_dir, run, attempt, self._sampler(run))
         self._monitor.start()
         label = f"run {run['id']}" + (f", attempt {attempt}" if attempt > 1 else "")
-        write_line(self.err, style(f"expman: {label} ({self.config.name})", "bold", self.err))
+        given = " ".join(f"{k}={env_text(v)}" for k, v in self.config.overrides.items())
+        label += f" ({self.config.name})" + (f": {given}" if given else "")  # as stages see them
+        write_line(self.err, style(printable(f"expman: {label}"), "bold", self.err))
 
     def execute(self, step: Step) -> bool:
         """Run one step; True when it exited 0."""

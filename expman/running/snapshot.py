@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from expman import __version__
+from expman.expfile import location
 from expman.expfile.model import Config
 from expman.running import envcapture
 from expman.running.outputs import OUTPUTS
@@ -55,8 +56,10 @@ class CodeVersion:
 def code_version(root: Path, exclude: list[str], limit: int = PATCH_LIMIT) -> CodeVersion:
     """The commit, branch and uncommitted changes of the repository holding `root`.
 
-    `exclude` (paths relative to `root`) are expman's own folders: never part of the code.
+    `exclude` (paths relative to `root`) are expman's own folders: never part of the code,
+    and no more is the report `expman report` writes beside the expfile.
     """
+    exclude = [*exclude, location.REPORT]
     try:
         found = _git(root, "rev-parse", "--show-toplevel")
     except FileNotFoundError:

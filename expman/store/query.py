@@ -147,6 +147,10 @@ class Query:
         """Every field name the expression mentions (a superset of the record fields used)."""
         return set(_field_names(self._compiled.parsed))
 
+    def tree(self) -> Any:
+        """The parsed expression: JMESPath's nodes, `{"type", "children", "value"}`."""
+        return self._compiled.parsed
+
     def search(self, data: Any) -> Any:
         """Evaluate over `data`; the result holds only complete records."""
         _BUDGET.reset()

@@ -166,6 +166,9 @@ def parse_spec(name: str, text: str) -> Spec:
         raise _spec_error(
             name, text, f"{opened.group(1)}( is not closed: did you mean {text.strip()})?"
         )
+    if "..." in text and _RANGE.match(text.replace("...", "..")):  # `1...3`: read as 1 to .3
+        meant = f"-s {name}={text.replace('...', '..')}"
+        raise _spec_error(name, text, "a range has two dots, not three", meant)
     ranged = _RANGE.match(text)
     if ranged and ".." in text:
         return Spec(name, _range(name, text, *ranged.groups()), text=text)

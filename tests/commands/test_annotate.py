@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -132,3 +133,39 @@ def test_notes_are_never_written_nor_read_through_a_link(
     (root / "runs" / "0002" / "annotations" / "0-x.json").symlink_to(private / "secret.json")
     assert run_cli("note", "2", "-m", "mine")[0] == 0
     assert [n["text"] for n in records(root)[1]["notes"]] == ["mine"]
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["--archive", "kept", "1", "+x", "-sgd"],
+        ["1", "--archive=kept", "+x", "-sgd"],
+        ["1", "+x", "--archive", "kept", "-sgd"],
+        ["1", "+x", "-sgd", "--archive=kept"],
+        ["1", "-sgd", "--archive", "kept", "+x"],
+    ],
+)
+def test_tag_options_go_before_between_or_after_the_changes(
+    experiment: Experiment, run_cli: RunCli, words: list[str]
+) -> None:
+    root = _ended(experiment, run_cli)
+    (root / "runs").rename(root / "kept")  # found only through --archive
+    code, out, err = run_cli("tag", *words)
+    assert (code, out, err) == (0, "run 0001: tags baseline, x\n", "")
+    (change,) = records(root, "kept")[0]["tag_changes"]
+    assert (change["add"], change["remove"]) == (["x"], ["sgd"])
+
+
+def test_a_folder_named_tag_is_no_run_name(experiment: Experiment, run_cli: RunCli) -> None:
+    root = _ended(experiment, run_cli)
+    folder = root.rename(root.parent / "tag")
+    os.chdir(folder.parent)
+    code, out, err = run_cli("-C", "tag", "tag", "1", "+x")
+    assert (code, out, err) == (0, "run 0001: tags baseline, sgd, x\n", "")
+
+
+def test_an_unknown_option_among_tags_is_refused(experiment: Experiment, run_cli: RunCli) -> None:
+    _ended(experiment, run_cli)
+    code, out, err = run_cli("tag", "1", "+x", "--bogus")
+    assert (code, out) == (2, "")
+    assert err.startswith("expman: unrecognized arguments: --bogus\nusage: expman ")

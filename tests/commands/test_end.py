@@ -228,6 +228,10 @@ def test_end_in_a_pipe_does_not_wait_for_an_editor(ran: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert records(ran)[0]["observations"] == ""
+    assert result.stderr == (
+        "expman: run 0001 records no observations (no -m, none in expfile.yaml): "
+        "`expman note 1 -m TEXT` adds some\n"
+    )
 
 
 def test_end_while_the_expfile_is_being_edited_for_the_next_run(ran: Path, run_cli: RunCli) -> None:
@@ -296,3 +300,29 @@ def test_rerun_after_a_crash_between_snapshot_and_record(ran: Path, run_cli: Run
     assert [a["number"] for a in record["attempts"]] == [1, 2]
     assert "N: 5" in (run_dir / "expfile.yaml").read_text()
     assert "N: 3" in (shelf / "expfile.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("run", "kept"),
+    [
+        ('echo \'{"acc": 0.5}\' > "$EXPMAN_OUTPUTS/metrics.json"', ["metrics.json"]),
+        ("true", []),
+    ],
+)
+def test_fetch_is_optional(
+    experiment: Experiment, run_cli: RunCli, run: str, kept: list[str]
+) -> None:
+    """A run that writes into $EXPMAN_OUTPUTS itself, or writes nothing, needs no fetch."""
+    root = experiment(
+        "version: 1\nname: outputs-only\nstages:\n  run:\n    cmd: " + json.dumps(run) + "\n"
+        "metrics: outputs/metrics.json\n"
+    )
+    assert run_cli("validate")[0] == 0
+    code, _, err = run_cli("run")
+    assert code == 0, err
+    assert "fetch" not in err.lower()
+    assert run_cli("end", "-m", "done")[0] == 0
+    (record,) = records(root)
+    assert [s["name"] for s in record["stages"]] == ["run"]
+    assert [f["path"] for f in record["outputs"]] == kept
+    assert record["metrics"] == ({"acc": 0.5} if kept else None)

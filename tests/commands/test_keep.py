@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import shutil
 import signal
 import subprocess
@@ -59,7 +62,7 @@ def test_rm_is_reversible_until_purge_and_ids_are_never_given_again(
     assert (root / "runs" / "0002" / "outputs" / "out.txt").read_text() == "b\n"
     _runs(run_cli, "d")
     assert [r["id"] for r in records(root)] == ["0001", "0002", "0004"], "0003 is kept"
-    assert run_cli("rm", "--purge")[0] == 0
+    assert run_cli("rm", "--purge", "--yes")[0] == 0
     _runs(run_cli, "e")
     assert [r["id"] for r in records(root)][-1] == "0005", "a purged id is not given again"
 
@@ -83,7 +86,7 @@ def test_gc_frees_only_what_no_kept_or_removed_run_uses(
     assert not _object(root, "purged\n").exists()
     assert _object(root, "removed\n").exists(), "a removed run can still be restored"
     assert _object(root, "kept\n").exists()
-    run_cli("rm", "--purge")
+    run_cli("rm", "--purge", "--yes")
     assert run_cli("gc")[1].startswith("freed 2 object(s)")
     assert not _object(root, "removed\n").exists()
     assert run_cli("fsck")[0] == 0
@@ -97,7 +100,7 @@ def test_gc_waits_for_an_archiving_in_progress(experiment: Experiment, run_cli: 
     root = experiment(OUTPUT)
     _runs(run_cli, "again")
     run_cli("rm", "1")
-    run_cli("rm", "--purge")
+    run_cli("rm", "--purge", "--yes")
     orphan = _object(root, "again\n")
     assert orphan.stat().st_nlink == 1
     holder = subprocess.Popen(
@@ -135,7 +138,7 @@ def test_gc_beside_ends_that_reuse_its_objects_loses_nothing(
     for _ in range(8):
         _runs(run_cli, "same")
         run_cli("rm", "last")
-        run_cli("rm", "--purge")  # its object is left with one link, for gc to take
+        run_cli("rm", "--purge", "--yes")  # its object is left with one link, for gc to take
     _runs(run_cli, "same")
     assert collector.wait(timeout=120) == 0
     assert (root / "runs" / "0009" / "outputs" / "out.txt").read_text() == "same\n"
@@ -148,7 +151,7 @@ def test_gc_killed_at_any_moment_frees_nothing_a_run_needs(
     root = experiment(OUTPUT)
     _runs(run_cli, *[f"r{n}" for n in range(12)])
     run_cli("rm", *[str(n) for n in range(1, 13, 2)])
-    run_cli("rm", "--purge")
+    run_cli("rm", "--purge", "--yes")
     for delay in (0.05, 0.1, 0.15, 0.2):
         gc = subprocess.Popen([str(BIN / "expman"), "gc"], cwd=root, stdout=subprocess.DEVNULL)
         time.sleep(delay)
@@ -227,3 +230,89 @@ def test_rm_takes_no_uid_as_a_path(experiment: Experiment, run_cli: RunCli) -> N
     assert "0001" in err and "'../../escaped' is not a uid" in err
     assert (root / "runs" / "0001").is_dir() and not (root / "escaped").exists()
     assert run_cli("rm", "2")[0] == 0
+
+
+def test_purging_runs_not_removed_in_a_script_needs_yes(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    root = experiment(OUTPUT)
+    _runs(run_cli, "a", "b")
+    assert run_cli("rm", "--purge", "last") == (
+        2,
+        "",
+        "expman: rm --purge: run 0002 is not removed: add --yes to remove and purge it "
+        "for good (or `expman rm` it first)\n",
+    )
+    assert [r["id"] for r in records(root)] == ["0001", "0002"]
+    assert run_cli("rm", "--purge", "--yes", "last") == (
+        0,
+        "purged 1 run(s): `expman gc` frees their files\n",
+        "",
+    )
+    assert [r["id"] for r in records(root)] == ["0001"]
+    assert run_cli("rm", "--list")[1] == ""
+    _runs(run_cli, "c")
+    assert [r["id"] for r in records(root)] == ["0001", "0003"], "a purged id is not given again"
+
+
+def test_purging_every_removed_run_says_how_many(experiment: Experiment, run_cli: RunCli) -> None:
+    root = experiment(OUTPUT)
+    assert run_cli("rm", "--purge") == (0, "no removed run to purge\n", "")
+    _runs(run_cli, "a", "b", "c")
+    assert run_cli("rm", "1", "3")[0] == 0
+    assert run_cli("rm", "--purge") == (
+        2,
+        "",
+        "expman: rm --purge: 2 removed runs (0001, 0003) would be deleted for good: "
+        "add --yes to purge them without asking\n",
+    )
+    assert "0003" in run_cli("rm", "--list")[1]
+    assert run_cli("rm", "--purge", "-y")[1] == "purged 2 run(s): `expman gc` frees their files\n"
+    assert run_cli("rm", "--list")[1] == ""
+    assert [r["id"] for r in records(root)] == ["0002"]
+
+
+def _on_a_terminal(root: Path, args: list[str], answer: bytes) -> tuple[int, bytes]:
+    """`expman ARGS` on a terminal that types `answer` once it is asked."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: expman on a terminal
+        os.chdir(root)
+        os.execv(sys.executable, [sys.executable, "-m", "expman", *args])
+    output = b""
+    answered = False
+    while True:
+        ready, _, _ = select.select([fd], [], [], 30)
+        if not ready:
+            break
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+        if not answered and b"[y/N]" in output:
+            os.write(fd, answer)
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), output
+
+
+@pytest.mark.slow
+def test_purging_on_a_terminal_asks_first(experiment: Experiment, run_cli: RunCli) -> None:
+    root = experiment(OUTPUT)
+    _runs(run_cli, "a", "b", "c")
+    assert run_cli("rm", "1")[0] == 0
+    code, output = _on_a_terminal(root, ["rm", "--purge"], b"n\n")
+    assert code == 0
+    assert b"purge 1 removed run (0001) for good? [y/N] n\r\nnothing purged\r\n" in output
+    assert "0001" in run_cli("rm", "--list")[1]
+    code, output = _on_a_terminal(root, ["rm", "--purge", "2"], b"y\n")
+    assert code == 0, output
+    assert output.endswith(
+        b"run 0002 is not removed: remove and purge it for good? [y/N] y\r\n"
+        b"purged 1 run(s): `expman gc` frees their files\r\n"
+    )
+    assert [r["id"] for r in records(root)] == ["0003"]
+    assert "0001" in run_cli("rm", "--list")[1]

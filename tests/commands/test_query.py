@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
+import select
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -238,9 +243,11 @@ def test_list_where_sort_limit(example: Path, run_cli: RunCli) -> None:
     )
     assert code == 0
     assert out == (
-        "id    status     started              duration  hypothesis\n"
-        "0003  succeeded  2026-11-03 00:00:00  3m00s     Momentum helps at the larger rate\n"
-        "0002  succeeded  2026-11-02 00:00:00  2m00s     a larger learning rate converges faster\n"
+        "id    status     started              duration  metrics.acc  hypothesis\n"
+        "0003  succeeded  2026-11-03 00:00:00  3m00s     0.94         "
+        "Momentum helps at the larger rate\n"
+        "0002  succeeded  2026-11-02 00:00:00  2m00s     0.85         "
+        "a larger learning rate converges faster\n"
     )
     rows = json.loads(run_cli("list", "--format", "json", "--where", "status=='failed'")[1])
     assert rows == [
@@ -269,11 +276,12 @@ def test_show_and_names(example: Path, run_cli: RunCli) -> None:
 def test_diff(example: Path, run_cli: RunCli) -> None:
     code, out, _ = run_cli("diff", "2", "3")
     assert code == 0
-    assert "run 0002 -> run 0003\nenvironment: same\nvars\n" in out  # environment first
+    assert "run 0002 -> run 0003\nstatus: same (succeeded)\nenvironment: same\nvars\n" in out
     assert "  MOMENTUM  0.0  0.9  +0.9\n" in out
     assert "  -  MOMENTUM: 0.0\n  +  MOMENTUM: 0.9\n" in out  # the archived expfiles
     assert "  acc   0.85  0.94  +0.09\n" in out
     code, out, _ = run_cli("diff", "5", "6")
+    assert "run 0005 -> run 0006\nstatus: failed -> succeeded\nvars\n" in out  # first
     assert "code: commit" in out and "code.patch" in out and "+an untracked note" in out
 
 
@@ -347,3 +355,139 @@ def test_a_record_edited_to_hold_nan_is_shown_as_strict_json(
     assert _strict_json(run_cli("show", "1", "--json")[1])["metrics"] == expected
     listed = run_cli("list", "--columns", "metrics", "--format", "json")[1]
     assert _strict_json(listed)[0]["metrics"] == expected
+
+
+def test_list_shows_the_sort_key_and_metrics_as_columns(example: Path, run_cli: RunCli) -> None:
+    code, out, err = run_cli("list", "--sort", "metrics.acc", "--reverse", "--limit", "2")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0].split() == [
+        "id",
+        "status",
+        "started",
+        "duration",
+        "metrics.acc",
+        "hypothesis",
+    ]
+    assert out.splitlines()[1].split()[:1] + out.splitlines()[1].split()[5:6] == ["0003", "0.94"]
+    code, out, _ = run_cli("list", "--columns", "metrics,series", "--limit", "1")
+    assert out.splitlines()[0].split() == [
+        "id",
+        "status",
+        "started",
+        "duration",
+        "metrics.acc",
+        "metrics.loss",
+        "series.loss.last",
+        "series.loss.min",
+        "series.loss.max",
+        "hypothesis",
+    ]
+    assert out.splitlines()[1].split()[5:10] == ["0.81", "0.99", "0.91", "0.91", "1"]
+
+
+def test_list_numbers_are_short_in_a_table_and_exact_elsewhere(
+    example: Path, run_cli: RunCli
+) -> None:
+    column = "`0.123456789`"
+    table = run_cli("list", "--columns", column, "--limit", "1")[1]
+    assert table.splitlines()[1].split()[5] == "0.1235"
+    csv = run_cli("list", "--columns", column, "--limit", "1", "--format", "csv")[1]
+    assert csv.splitlines()[1].split(",")[4] == "0.123456789"
+
+
+@pytest.mark.slow
+def test_list_rows_fit_the_terminal_unless_piped(example: Path) -> None:
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: expman list on a terminal 60 columns wide
+        os.environ["COLUMNS"] = "60"
+        os.execv(sys.executable, [sys.executable, "-m", "expman", "list"])
+    output = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 30)
+        if not ready:
+            break
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.waitpid(pid, 0)
+    os.close(fd)
+    lines = [line for line in output.decode().split("\r\n") if line]
+    plain = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in lines]
+    assert plain[1] == "0001  succeeded  2026-11-01 00:00:00  1m00s     baseline: t…"
+    assert all(len(line) <= 60 for line in plain)
+    piped = subprocess.run(
+        [sys.executable, "-m", "expman", "list"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "60"},
+        check=True,
+    )
+    assert "baseline: the default learning rate\n" in piped.stdout
+
+
+# Queries never answer "nothing" silently for a likely mistake: a warning on stderr names
+# the probable fix, and the answer (and exit 0) stay as they were.
+
+
+def test_a_field_in_the_wrong_case_is_named(example: Path, run_cli: RunCli) -> None:
+    assert run_cli("query", "[?vars.lr > `0.01`].id") == (
+        0,
+        "[]\n",
+        "expman: warning: no run has vars.lr: did you mean vars.LR?\n",
+    )
+    code, out, err = run_cli("query", "[?Status=='succeeded'].id")
+    assert (code, out) == (0, "[]\n")
+    assert err == "expman: warning: no run has Status: did you mean status?\n"
+
+
+def test_a_bare_word_compared_is_taken_for_the_text(example: Path, run_cli: RunCli) -> None:
+    assert run_cli("query", "[?status==succeeded].id") == (
+        0,
+        "[]\n",
+        "expman: warning: succeeded is no field of any run, so it is null here: "
+        "did you mean the text 'succeeded'?\n",
+    )
+
+
+def test_list_warns_about_where_sort_and_columns(example: Path, run_cli: RunCli) -> None:
+    code, out, err = run_cli("list", "--where", "status==failed", "--format", "csv")
+    assert (code, out) == (0, "value\n")  # no row, as before
+    assert err == (
+        "expman: warning: failed is no field of any run, so it is null here: "
+        "did you mean the text 'failed'?\n"
+    )
+    code, out, err = run_cli("list", "--sort", "metrics.ACC", "--limit", "2", "--format", "csv")
+    assert code == 0 and out.splitlines()[1].startswith("0001,")  # id order, as before
+    assert err == (
+        "expman: warning: no run has metrics.ACC: did you mean metrics.acc?\n"
+        "expman: warning: --sort metrics.ACC: no run has it, so the runs are in id order\n"
+    )
+    code, _, err = run_cli("list", "--sort", "metrics.f1", "--columns", "vars.momentum")
+    assert code == 0
+    assert err == (
+        "expman: warning: no run has vars.momentum: did you mean vars.MOMENTUM?\n"
+        "expman: warning: --sort metrics.f1: no run has it, so the runs are in id order\n"
+    )
+
+
+def test_right_queries_raise_no_warning(example: Path, run_cli: RunCli) -> None:
+    for args in (
+        ["query", "[?vars.LR > `0.01`].id"],
+        ["query", "[?status=='failed'].id"],
+        ["query", "[].stages[?status=='ran'].name"],
+        ["query", "max_by(@, &metrics.acc).{id: id, acc: metrics.acc}"],
+        ["list", "--sort", "metrics.acc", "--where", "metrics.acc > `0.5`"],
+        ["query", "[?sweep].id"],  # a field no run has, in any case: nothing to suggest
+    ):
+        code, _, err = run_cli(*args)
+        assert (code, err) == (0, ""), args
+
+
+def test_an_empty_archive_raises_no_warning(example: Path, run_cli: RunCli) -> None:
+    assert run_cli("rm", *(str(n) for n in range(1, 7)))[0] == 0
+    assert run_cli("query", "[?status == 'failed'].observations") == (0, "[]\n", "")
+    assert run_cli("query", "[?status == failed].id") == (0, "[]\n", "")

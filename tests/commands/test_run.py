@@ -178,6 +178,24 @@ def test_failed_step_is_not_remembered_as_done(experiment: Experiment, run_cli: 
     assert _status(run_cli)["pre-run:data"] == "ran"
 
 
+def test_a_failed_step_raises_no_alarm_about_doits_state(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    """doit forgets a failed step in a transaction of its own: the steps after it are
+    remembered as usual, and nothing says that the state is gone."""
+    experiment(SKIP.replace('run: {cmd: "true"}', 'run: {cmd: "exit 1"}'), **FILES)
+    code, _, err = run_cli("run")
+    assert code == 1
+    assert err.splitlines()[1:] == [
+        "── pre-run:data",
+        "── pre-run:stats",
+        "── run",
+        "expman: run failed with exit code 1",
+        "── fetch",
+        "expman: run 0001 failed",
+    ]
+
+
 def test_only_runs_one_stage(skip: Path, run_cli: RunCli) -> None:
     (skip / "prepare.cfg").write_text("x=3\n")
     assert _status(run_cli, "--only", "run") == {"run": "ran"}
@@ -185,6 +203,20 @@ def test_only_runs_one_stage(skip: Path, run_cli: RunCli) -> None:
         "pre-run:data": "ran",
         "pre-run:stats": "skipped",
     }
+
+
+def test_only_a_stage_the_expfile_lacks_runs_nothing(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    """With fetch optional, `--only fetch` may name no step: it must not run them all."""
+    root = experiment("version: 1\nname: bare\nstages:\n  run: {cmd: 'touch ran'}\n")
+    assert run_cli("run", "--only", "fetch") == (
+        2,
+        "",
+        "expman: --only fetch: expfile.yaml has no fetch stage (it has: run)\n",
+    )
+    assert not (root / "ran").exists()
+    assert records(root) == []
 
 
 def test_missing_dependency_is_a_usage_error(experiment: Experiment, run_cli: RunCli) -> None:
@@ -327,6 +359,8 @@ def test_overrides_are_typed_recorded_and_snapshotted(
     assert code == 0, err
     seen = _env_seen(root)
     assert (seen["NUMBER"], seen["LIST"], seen["TEXT"]) == ("0.5", "[3]", '{"a": "b"}')
+    # the first line shows what the stages see: `a: b` became a mapping
+    assert err.splitlines()[0] == 'expman: run 0001 (env-test): NUMBER=0.5 LIST=[3] TEXT={"a": "b"}'
     record = records(root)[0]
     assert record["overrides"] == {"NUMBER": 0.5, "LIST": [3], "TEXT": {"a": "b"}}
     assert record["vars"]["NUMBER"] == 0.5 and record["vars"]["FLAG"] is True
@@ -478,3 +512,61 @@ def test_installed_doit_plugins_do_not_change_expman(tmp_path: Path) -> None:
     assert not marker.exists()
     assert "pre-run: up to date, skipped" in done.stderr
     assert (root / ".expman" / "doit.db").is_file()
+
+
+def test_expmans_own_report_never_makes_a_run_dirty(
+    experiment: Experiment, run_cli: RunCli
+) -> None:
+    """An ignore file that does not list report.html (an older init's): the page
+    `expman report` writes beside the expfile is expman's own, not code."""
+    root = experiment("version: 1\nname: own\nstages:\n  run: {cmd: 'true'}\n")
+    assert run_cli("run")[0] == 0 and run_cli("end", "-m", "one")[0] == 0
+    assert run_cli("report")[0] == 0 and (root / "report.html").is_file()
+    assert run_cli("run")[0] == 0
+    code = records(root)[-1]["attempts"][-1]["code"]
+    assert code["dirty"] is False
+    assert not (root / "runs" / "0002" / "code.patch").exists()
+    (root / "notes.txt").write_text("mine\n")  # a file of the user's: the code changed
+    assert run_cli("run")[0] == 0
+    assert records(root)[-1]["attempts"][-1]["code"]["dirty"] is True
+
+
+def test_a_leading_zero_read_away_is_said(experiment: Experiment, run_cli: RunCli) -> None:
+    root = experiment(SKIP, **FILES)
+    code, _, err = run_cli("run", "-s", "SEED=010")
+    assert code == 0, err
+    assert err.splitlines()[:2] == [
+        "expman: warning: -s SEED=010 is the number 10 (YAML 1.2): "
+        "write -s SEED='\"010\"' to keep the text",
+        "expman: run 0001 (skip): SEED=10",
+    ]
+    assert records(root)[0]["vars"]["SEED"] == 10
+
+
+def test_a_command_typo_gets_a_did_you_mean(run_cli: RunCli) -> None:
+    code, out, err = run_cli("rn")
+    assert (code, out) == (2, "")
+    assert err.splitlines()[1] == "  hint: did you mean 'run'?"
+
+
+@pytest.mark.parametrize("command", ["run", "start"])
+def test_a_value_given_apart_from_its_name_gets_a_hint(
+    experiment: Experiment, run_cli: RunCli, command: str
+) -> None:
+    root = experiment(SKIP, **FILES)
+    code, out, err = run_cli(command, "-s", "SEED", "1,2")
+    assert (code, out) == (2, "")
+    assert err.splitlines()[0] == (
+        "expman: argument -s: 'SEED' is no NAME=VALUE: write -s SEED=VALUE, one word"
+    )
+    assert records(root) == []
+
+
+def test_a_colon_in_a_plain_value_gets_a_hint(experiment: Experiment, run_cli: RunCli) -> None:
+    experiment(SKIP.replace("name: skip", "name: skip\nhypothesis: LR: 0.1 is faster"), **FILES)
+    code, _, err = run_cli("validate")
+    assert (code, err) == (
+        2,
+        "expfile.yaml:3:15: $: mapping values are not allowed in this context\n"
+        '  hint: quote the value: hypothesis: "LR: 0.1 is faster"\n',
+    )

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import RunCli, git
 
@@ -104,3 +109,36 @@ def test_show_and_logs_read_no_log_a_record_names_outside_its_folder(
     assert code == 0 and "CUDA out of memory" in out and "SECRET" not in out
     code, out, _ = run_cli("show", "1")
     assert code == 0 and "CUDA out of memory" in out and "SECRET" not in out
+
+
+def test_show_gives_the_series_summaries(experiment: Experiment, run_cli: RunCli) -> None:
+    experiment(
+        "version: 1\nname: curves\nstages:\n  run:\n    cmd: >-\n"
+        '      for l in 0.5 0.123456 0.25; do echo "{\\"loss\\": $l}" >> "$EXPMAN_METRICS"; done\n'
+    )
+    assert run_cli("run")[0] == 0
+    code, out, _ = run_cli("show", "last")
+    assert code == 0
+    assert "\nseries\n  loss  last 0.25  min 0.1235  max 0.5  3 points\n" in out
+
+
+@pytest.mark.slow
+def test_show_says_why_an_attempt_stopped(experiment: Experiment, run_cli: RunCli) -> None:
+    root = experiment("version: 1\nname: dies\nstages:\n  run: {cmd: 'sleep 60'}\n")
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "expman", "run"],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    run_json = root / "runs" / "0001" / "run.json"
+    deadline = time.monotonic() + 60
+    while not (run_json.exists() and '"pid"' in run_json.read_text()):
+        assert time.monotonic() < deadline, "the stage never started"
+        time.sleep(0.05)
+    runner.kill()  # the runner dies; its stage is stopped by the repair
+    runner.wait()
+    code, out, _ = run_cli("show", "last")
+    assert code == 0
+    assert "\n  stopped:      interrupted: its runner died" in out

@@ -23,10 +23,10 @@ def test_validate_finds_the_expfile_above(project: Path, run_cli: RunCli, monkey
 
 def test_validate_with_dash_c(project: Path, run_cli: RunCli, monkeypatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
-    (project / "expfile.yaml").write_text("version: 1\nname: x\nstages: {run: {cmd: a}}\n")
+    (project / "expfile.yaml").write_text("version: 1\nname: x\nstages: {fetch: {cmd: a}}\n")
     code, out, err = run_cli("-C", "project", "validate")
     assert (code, out) == (2, "")
-    assert err == "project/expfile.yaml:3:1: $.stages: 'fetch' is a required property\n"
+    assert err == "project/expfile.yaml:3:1: $.stages: 'run' is a required property\n"
 
 
 def test_dash_c_must_exist(run_cli: RunCli) -> None:

@@ -141,6 +141,10 @@ def test_scancel_of_a_running_job_interrupts_its_run_and_stops_its_stages(
     assert run["status"] == "interrupted"
     assert run["attempts"][0]["reason"].startswith("stopped by Slurm")
     wait_for(lambda: not same_process_alive(stage_pid, None), seconds=30, what="stage gone")
+    shown = expman(root, "show", "last").stdout
+    job, node = run["backend"]["job_id"], run["backend"]["node"]
+    assert f"  ran as:       Slurm job {job} on node {node}\n" in shown
+    assert f"  stopped:      interrupted: {run['attempts'][0]['reason']}\n" in shown
 
 
 def _other_job(tmp_path: Path) -> tuple[str, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from expman.errors import UsageError
 from expman.sweeps.plan import Definition, parse_spec, point_hash, points
 from expman.sweeps.values import identity
+from tests.conftest import RunCli
 
 
 def _grid(*specs: str) -> Definition:
@@ -258,3 +260,19 @@ def test_every_plan_holds_distinct_points_or_is_refused(
         return
     assert len({identity(p.vars) for p in plan}) == len(plan)
     assert len(plan) == (samples if samples is not None else len(plan))
+
+
+def test_a_range_with_three_dots_names_the_fix() -> None:
+    with pytest.raises(UsageError) as info:
+        parse_spec("STEP", "1...3")
+    assert str(info.value) == (
+        "-s STEP=1...3: a range has two dots, not three\n  hint: -s STEP=1..3"
+    )
+
+
+def test_sweep_values_apart_from_their_name_get_the_fix(project: Path, run_cli: RunCli) -> None:
+    code, out, err = run_cli("sweep", "-s", "LR", "1,2", "--plan")
+    assert (code, out) == (2, "")
+    assert err.splitlines()[0] == (
+        "expman: argument -s: 'LR' is no NAME=VALUES: write -s LR=VALUES, one word"
+    )

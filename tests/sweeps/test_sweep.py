@@ -458,3 +458,17 @@ def test_a_point_lets_go_of_its_claim_only_once_its_workspace_is_gone(
         time.sleep(0.0005)
     assert not workspace.exists(), "the claim was free while its workspace was still there"
     assert sweep.wait(timeout=120) == 0
+
+
+def test_status_shows_the_series_when_a_run_has_no_metrics_file(
+    experiment: Experiment,
+) -> None:
+    root = experiment(
+        "version: 1\nname: curves\nvars: {N: 1}\nstages:\n  run:\n    cmd: >-\n"
+        '      for l in 0.5 0.123456 $N; do echo "{\\"loss\\": $l}" >> "$EXPMAN_METRICS"; done\n'
+    )
+    done = _expman(root, "sweep", "-s", "N=2,0.25")
+    assert done.returncode == 0, done.stderr
+    assert "0      N=2     succeeded  0001  loss last 2 min 0.1235 max 2\n" in done.stdout
+    status = _expman(root, "sweep", "status")
+    assert "1      N=0.25  succeeded  0002  loss last 0.25 min 0.1235 max 0.5\n" in status.stdout

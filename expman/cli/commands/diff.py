@@ -14,13 +14,14 @@ from expman.store.archive import Archive
 
 
 def diff(*, archive: Path, names: tuple[str, str], out: TextIO) -> int:
-    """Print the environment, vars, config, code, scripts and metrics of run A against
-    run B."""
+    """Print the status, environment, vars, config, code, scripts and metrics of run A
+    against run B."""
     store = Archive(archive)
     ids = [store.resolve(name) for name in names]
     a, b = (store.read_valid(run_id) for run_id in ids)
     dirs = [store.run_dir(run_id) for run_id in ids]
     write_line(out, style(f"run {ids[0]} -> run {ids[1]}", "bold", out))
+    _status(a, b, out)
     _environment(environment.differences(a, dirs[0], b, dirs[1]), out)
     _values("vars", a.get("vars") or {}, b.get("vars") or {}, out)
     _files("config", [(d / "expfile.yaml") for d in dirs], "expfile.yaml", out)
@@ -44,6 +45,15 @@ def _environment(differences: list[str], out: TextIO) -> None:
     write_line(out, style("environment", "bold", out) + ("" if differences else ": same"))
     for line in differences:
         write_line(out, "  " + printable(line))
+
+
+def _status(a: dict[str, Any], b: dict[str, Any], out: TextIO) -> None:
+    """The status first: when it differs, it is what the rest explains."""
+    states = [printable(str(r.get("status"))) for r in (a, b)]
+    if states[0] == states[1]:
+        write_line(out, style("status", "bold", out) + f": same ({states[0]})")
+    else:
+        write_line(out, style("status", "bold", out) + f": {states[0]} -> {states[1]}")
 
 
 def _values(

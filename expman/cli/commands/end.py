@@ -55,6 +55,12 @@ def end(
             )
 
     archive, run = ending.close(path.parent, observations, clear, err)
+    if not (run.get("observations") or "").strip() and message is None:
+        write_line(
+            err,
+            f"expman: run {run['id']} records no observations (no -m, none in {display}): "
+            f"`expman note {int(run['id'])} -m TEXT` adds some",
+        )
     size = sum(o["size"] for o in run["outputs"])
     write_line(
         out,

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
+import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from expman import formats
-from expman.cli.commands.query import report_damaged
+from expman.cli.commands.query import report_damaged, report_mistakes
 from expman.output import style
-from expman.store import index
+from expman.store import index, mistakes
 from expman.store.archive import RECORD, Archive, Damaged, read_record
 from expman.store.query import Query, truthy
 from expman.text import split_commas
 
 _FIELDS = ("id", "status", "started", "started_epoch", "ended_epoch", "duration", "hypothesis")
 _COLOURS = {"succeeded": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+_SUMMARY = ("last", "min", "max")  # of a metric series' summary, what a column shows
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def list_runs(
@@ -52,33 +56,66 @@ def list_runs(
     else:
         records, damaged = index.load(store, fields)
     report_damaged(damaged, err)
+    found = [m for q in (condition, order, *extra) if q for m in mistakes.warnings(q, records)]
     if tags:
         records = [r for r in records if set(tags) <= set(r.get("tags") or [])]
     if condition is not None:
         records = [r for r in records if truthy(condition.search(r))]
     if order is not None:
         keys = [order.search(r) for r in records]
+        unsorted = mistakes.unsorted("--sort", order, keys)
+        found += [unsorted] if unsorted else []
         known = [i for i in range(len(records)) if keys[i] is not None]
         ranked = sorted(known, key=lambda i: _sort_key(keys[i]), reverse=reverse)
         missing = [i for i in range(len(records)) if keys[i] is None]
         records = [records[i] for i in ranked + missing]  # ties in id order; no key: last
     elif reverse:
         records.reverse()
+    report_mistakes(list(dict.fromkeys(found)), err)
     if limit is not None:
         records = records[:limit]
+    if order is not None and order.text not in {q.text for q in extra}:
+        extra.append(order)  # what the rows are ordered by is shown
+    if fmt != "json":  # JSON holds mappings as they are
+        extra = [part for column in extra for part in _spread(column, records)]
     rows = [_row(r, extra) for r in records]
     if fmt == "table":
         header = ["id", "status", "started", "duration", *(q.text for q in extra), "hypothesis"]
-        shown = [[formats.cell(r[key]) for key in header] for r in rows]
+        shown = [[formats.short(r[key]) for key in header] for r in rows]
 
         def paint(column: int, text: str) -> str:
             colour = _COLOURS.get(text.strip())
             return style(text, colour, out) if column == 1 and colour else text
 
-        out.write(formats.table(header, shown, paint))
+        on_terminal = bool(getattr(out, "isatty", bool)())
+        width = shutil.get_terminal_size().columns if on_terminal else None
+        out.write(formats.table(header, shown, paint, width=width))
     else:
         out.write(formats.render(rows, fmt, terminal=bool(getattr(out, "isatty", bool)())))
     return 0
+
+
+def _spread(column: Query, records: list[Any]) -> list[Query]:
+    """A column whose values are mappings (`metrics`, `series`) as one column per key,
+    nested ones too (`series.loss.last`, `.min`, `.max`); any other as it is."""
+    values = []
+    for record in records:
+        value = column.search(record)
+        if value is not None and not isinstance(value, dict):
+            return [column]
+        values.append(value or {})
+    keys = list(dict.fromkeys(k for v in values for k in v))
+    if not keys:
+        return [column]
+    if set(_SUMMARY) <= set(keys) and "count" in keys:
+        keys = list(_SUMMARY)
+    parts = [Query(f"{column.text}.{_field(key)}") for key in keys]
+    return [spread for part in parts for spread in _spread(part, records)]
+
+
+def _field(key: str) -> str:
+    """`acc`, or `"epochs to 0.35"` quoted when JMESPath needs it."""
+    return key if _IDENTIFIER.match(key) else json.dumps(key)
 
 
 def _ends(store: Archive, limit: int, reverse: bool) -> tuple[list[Any], list[Damaged]]:

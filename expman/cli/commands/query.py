@@ -8,7 +8,7 @@ from typing import TextIO
 from expman import formats
 from expman.errors import QueryError
 from expman.output import printable, style, write_line
-from expman.store import index
+from expman.store import index, mistakes
 from expman.store.archive import Archive, Damaged
 from expman.store.query import Query
 
@@ -20,6 +20,7 @@ def query(*, archive: Path, expression: str, fmt: str, streams: tuple[TextIO, Te
     records, damaged = index.load(Archive(archive), compiled.fields())
     report_damaged(damaged, err)
     result = compiled.search(records)
+    report_mistakes(mistakes.warnings(compiled, records), err)
     try:
         text = formats.render(result, fmt, terminal=bool(getattr(out, "isatty", bool)()))
     except TypeError as e:  # `&id` alone: an expression reference is no JSON value
@@ -35,3 +36,9 @@ def report_damaged(damaged: list[Damaged], err: TextIO) -> None:
     """One warning per run whose record cannot be read; the others are still answered."""
     for bad in damaged:
         write_line(err, style(printable(f"expman: skipped {bad.reason}"), "yellow", err))
+
+
+def report_mistakes(found: list[str], err: TextIO) -> None:
+    """The likely mistakes of a query, as warnings: its answer stays as it is."""
+    for sentence in found:
+        write_line(err, style(printable(f"expman: warning: {sentence}"), "yellow", err))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from expman.errors import EXIT_INTERNAL, EXIT_STAGE_FAILED
+from expman.errors import EXIT_INTERNAL, EXIT_STAGE_FAILED, UsageError
 from expman.expfile import config
 from expman.running import engine
 from expman.running.openrun import open_record
@@ -27,6 +27,11 @@ def run(
     """0 when every stage succeeded, 1 when one failed; interrupted runs raise upward."""
     overrides = [*start_overrides(path.parent), *overrides]
     cfg = config.load(path, display, overrides, cache=State(path.parent))
+    stages = list(dict.fromkeys(step.stage for step in cfg.steps))
+    if only is not None and only not in stages:  # doit would run every task
+        raise UsageError(
+            f"--only {only}: {display} has no {only} stage (it has: {', '.join(stages)})"
+        )
     session = Session(cfg, streams)
     session.acquire()
     try:

@@ -42,6 +42,7 @@ def summary(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
     when += f", {len(record.get('attempts') or [])} attempt(s)"
     lines.append(printable(f"  {'time:':<14}{when}"))
     lines.append(printable(f"  {'code:':<14}{_code(record.get('code'))}"))
+    lines += [printable(f"  {key + ':':<14}{text}") for key, text in _attempt(record)]
     host = record.get("host") or {}
     if host:
         lines.append(
@@ -71,15 +72,62 @@ def summary(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
     metrics = record.get("metrics")
     if isinstance(metrics, dict):
         lines += _section(
-            "metrics", [[k, formats.cell(v)] for k, v in flatten(metrics).items()], out
+            "metrics", [[k, formats.short(v)] for k, v in flatten(metrics).items()], out
         )
     elif metrics is not None:
         lines += [style("metrics", "bold", out), printable(f"  {formats.cell(metrics)}")]
+    lines += _section("series", _series_rows(record.get("series")), out)
     outputs = record.get("outputs") or []
     size = sum(o.get("size") or 0 for o in outputs)
     lines.append(style("outputs", "bold", out) + f"  {len(outputs)} files, {size / 1e6:.1f} MB")
     lines.append(style("folder", "bold", out) + printable(f"   {folder}"))
     return lines
+
+
+def _attempt(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """Where the latest attempt ran when that was a Slurm job, and why it stopped when it
+    did not succeed: the attempt's reason (a time limit, a cancel), its note (its runner
+    died) or its job's problem."""
+    attempts = record.get("attempts") or [{}]
+    attempt = attempts[-1] if isinstance(attempts[-1], dict) else {}
+    backend = attempt.get("backend") or record.get("backend") or {}
+    found: list[tuple[str, str]] = []
+    if isinstance(backend, dict) and backend.get("name") == "slurm":
+        job = backend.get("job_id") or "(not yet known)"
+        if backend.get("array_job_id") is not None:
+            job += f" (array {backend['array_job_id']}_{backend.get('array_index')})"
+        where = f" on node {backend['node']}" if backend.get("node") else ""
+        found.append(("ran as", f"Slurm job {job}{where}"))
+    status = attempt.get("status")
+    why = [attempt.get(k) for k in ("reason", "note") if attempt.get(k)]
+    if isinstance(backend, dict) and backend.get("problem"):
+        why.append(backend["problem"])
+    if status in ("failed", "interrupted") and why:
+        found.append(("stopped", f"{status}: " + "; ".join(str(w) for w in why)))
+    return found
+
+
+def outcome(record: dict[str, Any]) -> str:
+    """A run's result in one line: its metrics (`acc=0.94 loss=0.1`), or with none its
+    series' summaries (`loss last 0.2 min 0.1 max 1`)."""
+    metrics = record.get("metrics")
+    if isinstance(metrics, dict) and metrics:
+        return " ".join(f"{k}={formats.short(v)}" for k, v in flatten(metrics).items())
+    if metrics is not None:
+        return formats.short(metrics)
+    return ", ".join(" ".join(row[:4]) for row in _series_rows(record.get("series")))
+
+
+def _series_rows(series: Any) -> list[list[str]]:
+    """One row per metric series: its last, min and max values, and how many points."""
+    if not isinstance(series, dict):
+        return []
+    rows = []
+    for name, summary in series.items():
+        if isinstance(summary, dict):
+            values = [f"{k} {formats.short(summary.get(k))}" for k in ("last", "min", "max")]
+            rows.append([str(name), *values, f"{summary.get('count')} points"])
+    return rows
 
 
 def _text(key: str, value: Any) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from expman import formats, fsutil
+from expman.cli.commands.show import outcome
 from expman.errors import EXIT_INTERRUPTED, EXIT_STAGE_FAILED, UsageError
 from expman.expfile import config, location
 from expman.expfile.model import Config
@@ -319,14 +320,13 @@ def status_table(archive: Archive, sweeps: Sweeps, sweep_id: str, out: TextIO) -
                 _note_unstarted(sweeps, sweep_id, point.index, state)
         counts[state.split(" ")[0]] = counts.get(state.split(" ")[0], 0) + 1
         values = ", ".join(f"{k}={formats.cell(v)}" for k, v in point.vars.items())
-        metrics = latest.get("metrics") if latest else None
         rows.append(
             [
                 str(point.index),
                 values,
                 state,
                 ",".join(r["id"] for r in mine),
-                formats.cell(metrics) if metrics is not None else "",
+                outcome(latest) if latest else "",  # metrics, or else the series
             ]
         )
     table = formats.table(["point", "vars", "status", "runs", "metrics"], rows)

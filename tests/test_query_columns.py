@@ -1,0 +1,111 @@
+"""A selection evaluated over the cache's columns (`Query.search_table`) answers what
+JMESPath's own interpreter answers over the records, for any condition and any values:
+numbers, booleans, texts, nulls, lists, objects and absent fields side by side."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import jmespath
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from expman.errors import QueryError
+from expman.store import index
+from expman.store.archive import Archive
+from expman.store.query import Query
+
+VALUES: list[Any] = [0, 1, 0.5, -2, True, False, None, "", "a", "b", [], [1, "a"], {}, {"x": 1}]
+FIELDS = ("a", "b", "nested")
+
+
+def _record(number: int) -> dict[str, Any]:
+    """A record whose fields take every kind of value, some absent, some nested."""
+    record: dict[str, Any] = {"id": f"{number:04d}"}
+    for position, name in enumerate(FIELDS[:2]):
+        pick = (number * (position + 3)) % (len(VALUES) + 1)
+        if pick < len(VALUES):  # the last pick: the field is absent
+            record[name] = VALUES[pick]
+    if number % 3:
+        record["nested"] = {"x": VALUES[number % len(VALUES)], "list": VALUES[: number % 5]}
+    return record
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Archive, list[dict[str, Any]]]:
+    root = tmp_path_factory.mktemp("columns") / "runs"
+    records = [_record(number) for number in range(1, 2 * len(VALUES) + 2)]
+    for record in records:
+        folder = root / record["id"]
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(json.dumps(record))
+        os.utime(folder / "run.json", (1e9, 1e9))  # old enough to be cached
+    return Archive(root), records
+
+
+_PATHS = ["a", "b", "nested", "nested.x", "nested.list[0]", "nested.list[-1]", "a.x", "b[0]"]
+_LITERALS = ["`0`", "`1`", "`0.5`", "`true`", "`false`", "`null`", "''", "'a'", "`[]`", "`{}`"]
+_OPERATORS = ["==", "!=", "<", "<=", ">", ">="]
+
+leaves = st.one_of(
+    st.sampled_from(_PATHS),
+    st.builds(
+        "{} {} {}".format,
+        st.sampled_from(_PATHS),
+        st.sampled_from(_OPERATORS),
+        st.sampled_from(_PATHS + _LITERALS),
+    ),
+)
+conditions = st.recursive(
+    leaves,
+    lambda inner: st.one_of(
+        st.builds("!({})".format, inner),
+        st.builds("({}) && ({})".format, inner, inner),
+        st.builds("({}) || ({})".format, inner, inner),
+    ),
+    max_leaves=4,
+)
+
+
+def _interpreted(expression: str, records: list[dict[str, Any]]) -> Any:
+    try:
+        return jmespath.search(expression, records)
+    except (jmespath.exceptions.JMESPathError, TypeError):  # `1 < 'a'`
+        return "error"
+
+
+def _by_columns(expression: str, archive: Archive) -> Any:
+    query = Query(expression)
+    assert query._selection is not None, expression  # the columns' way is taken
+    table, damaged = index.load_table(archive, query.fields())
+    assert damaged == []
+    try:
+        return query.search_table(table)
+    except QueryError:
+        return "error"
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(condition=conditions, what=st.sampled_from(["", ".id", ".nested.x", ".[id, a]"]))
+def test_a_selection_by_columns_agrees_with_the_interpreter(
+    archive: tuple[Archive, list[dict[str, Any]]], condition: str, what: str
+) -> None:
+    root, records = archive
+    expression = f"[?{condition}]{what}"
+    assert _by_columns(expression, root) == _interpreted(expression, records)
+
+
+def test_other_expressions_are_left_to_the_interpreter(
+    archive: tuple[Archive, list[dict[str, Any]]],
+) -> None:
+    root, records = archive
+    for expression in ("[?length(@) > `1`].id", "[?@.a == `1`]", "[?a == `1`] | [0]", "[].id"):
+        query = Query(expression)
+        assert query._selection is None, expression
+        table, _ = index.load_table(root, query.fields())
+        assert query.search_table(table) == jmespath.search(expression, records)

@@ -242,12 +242,19 @@ def _comparison(operator: str, left: Vector, right: Vector) -> Vector:
     compare = _COMPARE[operator]
     if operator in ("eq", "ne"):
         return lambda t: [compare(a, b) for a, b in zip(left(t), right(t), strict=True)]
-    # Ordering is for numbers and texts only (anything else: null), as the interpreter's.
-    comparable = visitor._is_comparable
     return lambda t: [
-        compare(a, b) if comparable(a) and comparable(b) else None
+        compare(a, b) if _comparable(a) and _comparable(b) else None
         for a, b in zip(left(t), right(t), strict=True)
     ]
+
+
+def _comparable(value: Any) -> bool:
+    """Whether `<` and the like compare `value` (a number or a text; anything else gives
+    null), by the interpreter's own rule; the usual types answered without it."""
+    return type(value) in _ORDERED or visitor._is_comparable(value)
+
+
+_ORDERED = frozenset({int, float, str})
 
 
 def _not(value: Any) -> bool:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from pathlib import Path
 from typing import Any
 
 import jmespath
@@ -109,3 +111,33 @@ def test_other_expressions_are_left_to_the_interpreter(
         assert query._selection is None, expression
         table, _ = index.load_table(root, query.fields())
         assert query.search_table(table) == jmespath.search(expression, records)
+
+
+def test_a_first_query_over_many_segments_reads_them_on_every_core_as_one_would(
+    tmp_path: Path,
+) -> None:
+    """Segments read from their records by forked workers (a first query over several
+    segments) give the records, the damaged ones and a cache that one process would."""
+    if len(os.sched_getaffinity(0)) < 2 or threading.active_count() > 1:
+        pytest.skip("one core, or threads running: segments are read in this process")
+    root = tmp_path / "runs"
+    records = []
+    for number in (1, 2, 1001, 2001, 2002, 3001, 5001):  # five segments of 1,000 ids
+        record = _record(number)
+        folder = root / record["id"]
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(json.dumps(record))
+        records.append(record)
+    (root / "2002" / "run.json").write_text("{not json")  # damaged
+    records.pop(4)
+    for path in root.glob("*/run.json"):
+        os.utime(path, (1e9, 1e9))  # old enough to be cached
+    expression = "[?a != `0`]"
+    expected = jmespath.search(expression, records)
+    for cache in ("cold", "warm"):
+        table, damaged = index.load_table(Archive(root), Query(expression).fields())
+        assert [bad.run_id for bad in damaged] == ["2002"], cache
+        assert Query(expression).search_table(table) == expected, cache
+        whole, _ = index.load(Archive(root))
+        assert whole == records, cache
+    assert len(list((root / ".cache").glob("*/*/index.marshal"))) == 5  # each cached

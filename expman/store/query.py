@@ -159,17 +159,21 @@ class Query:
     def search_table(self, table: Table) -> Any:
         """Evaluate over the records of `table` (`index.load_table`): `search(table.rows())`,
         without building the records a selection leaves out."""
-        if self._selection is not None:
-            _BUDGET.reset()
-            with contextlib.suppress(Exception):  # the interpreter says what is wrong
-                return complete_all(self._selection.search(table))
-        return self.search(table.rows())
+        selection = self._selection
+        selected = None if selection is None else selection.select(table)
+        if selection is None or selected is None:
+            return self.search(table.rows())
+        records = table.rows(selected)
+        return self._evaluate(lambda: selection.project(records))
 
     def search(self, data: Any) -> Any:
         """Evaluate over `data`; the result holds only complete records."""
+        return self._evaluate(lambda: self._compiled.search(data, options=_OPTIONS))
+
+    def _evaluate(self, evaluation: Callable[[], Any]) -> Any:
         _BUDGET.reset()
         try:
-            return complete_all(self._compiled.search(data, options=_OPTIONS))
+            return complete_all(evaluation())
         except exceptions.JMESPathError as e:
             raise QueryError(f"cannot evaluate {self.text!r}: {e}") from e
         except RecursionError as e:
@@ -201,9 +205,17 @@ class _Selection:
         vector = _vector(condition)
         return None if vector is None else cls(vector, what)
 
-    def search(self, table: Table) -> list[Any]:
-        selected = [i for i, value in enumerate(self._condition(table)) if truthy(value)]
-        records = table.rows(selected)
+    def select(self, table: Table) -> list[int] | None:
+        """The positions of the records the condition selects; None when evaluating it
+        raises (`1 < 'a'`): the interpreter then does as it would."""
+        try:
+            values = self._condition(table)
+        except Exception:  # answered (or refused) by the interpreter
+            return None
+        return [i for i, value in enumerate(values) if truthy(value)]
+
+    def project(self, records: list[Any]) -> list[Any]:
+        """`what` of each selected record, as a projection takes it (nulls left out)."""
         if self._what["type"] == "identity":
             return records
         interpreter = visitor.TreeInterpreter(_OPTIONS)
@@ -258,6 +270,7 @@ _ORDERED = frozenset({int, float, str})
 
 
 def _not(value: Any) -> bool:
+    """JMESPath's `!`: `!0` is false (0 is no false value in JMESPath)."""
     if visitor._is_actual_number(value) and value == 0:
         return False
     return not value

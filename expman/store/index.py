@@ -26,9 +26,11 @@ answer stale:
 - An index is used only when every `run.json` has the signature it holds (one `stat`
   each); otherwise the segment is read again from the run folders.
 
-Deleting `.cache/` costs one rebuild. A query loads only the fields its expression names.
-Records are `LazyRecord`s, which complete themselves from `run.json` as soon as anything
-else is asked of them.
+Deleting `.cache/` costs one rebuild; segments not cached are read from their records by
+forked workers, one a core, each by the rules above, when there are several. A query loads
+only the fields its expression names, by column (`load_table`: a `Table`). Records are
+`LazyRecord`s, which complete themselves from `run.json` as soon as anything else is asked
+of them.
 """
 
 from __future__ import annotations
@@ -194,20 +196,36 @@ class Table:
         plans: dict[int, tuple[tuple[str, ...], tuple[list[Any], ...]]] = {}
         rows = []
         paths, orders, complete = self.paths, self.orders, self.complete
-        for position in range(len(paths)) if positions is None else positions:
-            order = orders[position]
-            plan = plans.get(id(order))
-            if plan is None:
-                keys = tuple(key for key in order if key in self.columns)
-                plan = plans[id(order)] = (keys, tuple(lists[names.index(k)] for k in keys))
-            keys, taken_from = plan
-            taken = [column[position] for column in taken_from]
-            if ABSENT in taken:  # a field this record lacks
-                fields = {k: v for k, v in zip(keys, taken, strict=True) if type(v) is not tuple}
-            else:
-                fields = dict(zip(keys, taken, strict=True))
-            rows.append(LazyRecord(fields, paths[position], complete, order))
+        with _no_collector():
+            for position in range(len(paths)) if positions is None else positions:
+                order = orders[position]
+                plan = plans.get(id(order))
+                if plan is None:
+                    keys = tuple(key for key in order if key in self.columns)
+                    plan = plans[id(order)] = (keys, tuple(lists[names.index(k)] for k in keys))
+                keys, taken_from = plan
+                taken = [column[position] for column in taken_from]
+                if ABSENT in taken:  # a field this record lacks
+                    fields = {
+                        k: v for k, v in zip(keys, taken, strict=True) if type(v) is not tuple
+                    }
+                else:
+                    fields = dict(zip(keys, taken, strict=True))
+                rows.append(LazyRecord(fields, paths[position], complete, order))
         return rows
+
+
+@contextlib.contextmanager
+def _no_collector() -> Iterator[None]:
+    """Records hold no cycles: the collector, run again and again as they are made, only
+    doubled the time of reading them."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def load(archive: Archive, fields: Iterable[str] | None = None) -> tuple[list[Any], list[Damaged]]:
@@ -228,17 +246,10 @@ def load_table(
     segments: dict[int, list[str]] = {}
     for run_id in archive.ids():
         segments.setdefault(int(run_id) // SEGMENT, []).append(run_id)
-    # Records hold no cycles: the collector, run again and again as they are made, only
-    # doubled the time of reading them.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with _no_collector():
         found = _cached_segments(archive, segments, wanted)
         stale = [job for job in found.values() if isinstance(job, _Job)]
         rebuilt = dict(zip((job.number for job in stale), _rebuild_all(stale), strict=True))
-    finally:
-        if collecting:
-            gc.enable()
     table = Table(wanted is None)
     damaged: list[Damaged] = []
     for number, cached in found.items():

@@ -349,8 +349,7 @@ def _from_cache(
         keep = [p for p, run_id in enumerate(ids) if run_id not in damaged]
         paths, orders = [paths[p] for p in keep], [orders[p] for p in keep]
         columns = {name: [column[p] for p in keep] for name, column in columns.items()}
-    piece.paths, piece.orders = paths, orders
-    piece.columns = {name: columns[name] for name in sorted(columns)}
+    piece.paths, piece.orders, piece.columns = paths, orders, columns
     return piece, damaged
 
 
@@ -380,7 +379,7 @@ def _columns_from_records(
     return columns
 
 
-_PARALLEL = 2  # segments to read from records from which reading them takes every core
+_PARALLEL = 2  # segments to read from their records: from this many on, every core reads
 
 
 def _rebuild_all(jobs: list[_Job]) -> list[Piece]:

@@ -7,14 +7,23 @@ that builds it), and `jq -s` over the same run.json files, alternating. Targets 
 to jq in the same run): warm, 0.1 x at 10,000 runs and 0.04 x at 100,000; cold, and the first query
 after 10,000 new runs, 1 x. And `list --limit 10 --reverse` and `show last` at 110,000
 runs against the same commands at 1,000 runs: at most 1.5 x.
+
+With DuckDB installed (`pip install -e ".[bench]"`), what a data-savvy user would pick
+instead, at 100,000 runs: the same selection over a DuckDB table of the records' `id`,
+`vars` and `metrics` (warm: at most 3 x), and over DuckDB's `read_json` of the run.json
+files, which parses on every core (cold: at most 1 x). Each is a Python process that
+imports duckdb, as `expman query` is one that imports expman.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import random
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from functools import partial
@@ -80,6 +89,35 @@ def _expman(archive: Path) -> bytes:
     return subprocess.run(command, capture_output=True, check=True, env=ENV).stdout
 
 
+# The selection in SQL, over the fields it names (typed as the records hold them).
+_DUCK_COLUMNS = "{id: 'VARCHAR', vars: 'STRUCT(lr DOUBLE)', metrics: 'STRUCT(acc DOUBLE)'}"
+_DUCK_SELECT = (
+    "SELECT id FROM {} WHERE metrics.acc > 0.9 AND vars.lr < 0.01 ORDER BY CAST(id AS INTEGER)"
+)
+_DUCK = """\
+import json, sys, time, duckdb
+started = time.perf_counter()
+what, archive, database, columns, select = sys.argv[1:6]
+files = f"read_json('{archive}/*/run.json', columns={columns})"
+if what == "make":
+    duckdb.connect(database).execute(f"CREATE TABLE runs AS SELECT * FROM {files}")
+else:
+    source = "runs" if what == "table" else files
+    connection = duckdb.connect(database, read_only=True) if what == "table" else duckdb.connect()
+    rows = connection.execute(select.format(source)).fetchall()
+    print(json.dumps([row[0] for row in rows]))
+    print(time.perf_counter() - started)  # the query alone, without starting Python
+"""
+
+
+def _duckdb(what: str, archive: Path, database: Path) -> bytes:
+    """`make` the table, or select from the `table` or the `files` (read_json's glob):
+    the ids selected, then the seconds of the query alone, a line each."""
+    command = [sys.executable, "-c", _DUCK, what, str(archive), str(database)]
+    command += [_DUCK_COLUMNS, _DUCK_SELECT]
+    return subprocess.run(command, capture_output=True, check=True, env=ENV).stdout
+
+
 def _add_runs(archive: Path, count: int) -> None:
     """`count` more runs, cloned from the archive's last: as a sweep leaves them."""
     ids = sorted(int(p.name) for p in archive.iterdir() if p.name.isdigit())
@@ -100,6 +138,8 @@ def _reader(archive: Path, *args: str) -> float:
 WARM = {10_000: 0.1, 100_000: 0.04}  # x jq -s
 COLD = 1.0  # x jq -s: a first query, and the first after 10,000 new runs
 FLAT = 1.5  # list --limit 10 --reverse and show last, at 100,000 runs x at 1,000 runs
+DUCK_WARM = 3.0  # x a DuckDB table of the same records (issue "speed at study scale")
+DUCK_COLD = 1.0  # x DuckDB's read_json of the run.json files
 
 
 def main(sizes: tuple[int, ...] = (10_000, 100_000), repeat: int = 3) -> bool:
@@ -133,6 +173,8 @@ def main(sizes: tuple[int, ...] = (10_000, 100_000), repeat: int = 3) -> bool:
             met &= _ratio(f"{name}, warm", median(warm), median(jq), WARM[size])
             met &= _ratio(f"{name}, cold (no cache)", cold, median(jq), COLD)
             if size == max(sizes):
+                met &= _against_duckdb(archive, Path(tmp) / "runs.duckdb", ours, repeat)
+            if size == max(sizes):
                 _add_runs(archive, 10_000)
                 after = timed(lambda: _expman(archive), 1)[0]  # noqa: B023
                 jq_after = timed(lambda: _jq(archive), 1)[0]  # noqa: B023
@@ -149,6 +191,34 @@ def main(sizes: tuple[int, ...] = (10_000, 100_000), repeat: int = 3) -> bool:
 
 
 RACY = 2.1
+
+
+def _against_duckdb(archive: Path, database: Path, ours: list[str], repeat: int) -> bool:
+    """Warm against a DuckDB table, cold against DuckDB's read_json of the files,
+    alternating; True when both targets are met (or DuckDB is not installed)."""
+    if importlib.util.find_spec("duckdb") is None:
+        print("  (DuckDB not installed: pip install -e '.[bench]' for the DuckDB baselines)")
+        return True
+    _duckdb("make", archive, database)
+    assert json.loads(_duckdb("table", archive, database).splitlines()[0]) == ours, "disagree"
+    cache = archive / ".cache"
+    warm, table, cold, files, inside = [], [], [], [], []
+    for _ in range(repeat):
+        warm += timed(lambda: _expman(archive), 1)
+        table += timed(lambda: inside.append(_duckdb("table", archive, database)), 1)
+        shutil.rmtree(cache)
+        cold += timed(lambda: _expman(archive), 1)
+        files += timed(lambda: _duckdb("files", archive, database), 1)
+    alone = median([float(out.splitlines()[1]) for out in inside])
+    print(f"  against DuckDB, {repeat} rounds, alternating; load {os.getloadavg()}")
+    print(
+        f"  (the DuckDB table's query alone, without starting Python and importing duckdb: "
+        f"{alone:.3f} s; expman warm is {median(warm) / alone:.1f} x that)"
+    )
+    met = _ratio("  warm, against a DuckDB table", median(warm), median(table), DUCK_WARM)
+    return met & _ratio(
+        "  cold, against DuckDB's read_json", median(cold), median(files), DUCK_COLD
+    )
 
 
 def _ratio(name: str, figure: float, baseline: float, target: float) -> bool:

@@ -1,6 +1,13 @@
 """JMESPath over records: compiling with located errors, a few extra functions, and the
 record fields an expression names (so that only those need loading; see `index`).
 
+A selection of runs, `[?condition]` or `[?condition].what`, whose condition compares
+fields with `==`, `<`, ..., `&&`, `||` and `!`, is evaluated over the cache's columns
+(`Query.search_table`), a whole column at a time: no record is built for a run the
+condition leaves out, and no tree is walked per run. Anything else, and any condition that
+raises, is evaluated by JMESPath's own interpreter over the records (the columns give the
+same values the records hold, with JMESPath's own comparison rules).
+
 Extra functions (JMESPath has no regular expressions and no dates):
 
     matches(text, regex)   true when the regular expression matches somewhere in text
@@ -20,15 +27,15 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 import jmespath
-from jmespath import exceptions, functions
+from jmespath import exceptions, functions, visitor
 
 from expman.errors import QueryError
-from expman.store.index import LazyRecord, complete_all
+from expman.store.index import LazyRecord, Table, complete_all
 from expman.store.record import iso
 
 
@@ -143,6 +150,8 @@ class Query:
         except RecursionError as e:
             raise QueryError(f"invalid query: nested too deeply\n  {text[:80]}") from e
 
+        self._selection = _Selection.of(self._compiled.parsed)
+
     def fields(self) -> set[str]:
         """Every field name the expression mentions (a superset of the record fields used)."""
         return set(_field_names(self._compiled.parsed))
@@ -151,17 +160,164 @@ class Query:
         """The parsed expression: JMESPath's nodes, `{"type", "children", "value"}`."""
         return self._compiled.parsed
 
+    def search_table(self, table: Table) -> Any:
+        """Evaluate over the records of `table` (`index.load_table`): `search(table.rows())`,
+        without building the records a selection leaves out."""
+        selection = self._selection
+        selected = None if selection is None else selection.select(table)
+        if selection is None or selected is None:
+            return self.search(table.rows())
+        records = table.rows(selected)
+        return self._evaluate(lambda: selection.project(records))
+
     def search(self, data: Any) -> Any:
         """Evaluate over `data`; the result holds only complete records."""
+        return self._evaluate(lambda: self._compiled.search(data, options=_OPTIONS))
+
+    def _evaluate(self, evaluation: Callable[[], Any]) -> Any:
         _BUDGET.reset()
         try:
-            return complete_all(self._compiled.search(data, options=_OPTIONS))
+            return complete_all(evaluation())
         except exceptions.JMESPathError as e:
             raise QueryError(f"cannot evaluate {self.text!r}: {e}") from e
         except RecursionError as e:
             raise QueryError(f"cannot evaluate {self.text!r}: nested too deeply") from e
         except (ValueError, OverflowError, TypeError) as e:  # `[::0]`, a huge number
             raise QueryError(f"cannot evaluate {self.text!r}: {e}") from e
+
+
+Column = list[Any]
+Vector = Callable[[Table], Column]  # one value per record of a table
+
+
+class _Selection:
+    """`[?condition].what` over a table: the condition a column at a time, `what` (by
+    JMESPath's interpreter) only on the records it selects."""
+
+    def __init__(self, condition: Vector, what: dict[str, Any]) -> None:
+        self._condition = condition
+        self._what = what
+
+    @classmethod
+    def of(cls, parsed: dict[str, Any]) -> _Selection | None:
+        """The selection `parsed` is, or None when it is something else."""
+        if parsed["type"] != "filter_projection":
+            return None
+        whole, what, condition = parsed["children"]
+        if whole["type"] != "identity":
+            return None
+        vector = _vector(condition)
+        return None if vector is None else cls(vector, what)
+
+    def select(self, table: Table) -> list[int] | None:
+        """The positions of the records the condition selects; None when evaluating it
+        raises (`1 < 'a'`): the interpreter then does as it would."""
+        try:
+            values = self._condition(table)
+        except Exception:  # answered (or refused) by the interpreter
+            return None
+        return [i for i, value in enumerate(values) if truthy(value)]
+
+    def project(self, records: list[Any]) -> list[Any]:
+        """`what` of each selected record, as a projection takes it (nulls left out)."""
+        if self._what["type"] == "identity":
+            return records
+        interpreter = visitor.TreeInterpreter(_OPTIONS)
+        found = (interpreter.visit(self._what, record) for record in records)
+        return [value for value in found if value is not None]
+
+
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = visitor.TreeInterpreter.COMPARATOR_FUNC
+
+
+def _vector(node: dict[str, Any]) -> Vector | None:
+    """`node` evaluated for every record of a table at once; None for an expression that
+    is not a comparison of fields and literals joined by `&&`, `||` and `!`."""
+    kind = node["type"]
+    if kind == "literal":
+        constant = node["value"]
+        return lambda table: [constant] * len(table)
+    if kind in ("and_expression", "or_expression", "comparator"):
+        left, right = (_vector(child) for child in node["children"])
+        if left is None or right is None:
+            return None
+        if kind == "comparator":
+            return _comparison(node["value"], left, right)
+        if kind == "and_expression":
+            return lambda t: [b if truthy(a) else a for a, b in zip(left(t), right(t), strict=True)]
+        return lambda t: [a if truthy(a) else b for a, b in zip(left(t), right(t), strict=True)]
+    if kind == "not_expression":
+        inner = _vector(node["children"][0])
+        if inner is None:
+            return None
+        return lambda table: [_not(value) for value in inner(table)]
+    return _path(node)
+
+
+def _comparison(operator: str, left: Vector, right: Vector) -> Vector:
+    compare = _COMPARE[operator]
+    if operator in ("eq", "ne"):
+        return lambda t: [compare(a, b) for a, b in zip(left(t), right(t), strict=True)]
+    return lambda t: [
+        compare(a, b) if _comparable(a) and _comparable(b) else None
+        for a, b in zip(left(t), right(t), strict=True)
+    ]
+
+
+def _comparable(value: Any) -> bool:
+    """Whether `<` and the like compare `value` (a number or a text; anything else gives
+    null), by the interpreter's own rule; the usual types answered without it."""
+    return type(value) in _ORDERED or visitor._is_comparable(value)
+
+
+_ORDERED = frozenset({int, float, str})
+
+
+def _not(value: Any) -> bool:
+    """JMESPath's `!`: `!0` is false (0 is no false value in JMESPath)."""
+    if visitor._is_actual_number(value) and value == 0:
+        return False
+    return not value
+
+
+def _path(node: dict[str, Any], inner: Vector | None = None) -> Vector | None:
+    """Fields and indexes (`metrics.acc`, `tags[0]`) taken from `inner`'s values, or from
+    the records themselves (None)."""
+    kind = node["type"]
+    if kind == "field":
+        return _column(node["value"]) if inner is None else _field(inner, node["value"])
+    if kind == "subexpression":
+        vector = inner
+        for child in node["children"]:
+            vector = _path(child, vector)
+            if vector is None:
+                return None
+        return vector
+    if kind == "index_expression":
+        head, index = node["children"]
+        vector = _path(head, inner)
+        if vector is None or index["type"] != "index":
+            return None
+        return _index(vector, index["value"])
+    return None
+
+
+def _column(name: str) -> Vector:
+    """A field of the records: null where a record lacks it."""
+    return lambda table: (
+        [None if type(value) is tuple else value for value in table.columns.get(name, ())]
+        or [None] * len(table)
+    )
+
+
+def _field(inner: Vector, name: str) -> Vector:
+    return lambda table: [v.get(name) if type(v) is dict else None for v in inner(table)]
+
+
+def _index(inner: Vector, at: int) -> Vector:
+    return lambda table: [
+        v[at] if type(v) is list and -len(v) <= at < len(v) else None for v in inner(table)
+    ]
 
 
 def _canonical(value: Any) -> str:

@@ -281,7 +281,7 @@ def test_diff(example: Path, run_cli: RunCli) -> None:
     assert "  -  MOMENTUM: 0.0\n  +  MOMENTUM: 0.9\n" in out  # the archived expfiles
     assert "  acc   0.85  0.94  +0.09\n" in out
     code, out, _ = run_cli("diff", "5", "6")
-    assert "run 0005 -> run 0006\nstatus: failed -> succeeded\nenvironment: same\nvars\n" in out  # first
+    assert "run 0005 -> run 0006\nstatus: failed -> succeeded\nenvironment: same\nvars\n" in out
     assert "code: commit" in out and "code.patch" in out and "+an untracked note" in out
 
 

@@ -17,10 +17,10 @@ def query(*, archive: Path, expression: str, fmt: str, streams: tuple[TextIO, Te
     """Print the result; a bad expression is a `QueryError` (exit 2)."""
     out, err = streams
     compiled = Query(expression)
-    records, damaged = index.load(Archive(archive), compiled.fields())
+    records, damaged = index.load_table(Archive(archive), compiled.fields())
     report_damaged(damaged, err)
-    result = compiled.search(records)
-    report_mistakes(mistakes.warnings(compiled, records), err)
+    result = compiled.search_table(records)
+    report_mistakes(mistakes.warnings(compiled, records.one_by_one()), err)
     try:
         text = formats.render(result, fmt, terminal=bool(getattr(out, "isatty", bool)()))
     except TypeError as e:  # `&id` alone: an expression reference is no JSON value

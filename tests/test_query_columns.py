@@ -1,0 +1,155 @@
+"""A selection evaluated over the cache's columns (`Query.search_table`) answers what
+JMESPath's own interpreter answers over the records, for any condition and any values:
+numbers, booleans, texts, nulls, lists, objects and absent fields side by side."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jmespath
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from expman.errors import QueryError
+from expman.store import index
+from expman.store.archive import Archive
+from expman.store.query import Query
+
+VALUES: list[Any] = [0, 1, 0.5, -2, True, False, None, "", "a", "b", [], [1, "a"], {}, {"x": 1}]
+FIELDS = ("a", "b", "nested")
+BIN = Path(sys.executable).parent
+
+
+def _record(number: int) -> dict[str, Any]:
+    """A record whose fields take every kind of value, some absent, some nested."""
+    record: dict[str, Any] = {"id": f"{number:04d}"}
+    for position, name in enumerate(FIELDS[:2]):
+        pick = (number * (position + 3)) % (len(VALUES) + 1)
+        if pick < len(VALUES):  # the last pick: the field is absent
+            record[name] = VALUES[pick]
+    if number % 3:
+        record["nested"] = {"x": VALUES[number % len(VALUES)], "list": VALUES[: number % 5]}
+    return record
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Archive, list[dict[str, Any]]]:
+    root = tmp_path_factory.mktemp("columns") / "runs"
+    records = [_record(number) for number in range(1, 2 * len(VALUES) + 2)]
+    for record in records:
+        folder = root / record["id"]
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(json.dumps(record))
+        os.utime(folder / "run.json", (1e9, 1e9))  # old enough to be cached
+    return Archive(root), records
+
+
+_PATHS = ["a", "b", "nested", "nested.x", "nested.list[0]", "nested.list[-1]", "a.x", "b[0]"]
+_LITERALS = ["`0`", "`1`", "`0.5`", "`true`", "`false`", "`null`", "''", "'a'", "`[]`", "`{}`"]
+_OPERATORS = ["==", "!=", "<", "<=", ">", ">="]
+
+leaves = st.one_of(
+    st.sampled_from(_PATHS),
+    st.builds(
+        "{} {} {}".format,
+        st.sampled_from(_PATHS),
+        st.sampled_from(_OPERATORS),
+        st.sampled_from(_PATHS + _LITERALS),
+    ),
+)
+conditions = st.recursive(
+    leaves,
+    lambda inner: st.one_of(
+        st.builds("!({})".format, inner),
+        st.builds("({}) && ({})".format, inner, inner),
+        st.builds("({}) || ({})".format, inner, inner),
+    ),
+    max_leaves=4,
+)
+
+
+def _interpreted(expression: str, records: list[dict[str, Any]]) -> Any:
+    try:
+        return jmespath.search(expression, records)
+    except (jmespath.exceptions.JMESPathError, TypeError):  # `1 < 'a'`
+        return "error"
+
+
+def _by_columns(expression: str, archive: Archive) -> Any:
+    query = Query(expression)
+    assert query._selection is not None, expression  # the columns' way is taken
+    table, damaged = index.load_table(archive, query.fields())
+    assert damaged == []
+    try:
+        return query.search_table(table)
+    except QueryError:
+        return "error"
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(condition=conditions, what=st.sampled_from(["", ".id", ".nested.x", ".[id, a]"]))
+def test_a_selection_by_columns_agrees_with_the_interpreter(
+    archive: tuple[Archive, list[dict[str, Any]]], condition: str, what: str
+) -> None:
+    root, records = archive
+    expression = f"[?{condition}]{what}"
+    assert _by_columns(expression, root) == _interpreted(expression, records)
+
+
+def test_other_expressions_are_left_to_the_interpreter(
+    archive: tuple[Archive, list[dict[str, Any]]],
+) -> None:
+    root, records = archive
+    for expression in ("[?length(@) > `1`].id", "[?@.a == `1`]", "[?a == `1`] | [0]", "[].id"):
+        query = Query(expression)
+        assert query._selection is None, expression
+        table, _ = index.load_table(root, query.fields())
+        assert query.search_table(table) == jmespath.search(expression, records)
+
+
+@pytest.mark.slow  # six commands
+def test_a_first_query_over_many_segments_reads_them_on_every_core_as_one_would(
+    tmp_path: Path,
+) -> None:
+    """Segments read from their records by forked workers (a first `expman query` over
+    several segments, in a process of its own: no other thread) give the records, the
+    damaged ones and the cache that one process would."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: segments are read in the query's own process")
+    root = tmp_path / "runs"
+    records = []
+    for number in (1, 2, 1001, 2001, 2002, 3001, 5001):  # five segments of 1,000 ids
+        record = _record(number)
+        folder = root / record["id"]
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(json.dumps(record))
+        records.append(record)
+    (root / "2002" / "run.json").write_text("{not json")  # damaged
+    records.pop(4)
+    for path in root.glob("*/run.json"):
+        os.utime(path, (1e9, 1e9))  # old enough to be cached
+    for expression in ("[?a != `0`]", "@"):
+        expected = jmespath.search(expression, records)
+        for cache in ("cold", "warm"):
+            shutil.rmtree(root / ".cache", ignore_errors=cache == "cold")
+            if cache == "warm":
+                _query(root, expression)  # builds it
+            found, err = _query(root, expression)
+            assert found == expected, (expression, cache)
+            assert err.count("skipped") == 1 and "2002" in err, (expression, cache)
+    assert len(list((root / ".cache").glob("*/*/index.marshal"))) == 5  # each cached
+
+
+def _query(root: Path, expression: str) -> tuple[Any, str]:
+    command = [str(BIN / "expman"), "query", "--archive", str(root), expression]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout), done.stderr

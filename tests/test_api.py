@@ -36,7 +36,8 @@ import json, os
 lr, depth = float(os.environ["LR"]), int(os.environ["DEPTH"])
 with open(os.environ["EXPMAN_METRICS"], "a") as f:
     for step in range(50):
-        f.write(json.dumps({"step": step, "loss": lr / (step + 1), "acc": step * depth / 100}) + "\\n")
+        point = {"step": step, "loss": lr / (step + 1), "acc": step * depth / 100}
+        f.write(json.dumps(point) + "\\n")
 json.dump({"acc": lr * depth, "nested": {"f1": 0.5}, "seen": [1, 2]}, open("metrics.json", "w"))
 open("model.txt", "w").write("weights")
 """
@@ -76,7 +77,8 @@ def study(made: Path, tmp_path: Path) -> Path:
 def test_runs_are_a_table_of_columns_named_by_the_rule(made: Path) -> None:
     table = expman.open(made).runs()
     assert table.column("id") == ["0001", "0002", "0003", "0004", "0005"]
-    assert table.columns[:7] == ["id", "experiment", "status", "started", "duration", "tags", "notes"]
+    first_columns = ["id", "experiment", "status", "started", "duration", "tags", "notes"]
+    assert table.columns[:7] == first_columns
     for name in ("vars.LR", "vars.DEPTH", "metrics.acc", "metrics.nested.f1", "sweep.id"):
         assert name in table.columns
     assert {"series.loss.min", "series.loss.last", "series.acc.max"} <= set(table.columns)
@@ -215,9 +217,8 @@ def test_series_in_long_format_with_run_columns(made: Path) -> None:
     assert list(lr["vars.LR"].unique()) == [0.3]
     assert list(lr["value"]) == [0.3 / (s + 1) for s in range(50)]
     sampled = archive.series(swept, metrics=["loss"]).to_pandas()  # 50 points: all kept
-    pandas.testing.assert_frame_equal(
-        sampled, frame[frame.metric == "loss"][["id", "step", "metric", "value"]].reset_index(drop=True)
-    )
+    loss = frame[frame.metric == "loss"][["id", "step", "metric", "value"]]
+    pandas.testing.assert_frame_equal(sampled, loss.reset_index(drop=True))
 
 
 def test_notebook_html_is_escaped_as_the_report_escapes(made: Path) -> None:

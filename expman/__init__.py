@@ -14,6 +14,14 @@ import os as _os
 __version__ = "0.1.0"
 
 _warned: set[str] = set()
+TYPE_CHECKING = False  # typing's own costs an import; type checkers know this name
+if TYPE_CHECKING:  # the lazy names' types, for type checkers only
+    from expman.api import Archive as Archive
+    from expman.api import DamagedRecordWarning as DamagedRecordWarning
+    from expman.api import Run as Run
+    from expman.api import Table as Table
+    from expman.api import open as open
+
 _API = frozenset(["open", "Archive", "Run", "Table", "DamagedRecordWarning"])
 
 

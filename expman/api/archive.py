@@ -71,10 +71,10 @@ class Archive:
         records = self._records(needed | (condition.fields() if condition else set()))
         if condition is not None:
             records = [r for r in records if truthy(condition.search(r))]
-        rows = [_row(r, needed) for r in records]
-        present = {name for row in rows for name in row}
-        names = naming.default(present) if asked is None else naming.expand(asked, present)
-        return Table(names, {name: [row.get(name) for row in rows] for name in names})
+        data = _columns(records, needed)
+        names = naming.default(data) if asked is None else naming.expand(asked, data)
+        absent = [None] * len(records)
+        return Table(names, {name: data.get(name) or list(absent) for name in names})
 
     def run(self, name: str) -> Run:
         """One run: `0007`, `7`, `last` or `last~2`; `ArchiveError` when there is no
@@ -103,8 +103,10 @@ class Archive:
     def _chosen(self, runs: Table | Iterable[str] | None) -> dict[str, None]:
         if runs is None:
             return dict.fromkeys(self._store.ids())
-        ids = runs.column("id") if isinstance(runs, Table) else runs
-        return dict.fromkeys(self._store.resolve(str(i)) for i in ids)
+        listed = set(self._store.ids())
+        asked = runs.column("id") if isinstance(runs, Table) else runs
+        # An id the archive lists is taken as it is (a name is resolved: one listing each).
+        return dict.fromkeys(i if i in listed else self._store.resolve(str(i)) for i in asked)
 
     def _records(self, fields: set[str]) -> list[Any]:
         records, damaged = index.load(self._store, fields)
@@ -113,11 +115,18 @@ class Archive:
         return records
 
 
-def _row(record: index.LazyRecord, fields: set[str]) -> dict[str, Any]:
-    cells: dict[str, Any] = {"id": record.folder}
-    for field in fields:
-        if field != "id":
+def _columns(records: list[index.LazyRecord], fields: set[str]) -> dict[str, list[Any]]:
+    """Every column the `fields` of the records give (the naming rule), top to bottom."""
+    count = len(records)
+    data: dict[str, list[Any]] = {"id": [r.folder for r in records]}
+    for field in sorted(fields - {"id"}):
+        for position, record in enumerate(records):
             value = record.get(field, _MISSING)
-            if value is not _MISSING:
-                cells.update(naming.flatten(field, value))
-    return cells
+            if value is _MISSING:
+                continue
+            for name, cell in naming.flatten(field, value).items():
+                column = data.get(name)
+                if column is None:
+                    column = data[name] = [None] * count
+                column[position] = cell
+    return data

@@ -35,26 +35,26 @@ def top_fields(names: Iterable[str]) -> set[str]:
 
 def flatten(field: str, value: Any) -> dict[str, Any]:
     """The cells that one record field gives, by column name."""
-    if field == "notes":
-        texts = [n.get("text") for n in value if isinstance(n, dict)] if _is_list(value) else None
-        return {"notes": texts}
+    if type(value) is not dict:
+        if field == "notes" and type(value) is list:
+            return {"notes": [n.get("text") for n in value if isinstance(n, dict)]}
+        return {field: value}
     cells: dict[str, Any] = {}
-    _into(cells, field, value, field in _NUMERIC)
+    _into(cells, field + ".", value, field in _NUMERIC)
     return cells
 
 
-def _into(cells: dict[str, Any], name: str, value: Any, numeric: bool) -> None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _into(cells, f"{name}.{key}", item, numeric)
-    elif numeric and isinstance(value, str) and value in _NON_FINITE:
-        cells.setdefault(name, _NON_FINITE[value])
-    else:
-        cells.setdefault(name, value)  # `{"a.b": 1}` beside `{"a": {"b": 2}}`: the first
-
-
-def _is_list(value: Any) -> bool:
-    return isinstance(value, list)
+def _into(cells: dict[str, Any], prefix: str, value: dict[str, Any], numeric: bool) -> None:
+    for key, item in value.items():
+        name = prefix + key
+        if type(item) is dict:
+            _into(cells, name + ".", item, numeric)
+        elif name in cells:
+            continue  # `{"a.b": 1}` beside `{"a": {"b": 2}}`: the first in key order
+        elif numeric and type(item) is str and item in _NON_FINITE:
+            cells[name] = _NON_FINITE[item]
+        else:
+            cells[name] = item
 
 
 def default(present: Iterable[str]) -> list[str]:

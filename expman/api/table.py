@@ -28,7 +28,7 @@ class Table:
 
     def column(self, name: str) -> list[Any]:
         """The cells of one column, top to bottom (`KeyError` when there is none)."""
-        return self._data[name]
+        return list(self._data[name])
 
     def rows(self) -> list[dict[str, Any]]:
         """Each row as a dict from column name to cell, in column order."""

@@ -315,3 +315,21 @@ def test_reading_waits_for_no_writer(study: Path) -> None:
         )
         locks.communicate("")
     assert done.returncode == 0 and done.stdout == "500\n", done.stderr
+
+
+def test_the_naming_rule_on_values_records_hold() -> None:
+    from expman.api.columns import expand, flatten
+
+    metrics = flatten("metrics", {"loss": "NaN", "gain": "-Infinity", "top": {"k": [1, 2]}})
+    assert str(metrics["metrics.loss"]) == "nan" and metrics["metrics.gain"] == float("-inf")
+    assert metrics["metrics.top.k"] == [1, 2]
+    assert flatten("vars", {"NAME": "NaN"}) == {"vars.NAME": "NaN"}  # a var's text stays text
+    assert flatten("metrics", None) == {} and flatten("metrics", {}) == {}
+    assert flatten("metrics", {"a.b": 1, "a": {"b": 2}}) == {"metrics.a.b": 1}  # the first
+    assert flatten("notes", [{"text": "x", "at": "2026"}]) == {"notes": ["x"]}
+    assert flatten("status", "failed") == {"status": "failed"}
+    assert expand(["vars", "id"], ["id", "vars.B", "vars.A", "varsity"]) == [
+        "vars.A",
+        "vars.B",
+        "id",
+    ]

@@ -5,6 +5,8 @@
   `series.loss.min`, `sweep.id`. An empty object gives no column.
 - A list stays one cell holding the list, never spread over columns: `tags` is
   `["good"]`, a metric `[1, 2]` is `[1, 2]`. `notes` is the list of the notes' texts.
+- Any other value is one cell under its field's name (`status`, `duration`); a null one
+  is as if absent (a failed run's `metrics: null` adds no `metrics` column).
 - `id` is the run folder's name (what the archive lists), whatever the record says.
 - Numbers JSON cannot hold are kept in records as the texts `"NaN"`, `"Infinity"` and
   `"-Infinity"`; under `metrics.` and `series.` they are floats again.
@@ -36,6 +38,8 @@ def top_fields(names: Iterable[str]) -> set[str]:
 def flatten(field: str, value: Any) -> dict[str, Any]:
     """The cells that one record field gives, by column name."""
     if type(value) is not dict:
+        if value is None:
+            return {}  # as if absent: `metrics: null` beside `metrics.acc` gives no column
         if field == "notes" and type(value) is list:
             return {"notes": [n.get("text") for n in value if isinstance(n, dict)]}
         return {field: value}

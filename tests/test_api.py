@@ -333,3 +333,29 @@ def test_the_naming_rule_on_values_records_hold() -> None:
         "vars.B",
         "id",
     ]
+
+
+def test_every_public_name_is_in_the_reference(made: Path) -> None:
+    """docs/python-api.md names every public name of the API: each of `expman.api`'s,
+    and each public method and attribute of its classes as `Class.name`."""
+    import expman.api
+
+    reference = (Path(__file__).resolve().parent.parent / "docs" / "python-api.md").read_text()
+    archive = expman.open(made)
+    instances = {
+        "Archive": archive,
+        "Table": archive.runs(),
+        "Run": archive.run("1"),
+        "DamagedRecordWarning": expman.DamagedRecordWarning(),
+    }
+    missing = []
+    for name in expman.api.__all__:
+        title = "`expman.open(" if name == "open" else f"`{name}`"
+        if title not in reference:
+            missing.append(name)
+        if name in instances:
+            public = {a for a in dir(instances[name]) if not a.startswith("_")}
+            public -= set(dir(Warning))  # a warning's own: args, with_traceback
+            missing += [f"{name}.{a}" for a in sorted(public) if f"`{name}.{a}" not in reference]
+    assert set(expman.api.__all__) == set(instances) | {"open"}
+    assert not missing, f"not in docs/python-api.md: {missing}"

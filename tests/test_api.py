@@ -359,3 +359,27 @@ def test_every_public_name_is_in_the_reference(made: Path) -> None:
             missing += [f"{name}.{a}" for a in sorted(public) if f"`{name}.{a}" not in reference]
     assert set(expman.api.__all__) == set(instances) | {"open"}
     assert not missing, f"not in docs/python-api.md: {missing}"
+
+
+def test_a_run_in_flight_shows_its_live_series_without_a_torn_last_line(study: Path) -> None:
+    folder = study / "runs" / "0001"
+    for name in ("series.jsonl", "series.sampled.json"):
+        (folder / name).unlink()
+    (folder / "live").mkdir()
+    (folder / "live" / "series.jsonl").write_text(
+        '{"step": 0, "loss": 3}\nnot json\n{"step": 1, "loss": 2}\n{"step": 2, "lo'
+    )
+    for sampled in (True, False):
+        curve = expman.open(study).run("1").series(sampled=sampled)
+        assert [(r["step"], r["value"]) for r in curve] == [(0, 3), (1, 2)]
+
+
+def test_a_sampled_file_that_is_a_link_is_not_followed(study: Path, tmp_path: Path) -> None:
+    forged = tmp_path / "forged.json"
+    forged.write_text('{"loss": {"step": [0], "value": [42]}}')
+    sampled = study / "runs" / "0001" / "series.sampled.json"
+    sampled.unlink()
+    sampled.symlink_to(forged)
+    curve = expman.open(study).run("1").series(metrics=["loss"])
+    assert 42 not in curve.column("value")
+    assert curve.column("value") == [0.2 / (s + 1) for s in range(50)]  # from series.jsonl

@@ -26,9 +26,7 @@ def curves(folder: Path, sampled: bool) -> dict[str, Curve]:
         reader = series.Reader(path, series.BUCKETS if sampled else series.FULL)
         reader.poll(complete=path.parent == folder)  # a live file's last line may be torn
         if reader.offset:
-            if sampled:
-                points = reader.sampled()
-                return {name: (p["step"], p["value"]) for name, p in points.items()}
+            reader.sampled()  # each curve down to its final size (none for `FULL`)
             return {n: (s.steps, s.values) for n, s in sorted(reader.samplers.items())}
     return {}
 

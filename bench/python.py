@@ -29,6 +29,7 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 import tempfile
 import tracemalloc
 from collections.abc import Callable
@@ -101,6 +102,14 @@ def _api(archive: Path) -> Any:
     import expman
 
     return expman.open(archive).runs(columns=COLUMNS).to_pandas()
+
+
+def _cache_alone(archive: Path) -> None:
+    """Only the record cache's answer (the fields the columns name): the floor of row 2."""
+    from expman.store import index
+    from expman.store.archive import Archive
+
+    index.load(Archive(archive), {c.split(".")[0] for c in COLUMNS})
 
 
 def _query_process(archive: Path) -> None:
@@ -203,78 +212,91 @@ def _curves(archive: Path, count: int, sampled: bool) -> Any:
     return expman.open(archive).series(ids, sampled=sampled).to_pandas()
 
 
-def main() -> None:
+def main(sections: list[str]) -> None:
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="expman-bench-python-") as tmp:
         root = Path(tmp)
         real = _real_record(root)
-        archive = root / "runs"
-        archive.mkdir()
-        _write_runs(archive, real, 1, RUNS)
-        _api(archive)  # the cache, made once
-        assert list(_api(archive)["id"]) == list(_plain_loop(archive)["id"])
+        if "runs" in sections:
+            _runs_rows(root, real)
+        if "curves" in sections:
+            _curves_rows(root, real)
 
-        medians = _alternate(
-            ROUNDS,
-            {
-                "api": lambda: _api(archive),
-                "query": lambda: _query_process(archive),
-                "loop": lambda: _plain_loop(archive),
-            },
-        )
-        print(f"\n{RUNS:,} runs x {len(COLUMNS)} columns into pandas, cache warm")
-        report("read API", medians["api"], "s", "expman query as a process", medians["query"])
-        report("read API", medians["api"], "s", "json_normalize loop", medians["loop"])
-        print("  targets: <= 1.3 x expman query; <= 0.05 x the loop (20 x faster)")
 
-        peak, size = _memory(archive)
-        print(
-            f"peak memory building the frame: {peak / 1e6:.0f} MB; the frame: "
-            f"{size / 1e6:.0f} MB (ratio {peak / size:.2f}, target < 2)"
-        )
+def _runs_rows(root: Path, real: dict[str, Any]) -> None:
+    """Rows 1-3 and the memory."""
+    archive = root / "runs"
+    archive.mkdir()
+    _write_runs(archive, real, 1, RUNS)
+    _api(archive)  # the cache, made once
+    assert list(_api(archive)["id"]) == list(_plain_loop(archive)["id"])
 
-        _write_runs(archive, real, RUNS + 1, NEW_RUNS)
+    medians = _alternate(
+        ROUNDS,
+        {
+            "api": lambda: _api(archive),
+            "query": lambda: _query_process(archive),
+            "loop": lambda: _plain_loop(archive),
+            "floor": lambda: _cache_alone(archive),
+        },
+    )
+    print(f"\n{RUNS:,} runs x {len(COLUMNS)} columns into pandas, cache warm")
+    report("read API", medians["api"], "s", "expman query as a process", medians["query"])
+    report("read API", medians["api"], "s", "json_normalize loop", medians["loop"])
+    report("record cache alone", medians["floor"], "s", "json_normalize loop", medians["loop"])
+    print("  targets: <= 1.3 x expman query; <= 0.05 x the loop (20 x faster)")
+
+    peak, size = _memory(archive)
+    print(
+        f"peak memory building the frame: {peak / 1e6:.0f} MB; the frame: "
+        f"{size / 1e6:.0f} MB (ratio {peak / size:.2f}, target < 2)"
+    )
+
+    _write_runs(archive, real, RUNS + 1, NEW_RUNS)
+    _api(archive)
+
+    def first_after_new() -> None:
+        _forget_newest(archive, NEW_RUNS)
         _api(archive)
 
-        def first_after_new() -> None:
-            _forget_newest(archive, NEW_RUNS)
-            _api(archive)
+    medians = _alternate(ROUNDS, {"api": first_after_new, "loop": lambda: _plain_loop(archive)})
+    print(f"\nfirst call after {NEW_RUNS:,} new runs ({RUNS + NEW_RUNS:,} in all)")
+    report("read API", medians["api"], "s", "json_normalize loop", medians["loop"])
+    print("  target: <= 0.33 x the loop (3 x faster)")
 
-        medians = _alternate(ROUNDS, {"api": first_after_new, "loop": lambda: _plain_loop(archive)})
-        print(f"\nfirst call after {NEW_RUNS:,} new runs ({RUNS + NEW_RUNS:,} in all)")
-        report("read API", medians["api"], "s", "json_normalize loop", medians["loop"])
-        print("  target: <= 0.33 x the loop (3 x faster)")
 
-        curves = _series_archive(root, real, 1000, 100, 10_000)
-        full = _curves(curves, 100, sampled=False)
-        assert len(full) == len(_read_json_lines(curves, 100)) * len(CURVES)
-        medians = _alternate(
-            ROUNDS,
-            {
-                "api": lambda: _curves(curves, 100, sampled=False),
-                "loop": lambda: _read_json_lines(curves, 100),
-                "floor": lambda: _json_floor(curves, 100, "series.jsonl"),
-            },
-        )
-        print("\n100 runs x 3 metrics x 10,000 steps, full series, long format")
-        report("read API", medians["api"], "s", "read_json(lines=True) per file", medians["loop"])
-        report("json.loads alone", medians["floor"], "s", "the same", medians["loop"])
-        print("  target: <= 0.5 x")
+def _curves_rows(root: Path, real: dict[str, Any]) -> None:
+    """Rows 4 and 5."""
+    curves = _series_archive(root, real, 1000, 100, 10_000)
+    full = _curves(curves, 100, sampled=False)
+    assert len(full) == len(_read_json_lines(curves, 100)) * len(CURVES)
+    medians = _alternate(
+        ROUNDS,
+        {
+            "api": lambda: _curves(curves, 100, sampled=False),
+            "loop": lambda: _read_json_lines(curves, 100),
+            "floor": lambda: _json_floor(curves, 100, "series.jsonl"),
+        },
+    )
+    print("\n100 runs x 3 metrics x 10,000 steps, full series, long format")
+    report("read API", medians["api"], "s", "read_json(lines=True) per file", medians["loop"])
+    report("json.loads alone", medians["floor"], "s", "the same", medians["loop"])
+    print("  target: <= 0.5 x")
 
-        medians = _alternate(
-            ROUNDS,
-            {
-                "api": lambda: _curves(curves, 1000, sampled=True),
-                "loop": lambda: _sampled_loop(curves, 1000),
-                "floor": lambda: _json_floor(curves, 1000, "series.sampled.json"),
-            },
-        )
-        print("\n1,000 runs x 3 metrics, down-sampled series, long format")
-        report("read API", medians["api"], "s", "json.load + DataFrame per file", medians["loop"])
-        report("json.loads alone", medians["floor"], "s", "the same", medians["loop"])
-        print("  target: <= 0.3 x")
+    medians = _alternate(
+        ROUNDS,
+        {
+            "api": lambda: _curves(curves, 1000, sampled=True),
+            "loop": lambda: _sampled_loop(curves, 1000),
+            "floor": lambda: _json_floor(curves, 1000, "series.sampled.json"),
+        },
+    )
+    print("\n1,000 runs x 3 metrics, down-sampled series, long format")
+    report("read API", medians["api"], "s", "json.load + DataFrame per file", medians["loop"])
+    report("json.loads alone", medians["floor"], "s", "the same", medians["loop"])
+    print("  target: <= 0.3 x")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:] or ["runs", "curves"])  # `python -m bench.python curves`: rows 4-5

@@ -42,7 +42,7 @@ class Run:
         named = self.record.get("outputs")
         entries = named if isinstance(named, list) else []
         paths = [e.get("path") for e in entries if isinstance(e, dict) and "link" not in e]
-        return {p: path for p in paths if (path := self._file(f"outputs/{p}")) if inside(p)}
+        return {p: path for p in paths if inside(p) and (path := self._file(f"outputs/{p}"))}
 
     def logs(self) -> dict[str, Path]:
         """The log files of the last attempt's steps, by path in the run folder

@@ -56,17 +56,14 @@ class Table:
         return html.table(self.columns, [[row[c] for c in self.columns] for row in self.rows()])
 
 
-class MissingPackageError(ModuleNotFoundError):
-    """An optional package a method needs is not installed."""
-
-
 def _optional(package: str, method: str) -> Any:
+    """The optional package, imported; a `ModuleNotFoundError` naming it otherwise."""
     import importlib
 
     try:
         return importlib.import_module(package)
     except ModuleNotFoundError as e:
-        raise MissingPackageError(
+        raise ModuleNotFoundError(
             f"Table.{method}() needs {package}, which is not installed: pip install {package}",
             name=package,
         ) from e

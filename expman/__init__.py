@@ -4,6 +4,9 @@
 of metric series to the file named by `EXPMAN_METRICS`. Importing expman costs next to
 nothing (nothing is imported until `log` is first called), and outside expman (no
 `EXPMAN_METRICS`) `log` does nothing.
+
+`expman.open(path)` reads an archive from Python (`expman.api`): the read API is imported
+when one of its names is first asked of the package, so `import expman` stays as cheap.
 """
 
 import os as _os
@@ -11,6 +14,24 @@ import os as _os
 __version__ = "0.1.0"
 
 _warned: set[str] = set()
+TYPE_CHECKING = False  # typing's own costs an import; type checkers know this name
+if TYPE_CHECKING:  # the lazy names' types, for type checkers only
+    from expman.api import Archive as Archive
+    from expman.api import DamagedRecordWarning as DamagedRecordWarning
+    from expman.api import Run as Run
+    from expman.api import Table as Table
+    from expman.api import open as open
+
+_API = frozenset(["open", "Archive", "Run", "Table", "DamagedRecordWarning"])
+
+
+def __getattr__(name: str) -> object:
+    """The read API's names, imported when first asked (`expman.open`)."""
+    if name in _API:
+        from expman import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'expman' has no attribute {name!r}")
 
 
 def log(step: "int | float | None" = None, **values: object) -> None:

@@ -1,4 +1,4 @@
-"""Query results as text: JSON (pretty or compact), an aligned table, or CSV.
+"""Query results as text: JSON (pretty or compact), JSON lines, an aligned table, or CSV.
 
 Every format is strict: a number JSON cannot hold (NaN, an infinity) is the text records
 hold for it (`jsontext.strict`). What is for people is safe to show: the table escapes
@@ -18,7 +18,7 @@ from typing import Any
 from expman import jsontext
 from expman.output import printable, printable_json
 
-FORMATS = ("json", "table", "csv")
+FORMATS = ("json", "jsonl", "table", "csv")
 
 
 def render(value: Any, fmt: str, terminal: bool) -> str:
@@ -26,6 +26,9 @@ def render(value: Any, fmt: str, terminal: bool) -> str:
     there (JSON indented, CSV escaped as a table is)."""
     if fmt == "json":
         return json_text(value, pretty=terminal)
+    if fmt == "jsonl":  # one element of an array per line (DuckDB's, pandas' `lines=True`)
+        items = value if isinstance(value, list) else [value]
+        return "".join(json_text(item, pretty=False) for item in items)
     header, rows = _rows(value)
     if fmt == "csv":
         buffer = io.StringIO()

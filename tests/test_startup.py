@@ -115,3 +115,17 @@ def test_the_archive_setting_follows_the_expfile(
     (root / "expfile.yaml").write_text(EXPFILE)
     code, out, _ = run_cli("query", "length(@)")
     assert out.strip() == "1"
+
+
+def test_import_expman_loads_no_read_api_until_it_is_used() -> None:
+    """`import expman` (scripts call `expman.log`) stays free; `expman.open` brings the
+    read API."""
+    probe = (
+        "import json, sys, expman\n"
+        "heavy = ('expman.api', 'expman.store', 'jmespath')\n"
+        "before = [m for m in heavy if m in sys.modules]\n"
+        "expman.open\n"
+        "print(json.dumps([before, 'expman.api' in sys.modules]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == [[], True]

@@ -47,6 +47,7 @@ FILE = "series.jsonl"  # the archived series in the run folder (and the live fil
 LIVE = "live"  # the folder of the file the stages append to while an attempt runs
 SAMPLED = "series.sampled.json"  # each metric's down-sampled curve, for the report
 BUCKETS = 512  # a sampled curve keeps at most 4 points per bucket: about 2,000 points
+FULL = 1 << 60  # buckets of a curve that keeps every point (the Python API's full series)
 MAX_SERIES = 1_000  # metrics per attempt: the first ones logged are kept
 MAX_NAME = 256  # characters of a metric's name
 MAX_LINE = 1 << 22  # bytes of a line, its newline included (and of a read); longer: skipped
@@ -196,8 +197,9 @@ class Reader:
     """The series file of one attempt, read as it grows (a regular file only, never
     through a link, and never more than one chunk of it in memory)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, buckets: int = BUCKETS) -> None:
         self.path = path
+        self.buckets = buckets  # of each metric's curve (`FULL`: every point kept)
         self.offset = 0  # bytes consumed: complete lines (and skipped parts of long ones)
         self.lines = 0  # objects read (the default step of the next one)
         self.summaries: dict[str, Summary] = {}
@@ -355,7 +357,7 @@ class Reader:
             return False
         if len(self.summaries) - self.own < MAX_SERIES:
             self.summaries[name] = Summary()
-            self.samplers[name] = Sampler()
+            self.samplers[name] = Sampler(self.buckets)
             return True
         if self.first_dropped is None:
             self.first_dropped = name

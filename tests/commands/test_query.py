@@ -330,6 +330,7 @@ def _strict_json(text: str) -> Any:
     ("fmt", "expected"),
     [
         ("json", '["NaN","Infinity","-Infinity",["NaN"],{"x":"Infinity"}]\n'),
+        ("jsonl", '"NaN"\n"Infinity"\n"-Infinity"\n["NaN"]\n{"x":"Infinity"}\n'),
         ("table", 'value\nNaN\nInfinity\n-Infinity\n["NaN"]\n{"x":"Infinity"}\n'),
         ("csv", 'value\nNaN\nInfinity\n-Infinity\n"[""NaN""]"\n"{""x"":""Infinity""}"\n'),
     ],

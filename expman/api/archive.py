@@ -1,0 +1,132 @@
+"""`open` and `Archive`: an archive found as the command line finds it, its runs as a
+table (through the record cache), one run, and curves in long format."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from expman.api import columns as naming
+from expman.api.run import Run, long_format
+from expman.api.table import Table
+from expman.errors import ArchiveError
+from expman.expfile import location
+from expman.store import archive as store
+from expman.store import index
+from expman.store.objects import OBJECTS_DIR
+from expman.store.query import Query, truthy
+
+_MISSING = object()
+
+
+class DamagedRecordWarning(UserWarning):
+    """A run whose record cannot be read was skipped (the message names it)."""
+
+
+def open(path: str | os.PathLike[str] | None = None) -> Archive:
+    """The archive at `path`: an archive folder, an experiment's folder or its expfile
+    (its `archive` setting), or, as the command line finds it, the experiment holding
+    `path` (default: the working folder). `UsageError` when there is none."""
+    start = Path.cwd() if path is None else Path(path).absolute()
+    if start.is_file() and start.name == location.EXPFILE:
+        expfile = start
+    elif not start.is_dir():
+        raise ArchiveError(f"{start}: no such folder")
+    elif (start / location.EXPFILE).is_file():
+        expfile = start / location.EXPFILE
+    elif _is_archive(start):
+        return Archive(start)
+    else:
+        expfile = location.find(start)
+    return Archive(expfile.parent / location.archive_setting(expfile))
+
+
+def _is_archive(folder: Path) -> bool:
+    """Whether `folder` holds runs (or what only an archive holds)."""
+    if (folder / ".archive.json").is_file() or (folder / OBJECTS_DIR).is_dir():
+        return True
+    return bool(store.Archive(folder).end_ids(1, newest=True))
+
+
+class Archive:
+    """An archive of runs, read only: nothing here takes a lock a writer waits on."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._store = store.Archive(root)
+
+    def __repr__(self) -> str:
+        return f"<expman Archive {self.root}>"
+
+    def runs(self, where: str | None = None, columns: Iterable[str] | None = None) -> Table:
+        """The runs, oldest first, one row each: those for which the JMESPath condition
+        `where` holds (the dialect of `expman query`, on each record), under `columns`
+        named by the column naming rule (default: `columns.DEFAULT`)."""
+        asked = None if columns is None else list(columns)
+        condition = Query(where) if where else None
+        needed = naming.top_fields(naming.DEFAULT if asked is None else asked)
+        records = self._records(needed | (condition.fields() if condition else set()))
+        if condition is not None:
+            records = [r for r in records if truthy(condition.search(r))]
+        data = _columns(records, needed)
+        names = naming.default(data) if asked is None else naming.expand(asked, data)
+        absent = [None] * len(records)
+        return Table(names, {name: data.get(name) or list(absent) for name in names})
+
+    def run(self, name: str) -> Run:
+        """One run: `0007`, `7`, `last` or `last~2`; `ArchiveError` when there is no
+        such run or its record is damaged."""
+        run_id = self._store.resolve(name)
+        return Run(self._store.run_dir(run_id), self._store.read(run_id))
+
+    def series(
+        self,
+        runs: Table | Iterable[str] | None = None,
+        metrics: Iterable[str] | None = None,
+        sampled: bool = True,
+        columns: Iterable[str] = (),
+    ) -> Table:
+        """Curves in long format, one row per point: `id step metric value`, then the
+        `columns` asked of each run (`vars.LR`). `runs`: a table of `runs()`, ids or
+        names (default: every run); `metrics`: which (default: all); `sampled`: the
+        down-sampled curves (about 2,000 points each), else every point logged."""
+        extra = [c for c in columns if c not in ("id", "step", "metric", "value")]
+        chosen = self._chosen(runs)
+        table = self.runs(columns=["id", *extra])
+        cells = {row["id"]: row for row in table.rows() if row["id"] in chosen}
+        picked = [(Run(self._store.run_dir(i), {}), cells[i]) for i in chosen if i in cells]
+        return long_format(picked, None if metrics is None else list(metrics), sampled, extra)
+
+    def _chosen(self, runs: Table | Iterable[str] | None) -> dict[str, None]:
+        if runs is None:
+            return dict.fromkeys(self._store.ids())
+        listed = set(self._store.ids())
+        asked = runs.column("id") if isinstance(runs, Table) else runs
+        # An id the archive lists is taken as it is (a name is resolved: one listing each).
+        return dict.fromkeys(i if i in listed else self._store.resolve(str(i)) for i in asked)
+
+    def _records(self, fields: set[str]) -> list[Any]:
+        records, damaged = index.load(self._store, fields)
+        for bad in damaged:
+            warnings.warn(f"skipped {bad.reason}", DamagedRecordWarning, stacklevel=3)
+        return records
+
+
+def _columns(records: list[index.LazyRecord], fields: set[str]) -> dict[str, list[Any]]:
+    """Every column the `fields` of the records give (the naming rule), top to bottom."""
+    count = len(records)
+    data: dict[str, list[Any]] = {"id": [r.folder for r in records]}
+    for field in sorted(fields - {"id"}):
+        for position, record in enumerate(records):
+            value = record.get(field, _MISSING)
+            if value is _MISSING:
+                continue
+            for name, cell in naming.flatten(field, value).items():
+                column = data.get(name)
+                if column is None:
+                    column = data[name] = [None] * count
+                column[position] = cell
+    return data

@@ -48,6 +48,8 @@ _DOCKERENV = ".dockerenv"  # Docker: an empty file at the container's root
 WHOLE_IMAGE = 256 << 20  # bytes of an image hashed whole; beyond, sampled
 _SAMPLES = 16
 _BLOCK = 1 << 16
+_RECORD_LIMIT = 64 << 20  # bytes of one conda-meta record (its file list included)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DOCKER_ID = re.compile(r"/docker/containers/([0-9a-f]{64})/")
 
 
@@ -92,6 +94,30 @@ def lock_files(root: Path) -> dict[str, str]:
             if digest is not None:
                 found[path.name] = digest.removeprefix("sha256:")
     return dict(sorted(found.items()))
+
+
+def _read_regular(path: Path, limit: int, whole: bool = True) -> bytes | None:
+    """The bytes of a regular file, never through a link and never waiting on a FIFO or a
+    device; None for anything else, or (with `whole`) when it holds more than `limit`
+    bytes. Without `whole`, its first `limit` bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks, size = [], 0
+        while size <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit and whole:
+            return None
+        return b"".join(chunks)[:limit]
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _file_digest(path: Path, sampled: bool = False) -> str | None:
@@ -161,14 +187,17 @@ def explicit_list(meta: Path) -> str:
     `@EXPLICIT`, then each package's URL with its MD5, by name."""
     lines = []
     for path in sorted(meta.glob("*.json")):
+        data = _read_regular(path, _RECORD_LIMIT)
         try:
-            package = json.loads(path.read_bytes())
-        except (OSError, ValueError):
+            package = json.loads(data) if data is not None else None
+        except ValueError:
             continue
         if not isinstance(package, dict) or not isinstance(package.get("url"), str):
             continue
         md5 = package.get("md5")
-        lines.append(package["url"] + (f"#{md5}" if isinstance(md5, str) else ""))
+        line = package["url"] + (f"#{md5}" if isinstance(md5, str) else "")
+        if not _CONTROL.search(line):  # a line break would make two lines of one package
+            lines.append(line)
     return "@EXPLICIT\n" + "".join(line + "\n" for line in sorted(lines))
 
 
@@ -221,11 +250,11 @@ def _image_digest(image: Path) -> str | None:
 
 
 def _podman(fs_root: Path) -> dict[str, Any] | None:
-    try:
-        text = (fs_root / _CONTAINERENV).read_text(encoding="utf-8", errors="replace")
-    except OSError:
+    data = _read_regular(fs_root / _CONTAINERENV, 1 << 16, whole=False)
+    if data is None:
         return None
-    values = dict(re.findall(r'^(\w+)="(.*)"$', text[: 1 << 16], re.MULTILINE))
+    text = data.decode("utf-8", errors="replace")
+    values = dict(re.findall(r'^(\w+)="(.*)"$', text, re.MULTILINE))
     engine = values.get("engine", "podman").split("-")[0] or "podman"
     found: dict[str, Any] = {"runtime": engine}
     for key, name in (("image", "image"), ("imageid", "image_id"), ("id", "id")):

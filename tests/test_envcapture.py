@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,21 @@ def test_lock_files_modules_and_cuda_are_recorded(tmp_path: Path) -> None:
     }, "a link is not followed, a folder is no file"
     assert found["modules"] == ["gcc/12.2", "cuda/12.1"]
     assert found["cuda_runtime"] == "12.1.1"
+
+
+def test_a_huge_lock_file_is_sampled_never_read_whole(tmp_path: Path) -> None:
+    huge = tmp_path / "requirements.txt"  # sparse: 5 GiB that take no room
+    with huge.open("wb") as f:
+        f.truncate(5 << 30)
+    started = time.monotonic()
+    found = envcapture.capture(tmp_path, env={}, fs_root=tmp_path)[0]["lock_files"]
+    assert time.monotonic() - started < 2, "a 5 GiB file read whole holds up every attempt"
+    sampled = found["requirements.txt"]
+    assert sampled.startswith("sampled-sha256:")
+    with huge.open("r+b") as f:
+        f.write(b"torch==2.3.1\n")
+    again = envcapture.capture(tmp_path, env={}, fs_root=tmp_path)[0]["lock_files"]
+    assert again["requirements.txt"] not in (sampled, None)
 
 
 @pytest.mark.slow

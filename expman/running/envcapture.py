@@ -86,11 +86,12 @@ def _probe(read: Callable[[], Any], otherwise: Any, failed: list[str]) -> Any:
 
 def lock_files(root: Path) -> dict[str, str]:
     """`{name: sha256}` of the lock and requirement files at the experiment's top (regular
-    files only: a link is not followed)."""
+    files only: a link is not followed); over `WHOLE_IMAGE` bytes, `sampled-sha256:HEX`
+    as for an image (a 5 GB file read whole would hold up every attempt's start)."""
     found: dict[str, str] = {}
     for pattern in LOCK_FILES:
         for path in sorted(root.glob(pattern)):
-            digest = _file_digest(path)
+            digest = _file_digest(path, sampled=None)
             if digest is not None:
                 found[path.name] = digest.removeprefix("sha256:")
     return dict(sorted(found.items()))
@@ -120,10 +121,11 @@ def _read_regular(path: Path, limit: int, whole: bool = True) -> bytes | None:
         os.close(fd)
 
 
-def _file_digest(path: Path, sampled: bool = False) -> str | None:
+def _file_digest(path: Path, sampled: bool | None = False) -> str | None:
     """`sha256:HEX` of a regular file (never through a link); with `sampled`,
     `sampled-sha256:HEX` of its size and `_SAMPLES` blocks spread over it (a 10 GB image
-    hashed whole would hold up the first run of every sweep point at once)."""
+    hashed whole would hold up the first run of every sweep point at once); with `sampled`
+    None, sampled when it holds more than `WHOLE_IMAGE` bytes."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
@@ -132,6 +134,8 @@ def _file_digest(path: Path, sampled: bool = False) -> str | None:
         size = os.fstat(fd).st_size
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
+        if sampled is None:
+            sampled = size > WHOLE_IMAGE
         digest = hashlib.sha256()
         if sampled:
             digest.update(str(size).encode())

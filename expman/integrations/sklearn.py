@@ -25,7 +25,9 @@ def log_search(search: object, *, splits: bool = False) -> None:
     problems, and nothing is logged.
     """
     results = search if isinstance(search, Mapping) else getattr(search, "cv_results_", None)
-    candidates = results.get("params") if isinstance(results, Mapping) else None
+    params = results.get("params") if isinstance(results, Mapping) else None
+    tolist = getattr(params, "tolist", None)  # a NumPy array of them
+    candidates = tolist() if callable(tolist) else params
     if (
         not isinstance(results, Mapping)
         or not isinstance(candidates, Sequence)

@@ -105,6 +105,8 @@ def test_results_whose_params_are_no_list_log_nothing_and_never_raise(tmp_path: 
         "log_search({'params': 5, 'mean_test_score': [0.5]})\n"
         "log_search({'params': None})\n"
         "log_search({'params': 'ab', 'mean_test_score': [0.5, 0.6]})\n"
+        "import numpy\n"
+        "log_search({'params': numpy.array([{}, {}]), 'mean_test_score': numpy.array([.5, .6])})\n"
         "print('on')\n"
     )
     done = subprocess.run(
@@ -116,7 +118,10 @@ def test_results_whose_params_are_no_list_log_nothing_and_never_raise(tmp_path: 
     assert done.returncode == 0 and done.stdout == "on\n", done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.count("no cv_results_ (is the search fitted?)") == 1
-    assert not target.exists()
+    assert _points(target) == [  # params as an array: each a candidate
+        {"step": 0, "mean_test_score": 0.5},
+        {"step": 1, "mean_test_score": 0.6},
+    ]
 
 
 @pytest.mark.slow  # scikit-learn takes seconds to import

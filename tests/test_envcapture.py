@@ -180,6 +180,7 @@ def test_hostile_conda_records_and_container_markers_never_hang_the_capture(
     (tmp_path / "outside.json").write_text(json.dumps({"url": "file:///outside"}))
     (meta / "outside-1-h0.json").symlink_to(tmp_path / "outside.json")
     (meta / "escape-1-h0.json").write_text(json.dumps({"url": "https://x/\x1b[31m\nEVIL"}))
+    (meta / "deep-1-h0.json").write_text("[" * 100_000)  # deeper than Python's recursion
     podman = tmp_path / "podman"
     (podman / "run").mkdir(parents=True)
     os.mkfifo(podman / "run" / ".containerenv")

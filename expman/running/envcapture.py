@@ -194,7 +194,7 @@ def explicit_list(meta: Path) -> str:
         data = _read_regular(path, _RECORD_LIMIT)
         try:
             package = json.loads(data) if data is not None else None
-        except ValueError:
+        except (ValueError, RecursionError):  # nested deeper than Python recurses
             continue
         if not isinstance(package, dict) or not isinstance(package.get("url"), str):
             continue

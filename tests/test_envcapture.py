@@ -11,6 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -165,6 +168,43 @@ def test_containers_are_recorded_from_what_each_runtime_exposes(tmp_path: Path) 
     }
 
 
+def test_hostile_conda_records_and_container_markers_never_hang_the_capture(
+    tmp_path: Path,
+) -> None:
+    """A FIFO named like a conda record or a Podman marker, a link to one, a link to a
+    file outside, a record with control characters: the capture returns, reading no link."""
+    prefix = _conda_env(tmp_path / "envs" / "hostile", {"numpy": "1.26.4"})
+    meta = prefix / "conda-meta"
+    os.mkfifo(meta / "fifo-1-h0.json")
+    (meta / "link-1-h0.json").symlink_to(meta / "fifo-1-h0.json")
+    (tmp_path / "outside.json").write_text(json.dumps({"url": "file:///outside"}))
+    (meta / "outside-1-h0.json").symlink_to(tmp_path / "outside.json")
+    (meta / "escape-1-h0.json").write_text(json.dumps({"url": "https://x/\x1b[31m\nEVIL"}))
+    (meta / "deep-1-h0.json").write_text("[" * 100_000)  # deeper than Python's recursion
+    podman = tmp_path / "podman"
+    (podman / "run").mkdir(parents=True)
+    os.mkfifo(podman / "run" / ".containerenv")
+    code = (
+        "import json, sys; from pathlib import Path; from expman.running import envcapture;"
+        "found, listed = envcapture.capture(Path(sys.argv[1]), "
+        "env={'CONDA_PREFIX': sys.argv[2]}, fs_root=Path(sys.argv[3]));"
+        "print(json.dumps([found['conda'], found['container'], listed.decode()]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path), str(prefix), str(podman)],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")},
+    )
+    assert result.returncode == 0, result.stderr
+    conda, container, listed = json.loads(result.stdout)
+    assert conda["packages"] == 1, "only the regular record with a clean URL is listed"
+    assert "outside" not in listed and "EVIL" not in listed and "\x1b" not in listed
+    assert container is None, "a marker that is no regular file is not read"
+
+
 def test_lock_files_modules_and_cuda_are_recorded(tmp_path: Path) -> None:
     (tmp_path / "uv.lock").write_text("lock\n")
     (tmp_path / "requirements-dev.txt").write_text("pytest\n")
@@ -179,6 +219,21 @@ def test_lock_files_modules_and_cuda_are_recorded(tmp_path: Path) -> None:
     }, "a link is not followed, a folder is no file"
     assert found["modules"] == ["gcc/12.2", "cuda/12.1"]
     assert found["cuda_runtime"] == "12.1.1"
+
+
+def test_a_huge_lock_file_is_sampled_never_read_whole(tmp_path: Path) -> None:
+    huge = tmp_path / "requirements.txt"  # sparse: 5 GiB that take no room
+    with huge.open("wb") as f:
+        f.truncate(5 << 30)
+    started = time.monotonic()
+    found = envcapture.capture(tmp_path, env={}, fs_root=tmp_path)[0]["lock_files"]
+    assert time.monotonic() - started < 2, "a 5 GiB file read whole holds up every attempt"
+    sampled = found["requirements.txt"]
+    assert sampled.startswith("sampled-sha256:")
+    with huge.open("r+b") as f:
+        f.write(b"torch==2.3.1\n")
+    again = envcapture.capture(tmp_path, env={}, fs_root=tmp_path)[0]["lock_files"]
+    assert again["requirements.txt"] not in (sampled, None)
 
 
 @pytest.mark.slow

@@ -25,11 +25,18 @@ def log_search(search: object, *, splits: bool = False) -> None:
     problems, and nothing is logged.
     """
     results = search if isinstance(search, Mapping) else getattr(search, "cv_results_", None)
-    if not isinstance(results, Mapping) or "params" not in results:
+    params = results.get("params") if isinstance(results, Mapping) else None
+    tolist = getattr(params, "tolist", None)  # a NumPy array of them
+    candidates = tolist() if callable(tolist) else params
+    if (
+        not isinstance(results, Mapping)
+        or not isinstance(candidates, Sequence)
+        or isinstance(candidates, (str, bytes))
+    ):
         expman._warn(
             "search",
-            "expman.integrations.sklearn.log_search: no cv_results_ (is the search fitted?): "
-            "nothing is logged",
+            "expman.integrations.sklearn.log_search: no cv_results_ (is the search fitted?) "
+            "or its params are no list: nothing is logged",
         )
         return
     columns = {
@@ -37,7 +44,7 @@ def log_search(search: object, *, splits: bool = False) -> None:
         for name, column in results.items()
         if name != "params" and (splits or not str(name).startswith("split"))
     }
-    for index in range(len(results["params"])):
+    for index in range(len(candidates)):
         point = {name: _number(values, index) for name, values in columns.items()}
         log_values(index, {name: value for name, value in point.items() if value is not None})
 

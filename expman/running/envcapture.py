@@ -48,6 +48,8 @@ _DOCKERENV = ".dockerenv"  # Docker: an empty file at the container's root
 WHOLE_IMAGE = 256 << 20  # bytes of an image hashed whole; beyond, sampled
 _SAMPLES = 16
 _BLOCK = 1 << 16
+_RECORD_LIMIT = 64 << 20  # bytes of one conda-meta record (its file list included)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DOCKER_ID = re.compile(r"/docker/containers/([0-9a-f]{64})/")
 
 
@@ -84,20 +86,46 @@ def _probe(read: Callable[[], Any], otherwise: Any, failed: list[str]) -> Any:
 
 def lock_files(root: Path) -> dict[str, str]:
     """`{name: sha256}` of the lock and requirement files at the experiment's top (regular
-    files only: a link is not followed)."""
+    files only: a link is not followed); over `WHOLE_IMAGE` bytes, `sampled-sha256:HEX`
+    as for an image (a 5 GB file read whole would hold up every attempt's start)."""
     found: dict[str, str] = {}
     for pattern in LOCK_FILES:
         for path in sorted(root.glob(pattern)):
-            digest = _file_digest(path)
+            digest = _file_digest(path, sampled=None)
             if digest is not None:
                 found[path.name] = digest.removeprefix("sha256:")
     return dict(sorted(found.items()))
 
 
-def _file_digest(path: Path, sampled: bool = False) -> str | None:
+def _read_regular(path: Path, limit: int, whole: bool = True) -> bytes | None:
+    """The bytes of a regular file, never through a link and never waiting on a FIFO or a
+    device; None for anything else, or (with `whole`) when it holds more than `limit`
+    bytes. Without `whole`, its first `limit` bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks, size = [], 0
+        while size <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit and whole:
+            return None
+        return b"".join(chunks)[:limit]
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _file_digest(path: Path, sampled: bool | None = False) -> str | None:
     """`sha256:HEX` of a regular file (never through a link); with `sampled`,
     `sampled-sha256:HEX` of its size and `_SAMPLES` blocks spread over it (a 10 GB image
-    hashed whole would hold up the first run of every sweep point at once)."""
+    hashed whole would hold up the first run of every sweep point at once); with `sampled`
+    None, sampled when it holds more than `WHOLE_IMAGE` bytes."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
@@ -106,6 +134,8 @@ def _file_digest(path: Path, sampled: bool = False) -> str | None:
         size = os.fstat(fd).st_size
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
+        if sampled is None:
+            sampled = size > WHOLE_IMAGE
         digest = hashlib.sha256()
         if sampled:
             digest.update(str(size).encode())
@@ -161,14 +191,17 @@ def explicit_list(meta: Path) -> str:
     `@EXPLICIT`, then each package's URL with its MD5, by name."""
     lines = []
     for path in sorted(meta.glob("*.json")):
+        data = _read_regular(path, _RECORD_LIMIT)
         try:
-            package = json.loads(path.read_bytes())
-        except (OSError, ValueError):
+            package = json.loads(data) if data is not None else None
+        except (ValueError, RecursionError):  # nested deeper than Python recurses
             continue
         if not isinstance(package, dict) or not isinstance(package.get("url"), str):
             continue
         md5 = package.get("md5")
-        lines.append(package["url"] + (f"#{md5}" if isinstance(md5, str) else ""))
+        line = package["url"] + (f"#{md5}" if isinstance(md5, str) else "")
+        if not _CONTROL.search(line):  # a line break would make two lines of one package
+            lines.append(line)
     return "@EXPLICIT\n" + "".join(line + "\n" for line in sorted(lines))
 
 
@@ -221,11 +254,11 @@ def _image_digest(image: Path) -> str | None:
 
 
 def _podman(fs_root: Path) -> dict[str, Any] | None:
-    try:
-        text = (fs_root / _CONTAINERENV).read_text(encoding="utf-8", errors="replace")
-    except OSError:
+    data = _read_regular(fs_root / _CONTAINERENV, 1 << 16, whole=False)
+    if data is None:
         return None
-    values = dict(re.findall(r'^(\w+)="(.*)"$', text[: 1 << 16], re.MULTILINE))
+    text = data.decode("utf-8", errors="replace")
+    values = dict(re.findall(r'^(\w+)="(.*)"$', text, re.MULTILINE))
     engine = values.get("engine", "podman").split("-")[0] or "podman"
     found: dict[str, Any] = {"runtime": engine}
     for key, name in (("image", "image"), ("imageid", "image_id"), ("id", "id")):

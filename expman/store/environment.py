@@ -20,7 +20,7 @@ from expman.store.objects import open_below
 PACKAGES = "packages.json"
 CONDA_LIST = "conda-explicit.txt"
 MAX_SIZE = 16 << 20
-_DIGEST = re.compile(r"(sha256:)?[0-9a-f]{64}")
+_DIGEST = re.compile(r"((sampled-)?sha256:)?[0-9a-f]{64}")
 NONE = "(none)"
 
 

@@ -29,8 +29,8 @@ def typed(text: str) -> Any:
     written = text.strip()
     try:
         node = yamlnodes.compose(written)
-    except yamlnodes.SyntaxProblem:
-        return written
+    except yamlnodes.SyntaxProblem:  # text (a NUL, which YAML refuses, refused here)
+        return checked(written)
     if node is None:
         raise BadValue("an empty value")
     problems = yamlnodes.check(node)  # numbers too (`limits.number_problem`)

@@ -285,6 +285,15 @@ def test_diff(example: Path, run_cli: RunCli) -> None:
     assert "code: commit" in out and "code.patch" in out and "+an untracked note" in out
 
 
+def test_diff_outside_git_says_why_no_commit(project: Path, run_cli: RunCli) -> None:
+    for _ in range(2):
+        assert run_cli("run")[0] == 0
+        assert run_cli("end")[0] == 0
+    code, out, _ = run_cli("diff", "1", "2")
+    assert code == 0
+    assert "code: not a git repository\n" in out, out  # not cut to 10 characters as a commit
+
+
 def test_archive_option_reads_any_archive(
     example: Path, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

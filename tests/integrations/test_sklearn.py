@@ -98,6 +98,32 @@ def test_an_unfitted_search_logs_nothing_and_says_so_once(tmp_path: Path) -> Non
     assert not target.exists()
 
 
+def test_results_whose_params_are_no_list_log_nothing_and_never_raise(tmp_path: Path) -> None:
+    target = tmp_path / "series.jsonl"
+    script = (
+        "from expman.integrations.sklearn import log_search\n"
+        "log_search({'params': 5, 'mean_test_score': [0.5]})\n"
+        "log_search({'params': None})\n"
+        "log_search({'params': 'ab', 'mean_test_score': [0.5, 0.6]})\n"
+        "import numpy\n"
+        "log_search({'params': numpy.array([{}, {}]), 'mean_test_score': numpy.array([.5, .6])})\n"
+        "print('on')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "EXPMAN_METRICS": str(target)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0 and done.stdout == "on\n", done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.count("no cv_results_ (is the search fitted?)") == 1
+    assert _points(target) == [  # params as an array: each a candidate
+        {"step": 0, "mean_test_score": 0.5},
+        {"step": 1, "mean_test_score": 0.6},
+    ]
+
+
 @pytest.mark.slow  # scikit-learn takes seconds to import
 def test_outside_a_run_a_search_logs_nothing_and_writes_nothing(tmp_path: Path) -> None:
     need("sklearn")

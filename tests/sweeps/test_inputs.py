@@ -34,6 +34,15 @@ def test_a_csv_saved_with_a_byte_order_mark_reads_as_without() -> None:
     assert read_points('\ufeff{"LR": 0.1}\n', "p.jsonl", VARS) == ({"LR": 0.1},)
 
 
+def test_a_csv_value_with_a_nul_is_refused_with_its_place() -> None:
+    """As in JSON Lines and the expfile: no environment can hold a NUL (the CSV point was
+    planned, then failed to start with `exit 2, no run`)."""
+    with pytest.raises(UsageError, match=r"p.csv:2: LR: contains a NUL character"):
+        read_points("LR,OPT\n0.1\0,sgd\n", "p.csv", VARS)
+    with pytest.raises(UsageError, match=r"p.csv:3: OPT: contains a NUL character"):
+        read_points("LR,OPT\n0.1,sgd\n0.2,a: [\0]\n", "p.csv", VARS)
+
+
 def test_a_json_points_file_is_a_list_of_points() -> None:
     """`.json` (as pandas writes records) is a list of objects; one object alone is refused
     with what was meant, never read as a CSV header with no points."""

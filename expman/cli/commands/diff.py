@@ -95,12 +95,17 @@ def _files(title: str, paths: list[Path], name: str, out: TextIO) -> None:
 
 
 def _code(a: dict[str, Any], b: dict[str, Any], dirs: list[Path], out: TextIO) -> None:
-    commits = [printable(str(r.get("commit") or r.get("error") or "-")[:10]) for r in (a, b)]
+    # A commit by its first 10 digits; without one, why (`not a git repository`) in full.
+    commits = [
+        printable(str(r["commit"])[:10] if r.get("commit") else str(r.get("error") or "-"))
+        for r in (a, b)
+    ]
     same = commits[0] == commits[1]
     write_line(
         out,
         style("code", "bold", out)
-        + f": commit {commits[0]}"
+        + (": commit " if a.get("commit") or b.get("commit") else ": ")
+        + commits[0]
         + ("" if same else f" -> {commits[1]}"),
     )
     if a.get("patch") or b.get("patch"):

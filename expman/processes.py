@@ -19,13 +19,19 @@ from typing import Any
 GRACE_SECONDS = 5.0
 
 
+def environ_holds(environ: bytes, marker: str) -> bool:
+    """Whether a process's environment (the bytes of `/proc/PID/environ`) holds `marker`
+    (NAME=VALUE) as a variable of its own: not the end of another's name
+    (`OLD_EXPMAN_RUN_UID=...`) nor of another's value."""
+    return b"\0" + marker.encode() + b"\0" in b"\0" + environ + b"\0"
+
+
 def stray_processes(marker: str) -> list[int]:
     """Processes whose environment holds `marker` (NAME=VALUE): a run's leftovers."""
-    needle = marker.encode() + b"\0"
     found = []
     for entry in Path("/proc").glob("[0-9]*"):
         try:
-            if needle in (entry / "environ").read_bytes() + b"\0":
+            if environ_holds((entry / "environ").read_bytes(), marker):
                 found.append(int(entry.name))
         except OSError:
             continue

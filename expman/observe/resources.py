@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from expman.observe import gpu, series
+from expman.processes import environ_holds
 
 PREFIX = series.RESERVED  # the series' names: no stage may write them (`series` drops them)
 FILE = "resources.jsonl"  # the samples as they are taken, beside the live series (`watch`)
@@ -160,15 +161,14 @@ class Sampler:
         listed = {int(name) for name in names if name.isdigit()}
         # A pid that went is forgotten: its number may come back as another process.
         self._verdicts = {pid: v for pid, v in self._verdicts.items() if pid in listed}
-        needle = self.marker.encode() + b"\0"
         # A pid seen without the marker is looked at once more at the next sample: seen
         # between its fork and its exec, a step's process still had its parent's
         # environment.
         unsure = [pid for pid, ours in self._verdicts.items() if ours is None]
         for pid in unsure:
-            self._verdicts[pid] = _holds(self.proc, pid, needle)
+            self._verdicts[pid] = _holds(self.proc, pid, self.marker)
         for pid in listed - self._verdicts.keys():
-            self._verdicts[pid] = pid != me and (_holds(self.proc, pid, needle) or None)
+            self._verdicts[pid] = pid != me and (_holds(self.proc, pid, self.marker) or None)
         return sorted(pid for pid, ours in self._verdicts.items() if ours)
 
     def summary(self, wall: float | None = None) -> dict[str, Any]:
@@ -206,11 +206,11 @@ class Sampler:
         return found
 
 
-def _holds(proc: str, pid: int, needle: bytes) -> bool:
-    """Whether the environment of `pid` holds `needle` (NAME=VALUE + NUL); a process
-    that cannot be read (another user's, ended) is not the run's."""
+def _holds(proc: str, pid: int, marker: str) -> bool:
+    """Whether the environment of `pid` holds `marker` (NAME=VALUE); a process that
+    cannot be read (another user's, ended) is not the run's."""
     try:
-        return needle in _read(f"{proc}/{pid}/environ") + b"\0"
+        return environ_holds(_read(f"{proc}/{pid}/environ"), marker)
     except OSError:
         return False
 

@@ -6,7 +6,8 @@ sensible size); past it, or when the file is not what its name says, the page li
 the archived file instead (a relative link, as the run folders are). The page shows an
 image only as an `<img>`, so an SVG's script never runs (browsers run none in an image,
 and the page's CSP allows none); its type is decided here from the file's first bytes,
-never from the record.
+never from the record. An SVG opened by itself would run its script, outside the page's
+policy: its link opens the folder that holds it, never the file.
 
 A record's output paths are untrusted: a path with an empty, `.` or `..` part is left
 out, each part is percent-encoded in the link, and the file is read without following a
@@ -43,9 +44,12 @@ def of_run(archive: Archive, record: LazyRecord, link: str, budget: Budget) -> l
     """The run's images: `{"path", "href"}`, and `"src"` (a data: URI) when inlined."""
     found: list[dict[str, Any]] = []
     for path in _image_paths(record.get("outputs"))[:PER_RUN]:
+        parts = path.split("/")
+        if _mime(path) == "image/svg+xml":  # opened by itself, an SVG runs its script
+            parts[-1] = ""  # so the link opens the folder that holds it
         image: dict[str, Any] = {
             "path": path,
-            "href": link + "outputs/" + "/".join(quote(p) for p in path.split("/")),
+            "href": link + "outputs/" + "/".join(quote(p) for p in parts),
         }
         src = _inline(archive, record.folder, path, budget)
         if src is not None:

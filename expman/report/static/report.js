@@ -151,7 +151,11 @@
   const METRICS = names("metrics");
   const SERIES = names("series");
   const STATS = ["last", "min", "max"];
-  const LOWER = /loss|err|mse|mae|rmse|nll|perplexity|ppl|regret|cost|latency|time|wer|cer|fid/i;
+  // A cost is named by one of its words (`val_loss`, `error_rate`, `trainTime`), not by
+  // letters inside another word (`answer_accuracy` holds `wer`, `confidence` `fid`).
+  const LOWER = /^(loss(es)?|err(or|ors)?|mse|mae|rmse|nll|perplexity|ppl|regret|costs?|latency|time|runtime|walltime|duration|seconds|wer|cer|fid)$/;
+  const words = (name) => String(name).replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase()
+    .split(/[^a-z0-9]+|(?<=[a-z])(?=[0-9])/).filter(Boolean);
   const COLUMNS = [
     { key: "id", label: "run", get: (r) => r.id },
     { key: "status", label: "status", get: (r) => r.status },
@@ -180,7 +184,7 @@
     const chosen = state.columns[column.key];
     return typeof chosen === "boolean" ? chosen : state.constant || !CONSTANT.has(column.key);
   }
-  function lowerIsBetter(column) { return LOWER.test(column.name); }
+  function lowerIsBetter(column) { return words(column.name).some((w) => LOWER.test(w)); }
 
   // ---- the filtered, sorted runs (every view shows these) -------------------------------
   function shown() {
@@ -486,7 +490,9 @@
       if (!r.sweep) continue;
       const key = r.sweep.id + "\u0001" + r.sweep.index;
       const held = chosen.get(key);
-      const better = !held || (r.status === "succeeded") >= (held.status === "succeeded");
+      const ok = (x) => x.status === "succeeded";
+      const newer = held && (r.id.length - held.id.length || (r.id > held.id ? 1 : -1)) > 0; // digits
+      const better = !held || ok(r) > ok(held) || (ok(r) === ok(held) && newer); // not the table's order
       if (better) chosen.set(key, r);
     }
     return runs.filter((r) => !r.sweep || chosen.get(r.sweep.id + "\u0001" + r.sweep.index) === r);
@@ -651,7 +657,8 @@
     box.append(el("div", { class: "panel-title", text: metric }), note);
     target.append(box);
     if (!drawn.length) { note.textContent = "No shown run has this metric."; return null; }
-    const chosen = [curves.ymin, curves.ymax]; // the range asked for (null: automatic)
+    // The range asked for (null: automatic): a bound a log axis cannot draw is automatic.
+    const chosen = [curves.ymin, curves.ymax].map((v) => (isNum(v) && !(curves.log && v <= 0) ? v : null));
     const clipped = curves.full[metric] || chosen.some(isNum) ? null : robust(drawn, curves.log);
     if (clipped) {
       const names = clipped.out.slice(0, 5).join(", ") + (clipped.out.length > 5 ? ", …" : "");
@@ -693,8 +700,12 @@
       focus: { alpha: 0.35 },
       scales: { x: { time: false }, y: Object.assign({ distr: curves.log ? 3 : 1 },
         clipped ? { range: () => clipped.range } : {},
-        chosen.some(isNum) ? { range: (u, low, high) => [isNum(chosen[0]) ? chosen[0] : low,
-          isNum(chosen[1]) ? chosen[1] : high] } : {}) },
+        chosen.some(isNum) ? { range: (u, low, high) => {
+          const a = isNum(chosen[0]) ? chosen[0] : low, b = isNum(chosen[1]) ? chosen[1] : high;
+          if (a !== b) return [Math.min(a, b), Math.max(a, b)]; // from above to: the same range
+          const pad = Math.abs(a) / 10 || 1;
+          return [curves.log ? a / 2 : a - pad, curves.log ? a * 2 : a + pad];
+        } } : {}) },
       axes: [{ label: curves.x }, { label: metric }],
       series,
       hooks: {
@@ -747,7 +758,7 @@
     const rows = keys.map((k) => {
       const [section, key] = k.split("\u0001");
       const values = tables.map((t) => fmt(t.get(k)));
-      const changed = new Set(values).size > 1;
+      const changed = new Set(tables.map((t) => full(t.get(k)))).size > 1; // not as rounded
       if (only && !changed) return null;
       return el("tr", { class: changed ? "changed" : "", "data-key": section + "." + key }, [
         el("td", { class: "section", text: section }), el("td", { class: "key", text: key || section }),

@@ -343,3 +343,30 @@ def test_a_point_run_again_is_drawn_from_its_newest_run_however_the_table_is_sor
         page = _open(browser, report, "#tab=curves&metrics=loss" + fragment)
         labels = page.evaluate("window.expmanReport.charts.curves.series.map(s => s.label)")
         assert labels[1:] == ["0002"], fragment
+
+
+def test_a_group_has_one_colour_in_every_panel_and_the_legend(browser: Any, tmp_path: Path) -> None:
+    """A=1 logged only `acc`: in the `loss` panel, A=2 must keep the colour the legend
+    (and the `acc` panel) gives it."""
+
+    def run(a: int, names: list[str]) -> dict[str, Any]:
+        return {
+            "vars": {"A": a},
+            "series": {n: {"last": 1.0, "min": 1.0, "max": 2.0, "count": 2} for n in names},
+            "curves": {n: {"step": [0, 1], "value": [2.0, 1.0]} for n in names},
+        }
+
+    report = _hand_made(tmp_path, {"0001": run(1, ["acc"]), "0002": run(2, ["acc", "loss"])})
+    page = _open(browser, report, "#tab=curves&metrics=acc,loss&by=A")
+    colours = page.evaluate(
+        """() => Object.fromEntries(['curves:acc', 'curves:loss'].map(k => {
+            const s = window.expmanReport.charts[k].series.find(s => s.label === 'A=2 (1 run)');
+            return [k, s.stroke()];
+        }))"""
+    )
+    legend = page.evaluate(
+        """() => [...document.querySelectorAll('#curves-legend span')]
+            .map(s => [s.textContent, s.style.getPropertyValue('--swatch')])"""
+    )
+    assert colours["curves:acc"] == colours["curves:loss"]
+    assert ["A=2 (1 run)", colours["curves:loss"]] in legend

@@ -571,8 +571,9 @@
       if (chart) { charts["curves:" + metric] = chart; if (i === 0) charts.curves = chart; }
     });
     const item = (text, c) => { const s = el("span", { text }); s.style.setProperty("--swatch", c); return s; };
-    const groups = curves.by.length ? lines(curves.metrics[0], runs, colourOf, colour).drawn : null;
-    legend.replaceChildren(...(groups ? groups.map((g) => item(g.label, g.colour))
+    const groups = curves.by.length ? [...grouped(runs).entries()] : null; // of every panel
+    legend.replaceChildren(...(groups ? groups.map(([key, members], g) =>
+      item(groupLabel(key, members), PALETTE[g % PALETTE.length]))
       : colours.map((g) => item((curves.group === "run" ? "run " : curves.group + "=") + g, colour(g))))
       .slice(0, 40));
   }
@@ -629,12 +630,9 @@
           values: smoothed(raw, curves.smooth) };
       }) };
     }
-    const groups = new Map();
-    for (const r of mine) {
-      const key = curves.by.map((n) => n + "=" + fmt(r.vars[n])).join(" ");
-      groups.set(key, [...(groups.get(key) || []), r]);
-    }
-    return { xs, drawn: [...groups.entries()].map(([key, members], g) => {
+    const groups = grouped(mine);
+    const order = [...grouped(runs).keys()]; // a group's colour is the same in every panel
+    return { xs, drawn: [...groups.entries()].map(([key, members]) => {
       const each = members.map((r) => smoothed(of(r).map(positive), curves.smooth));
       const band = { lo: [], hi: [] }, mean = [];
       xs.forEach((_, k) => {
@@ -646,9 +644,20 @@
         band.lo.push(curves.band === "std" ? m - sd : Math.min(...vs));
         band.hi.push(curves.band === "std" ? m + sd : Math.max(...vs));
       });
-      return { label: key + " (" + members.length + " run" + (members.length > 1 ? "s" : "") + ")",
-        runs: members, colour: PALETTE[g % PALETTE.length], values: mean, band };
+      return { label: groupLabel(key, members), runs: members,
+        colour: PALETTE[order.indexOf(key) % PALETTE.length], values: mean, band };
     }) };
+  }
+  function grouped(runs) { // key ("LR=0.1 SEED=2") -> its runs, in the runs' order
+    const groups = new Map();
+    for (const r of runs) {
+      const key = curves.by.map((n) => n + "=" + fmt(r.vars[n])).join(" ");
+      groups.set(key, [...(groups.get(key) || []), r]);
+    }
+    return groups;
+  }
+  function groupLabel(key, members) {
+    return key + " (" + members.length + " run" + (members.length > 1 ? "s" : "") + ")";
   }
   function panel(metric, runs, colourOf, colour, target) {
     const { xs, drawn } = lines(metric, runs, colourOf, colour);

@@ -132,6 +132,16 @@ def test_a_range_a_log_axis_cannot_draw_or_upside_down_is_mended(open_lab: Opene
     assert page.problems == []
 
 
+def test_a_diverged_run_does_not_flatten_the_scatter(open_lab: Opener) -> None:
+    """Run 0006's loss reaches 1e24: the y axis is logarithmic, as x is, when the
+    values span more than 50 x."""
+    page = open_lab("#tab=scatter&x=vars.LR&y=series.loss.max")
+    assert page.evaluate("window.expmanReport.charts.scatter.scales.y.distr") == 3
+    assert page.evaluate("window.expmanReport.charts.scatter.scales.x.distr") == 3
+    page.select_option("#scatter-y", "series.acc.last")  # from 0.5 to 1: linear
+    assert page.evaluate("window.expmanReport.charts.scatter.scales.y.distr") == 1
+
+
 def test_another_series_can_be_the_x_axis(open_lab: Opener) -> None:
     page = open_lab("#tab=curves&metrics=acc")
     page.select_option("#curves-x", "time")

@@ -345,7 +345,8 @@
       ...groups.map((g) => points.map((p) => (p[2].status === g ? p[1] : null)))];
     plot("scatter", {
       width: width(), height: 420, mode: 1,
-      scales: { x: { time: false, distr: logScale(data[0]) ? 3 : 1 } },
+      scales: { x: { time: false, distr: logScale(data[0]) ? 3 : 1 },
+        y: { distr: logScale(points.map((p) => p[1])) ? 3 : 1 } }, // a diverged run flattens no other
       axes: [{ label: state.scatter.x }, { label: state.scatter.y }],
       series: [{ label: state.scatter.x }, ...groups.map((g, i) => ({
         label: g, stroke: colour[g] || PALETTE[i], paths: () => null,

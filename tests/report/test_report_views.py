@@ -130,6 +130,11 @@ def test_a_range_a_log_axis_cannot_draw_or_upside_down_is_mended(open_lab: Opene
     assert distr == 3 and 0 < low < 0.5 and high == 0.5
     assert page.locator(".panel[data-metric=loss] .u-over").bounding_box()["height"] > 100
     assert page.problems == []
+    for ends in ("ymin=5e-324", "ymin=5e-324&ymax=1e308"):  # 10 ** -324 is 0: no decades
+        page = open_lab("#tab=curves&metrics=loss&log=1&" + ends)
+        assert page.locator(".panel[data-metric=loss] .u-over").bounding_box()["height"] > 100
+        low, high, _ = _y_range(page, "curves:loss")
+        assert 0 < low < 1 < high < 1e300 and page.problems == [], ends
 
 
 def test_a_diverged_run_does_not_flatten_the_scatter(open_lab: Opener) -> None:

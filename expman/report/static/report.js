@@ -530,6 +530,9 @@
       (t(v) < range[0] || t(v) > range[1]))).map((l) => l.label);
     return { range: log ? range.map((v) => 10 ** v) : range, out };
   }
+  // What a log axis can draw: uPlot counts its decades, and 10 ** -324 is 0 (a panel
+  // with 5e-324 in it, or asked to start there, was drawn empty).
+  function loggable(v) { return v >= 1e-300 && v <= 1e300; }
   function vary(runs, name) { return new Set(runs.map((r) => fmt(r.vars[name]))).size > 1; }
   function renderCurves() {
     const target = document.getElementById("curves-chart");
@@ -623,7 +626,7 @@
     // group of runs (the mean, and a band across the runs of the group).
     const { xs, of } = axis(metric, runs);
     const mine = runs.filter((r) => of(r));
-    const positive = (v) => (curves.log && !(v > 0) ? null : v);
+    const positive = (v) => (curves.log && !loggable(v) ? null : v);
     if (!curves.by.length) {
       return { xs, drawn: mine.map((r) => {
         const raw = of(r).map(positive);
@@ -668,7 +671,7 @@
     target.append(box);
     if (!drawn.length) { note.textContent = "No shown run has this metric."; return null; }
     // The range asked for (null: automatic): a bound a log axis cannot draw is automatic.
-    const chosen = [curves.ymin, curves.ymax].map((v) => (isNum(v) && !(curves.log && v <= 0) ? v : null));
+    const chosen = [curves.ymin, curves.ymax].map((v) => (isNum(v) && !(curves.log && !loggable(v)) ? v : null));
     const clipped = curves.full[metric] || chosen.some(isNum) ? null : robust(drawn, curves.log);
     if (clipped) {
       const names = clipped.out.slice(0, 5).join(", ") + (clipped.out.length > 5 ? ", …" : "");

@@ -370,3 +370,18 @@ def test_a_group_has_one_colour_in_every_panel_and_the_legend(browser: Any, tmp_
     )
     assert colours["curves:acc"] == colours["curves:loss"]
     assert ["A=2 (1 run)", colours["curves:loss"]] in legend
+
+
+def test_a_scatter_of_a_denormal_is_drawn(browser: Any, tmp_path: Path) -> None:
+    """5e-324 to 1 spans more than 50 x, but a log axis cannot count its decades."""
+    report = _hand_made(
+        tmp_path,
+        {
+            "0001": {"vars": {"A": 1}, "metrics": {"loss": 5e-324}},
+            "0002": {"vars": {"A": 2}, "metrics": {"loss": 1.0}},
+        },
+    )
+    page = _open(browser, report, "#tab=scatter&x=vars.A&y=metrics.loss")
+    assert page.evaluate("window.expmanReport.charts.scatter.scales.y.distr") == 1
+    assert page.locator("#scatter-chart .u-over").bounding_box()["height"] > 100
+    assert page.problems == []

@@ -318,7 +318,7 @@
   }
   function logScale(values) {
     const positive = values.filter(isNum);
-    return positive.length > 1 && positive.every((v) => v > 0) &&
+    return positive.length > 1 && positive.every(loggable) &&
       Math.max(...positive) / Math.min(...positive) >= 50;
   }
   function empty(target, text) { target.replaceChildren(el("div", { class: "empty", text })); }

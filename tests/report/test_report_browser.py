@@ -235,7 +235,7 @@ def _hand_made(root: Path, records: dict[str, dict[str, Any]]) -> Path:
     """An archive of hand-written records (run folder -> record), as a pulled or edited
     archive may hold, and its report written beside it."""
     for folder, record in records.items():
-        (root / "runs" / folder).mkdir(parents=True)
+        (root / "runs" / folder).mkdir(parents=True, exist_ok=True)
         curves = record.pop("curves", None)
         text = json.dumps({"id": folder, "status": "succeeded", **record})
         (root / "runs" / folder / "run.json").write_text(text)
@@ -385,3 +385,34 @@ def test_a_scatter_of_a_denormal_is_drawn(browser: Any, tmp_path: Path) -> None:
     assert page.evaluate("window.expmanReport.charts.scatter.scales.y.distr") == 1
     assert page.locator("#scatter-chart .u-over").bounding_box()["height"] > 100
     assert page.problems == []
+
+
+def test_an_image_link_opens_its_file_only_when_it_is_that_image(
+    browser: Any, tmp_path: Path
+) -> None:
+    """x.png is a link to the run's evil.html, y.png is HTML: clicked, either ran its
+    script (a browser takes a linked file's type from its target's name). Only a file
+    that is the image its name says is linked to; the others link to their folder."""
+    outputs = tmp_path / "runs" / "0001" / "outputs"
+    outputs.mkdir(parents=True)
+    (outputs / "evil.html").write_text("<script>alert('evil')</script>")
+    (outputs / "x.png").symlink_to("evil.html")
+    (outputs / "y.png").write_text("<html><script>alert('y')</script></html>")
+    (outputs / "z.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
+    names = ("evil.html", "x.png", "y.png", "z.png")
+    listed = [{"path": n, "size": 1, "sha256": "0" * 64} for n in names]
+    report = _hand_made(tmp_path, {"0001": {"outputs": listed}})
+    page = _open(browser, report, "#tab=run&run=0001")
+    page.dialogs = []
+    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+    links = page.eval_on_selector_all(
+        "#run-detail .gallery a", "a => a.map(x => [x.title, x.getAttribute('href')])"
+    )
+    assert links == [
+        ["x.png", "runs/0001/outputs/"],
+        ["y.png", "runs/0001/outputs/"],
+        ["z.png", "runs/0001/outputs/z.png"],
+    ]
+    page.goto((outputs / "x.png").as_uri())  # what a link to the file would have done
+    page.wait_for_timeout(300)
+    assert page.dialogs == ["evil"]

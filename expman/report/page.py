@@ -31,13 +31,16 @@ def render(data: dict[str, Any], title: str, refresh: float | None = None) -> by
     reloads itself every that many seconds (`--watch`)."""
     runs = data["runs"]
     info = f"{len(runs)} run{'s' if len(runs) != 1 else ''} · archive {data['archive']}"
-    text = json.dumps(
-        _json_numbers(data),
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-    )
+    options: dict[str, Any] = {
+        "sort_keys": True,
+        "separators": (",", ":"),
+        "ensure_ascii": False,
+        "allow_nan": False,
+    }
+    try:
+        text = json.dumps(data, **options)
+    except ValueError:  # Infinity or NaN somewhere: rare, so looked for only then
+        text = json.dumps(_json_numbers(data), **options)
     # Inside <script>, "</" could end the element: JSON may write "<" as \u003c (and
     # lone surrogates, which UTF-8 cannot hold, as \u escapes too).
     text = printable_json(text.replace("<", "\\u003c"))

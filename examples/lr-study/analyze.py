@@ -21,7 +21,8 @@ print(json.dumps(metrics))
 
 
 def polyline(values, top, colour):
-    """The values as a line 280 wide and 50 high, from `top` down (higher values higher)."""
+    """The values as a line 280 wide and 50 high, from `top` down (higher values higher),
+    from their own lowest to their own highest (`label` says which)."""
     low, high = min(values), max(values)
     span = (high - low) or 1
     points = " ".join(
@@ -29,6 +30,13 @@ def polyline(values, top, colour):
         for i, v in enumerate(values)
     )
     return f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>'
+
+
+def label(name, values, y):
+    """The line's name and its range: each line fills its own 50 px, so a change of 1%
+    would look like a fall to nothing without it."""
+    text = f"{name} {min(values):.4g} to {max(values):.4g}"
+    return f'<text x="10" y="{y}" font-size="11">{text}</text>'
 
 
 losses = [float(row["loss"]) for row in curve]
@@ -39,6 +47,7 @@ with open("results/curve.svg", "w") as f:
         '<rect width="300" height="130" fill="white"/>'
         + polyline(finite, 5, "#d9480f")
         + polyline(accuracies, 70, "#2463b0")
-        + '<text x="10" y="14" font-size="11">loss</text>'
-        + '<text x="10" y="80" font-size="11">test accuracy</text></svg>'
+        + label("loss", finite, 14)
+        + label("test accuracy", accuracies, 80)
+        + "</svg>"
     )

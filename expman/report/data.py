@@ -175,9 +175,10 @@ def _curves(archive: Archive, records: list[LazyRecord]) -> dict[str, Any]:
         if not steps:
             continue
         low, high = min(steps), max(steps)
-        width = (high - low) / GRID if high > low else 1.0
-        cells = GRID if high > low else 1
-        grid = [_round(low + width * (i + 0.5)) if cells > 1 else low for i in range(cells)]
+        # high / GRID - low / GRID: high - low may be no float (-1.7e308 to 1.7e308)
+        width = high / GRID - low / GRID if high > low else 1.0
+        cells = GRID if high > low and width > 0 else 1
+        grid = [_round(_between(low, high, (i + 0.5) / cells)) for i in range(cells)]
         result[name] = {
             "steps": grid,
             "runs": {run_id: _on_grid(p, low, width, cells) for run_id, p in points.items()},
@@ -195,16 +196,15 @@ def _is_curve(value: Any) -> bool:
 
 
 def _on_grid(curve: dict[str, list[Any]], low: float, width: float, cells: int) -> list[Any]:
-    """The mean of the run's points in each cell of the grid (null where it has none)."""
-    sums = [0.0] * cells
-    counts = [0] * cells
+    """The mean of the run's points in each cell of the grid (null where it has none).
+    Each value is divided before it is added: a sum of values near 1.8e308 is no float."""
+    values: list[list[float]] = [[] for _ in range(cells)]
     for step, value in zip(curve["step"], curve["value"], strict=True):
         if not (_finite(step) and _finite(value)):
             continue
-        cell = min(cells - 1, int((step - low) / width)) if cells > 1 else 0
-        sums[cell] += value
-        counts[cell] += 1
-    return [_round(sums[i] / counts[i]) if counts[i] else None for i in range(cells)]
+        cell = min(cells - 1, max(0, int(step / width - low / width))) if cells > 1 else 0
+        values[cell].append(value)
+    return [_round(math.fsum(v / len(vs) for v in vs)) if vs else None for vs in values]
 
 
 def _sweeps(archive: Archive, ids: set[str]) -> dict[str, Any]:
@@ -218,6 +218,11 @@ def _sweeps(archive: Archive, ids: set[str]) -> dict[str, Any]:
             continue
         found[sweep_id] = [{"index": p.index, "vars": _object(p.vars)} for p in plan]
     return found
+
+
+def _between(low: float, high: float, part: float) -> float:
+    """The point that far from `low` to `high`, with no sum that is no float."""
+    return low * (1 - part) + high * part if high > low else low
 
 
 def _finite(value: Any) -> bool:

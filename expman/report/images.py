@@ -6,7 +6,10 @@ sensible size); past it, or when the file is not what its name says, the page li
 the archived file instead (a relative link, as the run folders are). The page shows an
 image only as an `<img>`, so an SVG's script never runs (browsers run none in an image,
 and the page's CSP allows none); its type is decided here from the file's first bytes,
-never from the record.
+never from the record. A link opens the file itself only when it is a PNG or JPEG by its
+first bytes and not a link: an SVG opened by itself would run its script, outside the
+page's policy, and a browser opens a link named `plot.png` to `page.html` as a page; any
+other image's link opens the folder that holds it.
 
 A record's output paths are untrusted: a path with an empty, `.` or `..` part is left
 out, each part is percent-encoded in the link, and the file is read without following a
@@ -43,9 +46,12 @@ def of_run(archive: Archive, record: LazyRecord, link: str, budget: Budget) -> l
     """The run's images: `{"path", "href"}`, and `"src"` (a data: URI) when inlined."""
     found: list[dict[str, Any]] = []
     for path in _image_paths(record.get("outputs"))[:PER_RUN]:
+        parts = path.split("/")
+        if not _plain_image(archive, record.folder, path):
+            parts[-1] = ""  # the link opens the folder that holds it
         image: dict[str, Any] = {
             "path": path,
-            "href": link + "outputs/" + "/".join(quote(p) for p in path.split("/")),
+            "href": link + "outputs/" + "/".join(quote(p) for p in parts),
         }
         src = _inline(archive, record.folder, path, budget)
         if src is not None:
@@ -89,6 +95,21 @@ def _inline(archive: Archive, folder: str, path: str, budget: Budget) -> str | N
         return None
     budget.left -= len(content)
     return f"data:{mime};base64,{base64.b64encode(content).decode('ascii')}"
+
+
+def _plain_image(archive: Archive, folder: str, path: str) -> bool:
+    """Whether a link may open the file itself: a PNG or JPEG that starts as one, not a
+    link. Opened by itself, an SVG runs its script, and a browser takes a linked file's
+    type from its target's name (`plot.png` linking to `page.html` is a page)."""
+    mime = _mime(path)
+    if mime not in _MAGIC:
+        return False
+    try:
+        fd = open_below(archive.run_dir(folder) / "outputs", path)
+        with os.fdopen(fd, "rb") as f:
+            return _looks_like(mime, f.read(16))
+    except OSError:
+        return False
 
 
 def _looks_like(mime: str, content: bytes) -> bool:

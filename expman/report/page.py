@@ -14,6 +14,7 @@ import base64
 import hashlib
 import html
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,16 @@ def render(data: dict[str, Any], title: str, refresh: float | None = None) -> by
     reloads itself every that many seconds (`--watch`)."""
     runs = data["runs"]
     info = f"{len(runs)} run{'s' if len(runs) != 1 else ''} · archive {data['archive']}"
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    options: dict[str, Any] = {
+        "sort_keys": True,
+        "separators": (",", ":"),
+        "ensure_ascii": False,
+        "allow_nan": False,
+    }
+    try:
+        text = json.dumps(data, **options)
+    except ValueError:  # Infinity or NaN somewhere: rare, so looked for only then
+        text = json.dumps(_json_numbers(data), **options)
     # Inside <script>, "</" could end the element: JSON may write "<" as \u003c (and
     # lone surrogates, which UTF-8 cannot hold, as \u escapes too).
     text = printable_json(text.replace("<", "\\u003c"))
@@ -49,6 +59,19 @@ def render(data: dict[str, Any], title: str, refresh: float | None = None) -> by
     }
     page = _MARK.sub(lambda m: parts[m.group(1)], _static("page.html"))
     return page.encode("utf-8")
+
+
+def _json_numbers(value: Any) -> Any:
+    """`value` with each float JSON has no number for (`Infinity`, `NaN`: Python reads
+    them in a record, or a sum of huge values makes one) as its text: the page's
+    `JSON.parse` would refuse the whole report."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value).replace("inf", "Infinity").replace("nan", "NaN")
+    if isinstance(value, dict):
+        return {key: _json_numbers(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_numbers(item) for item in value]
+    return value
 
 
 def write(path: Path, page: bytes) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from expman.report.data import gather
+from expman.report.page import render
 from expman.store.archive import Archive
 from tests.report.conftest import BIN, LINK_ID, expman
 
@@ -121,6 +122,25 @@ def test_the_path_to_the_archive_is_percent_encoded_in_links(tmp_path: Path) -> 
     assert found["runs"][0]["folder"] == "javascript%3Aalert%281%29%3Bx%3D/0001/"
 
 
+def test_curves_at_the_ends_of_the_floats_make_a_report(tmp_path: Path) -> None:
+    """Steps from -1.7e308 to 1.7e308 (their span is no float) and values whose sum is
+    none: the report is written (it was an internal error), its data is JSON."""
+    runs = tmp_path / "runs"
+    for folder, steps in (("0001", [-1.7e308, 0, 1.7e308]), ("0002", [0, 1, 2])):
+        (runs / folder).mkdir(parents=True)
+        record = {"id": folder, "status": "succeeded", "series": {"loss": {"last": 1}}}
+        (runs / folder / "run.json").write_text(json.dumps(record))
+        curves = {"loss": {"step": steps, "value": [1.7e308, 1.7e308, -1.7e308]}}
+        (runs / folder / "series.sampled.json").write_text(json.dumps(curves))
+    data = gather(Archive(runs), None, tmp_path)
+    grid = data["curves"]["loss"]["steps"]
+    assert len(grid) == 200 and grid[0] < 0 < grid[-1] < 1.7e308
+    assert data["curves"]["loss"]["runs"]["0001"][0] == 1.7e308
+    page = render(data, "ends").decode()
+    text = page.split('id="expman-data">', 1)[1].split("</script>")[0]
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in the page's data"))
+
+
 @pytest.mark.slow  # the lab's sweep: 6 s
 def test_images_are_inlined_within_the_budget_then_linked(lab: Path, tmp_path: Path) -> None:
     archive = Archive(lab / "runs")
@@ -163,10 +183,10 @@ def test_an_image_named_by_a_record_is_never_read_through_a_link_or_out_of_the_r
     (runs / "0001" / "run.json").write_text(json.dumps(record))
     found = gather(Archive(runs), None, tmp_path)["runs"][0]["images"]
     assert found == [
-        {"path": "curve.svg", "href": "runs/0001/outputs/curve.svg"},
+        {"path": "curve.svg", "href": "runs/0001/outputs/"},
         {
             "path": "javascript:alert(1).png",
-            "href": "runs/0001/outputs/javascript%3Aalert%281%29.png",
+            "href": "runs/0001/outputs/",  # no such file: its folder
         },
-        {"path": "plot.png", "href": "runs/0001/outputs/plot.png"},
+        {"path": "plot.png", "href": "runs/0001/outputs/"},  # a link: its folder
     ]

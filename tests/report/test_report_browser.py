@@ -6,12 +6,16 @@ when set, else beside the test's report (the path is printed).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from expman.report.data import gather
+from expman.report.page import render
+from expman.store.archive import Archive
 from tests.report.conftest import expman
 
 VIEWS = ("runs", "scatter", "parallel", "heatmap", "curves", "diff", "run")
@@ -225,3 +229,190 @@ def test_the_page_runs_no_script_but_its_own(hostile_page: Any) -> None:
     hostile_page.click("#injected-button")
     hostile_page.wait_for_timeout(300)
     assert hostile_page.dialogs == []
+
+
+def _hand_made(root: Path, records: dict[str, dict[str, Any]]) -> Path:
+    """An archive of hand-written records (run folder -> record), as a pulled or edited
+    archive may hold, and its report written beside it."""
+    for folder, record in records.items():
+        (root / "runs" / folder).mkdir(parents=True, exist_ok=True)
+        curves = record.pop("curves", None)
+        text = json.dumps({"id": folder, "status": "succeeded", **record})
+        (root / "runs" / folder / "run.json").write_text(text)
+        if curves is not None:  # as series.sampled.json holds them: name -> step, value
+            (root / "runs" / folder / "series.sampled.json").write_text(json.dumps(curves))
+    page = render(gather(Archive(root / "runs"), None, root), "hand-made")
+    (root / "report.html").write_bytes(page)
+    return root / "report.html"
+
+
+def _open(browser: Any, path: Path, fragment: str = "") -> Any:
+    context = browser.new_context(viewport={"width": 1300, "height": 800})
+    opened = context.new_page()
+    opened.problems = []
+    opened.on("pageerror", lambda e: opened.problems.append(str(e)))
+    opened.goto(path.as_uri() + fragment)
+    opened.wait_for_selector("body[data-ready='1']", timeout=5000)
+    return opened
+
+
+def test_a_number_json_cannot_hold_is_shown_as_text(browser: Any, tmp_path: Path) -> None:
+    """Python reads `Infinity` and `NaN` in a record (JSON has neither); the page's data
+    must still be JSON, or the page would show nothing at all."""
+    report = _hand_made(
+        tmp_path,
+        {
+            "0001": {"metrics": {"acc": float("inf"), "loss": float("nan"), "err": 0.5}},
+            "0002": {"metrics": {"acc": 0.5, "loss": 0.25, "err": -float("inf")}},
+        },
+    )
+    text = report.read_text()
+    data = text.split('id="expman-data">', 1)[1].split("</script>")[0]
+    json.loads(data, parse_constant=lambda c: pytest.fail(f"{c} in the page's data"))
+    page = _open(browser, report)
+    assert page.problems == []
+    row = page.eval_on_selector(
+        "#runs-table tr[data-id='0001']", "r => [...r.cells].map(c => c.textContent)"
+    )
+    assert "Infinity" in row and "NaN" in row
+    assert page.text_content("#count") == "2 of 2 runs"
+
+
+def test_the_diff_marks_values_that_differ_past_the_digits_shown(
+    browser: Any, tmp_path: Path
+) -> None:
+    report = _hand_made(
+        tmp_path,
+        {"0001": {"metrics": {"acc": 0.912341}}, "0002": {"metrics": {"acc": 0.912342}}},
+    )
+    """Both show 0.9123: `only what differs` (on by default) must still show the row."""
+    page = _open(browser, report, "#tab=diff&runs=0001,0002")
+    assert page.is_checked("#diff-only")
+    rows = page.locator("#diff-table tr[data-key='metrics.acc']")
+    assert rows.count() == 1 and rows.get_attribute("class") == "changed"
+    assert rows.locator("td").nth(2).get_attribute("title") == "0.912341"
+
+
+def test_the_best_is_the_lowest_only_for_names_that_say_a_cost(
+    browser: Any, tmp_path: Path
+) -> None:
+    """`answer_accuracy` holds `wer`, `confidence` holds `fid`, `sentiment_f1` holds
+    `time`: none is a cost; `val_loss`, `error_rate` and `trainTime` are."""
+    names = ["answer_accuracy", "confidence", "sentiment_f1", "val_loss", "error_rate", "trainTime"]
+    report = _hand_made(
+        tmp_path,
+        {
+            "0001": {"metrics": dict.fromkeys(names, 1)},
+            "0002": {"metrics": dict.fromkeys(names, 2)},
+        },
+    )
+    page = _open(browser, report)
+    best = {
+        name: page.eval_on_selector_all(
+            "#runs-table tr[data-id] td.best[title*='best']",
+            f"cs => cs.filter(c => c.cellIndex === "
+            f"[...document.querySelectorAll('#runs-table th')].findIndex(h => h.dataset.key === "
+            f"'metrics.{name}')).map(c => c.closest('tr').dataset.id)",
+        )
+        for name in names
+    }
+    assert best == {
+        "answer_accuracy": ["0002"],
+        "confidence": ["0002"],
+        "sentiment_f1": ["0002"],
+        "val_loss": ["0001"],
+        "error_rate": ["0001"],
+        "trainTime": ["0001"],
+    }
+
+
+def test_a_point_run_again_is_drawn_from_its_newest_run_however_the_table_is_sorted(
+    browser: Any, tmp_path: Path
+) -> None:
+    """Point 0 failed twice (0001, then 0002): its curve is 0002's, also when the runs
+    are sorted newest first."""
+    curve = {"loss": {"step": [0, 1, 2], "value": [3.0, 2.0, 1.0]}}
+    failed = {
+        "status": "failed",
+        "sweep": {"id": "s0001", "index": 0},
+        "series": {"loss": {"last": 1.0, "min": 1.0, "max": 3.0, "count": 3}},
+        "curves": curve,
+    }
+    report = _hand_made(tmp_path, {"0001": dict(failed), "0002": dict(failed)})
+    for fragment in ("", "&sort=id&desc=1"):
+        page = _open(browser, report, "#tab=curves&metrics=loss" + fragment)
+        labels = page.evaluate("window.expmanReport.charts.curves.series.map(s => s.label)")
+        assert labels[1:] == ["0002"], fragment
+
+
+def test_a_group_has_one_colour_in_every_panel_and_the_legend(browser: Any, tmp_path: Path) -> None:
+    """A=1 logged only `acc`: in the `loss` panel, A=2 must keep the colour the legend
+    (and the `acc` panel) gives it."""
+
+    def run(a: int, names: list[str]) -> dict[str, Any]:
+        return {
+            "vars": {"A": a},
+            "series": {n: {"last": 1.0, "min": 1.0, "max": 2.0, "count": 2} for n in names},
+            "curves": {n: {"step": [0, 1], "value": [2.0, 1.0]} for n in names},
+        }
+
+    report = _hand_made(tmp_path, {"0001": run(1, ["acc"]), "0002": run(2, ["acc", "loss"])})
+    page = _open(browser, report, "#tab=curves&metrics=acc,loss&by=A")
+    colours = page.evaluate(
+        """() => Object.fromEntries(['curves:acc', 'curves:loss'].map(k => {
+            const s = window.expmanReport.charts[k].series.find(s => s.label === 'A=2 (1 run)');
+            return [k, s.stroke()];
+        }))"""
+    )
+    legend = page.evaluate(
+        """() => [...document.querySelectorAll('#curves-legend span')]
+            .map(s => [s.textContent, s.style.getPropertyValue('--swatch')])"""
+    )
+    assert colours["curves:acc"] == colours["curves:loss"]
+    assert ["A=2 (1 run)", colours["curves:loss"]] in legend
+
+
+def test_a_scatter_of_a_denormal_is_drawn(browser: Any, tmp_path: Path) -> None:
+    """5e-324 to 1 spans more than 50 x, but a log axis cannot count its decades."""
+    report = _hand_made(
+        tmp_path,
+        {
+            "0001": {"vars": {"A": 1}, "metrics": {"loss": 5e-324}},
+            "0002": {"vars": {"A": 2}, "metrics": {"loss": 1.0}},
+        },
+    )
+    page = _open(browser, report, "#tab=scatter&x=vars.A&y=metrics.loss")
+    assert page.evaluate("window.expmanReport.charts.scatter.scales.y.distr") == 1
+    assert page.locator("#scatter-chart .u-over").bounding_box()["height"] > 100
+    assert page.problems == []
+
+
+def test_an_image_link_opens_its_file_only_when_it_is_that_image(
+    browser: Any, tmp_path: Path
+) -> None:
+    """x.png is a link to the run's evil.html, y.png is HTML: clicked, either ran its
+    script (a browser takes a linked file's type from its target's name). Only a file
+    that is the image its name says is linked to; the others link to their folder."""
+    outputs = tmp_path / "runs" / "0001" / "outputs"
+    outputs.mkdir(parents=True)
+    (outputs / "evil.html").write_text("<script>alert('evil')</script>")
+    (outputs / "x.png").symlink_to("evil.html")
+    (outputs / "y.png").write_text("<html><script>alert('y')</script></html>")
+    (outputs / "z.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
+    names = ("evil.html", "x.png", "y.png", "z.png")
+    listed = [{"path": n, "size": 1, "sha256": "0" * 64} for n in names]
+    report = _hand_made(tmp_path, {"0001": {"outputs": listed}})
+    page = _open(browser, report, "#tab=run&run=0001")
+    page.dialogs = []
+    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+    links = page.eval_on_selector_all(
+        "#run-detail .gallery a", "a => a.map(x => [x.title, x.getAttribute('href')])"
+    )
+    assert links == [
+        ["x.png", "runs/0001/outputs/"],
+        ["y.png", "runs/0001/outputs/"],
+        ["z.png", "runs/0001/outputs/z.png"],
+    ]
+    page.goto((outputs / "x.png").as_uri())  # what a link to the file would have done
+    page.wait_for_timeout(300)
+    assert page.dialogs == ["evil"]

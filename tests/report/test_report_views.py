@@ -120,6 +120,33 @@ def test_a_diverged_run_starts_the_panel_on_a_robust_range_one_click_shows_all(
     assert "ymin=0.25&ymax=0.5" in page.evaluate("location.hash")
 
 
+def test_a_range_a_log_axis_cannot_draw_or_upside_down_is_mended(open_lab: Opener) -> None:
+    """`from` above `to` is the same range; on a log axis a bound at or below 0 is
+    automatic (the panel was drawn empty, without a y axis)."""
+    page = open_lab("#tab=curves&metrics=loss&ymin=0.5&ymax=0.25")
+    assert _y_range(page, "curves:loss")[:2] == [0.25, 0.5]
+    page = open_lab("#tab=curves&metrics=loss&log=1&ymin=-1&ymax=0.5")
+    low, high, distr = _y_range(page, "curves:loss")
+    assert distr == 3 and 0 < low < 0.5 and high == 0.5
+    assert page.locator(".panel[data-metric=loss] .u-over").bounding_box()["height"] > 100
+    assert page.problems == []
+    for ends in ("ymin=5e-324", "ymin=5e-324&ymax=1e308"):  # 10 ** -324 is 0: no decades
+        page = open_lab("#tab=curves&metrics=loss&log=1&" + ends)
+        assert page.locator(".panel[data-metric=loss] .u-over").bounding_box()["height"] > 100
+        low, high, _ = _y_range(page, "curves:loss")
+        assert 0 < low < 1 < high < 1e300 and page.problems == [], ends
+
+
+def test_a_diverged_run_does_not_flatten_the_scatter(open_lab: Opener) -> None:
+    """Run 0006's loss reaches 1e24: the y axis is logarithmic, as x is, when the
+    values span more than 50 x."""
+    page = open_lab("#tab=scatter&x=vars.LR&y=series.loss.max")
+    assert page.evaluate("window.expmanReport.charts.scatter.scales.y.distr") == 3
+    assert page.evaluate("window.expmanReport.charts.scatter.scales.x.distr") == 3
+    page.select_option("#scatter-y", "series.acc.last")  # from 0.5 to 1: linear
+    assert page.evaluate("window.expmanReport.charts.scatter.scales.y.distr") == 1
+
+
 def test_another_series_can_be_the_x_axis(open_lab: Opener) -> None:
     page = open_lab("#tab=curves&metrics=acc")
     page.select_option("#curves-x", "time")
@@ -258,6 +285,17 @@ def test_a_runs_images_are_thumbnails_in_its_detail_and_side_by_side_in_the_diff
     assert rows == [["images.curve.svg", 3], ["images.plot.png", 3]]
     page.wait_for_timeout(200)
     assert page.dialogs == [], "the SVG's script never ran"
+
+
+def test_clicking_an_svg_thumbnail_runs_none_of_its_script(open_lab: Opener) -> None:
+    """The lab's curve.svg holds script: opened by itself (not as an <img>), a browser
+    runs it, outside the page's policy. Its link opens the folder that holds it."""
+    page = open_lab("#tab=run&run=0003")
+    link = page.locator("#run-detail .gallery a[title='curve.svg']")
+    assert link.get_attribute("href").endswith("/0003/outputs/")
+    link.click()
+    page.wait_for_timeout(500)
+    assert page.dialogs == []
 
 
 def test_the_diff_compares_n_chosen_runs(open_lab: Opener) -> None:

@@ -153,7 +153,11 @@
   const METRICS = names("metrics");
   const SERIES = names("series");
   const STATS = ["last", "min", "max"];
-  const LOWER = /loss|err|mse|mae|rmse|nll|perplexity|ppl|regret|cost|latency|time|wer|cer|fid/i;
+  // A cost is named by one of its words (`val_loss`, `error_rate`, `trainTime`), not by
+  // letters inside another word (`answer_accuracy` holds `wer`, `confidence` `fid`).
+  const LOWER = /^(loss(es)?|err(or|ors)?|mse|mae|rmse|nll|perplexity|ppl|regret|costs?|latency|time|runtime|walltime|duration|seconds|wer|cer|fid)$/;
+  const words = (name) => String(name).replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase()
+    .split(/[^a-z0-9]+|(?<=[a-z])(?=[0-9])/).filter(Boolean);
   const COLUMNS = [
     { key: "id", label: "run", get: (r) => r.id },
     { key: "status", label: "status", get: (r) => r.status },
@@ -182,7 +186,7 @@
     const chosen = state.columns[column.key];
     return typeof chosen === "boolean" ? chosen : state.constant || !CONSTANT.has(column.key);
   }
-  function lowerIsBetter(column) { return LOWER.test(column.name); }
+  function lowerIsBetter(column) { return words(column.name).some((w) => LOWER.test(w)); }
 
   // ---- the filtered, sorted runs (every view shows these) -------------------------------
   function shown() {
@@ -316,7 +320,7 @@
   }
   function logScale(values) {
     const positive = values.filter(isNum);
-    return positive.length > 1 && positive.every((v) => v > 0) &&
+    return positive.length > 1 && positive.every(loggable) &&
       Math.max(...positive) / Math.min(...positive) >= 50;
   }
   function empty(target, text) { target.replaceChildren(el("div", { class: "empty", text })); }
@@ -343,7 +347,8 @@
       ...groups.map((g) => points.map((p) => (p[2].status === g ? p[1] : null)))];
     plot("scatter", {
       width: width(), height: 420, mode: 1,
-      scales: { x: { time: false, distr: logScale(data[0]) ? 3 : 1 } },
+      scales: { x: { time: false, distr: logScale(data[0]) ? 3 : 1 },
+        y: { distr: logScale(points.map((p) => p[1])) ? 3 : 1 } }, // a diverged run flattens no other
       axes: [{ label: state.scatter.x }, { label: state.scatter.y }],
       series: [{ label: state.scatter.x }, ...groups.map((g, i) => ({
         label: g, stroke: colour[g] || PALETTE[i], paths: () => null,
@@ -488,7 +493,9 @@
       if (!r.sweep) continue;
       const key = r.sweep.id + "\u0001" + r.sweep.index;
       const held = chosen.get(key);
-      const better = !held || (r.status === "succeeded") >= (held.status === "succeeded");
+      const ok = (x) => x.status === "succeeded";
+      const newer = held && (r.id.length - held.id.length || (r.id > held.id ? 1 : -1)) > 0; // digits
+      const better = !held || ok(r) > ok(held) || (ok(r) === ok(held) && newer); // not the table's order
       if (better) chosen.set(key, r);
     }
     return runs.filter((r) => !r.sweep || chosen.get(r.sweep.id + "\u0001" + r.sweep.index) === r);
@@ -525,6 +532,9 @@
       (t(v) < range[0] || t(v) > range[1]))).map((l) => l.label);
     return { range: log ? range.map((v) => 10 ** v) : range, out };
   }
+  // What a log axis can draw: uPlot counts its decades, and 10 ** -324 is 0 (a panel
+  // with 5e-324 in it, or asked to start there, was drawn empty).
+  function loggable(v) { return v >= 1e-300 && v <= 1e300; }
   function vary(runs, name) { return new Set(runs.map((r) => fmt(r.vars[name]))).size > 1; }
   function renderCurves() {
     const target = document.getElementById("curves-chart");
@@ -567,8 +577,9 @@
       if (chart) { charts["curves:" + metric] = chart; if (i === 0) charts.curves = chart; }
     });
     const item = (text, c) => { const s = el("span", { text }); s.style.setProperty("--swatch", c); return s; };
-    const groups = curves.by.length ? lines(curves.metrics[0], runs, colourOf, colour).drawn : null;
-    legend.replaceChildren(...(groups ? groups.map((g) => item(g.label, g.colour))
+    const groups = curves.by.length ? [...grouped(runs).entries()] : null; // of every panel
+    legend.replaceChildren(...(groups ? groups.map(([key, members], g) =>
+      item(groupLabel(key, members), PALETTE[g % PALETTE.length]))
       : colours.map((g) => item((curves.group === "run" ? "run " : curves.group + "=") + g, colour(g))))
       .slice(0, 40));
   }
@@ -617,7 +628,7 @@
     // group of runs (the mean, and a band across the runs of the group).
     const { xs, of } = axis(metric, runs);
     const mine = runs.filter((r) => of(r));
-    const positive = (v) => (curves.log && !(v > 0) ? null : v);
+    const positive = (v) => (curves.log && !loggable(v) ? null : v);
     if (!curves.by.length) {
       return { xs, drawn: mine.map((r) => {
         const raw = of(r).map(positive);
@@ -625,12 +636,9 @@
           values: smoothed(raw, curves.smooth) };
       }) };
     }
-    const groups = new Map();
-    for (const r of mine) {
-      const key = curves.by.map((n) => n + "=" + fmt(r.vars[n])).join(" ");
-      groups.set(key, [...(groups.get(key) || []), r]);
-    }
-    return { xs, drawn: [...groups.entries()].map(([key, members], g) => {
+    const groups = grouped(mine);
+    const order = [...grouped(runs).keys()]; // a group's colour is the same in every panel
+    return { xs, drawn: [...groups.entries()].map(([key, members]) => {
       const each = members.map((r) => smoothed(of(r).map(positive), curves.smooth));
       const band = { lo: [], hi: [] }, mean = [];
       xs.forEach((_, k) => {
@@ -642,9 +650,20 @@
         band.lo.push(curves.band === "std" ? m - sd : Math.min(...vs));
         band.hi.push(curves.band === "std" ? m + sd : Math.max(...vs));
       });
-      return { label: key + " (" + members.length + " run" + (members.length > 1 ? "s" : "") + ")",
-        runs: members, colour: PALETTE[g % PALETTE.length], values: mean, band };
+      return { label: groupLabel(key, members), runs: members,
+        colour: PALETTE[order.indexOf(key) % PALETTE.length], values: mean, band };
     }) };
+  }
+  function grouped(runs) { // key ("LR=0.1 SEED=2") -> its runs, in the runs' order
+    const groups = new Map();
+    for (const r of runs) {
+      const key = curves.by.map((n) => n + "=" + fmt(r.vars[n])).join(" ");
+      groups.set(key, [...(groups.get(key) || []), r]);
+    }
+    return groups;
+  }
+  function groupLabel(key, members) {
+    return key + " (" + members.length + " run" + (members.length > 1 ? "s" : "") + ")";
   }
   function panel(metric, runs, colourOf, colour, target) {
     const { xs, drawn } = lines(metric, runs, colourOf, colour);
@@ -653,7 +672,8 @@
     box.append(el("div", { class: "panel-title", text: metric }), note);
     target.append(box);
     if (!drawn.length) { note.textContent = "No shown run has this metric."; return null; }
-    const chosen = [curves.ymin, curves.ymax]; // the range asked for (null: automatic)
+    // The range asked for (null: automatic): a bound a log axis cannot draw is automatic.
+    const chosen = [curves.ymin, curves.ymax].map((v) => (isNum(v) && !(curves.log && !loggable(v)) ? v : null));
     const clipped = curves.full[metric] || chosen.some(isNum) ? null : robust(drawn, curves.log);
     if (clipped) {
       const names = clipped.out.slice(0, 5).join(", ") + (clipped.out.length > 5 ? ", …" : "");
@@ -695,8 +715,12 @@
       focus: { alpha: 0.35 },
       scales: { x: { time: false }, y: Object.assign({ distr: curves.log ? 3 : 1 },
         clipped ? { range: () => clipped.range } : {},
-        chosen.some(isNum) ? { range: (u, low, high) => [isNum(chosen[0]) ? chosen[0] : low,
-          isNum(chosen[1]) ? chosen[1] : high] } : {}) },
+        chosen.some(isNum) ? { range: (u, low, high) => {
+          const a = isNum(chosen[0]) ? chosen[0] : low, b = isNum(chosen[1]) ? chosen[1] : high;
+          if (a !== b) return [Math.min(a, b), Math.max(a, b)]; // from above to: the same range
+          const pad = Math.abs(a) / 10 || 1;
+          return [curves.log ? a / 2 : a - pad, curves.log ? a * 2 : a + pad];
+        } } : {}) },
       axes: [{ label: curves.x }, { label: metric }],
       series,
       hooks: {
@@ -749,7 +773,7 @@
     const rows = keys.map((k) => {
       const [section, key] = k.split("\u0001");
       const values = tables.map((t) => fmt(t.get(k)));
-      const changed = new Set(values).size > 1;
+      const changed = new Set(tables.map((t) => full(t.get(k)))).size > 1; // not as rounded
       if (only && !changed) return null;
       return el("tr", { class: changed ? "changed" : "", "data-key": section + "." + key }, [
         el("td", { class: "section", text: section }), el("td", { class: "key", text: key || section }),

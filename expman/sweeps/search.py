@@ -600,9 +600,8 @@ def _sampler(optuna: Any, search: Search, index: int) -> Any:
     samplers = optuna.samplers
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "experimental" warnings of some samplers
-        if search.sampler == "tpe":
-            several = len(search.objectives) > 1
-            return samplers.TPESampler(seed=seed, constant_liar=True, multivariate=several)
+        if search.sampler == "tpe":  # Optuna's defaults (multivariate or not): its TPE
+            return samplers.TPESampler(seed=seed, constant_liar=True)
         if search.sampler == "cmaes":
             _needs("cmaes", "--search cmaes")
             return samplers.CmaEsSampler(seed=seed)

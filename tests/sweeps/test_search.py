@@ -467,6 +467,32 @@ def test_same_seed_same_history_same_trials(experiment: Experiment, tmp_path: Pa
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_search_asks_what_optuna_alone_asks_with_the_same_sampler_and_seed(
+    bowl: Path, seed: int
+) -> None:
+    """With --jobs 1 a search asks the trials an in-process Optuna loop asks: TPE with
+    Optuna's own defaults, trial i's sampler seeded with (seed, i), past the 10 random
+    startup trials (a float and an int var: the objective is read back exactly)."""
+    done = _expman(bowl, "sweep", *SEARCH, "--trials", "13", "--seed", str(seed), "--objective",
+                   "metrics.loss")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    through = [(r["vars"]["X"], r["vars"]["Y"], r["metrics"]["loss"]) for r in records(bowl)]
+    space = {
+        "X": optuna.distributions.FloatDistribution(-1, 1),
+        "Y": optuna.distributions.IntDistribution(0, 4),
+    }
+    study, alone = optuna.create_study(), []
+    for i in range(13):
+        study.sampler = optuna.samplers.TPESampler(seed=search.trial_seed(seed, i))
+        trial = study.ask(space)
+        x, y = trial.params["X"], trial.params["Y"]
+        study.tell(trial, (x - 0.3) ** 2 + (y - 2) ** 2)
+        alone.append((x, y, (x - 0.3) ** 2 + (y - 2) ** 2))
+    assert through == alone
+
+
+@pytest.mark.slow
 def test_a_pareto_search_of_two_objectives(bowl: Path) -> None:
     done = _expman(
         bowl,

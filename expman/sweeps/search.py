@@ -10,7 +10,8 @@ so that two askers (two workers, two resumes) never ask for one trial twice, and
 plan's length is the number of trials asked: the budget.
 
 A trial's sampler is seeded with (seed, index): with the same seed and the same history
-(`--jobs 1`) a sweep asks the same trials again. The objectives are JMESPath expressions
+(`--jobs 1`) a sweep asks the same trials again, those an in-process Optuna loop asks
+with the same sampler (Optuna's defaults) seeded so. The objectives are JMESPath expressions
 over the run's record (`series.val_loss.min`, `metrics.acc`); a succeeded run whose
 objective is not a finite number is told to the sampler as failed.
 

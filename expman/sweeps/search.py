@@ -354,17 +354,21 @@ def _told(index: int, runs: Sequence[Any], queries: Sequence[Query]) -> Told:
 def best(search: Search, results: Mapping[int, Told]) -> list[Told]:
     """The best trials: the one best value for one objective, the Pareto front (no trial
     better in every objective) for several; in index order."""
-    finished = [t for t in results.values() if t.values is not None]
     signs = [1.0 if d == "minimize" else -1.0 for d in search.directions]
-
-    def key(t: Told) -> tuple[float, ...]:
-        assert t.values is not None
-        return tuple(s * v for s, v in zip(signs, t.values, strict=True))
-
-    front = [t for t in finished if not any(_dominates(key(o), key(t)) for o in finished)]
-    if len(search.objectives) == 1 and front:
-        front = [min(front, key=lambda t: (key(t), t.index))]
-    return sorted(front, key=lambda t: t.index)
+    keyed = sorted(
+        (tuple(s * v for s, v in zip(signs, t.values, strict=True)), t.index, t)
+        for t in results.values()
+        if t.values is not None
+    )
+    if len(search.objectives) == 1:
+        return [keyed[0][2]] if keyed else []
+    # In this order a trial comes after every trial that dominates it, and a trial
+    # dominated by any is dominated by one on the front: one pass over the front.
+    front: list[tuple[tuple[float, ...], Told]] = []
+    for key, _, t in keyed:
+        if not any(_dominates(other, key) for other, _ in front):
+            front.append((key, t))
+    return sorted((t for _, t in front), key=lambda t: t.index)
 
 
 def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
@@ -475,7 +479,7 @@ def _caught_up(optuna: Any, kept: _Kept, wanted: Wanted) -> bool:
     not the plan it was built from): then it is built again."""
     if len(wanted) < len(kept.built):
         return False
-    ended = []
+    changed = []
     for n, (built, (point, result, _)) in enumerate(zip(kept.built, wanted, strict=False)):
         index, hash_, before = built
         if (index, hash_) != (point.index, point.hash):
@@ -483,11 +487,13 @@ def _caught_up(optuna: Any, kept: _Kept, wanted: Wanted) -> bool:
         if result == before:
             continue
         was_running = before is None or before.running
-        if not was_running or result is None or result.running or result.pruned:
+        if not was_running or result is None or result.pruned:
             return False
-        ended.append((n, result))
-    for n, result in ended:  # trial n of the study is the n-th it was built from
-        if result.values is None:
+        changed.append((n, result))  # ended, or asked then and running now: still running
+    for n, result in changed:  # trial n of the study is the n-th it was built from
+        if result.running:
+            pass
+        elif result.values is None:
             kept.study.tell(n, state=optuna.trial.TrialState.FAIL)
         else:
             kept.study.tell(n, list(result.values))

@@ -239,9 +239,13 @@ def check_specs(specs: Sequence[plan.Spec]) -> None:
         _choices(spec)
 
 
-def ask(archive: Archive, sweep_id: str) -> plan.Point | None:
+def ask(
+    archive: Archive, sweep_id: str, results: Mapping[int, Told] | None = None
+) -> plan.Point | None:
     """Ask the sampler for the sweep's next trial and append it to the plan, under the
-    sweep's lock; None when the budget is spent."""
+    sweep's lock; None when the budget is spent. `results`: what the points gave
+    (`told`), read by the caller just before (else read here): a trial that ended since
+    is told as running, as any trial in flight is."""
     sweeps = Sweeps(archive)
     with fsutil.locked(sweeps.folder(sweep_id)):
         data = sweeps.read(sweep_id)
@@ -253,7 +257,9 @@ def ask(archive: Archive, sweep_id: str) -> plan.Point | None:
             return None
         specs = specs_of(data["definition"])
         try:
-            point = _asked(archive, sweep_id, search, specs, points, data["graph"])
+            if results is None:
+                results = told(archive, sweep_id, search)
+            point = _asked(archive, sweep_id, search, specs, (points, data["graph"]), results)
             sweeps.append(sweep_id, point)
         except BaseException:
             _KEPT.pop(_key(archive, sweep_id), None)  # it may hold a trial the plan has not
@@ -269,11 +275,13 @@ def _asked(
     sweep_id: str,
     search: Search,
     specs: Sequence[plan.Spec],
-    points: Sequence[plan.Point],
-    graph: str,
+    planned: tuple[Sequence[plan.Point], str],
+    results: Mapping[int, Told],
 ) -> plan.Point:
-    """The next trial as a point of the plan, with its origin."""
-    asked, state = _next_values(archive, sweep_id, search, specs, points)
+    """The next trial as a point of the plan (`planned`: the plan and its graph), with
+    its origin."""
+    points, graph = planned
+    asked, state = _next_values(archive, sweep_id, search, specs, points, results)
     origin: dict[str, Any] = {
         "sampler": search.sampler,
         "seed": trial_seed(search.seed, len(points)),
@@ -404,12 +412,12 @@ def _next_values(
     search: Search,
     specs: Sequence[plan.Spec],
     points: Sequence[plan.Point],
+    results: Mapping[int, Told],
 ) -> tuple[dict[str, Any], dict[str, int]]:
     """The values of the next trial, a study rebuilt from the points asked once, and
     what its sampler keeps of the trial (`_state`)."""
     optuna = load_optuna()
     space = space_of(optuna, specs)
-    results = told(archive, sweep_id, search)
     sweeps = Sweeps(archive)
     wanted = []  # each point the study holds, as it should hold it
     for point in points:

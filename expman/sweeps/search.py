@@ -259,7 +259,7 @@ def ask(
         try:
             if results is None:
                 results = told(archive, sweep_id, search)
-            point = _asked(archive, sweep_id, search, specs, (points, data["graph"]), results)
+            point = _asked(archive, sweep_id, search, specs, points, data["graph"], results)
             sweeps.append(sweep_id, point)
         except BaseException:
             _KEPT.pop(_key(archive, sweep_id), None)  # it may hold a trial the plan has not
@@ -275,12 +275,11 @@ def _asked(
     sweep_id: str,
     search: Search,
     specs: Sequence[plan.Spec],
-    planned: tuple[Sequence[plan.Point], str],
+    points: Sequence[plan.Point],
+    graph: str,
     results: Mapping[int, Told],
 ) -> plan.Point:
-    """The next trial as a point of the plan (`planned`: the plan and its graph), with
-    its origin."""
-    points, graph = planned
+    """The next trial as a point of the plan, with its origin."""
     asked, state = _next_values(archive, sweep_id, search, specs, points, results)
     origin: dict[str, Any] = {
         "sampler": search.sampler,
@@ -483,7 +482,7 @@ def _key(archive: Archive, sweep_id: str) -> tuple[str, str]:
 
 def _caught_up(optuna: Any, kept: _Kept, wanted: Wanted) -> bool:
     """Bring the kept study up to `wanted`, when only new trials came and running ones
-    ended (succeeded or failed); False when it cannot (a trial taken out or pruned, or
+    ended (succeeded or failed) or still run; False when it cannot (a trial taken out or pruned, or
     not the plan it was built from): then it is built again."""
     if len(wanted) < len(kept.built):
         return False
@@ -499,7 +498,7 @@ def _caught_up(optuna: Any, kept: _Kept, wanted: Wanted) -> bool:
             return False
         changed.append((n, result))  # ended, or asked then and running now: still running
     for n, result in changed:  # trial n of the study is the n-th it was built from
-        if result.running:
+        if result.running:  # asked then, its run opened since: the study holds it running
             pass
         elif result.values is None:
             kept.study.tell(n, state=optuna.trial.TrialState.FAIL)

@@ -10,7 +10,9 @@
   under the lock, a plan line appended).
 - Quality: the 2-d Branin function written as a stage, TPE with 30 trials, `--jobs 1`,
   over 10 seeds, through expman and through Optuna alone: the median (and the spread)
-  of the best value found. Branin's minimum is 0.397887.
+  of the best value found. Branin's minimum is 0.397887. It also counts the seeds whose
+  trials are, value for value, those of an in-process ask-and-tell loop seeding trial
+  i's sampler as expman does (every seed, when expman asks what Optuna asks).
 
 Run: `python -m bench.search` (`--quick`: 100 trials and 4 seeds only).
 """

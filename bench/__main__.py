@@ -2,7 +2,8 @@
 
 `python -m bench --quick` runs each with fewer rounds and leaves out the largest sizes
 (the 100,000-run query, the 100,000-file `end`, the keeping benchmark's 10,000-run `gc`
-and pull; the sweep's growth is measured at 300 points instead of 1,000). With the
+and pull; the sweep's growth is measured at 300 points instead of 1,000; adaptive
+search at 100 trials and on 4 seeds). With the
 keeping benchmark it took 1,411 s at a load of 10 to 17 on two cores (2026-12-05; the
 keeping benchmark 405 s of it); without, it has not been timed.
 """
@@ -24,6 +25,7 @@ from bench import (
     overhead,
     query,
     resources,
+    search,
     skip_check,
     slurm,
     steps,
@@ -46,6 +48,7 @@ def sections(quick: bool) -> list[Section]:
             ("query", query.main, {}),
             ("keeping the archive", keep.main, {}),
             ("sweeps", sweep.main, {}),
+            ("adaptive search", search.main, {}),
             ("observing runs", observe.main, {}),
             ("what a run used, its environment", resources.main, {}),
             ("slurm", slurm.main, {}),
@@ -58,6 +61,7 @@ def sections(quick: bool) -> list[Section]:
         ("archiving new content", fresh.main, {"runs": 2, "large": False}),
         ("query", query.main, {"sizes": (10_000,), "repeat": 3}),
         ("sweeps", sweep.main, {"quick": True}),
+        ("adaptive search", search.main, {"quick": True}),
         ("observing runs", observe.main, {"repeat": 3}),
         ("what a run used, its environment", resources.main, {}),
         ("slurm", slurm.main, {}),

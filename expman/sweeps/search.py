@@ -10,7 +10,8 @@ so that two askers (two workers, two resumes) never ask for one trial twice, and
 plan's length is the number of trials asked: the budget.
 
 A trial's sampler is seeded with (seed, index): with the same seed and the same history
-(`--jobs 1`) a sweep asks the same trials again. The objectives are JMESPath expressions
+(`--jobs 1`) a sweep asks the same trials again, those an in-process Optuna loop asks
+with the same sampler (Optuna's defaults) seeded so. The objectives are JMESPath expressions
 over the run's record (`series.val_loss.min`, `metrics.acc`); a succeeded run whose
 objective is not a finite number is told to the sampler as failed.
 
@@ -238,9 +239,13 @@ def check_specs(specs: Sequence[plan.Spec]) -> None:
         _choices(spec)
 
 
-def ask(archive: Archive, sweep_id: str) -> plan.Point | None:
+def ask(
+    archive: Archive, sweep_id: str, results: Mapping[int, Told] | None = None
+) -> plan.Point | None:
     """Ask the sampler for the sweep's next trial and append it to the plan, under the
-    sweep's lock; None when the budget is spent."""
+    sweep's lock; None when the budget is spent. `results`: what the points gave
+    (`told`), read by the caller just before (else read here): a trial that ended since
+    is told as running, as any trial in flight is."""
     sweeps = Sweeps(archive)
     with fsutil.locked(sweeps.folder(sweep_id)):
         data = sweeps.read(sweep_id)
@@ -252,7 +257,9 @@ def ask(archive: Archive, sweep_id: str) -> plan.Point | None:
             return None
         specs = specs_of(data["definition"])
         try:
-            point = _asked(archive, sweep_id, search, specs, points, data["graph"])
+            if results is None:
+                results = told(archive, sweep_id, search)
+            point = _asked(archive, sweep_id, search, specs, points, data["graph"], results)
             sweeps.append(sweep_id, point)
         except BaseException:
             _KEPT.pop(_key(archive, sweep_id), None)  # it may hold a trial the plan has not
@@ -270,9 +277,10 @@ def _asked(
     specs: Sequence[plan.Spec],
     points: Sequence[plan.Point],
     graph: str,
+    results: Mapping[int, Told],
 ) -> plan.Point:
     """The next trial as a point of the plan, with its origin."""
-    asked, state = _next_values(archive, sweep_id, search, specs, points)
+    asked, state = _next_values(archive, sweep_id, search, specs, points, results)
     origin: dict[str, Any] = {
         "sampler": search.sampler,
         "seed": trial_seed(search.seed, len(points)),
@@ -353,17 +361,21 @@ def _told(index: int, runs: Sequence[Any], queries: Sequence[Query]) -> Told:
 def best(search: Search, results: Mapping[int, Told]) -> list[Told]:
     """The best trials: the one best value for one objective, the Pareto front (no trial
     better in every objective) for several; in index order."""
-    finished = [t for t in results.values() if t.values is not None]
     signs = [1.0 if d == "minimize" else -1.0 for d in search.directions]
-
-    def key(t: Told) -> tuple[float, ...]:
-        assert t.values is not None
-        return tuple(s * v for s, v in zip(signs, t.values, strict=True))
-
-    front = [t for t in finished if not any(_dominates(key(o), key(t)) for o in finished)]
-    if len(search.objectives) == 1 and front:
-        front = [min(front, key=lambda t: (key(t), t.index))]
-    return sorted(front, key=lambda t: t.index)
+    keyed = sorted(
+        (tuple(s * v for s, v in zip(signs, t.values, strict=True)), t.index, t)
+        for t in results.values()
+        if t.values is not None
+    )
+    if len(search.objectives) == 1:
+        return [keyed[0][2]] if keyed else []
+    # In this order a trial comes after every trial that dominates it, and a trial
+    # dominated by any is dominated by one on the front: one pass over the front.
+    front: list[tuple[tuple[float, ...], Told]] = []
+    for key, _, t in keyed:
+        if not any(_dominates(other, key) for other, _ in front):
+            front.append((key, t))
+    return sorted((t for _, t in front), key=lambda t: t.index)
 
 
 def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
@@ -399,12 +411,12 @@ def _next_values(
     search: Search,
     specs: Sequence[plan.Spec],
     points: Sequence[plan.Point],
+    results: Mapping[int, Told],
 ) -> tuple[dict[str, Any], dict[str, int]]:
     """The values of the next trial, a study rebuilt from the points asked once, and
     what its sampler keeps of the trial (`_state`)."""
     optuna = load_optuna()
     space = space_of(optuna, specs)
-    results = told(archive, sweep_id, search)
     sweeps = Sweeps(archive)
     wanted = []  # each point the study holds, as it should hold it
     for point in points:
@@ -470,11 +482,11 @@ def _key(archive: Archive, sweep_id: str) -> tuple[str, str]:
 
 def _caught_up(optuna: Any, kept: _Kept, wanted: Wanted) -> bool:
     """Bring the kept study up to `wanted`, when only new trials came and running ones
-    ended (succeeded or failed); False when it cannot (a trial taken out or pruned, or
+    ended (succeeded or failed) or still run; False when it cannot (a trial taken out or pruned, or
     not the plan it was built from): then it is built again."""
     if len(wanted) < len(kept.built):
         return False
-    ended = []
+    changed = []
     for n, (built, (point, result, _)) in enumerate(zip(kept.built, wanted, strict=False)):
         index, hash_, before = built
         if (index, hash_) != (point.index, point.hash):
@@ -482,11 +494,13 @@ def _caught_up(optuna: Any, kept: _Kept, wanted: Wanted) -> bool:
         if result == before:
             continue
         was_running = before is None or before.running
-        if not was_running or result is None or result.running or result.pruned:
+        if not was_running or result is None or result.pruned:
             return False
-        ended.append((n, result))
-    for n, result in ended:  # trial n of the study is the n-th it was built from
-        if result.values is None:
+        changed.append((n, result))  # ended, or asked then and running now: still running
+    for n, result in changed:  # trial n of the study is the n-th it was built from
+        if result.running:  # asked then, its run opened since: the study holds it running
+            pass
+        elif result.values is None:
             kept.study.tell(n, state=optuna.trial.TrialState.FAIL)
         else:
             kept.study.tell(n, list(result.values))
@@ -600,9 +614,8 @@ def _sampler(optuna: Any, search: Search, index: int) -> Any:
     samplers = optuna.samplers
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "experimental" warnings of some samplers
-        if search.sampler == "tpe":
-            several = len(search.objectives) > 1
-            return samplers.TPESampler(seed=seed, constant_liar=True, multivariate=several)
+        if search.sampler == "tpe":  # Optuna's defaults (multivariate or not): its TPE
+            return samplers.TPESampler(seed=seed, constant_liar=True)
         if search.sampler == "cmaes":
             _needs("cmaes", "--search cmaes")
             return samplers.CmaEsSampler(seed=seed)

@@ -136,6 +136,14 @@ class Sweeps:
                 raise ArchiveError(f"{path}:{number}: point {found[-1].index} out of its place")
         return found
 
+    def asked(self, sweep_id: str) -> int:
+        """How many points the plan holds (its whole lines), none of them parsed."""
+        path = self.folder(sweep_id) / PLAN
+        try:
+            return path.read_bytes().count(b"\n")
+        except OSError as e:
+            raise ArchiveError(f"{path}: cannot read the plan: {e}") from e
+
     def point(self, sweep_id: str, index: int) -> Point:
         """Point `index` of a sweep's plan: its line alone is parsed (a point of a sweep of
         1,000 costs what one of 10 does), the whole plan when that line is not it."""

@@ -145,6 +145,27 @@ def test_the_study_kept_between_asks_asks_what_a_rebuilt_one_would(tmp_path: Pat
     assert len(first.trials) == 12
 
 
+@pytest.mark.slow
+def test_a_sweep_asking_as_its_trials_run_builds_its_study_once(
+    bowl: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --jobs 2 a trial asked is running at the next ask: the kept study is told
+    only what ended, never built again from every trial (Optuna copies each one)."""
+    built = []
+    create_study = optuna.create_study
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        built.append(1)
+        return create_study(*args, **kwargs)
+
+    monkeypatch.setattr(optuna, "create_study", counted)
+    code, _, err = run_cli("sweep", *SEARCH, "--trials", "14", "--objective", "metrics.loss",
+                           "--jobs", "2")  # fmt: skip
+    assert code == 0, err
+    assert len(records(bowl)) == 14
+    assert len(built) == 1
+
+
 def test_a_samplers_state_from_the_plan_is_whole_numbers_only(tmp_path: Path) -> None:
     """A plan comes from an archive (pulled, edited): what it gives back to a sampler is
     never text, which a sampler may unpickle."""
@@ -206,6 +227,27 @@ def test_the_best_and_the_pareto_front() -> None:
         3: search.Told(3, (0.5, 0.0)),
     }
     assert [t.index for t in search.best(two, told)] == [0, 1, 3]
+
+
+def test_the_pareto_front_is_the_trials_no_other_beats_in_every_objective() -> None:
+    """The front found in one pass is the front by its definition (ties, and values
+    on a coarse grid so that many trials share a value in one objective)."""
+    three = search.Search("nsga2", 9, ("a", "b", "c"), ("minimize", "maximize", "minimize"))
+    rng = random.Random(5)
+    for _ in range(30):
+        told = {
+            i: search.Told(i, tuple(float(rng.randint(0, 4)) for _ in range(3)))
+            for i in range(rng.randint(0, 40))
+        }
+        signed = {i: (t.values[0], -t.values[1], t.values[2]) for i, t in told.items() if t.values}
+        front = [
+            i
+            for i, a in signed.items()
+            if not any(
+                all(x <= y for x, y in zip(b, a, strict=True)) and b != a for b in signed.values()
+            )
+        ]
+        assert [t.index for t in search.best(three, told)] == front
 
 
 def test_without_optuna_the_search_says_how_to_install_it(
@@ -464,6 +506,32 @@ def test_same_seed_same_history_same_trials(experiment: Experiment, tmp_path: Pa
         asked.append([json.loads(line)["vars"] for line in lines])
     assert asked[0] == asked[1]
     assert len({json.dumps(v, sort_keys=True) for v in asked[0]}) > 6  # it does search
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_search_asks_what_optuna_alone_asks_with_the_same_sampler_and_seed(
+    bowl: Path, seed: int
+) -> None:
+    """With --jobs 1 a search asks the trials an in-process Optuna loop asks: TPE with
+    Optuna's own defaults, trial i's sampler seeded with (seed, i), past the 10 random
+    startup trials (a float and an int var: the objective is read back exactly)."""
+    done = _expman(bowl, "sweep", *SEARCH, "--trials", "13", "--seed", str(seed), "--objective",
+                   "metrics.loss")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    through = [(r["vars"]["X"], r["vars"]["Y"], r["metrics"]["loss"]) for r in records(bowl)]
+    space = {
+        "X": optuna.distributions.FloatDistribution(-1, 1),
+        "Y": optuna.distributions.IntDistribution(0, 4),
+    }
+    study, alone = optuna.create_study(), []
+    for i in range(13):
+        study.sampler = optuna.samplers.TPESampler(seed=search.trial_seed(seed, i))
+        trial = study.ask(space)
+        x, y = trial.params["X"], trial.params["Y"]
+        study.tell(trial, (x - 0.3) ** 2 + (y - 2) ** 2)
+        alone.append((x, y, (x - 0.3) ** 2 + (y - 2) ** 2))
+    assert through == alone
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ expman sweep status [s0003]
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -34,7 +34,7 @@ from expman.sweeps.backend import CLAIMED, Ask, Backend
 from expman.sweeps.local import Local
 from expman.sweeps.search import Asked, Search
 from expman.sweeps.store import Sweeps
-from expman.sweeps.view import View
+from expman.sweeps.view import Best, View
 
 
 @dataclass(frozen=True)
@@ -189,10 +189,9 @@ def _run_here(
     points = {p.index: p for p in sweeps.plan(sweep_id)}
     searching = search.stored(sweeps.read(sweep_id)["definition"])
     to_ask = max(0, searching.trials - len(points)) if searching else 0
-    best = (lambda: best_so_far(archive, sweep_id, searching)) if searching else None
+    best, asker = _searching(archive, sweep_id, searching, points) if searching else (None, None)
     metrics = _metrics_of(cfg, sweep_id)
     view = View(sweeps, sweep_id, points, len(todo) + to_ask, err, metrics, best)
-    asker = _asker(archive, sweep_id, points) if searching else None
     try:
         codes = backend.run(todo, view.event, view.tick, asker)
     except KeyboardInterrupt:
@@ -205,18 +204,27 @@ def _run_here(
     return EXIT_STAGE_FAILED if failed else 0
 
 
-def _asker(archive: Archive, sweep_id: str, points: dict[int, plan.Point]) -> Ask:
-    """Asks the sampler for the next trial, adding it to `points` (which the view
-    shows); its index, or None when the budget is spent."""
+def _searching(
+    archive: Archive, sweep_id: str, searching: Search, points: dict[int, plan.Point]
+) -> tuple[Best, Ask]:
+    """The best-so-far line, said as a trial finishes, and the asker of the next trial,
+    which adds it to `points` (which the view shows) and gives its index, or None when
+    the budget is spent. A slot frees as a trial finishes: the asker is told what the
+    line read of the archive (`search.told`) just before, rather than reading it again."""
+    read: list[dict[int, search.Told]] = []
+
+    def best() -> str:
+        read[:] = [search.told(archive, sweep_id, searching)]
+        return best_so_far(archive, sweep_id, searching, read[0])
 
     def ask() -> int | None:
-        point = search.ask(archive, sweep_id)
+        point = search.ask(archive, sweep_id, read.pop() if read else None)
         if point is None:
             return None
         points[point.index] = point
         return point.index
 
-    return ask
+    return best, ask
 
 
 def _on_slurm(
@@ -337,11 +345,18 @@ def status_table(archive: Archive, sweeps: Sweeps, sweep_id: str, out: TextIO) -
     return style(printable(head), "bold", out) + "\n" + table + printable(summary)
 
 
-def best_so_far(archive: Archive, sweep_id: str, searching: Search) -> str:
+def best_so_far(
+    archive: Archive,
+    sweep_id: str,
+    searching: Search,
+    results: Mapping[int, search.Told] | None = None,
+) -> str:
     """An adaptive search's best trial (its Pareto front, for several objectives), and
-    how many trials of its budget were asked."""
-    asked = len(Sweeps(archive).plan(sweep_id))
-    front = search.best(searching, search.told(archive, sweep_id, searching))
+    how many trials of its budget were asked; `results`: `search.told`, when read."""
+    asked = Sweeps(archive).asked(sweep_id)
+    if results is None:
+        results = search.told(archive, sweep_id, searching)
+    front = search.best(searching, results)
     budget = f"{asked} of {searching.trials} trials asked ({searching.sampler})"
     if not front:
         return f"{budget}; no trial has given its objective yet"

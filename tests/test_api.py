@@ -383,3 +383,18 @@ def test_a_sampled_file_that_is_a_link_is_not_followed(study: Path, tmp_path: Pa
     curve = expman.open(study).run("1").series(metrics=["loss"])
     assert 42 not in curve.column("value")
     assert curve.column("value") == [0.2 / (s + 1) for s in range(50)]  # from series.jsonl
+
+
+def test_one_name_given_as_a_text_or_a_number_is_one_name(made: Path) -> None:
+    """A new user's `columns="metrics.acc"`, `metrics="loss"`, `runs="3"` or `run(3)` asks
+    for one column, metric or run (a text is not taken letter by letter: `runs="12"` once
+    gave runs 1 and 2, `metrics="loss"` no point at all)."""
+    archive = expman.open(made)
+    assert archive.runs(columns="metrics.acc").columns == ["metrics.acc"]
+    loss = archive.series(runs="3", metrics="loss", columns="vars.LR", sampled=False)
+    assert loss.columns == ["id", "step", "metric", "value", "vars.LR"]
+    assert set(loss.column("id")) == {"0003"} and set(loss.column("metric")) == {"loss"}
+    assert len(loss) == 50
+    assert archive.series(runs=[3, "4"], metrics=["loss"]).column("id")[::50] == ["0003", "0004"]
+    assert archive.run(3).id == "0003"
+    assert archive.run(3).series("loss").column("metric") == ["loss"] * 50

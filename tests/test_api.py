@@ -3,11 +3,13 @@ as tables, runs and curves; the same guarantees as the command line's readers.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -398,3 +400,37 @@ def test_one_name_given_as_a_text_or_a_number_is_one_name(made: Path) -> None:
     assert archive.series(runs=[3, "4"], metrics=["loss"]).column("id")[::50] == ["0003", "0004"]
     assert archive.run(3).id == "0003"
     assert archive.run(3).series("loss").column("metric") == ["loss"] * 50
+
+
+def test_a_pipe_in_a_files_place_is_never_opened(study: Path) -> None:
+    """A pipe put where a log or the sampled curves were is left alone: not opened at all
+    (opening it, even without waiting, would release whatever waits to write into it; a
+    device put there might act on being opened)."""
+    folder = study / "runs" / "0002"
+    pipes = [folder / "logs" / "run.out", folder / "series.sampled.json"]
+    writers = []
+    for pipe in pipes:
+        pipe.chmod(0o644)
+        pipe.unlink()
+        os.mkfifo(pipe)
+        # Opening a pipe to write waits for a reader: a writer that prints has been met.
+        code = "import sys; open(sys.argv[1], 'wb'); print('met', flush=True)"
+        writers.append(
+            subprocess.Popen([sys.executable, "-c", code, str(pipe)], stdout=subprocess.PIPE)
+        )
+    try:
+        run = expman.open(study).run("2")
+        assert "logs/run.out" not in run.logs()
+        with pytest.raises(OSError):
+            run.open("logs/run.out")
+        with pytest.raises(OSError):
+            run.open("series.sampled.json")
+        assert len(run.series(metrics="loss")) == 50  # from series.jsonl
+        time.sleep(1)
+        assert [writer.poll() for writer in writers] == [None, None], "a pipe was opened"
+    finally:
+        for pipe, writer in zip(pipes, writers, strict=True):
+            with contextlib.suppress(OSError):  # met at last, so that it ends
+                os.close(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK))
+            writer.wait(30)
+            writer.stdout.close()  # type: ignore[union-attr]

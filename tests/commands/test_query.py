@@ -396,6 +396,27 @@ def test_list_numbers_are_short_in_a_table_and_exact_elsewhere(
     assert csv.splitlines()[1].split(",")[4] == "0.123456789"
 
 
+def test_a_column_of_deeply_nested_mappings_is_spread_a_few_levels_only(
+    example: Path, run_cli: RunCli
+) -> None:
+    """A record's var nested 900 deep (a run pulled from elsewhere) once made
+    `list --columns vars` fail for every run ("nested too deeply", with a path of 900
+    keys): a mapping is spread into columns a few levels deep, then shown as one cell."""
+    path = example / "runs" / "0001" / "run.json"
+    record = json.loads(path.read_text())
+    deep: Any = 1
+    for _ in range(900):
+        deep = {"a": deep}
+    record["vars"]["DEEP"] = deep
+    path.write_text(json.dumps(record))
+    code, out, err = run_cli("list", "--columns", "vars", "--format", "csv")
+    assert (code, err) == (0, "")
+    header = out.splitlines()[0].split(",")
+    assert "vars.LR" in header
+    assert [c for c in header if c.startswith("vars.DEEP")] == ["vars.DEEP.a.a.a.a.a.a.a"]
+    assert len(out.splitlines()) == 1 + len(records(example))
+
+
 @pytest.mark.slow
 def test_list_rows_fit_the_terminal_unless_piped(example: Path) -> None:
     pid, fd = pty.fork()

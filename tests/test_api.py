@@ -434,3 +434,25 @@ def test_a_pipe_in_a_files_place_is_never_opened(study: Path) -> None:
                 os.close(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK))
             writer.wait(30)
             writer.stdout.close()  # type: ignore[union-attr]
+
+
+def test_a_huge_sampled_file_is_not_read_into_memory(study: Path) -> None:
+    """A `series.sampled.json` of 2 GB (a run from elsewhere) was read whole into memory
+    by the API and by the report (2.6 GB resident): past the size expman could ever write,
+    it is not read (the curves come from `series.jsonl`; the report leaves them out). Both
+    run here in 1 GiB of address space."""
+    sampled = study / "runs" / "0002" / "series.sampled.json"
+    sampled.chmod(0o644)
+    os.truncate(sampled, 2 << 30)  # sparse: no disk used
+    limit = "import resource; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30)); "
+    code = limit + "import expman, sys; print(len(expman.open(sys.argv[1]).run('2').series()))"
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(study)], capture_output=True, text=True, timeout=120
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "100\n", "")  # 2 metrics x 50
+    report = limit + "import sys; from expman.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    argv = ["-C", str(study), "report", "-o", str(study / "report.html")]
+    done = subprocess.run(
+        [sys.executable, "-c", report, *argv], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr

@@ -168,6 +168,9 @@ def test_a_damaged_record_is_named_in_a_warning_and_skipped(study: Path) -> None
     with pytest.warns(expman.DamagedRecordWarning, match=r"0003/run.json"):
         table = expman.open(study).runs()
     assert table.column("id") == ["0001", "0002", "0004", "0005"]
+    with pytest.warns(expman.DamagedRecordWarning) as warned:
+        expman.open(study).series(["1"])
+    assert [w.filename for w in warned] == [__file__]  # the caller's line, not the API's
 
 
 def test_one_run_with_its_record_files_and_series(made: Path) -> None:

@@ -73,6 +73,10 @@ class Archive:
         """The runs, oldest first, one row each: those for which the JMESPath condition
         `where` holds (the dialect of `expman query`, on each record), under `columns`
         named by the column naming rule (default: `columns.DEFAULT`)."""
+        return self._runs(where, columns)
+
+    def _runs(self, where: str | None, columns: Iterable[str] | str | None) -> Table:
+        """`runs`, called by a public method of the API (`runs`, `series`)."""
         asked = None if columns is None else _names(columns)
         condition = Query(where) if where else None
         needed = naming.top_fields(naming.DEFAULT if asked is None else asked)
@@ -103,7 +107,7 @@ class Archive:
         down-sampled curves (about 2,000 points each), else every point logged."""
         extra = [c for c in _names(columns) if c not in ("id", "step", "metric", "value")]
         chosen = self._chosen(runs)
-        table = self.runs(columns=["id", *extra])
+        table = self._runs(None, ["id", *extra])
         cells = {row["id"]: row for row in table.rows() if row["id"] in chosen}
         picked = [(Run(self._store.run_dir(i), {}), cells[i]) for i in chosen if i in cells]
         return long_format(picked, None if metrics is None else _names(metrics), sampled, extra)
@@ -117,9 +121,11 @@ class Archive:
         return dict.fromkeys(i if i in listed else self._store.resolve(str(i)) for i in asked)
 
     def _records(self, fields: set[str]) -> list[Any]:
+        """The records holding `fields`; a warning for each damaged one, shown at the
+        line that called the API (`runs` or `series`, then `_runs`, then here)."""
         records, damaged = index.load(self._store, fields)
         for bad in damaged:
-            warnings.warn(f"skipped {bad.reason}", DamagedRecordWarning, stacklevel=3)
+            warnings.warn(f"skipped {bad.reason}", DamagedRecordWarning, stacklevel=4)
         return records
 
 

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -58,10 +59,11 @@ def table(
         return ""
     header = [printable(h) for h in header]
     rows = [[printable(c) for c in line] for line in rows]
-    widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
+    widths = [max(columns(line[i]) for line in [header, *rows]) for i in range(len(header))]
     lines = []
     for number, line in enumerate([header, *rows]):
-        cells = _fitted([c.ljust(w) for c, w in zip(line, widths, strict=True)], width)
+        padded = [c + " " * (w - columns(c)) for c, w in zip(line, widths, strict=True)]
+        cells = _fitted(padded, width)
         if paint is not None and number > 0:
             cells = [paint(column, c) for column, c in enumerate(cells)]
         lines.append("  ".join(cells).rstrip())
@@ -69,19 +71,46 @@ def table(
 
 
 def _fitted(cells: list[str], width: int | None) -> list[str]:
-    """The padded cells of a line, cut after `width - 1` characters and ended with `…`
-    when the line is longer than `width`."""
-    if width is None or len("  ".join(cells).rstrip()) <= width:
+    """The padded cells of a line, cut after `width - 1` columns of the terminal and ended
+    with `…` when the line takes more than `width`."""
+    if width is None or columns("  ".join(cells).rstrip()) <= width:
         return cells
     kept: list[str] = []
     start = 0
     for text in cells:
-        if start + len(text) > width - 1:
+        if start + columns(text) > width - 1:
             room = width - 1 - start
-            return [*kept, text[:room] + "…"] if room >= 0 else kept
+            return [*kept, _cut(text, room) + "…"] if room >= 0 else kept
         kept.append(text)
-        start += len(text) + 2
+        start += columns(text) + 2
     return kept
+
+
+def columns(text: str) -> int:
+    """The columns `text` takes on a terminal: two for a wide character (Chinese,
+    Japanese, Korean, most emoji), none for a combining mark, one for any other."""
+    if text.isascii():
+        return len(text)
+    return sum(_column_width(c) for c in text)
+
+
+def _column_width(char: str) -> int:
+    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def _cut(text: str, room: int) -> str:
+    """The longest start of `text` taking at most `room` columns (a wide character is
+    never halved)."""
+    if text.isascii():
+        return text[:room]
+    taken = 0
+    for position, char in enumerate(text):
+        taken += _column_width(char)
+        if taken > room:
+            return text[:position]
+    return text
 
 
 def cell(value: Any) -> str:

@@ -3,11 +3,13 @@ as tables, runs and curves; the same guarantees as the command line's readers.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -166,6 +168,9 @@ def test_a_damaged_record_is_named_in_a_warning_and_skipped(study: Path) -> None
     with pytest.warns(expman.DamagedRecordWarning, match=r"0003/run.json"):
         table = expman.open(study).runs()
     assert table.column("id") == ["0001", "0002", "0004", "0005"]
+    with pytest.warns(expman.DamagedRecordWarning) as warned:
+        expman.open(study).series(["1"])
+    assert [w.filename for w in warned] == [__file__]  # the caller's line, not the API's
 
 
 def test_one_run_with_its_record_files_and_series(made: Path) -> None:
@@ -383,3 +388,74 @@ def test_a_sampled_file_that_is_a_link_is_not_followed(study: Path, tmp_path: Pa
     curve = expman.open(study).run("1").series(metrics=["loss"])
     assert 42 not in curve.column("value")
     assert curve.column("value") == [0.2 / (s + 1) for s in range(50)]  # from series.jsonl
+
+
+def test_one_name_given_as_a_text_or_a_number_is_one_name(made: Path) -> None:
+    """A new user's `columns="metrics.acc"`, `metrics="loss"`, `runs="3"` or `run(3)` asks
+    for one column, metric or run (a text is not taken letter by letter: `runs="12"` once
+    gave runs 1 and 2, `metrics="loss"` no point at all)."""
+    archive = expman.open(made)
+    assert archive.runs(columns="metrics.acc").columns == ["metrics.acc"]
+    loss = archive.series(runs="3", metrics="loss", columns="vars.LR", sampled=False)
+    assert loss.columns == ["id", "step", "metric", "value", "vars.LR"]
+    assert set(loss.column("id")) == {"0003"} and set(loss.column("metric")) == {"loss"}
+    assert len(loss) == 50
+    assert archive.series(runs=[3, "4"], metrics=["loss"]).column("id")[::50] == ["0003", "0004"]
+    assert archive.run(3).id == "0003"
+    assert archive.run(3).series("loss").column("metric") == ["loss"] * 50
+
+
+def test_a_pipe_in_a_files_place_is_never_opened(study: Path) -> None:
+    """A pipe put where a log or the sampled curves were is left alone: not opened at all
+    (opening it, even without waiting, would release whatever waits to write into it; a
+    device put there might act on being opened)."""
+    folder = study / "runs" / "0002"
+    pipes = [folder / "logs" / "run.out", folder / "series.sampled.json"]
+    writers = []
+    for pipe in pipes:
+        pipe.chmod(0o644)
+        pipe.unlink()
+        os.mkfifo(pipe)
+        # Opening a pipe to write waits for a reader: a writer that prints has been met.
+        code = "import sys; open(sys.argv[1], 'wb'); print('met', flush=True)"
+        writers.append(
+            subprocess.Popen([sys.executable, "-c", code, str(pipe)], stdout=subprocess.PIPE)
+        )
+    try:
+        run = expman.open(study).run("2")
+        assert "logs/run.out" not in run.logs()
+        with pytest.raises(OSError):
+            run.open("logs/run.out")
+        with pytest.raises(OSError):
+            run.open("series.sampled.json")
+        assert len(run.series(metrics="loss")) == 50  # from series.jsonl
+        time.sleep(1)
+        assert [writer.poll() for writer in writers] == [None, None], "a pipe was opened"
+    finally:
+        for pipe, writer in zip(pipes, writers, strict=True):
+            with contextlib.suppress(OSError):  # met at last, so that it ends
+                os.close(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK))
+            writer.wait(30)
+            writer.stdout.close()  # type: ignore[union-attr]
+
+
+def test_a_huge_sampled_file_is_not_read_into_memory(study: Path) -> None:
+    """A `series.sampled.json` of 2 GB (a run from elsewhere) was read whole into memory
+    by the API and by the report (2.6 GB resident): past the size expman could ever write,
+    it is not read (the curves come from `series.jsonl`; the report leaves them out). Both
+    run here in 1 GiB of address space."""
+    sampled = study / "runs" / "0002" / "series.sampled.json"
+    sampled.chmod(0o644)
+    os.truncate(sampled, 2 << 30)  # sparse: no disk used
+    limit = "import resource; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30)); "
+    code = limit + "import expman, sys; print(len(expman.open(sys.argv[1]).run('2').series()))"
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(study)], capture_output=True, text=True, timeout=120
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "100\n", "")  # 2 metrics x 50
+    report = limit + "import sys; from expman.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    argv = ["-C", str(study), "report", "-o", str(study / "report.html")]
+    done = subprocess.run(
+        [sys.executable, "-c", report, *argv], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr

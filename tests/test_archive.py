@@ -186,3 +186,36 @@ def test_a_record_that_is_a_pipe_or_a_link_is_damaged_never_waited_on_nor_follow
         )
         assert "OUTSIDE" not in done.stdout, command
         assert "damaged record" in done.stderr + done.stdout, (command, done.stderr)
+
+
+def test_a_huge_record_is_damaged_never_read_into_memory(tmp_path: Path) -> None:
+    """A `run.json` of 2 GB (a run from elsewhere) was read whole by every reader (its
+    size in memory, and more): past `MAX_RECORD` it is a damaged record, said so, and
+    `list`, `query` and `fsck` run in 1 GiB of address space."""
+    import os
+    import subprocess
+    import sys
+
+    from expman.store.archive import MAX_RECORD
+
+    archive = Archive(tmp_path / "runs")
+    good = archive.create({"id": None, "uid": "a" * 32})
+    run_id = archive.create({"id": None, "uid": "b" * 32})
+    path = archive.run_dir(run_id) / "run.json"
+    path.chmod(0o644)
+    os.truncate(path, 2 << 30)  # sparse: no disk used
+    assert MAX_RECORD < 1 << 30
+    found = list(archive.records())
+    assert found[0] == {"id": good, "uid": "a" * 32}
+    assert isinstance(found[1], Damaged) and "larger than" in found[1].reason
+    limit = "import resource; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30)); "
+    code = limit + "import sys; from expman.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    for command in (["list"], ["query", "[].id"], ["fsck"]):
+        done = subprocess.run(
+            [sys.executable, "-c", code, *command, "--archive", str(archive.root)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert "MemoryError" not in done.stderr, command
+        assert "larger than" in done.stderr + done.stdout, (command, done.stderr)

@@ -44,6 +44,14 @@ def open(path: str | os.PathLike[str] | None = None) -> Archive:
     return Archive(expfile.parent / location.archive_setting(expfile))
 
 
+def _names(given: Iterable[Any] | str | int) -> list[str]:
+    """The names given: one text or number is one name (`columns="vars.LR"`, `runs=3`),
+    never taken letter by letter."""
+    if isinstance(given, str | int):
+        return [str(given)]
+    return [str(name) for name in given]
+
+
 def _is_archive(folder: Path) -> bool:
     """Whether `folder` holds runs (or what only an archive holds)."""
     if (folder / ".archive.json").is_file() or (folder / OBJECTS_DIR).is_dir():
@@ -61,11 +69,15 @@ class Archive:
     def __repr__(self) -> str:
         return f"<expman Archive {self.root}>"
 
-    def runs(self, where: str | None = None, columns: Iterable[str] | None = None) -> Table:
+    def runs(self, where: str | None = None, columns: Iterable[str] | str | None = None) -> Table:
         """The runs, oldest first, one row each: those for which the JMESPath condition
         `where` holds (the dialect of `expman query`, on each record), under `columns`
         named by the column naming rule (default: `columns.DEFAULT`)."""
-        asked = None if columns is None else list(columns)
+        return self._runs(where, columns)
+
+    def _runs(self, where: str | None, columns: Iterable[str] | str | None) -> Table:
+        """`runs`, called by a public method of the API (`runs`, `series`)."""
+        asked = None if columns is None else _names(columns)
         condition = Query(where) if where else None
         needed = naming.top_fields(naming.DEFAULT if asked is None else asked)
         records = self._records(needed | (condition.fields() if condition else set()))
@@ -76,42 +88,44 @@ class Archive:
         absent = [None] * len(records)
         return Table(names, {name: data.get(name) or list(absent) for name in names})
 
-    def run(self, name: str) -> Run:
-        """One run: `0007`, `7`, `last` or `last~2`; `ArchiveError` when there is no
-        such run or its record is damaged."""
-        run_id = self._store.resolve(name)
+    def run(self, name: str | int) -> Run:
+        """One run: `0007`, `7` (a text or a number), `last` or `last~2`; `ArchiveError`
+        when there is no such run or its record is damaged."""
+        run_id = self._store.resolve(str(name))
         return Run(self._store.run_dir(run_id), self._store.read(run_id))
 
     def series(
         self,
-        runs: Table | Iterable[str] | None = None,
-        metrics: Iterable[str] | None = None,
+        runs: Table | Iterable[str | int] | str | int | None = None,
+        metrics: Iterable[str] | str | None = None,
         sampled: bool = True,
-        columns: Iterable[str] = (),
+        columns: Iterable[str] | str = (),
     ) -> Table:
         """Curves in long format, one row per point: `id step metric value`, then the
         `columns` asked of each run (`vars.LR`). `runs`: a table of `runs()`, ids or
         names (default: every run); `metrics`: which (default: all); `sampled`: the
         down-sampled curves (about 2,000 points each), else every point logged."""
-        extra = [c for c in columns if c not in ("id", "step", "metric", "value")]
+        extra = [c for c in _names(columns) if c not in ("id", "step", "metric", "value")]
         chosen = self._chosen(runs)
-        table = self.runs(columns=["id", *extra])
+        table = self._runs(None, ["id", *extra])
         cells = {row["id"]: row for row in table.rows() if row["id"] in chosen}
         picked = [(Run(self._store.run_dir(i), {}), cells[i]) for i in chosen if i in cells]
-        return long_format(picked, None if metrics is None else list(metrics), sampled, extra)
+        return long_format(picked, None if metrics is None else _names(metrics), sampled, extra)
 
-    def _chosen(self, runs: Table | Iterable[str] | None) -> dict[str, None]:
+    def _chosen(self, runs: Table | Iterable[str | int] | str | int | None) -> dict[str, None]:
         if runs is None:
             return dict.fromkeys(self._store.ids())
         listed = set(self._store.ids())
-        asked = runs.column("id") if isinstance(runs, Table) else runs
+        asked = runs.column("id") if isinstance(runs, Table) else _names(runs)
         # An id the archive lists is taken as it is (a name is resolved: one listing each).
         return dict.fromkeys(i if i in listed else self._store.resolve(str(i)) for i in asked)
 
     def _records(self, fields: set[str]) -> list[Any]:
+        """The records holding `fields`; a warning for each damaged one, shown at the
+        line that called the API (`runs` or `series`, then `_runs`, then here)."""
         records, damaged = index.load(self._store, fields)
         for bad in damaged:
-            warnings.warn(f"skipped {bad.reason}", DamagedRecordWarning, stacklevel=3)
+            warnings.warn(f"skipped {bad.reason}", DamagedRecordWarning, stacklevel=4)
         return records
 
 

@@ -4,14 +4,11 @@ the down-sampled curves of `series.sampled.json`; of a run in flight, its live f
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 from expman.observe import series
-from expman.store.objects import open_below
 
 Curve = tuple[list[Any], list[Any]]  # steps, values
 
@@ -32,14 +29,10 @@ def curves(folder: Path, sampled: bool) -> dict[str, Curve]:
 
 
 def _sampled_file(folder: Path) -> dict[str, Curve] | None:
-    """The curves of `series.sampled.json`, never through a link nor from a pipe; None
-    when there is no such file or it is not what expman writes."""
-    try:
-        fd = open_below(folder, series.SAMPLED)
-        with os.fdopen(fd, "rb") as f:
-            data = json.loads(f.read())
-    except (OSError, ValueError, RecursionError):
-        return None
+    """The curves of `series.sampled.json` (`series.read_sampled`: never through a link,
+    nor from a pipe, nor a huge one); None when there is no such file or it is not what
+    expman writes."""
+    data = series.read_sampled(folder)
     if not isinstance(data, dict):
         return None
     found: dict[str, Curve] = {}

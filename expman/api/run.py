@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -64,9 +65,11 @@ class Run:
             raise ValueError(f"{relative!r} is not a path inside a run folder")
         return os.fdopen(open_below(self.folder, relative), "rb")
 
-    def series(self, metrics: list[str] | None = None, sampled: bool = True) -> Table:
-        """The run's curves in long format: `id step metric value` (see `Archive.series`)."""
-        return long_format([(self, {})], metrics, sampled, [])
+    def series(self, metrics: Iterable[str] | str | None = None, sampled: bool = True) -> Table:
+        """The run's curves in long format: `id step metric value` (see `Archive.series`);
+        `metrics` a name or names."""
+        wanted = None if metrics is None else [metrics] if isinstance(metrics, str) else metrics
+        return long_format([(self, {})], None if wanted is None else list(wanted), sampled, [])
 
     def _file(self, relative: object) -> Path | None:
         """`folder/relative` when it is a regular file reached without a link."""

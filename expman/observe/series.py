@@ -41,7 +41,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from expman.store.objects import ObjectStore
+from expman.store.objects import ObjectStore, open_below
 
 FILE = "series.jsonl"  # the archived series in the run folder (and the live file's name)
 LIVE = "live"  # the folder of the file the stages append to while an attempt runs
@@ -51,6 +51,9 @@ FULL = 1 << 60  # buckets of a curve that keeps every point (the Python API's fu
 MAX_SERIES = 1_000  # metrics per attempt: the first ones logged are kept
 MAX_NAME = 256  # characters of a metric's name
 MAX_LINE = 1 << 22  # bytes of a line, its newline included (and of a read); longer: skipped
+# Bytes of a sampled file read: far more than the ~2,000 points of each of `MAX_SERIES`
+# metrics (and the runner's own) take; a larger one is no file expman wrote, and not read.
+MAX_SAMPLED = 256 << 20
 RESERVED = "sys/"  # names of the runner's own series (what the run used): no stage writes them
 _DROPPED_COUNTED = 100_000  # distinct dropped names counted (beyond: "more than")
 _EXACT = 2**53  # integers beyond are numbers a float (and JavaScript) cannot hold exactly
@@ -596,6 +599,18 @@ def _strict(value: float) -> float | str:
     if math.isinf(value):
         return "Infinity" if value > 0 else "-Infinity"
     return value
+
+
+def read_sampled(run_dir: Path) -> Any:
+    """The JSON value of a run's `series.sampled.json`, read never through a link, nor
+    from a pipe, nor past `MAX_SAMPLED` bytes; None when there is none to read."""
+    try:
+        with os.fdopen(open_below(run_dir, SAMPLED), "rb") as f:
+            if os.fstat(f.fileno()).st_size > MAX_SAMPLED:
+                return None
+            return json.loads(f.read(MAX_SAMPLED + 1))
+    except (OSError, ValueError, RecursionError):
+        return None
 
 
 def keep(reader: Reader, run_dir: Path, store: ObjectStore) -> str | None:

@@ -16,7 +16,6 @@ the archive has a sweep folder of that id. The page puts every text in as text (
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -29,7 +28,6 @@ from expman.report import images
 from expman.store import index
 from expman.store.archive import Archive
 from expman.store.index import LazyRecord
-from expman.store.objects import open_below
 from expman.store.query import Query, truthy
 from expman.sweeps.store import Sweeps
 
@@ -157,12 +155,8 @@ def _curves(archive: Archive, records: list[LazyRecord]) -> dict[str, Any]:
     """Per metric: a shared grid of steps, and each run's values on it (null: no point)."""
     loaded: dict[str, dict[str, dict[str, list[Any]]]] = {}
     for record in records:
-        try:  # never through a link, never from a pipe: the archive may come from elsewhere
-            fd = open_below(archive.run_dir(record.folder), series.SAMPLED)
-            with os.fdopen(fd, "rb") as f:
-                curves = json.loads(f.read())
-        except (OSError, ValueError, RecursionError):
-            continue
+        # never through a link, from a pipe nor huge: the archive may come from elsewhere
+        curves = series.read_sampled(archive.run_dir(record.folder))
         if isinstance(curves, dict):
             loaded[record.folder] = curves
     names = sorted({name for curves in loaded.values() for name in curves})

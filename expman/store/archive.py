@@ -83,12 +83,19 @@ def identity_problem(record: dict[str, Any], folder: str) -> str | None:
     return None
 
 
+# Bytes of a record read: far beyond any record expman writes (a run with 100,000 outputs
+# is some 15 MB); a larger one is damaged, never read into memory.
+MAX_RECORD = 256 << 20
+
+
 def read_record(path: Path | str) -> dict[str, Any]:
     """The run.json at `path` (in its run folder) as a dict; ValueError (saying the path)
     when it cannot be read as one, or is not the record of its folder (`identity_problem`)."""
     try:  # never through a link, never waiting on a pipe: archives come from elsewhere
         with os.fdopen(open_regular(str(path), os.O_NOFOLLOW), "rb") as f:
-            record = json.loads(f.read())
+            if os.fstat(f.fileno()).st_size > MAX_RECORD:
+                raise ValueError(f"larger than {MAX_RECORD >> 20} MiB")
+            record = json.loads(f.read(MAX_RECORD + 1))
     except RecursionError as e:
         raise ValueError(f"{path}: damaged record: nested too deeply") from e
     except (OSError, ValueError) as e:

@@ -312,7 +312,11 @@ def _copy_hashing(source: Path, destination: Path, progress: Progress | None = N
 def open_regular(path: str, flags: int = 0, dir_fd: int | None = None) -> int:
     """A read-only descriptor of the regular file at `path` (relative to the folder
     `dir_fd`, when given). Anything else there (a pipe or device put where a file was
-    listed) raises `OSError` at once, never waited on."""
+    listed) raises `OSError` at once, never waited on, and is not even opened: opening a
+    pipe releases a writer waiting on it, and a device may act on being opened."""
+    found = os.stat(path, dir_fd=dir_fd, follow_symlinks=not flags & os.O_NOFOLLOW).st_mode
+    if not stat.S_ISREG(found) and not stat.S_ISLNK(found):  # a link: refused by the open
+        raise OSError(errno.EINVAL, "not a regular file any more", path)
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | flags, dir_fd=dir_fd)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)

@@ -10,6 +10,7 @@ import select
 import shutil
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -405,6 +406,27 @@ def test_list_numbers_are_short_in_a_table_and_exact_elsewhere(
     assert csv.splitlines()[1].split(",")[4] == "0.123456789"
 
 
+def test_a_column_of_deeply_nested_mappings_is_spread_a_few_levels_only(
+    example: Path, run_cli: RunCli
+) -> None:
+    """A record's var nested 900 deep (a run pulled from elsewhere) once made
+    `list --columns vars` fail for every run ("nested too deeply", with a path of 900
+    keys): a mapping is spread into columns a few levels deep, then shown as one cell."""
+    path = example / "runs" / "0001" / "run.json"
+    record = json.loads(path.read_text())
+    deep: Any = 1
+    for _ in range(900):
+        deep = {"a": deep}
+    record["vars"]["DEEP"] = deep
+    path.write_text(json.dumps(record))
+    code, out, err = run_cli("list", "--columns", "vars", "--format", "csv")
+    assert (code, err) == (0, "")
+    header = out.splitlines()[0].split(",")
+    assert "vars.LR" in header
+    assert [c for c in header if c.startswith("vars.DEEP")] == ["vars.DEEP.a.a.a.a.a.a.a"]
+    assert len(out.splitlines()) == 1 + len(records(example))
+
+
 @pytest.mark.slow
 def test_list_rows_fit_the_terminal_unless_piped(example: Path) -> None:
     pid, fd = pty.fork()
@@ -437,6 +459,45 @@ def test_list_rows_fit_the_terminal_unless_piped(example: Path) -> None:
         check=True,
     )
     assert "baseline: the default learning rate\n" in piped.stdout
+
+
+def _list_on_a_terminal(columns: int) -> list[str]:
+    """The lines `expman list` writes on a terminal `columns` wide, colours left out."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: expman list on a terminal
+        os.environ["COLUMNS"] = str(columns)
+        os.execv(sys.executable, [sys.executable, "-m", "expman", "list"])
+    output = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 30)
+        if not ready:
+            break
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.waitpid(pid, 0)
+    os.close(fd)
+    lines = [line for line in output.decode().split("\r\n") if line]
+    return [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in lines]
+
+
+def test_wide_characters_take_two_columns_of_the_terminal(example: Path) -> None:
+    """A hypothesis in Chinese (each character two columns wide on a terminal) once made
+    rows twice as wide as the terminal, wrapped: rows are cut by the columns they take."""
+    path = example / "runs" / "0001" / "run.json"
+    record = json.loads(path.read_text())
+    record["hypothesis"] = "学习率越大损失下降越快准确率也越高" * 2
+    path.write_text(json.dumps(record, ensure_ascii=False))
+    lines = _list_on_a_terminal(60)
+    wide = [line for line in lines if line.startswith("0001")]
+    assert len(wide) == 1
+    taken = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in wide[0])
+    assert taken in (59, 60) and wide[0].endswith("…")  # a wide character is never halved
+    assert lines[1 + 1].startswith("0002")  # no row wraps onto the next
 
 
 # Queries never answer "nothing" silently for a likely mistake: a warning on stderr names

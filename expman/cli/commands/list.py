@@ -95,9 +95,15 @@ def list_runs(
     return 0
 
 
-def _spread(column: Query, records: list[Any]) -> list[Query]:
+_SPREAD_DEPTH = 8  # levels of keys a column is spread over: deeper mappings are one cell
+
+
+def _spread(column: Query, records: list[Any], depth: int = _SPREAD_DEPTH) -> list[Query]:
     """A column whose values are mappings (`metrics`, `series`) as one column per key,
-    nested ones too (`series.loss.last`, `.min`, `.max`); any other as it is."""
+    nested ones too (`series.loss.last`, `.min`, `.max`), down to `depth` levels of keys
+    (a record nested 900 deep is no 900-key path); any other as it is."""
+    if depth == 0:
+        return [column]
     values = []
     for record in records:
         value = column.search(record)
@@ -110,7 +116,7 @@ def _spread(column: Query, records: list[Any]) -> list[Query]:
     if set(_SUMMARY) <= set(keys) and "count" in keys:
         keys = list(_SUMMARY)
     parts = [Query(f"{column.text}.{_field(key)}") for key in keys]
-    return [spread for part in parts for spread in _spread(part, records)]
+    return [spread for part in parts for spread in _spread(part, records, depth - 1)]
 
 
 def _field(key: str) -> str:

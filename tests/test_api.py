@@ -109,6 +109,24 @@ def test_where_is_the_dialect_of_expman_query(made: Path) -> None:
     assert table.column("id") == json.loads(out) == ["0005"]
 
 
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "vars.LR > `0.15` && status == 'succeeded'",  # a column at a time
+        "!sweep.id || vars.DEPTH == `1`",
+        "metrics.nested.f1 == `0.5` && nothing.here == null",
+        "nothing < `1`",  # null for every run
+        "length(tags) > `0`",  # record by record
+    ],
+)
+def test_where_selects_what_query_selects(made: Path, condition: str) -> None:
+    table = expman.open(made).runs(where=condition, columns=["id", "vars.LR"])
+    code, out, err = cli("-C", str(made), "query", f"[?{condition}].{{id: id, LR: vars.LR}}")
+    assert code == 0, err
+    expected = json.loads(out)
+    assert [{"id": r["id"], "LR": r["vars.LR"]} for r in table.rows()] == expected
+
+
 def test_found_as_the_command_line_finds_it(made: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = expman.open(made / "runs").runs().rows()
     assert expman.open(made / "expfile.yaml").runs().rows() == expected

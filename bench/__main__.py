@@ -22,6 +22,7 @@ from bench import (
     keep,
     observe,
     overhead,
+    python,
     query,
     resources,
     skip_check,
@@ -48,6 +49,7 @@ def sections(quick: bool) -> list[Section]:
             ("sweeps", sweep.main, {}),
             ("observing runs", observe.main, {}),
             ("what a run used, its environment", resources.main, {}),
+            ("the archive from Python", python.main, {}),
             ("slurm", slurm.main, {}),
         ]
     return [
@@ -60,6 +62,7 @@ def sections(quick: bool) -> list[Section]:
         ("sweeps", sweep.main, {"quick": True}),
         ("observing runs", observe.main, {"repeat": 3}),
         ("what a run used, its environment", resources.main, {}),
+        ("the archive from Python", python.main, {"runs": 10_000, "rounds": 3}),
         ("slurm", slurm.main, {}),
     ]
 

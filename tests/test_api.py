@@ -353,6 +353,26 @@ def test_the_naming_rule_on_values_records_hold() -> None:
     ]
 
 
+def test_a_field_spread_into_columns_is_each_runs_value_flattened() -> None:
+    """`spread` (a column at a time) gives what `flatten` of each run's value gives."""
+    from expman.api.columns import flatten, spread
+
+    values: dict[str, list[object]] = {
+        "vars": [{"LR": 0.1, "NAME": "NaN"}, None, {"LR": 0.2, "DEPTH": 3}, {"x": {"y": 1}}],
+        "metrics": [{"loss": "NaN", "acc": 0.5}, {"a.b": 1, "a": {"b": 2}}, 0.7, None],
+        "notes": [[{"text": "x", "at": "2026"}], [], None, [{"at": "2026"}]],
+        "status": ["failed", None, "succeeded", "running"],
+        "tags": [["a"], [], None, ["b", "c"]],
+    }
+    for field, column in values.items():
+        expected: dict[str, list[object]] = {}
+        for position, value in enumerate(column):
+            for name, cell in flatten(field, value).items():
+                expected.setdefault(name, [None] * len(column))[position] = cell
+        got = spread(field, column)
+        assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True), field
+
+
 def test_every_public_name_is_in_the_reference(made: Path) -> None:
     """docs/python-api.md names every public name of the API: each of `expman.api`'s,
     and each public method and attribute of its classes as `Class.name`."""

@@ -118,19 +118,11 @@ def _columns(
     """Every column the `fields` of the table's records at `positions` (all by default)
     give (the naming rule), top to bottom, taken a field at a time."""
     rows = range(len(table)) if positions is None else positions
-    count = len(rows)
     data: dict[str, list[Any]] = {"id": table.folders(rows)}
     for field in sorted(fields - {"id"}):
         values = table.columns.get(field)
-        if values is None:
-            continue
-        taken = values if positions is None else [values[i] for i in positions]
-        for position, value in enumerate(taken):
-            if type(value) is tuple or value is None:  # index.ABSENT, or null: no cell
-                continue
-            for name, cell in naming.flatten(field, value).items():
-                column = data.get(name)
-                if column is None:
-                    column = data[name] = [None] * count
-                column[position] = cell
+        if values is not None:
+            taken = values if positions is None else [values[i] for i in positions]
+            # index.ABSENT (a tuple, which JSON never gives) where a record lacks the field
+            data.update(naming.spread(field, [None if type(v) is tuple else v for v in taken]))
     return data

@@ -116,11 +116,12 @@ def _columns(
     table: index.Table, fields: set[str], positions: list[int] | None
 ) -> dict[str, list[Any]]:
     """Every column the `fields` of the table's records at `positions` (all by default)
-    give (the naming rule), top to bottom, taken a field at a time."""
+    give (the naming rule), top to bottom, taken a field at a time: out of the table,
+    whose records' values are let go a field at a time (peak memory)."""
     rows = range(len(table)) if positions is None else positions
     data: dict[str, list[Any]] = {"id": table.folders(rows)}
     for field in sorted(fields - {"id"}):
-        values = table.columns.get(field)
+        values = table.columns.pop(field, None)
         if values is not None:
             taken = values if positions is None else [values[i] for i in positions]
             # index.ABSENT (a tuple, which JSON never gives) where a record lacks the field

@@ -1,8 +1,9 @@
 """`python -m bench` (or `doit bench`): every benchmark, each against its own baseline.
 
 `python -m bench --quick` runs each with fewer rounds and leaves out the largest sizes
-(the 100,000-run query, the 100,000-file `end`, the read API's 100,000 runs (10,000 instead), the keeping benchmark's 10,000-run `gc`
-and pull; the sweep's growth is measured at 300 points instead of 1,000). With the
+(the 100,000-run query, the 100,000-file `end`, the keeping benchmark's 10,000-run `gc`
+and pull; the sweep's growth is measured at 300 points instead of 1,000, the read API's
+runs at 10,000 instead of 100,000). With the
 keeping benchmark it took 1,411 s at a load of 10 to 17 on two cores (2026-12-05; the
 keeping benchmark 405 s of it); without, it has not been timed.
 """

@@ -3,7 +3,8 @@
 `python -m bench --quick` runs each with fewer rounds and leaves out the largest sizes
 (the 100,000-run query, the 100,000-file `end`, the keeping benchmark's 10,000-run `gc`
 and pull; the sweep's growth is measured at 300 points instead of 1,000; adaptive
-search at 100 trials and on 4 seeds). With the
+search at 100 trials and on 4 seeds; the read API's runs at 10,000 instead of 100,000).
+With the
 keeping benchmark it took 1,411 s at a load of 10 to 17 on two cores (2026-12-05; the
 keeping benchmark 405 s of it); without, it has not been timed.
 """
@@ -23,6 +24,7 @@ from bench import (
     keep,
     observe,
     overhead,
+    python,
     query,
     resources,
     search,
@@ -51,6 +53,7 @@ def sections(quick: bool) -> list[Section]:
             ("adaptive search", search.main, {}),
             ("observing runs", observe.main, {}),
             ("what a run used, its environment", resources.main, {}),
+            ("the archive from Python", python.main, {}),
             ("slurm", slurm.main, {}),
         ]
     return [
@@ -64,6 +67,7 @@ def sections(quick: bool) -> list[Section]:
         ("adaptive search", search.main, {"quick": True}),
         ("observing runs", observe.main, {"repeat": 3}),
         ("what a run used, its environment", resources.main, {}),
+        ("the archive from Python", python.main, {"runs": 10_000, "rounds": 3}),
         ("slurm", slurm.main, {}),
     ]
 

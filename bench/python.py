@@ -18,7 +18,8 @@ Rows (issue 20's speed table):
 And the peak memory of building the 100,000-run frame (`tracemalloc`, which sees NumPy's
 buffers too) against the frame's own size (`memory_usage(deep=True)`): target below 2 x.
 Records are real ones (a run made with expman) copied into N run folders with varied
-vars and metrics. `EXPMAN_BENCH_RUNS` sets the archive's size (default 100,000).
+vars and metrics. `EXPMAN_BENCH_RUNS` sets the archive's size (default 100,000; the
+curves rows take 1/100 and 1/1,000 of it); `python -m bench --quick` runs it at 10,000.
 """
 
 from __future__ import annotations
@@ -212,28 +213,43 @@ def _curves(archive: Path, count: int, sampled: bool) -> Any:
     return expman.open(archive).series(ids, sampled=sampled).to_pandas()
 
 
-def main(sections: list[str]) -> None:
+def main(
+    sections: tuple[str, ...] = ("runs", "curves"), runs: int = RUNS, rounds: int = ROUNDS
+) -> bool:
+    """Measure and print; True when every target is met. `runs`: the archive's size for
+    rows 1-3 (the curves rows use 1/100 and 1/1,000 of it, at least 100 and 10)."""
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
+    met = True
     with tempfile.TemporaryDirectory(prefix="expman-bench-python-") as tmp:
         root = Path(tmp)
         real = _real_record(root)
         if "runs" in sections:
-            _runs_rows(root, real)
+            met &= _runs_rows(root, real, runs, rounds)
         if "curves" in sections:
-            _curves_rows(root, real)
+            sampled = max(100, runs // 100)
+            met &= _curves_rows(root, real, sampled, max(10, sampled // 10), rounds)
+    return met
 
 
-def _runs_rows(root: Path, real: dict[str, Any]) -> None:
+def _within(name: str, figure: float, baseline_name: str, baseline: float, most: float) -> bool:
+    """`report` of a figure whose target is a ratio to its baseline (at most `most`)."""
+    report(name, figure, "s", baseline_name, baseline)
+    met = figure <= most * baseline
+    print(f"  target: <= {most:g} x {baseline_name}: {'met' if met else 'MISSED'}")
+    return met
+
+
+def _runs_rows(root: Path, real: dict[str, Any], runs: int, rounds: int) -> bool:
     """Rows 1-3 and the memory."""
     archive = root / "runs"
     archive.mkdir()
-    _write_runs(archive, real, 1, RUNS)
+    _write_runs(archive, real, 1, runs)
     _api(archive)  # the cache, made once
     assert list(_api(archive)["id"]) == list(_plain_loop(archive)["id"])
 
     medians = _alternate(
-        ROUNDS,
+        rounds,
         {
             "api": lambda: _api(archive),
             "query": lambda: _query_process(archive),
@@ -241,62 +257,64 @@ def _runs_rows(root: Path, real: dict[str, Any]) -> None:
             "floor": lambda: _cache_alone(archive),
         },
     )
-    print(f"\n{RUNS:,} runs x {len(COLUMNS)} columns into pandas, cache warm")
-    report("read API", medians["api"], "s", "expman query as a process", medians["query"])
-    report("read API", medians["api"], "s", "json_normalize loop", medians["loop"])
+    print(f"\n{runs:,} runs x {len(COLUMNS)} columns into pandas, cache warm")
+    met = _within("read API", medians["api"], "expman query as a process", medians["query"], 1.3)
+    met &= _within("read API", medians["api"], "json_normalize loop", medians["loop"], 0.05)
     report("record cache alone", medians["floor"], "s", "json_normalize loop", medians["loop"])
-    print("  targets: <= 1.3 x expman query; <= 0.05 x the loop (20 x faster)")
 
     peak, size = _memory(archive)
     print(
         f"peak memory building the frame: {peak / 1e6:.0f} MB; the frame: "
         f"{size / 1e6:.0f} MB (ratio {peak / size:.2f}, target < 2)"
     )
+    met &= peak < 2 * size
 
-    _write_runs(archive, real, RUNS + 1, NEW_RUNS)
+    new_runs = runs // 10
+    _write_runs(archive, real, runs + 1, new_runs)
     _api(archive)
 
     def first_after_new() -> None:
-        _forget_newest(archive, NEW_RUNS)
+        _forget_newest(archive, new_runs)
         _api(archive)
 
-    medians = _alternate(ROUNDS, {"api": first_after_new, "loop": lambda: _plain_loop(archive)})
-    print(f"\nfirst call after {NEW_RUNS:,} new runs ({RUNS + NEW_RUNS:,} in all)")
-    report("read API", medians["api"], "s", "json_normalize loop", medians["loop"])
-    print("  target: <= 0.33 x the loop (3 x faster)")
+    medians = _alternate(rounds, {"api": first_after_new, "loop": lambda: _plain_loop(archive)})
+    print(f"\nfirst call after {new_runs:,} new runs ({runs + new_runs:,} in all)")
+    return met & _within("read API", medians["api"], "json_normalize loop", medians["loop"], 0.33)
 
 
-def _curves_rows(root: Path, real: dict[str, Any]) -> None:
+def _curves_rows(
+    root: Path, real: dict[str, Any], sampled_runs: int, full_runs: int, rounds: int
+) -> bool:
     """Rows 4 and 5."""
-    curves = _series_archive(root, real, 1000, 100, 10_000)
-    full = _curves(curves, 100, sampled=False)
-    assert len(full) == len(_read_json_lines(curves, 100)) * len(CURVES)
+    curves = _series_archive(root, real, sampled_runs, full_runs, 10_000)
+    full = _curves(curves, full_runs, sampled=False)
+    assert len(full) == len(_read_json_lines(curves, full_runs)) * len(CURVES)
     medians = _alternate(
-        ROUNDS,
+        rounds,
         {
-            "api": lambda: _curves(curves, 100, sampled=False),
-            "loop": lambda: _read_json_lines(curves, 100),
-            "floor": lambda: _json_floor(curves, 100, "series.jsonl"),
+            "api": lambda: _curves(curves, full_runs, sampled=False),
+            "loop": lambda: _read_json_lines(curves, full_runs),
+            "floor": lambda: _json_floor(curves, full_runs, "series.jsonl"),
         },
     )
-    print("\n100 runs x 3 metrics x 10,000 steps, full series, long format")
-    report("read API", medians["api"], "s", "read_json(lines=True) per file", medians["loop"])
+    print(f"\n{full_runs:,} runs x 3 metrics x 10,000 steps, full series, long format")
     report("json.loads alone", medians["floor"], "s", "the same", medians["loop"])
-    print("  target: <= 0.5 x")
+    baseline = "read_json(lines=True) per file"
+    met = _within("read API", medians["api"], baseline, medians["loop"], 0.5)
 
     medians = _alternate(
-        ROUNDS,
+        rounds,
         {
-            "api": lambda: _curves(curves, 1000, sampled=True),
-            "loop": lambda: _sampled_loop(curves, 1000),
-            "floor": lambda: _json_floor(curves, 1000, "series.sampled.json"),
+            "api": lambda: _curves(curves, sampled_runs, sampled=True),
+            "loop": lambda: _sampled_loop(curves, sampled_runs),
+            "floor": lambda: _json_floor(curves, sampled_runs, "series.sampled.json"),
         },
     )
-    print("\n1,000 runs x 3 metrics, down-sampled series, long format")
-    report("read API", medians["api"], "s", "json.load + DataFrame per file", medians["loop"])
+    print(f"\n{sampled_runs:,} runs x 3 metrics, down-sampled series, long format")
     report("json.loads alone", medians["floor"], "s", "the same", medians["loop"])
-    print("  target: <= 0.3 x")
+    baseline = "json.load + DataFrame per file"
+    return met & _within("read API", medians["api"], baseline, medians["loop"], 0.3)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["runs", "curves"])  # `python -m bench.python curves`: rows 4-5
+    main(tuple(sys.argv[1:]) or ("runs", "curves"))  # `python -m bench.python curves`: rows 4-5

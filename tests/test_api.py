@@ -111,6 +111,24 @@ def test_where_is_the_dialect_of_expman_query(made: Path) -> None:
     assert table.column("id") == json.loads(out) == ["0005"]
 
 
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "vars.LR > `0.15` && status == 'succeeded'",  # a column at a time
+        "!sweep.id || vars.DEPTH == `1`",
+        "metrics.nested.f1 == `0.5` && nothing.here == null",
+        "nothing < `1`",  # null for every run
+        "length(tags) > `0`",  # record by record
+    ],
+)
+def test_where_selects_what_query_selects(made: Path, condition: str) -> None:
+    table = expman.open(made).runs(where=condition, columns=["id", "vars.LR"])
+    code, out, err = cli("-C", str(made), "query", f"[?{condition}].{{id: id, LR: vars.LR}}")
+    assert code == 0, err
+    expected = json.loads(out)
+    assert [{"id": r["id"], "LR": r["vars.LR"]} for r in table.rows()] == expected
+
+
 def test_found_as_the_command_line_finds_it(made: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = expman.open(made / "runs").runs().rows()
     assert expman.open(made / "expfile.yaml").runs().rows() == expected
@@ -338,6 +356,26 @@ def test_the_naming_rule_on_values_records_hold() -> None:
         "vars.B",
         "id",
     ]
+
+
+def test_a_field_spread_into_columns_is_each_runs_value_flattened() -> None:
+    """`spread` (a column at a time) gives what `flatten` of each run's value gives."""
+    from expman.api.columns import flatten, spread
+
+    values: dict[str, list[object]] = {
+        "vars": [{"LR": 0.1, "NAME": "NaN"}, None, {"LR": 0.2, "DEPTH": 3}, {"x": {"y": 1}}],
+        "metrics": [{"loss": "NaN", "acc": 0.5}, {"a.b": 1, "a": {"b": 2}}, 0.7, None],
+        "notes": [[{"text": "x", "at": "2026"}], [], None, [{"at": "2026"}]],
+        "status": ["failed", None, "succeeded", "running"],
+        "tags": [["a"], [], None, ["b", "c"]],
+    }
+    for field, column in values.items():
+        expected: dict[str, list[object]] = {}
+        for position, value in enumerate(column):
+            for name, cell in flatten(field, value).items():
+                expected.setdefault(name, [None] * len(column))[position] = cell
+        got = spread(field, column)
+        assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True), field
 
 
 def test_every_public_name_is_in_the_reference(made: Path) -> None:

@@ -17,9 +17,7 @@ from expman.expfile import location
 from expman.store import archive as store
 from expman.store import index
 from expman.store.objects import OBJECTS_DIR
-from expman.store.query import Query, truthy
-
-_MISSING = object()
+from expman.store.query import Query
 
 
 class DamagedRecordWarning(UserWarning):
@@ -80,12 +78,11 @@ class Archive:
         asked = None if columns is None else _names(columns)
         condition = Query(where) if where else None
         needed = naming.top_fields(naming.DEFAULT if asked is None else asked)
-        records = self._records(needed | (condition.fields() if condition else set()))
-        if condition is not None:
-            records = [r for r in records if truthy(condition.search(r))]
-        data = _columns(records, needed)
+        table = self._table(needed | (condition.fields() if condition else set()))
+        positions = None if condition is None else condition.positions(table)
+        data = _columns(table, needed, positions)
         names = naming.default(data) if asked is None else naming.expand(asked, data)
-        absent = [None] * len(records)
+        absent = [None] * len(data["id"])
         return Table(names, {name: data.get(name) or list(absent) for name in names})
 
     def run(self, name: str | int) -> Run:
@@ -120,27 +117,27 @@ class Archive:
         # An id the archive lists is taken as it is (a name is resolved: one listing each).
         return dict.fromkeys(i if i in listed else self._store.resolve(str(i)) for i in asked)
 
-    def _records(self, fields: set[str]) -> list[Any]:
-        """The records holding `fields`; a warning for each damaged one, shown at the
-        line that called the API (`runs` or `series`, then `_runs`, then here)."""
-        records, damaged = index.load(self._store, fields)
+    def _table(self, fields: set[str]) -> index.Table:
+        """The records holding `fields`, as a table; a warning for each damaged one, shown
+        at the line that called the API (`runs` or `series`, then `_runs`, then here)."""
+        table, damaged = index.load_table(self._store, fields)
         for bad in damaged:
             warnings.warn(f"skipped {bad.reason}", DamagedRecordWarning, stacklevel=4)
-        return records
+        return table
 
 
-def _columns(records: list[index.LazyRecord], fields: set[str]) -> dict[str, list[Any]]:
-    """Every column the `fields` of the records give (the naming rule), top to bottom."""
-    count = len(records)
-    data: dict[str, list[Any]] = {"id": [r.folder for r in records]}
+def _columns(
+    table: index.Table, fields: set[str], positions: list[int] | None
+) -> dict[str, list[Any]]:
+    """Every column the `fields` of the table's records at `positions` (all by default)
+    give (the naming rule), top to bottom, taken a field at a time: out of the table,
+    whose records' values are let go a field at a time (peak memory)."""
+    rows = range(len(table)) if positions is None else positions
+    data: dict[str, list[Any]] = {"id": table.folders(rows)}
     for field in sorted(fields - {"id"}):
-        for position, record in enumerate(records):
-            value = record.get(field, _MISSING)
-            if value is _MISSING:
-                continue
-            for name, cell in naming.flatten(field, value).items():
-                column = data.get(name)
-                if column is None:
-                    column = data[name] = [None] * count
-                column[position] = cell
+        values = table.columns.pop(field, None)
+        if values is not None:
+            taken = values if positions is None else [values[i] for i in positions]
+            # index.ABSENT (a tuple, which JSON never gives) where a record lacks the field
+            data.update(naming.spread(field, [None if type(v) is tuple else v for v in taken]))
     return data

@@ -48,6 +48,42 @@ def flatten(field: str, value: Any) -> dict[str, Any]:
     return cells
 
 
+def spread(field: str, values: list[Any]) -> dict[str, list[Any]]:
+    """The columns that one field gives, top to bottom: `flatten` of each run's value
+    (`None` where a run lacks the field), an object of plain values (`vars`) without
+    building its cells one run at a time."""
+    count = len(values)
+    data: dict[str, list[Any]] = {}
+    numeric = field in _NUMERIC
+    by_key: dict[str, list[Any]] = {}  # the column of each key of a plain object
+    for position, value in enumerate(values):
+        if value is None:
+            continue
+        if type(value) is dict and _plain(value, numeric):
+            for key, item in value.items():
+                column = by_key.get(key)
+                if column is None:
+                    column = by_key[key] = data.setdefault(f"{field}.{key}", [None] * count)
+                column[position] = item
+            continue
+        for name, cell in flatten(field, value).items():
+            column = data.get(name)
+            if column is None:
+                column = data[name] = [None] * count
+            column[position] = cell
+    return data
+
+
+def _plain(value: dict[str, Any], numeric: bool) -> bool:
+    """Whether each of an object's values is its own cell as it is (no object; under
+    `metrics` and `series` no text, which may be a number JSON cannot hold)."""
+    for item in value.values():
+        kind = type(item)
+        if kind is dict or (numeric and kind is str):
+            return False
+    return True
+
+
 def _into(cells: dict[str, Any], prefix: str, value: dict[str, Any], numeric: bool) -> None:
     for key, item in value.items():
         name = prefix + key

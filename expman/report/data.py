@@ -28,7 +28,7 @@ from expman.report import images
 from expman.store import index
 from expman.store.archive import Archive
 from expman.store.index import LazyRecord
-from expman.store.query import Query, truthy
+from expman.store.query import Query
 from expman.sweeps.store import Sweeps
 
 GRID = 200  # steps per metric on the shared grid of the curves
@@ -61,9 +61,9 @@ def gather(
     report is written, for the relative links to run folders)."""
     condition = Query(where) if where else None
     wanted = set(FIELDS) | (condition.fields() if condition else set())
-    records, _ = index.load(archive, wanted)  # LazyRecords: `.get` only, or they load whole
-    if condition is not None:
-        records = [r for r in records if truthy(condition.search(r))]
+    table, _ = index.load_table(archive, wanted)
+    # LazyRecords: `.get` only, or they load whole; only those `where` selects are built
+    records = table.rows(None if condition is None else condition.positions(table))
     prefix = _link_prefix(archive, base)
     runs = [_run(r, prefix) for r in records]
     budget = images.Budget(image_budget)

@@ -87,7 +87,7 @@ class LazyRecord(dict[str, Any]):
     def folder(self) -> str:
         """The name of the run folder the record was read from: the run's id (SPEC §13),
         whatever the record itself says."""
-        return self._path.rsplit("/", 2)[-2]  # `<archive>/<folder>/run.json`
+        return folder_of(self._path)
 
     def complete(self) -> LazyRecord:
         """Load every field (from run.json) if not done yet, in the record's own key
@@ -157,6 +157,11 @@ def complete_all(value: Any) -> Any:
     return value
 
 
+def folder_of(path: str) -> str:
+    """The name of the run folder of a record's path, `<archive>/<folder>/run.json`."""
+    return path.rsplit("/", 2)[-2]
+
+
 class Table:
     """The wanted fields of the archive's readable records by column, oldest first: what a
     query filters without building a record per run. `rows` builds the records.
@@ -175,6 +180,11 @@ class Table:
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def folders(self, positions: Iterable[int]) -> list[str]:
+        """The run folders' names (the runs' ids) of the records at `positions`."""
+        paths = self.paths
+        return [folder_of(paths[i]) for i in positions]
 
     def extend(self, other: Table) -> None:
         """Append the records of `other`."""

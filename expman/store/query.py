@@ -170,6 +170,17 @@ class Query:
         records = table.rows(selected)
         return self._evaluate(lambda: selection.project(records))
 
+    def positions(self, table: Table) -> list[int]:
+        """The positions of the records of `table` for which this expression, a condition
+        on one record (`vars.LR > `0.01``), holds: a column at a time where it can be
+        (as `search_table` selects), else record by record."""
+        vector = _vector(self._compiled.parsed)
+        selected = None if vector is None else _Selection(vector, {}).select(table)
+        if selected is not None:
+            return selected
+        records = table.one_by_one()
+        return [i for i in range(len(records)) if truthy(self.search(records[i]))]
+
     def search(self, data: Any) -> Any:
         """Evaluate over `data`; the result holds only complete records."""
         return self._evaluate(lambda: self._compiled.search(data, options=_OPTIONS))

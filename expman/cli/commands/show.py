@@ -77,6 +77,8 @@ def summary(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
     elif metrics is not None:
         lines += [style("metrics", "bold", out), printable(f"  {formats.cell(metrics)}")]
     lines += _section("series", _series_rows(record.get("series")), out)
+    lines += _section("resources", _resource_rows(record.get("resources")), out)
+    lines += _section("environment", _environment_rows(record.get("environment")), out)
     outputs = record.get("outputs") or []
     size = sum(o.get("size") or 0 for o in outputs)
     lines.append(style("outputs", "bold", out) + f"  {len(outputs)} files, {size / 1e6:.1f} MB")
@@ -128,6 +130,80 @@ def _series_rows(series: Any) -> list[list[str]]:
             values = [f"{k} {formats.short(summary.get(k))}" for k in ("last", "min", "max")]
             rows.append([str(name), *values, f"{summary.get('count')} points"])
     return rows
+
+
+def _resource_rows(used: Any) -> list[list[str]]:
+    """What the last attempt's processes used: CPU, memory, storage, each GPU, and why
+    sampling stopped when it did."""
+    if not isinstance(used, dict):
+        return []
+    rows = [["cpu", f"{_number(used.get('cpu_seconds'))} s"]]
+    if used.get("cpu_util_mean") is not None:
+        rows[0][1] += f", mean {_number(used['cpu_util_mean'])}% of a core"
+    memory = f"peak {_number(used.get('rss_peak_mb'))} MiB"
+    if used.get("swap_peak_mb"):
+        memory += f", swap peak {_number(used['swap_peak_mb'])} MiB"
+    rows.append(["memory", memory])
+    storage = f"read {_bytes(used.get('read_bytes'))}, written {_bytes(used.get('write_bytes'))}"
+    rows.append(["storage", storage])
+    for gpu in used.get("gpu") or []:
+        if isinstance(gpu, dict):
+            rows.append(
+                [
+                    f"gpu {_one_line(gpu.get('index'))}",
+                    f"memory peak {_number(gpu.get('memory_peak_mb'))} MiB, "
+                    f"mean {_number(gpu.get('util_mean'))}%",
+                ]
+            )
+    if used.get("error"):
+        rows.append(["error", _one_line(used["error"])])
+    return rows
+
+
+def _environment_rows(environment: Any) -> list[list[str]]:
+    """The environment beyond the Python packages: only the parts the attempt had."""
+    if not isinstance(environment, dict):
+        return []
+    rows: list[list[str]] = []
+    conda = environment.get("conda")
+    if isinstance(conda, dict):
+        rows.append(["conda", f"{_one_line(conda.get('name'))}, {conda.get('packages')} packages"])
+    container = environment.get("container")
+    if isinstance(container, dict):
+        parts = [container.get(k) for k in ("runtime", "image", "digest") if container.get(k)]
+        rows.append(["container", ", ".join(_one_line(p) for p in parts) or "yes"])
+    gpu = environment.get("gpu")
+    if isinstance(gpu, dict) and not gpu.get("absent"):
+        models = ", ".join(_one_line(d) for d in gpu.get("devices") or [])
+        rows.append(
+            [
+                "gpu",
+                f"driver {_one_line(gpu.get('driver'))}, "
+                f"CUDA {_one_line(gpu.get('cuda_driver'))}: {models or 'no devices'}",
+            ]
+        )
+    if environment.get("cuda_runtime"):
+        rows.append(["cuda runtime", _one_line(environment["cuda_runtime"])])
+    if environment.get("modules"):
+        rows.append(["modules", " ".join(_one_line(m) for m in environment["modules"])])
+    if isinstance(environment.get("lock_files"), dict) and environment["lock_files"]:
+        rows.append(["lock files", ", ".join(_one_line(f) for f in environment["lock_files"])])
+    if environment.get("error"):
+        rows.append(["error", _one_line(environment["error"])])
+    return rows
+
+
+def _number(value: Any) -> str:
+    return formats.short(float(value)) if isinstance(value, int | float) else "-"
+
+
+def _bytes(value: Any) -> str:
+    return f"{value / 1e6:.1f} MB" if isinstance(value, int | float) else "-"
+
+
+def _one_line(value: Any) -> str:
+    """A value from the record on one line (its newlines as `\\n`)."""
+    return printable(formats.cell(value)).replace("\n", "\\n")
 
 
 def _text(key: str, value: Any) -> str:

@@ -14,10 +14,10 @@ from expman.expfile import config, location
 from expman.running.state import State
 from tests.conftest import MINIMAL, RunCli
 
-DATA = Path(__file__).parent / "data" / "expfiles"
+DATA = Path(__file__).parents[1] / "data" / "expfiles"
 INVALID = sorted((DATA / "invalid").glob("*.yaml"))
 VALID = sorted((DATA / "valid").glob("*.yaml"))
-EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*/expfile.yaml"))
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*/expfile.yaml"))
 
 
 def test_corpus_is_large_enough() -> None:

@@ -14,8 +14,8 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
-from expman.expfile import config, location
-from expman.expfile.config import ValidationCache
+from expman.expfile import loading, location
+from expman.expfile.loading import ValidationCache
 from expman.expfile.model import Config
 from expman.processes import signals_held
 from expman.running import ending, engine
@@ -62,10 +62,10 @@ def run_in_workspace(
     goes on.
     """
     inside = made.inside
-    cfg = config.load(inside / location.EXPFILE, expfile_label, overrides, cache=cache)
-    cfg = dataclasses.replace(cfg, archive=str(archive.root.resolve()))
+    config = loading.load(inside / location.EXPFILE, expfile_label, overrides, cache=cache)
+    config = dataclasses.replace(config, archive=str(archive.root.resolve()))
     state = State(inside)
-    run = {**record.new(cfg, hypothesis), **fields}
+    run = {**record.new(config, hypothesis), **fields}
     made_run = False
     code = 0
     try:
@@ -74,10 +74,10 @@ def run_in_workspace(
         with signals_held(), state.lock(lock_holder):
             archive.create(run)
             made_run = True
-            mark_open(inside, state, archive, cfg.archive, run)
+            mark_open(inside, state, archive, config.archive, run)
             on_opened(run)
         for _ in range(retries + 1):
-            code = _attempt(cfg, streams, made, force)
+            code = _attempt(config, streams, made, force)
             if code == 0:
                 break
     finally:  # interrupted too: the run is ended, with that status, whatever comes now
@@ -88,9 +88,9 @@ def run_in_workspace(
     return code, ended
 
 
-def _attempt(cfg: Config, streams: tuple[TextIO, TextIO], made: Workspace, force: bool) -> int:
+def _attempt(config: Config, streams: tuple[TextIO, TextIO], made: Workspace, force: bool) -> int:
     """One attempt of the open run; doit's exit code."""
-    session = Session(cfg, streams, made)
+    session = Session(config, streams, made)
     session.acquire()
     try:
         return engine.run(session, None, force=force)

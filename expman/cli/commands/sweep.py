@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from expman import formats, fsutil
 from expman.cli.commands.show import outcome
 from expman.errors import EXIT_INTERRUPTED, EXIT_STAGE_FAILED, UsageError
-from expman.expfile import config, location
+from expman.expfile import loading, location
 from expman.expfile.model import Config
 from expman.observe import metrics
 from expman.output import printable, style, write_line
@@ -72,8 +72,8 @@ def sweep(
     asked one at a time (`sweeps.search`); `trials` raises a resumed search's budget."""
     out, err = streams
     root = path.parent
-    cfg = config.load(path, display, cache=State(root))
-    archive = Archive(root / cfg.archive)
+    config = loading.load(path, display, cache=State(root))
+    archive = Archive(root / config.archive)
     sweeps = Sweeps(archive)
     request = inputs.Request(name, specs, samples, seed, points_file, searched or Asked())
     if resume is not None:
@@ -88,20 +88,20 @@ def sweep(
         if only_plan:
             return _print_plan(sweeps.plan(sweep_id), out)
     else:
-        graph = plan.graph_digest([{"step": s.task_name, **s.definition} for s in cfg.steps])
-        planned = inputs.planned(cfg, display, graph, request)
+        graph = plan.graph_digest([{"step": s.task_name, **s.definition} for s in config.steps])
+        planned = inputs.planned(config, display, graph, request)
         if only_plan:
             return _print_plan(planned.points, out)
         sweep_id = _create(
-            root, cfg, sweeps, planned, graph, _hypothesis(hypothesis, planned, cfg), name
+            root, config, sweeps, planned, graph, _hypothesis(hypothesis, planned, config), name
         )
-    return _run_or_queue(root, cfg, archive, sweeps, sweep_id, options, streams)
+    return _run_or_queue(root, config, archive, sweeps, sweep_id, options, streams)
 
 
-def _hypothesis(given: str | None, planned: inputs.Planned, cfg: Config) -> str | None:
+def _hypothesis(given: str | None, planned: inputs.Planned, config: Config) -> str | None:
     """Which hypothesis a new sweep records: the command line's (`-m`), else the named
     sweep's, else the expfile's."""
-    for candidate in (given, planned.hypothesis, cfg.hypothesis):
+    for candidate in (given, planned.hypothesis, config.hypothesis):
         if candidate is not None:
             return candidate
     return None
@@ -132,7 +132,7 @@ def _raise_budget(sweeps: Sweeps, sweep_id: str, trials: int, err: TextIO) -> No
 
 def _run_or_queue(
     root: Path,
-    cfg: Config,
+    config: Config,
     archive: Archive,
     sweeps: Sweeps,
     sweep_id: str,
@@ -159,13 +159,13 @@ def _run_or_queue(
     )
     if options.on == "slurm":
         workers = max(1, options.jobs) if searching else 0
-        return _on_slurm(root, cfg, archive, sweeps, sweep_id, todo, workers, options, out)
-    return _run_here(root, cfg, archive, sweeps, sweep_id, todo, options, streams)
+        return _on_slurm(root, config, archive, sweeps, sweep_id, todo, workers, options, out)
+    return _run_here(root, config, archive, sweeps, sweep_id, todo, options, streams)
 
 
 def _run_here(
     root: Path,
-    cfg: Config,
+    config: Config,
     archive: Archive,
     sweeps: Sweeps,
     sweep_id: str,
@@ -190,7 +190,7 @@ def _run_here(
     searching = search.stored(sweeps.read(sweep_id)["definition"])
     to_ask = max(0, searching.trials - len(points)) if searching else 0
     best = (lambda: best_so_far(archive, sweep_id, searching)) if searching else None
-    metrics = _metrics_of(cfg, sweep_id)
+    metrics = _metrics_of(config, sweep_id)
     view = View(sweeps, sweep_id, points, len(todo) + to_ask, err, metrics, best)
     asker = _asker(archive, sweep_id, points) if searching else None
     try:
@@ -221,7 +221,7 @@ def _asker(archive: Archive, sweep_id: str, points: dict[int, plan.Point]) -> As
 
 def _on_slurm(
     root: Path,
-    cfg: Config,
+    config: Config,
     archive: Archive,
     sweeps: Sweeps,
     sweep_id: str,
@@ -241,7 +241,7 @@ def _on_slurm(
     problem = scheduler.available()
     if problem is not None:
         raise UsageError(f"--on slurm: {problem}")
-    chosen = settings(cfg.slurm, options.slurm)
+    chosen = settings(config.slurm, options.slurm)
     if workers:
         noted = sweeps.noted(sweep_id)
         todo = [i for i in todo if i in noted]  # the workers run the others
@@ -358,28 +358,28 @@ def best_so_far(archive: Archive, sweep_id: str, searching: Search) -> str:
 
 def _create(
     root: Path,
-    cfg: Config,
+    config: Config,
     sweeps: Sweeps,
     planned: inputs.Planned,
     graph: str,
     hypothesis: str | None,
     name: str | None,
 ) -> str:
-    code = snapshot.code_version(root, [cfg.archive, OUTPUTS, STATE_DIR])
+    code = snapshot.code_version(root, [config.archive, OUTPUTS, STATE_DIR])
     if code.commit is None:
         reason = code.error or "the repository has no commit yet"
         raise UsageError(
             f"a sweep runs each point in a workspace of the experiment's code, taken from "
             f"git: {reason} (`git init && git add -A && git commit -m start`)"
         )
-    files = {"expfile.yaml": cfg.text.encode()}
+    files = {"expfile.yaml": config.text.encode()}
     if code.patch:
         files["code.patch"] = code.patch
     data = {
         "name": name,
         "hypothesis": hypothesis,
         "observations": "",
-        "experiment": cfg.name,
+        "experiment": config.name,
         "definition": planned.definition.as_data(),
         "graph": graph,
         "code": code.record("code.patch" if code.patch else None),
@@ -419,18 +419,18 @@ def _runs_of(archive: Archive, sweep_id: str) -> dict[int, list[dict[str, Any]]]
     return found
 
 
-def _metrics_of(cfg: Config, sweep_id: str) -> Callable[[int], Any]:
+def _metrics_of(config: Config, sweep_id: str) -> Callable[[int], Any]:
     """Reads a running point's metrics file in its workspace (None until it is there)."""
-    found = workspace.git(cfg.root, "rev-parse", "--show-toplevel").strip()
-    inside = os.path.relpath(cfg.root, found)
+    found = workspace.git(config.root, "rev-parse", "--show-toplevel").strip()
+    inside = os.path.relpath(config.root, found)
 
     def read(index: int) -> Any:
-        if cfg.metrics is None:
+        if config.metrics is None:
             return None
-        base = cfg.root / STATE_DIR / workspace.WORKSPACES / f"{sweep_id}-{index}"
-        path = base / inside / cfg.metrics
+        base = config.root / STATE_DIR / workspace.WORKSPACES / f"{sweep_id}-{index}"
+        path = base / inside / config.metrics
         try:
-            return metrics.read(path, cfg.metrics) if path.is_file() else None
+            return metrics.read(path, config.metrics) if path.is_file() else None
         except metrics.MetricsError:
             return None
 

@@ -200,7 +200,7 @@ def _run_here(
         write_line(err, f"expman: sweep {sweep_id} interrupted: `expman sweep --resume {sweep_id}`")
         return EXIT_INTERRUPTED
     view.close()
-    write_line(out, status_table(archive, sweeps, sweep_id, out))
+    _settle_and_show(archive, sweeps, sweep_id, out)
     failed = [i for i, code in codes.items() if code not in (0, CLAIMED)]
     return EXIT_STAGE_FAILED if failed else 0
 
@@ -285,39 +285,65 @@ def sweep_status(*, path: Path, name: str | None, out: TextIO) -> int:
     if not sweeps.ids():
         raise UsageError("no sweep yet: `expman sweep -s NAME=VALUES` starts one")
     sweep_id = sweeps.resolve(name or "last")
-    write_line(out, status_table(archive, sweeps, sweep_id, out))
+    _settle_and_show(archive, sweeps, sweep_id, out)
     return 0
 
 
-def status_table(archive: Archive, sweeps: Sweeps, sweep_id: str, out: TextIO) -> str:
-    """One row per point: index, vars, status, run, metrics; then the counts."""
+def _settle_and_show(archive: Archive, sweeps: Sweeps, sweep_id: str, out: TextIO) -> None:
+    """Bring the sweep's records up to date (`_settle`), then show its status table."""
+    seen = _settle(archive, sweeps, sweep_id)
+    searching = seen.searching
+    best = best_so_far(archive, sweep_id, searching) if searching is not None else None
+    write_line(out, status_table(sweep_id, seen, best, out))
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What the archive, the claims and Slurm say of a sweep's points, read once."""
+
+    data: dict[str, Any]
+    runs: dict[int, list[dict[str, Any]]]
+    claimed: dict[int, dict[str, Any]]
+    unstarted: dict[int, str]  # points whose Slurm task has not started them
+    searching: Search | None
+    told: dict[int, search.Told]
+    points: list[plan.Point]
+
+
+def _settle(archive: Archive, sweeps: Sweeps, sweep_id: str) -> _Seen:
+    """The writes before a sweep is shown: dead runs repaired (`reconcile`), and each
+    point whose Slurm task ended without running it noted, once, as interrupted. What
+    was seen, for the table."""
     from expman.sweeps.slurm import waiting
 
     data = sweeps.read(sweep_id)
     reconcile(archive)
-    runs = _runs_of(archive, sweep_id)
-    claimed = dict(sweeps.claims(sweep_id).held())
-    unstarted = waiting(sweeps, sweep_id)
+    searching = search.stored(data["definition"])
+    seen = _Seen(
+        data=data,
+        runs=_runs_of(archive, sweep_id),
+        claimed=dict(sweeps.claims(sweep_id).held()),
+        unstarted=waiting(sweeps, sweep_id),
+        searching=searching,
+        told=search.told(archive, sweep_id, searching) if searching is not None else {},
+        points=sweeps.plan(sweep_id),
+    )
+    for point in seen.points:
+        state = _point_state(point.index, seen)
+        if _never_started(point.index, seen) and not state.startswith(("queued", "starting")):
+            _note_unstarted(sweeps, sweep_id, point.index, state)  # its job is gone
+    return seen
+
+
+def status_table(sweep_id: str, seen: _Seen, best: str | None, out: TextIO) -> str:
+    """One row per point: index, vars, status, run, metrics; then the counts, and an
+    adaptive search's `best`. A view: it writes nothing."""
     rows: list[list[str]] = []
     counts: dict[str, int] = {}
-    searching = search.stored(data["definition"])
-    told = search.told(archive, sweep_id, searching) if searching is not None else {}
-    for point in sweeps.plan(sweep_id):
-        mine = runs.get(point.index, [])
+    for point in seen.points:
+        mine = seen.runs.get(point.index, [])
         latest = mine[-1] if mine else None
-        state = latest["status"] if latest else "missing"
-        if point.index in told and told[point.index].excluded:
-            state = "excluded (removed, or tagged -trial)"
-        elif any(r["status"] == "succeeded" for r in mine):
-            state = "succeeded"
-        elif stopped := next((p for p in map(_pruned, mine) if p is not None), None):
-            state = f"pruned at step {stopped['step']}"
-        elif point.index in claimed and (latest is None or latest.get("ended") is None):
-            state = "running"
-        elif latest is None and point.index in unstarted:
-            state = unstarted[point.index]
-            if not state.startswith(("queued", "starting")):  # its job is gone, never ran it
-                _note_unstarted(sweeps, sweep_id, point.index, state)
+        state = _point_state(point.index, seen)
         counts[state.split(" ")[0]] = counts.get(state.split(" ")[0], 0) + 1
         values = ", ".join(f"{k}={formats.cell(v)}" for k, v in point.vars.items())
         rows.append(
@@ -331,10 +357,42 @@ def status_table(archive: Archive, sweeps: Sweeps, sweep_id: str, out: TextIO) -
         )
     table = formats.table(["point", "vars", "status", "runs", "metrics"], rows)
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    head = f"sweep {sweep_id}: {data.get('hypothesis') or '(no hypothesis)'}"
-    if searching is not None:
-        summary += "\n" + best_so_far(archive, sweep_id, searching)
+    head = f"sweep {sweep_id}: {seen.data.get('hypothesis') or '(no hypothesis)'}"
+    if best is not None:
+        summary += "\n" + best
     return style(printable(head), "bold", out) + "\n" + table + printable(summary)
+
+
+def _point_state(index: int, seen: _Seen) -> str:
+    """A point's status in the table: its runs', or else what holds it."""
+    mine = seen.runs.get(index, [])
+    latest = mine[-1] if mine else None
+    if _excluded(index, seen):
+        return "excluded (removed, or tagged -trial)"
+    if any(r["status"] == "succeeded" for r in mine):
+        return "succeeded"
+    if stopped := next((p for p in map(_pruned, mine) if p is not None), None):
+        return f"pruned at step {stopped['step']}"
+    if index in seen.claimed and (latest is None or latest.get("ended") is None):
+        return "running"
+    if _never_started(index, seen):
+        return seen.unstarted[index]
+    return latest["status"] if latest else "missing"
+
+
+def _never_started(index: int, seen: _Seen) -> bool:
+    """Whether the point's state is what Slurm says of its unstarted task."""
+    return (
+        not _excluded(index, seen)
+        and not seen.runs.get(index)
+        and index not in seen.claimed
+        and index in seen.unstarted
+    )
+
+
+def _excluded(index: int, seen: _Seen) -> bool:
+    """Whether the point is a trial its search no longer counts."""
+    return index in seen.told and seen.told[index].excluded
 
 
 def best_so_far(archive: Archive, sweep_id: str, searching: Search) -> str:

@@ -83,7 +83,7 @@ def run_in_workspace(
     finally:  # interrupted too: the run is ended, with that status, whatever comes now
         if made_run:  # else stopped before the run was made: nothing to end
             with signals_held():
-                ended = _end(made, observations, streams[1])
+                ended = ending.close_workspace_run(made.inside, observations, streams[1])
                 on_ended(ended)
     return code, ended
 
@@ -96,16 +96,3 @@ def _attempt(config: Config, streams: tuple[TextIO, TextIO], made: Workspace, fo
         return engine.run(session, None, force=force)
     finally:
         session.release()
-
-
-def _end(made: Workspace, observations: str, err: TextIO) -> record.Record:
-    """End the workspace's open run with `observations`; its ended record."""
-
-    def written(run: record.Record) -> str:
-        return observations
-
-    def nothing_to_clear() -> None:
-        """The workspace's expfile is its own: no observations to clear in it."""
-
-    _, ended = ending.close(made.inside, written, nothing_to_clear, err)
-    return ended

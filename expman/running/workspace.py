@@ -32,7 +32,6 @@ from expman.running.outputs import OUTPUTS
 from expman.running.sharedfiles import SharedFiles
 from expman.running.snapshot import CodeVersion
 from expman.running.state import STATE_DIR
-from expman.store import record
 
 WORKSPACES = "workspaces"  # in `.expman/`
 
@@ -166,14 +165,7 @@ def _end_left_run(root: Path, folder: Path, inside: Path | None) -> None:
     if not (inside / STATE_DIR).is_dir() or open_record(inside, include_ended=True) is None:
         return
     said = io.StringIO()  # library code: what the end would say is not printed here
-
-    def no_observations(run: record.Record) -> str:
-        return ""
-
-    def nothing_to_clear() -> None:
-        """The workspace's expfile goes with it."""
-
-    ending.close(inside, no_observations, nothing_to_clear, said)
+    ending.close_workspace_run(inside, "", said)
 
 
 def _worktrees_locked(root: Path) -> contextlib.AbstractContextManager[None]:

@@ -81,9 +81,9 @@ def task_schema() -> dict[str, Any]:
 def _write_reference() -> None:
     import json
 
-    from expman.expfile import config, reference
+    from expman.expfile import loading, reference
 
-    table = reference.markdown(config.schema())
+    table = reference.markdown(loading.schema())
     README.write_text(reference.splice(README.read_text(encoding="utf-8"), table), "utf-8")
     record = json.loads(Path("expman/store/run.schema.json").read_text(encoding="utf-8"))
     fields = reference.record_fields(record)

@@ -46,7 +46,7 @@ from omegaconf import DictConfig
 
 
 @hydra.main(version_base=None, config_path=None)
-def main(cfg: DictConfig) -> None:
+def main(config: DictConfig) -> None:
     pass
 
 
@@ -150,7 +150,7 @@ def _overhead(work: Path, rounds: int, large: int) -> bool:
 
 
 def _workspace(work: Path) -> bool:
-    from expman.expfile import config
+    from expman.expfile import loading
     from expman.running import workspace
 
     root = work / "big"
@@ -164,13 +164,13 @@ def _workspace(work: Path) -> bool:
     commit = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True
     ).stdout.strip()
-    cfg = config.parse(TRIVIAL + "data: [data/]\n", "expfile.yaml")
+    config = loading.parse(TRIVIAL + "data: [data/]\n", "expfile.yaml")
     times, sizes = [], []
     for n in range(5):
         name = f"bench-{n}"
 
         def make() -> None:
-            workspace.create(root, name, commit, None, cfg, None)  # noqa: B023
+            workspace.create(root, name, commit, None, config, None)  # noqa: B023
 
         times += timed(make, 1)
         folder = root / ".expman" / "workspaces" / name
@@ -205,7 +205,7 @@ def _workspace(work: Path) -> bool:
 def _data_check(work: Path) -> bool:
     import hashlib
 
-    from expman.expfile import config
+    from expman.expfile import loading
     from expman.running import workspace
 
     root = experiment(work / "data-check", TRIVIAL + "data: [data/]\n")
@@ -216,13 +216,13 @@ def _data_check(work: Path) -> bool:
     commit = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True
     ).stdout.strip()
-    cfg = config.parse((root / "expfile.yaml").read_text(), "expfile.yaml")
-    plain = config.parse(TRIVIAL, "expfile.yaml")
+    config = loading.parse((root / "expfile.yaml").read_text(), "expfile.yaml")
+    plain = loading.parse(TRIVIAL, "expfile.yaml")
     made = timed(lambda: workspace.create(root, "plain", commit, None, plain, None), 1)
     shown = []
 
     def make() -> None:
-        shown.append(workspace.create(root, "shared", commit, None, cfg, None))
+        shown.append(workspace.create(root, "shared", commit, None, config, None))
 
     linked = timed(make, 1)
     assert len(shown[0].shared.noted) == 1000

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from expman.errors import ConfigError, QueryError, UsageError
-from expman.expfile import config
+from expman.expfile import loading
 from expman.store.archive import Archive
 from expman.store.query import Query
 from tests.conftest import MINIMAL, RunCli
@@ -75,7 +75,7 @@ def _load(text: str | bytes, tmp: Path) -> None:
     path = tmp / "expfile.yaml"
     path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass"))
     try:
-        config.load(path, "expfile.yaml")
+        loading.load(path, "expfile.yaml")
     except ConfigError as e:
         assert e.problems and all(str(p).startswith("expfile.yaml:") for p in e.problems)
     except UsageError as e:
@@ -87,7 +87,7 @@ def test_a_nul_in_the_archive_setting_is_a_located_problem(tmp_path: Path) -> No
     path = tmp_path / "expfile.yaml"
     path.write_text('version: 1\nname: x\narchive: "\\0"\n')
     with pytest.raises(ConfigError) as raised:
-        config.load(path, "expfile.yaml")
+        loading.load(path, "expfile.yaml")
     assert "expfile.yaml:3:1: $.archive: contains a NUL character" in str(raised.value)
 
 
@@ -158,7 +158,7 @@ def test_yaml_alias_bomb_is_refused_quickly_in_bounded_memory(tmp_path: Path) ->
     tracemalloc.start()
     started = time.perf_counter()
     with pytest.raises(ConfigError, match="expands to more than 100,000 nodes"):
-        config.load(tmp_path / "expfile.yaml")
+        loading.load(tmp_path / "expfile.yaml")
     elapsed = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -173,7 +173,7 @@ def test_override_values_are_never_code(project: Path) -> None:
         "; touch pwned",
     ]:
         with contextlib.suppress(UsageError):
-            config.parse(MINIMAL, "expfile.yaml", [f"LR={value}"])
+            loading.parse(MINIMAL, "expfile.yaml", [f"LR={value}"])
     assert not (project / "pwned").exists()
 
 

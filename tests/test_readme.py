@@ -12,19 +12,19 @@ from typing import Any
 
 import pytest
 
-from expman.expfile import config, reference
+from expman.expfile import loading, reference
 from tests.conftest import REPO, RunCli, records
 
 
 def test_readme_reference_is_current() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    table = reference.markdown(config.schema())
+    table = reference.markdown(loading.schema())
     assert reference.splice(readme, table) == readme, "run `doit reference` and commit README.md"
 
 
 def test_reference_lists_every_top_level_field() -> None:
-    table = reference.markdown(config.schema())
-    for name in config.schema()["properties"]:
+    table = reference.markdown(loading.schema())
+    for name in loading.schema()["properties"]:
         assert f"| `{name}` |" in table
     assert "| `stages.<stage>.deps` |" in table
 

@@ -3,7 +3,7 @@
 model (`Config`, `Step`) that everything else is given.
 
 Owns: YAML with positions (`yamlnodes`), the limits on values: nesting and numbers
-(`limits`), schema validation and `-s` overrides (`config`), cross-field rules
+(`limits`), schema validation and `-s` overrides (`loading`), cross-field rules
 (`rules`), the model (`model`), where the expfile and its archive are (`location`), the
 field reference generated from the schema (`reference`).
 

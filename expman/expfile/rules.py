@@ -1,7 +1,7 @@
 """The expfile's rules that a JSON Schema cannot say: cross-references (export names a var),
 uniqueness (step names, targets), files that must exist or stay inside the experiment,
 where the archive may be, and text no process can receive. Each problem is a JSON path,
-a message and an optional hint; `config` locates and reports them.
+a message and an optional hint; `loading` locates and reports them.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Ending a run: archiving its outputs, recording its observations and final status,
-preparing the experiment for the next run. `expman end`, and every command that ends
-runs itself (`rerun`), go through `close`.
+preparing the experiment for the next run. Every run ends through `close`: `expman end`
+directly, a run in a workspace (a sweep point, `rerun`) through `close_workspace_run`.
 
 The order makes a crash at any point harmless, and closing again finishes the job:
 outputs are linked into the archive, the record is written (now `ended`), and only then
@@ -59,6 +59,21 @@ def close(
         clear()
         mark_closed(state, archive, run)
     return archive, run
+
+
+def close_workspace_run(inside: Path, observations: str, err: TextIO) -> record.Record:
+    """End the open run of a workspace's experiment folder `inside` with `observations`
+    (or finish its interrupted end); its ended record. The workspace's expfile is its
+    own, so there are no observations in it to clear."""
+
+    def written(run: record.Record) -> str:
+        return observations
+
+    def nothing_to_clear() -> None:
+        """The workspace's expfile goes with the workspace."""
+
+    _, ended = close(inside, written, nothing_to_clear, err)
+    return ended
 
 
 def _metrics(root: Path, run_dir: Path) -> Any:

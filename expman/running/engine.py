@@ -31,8 +31,7 @@ from doit.reporter import ConsoleReporter
 
 from expman import fsutil
 from expman.errors import EXIT_USAGE, ExpmanError, UsageError
-from expman.expfile import config as config_module
-from expman.expfile import location
+from expman.expfile import loading, location
 from expman.expfile.model import Config, Step
 from expman.output import printable, style, write_line
 from expman.running import pipeline
@@ -387,7 +386,7 @@ def dodo_namespace(dodo_file: str) -> dict[str, Any]:
     exactly as `expman run` does. An invalid expfile stops doit with expman's message."""
     root = Path(dodo_file).resolve().parent
     try:
-        config = config_module.load(root / location.EXPFILE, location.EXPFILE, cache=State(root))
+        config = loading.load(root / location.EXPFILE, location.EXPFILE, cache=State(root))
         return namespace(config, Session(config, (sys.stdout, sys.stderr)))
     except ExpmanError as e:
         sys.stderr.write(printable(str(e)) + "\n")

@@ -14,8 +14,8 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
-from expman.expfile import config, location
-from expman.expfile.config import ValidationCache
+from expman.expfile import loading, location
+from expman.expfile.loading import ValidationCache
 from expman.expfile.model import Config
 from expman.processes import signals_held
 from expman.running import ending, engine
@@ -62,10 +62,10 @@ def run_in_workspace(
     goes on.
     """
     inside = made.inside
-    cfg = config.load(inside / location.EXPFILE, expfile_label, overrides, cache=cache)
-    cfg = dataclasses.replace(cfg, archive=str(archive.root.resolve()))
+    config = loading.load(inside / location.EXPFILE, expfile_label, overrides, cache=cache)
+    config = dataclasses.replace(config, archive=str(archive.root.resolve()))
     state = State(inside)
-    run = {**record.new(cfg, hypothesis), **fields}
+    run = {**record.new(config, hypothesis), **fields}
     made_run = False
     code = 0
     try:
@@ -74,38 +74,25 @@ def run_in_workspace(
         with signals_held(), state.lock(lock_holder):
             archive.create(run)
             made_run = True
-            mark_open(inside, state, archive, cfg.archive, run)
+            mark_open(inside, state, archive, config.archive, run)
             on_opened(run)
         for _ in range(retries + 1):
-            code = _attempt(cfg, streams, made, force)
+            code = _attempt(config, streams, made, force)
             if code == 0:
                 break
     finally:  # interrupted too: the run is ended, with that status, whatever comes now
         if made_run:  # else stopped before the run was made: nothing to end
             with signals_held():
-                ended = _end(made, observations, streams[1])
+                ended = ending.close_workspace_run(made.inside, observations, streams[1])
                 on_ended(ended)
     return code, ended
 
 
-def _attempt(cfg: Config, streams: tuple[TextIO, TextIO], made: Workspace, force: bool) -> int:
+def _attempt(config: Config, streams: tuple[TextIO, TextIO], made: Workspace, force: bool) -> int:
     """One attempt of the open run; doit's exit code."""
-    session = Session(cfg, streams, made)
+    session = Session(config, streams, made)
     session.acquire()
     try:
         return engine.run(session, None, force=force)
     finally:
         session.release()
-
-
-def _end(made: Workspace, observations: str, err: TextIO) -> record.Record:
-    """End the workspace's open run with `observations`; its ended record."""
-
-    def written(run: record.Record) -> str:
-        return observations
-
-    def nothing_to_clear() -> None:
-        """The workspace's expfile is its own: no observations to clear in it."""
-
-    _, ended = ending.close(made.inside, written, nothing_to_clear, err)
-    return ended

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from expman.errors import ArchiveError, UsageError
-from expman.expfile import config, location
+from expman.expfile import loading, location
 from expman.expfile.model import Config
 from expman.running import workspace
 from expman.running.inworkspace import run_in_workspace
@@ -44,9 +44,9 @@ def rerun(
     name = f"rerun-{record.new_uid()[:12]}"
     patch_name = code.get("patch")
     folder = archive.run_dir(run_id)
-    cfg = _config_of(folder, run_id)
+    config = _config_of(folder, run_id)
     made = workspace.create(
-        root, name, commit, folder / patch_name if patch_name else None, cfg, code.get("branch")
+        root, name, commit, folder / patch_name if patch_name else None, config, code.get("branch")
     )
     try:
         _restore(folder, original, made.inside)
@@ -61,7 +61,7 @@ def _config_of(folder: Path, run_id: str) -> Config:
         text = (folder / "expfile.yaml").read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise UsageError(f"run {run_id}: its expfile.yaml cannot be read: {e}") from e
-    return config.parse(text, f"{run_id}/expfile.yaml")
+    return loading.parse(text, f"{run_id}/expfile.yaml")
 
 
 def _verify(folder: Path, original: record.Record) -> None:

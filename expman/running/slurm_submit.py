@@ -37,7 +37,7 @@ def job_name(run: record.Record) -> str:
 
 
 def submit_run(
-    cfg: Config,
+    config: Config,
     settings: Settings,
     run_arguments: Sequence[str],
     out: TextIO,
@@ -46,11 +46,11 @@ def submit_run(
     problem = scheduler.available()
     if problem is not None:
         raise UsageError(f"--on slurm: {problem}")
-    state = State(cfg.root)
-    archive = Archive(cfg.root / cfg.archive)
+    state = State(config.root)
+    archive = Archive(config.root / config.archive)
     with state.lock("run"):
-        repair(cfg.root)
-        run = open_or_start(cfg, state, archive, hypothesis=None)
+        repair(config.root)
+        run = open_or_start(config, state, archive, hypothesis=None)
         if run["status"] in (record.QUEUED, record.RUNNING):
             job = (run.get("backend") or {}).get("job_id")
             raise UsageError(
@@ -67,10 +67,10 @@ def submit_run(
             output=(folder / "job-%j.out").resolve(),
             options=settings.options(),
             about=[
-                f"Run {run['id']} of the experiment {cfg.name} ({cfg.root.resolve()}),",
+                f"Run {run['id']} of the experiment {config.name} ({config.root.resolve()}),",
                 "as one attempt: `expman run` with the same overrides.",
             ],
-            folder=cfg.root.resolve(),
+            folder=config.root.resolve(),
             env={SUBMITTED_RUN: run["uid"], RESUMABLE: "1" if settings.resumable else "0"},
             command=[sys.executable, "-m", "expman.cli.slurm_job", *run_arguments],
         )

@@ -32,7 +32,6 @@ from expman.running.outputs import OUTPUTS
 from expman.running.sharedfiles import SharedFiles
 from expman.running.snapshot import CodeVersion
 from expman.running.state import STATE_DIR
-from expman.store import record
 
 WORKSPACES = "workspaces"  # in `.expman/`
 
@@ -71,9 +70,9 @@ class Workspace:
 
 
 def create(
-    root: Path, name: str, commit: str, patch: Path | None, cfg: Config, branch: str | None
+    root: Path, name: str, commit: str, patch: Path | None, config: Config, branch: str | None
 ) -> Workspace:
-    """Make the workspace `name` at `commit` with `patch` applied and the data `cfg`
+    """Make the workspace `name` at `commit` with `patch` applied and the data `config`
     declares shown in it; its experiment folder is at the same place relative to the
     repository as the experiment's own."""
     top = Path(git(root, "rev-parse", "--show-toplevel").strip())
@@ -95,25 +94,25 @@ def create(
                 raise ArchiveError(f"cannot apply {patch}: {result.stderr.strip()}")
         made = Workspace(folder, folder / os.path.relpath(root, top), branch)
         made.inside.mkdir(parents=True, exist_ok=True)
-        show_data(root, made.inside, cfg, made.shared)
+        show_data(root, made.inside, config, made.shared)
     except BaseException:
         remove(root, folder)
         raise
     return made
 
 
-def show_data(root: Path, inside: Path, cfg: Config, shared: SharedFiles) -> None:
-    """Link the data `cfg` declares into the workspace experiment folder `inside`: what
+def show_data(root: Path, inside: Path, config: Config, shared: SharedFiles) -> None:
+    """Link the data `config` declares into the workspace experiment folder `inside`: what
     the code version lacks there of `data:` and the pre-run steps' `deps`, never a pre-run
     target nor expman's or git's own folders."""
-    archive = os.path.relpath(os.path.abspath(root / cfg.archive), root)  # noqa: PTH100
-    kept = (STATE_DIR, OUTPUTS, ".git", Path(archive).as_posix(), *cfg.targets)
+    archive = os.path.relpath(os.path.abspath(root / config.archive), root)  # noqa: PTH100
+    kept = (STATE_DIR, OUTPUTS, ".git", Path(archive).as_posix(), *config.targets)
 
     def leave_out(name: str) -> bool:
         return any(fsutil.within(name, folder) for folder in kept)
 
-    names = sharedfiles.entries(root, cfg.shared_patterns, leave_out)
-    sharedfiles.refuse_links_over(root, names, cfg.targets)
+    names = sharedfiles.entries(root, config.shared_patterns, leave_out)
+    sharedfiles.refuse_links_over(root, names, config.targets)
     shared.show(root, inside, names)
 
 
@@ -166,14 +165,7 @@ def _end_left_run(root: Path, folder: Path, inside: Path | None) -> None:
     if not (inside / STATE_DIR).is_dir() or open_record(inside, include_ended=True) is None:
         return
     said = io.StringIO()  # library code: what the end would say is not printed here
-
-    def no_observations(run: record.Record) -> str:
-        return ""
-
-    def nothing_to_clear() -> None:
-        """The workspace's expfile goes with it."""
-
-    ending.close(inside, no_observations, nothing_to_clear, said)
+    ending.close_workspace_run(inside, "", said)
 
 
 def _worktrees_locked(root: Path) -> contextlib.AbstractContextManager[None]:

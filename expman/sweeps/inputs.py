@@ -48,7 +48,7 @@ class Planned:
     hypothesis: str | None = None
 
 
-def planned(cfg: Config, display: str, graph: str, request: Request) -> Planned:
+def planned(config: Config, display: str, graph: str, request: Request) -> Planned:
     """The definition and points `request` asks for; `UsageError` (a `ConfigError` for a
     named sweep's own problems) when they are not a plan of distinct points."""
     if request.points_file is not None:
@@ -57,28 +57,28 @@ def planned(cfg: Config, display: str, graph: str, request: Request) -> Planned:
             raise UsageError(
                 "--points lists the points: give no -s, --random, --search or sweep name"
             )
-        listed = read_points(_text_of(request.points_file), str(request.points_file), cfg.vars)
+        listed = read_points(_text_of(request.points_file), str(request.points_file), config.vars)
         definition = plan.Definition(listed=listed)
         return Planned(definition, plan.points(definition, graph))
-    given = [_command_line_spec(cfg, item) for item in request.specs]
-    found = _search(cfg, display, request)
+    given = [_command_line_spec(config, item) for item in request.specs]
+    found = _search(config, display, request)
     if found is not None:
-        return _searched(cfg, display, request, given, found)
+        return _searched(config, display, request, given, found)
     if request.name is None:
         if not given:
             raise UsageError("nothing to sweep: give -s NAME=VALUES, or --points FILE")
         definition = plan.Definition(tuple(given), request.samples, request.seed or 0)
         return Planned(definition, plan.points(definition, graph))
-    named = _named(cfg, request.name)
-    with _located(cfg, display, request.name, given, request.samples):
+    named = _named(config, request.name)
+    with _located(config, display, request.name, given, request.samples):
         definition = _named_definition(named, given, request.samples, request.seed)
         return Planned(definition, plan.points(definition, graph), named.get("hypothesis"))
 
 
-def _search(cfg: Config, display: str, request: Request) -> Search | None:
+def _search(config: Config, display: str, request: Request) -> Search | None:
     """The adaptive search asked for: the command line's options over the named sweep's
     `search:` block (whose own problems are said at their place); None: no search."""
-    named = _named(cfg, request.name) if request.name is not None else {}
+    named = _named(config, request.name) if request.name is not None else {}
     block = named.get("search")
     if block is None and not request.search.given():
         return None
@@ -90,7 +90,7 @@ def _search(cfg: Config, display: str, request: Request) -> Search | None:
     if block is not None and request.name is not None:
         problem = _search_problem(named)
         if problem is not None:
-            raise ConfigError([_problem(cfg, display, request.name, problem)])
+            raise ConfigError([_problem(config, display, request.name, problem)])
     seed = request.seed if request.seed is not None else named.get("seed")
     return merged(request.search, block, seed)
 
@@ -107,7 +107,7 @@ def _search_problem(named: Mapping[str, Any]) -> plan.PlanError | None:
 
 
 def _searched(
-    cfg: Config, display: str, request: Request, given: Sequence[plan.Spec], found: Search
+    config: Config, display: str, request: Request, given: Sequence[plan.Spec], found: Search
 ) -> Planned:
     """An adaptive search's definition: its specs (the command line's, or the named
     sweep's with the command line's in their place) and the search; no point yet."""
@@ -116,18 +116,18 @@ def _searched(
     if request.name is None:
         check_specs(given)
         return Planned(plan.Definition(tuple(given), search=found.as_data()), [])
-    named = _named(cfg, request.name)
-    with _located(cfg, display, request.name, given, None):
+    named = _named(config, request.name)
+    with _located(config, display, request.name, given, None):
         specs = _named_definition(named, given, None, None).specs
         check_specs(specs)
     definition = plan.Definition(specs, search=found.as_data())
     return Planned(definition, [], named.get("hypothesis"))
 
 
-def named_problems(cfg: Config, display: str) -> list[Problem]:
+def named_problems(config: Config, display: str) -> list[Problem]:
     """The problems of every sweep named in the expfile, located (drawing no point)."""
     found = []
-    for name, named in cfg.sweeps.items():
+    for name, named in config.sweeps.items():
         try:
             definition = _named_definition(named, [], None, None)
             if "search" in named:
@@ -138,7 +138,7 @@ def named_problems(cfg: Config, display: str) -> list[Problem]:
             else:
                 plan.check(definition)
         except plan.PlanError as e:
-            found.append(_problem(cfg, display, name, e))
+            found.append(_problem(config, display, name, e))
     return found
 
 
@@ -330,20 +330,20 @@ def _typed_row(header: list[str], cells: list[str], where: str) -> dict[str, Any
     return row
 
 
-def _command_line_spec(cfg: Config, item: str) -> plan.Spec:
+def _command_line_spec(config: Config, item: str) -> plan.Spec:
     name, sep, text = item.partition("=")
     if not sep or not name:
         raise UsageError(f"-s {item}: expected NAME=VALUES")
-    if name not in cfg.vars:
-        known = ", ".join(sorted(cfg.vars)) or "none"
+    if name not in config.vars:
+        known = ", ".join(sorted(config.vars)) or "none"
         raise UsageError(f"-s {item}: no var named '{name}' in the expfile (vars: {known})")
     return plan.parse_spec(name, text)
 
 
-def _named(cfg: Config, name: str) -> dict[str, Any]:
-    found = cfg.sweeps.get(name)
+def _named(config: Config, name: str) -> dict[str, Any]:
+    found = config.sweeps.get(name)
     if not isinstance(found, dict):
-        known = ", ".join(sorted(cfg.sweeps)) or "none: add them under `sweeps:`"
+        known = ", ".join(sorted(config.sweeps)) or "none: add them under `sweeps:`"
         raise UsageError(f"no sweep named '{name}' in the expfile (sweeps: {known})")
     return found
 
@@ -371,7 +371,7 @@ def _named_definition(
 
 @contextlib.contextmanager
 def _located(
-    cfg: Config, display: str, name: str, given: Sequence[plan.Spec], samples: int | None
+    config: Config, display: str, name: str, given: Sequence[plan.Spec], samples: int | None
 ) -> Iterator[None]:
     """A problem of the named sweep's own definition (not of what the command line
     gave in its place) becomes a `ConfigError` at its place in the expfile."""
@@ -386,12 +386,12 @@ def _located(
         )
         if not from_file:
             raise
-        raise ConfigError([_problem(cfg, display, name, e)]) from e
+        raise ConfigError([_problem(config, display, name, e)]) from e
 
 
-def _problem(cfg: Config, display: str, name: str, error: plan.PlanError) -> Problem:
+def _problem(config: Config, display: str, name: str, error: plan.PlanError) -> Problem:
     from expman.expfile import yamlnodes
 
     path = ("sweeps", name, *error.where)
-    line, column = yamlnodes.locate(yamlnodes.compose(cfg.text), path)
+    line, column = yamlnodes.locate(yamlnodes.compose(config.text), path)
     return Problem(display, line, column, yamlnodes.json_path(path), error.problem, error.hint)

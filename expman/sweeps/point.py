@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from expman.expfile import config, location
+from expman.expfile import loading, location
 from expman.output import write_error
 from expman.processes import signals_held, sigterm_as_interrupt
 from expman.running import workspace
@@ -79,11 +79,11 @@ def _make_workspace(root: Path, folder: Path, sweep: dict[str, Any], name: str) 
     """A workspace of the sweep's code (commit and patch), its expfile and the data that
     expfile declares, recording the branch the sweep started from."""
     expfile = folder / location.EXPFILE
-    cfg = config.parse(expfile.read_text(encoding="utf-8"), location.EXPFILE, cache=State(root))
+    config = loading.parse(expfile.read_text(encoding="utf-8"), location.EXPFILE, cache=State(root))
     patch = folder / "code.patch"
     code = sweep["code"]
     made = workspace.create(
-        root, name, code["commit"], patch if patch.exists() else None, cfg, code.get("branch")
+        root, name, code["commit"], patch if patch.exists() else None, config, code.get("branch")
     )
     shutil.copyfile(expfile, made.inside / location.EXPFILE)
     return dataclasses.replace(made, code=_code_version(code, patch))

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from expman import fsutil
-from expman.expfile import config, location
+from expman.expfile import loading, location
 from expman.expfile.model import Config
 from expman.observe import series
 from expman.running import engine, sharedfiles, workspace
@@ -40,16 +40,16 @@ from expman.store.archive import Archive
 PRERUN = "prerun"  # in `.expman/`: a lock and the logs of each key
 
 
-def key(cfg: Config, code: dict[str, Any], patch: bytes) -> str:
+def key(config: Config, code: dict[str, Any], patch: bytes) -> str:
     """What decides whether two points can share pre-run steps."""
     steps = [
-        {"step": s.task_name, **s.definition, "env": cfg.exported_env(s) | dict(s.env)}
-        for s in cfg.steps_of("pre-run")
+        {"step": s.task_name, **s.definition, "env": config.exported_env(s) | dict(s.env)}
+        for s in config.steps_of("pre-run")
     ]
     text = json.dumps(
         {
             "steps": steps,
-            "experiment": cfg.name,
+            "experiment": config.name,
             "commit": code.get("commit"),
             "patch": hashlib.sha256(patch).hexdigest(),
         },
@@ -71,15 +71,15 @@ def share(
     run them once for its key (unless done), then hand over doit's state and the targets
     of the steps that are done (shared for reading, as data is)."""
     inside = made.inside
-    cfg = config.load(inside / location.EXPFILE, "expfile.yaml", overrides, cache=State(root))
-    if not cfg.steps_of("pre-run"):
+    config = loading.load(inside / location.EXPFILE, "expfile.yaml", overrides, cache=State(root))
+    if not config.steps_of("pre-run"):
         return
     patch_path = sweep_folder / "code.patch"
     patch = patch_path.read_bytes() if patch_path.exists() else b""
-    name = key(cfg, sweep["code"], patch)
+    name = key(config, sweep["code"], patch)
     with fsutil.locked(root / STATE_DIR / PRERUN / f"{name}.lock"):
-        shared = _workspace(root, cfg, sweep, sweep_folder, name)
-        shared_cfg = config.load(
+        shared = _workspace(root, config, sweep, sweep_folder, name)
+        shared_cfg = loading.load(
             shared / location.EXPFILE, "expfile.yaml", overrides, cache=State(root)
         )
         shared_cfg = dataclasses.replace(shared_cfg, archive=str(archive.root.resolve()))
@@ -107,8 +107,8 @@ def _done_targets(session: Unrecorded) -> list[str]:
     return [target for s in steps if s.task_name in done for target in s.targets]
 
 
-def _workspace(root: Path, cfg: Config, sweep: dict[str, Any], folder: Path, name: str) -> Path:
-    """The key's kept workspace: made the first time, with the data `cfg` declares shown
+def _workspace(root: Path, config: Config, sweep: dict[str, Any], folder: Path, name: str) -> Path:
+    """The key's kept workspace: made the first time, with the data `config` declares shown
     again each time (new data files are seen)."""
     found = root / STATE_DIR / workspace.WORKSPACES / f"prerun-{name}"
     marker = found / ".expman-ready"
@@ -120,14 +120,14 @@ def _workspace(root: Path, cfg: Config, sweep: dict[str, Any], folder: Path, nam
             f"prerun-{name}",
             code["commit"],
             patch if patch.exists() else None,
-            cfg,
+            config,
             code.get("branch"),
         ).inside
         shutil.copyfile(folder / "expfile.yaml", inside / location.EXPFILE)
         marker.write_text(os.path.relpath(inside, found) + "\n")
         return inside
     inside = found / marker.read_text().strip()
-    workspace.show_data(root, inside, cfg, SharedFiles())
+    workspace.show_data(root, inside, config, SharedFiles())
     return inside
 
 
@@ -145,8 +145,8 @@ class Unrecorded(Session):
     """Runs steps as a session does (environment, logs, process groups, Ctrl-C), for
     doit's skipping, without opening a run: logs go to `folder/logs/`."""
 
-    def __init__(self, cfg: Config, folder: Path) -> None:
-        super().__init__(cfg, (sys.stderr, sys.stderr))
+    def __init__(self, config: Config, folder: Path) -> None:
+        super().__init__(config, (sys.stderr, sys.stderr))
         self.archive = _Logs(folder)
 
     def _begin(self) -> None:

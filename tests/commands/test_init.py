@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from expman.expfile import config
+from expman.expfile import loading
 from tests.conftest import REPO, RunCli
 
 
@@ -14,8 +14,8 @@ def test_init_writes_a_valid_experiment(tmp_path: Path, run_cli: RunCli) -> None
     code, out, err = run_cli("init", str(tmp_path / "lr study"))
     assert (code, err) == (0, "")
     root = tmp_path / "lr study"
-    cfg = config.load(root / "expfile.yaml")
-    assert cfg.name == "lr-study"
+    config = loading.load(root / "expfile.yaml")
+    assert config.name == "lr-study"
     first = (root / "expfile.yaml").read_text().splitlines()[0]
     assert first == "# yaml-language-server: $schema=expfile.schema.json"
     assert str(tmp_path) not in (root / "expfile.yaml").read_text()

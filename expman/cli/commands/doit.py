@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from expman.expfile import config
+from expman.expfile import loading
 from expman.running import engine
 from expman.running.session import Session
 from expman.running.state import State
@@ -14,5 +14,5 @@ from expman.running.state import State
 
 def doit(*, path: Path, display: str, args: Sequence[str], streams: tuple[TextIO, TextIO]) -> int:
     """Pass `args` to doit, with expman's tasks and settings."""
-    cfg = config.load(path, display, cache=State(path.parent))
-    return engine.doit(cfg, Session(cfg, streams), args)
+    config = loading.load(path, display, cache=State(path.parent))
+    return engine.doit(config, Session(config, streams), args)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from expman.errors import UsageError
-from expman.expfile import config, location
+from expman.expfile import loading, location
 from expman.output import write_line
 
 _TEMPLATE = Path(__file__).parent.parent / "templates" / "init"
@@ -33,8 +33,8 @@ def init(*, directory: Path, name: str | None, force: bool, out: TextIO) -> int:
         write_line(out, f"kept the old expfile as {backup}")
     expfile.write_text(text, encoding="utf-8")
     written = [location.EXPFILE]
-    shutil.copyfile(config.schema_path(), directory / config.SCHEMA_FILE)
-    written.append(config.SCHEMA_FILE)
+    shutil.copyfile(loading.schema_path(), directory / loading.SCHEMA_FILE)
+    written.append(loading.SCHEMA_FILE)
     for script in _SCRIPTS:
         target = directory / script
         if target.exists():

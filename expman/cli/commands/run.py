@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from expman.errors import EXIT_INTERNAL, EXIT_STAGE_FAILED, UsageError
-from expman.expfile import config
+from expman.expfile import loading
 from expman.running import engine
 from expman.running.openrun import open_record
 from expman.running.session import Session
@@ -26,13 +26,13 @@ def run(
 ) -> int:
     """0 when every stage succeeded, 1 when one failed; interrupted runs raise upward."""
     overrides = [*start_overrides(path.parent), *overrides]
-    cfg = config.load(path, display, overrides, cache=State(path.parent))
-    stages = list(dict.fromkeys(step.stage for step in cfg.steps))
+    config = loading.load(path, display, overrides, cache=State(path.parent))
+    stages = list(dict.fromkeys(step.stage for step in config.steps))
     if only is not None and only not in stages:  # doit would run every task
         raise UsageError(
             f"--only {only}: {display} has no {only} stage (it has: {', '.join(stages)})"
         )
-    session = Session(cfg, streams)
+    session = Session(config, streams)
     session.acquire()
     try:
         code = engine.run(session, only, force)

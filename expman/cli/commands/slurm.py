@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from expman.errors import UsageError
-from expman.expfile import config
+from expman.expfile import loading
 from expman.output import write_line
 from expman.running.slurm_submit import job_name, submit_run
 from expman.running.state import State
@@ -30,8 +30,8 @@ def run_on_slurm(
     out: TextIO,
 ) -> int:
     """Validate here (bad input is said now, not in a job's log), then queue the job."""
-    cfg = config.load(path, display, overrides, cache=State(path.parent))
-    return submit_run(cfg, settings(cfg.slurm, slurm), passed, out)
+    config = loading.load(path, display, overrides, cache=State(path.parent))
+    return submit_run(config, settings(config.slurm, slurm), passed, out)
 
 
 def cancel(*, archive: Path, target: str, out: TextIO) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from expman.errors import UsageError
-from expman.expfile import config
+from expman.expfile import loading
 from expman.output import printable, write_line
 from expman.running.openrun import open_record, repair
 from expman.running.session import open_or_start
@@ -23,15 +23,15 @@ def start(
     `-s` overrides given here apply to every attempt of the run.
     """
     state = State(path.parent)
-    cfg = config.load(path, display, overrides, cache=state)
+    config = loading.load(path, display, overrides, cache=state)
     with state.lock("start"):
-        repair(cfg.root)
-        found = open_record(cfg.root)
+        repair(config.root)
+        found = open_record(config.root)
         if found is not None:
             raise UsageError(f"run {found[1]['id']} is still open: `expman end` closes it first")
-        archive = Archive(cfg.root / cfg.archive)
-        run = open_or_start(cfg, state, archive, hypothesis)
-        run["start_overrides"] = dict(cfg.overrides)
+        archive = Archive(config.root / config.archive)
+        run = open_or_start(config, state, archive, hypothesis)
+        run["start_overrides"] = dict(config.overrides)
         archive.write(run)
     write_line(out, printable(f"started run {run['id']}: {run['hypothesis'] or '(no hypothesis)'}"))
     return 0

@@ -8,7 +8,7 @@ from typing import TextIO
 
 from expman.cli.commands.watch import line
 from expman.errors import ConfigError
-from expman.expfile import config, location
+from expman.expfile import loading, location
 from expman.observe.inflight import describe, in_flight
 from expman.output import printable, style, write_line
 from expman.running import engine
@@ -55,12 +55,12 @@ def status(*, path: Path, display: str, out: TextIO, err: TextIO) -> int:
     if flying:
         write_line(out, f"{len(flying)} more run(s) in flight in the archive: `expman watch`")
     try:
-        cfg = config.load(path, display, cache=State(root))
+        config = loading.load(path, display, cache=State(root))
     except ConfigError as e:
         write_line(out, style("the expfile has problems, so the steps are unknown:", "red", out))
         write_line(out, printable(str(e)))
         return 0
-    steps = engine.status(cfg, Session(cfg, (out, err)))
+    steps = engine.status(config, Session(config, (out, err)))
     if steps:
         write_line(out, "pre-run steps:")
     width = max((len(s.step.task_name) for s in steps), default=0)
@@ -70,6 +70,6 @@ def status(*, path: Path, display: str, out: TextIO, err: TextIO) -> int:
         else:
             verdict = style("up to date", "green", out) + ": would be skipped"
         write_line(out, f"  {step.step.task_name:<{width}}  {verdict}")
-    others = [s.task_name for s in cfg.steps if s.stage != "pre-run"]
+    others = [s.task_name for s in config.steps if s.stage != "pre-run"]
     write_line(out, printable(f"always run: {', '.join(others)}"))
     return 0

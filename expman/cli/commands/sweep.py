@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from expman import formats, fsutil
 from expman.cli.commands.show import outcome
 from expman.errors import EXIT_INTERRUPTED, EXIT_STAGE_FAILED, UsageError
-from expman.expfile import config, location
+from expman.expfile import loading, location
 from expman.expfile.model import Config
 from expman.observe import metrics
 from expman.output import printable, style, write_line
@@ -72,8 +72,8 @@ def sweep(
     asked one at a time (`sweeps.search`); `trials` raises a resumed search's budget."""
     out, err = streams
     root = path.parent
-    cfg = config.load(path, display, cache=State(root))
-    archive = Archive(root / cfg.archive)
+    config = loading.load(path, display, cache=State(root))
+    archive = Archive(root / config.archive)
     sweeps = Sweeps(archive)
     request = inputs.Request(name, specs, samples, seed, points_file, searched or Asked())
     if resume is not None:
@@ -88,20 +88,20 @@ def sweep(
         if only_plan:
             return _print_plan(sweeps.plan(sweep_id), out)
     else:
-        graph = plan.graph_digest([{"step": s.task_name, **s.definition} for s in cfg.steps])
-        planned = inputs.planned(cfg, display, graph, request)
+        graph = plan.graph_digest([{"step": s.task_name, **s.definition} for s in config.steps])
+        planned = inputs.planned(config, display, graph, request)
         if only_plan:
             return _print_plan(planned.points, out)
         sweep_id = _create(
-            root, cfg, sweeps, planned, graph, _hypothesis(hypothesis, planned, cfg), name
+            root, config, sweeps, planned, graph, _hypothesis(hypothesis, planned, config), name
         )
-    return _run_or_queue(root, cfg, archive, sweeps, sweep_id, options, streams)
+    return _run_or_queue(root, config, archive, sweeps, sweep_id, options, streams)
 
 
-def _hypothesis(given: str | None, planned: inputs.Planned, cfg: Config) -> str | None:
+def _hypothesis(given: str | None, planned: inputs.Planned, config: Config) -> str | None:
     """Which hypothesis a new sweep records: the command line's (`-m`), else the named
     sweep's, else the expfile's."""
-    for candidate in (given, planned.hypothesis, cfg.hypothesis):
+    for candidate in (given, planned.hypothesis, config.hypothesis):
         if candidate is not None:
             return candidate
     return None
@@ -132,7 +132,7 @@ def _raise_budget(sweeps: Sweeps, sweep_id: str, trials: int, err: TextIO) -> No
 
 def _run_or_queue(
     root: Path,
-    cfg: Config,
+    config: Config,
     archive: Archive,
     sweeps: Sweeps,
     sweep_id: str,
@@ -159,13 +159,13 @@ def _run_or_queue(
     )
     if options.on == "slurm":
         workers = max(1, options.jobs) if searching else 0
-        return _on_slurm(root, cfg, archive, sweeps, sweep_id, todo, workers, options, out)
-    return _run_here(root, cfg, archive, sweeps, sweep_id, todo, options, streams)
+        return _on_slurm(root, config, archive, sweeps, sweep_id, todo, workers, options, out)
+    return _run_here(root, config, archive, sweeps, sweep_id, todo, options, streams)
 
 
 def _run_here(
     root: Path,
-    cfg: Config,
+    config: Config,
     archive: Archive,
     sweeps: Sweeps,
     sweep_id: str,
@@ -190,7 +190,7 @@ def _run_here(
     searching = search.stored(sweeps.read(sweep_id)["definition"])
     to_ask = max(0, searching.trials - len(points)) if searching else 0
     best, asker = _searching(archive, sweep_id, searching, points) if searching else (None, None)
-    metrics = _metrics_of(cfg, sweep_id)
+    metrics = _metrics_of(config, sweep_id)
     view = View(sweeps, sweep_id, points, len(todo) + to_ask, err, metrics, best)
     try:
         codes = backend.run(todo, view.event, view.tick, asker)
@@ -199,7 +199,7 @@ def _run_here(
         write_line(err, f"expman: sweep {sweep_id} interrupted: `expman sweep --resume {sweep_id}`")
         return EXIT_INTERRUPTED
     view.close()
-    write_line(out, status_table(archive, sweeps, sweep_id, out))
+    _settle_and_show(archive, sweeps, sweep_id, out)
     failed = [i for i, code in codes.items() if code not in (0, CLAIMED)]
     return EXIT_STAGE_FAILED if failed else 0
 
@@ -229,7 +229,7 @@ def _searching(
 
 def _on_slurm(
     root: Path,
-    cfg: Config,
+    config: Config,
     archive: Archive,
     sweeps: Sweeps,
     sweep_id: str,
@@ -249,7 +249,7 @@ def _on_slurm(
     problem = scheduler.available()
     if problem is not None:
         raise UsageError(f"--on slurm: {problem}")
-    chosen = settings(cfg.slurm, options.slurm)
+    chosen = settings(config.slurm, options.slurm)
     if workers:
         noted = sweeps.noted(sweep_id)
         todo = [i for i in todo if i in noted]  # the workers run the others
@@ -293,39 +293,65 @@ def sweep_status(*, path: Path, name: str | None, out: TextIO) -> int:
     if not sweeps.ids():
         raise UsageError("no sweep yet: `expman sweep -s NAME=VALUES` starts one")
     sweep_id = sweeps.resolve(name or "last")
-    write_line(out, status_table(archive, sweeps, sweep_id, out))
+    _settle_and_show(archive, sweeps, sweep_id, out)
     return 0
 
 
-def status_table(archive: Archive, sweeps: Sweeps, sweep_id: str, out: TextIO) -> str:
-    """One row per point: index, vars, status, run, metrics; then the counts."""
+def _settle_and_show(archive: Archive, sweeps: Sweeps, sweep_id: str, out: TextIO) -> None:
+    """Bring the sweep's records up to date (`_settle`), then show its status table."""
+    seen = _settle(archive, sweeps, sweep_id)
+    searching = seen.searching
+    best = best_so_far(archive, sweep_id, searching) if searching is not None else None
+    write_line(out, status_table(sweep_id, seen, best, out))
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What the archive, the claims and Slurm say of a sweep's points, read once."""
+
+    data: dict[str, Any]
+    runs: dict[int, list[dict[str, Any]]]
+    claimed: dict[int, dict[str, Any]]
+    unstarted: dict[int, str]  # points whose Slurm task has not started them
+    searching: Search | None
+    told: dict[int, search.Told]
+    points: list[plan.Point]
+
+
+def _settle(archive: Archive, sweeps: Sweeps, sweep_id: str) -> _Seen:
+    """The writes before a sweep is shown: dead runs repaired (`reconcile`), and each
+    point whose Slurm task ended without running it noted, once, as interrupted. What
+    was seen, for the table."""
     from expman.sweeps.slurm import waiting
 
     data = sweeps.read(sweep_id)
     reconcile(archive)
-    runs = _runs_of(archive, sweep_id)
-    claimed = dict(sweeps.claims(sweep_id).held())
-    unstarted = waiting(sweeps, sweep_id)
+    searching = search.stored(data["definition"])
+    seen = _Seen(
+        data=data,
+        runs=_runs_of(archive, sweep_id),
+        claimed=dict(sweeps.claims(sweep_id).held()),
+        unstarted=waiting(sweeps, sweep_id),
+        searching=searching,
+        told=search.told(archive, sweep_id, searching) if searching is not None else {},
+        points=sweeps.plan(sweep_id),
+    )
+    for point in seen.points:
+        state = _point_state(point.index, seen)
+        if _never_started(point.index, seen) and not state.startswith(("queued", "starting")):
+            _note_unstarted(sweeps, sweep_id, point.index, state)  # its job is gone
+    return seen
+
+
+def status_table(sweep_id: str, seen: _Seen, best: str | None, out: TextIO) -> str:
+    """One row per point: index, vars, status, run, metrics; then the counts, and an
+    adaptive search's `best`. A view: it writes nothing."""
     rows: list[list[str]] = []
     counts: dict[str, int] = {}
-    searching = search.stored(data["definition"])
-    told = search.told(archive, sweep_id, searching) if searching is not None else {}
-    for point in sweeps.plan(sweep_id):
-        mine = runs.get(point.index, [])
+    for point in seen.points:
+        mine = seen.runs.get(point.index, [])
         latest = mine[-1] if mine else None
-        state = latest["status"] if latest else "missing"
-        if point.index in told and told[point.index].excluded:
-            state = "excluded (removed, or tagged -trial)"
-        elif any(r["status"] == "succeeded" for r in mine):
-            state = "succeeded"
-        elif stopped := next((p for p in map(_pruned, mine) if p is not None), None):
-            state = f"pruned at step {stopped['step']}"
-        elif point.index in claimed and (latest is None or latest.get("ended") is None):
-            state = "running"
-        elif latest is None and point.index in unstarted:
-            state = unstarted[point.index]
-            if not state.startswith(("queued", "starting")):  # its job is gone, never ran it
-                _note_unstarted(sweeps, sweep_id, point.index, state)
+        state = _point_state(point.index, seen)
         counts[state.split(" ")[0]] = counts.get(state.split(" ")[0], 0) + 1
         values = ", ".join(f"{k}={formats.cell(v)}" for k, v in point.vars.items())
         rows.append(
@@ -339,10 +365,42 @@ def status_table(archive: Archive, sweeps: Sweeps, sweep_id: str, out: TextIO) -
         )
     table = formats.table(["point", "vars", "status", "runs", "metrics"], rows)
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    head = f"sweep {sweep_id}: {data.get('hypothesis') or '(no hypothesis)'}"
-    if searching is not None:
-        summary += "\n" + best_so_far(archive, sweep_id, searching)
+    head = f"sweep {sweep_id}: {seen.data.get('hypothesis') or '(no hypothesis)'}"
+    if best is not None:
+        summary += "\n" + best
     return style(printable(head), "bold", out) + "\n" + table + printable(summary)
+
+
+def _point_state(index: int, seen: _Seen) -> str:
+    """A point's status in the table: its runs', or else what holds it."""
+    mine = seen.runs.get(index, [])
+    latest = mine[-1] if mine else None
+    if _excluded(index, seen):
+        return "excluded (removed, or tagged -trial)"
+    if any(r["status"] == "succeeded" for r in mine):
+        return "succeeded"
+    if stopped := next((p for p in map(_pruned, mine) if p is not None), None):
+        return f"pruned at step {stopped['step']}"
+    if index in seen.claimed and (latest is None or latest.get("ended") is None):
+        return "running"
+    if _never_started(index, seen):
+        return seen.unstarted[index]
+    return latest["status"] if latest else "missing"
+
+
+def _never_started(index: int, seen: _Seen) -> bool:
+    """Whether the point's state is what Slurm says of its unstarted task."""
+    return (
+        not _excluded(index, seen)
+        and not seen.runs.get(index)
+        and index not in seen.claimed
+        and index in seen.unstarted
+    )
+
+
+def _excluded(index: int, seen: _Seen) -> bool:
+    """Whether the point is a trial its search no longer counts."""
+    return index in seen.told and seen.told[index].excluded
 
 
 def best_so_far(
@@ -373,28 +431,28 @@ def best_so_far(
 
 def _create(
     root: Path,
-    cfg: Config,
+    config: Config,
     sweeps: Sweeps,
     planned: inputs.Planned,
     graph: str,
     hypothesis: str | None,
     name: str | None,
 ) -> str:
-    code = snapshot.code_version(root, [cfg.archive, OUTPUTS, STATE_DIR])
+    code = snapshot.code_version(root, [config.archive, OUTPUTS, STATE_DIR])
     if code.commit is None:
         reason = code.error or "the repository has no commit yet"
         raise UsageError(
             f"a sweep runs each point in a workspace of the experiment's code, taken from "
             f"git: {reason} (`git init && git add -A && git commit -m start`)"
         )
-    files = {"expfile.yaml": cfg.text.encode()}
+    files = {"expfile.yaml": config.text.encode()}
     if code.patch:
         files["code.patch"] = code.patch
     data = {
         "name": name,
         "hypothesis": hypothesis,
         "observations": "",
-        "experiment": cfg.name,
+        "experiment": config.name,
         "definition": planned.definition.as_data(),
         "graph": graph,
         "code": code.record("code.patch" if code.patch else None),
@@ -434,18 +492,18 @@ def _runs_of(archive: Archive, sweep_id: str) -> dict[int, list[dict[str, Any]]]
     return found
 
 
-def _metrics_of(cfg: Config, sweep_id: str) -> Callable[[int], Any]:
+def _metrics_of(config: Config, sweep_id: str) -> Callable[[int], Any]:
     """Reads a running point's metrics file in its workspace (None until it is there)."""
-    found = workspace.git(cfg.root, "rev-parse", "--show-toplevel").strip()
-    inside = os.path.relpath(cfg.root, found)
+    found = workspace.git(config.root, "rev-parse", "--show-toplevel").strip()
+    inside = os.path.relpath(config.root, found)
 
     def read(index: int) -> Any:
-        if cfg.metrics is None:
+        if config.metrics is None:
             return None
-        base = cfg.root / STATE_DIR / workspace.WORKSPACES / f"{sweep_id}-{index}"
-        path = base / inside / cfg.metrics
+        base = config.root / STATE_DIR / workspace.WORKSPACES / f"{sweep_id}-{index}"
+        path = base / inside / config.metrics
         try:
-            return metrics.read(path, cfg.metrics) if path.is_file() else None
+            return metrics.read(path, config.metrics) if path.is_file() else None
         except metrics.MetricsError:
             return None
 

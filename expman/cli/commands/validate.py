@@ -7,17 +7,17 @@ from pathlib import Path
 from typing import TextIO
 
 from expman.errors import ConfigError
-from expman.expfile import config
+from expman.expfile import loading
 from expman.output import write_line
 from expman.sweeps import inputs
 
 
 def validate(*, path: Path, display: str, out: TextIO) -> int:
     """Raise `ConfigError` listing every problem, or print a one-line summary."""
-    cfg = config.load(path, display)
-    problems = inputs.named_problems(cfg, display)
+    config = loading.load(path, display)
+    problems = inputs.named_problems(config, display)
     if problems:
         raise ConfigError(problems)
-    steps = ", ".join(step.task_name for step in cfg.steps)
-    write_line(out, f"{display}: valid ({len(cfg.vars)} vars; steps: {steps})")
+    steps = ", ".join(step.task_name for step in config.steps)
+    write_line(out, f"{display}: valid ({len(config.vars)} vars; steps: {steps})")
     return 0

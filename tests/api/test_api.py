@@ -383,7 +383,7 @@ def test_every_public_name_is_in_the_reference(made: Path) -> None:
     and each public method and attribute of its classes as `Class.name`."""
     import expman.api
 
-    reference = (Path(__file__).resolve().parent.parent / "docs" / "python-api.md").read_text()
+    reference = (Path(__file__).resolve().parents[2] / "docs" / "python-api.md").read_text()
     archive = expman.open(made)
     instances = {
         "Archive": archive,

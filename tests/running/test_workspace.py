@@ -217,15 +217,15 @@ def _worktrees(root: Path) -> list[str]:
 def test_removing_a_workspace_leaves_git_no_note_of_it(experiment: Experiment) -> None:
     """A workspace's worktree goes with git's note of it (without `git worktree remove`),
     and the same name can be made again at once."""
-    from expman.expfile import config
+    from expman.expfile import loading
     from expman.running import workspace
 
     root = experiment(FIFTEEN.replace("data: [data/raw.txt]\n", ""))
     commit = git(root, "rev-parse", "HEAD").strip()
-    cfg = config.parse((root / "expfile.yaml").read_text(), "expfile.yaml")
-    kept = workspace.create(root, "kept", commit, None, cfg, None)
+    config = loading.parse((root / "expfile.yaml").read_text(), "expfile.yaml")
+    kept = workspace.create(root, "kept", commit, None, config, None)
     for _ in range(2):
-        made = workspace.create(root, "gone", commit, None, cfg, None)
+        made = workspace.create(root, "gone", commit, None, config, None)
         assert str(made.folder) in _worktrees(root)
         workspace.remove(root, made.folder, made.inside)
         assert not made.folder.exists()
@@ -239,14 +239,14 @@ def test_a_workspace_naming_another_worktrees_note_leaves_that_note(
 ) -> None:
     """A `.git` file in a workspace that names another worktree's note (a stage rewrote
     it) never removes that note: the two must name each other, else git is asked."""
-    from expman.expfile import config
+    from expman.expfile import loading
     from expman.running import workspace
 
     root = experiment(FIFTEEN.replace("data: [data/raw.txt]\n", ""))
     commit = git(root, "rev-parse", "HEAD").strip()
-    cfg = config.parse((root / "expfile.yaml").read_text(), "expfile.yaml")
-    kept = workspace.create(root, "kept", commit, None, cfg, None)
-    made = workspace.create(root, "gone", commit, None, cfg, None)
+    config = loading.parse((root / "expfile.yaml").read_text(), "expfile.yaml")
+    kept = workspace.create(root, "kept", commit, None, config, None)
+    made = workspace.create(root, "gone", commit, None, config, None)
     (made.folder / ".git").write_text((kept.folder / ".git").read_text())
     workspace.remove(root, made.folder, made.inside)
     assert not made.folder.exists()

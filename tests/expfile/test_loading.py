@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from expman.errors import ConfigError, UsageError
-from expman.expfile import config, location
+from expman.expfile import loading, location
 from expman.running.state import State
 from tests.conftest import MINIMAL, RunCli
 
-DATA = Path(__file__).parent / "data" / "expfiles"
+DATA = Path(__file__).parents[1] / "data" / "expfiles"
 INVALID = sorted((DATA / "invalid").glob("*.yaml"))
 VALID = sorted((DATA / "valid").glob("*.yaml"))
-EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*/expfile.yaml"))
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*/expfile.yaml"))
 
 
 def test_corpus_is_large_enough() -> None:
@@ -38,27 +38,27 @@ def test_invalid_expfile_gets_its_exact_message(
 
 @pytest.mark.parametrize("path", VALID + EXAMPLES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_valid_expfile_and_examples_load(path: Path) -> None:
-    cfg = config.load(path)
-    assert cfg.steps_of("run")  # fetch is optional
+    config = loading.load(path)
+    assert config.steps_of("run")  # fetch is optional
 
 
 def test_model_of_a_full_expfile() -> None:
-    cfg = config.load(DATA / "valid" / "full.yaml")
-    assert cfg.name == "lr-study"
-    assert [s.task_name for s in cfg.steps] == [
+    config = loading.load(DATA / "valid" / "full.yaml")
+    assert config.name == "lr-study"
+    assert [s.task_name for s in config.steps] == [
         "pre-run:data",
         "pre-run:build",
         "run",
         "post-run",
         "fetch",
     ]
-    data, build = cfg.steps_of("pre-run")
+    data, build = config.steps_of("pre-run")
     assert data.deps == ("prepare.py", "data/raw")
     assert data.targets == ("data/clean.csv",)
     assert build.args == ("--release",)
     assert build.env == {"CC": "gcc"}
-    assert cfg.vars["RUN_DATE"] == "2026-11-24"  # dates stay text
-    assert cfg.exported_env() == {
+    assert config.vars["RUN_DATE"] == "2026-11-24"  # dates stay text
+    assert config.exported_env() == {
         "LR": "0.01",
         "EPOCHS": "10",
         "LAYERS": "[64, 32]",
@@ -69,15 +69,15 @@ def test_model_of_a_full_expfile() -> None:
 
 def test_export_defaults_to_every_var_and_values_become_text() -> None:
     text = MINIMAL.replace("  LR: 0.01\n", "  LR: 0.01\n  GPU: true\n  NAME: x\n  OPT: {a: 1}\n")
-    cfg = config.parse(text, "expfile.yaml")
-    assert cfg.exported_env() == {"LR": "0.01", "GPU": "true", "NAME": "x", "OPT": '{"a": 1}'}
+    config = loading.parse(text, "expfile.yaml")
+    assert config.exported_env() == {"LR": "0.01", "GPU": "true", "NAME": "x", "OPT": '{"a": 1}'}
 
 
 def test_single_pre_run_step_is_named_after_its_stage() -> None:
-    cfg = config.load(DATA / "valid" / "single-prerun.yaml")
-    (step,) = cfg.steps_of("pre-run")
+    config = loading.load(DATA / "valid" / "single-prerun.yaml")
+    (step,) = config.steps_of("pre-run")
     assert (step.name, step.task_name, step.log_name) == ("pre-run", "pre-run", "pre-run")
-    assert cfg.hypothesis == "" and cfg.observations == ""
+    assert config.hypothesis == "" and config.observations == ""
 
 
 @pytest.mark.parametrize(
@@ -95,9 +95,9 @@ def test_single_pre_run_step_is_named_after_its_stage() -> None:
     ],
 )
 def test_overrides_are_typed_as_yaml(override: str, value: object) -> None:
-    cfg = config.parse(MINIMAL, "expfile.yaml", [override])
-    assert cfg.vars["LR"] == value
-    assert cfg.overrides == {"LR": value}
+    config = loading.parse(MINIMAL, "expfile.yaml", [override])
+    assert config.vars["LR"] == value
+    assert config.overrides == {"LR": value}
 
 
 @pytest.mark.parametrize(
@@ -119,7 +119,7 @@ def test_overrides_are_typed_as_yaml(override: str, value: object) -> None:
 )
 def test_bad_overrides_are_usage_errors(override: str, message: str) -> None:
     with pytest.raises(UsageError) as info:
-        config.parse(MINIMAL, "expfile.yaml", [override])
+        loading.parse(MINIMAL, "expfile.yaml", [override])
     assert str(info.value) == message
 
 
@@ -163,13 +163,13 @@ def test_a_number_no_float_holds_is_refused_in_the_expfile_and_in_overrides(
 )
 def test_an_override_says_what_is_wrong_with_its_number(override: str, message: str) -> None:
     with pytest.raises(UsageError) as info:
-        config.parse(MINIMAL, "expfile.yaml", [override])
+        loading.parse(MINIMAL, "expfile.yaml", [override])
     assert str(info.value) == message
 
 
 def test_override_is_validated_like_the_file() -> None:
     text = MINIMAL.replace("  LR: 0.01\n", "  LR: 0.01\nexport: [LR]\n")
-    assert config.parse(text, "e.yaml", ["LR=[1]"]).exported_env() == {"LR": "[1]"}
+    assert loading.parse(text, "e.yaml", ["LR=[1]"]).exported_env() == {"LR": "[1]"}
 
 
 def test_find_walks_up_to_the_experiment(project: Path) -> None:
@@ -185,7 +185,7 @@ def test_find_outside_an_experiment(tmp_path: Path) -> None:
 
 def test_problems_are_sorted_by_position() -> None:
     with pytest.raises(ConfigError) as info:
-        config.parse("version: 2\nname: 3\nstages: {}\n", "e.yaml")
+        loading.parse("version: 2\nname: 3\nstages: {}\n", "e.yaml")
     lines = [p.line for p in info.value.problems]
     assert lines == sorted(lines) and len(lines) == 3
 
@@ -209,14 +209,14 @@ class _Cache:
 
 def test_validation_cache_never_hides_a_problem(tmp_path: Path) -> None:
     cache = _Cache()
-    config.parse(MINIMAL, "e.yaml", cache=cache)
+    loading.parse(MINIMAL, "e.yaml", cache=cache)
     assert len(cache.digests) == 1
-    config.parse(MINIMAL, "e.yaml", cache=cache)  # known: validation skipped
+    loading.parse(MINIMAL, "e.yaml", cache=cache)  # known: validation skipped
     with pytest.raises(ConfigError):  # other text: validated again
-        config.parse(MINIMAL.replace("version: 1", "version: 2"), "e.yaml", cache=cache)
+        loading.parse(MINIMAL.replace("version: 1", "version: 2"), "e.yaml", cache=cache)
     # Overrides replace only vars, with values of the types every var may have: the
     # expfile known valid stays valid (the rules the schema cannot say still run).
-    config.parse(MINIMAL, "e.yaml", ["LR=[{a: null}]"], cache=cache)
+    loading.parse(MINIMAL, "e.yaml", ["LR=[{a: null}]"], cache=cache)
     assert len(cache.digests) == 1
 
 
@@ -225,9 +225,9 @@ def test_known_expfile_does_not_import_jsonschema(project: Path) -> None:
     import sys
 
     probe = (
-        "import sys; from pathlib import Path; from expman.expfile import config;"
+        "import sys; from pathlib import Path; from expman.expfile import loading;"
         " from expman.running import state;"
-        "config.load(Path('expfile.yaml'), cache=state.State(Path('.')));"
+        "loading.load(Path('expfile.yaml'), cache=state.State(Path('.')));"
         "print('jsonschema' in sys.modules)"
     )
     first = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
@@ -240,9 +240,9 @@ def test_known_expfile_does_not_import_jsonschema(project: Path) -> None:
 
 def test_an_override_of_a_known_expfile_is_still_checked(project: Path) -> None:
     cache = State(project)
-    config.load(project / "expfile.yaml", cache=cache)
+    loading.load(project / "expfile.yaml", cache=cache)
     with pytest.raises(ConfigError, match="contains a NUL character"):
-        config.load(project / "expfile.yaml", overrides=['LR="a\\0b"'], cache=cache)
+        loading.load(project / "expfile.yaml", overrides=['LR="a\\0b"'], cache=cache)
 
 
 @pytest.mark.parametrize(
@@ -273,8 +273,8 @@ def test_values_are_typed_as_yaml_1_2_in_the_expfile_and_in_overrides(
         f"version: 1\nname: t\nvars:\n  X: {written}\n  Y: 0\n"
         "stages:\n  run: {cmd: 'true'}\n  fetch: {cmd: 'true'}\n"
     )
-    assert config.parse(text, "expfile.yaml").vars["X"] == value
-    assert config.parse(text, "expfile.yaml", [f"Y={written}"]).vars["Y"] == value
+    assert loading.parse(text, "expfile.yaml").vars["X"] == value
+    assert loading.parse(text, "expfile.yaml", [f"Y={written}"]).vars["Y"] == value
 
 
 def test_a_kept_document_gives_the_same_model_without_yaml(project: Path) -> None:
@@ -283,29 +283,29 @@ def test_a_kept_document_gives_the_same_model_without_yaml(project: Path) -> Non
     assert text != MINIMAL
     (project / "expfile.yaml").write_text(text)
     cache = State(project)
-    parsed = config.load(project / "expfile.yaml", cache=cache)
+    parsed = loading.load(project / "expfile.yaml", cache=cache)
     assert (project / ".expman" / "expfile.json").exists()
-    again = config.load(project / "expfile.yaml", cache=cache)
+    again = loading.load(project / "expfile.yaml", cache=cache)
     assert again == parsed
     assert (
-        config.load(project / "expfile.yaml", overrides=["LR=0.5"], cache=cache).vars["LR"] == 0.5
+        loading.load(project / "expfile.yaml", overrides=["LR=0.5"], cache=cache).vars["LR"] == 0.5
     )
     # What is around the expfile is checked every time, with the line that names it.
     (project / "go.sh").unlink()
     with pytest.raises(ConfigError, match=r"expfile.yaml:\d+:\d+: \$.stages.run.script"):
-        config.load(project / "expfile.yaml", cache=cache)
+        loading.load(project / "expfile.yaml", cache=cache)
 
 
 def test_a_damaged_or_foreign_kept_document_is_not_used(project: Path) -> None:
     cache = State(project)
-    config.load(project / "expfile.yaml", cache=cache)
+    loading.load(project / "expfile.yaml", cache=cache)
     kept = project / ".expman" / "expfile.json"
     for damage in (b"{not json", b"[]", b'{"digest": "other", "document": {}}'):
         kept.write_bytes(damage)
-        assert config.load(project / "expfile.yaml", cache=cache).name == "demo"
+        assert loading.load(project / "expfile.yaml", cache=cache).name == "demo"
     # A kept document for this very text is trusted only while the text is known valid.
     document = json.loads(kept.read_text())
     document["document"]["name"] = "forged"
     kept.write_text(json.dumps(document))
     (project / ".expman" / "validated").unlink()
-    assert config.load(project / "expfile.yaml", cache=cache).name == "demo"
+    assert loading.load(project / "expfile.yaml", cache=cache).name == "demo"

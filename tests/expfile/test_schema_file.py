@@ -11,7 +11,7 @@ from typing import Any
 
 import jsonschema
 
-from expman.expfile import config
+from expman.expfile import loading
 from tests.conftest import REPO
 
 
@@ -83,4 +83,4 @@ def archive_bytes(wheel: Path, name: str) -> bytes:
 
 
 def test_running_code_reads_the_repository_schema() -> None:
-    assert config.schema_path().read_bytes() == (REPO / "expfile.schema.json").read_bytes()
+    assert loading.schema_path().read_bytes() == (REPO / "expfile.schema.json").read_bytes()

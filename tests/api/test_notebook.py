@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "examples" / "notebook"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "notebook"
 
 
 def test_the_committed_notebook_holds_no_outputs() -> None:

@@ -262,8 +262,8 @@ def test_diff_shows_environment_differences_first(
     code, out, err = run_cli("diff", "1", "2")
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[1] == "environment"
-    said = lines[2 : lines.index(next(line for line in lines if line.startswith("vars")))]
+    assert lines[1:3] == ["status: same (succeeded)", "environment"]  # the status, then this
+    said = lines[3 : lines.index(next(line for line in lines if line.startswith("vars")))]
     assert said[0] == "  torch 2.2.0 -> 2.3.1", "pip's packages first"
     assert "  conda numpy 1.26.4-h0_0 -> 2.0.0-h0_0" in said
     assert "  modules gcc/12 -> gcc/13" in said
@@ -271,7 +271,7 @@ def test_diff_shows_environment_differences_first(
     assert f"  lock_files.requirements.txt {digests[0]} -> {digests[1]}" in said
     assert not any("zlib" in line for line in said), "only what differs"
     code, out, _ = run_cli("diff", "2", "2")
-    assert "environment: same" in out.splitlines()[1]
+    assert "environment: same" in out.splitlines()[2]
     # A record from elsewhere may say anything: shown escaped, never as control sequences.
     path = root / "runs" / "0002" / "run.json"
     hostile = json.loads(path.read_text())

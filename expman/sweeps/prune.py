@@ -174,20 +174,13 @@ def _trial(
     reported = sweeps.intermediate(sweep_id, point.index)
     if result is not None and result.excluded:
         return optuna.trial.create_trial(state=states.FAIL)  # keeps trial numbers as indexes
-    if result is not None and result.pruned:
-        state, values = states.PRUNED, None
-    elif result is None or result.running:
-        state, values = states.RUNNING, None
-    elif result.values is None:
-        state, values = states.FAIL, None
-    else:
-        state, values = states.COMPLETE, [result.values[0]]
+    state, values = search.outcome(optuna, result)
     try:
         return optuna.trial.create_trial(
             params={n: point.vars.get(n) for n in space},
             distributions=space,
             state=state,
-            values=values,
+            values=None if values is None else values[:1],  # a pruner's study: one objective
             intermediate_values=dict(zip(reported["steps"], reported["values"], strict=True)),
             system_attrs=reported["attrs"],
         )

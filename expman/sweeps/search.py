@@ -544,15 +544,7 @@ def _frozen(
 ) -> Any:
     """A point as a finished (or running) trial of the rebuilt study; None for one whose
     values lie outside the space (a damaged or hand-edited plan line)."""
-    states = optuna.trial.TrialState
-    if result is not None and result.pruned:
-        state, values = states.PRUNED, None
-    elif result is None or result.running:
-        state, values = states.RUNNING, None
-    elif result.values is None:
-        state, values = states.FAIL, None
-    else:
-        state, values = states.COMPLETE, list(result.values)
+    state, values = outcome(optuna, result)
     params = {name: point.vars.get(name) for name in space}
     kept = (point.origin or {}).get("state")
     try:
@@ -566,6 +558,20 @@ def _frozen(
         )
     except ValueError:  # a value outside the space: the sampler cannot be told of it
         return None
+
+
+def outcome(optuna: Any, result: Told | None) -> tuple[Any, list[float] | None]:
+    """How a trial ended, as Optuna's state and its objective values (None but for a
+    complete trial): pruned, still running (or not yet told), failed (no objective), or
+    complete."""
+    states = optuna.trial.TrialState
+    if result is not None and result.pruned:
+        return states.PRUNED, None
+    if result is None or result.running:
+        return states.RUNNING, None
+    if result.values is None:
+        return states.FAIL, None
+    return states.COMPLETE, list(result.values)
 
 
 def _intermediate(reported: Mapping[str, Any] | None) -> dict[int, float]:

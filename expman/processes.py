@@ -26,25 +26,42 @@ def environ_holds(environ: bytes, marker: str) -> bool:
     return b"\0" + marker.encode() + b"\0" in b"\0" + environ + b"\0"
 
 
-def stray_processes(marker: str) -> list[int]:
-    """Processes whose environment holds `marker` (NAME=VALUE): a run's leftovers."""
+def stray_processes(marker: str, children: bool = False) -> list[int]:
+    """Processes whose environment holds `marker` (NAME=VALUE): a run's leftovers. With
+    `children`, the steps this process started too (`_child_of`): one forked for a step
+    that an interrupt met before its exec still has this process's environment, without
+    the marker, and gets it only once it runs the step."""
+    me = os.getpid()
     found = []
     for entry in Path("/proc").glob("[0-9]*"):
         try:
-            if environ_holds((entry / "environ").read_bytes(), marker):
+            if environ_holds((entry / "environ").read_bytes(), marker) or (
+                children and _child_of(entry, me)
+            ):
                 found.append(int(entry.name))
         except OSError:
             continue
-    return [pid for pid in found if pid != os.getpid()]
+    return [pid for pid in found if pid != me]
 
 
-def stop_all(marker: str, rounds: int = 5) -> int:
-    """Stop every process whose environment holds `marker`, looking again after each
-    round: one being stopped may have just started a child (which inherits the marker).
-    Returns how many were found in all."""
+def _child_of(entry: Path, parent: int) -> bool:
+    """Whether the process of `/proc/PID` is a step `parent` started: a living (not
+    zombie) child of it that leads a session of its own (steps start in their own
+    session, before their exec). Other children (a library's helper process, doit's
+    workers) are none of the run's."""
+    fields = entry.joinpath("stat").read_text().rpartition(")")[2].split()
+    state, ppid, session = fields[0], int(fields[1]), int(fields[3])
+    return state != "Z" and ppid == parent and session == int(entry.name)
+
+
+def stop_all(marker: str, rounds: int = 5, children: bool = False) -> int:
+    """Stop every process whose environment holds `marker` (and, with `children`, this
+    process's own living children), looking again after each round: one being stopped
+    may have just started a child (which inherits the marker). Returns how many were
+    found in all."""
     found = 0
     for _ in range(rounds):
-        pids = stray_processes(marker)
+        pids = stray_processes(marker, children)
         if not pids:
             break
         found += len(pids)

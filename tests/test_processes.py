@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 from expman.observe.resources import PREFIX, Sampler
-from expman.processes import stray_processes
+from expman.processes import stop_all, stray_processes
 
 UID = "0123456789abcdef0123456789abcdef"
 MARKER = f"EXPMAN_RUN_UID={UID}"
@@ -41,3 +41,26 @@ def _once_exec_d(find: Callable[[], list[int]]) -> list[int]:
     and exec, a process still has the test's environment)."""
     time.sleep(0.5)
     return sorted(find())
+
+
+def test_a_child_not_yet_marked_is_stopped_with_the_run() -> None:
+    """An interrupt can meet a step between its fork and its exec, when the child still has
+    the runner's environment (no marker) and the runner never learnt its pid: the runner's
+    steps (children leading sessions of their own) are stopped with the run's marked
+    processes; never a zombie, never another child of the runner."""
+    sleeper = [sys.executable, "-c", "import time; time.sleep(30)"]
+    unmarked = subprocess.Popen(sleeper, start_new_session=True)  # as steps start
+    helper = subprocess.Popen(sleeper)  # a library's own child process: not a step
+    done = subprocess.Popen(["true"], start_new_session=True)
+    try:
+        time.sleep(0.5)  # `true` has ended: a zombie until waited for
+        assert unmarked.pid not in stray_processes(MARKER)
+        assert stray_processes(MARKER, children=True) == [unmarked.pid]
+        assert stop_all(MARKER, children=True) == 1
+        assert unmarked.wait(timeout=10) != 0, "it was stopped"
+        assert helper.poll() is None, "a child that is no step is left alone"
+    finally:
+        for process in (unmarked, helper):
+            process.kill()
+            process.wait()
+        done.wait()

@@ -238,8 +238,10 @@ class Session:
                 status = record.SUCCEEDED
             # What a stage left running (a `cmd &`, a daemon, or anything that escaped its
             # process group while it was stopped) dies with the attempt: it could still
-            # write to outputs/ after they were archived.
-            leftovers = processes.stop_all(f"{RUN_MARKER}={self.record['uid']}")
+            # write to outputs/ after they were archived. So does a step an interrupt met
+            # between its fork and its exec (a child of this runner, not yet marked).
+            marker = f"{RUN_MARKER}={self.record['uid']}"
+            leftovers = processes.stop_all(marker, children=True)
             if leftovers and not self.interrupted:
                 self._warn(
                     f"{leftovers} process{'es' if leftovers > 1 else ''} "

@@ -91,6 +91,19 @@ def in_ci() -> bool:
     return os.environ.get("CI", "") not in ("", "0", "false")
 
 
+def required(module: str, reason: str) -> Any:
+    """`module`, imported; a test extra missing here skips the test, and fails it in CI
+    (which installs every extra)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        if in_ci():
+            pytest.fail(f"{module} is not installed: {reason}", pytrace=False)
+        pytest.skip(f"{module} is not installed: {reason}", allow_module_level=True)
+
+
 @pytest.fixture(autouse=True)
 def _restore_cwd() -> Iterator[None]:
     """Commands chdir to the experiment, as the real CLI does: undo it after each test."""

@@ -17,9 +17,9 @@ import pytest
 import expman
 from expman.errors import ArchiveError
 from tests.archives import expman as cli
-from tests.conftest import age, git
+from tests.conftest import age, git, required
 
-pandas = pytest.importorskip("pandas", reason="pandas is in the test extra")
+pandas = required("pandas", "pandas is in the test extra")
 
 EXPFILE = """\
 version: 1
@@ -152,7 +152,7 @@ def test_the_same_archive_gives_the_same_frame(study: Path) -> None:
 
 
 def test_to_polars_keeps_the_columns(made: Path) -> None:
-    polars = pytest.importorskip("polars", reason="polars is in the test extra")
+    polars = required("polars", "polars is in the test extra")
     frame = expman.open(made).runs().to_polars()
     assert frame.columns == expman.open(made).runs().columns
     assert frame["vars.LR"].dtype == polars.Float64

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import required
+
 NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "notebook"
 
 
@@ -21,8 +23,8 @@ def test_the_committed_notebook_holds_no_outputs() -> None:
 
 @pytest.mark.slow
 def test_the_example_notebook_runs_on_the_sweep_its_script_makes(tmp_path: Path) -> None:
-    nbformat = pytest.importorskip("nbformat", reason="the notebook extra is in the test extra")
-    nbclient = pytest.importorskip("nbclient", reason="the notebook extra is in the test extra")
+    nbformat = required("nbformat", "the notebook extra is in the test extra")
+    nbclient = required("nbclient", "the notebook extra is in the test extra")
     study = tmp_path / "lr-study"
     made = subprocess.run(
         ["bash", str(NOTEBOOK / "make_study.sh"), str(study)], capture_output=True, text=True

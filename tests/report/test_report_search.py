@@ -12,10 +12,10 @@ import pytest
 
 from expman.report import data
 from expman.store.archive import Archive
-from tests.conftest import git, records
+from tests.conftest import git, records, required
 from tests.report.conftest import expman
 
-pytest.importorskip("optuna", reason="adaptive search needs Optuna: expman[search]")
+required("optuna", "adaptive search needs Optuna: expman[search]")
 pytestmark = pytest.mark.slow
 
 EXPFILE = """\

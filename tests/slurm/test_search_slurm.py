@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import records
+from tests.conftest import records, required
 from tests.slurm.conftest import expman, wait_for
 
-pytest.importorskip("optuna", reason="adaptive search needs Optuna: expman[search]")
+required("optuna", "adaptive search needs Optuna: expman[search]")
 pytestmark = [pytest.mark.usefixtures("cluster"), pytest.mark.slow]
 
 EXPFILE = """\

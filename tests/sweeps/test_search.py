@@ -23,9 +23,9 @@ from expman.store.archive import Archive
 from expman.sweeps import plan, search
 from expman.sweeps.plan import Point
 from expman.sweeps.store import PLAN, Sweeps
-from tests.conftest import RunCli, git, points_alive, records
+from tests.conftest import RunCli, git, points_alive, records, required
 
-optuna = pytest.importorskip("optuna", reason="adaptive search needs Optuna: expman[search]")
+optuna = required("optuna", "adaptive search needs Optuna: expman[search]")
 
 Experiment = Callable[..., Path]
 BIN = Path(sys.executable).parent

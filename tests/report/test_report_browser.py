@@ -326,6 +326,26 @@ def test_the_best_is_the_lowest_only_for_names_that_say_a_cost(
     }
 
 
+def test_the_best_is_marked_only_on_a_run_that_succeeded(browser: Any, tmp_path: Path) -> None:
+    """A run that failed or was interrupted half-way may hold the lowest loss it wrote
+    before it stopped: that is no result, and marking it best would point the reader at it."""
+    report = _hand_made(
+        tmp_path,
+        {
+            "0001": {"metrics": {"loss": 0.5}},
+            "0002": {"status": "failed", "metrics": {"loss": 0.1}},
+            "0003": {"status": "interrupted", "metrics": {"loss": 0.2}},
+            "0004": {"metrics": {"loss": 0.7}},
+            "0005": {"status": "failed", "metrics": {"loss": 0.5}},
+        },
+    )
+    page = _open(browser, report)
+    marked = page.eval_on_selector_all(
+        "#runs-table tr[data-id] td.best", "cs => cs.map(c => c.closest('tr').dataset.id)"
+    )
+    assert marked == ["0001"]
+
+
 def test_a_point_run_again_is_drawn_from_its_newest_run_however_the_table_is_sorted(
     browser: Any, tmp_path: Path
 ) -> None:

@@ -212,13 +212,14 @@
   const table = document.getElementById("runs-table");
   let current = [];
   let columns = [];
-  let best = new Map(); // column key -> the best value among the shown runs
+  let best = new Map(); // column key -> the best value among the shown runs that succeeded
   function renderTable() {
     current = shown();
     columns = COLUMNS.filter(visible);
     best = new Map();
+    const results = current.filter((r) => r.status === "succeeded"); // a stopped run's value is no result
     for (const c of columns.filter((c) => c.name !== undefined)) {
-      const values = current.map(c.get).filter(isNum);
+      const values = results.map(c.get).filter(isNum);
       if (new Set(values).size < 2) continue;
       const lower = lowerIsBetter(c);
       best.set(c.key, values.reduce((a, b) => (lower ? Math.min(a, b) : Math.max(a, b))));
@@ -255,7 +256,7 @@
     }
     if (column.key === "status") return el("td", { class: "status-" + value, text: value });
     if (column.key === "tags") return el("td", {}, run.tags.map((t) => el("span", { class: "tag", text: t })));
-    const top = best.has(column.key) && value === best.get(column.key);
+    const top = run.status === "succeeded" && best.has(column.key) && value === best.get(column.key);
     return el("td", {
       class: (isNum(value) ? "num" : "") + (top ? " best" : ""),
       text: (column.show || fmt)(value),

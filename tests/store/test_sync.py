@@ -98,6 +98,11 @@ def test_fsck_says_two_runs_that_hold_one_uid(scene: Scene) -> None:
     assert code == 4, out
     assert f"one uid: runs 0001 and 0002 both hold {uid}" in out
     assert out.rstrip().endswith("problems found")
+    remedy = "if one is a copy of the other, `expman rm --purge ID` removes the copy"
+    assert remedy in out, "the way out is said"
+    assert expman("rm", "--purge", "0002", "--yes", "--archive", str(scene.hostile))[0] == 0
+    code, out, _ = expman("fsck", "--archive", str(scene.hostile))
+    assert (code, out.rstrip().endswith("all well")) == (0, True), out
 
 
 def test_a_link_in_an_arriving_run_is_refused_and_never_written_through(scene: Scene) -> None:

@@ -27,6 +27,12 @@ def fsck(*, archive: Path, repair: bool, out: TextIO) -> int:
         write_line(out, printable(f"damaged record: {damaged.reason}"))
     for shared in report.shared_uids:  # push and pull would take them for one run
         write_line(out, printable(f"one uid: {shared}"))
+    if report.shared_uids:
+        write_line(
+            out,
+            "  push and pull take runs holding one uid for one run: if one is a copy of the "
+            "other, `expman rm --purge ID` removes the copy",
+        )
     verdict = "all well" if report.clean else "problems found"
     write_line(out, f"{report.objects} object(s) checked: {verdict}")
     return 0 if report.clean else EXIT_CHECK_DIFFERS

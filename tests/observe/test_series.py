@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from expman.observe import curve, series, seriesreader
 from tests.conftest import RunCli, records
 
@@ -100,6 +102,7 @@ def test_non_numbers_are_not_metrics_and_non_finite_values_are_counted(tmp_path:
     assert reader.sampled()["loss"] == {"step": [0, 1, 2, 3], "value": [2.0, None, 1.0, None]}
 
 
+@pytest.mark.slow
 def test_a_long_series_is_sampled_to_a_bounded_curve_that_keeps_its_extremes(
     tmp_path: Path,
 ) -> None:

@@ -45,6 +45,7 @@ def _tab(page: Any, name: str) -> None:
     page.wait_for_selector(f"section#{name}:not([hidden])")
 
 
+@pytest.mark.slow
 def test_every_view_draws_without_errors_or_requests(page: Any, study: Path) -> None:
     folder = Path(os.environ.get("EXPMAN_SCREENSHOTS") or study / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)

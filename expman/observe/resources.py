@@ -30,7 +30,7 @@ from typing import Any
 from expman.observe import gpu, series, seriesreader
 from expman.processes import environ_holds
 
-PREFIX = seriesreader.RESERVED  # the series' names: no stage may write them (`series` drops them)
+PREFIX = seriesreader.RESERVED  # the series' names: no stage may write them (the Reader drops them)
 FILE = "resources.jsonl"  # the samples as they are taken, beside the live series (`watch`)
 EVERY = 1.0  # seconds between samples, unless the expfile says otherwise
 MIB = 1 << 20

@@ -125,7 +125,7 @@ def _summaries(work: Path, repeat: int) -> bool:
 
 def _sampled(work: Path) -> bytes:
     """What a run with 3 metrics x 10,000 steps stores as its sampled curves."""
-    from expman.observe import series
+    from expman.observe import seriesreader
 
     path = work / "series.jsonl"
     with path.open("w") as f:
@@ -141,7 +141,7 @@ def _sampled(work: Path) -> bytes:
                 )
                 + "\n"
             )
-    reader = series.Reader(path)
+    reader = seriesreader.Reader(path)
     reader.poll(complete=True)
     return json.dumps(reader.sampled(), sort_keys=True, separators=(",", ":")).encode()
 

@@ -149,7 +149,7 @@ def _memory(archive: Path) -> tuple[float, float]:
 def _series_archive(root: Path, real: dict[str, Any], runs: int, full: int, steps: int) -> Path:
     """`runs` runs with sampled curves of 3 metrics; the first `full` with a full series
     of `steps` points per metric."""
-    from expman.observe.series import Sampler
+    from expman.observe.curve import Sampler
 
     archive = root / "curves"
     archive.mkdir()

@@ -96,11 +96,13 @@ def test_arbitrary_bytes(tmp_path: Path, data: bytes) -> None:
     _load(data, tmp_path)
 
 
+@pytest.mark.slow
 @given(st.text(max_size=300))
 def test_arbitrary_text(tmp_path: Path, text: str) -> None:
     _load(text, tmp_path)
 
 
+@pytest.mark.slow
 @given(JSONISH)
 def test_arbitrary_yaml_documents(tmp_path: Path, data: Any) -> None:
     _load(yaml.safe_dump(data), tmp_path)

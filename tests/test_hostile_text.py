@@ -260,6 +260,7 @@ def test_an_error_message_echoing_what_was_typed_or_read_is_escaped(hostile: Pat
     assert_shown_escaped(done.stderr)
 
 
+@pytest.mark.slow
 def test_a_sweep_shows_its_hostile_points_and_hypothesis_escaped(
     tmp_path: Path,
 ) -> None:

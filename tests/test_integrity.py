@@ -356,6 +356,7 @@ def _wait_for(path: Path, timeout: float = 30) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_removing_dot_expman_under_a_live_run_never_repairs_it(experiment: Experiment) -> None:
     root = experiment(WAITING)
     first = subprocess.Popen([str(BIN / "expman"), "run"], cwd=root, stderr=subprocess.DEVNULL)

@@ -22,6 +22,7 @@ VALUES = st.recursive(
 )
 
 
+@pytest.mark.slow
 @given(VALUES)
 def test_the_text_is_the_value(value: Any) -> None:
     text = jsontext.dumps(value)

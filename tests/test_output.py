@@ -98,6 +98,7 @@ _JSON = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(deadline=None)
 @given(_JSON)
 def test_printable_json_is_the_same_value_and_shows_no_control(value: object) -> None:

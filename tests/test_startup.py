@@ -61,6 +61,7 @@ def test_a_command_imports_only_what_it_uses(
     assert _imports(root, *command) == allowed
 
 
+@pytest.mark.slow
 def test_run_and_end_import_no_yaml_while_the_expfile_is_unchanged(
     experiment: Callable[..., Path], run_cli: RunCli
 ) -> None:

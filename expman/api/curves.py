@@ -1,5 +1,5 @@
 """A run's metric series as points: the full series from `series.jsonl` (read by the
-same `series.Reader` that summarised it, so with the same rules for untrusted lines), or
+same `seriesreader.Reader` that summarised it, so with the same rules for untrusted lines), or
 the down-sampled curves of `series.sampled.json`; of a run in flight, its live file."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from expman.observe import series
+from expman.observe import curve, series, seriesreader
 
 Curve = tuple[list[Any], list[Any]]  # steps, values
 
@@ -20,7 +20,7 @@ def curves(folder: Path, sampled: bool) -> dict[str, Curve]:
         if found is not None:
             return found
     for path in (folder / series.FILE, folder / series.LIVE / series.FILE):
-        reader = series.Reader(path, series.BUCKETS if sampled else series.FULL)
+        reader = seriesreader.Reader(path, curve.BUCKETS if sampled else curve.FULL)
         reader.poll(complete=path.parent == folder)  # a live file's last line may be torn
         if reader.offset:
             reader.sampled()  # each curve down to its final size (none for `FULL`)

@@ -1,147 +1,21 @@
-"""The command line's grammar: every command, its options, and the examples its --help shows.
+"""The command line's grammar: every command and its options (the examples its --help shows
+are `cli/examples`).
 
-`cli` parses with it and dispatches; usage errors raise `UsageError` instead of exiting,
-so that `cli.main` stays the one error boundary.
+`cli` parses with it and dispatches; usage errors raise `UsageError` instead of exiting
+(`cli/argparser`), so that `cli.main` stays the one error boundary.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 from expman import __version__
-from expman.errors import UsageError
+from expman.cli.argparser import Parser, RunsAndChanges
+from expman.cli.examples import EXAMPLES
 from expman.expfile.model import STAGES
 from expman.formats import FORMATS
-
-_EXAMPLES = {
-    "init": [
-        "expman init step-study",
-        "expman init --force   # replace expfile.yaml, keep a backup",
-    ],
-    "validate": ["expman validate", "expman validate other/expfile.yaml"],
-    "start": ["expman start -m 'lr 0.1 converges in half the epochs'", "expman start -s LR=0.1"],
-    "run": [
-        "expman run",
-        "expman run -s LR=1e-3 -s EPOCHS=20  # typed as YAML 1.2: numbers stay numbers",
-        "expman run --only pre-run           # one stage",
-        "expman run --force                  # no skipping",
-        "expman run --on slurm --slurm time=4:00:00 --slurm gpus=1   # a Slurm job",
-    ],
-    "status": ["expman status"],
-    "sweep": [
-        "expman sweep -m 'lr and seed' -s LR=0.001,0.01,0.1 -s SEED=1..3 --jobs 2",
-        "expman sweep -s LR='loguniform(1e-4,1e-1)' --random 20 --seed 7",
-        "expman sweep --points points.csv --plan     # the points, nothing run",
-        "expman sweep lr-grid                        # a sweep named in the expfile",
-        "expman sweep --resume s0003                 # run what did not succeed",
-        "expman sweep status                         # the last sweep's points",
-        "expman sweep lr-grid --on slurm --slurm time=1:00:00   # job arrays; returns at once",
-    ],
-    "end": [
-        "expman end -m 'converged at epoch 7; try 0.2'",
-        "expman end   # observations from expfile.yaml or $EDITOR",
-        "expman end --sweep s0002 -m 'lr above 0.05 diverges at every seed'",
-    ],
-    "doit": ["expman doit list", "expman doit forget pre-run:data   # the step runs next time"],
-    "query": [
-        'expman query "[?metrics.acc > \\`0.9\\`].{id: id, lr: vars.LR}" --format table',
-        "expman query \"max_by([?status=='succeeded'], &metrics.acc).id\"",
-        "expman query \"[?matches(hypothesis, '(?i)learning rate')].id\"",
-    ],
-    "list": [
-        "expman list --where \"status=='failed'\"",
-        "expman list --sort metrics.acc --reverse --limit 5   # the five best",
-        "expman list --reverse --limit 10                     # the last ten",
-        "expman list --columns vars.LR,metrics.acc            # with chosen fields",
-        "expman list --tag best                               # tagged with `expman tag`",
-    ],
-    "show": ["expman show last", "expman show 7 --json"],
-    "logs": [
-        "expman logs last",
-        "expman logs 7 run          # one step",
-        "expman logs 7 | less -R",
-        "expman logs last run -f    # follow it while it runs",
-    ],
-    "cancel": [
-        "expman cancel 7         # the run's Slurm job: recorded interrupted (cancelled)",
-        "expman cancel s0002     # every job of the sweep; --resume runs the rest later",
-    ],
-    "report": [
-        "expman report                          # report.html, beside the expfile",
-        "expman report -o study.html --where \"sweep.id=='s0002'\"",
-        "expman report --watch                  # rewritten as runs progress; Ctrl-C ends",
-    ],
-    "watch": [
-        "expman watch                 # this archive's runs in flight, until none is left",
-        "expman watch --sweep last    # one sweep's points",
-        "expman watch --once          # print them once",
-    ],
-    "diff": ["expman diff last~1 last", "expman diff 3 7"],
-    "note": ["expman note 17 -m 'diverged after epoch 40: lr too high'", "expman note last -m ok"],
-    "rm": [
-        "expman rm 12 13          # moved aside, reversible",
-        "expman rm --list",
-        "expman rm --restore 12",
-        "expman rm --purge        # the removed runs, for good (asks); then `expman gc`",
-        "expman rm --purge 13 --yes   # remove and purge, without asking (in a script)",
-    ],
-    "gc": ["expman gc"],
-    "rerun": [
-        "expman rerun 17",
-        "expman rerun 17 --check   # exit 4 when outputs or metrics differ",
-    ],
-    "push": ["expman push /shared/lab/runs", "expman push /media/disk/lr-study-runs"],
-    "pull": ["expman pull /shared/lab/runs", "expman pull ../laptop-copy/runs"],
-    "fsck": ["expman fsck", "expman fsck --repair   # quarantine corrupt objects"],
-    "tag": ["expman tag 17 +best", "expman tag 12 +broken -best", "expman tag 3 5 8 +baseline"],
-    "schema": [
-        "expman schema > expfile.schema.json   # refresh an experiment's copy",
-        "expman schema --markdown              # the field reference",
-        "expman schema --record                # the schema of run.json",
-    ],
-}
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors raise instead of exiting, so `main` stays the boundary.
-
-    A parser made `signed` (the one of `tag`) reads a word like `-best` that is none of
-    its options as a positional word, and its positional words may come before, between
-    and after its options.
-    """
-
-    signed = False
-    _intermixing = False
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        typo = _INVALID_CHOICE.match(message)
-        hint = None
-        if typo:
-            from expman.cli.hints import did_you_mean
-
-            hint = did_you_mean(typo[1], re.findall(r"'([^']*)'", typo[2]))
-        shown = f"{message}\n  hint: {hint}" if hint else message
-        raise UsageError(f"{shown}\n{self.format_usage().rstrip()}")
-
-    def _parse_optional(self, arg_string: str) -> Any:
-        if self.signed and _is_signed_word(arg_string, self._option_string_actions):
-            return None
-        return super()._parse_optional(arg_string)
-
-    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
-        if not self.signed or self._intermixing:
-            return super().parse_known_args(args, namespace)
-        self._intermixing = True  # it calls back into this method (Python < 3.13)
-        try:
-            return self.parse_known_intermixed_args(args, namespace)
-        finally:
-            self._intermixing = False
-
-
-_INVALID_CHOICE = re.compile(r"argument [^:]+: invalid choice: '(.*)' \(choose from (.*)\)$")
 
 
 def _assignment(value: str) -> Callable[[str], str]:
@@ -158,30 +32,10 @@ def _assignment(value: str) -> Callable[[str], str]:
     return checked
 
 
-def _is_signed_word(word: str, options: Mapping[str, argparse.Action]) -> bool:
-    """`-best`: one dash and no option of the parser (`--x` stays an option, or unknown)."""
-    return word[:1] == "-" and word[:2] != "--" and word.split("=", 1)[0] not in options
-
-
-class _RunsAndChanges(argparse.Action):
-    """The words of `tag`: run names (`args.runs`) and changes, +TAG or -TAG (`args.changes`)."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        words = list(values)
-        namespace.runs = [w for w in words if w[:1] not in ("+", "-")]
-        namespace.changes = [w for w in words if w[:1] in ("+", "-")]
-
-
 def parser(only: str | None = None) -> argparse.ArgumentParser:
     """Every command, its options and examples; with `only`, the top level and that one
     command alone (what `parse` needs to run it: building all of them took longer)."""
-    parser = _Parser(
+    parser = Parser(
         prog="expman",
         description="Record every run of an experiment as plain files; query the history.",
         epilog="examples:\n  expman init demo && cd demo\n  expman run -s STEP=3\n"
@@ -193,11 +47,11 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument(
         "-C", dest="chdir", metavar="DIR", help="act on the experiment in DIR (default: here)"
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
 
     # The options of the commands left out go here, and are forgotten.
-    scratch = _Parser(add_help=False, conflict_handler="resolve")
+    scratch = Parser(add_help=False, conflict_handler="resolve")
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
         if only is not None and name != only:
@@ -206,7 +60,7 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
             name,
             help=help,
             description=help[0].upper() + help[1:] + ".",
-            epilog="examples:\n" + "\n".join("  " + line for line in _EXAMPLES[name]),
+            epilog="examples:\n" + "\n".join("  " + line for line in EXAMPLES[name]),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
@@ -376,7 +230,7 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = add("tag", "add (+TAG) or remove (-TAG) tags of runs, after the fact")
     sub.signed = True  # type: ignore[attr-defined]
     sub.add_argument(
-        "words", nargs="+", action=_RunsAndChanges, metavar="RUN|+TAG|-TAG", help="runs, changes"
+        "words", nargs="+", action=RunsAndChanges, metavar="RUN|+TAG|-TAG", help="runs, changes"
     )
     _archive_option(sub)
 
@@ -490,5 +344,5 @@ def _command(argv: list[str]) -> str | None:
         if word == "-C":
             next(words, None)
         elif not word.startswith("-C"):
-            return word if word in _EXAMPLES and not word.startswith("-") else None
+            return word if word in EXAMPLES and not word.startswith("-") else None
     return None

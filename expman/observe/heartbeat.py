@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from expman import fsutil
-from expman.observe import resources, series
+from expman.observe import resources, series, seriesreader
 from expman.store.objects import open_regular
 
 FILE = "heartbeat.json"
@@ -51,7 +51,7 @@ class Monitor:
         sampler: resources.Sampler | None = None,
     ) -> None:
         self.run_dir = run_dir
-        self.reader = series.Reader(series.stream(run_dir))
+        self.reader = seriesreader.Reader(series.stream(run_dir))
         self.sampler = sampler  # what the run's processes use, sampled in this thread
         self.every = interval()
         self._beat = {
@@ -106,7 +106,7 @@ class Monitor:
         with contextlib.suppress(OSError):  # a full disk must not stop the run
             resources.append(self.run_dir, line.encode())
 
-    def finish(self) -> series.Reader:
+    def finish(self) -> seriesreader.Reader:
         """Stop the thread and remove the heartbeat; the reader has read the series so
         far (`series.keep` reads the rest)."""
         self._stop.set()

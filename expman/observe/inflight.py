@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from expman.errors import ArchiveError
-from expman.observe import heartbeat, resources, series
+from expman.observe import heartbeat, resources, series, seriesreader
 from expman.store import record
 from expman.store.archive import Archive
 
@@ -94,7 +94,7 @@ WATCHED = ("sys/cpu_percent", "sys/rss_mb", "sys/gpu0_util")  # of the runner's 
 def _trend(run_dir: Path) -> dict[str, list[float]]:
     """The latest values of the stages' metrics, then of the most telling of the runner's
     samples (CPU, memory, the first GPU)."""
-    found = series.tail(series.stream(run_dir), TREND_POINTS)
-    used = series.tail(resources.stream(run_dir), TREND_POINTS, reserved=None)
+    found = seriesreader.tail(series.stream(run_dir), TREND_POINTS)
+    used = seriesreader.tail(resources.stream(run_dir), TREND_POINTS, reserved=None)
     found.update((name, used[name]) for name in WATCHED if name in used)
     return found

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expman.observe import gpu, series
+from expman.observe import gpu, series, seriesreader
 from expman.processes import environ_holds
 
-PREFIX = series.RESERVED  # the series' names: no stage may write them (`series` drops them)
+PREFIX = seriesreader.RESERVED  # the series' names: no stage may write them (the Reader drops them)
 FILE = "resources.jsonl"  # the samples as they are taken, beside the live series (`watch`)
 EVERY = 1.0  # seconds between samples, unless the expfile says otherwise
 MIB = 1 << 20

@@ -24,7 +24,7 @@ from typing import Any
 from expman import processes
 from expman.errors import ArchiveError, UsageError
 from expman.expfile import location
-from expman.observe import heartbeat, series
+from expman.observe import heartbeat, series, seriesreader
 from expman.running.state import REPAIR, OpenRun, State
 from expman.slurm.environment import SUBMITTED_RUN
 from expman.store import record
@@ -134,7 +134,7 @@ def _keep_series(archive: Archive, run: record.Record) -> None:
     """What the dead attempt's stages logged is summarised and stored, as at a normal end."""
     run_dir = archive.run_dir(run["id"])
     (run_dir / heartbeat.FILE).unlink(missing_ok=True)
-    reader = series.Reader(series.stream(run_dir))
+    reader = seriesreader.Reader(series.stream(run_dir))
     problem = series.keep(reader, run_dir, archive.objects)
     record.add_series(run, reader.summary(), problem)
 

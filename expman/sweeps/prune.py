@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from expman.observe import series
+from expman.observe import series, seriesreader
 from expman.slurm import signals
 from expman.store.archive import Archive
 from expman.sweeps import search
@@ -46,7 +46,7 @@ class Watcher:
         self.archive, self.sweep_id, self.point, self.pruning = archive, sweep_id, point, pruning
         self.sweeps = Sweeps(archive)
         self.pruned: dict[str, Any] | None = None
-        self._reader: series.Reader | None = None
+        self._reader: seriesreader.Reader | None = None
         self._reported: dict[int, float] = {}
         self._attrs: dict[str, Any] = {}
         self._stop = threading.Event()
@@ -55,7 +55,7 @@ class Watcher:
     def start(self, run_id: str) -> None:
         """Begin watching the series of run `run_id` (the trial's, just opened)."""
         path = series.stream(self.archive.run_dir(run_id))
-        self._reader = series.Reader(path)
+        self._reader = seriesreader.Reader(path)
         self._thread.start()
 
     def finish(self) -> None:
@@ -66,7 +66,7 @@ class Watcher:
             self._thread.join()
         if self._reader is not None and self.pruned is None:
             # The ended run's series, stored in its folder (its live file is gone).
-            self._reader = series.Reader(self._reader.path.parent.parent / series.FILE)
+            self._reader = seriesreader.Reader(self._reader.path.parent.parent / series.FILE)
             with contextlib.suppress(OSError):
                 self._reader.poll(complete=True)
                 self._reported = self._values() or self._reported

@@ -463,6 +463,7 @@ class Backend:  # would replace doit's sqlite3 back end, expman's state
 """
 
 
+@pytest.mark.slow
 def test_installed_doit_plugins_do_not_change_expman(tmp_path: Path) -> None:
     """A package that registers doit plugins (here a back end named like the one expman
     uses) is neither imported nor used by `expman run`: expman runs doit with its own

@@ -92,6 +92,7 @@ def test_two_machines_end_with_the_same_runs_on_both(tmp_path: Path) -> None:
     assert _expman(lab, "fsck").returncode == 0
 
 
+@pytest.mark.slow
 def test_a_note_made_on_either_side_reaches_the_other(tmp_path: Path) -> None:
     lab = _machine(tmp_path, "lab")
     _runs(lab, range(1, 2))
@@ -108,6 +109,7 @@ def test_a_note_made_on_either_side_reaches_the_other(tmp_path: Path) -> None:
         assert notes == ["from the lab", "from the shared copy"], root
 
 
+@pytest.mark.slow
 def test_records_hold_no_absolute_paths_and_the_archive_reads_anywhere(
     tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:

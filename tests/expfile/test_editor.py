@@ -170,6 +170,7 @@ def test_independent_validator_accepts_schema_and_examples() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_independent_validator_rejects_what_we_reject() -> None:
     check = [
         sys.executable,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 
 from expman.expfile import loading
 from tests.conftest import REPO
@@ -49,6 +50,7 @@ def test_unknown_keys_are_rejected_everywhere() -> None:
     assert all(o.get("additionalProperties") is False for o in objects if o.get("type") == "object")
 
 
+@pytest.mark.slow
 def test_wheel_ships_an_identical_schema(tmp_path: Path) -> None:
     subprocess.run(
         [

@@ -104,14 +104,14 @@ def test_two_sweep_points_on_one_host_are_each_charged_their_own(
 def test_a_stage_cannot_add_to_the_runners_series_nor_crowd_them_out() -> None:
     """Even once the runner has a `sys/` series, a stage's values under it are dropped;
     a stage's 1,000 metrics leave room for the runner's."""
-    from expman.observe import series
+    from expman.observe import seriesreader
 
-    reader = series.Reader(Path("/nonexistent"))
-    reader._points([{f"m{i}": 1.0 for i in range(series.MAX_SERIES)}], [1])
+    reader = seriesreader.Reader(Path("/nonexistent"))
+    reader._points([{f"m{i}": 1.0 for i in range(seriesreader.MAX_SERIES)}], [1])
     reader.add_own(0.5, {"sys/rss_mb": 10.0})
     reader._points([{"sys/rss_mb": 9999.0}], [2])
     assert reader.summary()["sys/rss_mb"]["max"] == 10.0
-    assert len(reader.summary()) == series.MAX_SERIES + 1
+    assert len(reader.summary()) == seriesreader.MAX_SERIES + 1
     assert "reserved prefix sys/" in (reader.problem() or "")
 
 
@@ -192,11 +192,11 @@ def test_watch_reads_the_runners_samples_beside_the_series(tmp_path: Path) -> No
     live = tmp_path / "live"
     live.mkdir()
     resources.append(tmp_path, json.dumps({"step": 1, "sys/rss_mb": 3.5}).encode() + b"\n")
-    from expman.observe import series
+    from expman.observe import series, seriesreader
 
-    assert series.tail(resources.stream(tmp_path), reserved=None) == {"sys/rss_mb": [3.5]}
+    assert seriesreader.tail(resources.stream(tmp_path), reserved=None) == {"sys/rss_mb": [3.5]}
     (live / "series.jsonl").write_text('{"sys/rss_mb": 1, "loss": 2}\n')
-    assert series.tail(series.stream(tmp_path)) == {"loss": [2.0]}
+    assert seriesreader.tail(series.stream(tmp_path)) == {"loss": [2.0]}
     from expman.observe import inflight
 
     more = {"step": 2, "sys/cpu_percent": 99.5, "sys/rss_mb": 4.0, "sys/swap_mb": 0.0}

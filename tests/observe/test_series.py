@@ -10,7 +10,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from expman.observe import series
+import pytest
+
+from expman.observe import curve, series, seriesreader
 from tests.conftest import RunCli, records
 
 LOGGING_TEMPLATE = """\
@@ -45,7 +47,7 @@ def _write(path: Path, text: str) -> Path:
 
 def test_a_torn_last_line_waits_until_the_file_is_complete(tmp_path: Path) -> None:
     path = _write(tmp_path / "s.jsonl", '{"step": 1, "loss": 2}\n{"step": 2, "lo')
-    reader = series.Reader(path)
+    reader = seriesreader.Reader(path)
     reader.poll()
     assert reader.summary()["loss"]["count"] == 1
     with path.open("a") as f:
@@ -68,7 +70,7 @@ def test_a_torn_last_line_waits_until_the_file_is_complete(tmp_path: Path) -> No
 
 def test_a_torn_last_line_that_does_not_parse_is_ignored(tmp_path: Path) -> None:
     path = _write(tmp_path / "s.jsonl", '{"step": 1, "loss": 2}\n{"step": 2, "lo')
-    reader = series.Reader(path)
+    reader = seriesreader.Reader(path)
     reader.poll(complete=True)
     assert reader.summary()["loss"]["count"] == 1
     assert reader.problem() is None
@@ -77,12 +79,10 @@ def test_a_torn_last_line_that_does_not_parse_is_ignored(tmp_path: Path) -> None
 def test_lines_that_are_not_objects_are_skipped_and_counted(tmp_path: Path) -> None:
     lines = ['{"step": 0, "loss": 3}', "not json", "[1, 2]", "", '{"step": 1, "loss": 1}']
     path = _write(tmp_path / "s.jsonl", "\n".join(lines) + "\n")
-    reader = series.Reader(path)
+    reader = seriesreader.Reader(path)
     reader.poll(complete=True)
     assert reader.summary()["loss"]["count"] == 2
-    assert reader.problem() == (
-        "series.jsonl: 2 lines are skipped (the first: line 2): not a JSON object (2)"
-    )
+    assert reader.problem() == "2 lines are skipped (the first: line 2): not a JSON object (2)"
 
 
 def test_non_numbers_are_not_metrics_and_non_finite_values_are_counted(tmp_path: Path) -> None:
@@ -93,7 +93,7 @@ def test_non_numbers_are_not_metrics_and_non_finite_values_are_counted(tmp_path:
         {"step": 3, "loss": float("nan")},
     ]
     path = _write(tmp_path / "s.jsonl", "".join(json.dumps(x) + "\n" for x in lines))
-    reader = series.Reader(path)
+    reader = seriesreader.Reader(path)
     reader.poll(complete=True)
     assert list(reader.summary()) == ["loss"]
     loss = reader.summary()["loss"]
@@ -102,6 +102,7 @@ def test_non_numbers_are_not_metrics_and_non_finite_values_are_counted(tmp_path:
     assert reader.sampled()["loss"] == {"step": [0, 1, 2, 3], "value": [2.0, None, 1.0, None]}
 
 
+@pytest.mark.slow
 def test_a_long_series_is_sampled_to_a_bounded_curve_that_keeps_its_extremes(
     tmp_path: Path,
 ) -> None:
@@ -110,13 +111,13 @@ def test_a_long_series_is_sampled_to_a_bounded_curve_that_keeps_its_extremes(
         for i in range(200_000):
             value = 1000.0 if i == 123_457 else -5.0 if i == 7 else math.sin(i / 1000)
             f.write(json.dumps({"step": i * 10, "x": value}) + "\n")
-    reader = series.Reader(path)
+    reader = seriesreader.Reader(path)
     reader.poll(complete=True)
-    curve = reader.sampled()["x"]
-    assert 100 < len(curve["step"]) <= 4 * series.BUCKETS
-    assert curve["step"] == sorted(curve["step"])
-    assert curve["step"][0] == 0 and curve["step"][-1] == 1_999_990
-    assert 1000.0 in curve["value"] and -5.0 in curve["value"]
+    sampled = reader.sampled()["x"]
+    assert 100 < len(sampled["step"]) <= 4 * curve.BUCKETS
+    assert sampled["step"] == sorted(sampled["step"])
+    assert sampled["step"][0] == 0 and sampled["step"][-1] == 1_999_990
+    assert 1000.0 in sampled["value"] and -5.0 in sampled["value"]
     summary = reader.summary()["x"]
     assert (summary["max"], summary["max_step"]) == (1000.0, 1_234_570)
     assert (summary["min"], summary["min_step"]) == (-5.0, 70)
@@ -127,7 +128,7 @@ def test_tail_gives_the_latest_values_without_reading_the_whole_file(tmp_path: P
     with path.open("w") as f:
         for i in range(100_000):
             f.write(json.dumps({"step": i, "loss": i}) + "\n")
-    latest = series.tail(path, points=5)
+    latest = seriesreader.tail(path, points=5)
     assert latest == {"loss": [99_995.0, 99_996.0, 99_997.0, 99_998.0, 99_999.0]}
 
 

@@ -24,6 +24,7 @@ def _data(page: str) -> dict:  # type: ignore[type-arg]
     return json.loads(found.group(1))  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow
 def test_the_same_archive_gives_the_same_bytes(study: Path) -> None:
     expman(study, "report", "-o", "a.html")
     expman(study, "report", "-o", "a2.html")
@@ -91,6 +92,7 @@ def test_watch_rewrites_the_page_as_runs_progress_and_ctrl_c_ends_it(study: Path
     expman(study, "end", "-m", "done")
 
 
+@pytest.mark.slow
 def test_ids_links_curves_and_sweeps_come_from_folders_never_from_records(
     hostile: Path,
 ) -> None:

@@ -45,6 +45,7 @@ def _tab(page: Any, name: str) -> None:
     page.wait_for_selector(f"section#{name}:not([hidden])")
 
 
+@pytest.mark.slow
 def test_every_view_draws_without_errors_or_requests(page: Any, study: Path) -> None:
     folder = Path(os.environ.get("EXPMAN_SCREENSHOTS") or study / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
@@ -64,6 +65,7 @@ def test_every_view_draws_without_errors_or_requests(page: Any, study: Path) -> 
     assert blocked == "blocked" and page.requests == [(study / "report.html").as_uri()]
 
 
+@pytest.mark.slow
 def test_the_table_sorts_and_filters(page: Any) -> None:
     def ids() -> list[str]:
         shown: list[str] = page.eval_on_selector_all(
@@ -89,6 +91,7 @@ def test_the_table_sorts_and_filters(page: Any) -> None:
     assert link == "runs/0004/"
 
 
+@pytest.mark.slow
 def test_the_charts_hold_the_right_series(page: Any) -> None:
     _tab(page, "curves")
     series = page.evaluate("window.expmanReport.charts.curves.series.map(s => s.label)")
@@ -113,6 +116,7 @@ def test_the_charts_hold_the_right_series(page: Any) -> None:
     assert drawn["axes"] == ["vars.GOAL", "vars.STEP", "metrics.acc", "series.loss.max"]
 
 
+@pytest.mark.slow
 def test_the_heatmap_shows_done_failed_and_missing_points(page: Any) -> None:
     _tab(page, "heatmap")
     states = page.eval_on_selector_all(
@@ -123,6 +127,7 @@ def test_the_heatmap_shows_done_failed_and_missing_points(page: Any) -> None:
     assert header == ["STEP \\ GOAL", "10", "20", "1", "2", "3"]
 
 
+@pytest.mark.slow
 def test_the_diff_shows_what_changed_between_two_chosen_runs(page: Any) -> None:
     page.check("#runs-table tr[data-id='0001'] input")
     page.check("#runs-table tr[data-id='0004'] input")
@@ -139,6 +144,7 @@ def test_the_diff_shows_what_changed_between_two_chosen_runs(page: Any) -> None:
     assert page.eval_on_selector_all("#diff-table tr:not(.changed)", "r => r.length") > 0
 
 
+@pytest.mark.slow
 def test_a_reload_keeps_the_view_and_its_choices(page: Any) -> None:
     _tab(page, "curves")
     page.select_option("#curves-group", "GOAL")
@@ -176,6 +182,7 @@ def _elements(page: Any) -> dict[str, int]:
     return counts
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("view", VIEWS)
 def test_text_from_records_is_text_in_every_view(hostile_page: Any, view: str) -> None:
     """Each view, with each choice of its menus (metric, var and series names, sweeps,
@@ -195,6 +202,7 @@ def test_text_from_records_is_text_in_every_view(hostile_page: Any, view: str) -
         assert "</script><img src=x" in hostile_page.inner_text(f"section#{view}")
 
 
+@pytest.mark.slow
 def test_a_run_links_to_its_folder_and_clicking_it_runs_nothing(hostile_page: Any) -> None:
     link = hostile_page.locator("#runs-table tbody tr[data-id] a:not(.logs)").nth(2)
     href = link.get_attribute("href")
@@ -205,6 +213,7 @@ def test_a_run_links_to_its_folder_and_clicking_it_runs_nothing(hostile_page: An
     hostile_page.wait_for_url("**/runs/0003/")
 
 
+@pytest.mark.slow
 def test_the_page_runs_no_script_but_its_own(hostile_page: Any) -> None:
     """Its policy names its two scripts by hash: a `javascript:` URL, an inline event
     handler or a script element added to the page (as a bug in the page could) is refused."""
@@ -256,6 +265,7 @@ def _open(browser: Any, path: Path, fragment: str = "") -> Any:
     return opened
 
 
+@pytest.mark.slow
 def test_a_number_json_cannot_hold_is_shown_as_text(browser: Any, tmp_path: Path) -> None:
     """Python reads `Infinity` and `NaN` in a record (JSON has neither); the page's data
     must still be JSON, or the page would show nothing at all."""
@@ -278,6 +288,7 @@ def test_a_number_json_cannot_hold_is_shown_as_text(browser: Any, tmp_path: Path
     assert page.text_content("#count") == "2 of 2 runs"
 
 
+@pytest.mark.slow
 def test_the_diff_marks_values_that_differ_past_the_digits_shown(
     browser: Any, tmp_path: Path
 ) -> None:
@@ -293,6 +304,7 @@ def test_the_diff_marks_values_that_differ_past_the_digits_shown(
     assert rows.locator("td").nth(2).get_attribute("title") == "0.912341"
 
 
+@pytest.mark.slow
 def test_the_best_is_the_lowest_only_for_names_that_say_a_cost(
     browser: Any, tmp_path: Path
 ) -> None:
@@ -326,6 +338,7 @@ def test_the_best_is_the_lowest_only_for_names_that_say_a_cost(
     }
 
 
+@pytest.mark.slow
 def test_the_best_is_marked_only_on_a_run_that_succeeded(browser: Any, tmp_path: Path) -> None:
     """A run that failed or was interrupted half-way may hold the lowest loss it wrote
     before it stopped: that is no result, and marking it best would point the reader at it."""
@@ -346,6 +359,7 @@ def test_the_best_is_marked_only_on_a_run_that_succeeded(browser: Any, tmp_path:
     assert marked == ["0001"]
 
 
+@pytest.mark.slow
 def test_a_point_run_again_is_drawn_from_its_newest_run_however_the_table_is_sorted(
     browser: Any, tmp_path: Path
 ) -> None:
@@ -365,6 +379,7 @@ def test_a_point_run_again_is_drawn_from_its_newest_run_however_the_table_is_sor
         assert labels[1:] == ["0002"], fragment
 
 
+@pytest.mark.slow
 def test_a_group_has_one_colour_in_every_panel_and_the_legend(browser: Any, tmp_path: Path) -> None:
     """A=1 logged only `acc`: in the `loss` panel, A=2 must keep the colour the legend
     (and the `acc` panel) gives it."""
@@ -392,6 +407,7 @@ def test_a_group_has_one_colour_in_every_panel_and_the_legend(browser: Any, tmp_
     assert ["A=2 (1 run)", colours["curves:loss"]] in legend
 
 
+@pytest.mark.slow
 def test_a_scatter_of_a_denormal_is_drawn(browser: Any, tmp_path: Path) -> None:
     """5e-324 to 1 spans more than 50 x, but a log axis cannot count its decades."""
     report = _hand_made(
@@ -407,6 +423,7 @@ def test_a_scatter_of_a_denormal_is_drawn(browser: Any, tmp_path: Path) -> None:
     assert page.problems == []
 
 
+@pytest.mark.slow
 def test_an_image_link_opens_its_file_only_when_it_is_that_image(
     browser: Any, tmp_path: Path
 ) -> None:

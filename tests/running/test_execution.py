@@ -160,6 +160,7 @@ def test_a_second_run_is_refused_while_the_first_holds_the_lock(experiment: Expe
     assert third.returncode == 0, third.stderr  # the dead holder's lock is free again
 
 
+@pytest.mark.slow
 def test_doit_in_the_experiment_runs_and_records_the_same_way(
     tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,6 +17,7 @@ def _allocate(root: str, count: int) -> list[str]:
     return [archive.create({"id": None, "n": i}) for i in range(count)]
 
 
+@pytest.mark.slow
 def test_concurrent_processes_never_share_a_run_id(tmp_path: Path) -> None:
     """Many processes (as from experiments sharing one archive) allocate at once."""
     with multiprocessing.get_context("spawn").Pool(8) as pool:

@@ -243,6 +243,7 @@ FAST = settings(
 )
 
 
+@pytest.mark.slow
 @FAST
 @given(sequence=_sequences(8))
 def test_the_cache_never_answers_differently_from_the_files(

@@ -93,6 +93,7 @@ def _by_columns(expression: str, archive: Archive) -> Any:
         return "error"
 
 
+@pytest.mark.slow
 @settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -267,6 +267,7 @@ def test_search_options_without_search_are_refused(bowl: Path, run_cli: RunCli) 
     assert code == 2 and "--random and --search" in err
 
 
+@pytest.mark.slow
 def test_other_commands_never_import_optuna(bowl: Path, run_cli: RunCli) -> None:
     assert run_cli("sweep", "-s", "X=0.1,0.2")[0] == 0
     probe = (

@@ -52,6 +52,7 @@ def _claimer(folder: str, results: multiprocessing.Queue, done: object) -> None:
     done.wait(60)  # type: ignore[attr-defined]  # a holder lives while it runs its points
 
 
+@pytest.mark.slow
 def test_concurrent_claims_never_share_a_point(tmp_path: Path) -> None:
     folder = tmp_path / "claims"
     folder.mkdir()

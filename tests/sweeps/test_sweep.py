@@ -234,6 +234,7 @@ def test_bad_sweeps_are_refused(sweepable: Path, run_cli: RunCli) -> None:
     assert json.loads("[]") == []
 
 
+@pytest.mark.slow
 def test_end_after_a_sweep_records_its_observations_on_every_run(
     sweepable: Path, run_cli: RunCli
 ) -> None:
@@ -283,6 +284,7 @@ def test_a_sweeps_observations_are_seen_from_each_of_its_runs(
     assert json.loads(run_cli("query", "[].sweep.observations")[1]) == ["revised"] * 2
 
 
+@pytest.mark.slow
 def test_a_sweep_named_in_the_expfile(experiment: Experiment) -> None:
     named = EXPFILE.replace(
         "stages:",
@@ -327,6 +329,7 @@ stages:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("exported", "executions"), [("", 1), ("SEED", 2)])
 def test_pre_run_steps_run_once_per_distinct_environment(
     experiment: Experiment, tmp_path: Path, exported: str, executions: int

@@ -23,9 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expman.errors import UsageError
 from expman.processes import GRACE_SECONDS, set_name, signal_on_parent_death
-from expman.running import workspace
 from expman.sweeps.backend import CLAIMED, Ask, Event, Tick
 
 POINT_NAME = b"expman-point"  # a forked point's process name, as `ps` and `pgrep` show it
@@ -59,8 +57,10 @@ class Local:
         stops them all, then re-raises."""
         queue, codes = list(indices), {}
         free = list(self.gpus)
-        with contextlib.suppress(UsageError):  # else each point says what is wrong
-            workspace.toplevel(self.root)  # asked once here: forked points know it
+        if hasattr(os, "fork"):
+            from expman.running.inworkspace import ready_to_fork  # as `_fork` imports it
+
+            ready_to_fork(self.root)
         try:
             while queue or self.running or ask is not None:
                 while (queue or ask is not None) and len(self.running) < self.jobs:

@@ -19,25 +19,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from doit import plugin as doit_plugin
-from doit.cmd_base import ModuleTaskLoader
-from doit.cmdparse import CmdParseError
-from doit.dependency import Dependency, SqliteDB
-from doit.doit_cmd import DoitMain
-from doit.exceptions import InvalidCommand, InvalidDodoFile, InvalidTask
-from doit.globals import Globals
-from doit.loader import generate_tasks
-from doit.reporter import ConsoleReporter
-
 from expman import fsutil
 from expman.errors import EXIT_USAGE, ExpmanError, UsageError
 from expman.expfile import loading, location
 from expman.expfile.model import Config, Step
 from expman.output import printable, style, write_line
-from expman.running import pipeline
+from expman.running import doitimport, pipeline
 from expman.running.session import Session
 from expman.running.state import DOIT_DB, STATE_DIR, State
 from expman.store import record
+
+with doitimport.lighter():  # doit without what expman never uses of it
+    from doit import plugin as doit_plugin
+    from doit.cmd_base import ModuleTaskLoader
+    from doit.cmdparse import CmdParseError
+    from doit.dependency import Dependency, SqliteDB
+    from doit.doit_cmd import DoitMain
+    from doit.exceptions import InvalidCommand, InvalidDodoFile, InvalidTask
+    from doit.globals import Globals
+    from doit.loader import generate_tasks
+    from doit.reporter import ConsoleReporter
 
 
 def _no_entry_points(group: str) -> list[Any]:

@@ -4,8 +4,12 @@ makes itself, and expman's loader makes the tasks doit's own loader makes."""
 from __future__ import annotations
 
 import io
+import json
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +101,60 @@ def test_expmans_loader_makes_the_tasks_doits_own_loader_makes(
         "run",
         "fetch",
     ]
+
+
+LEFT_OUT = """\
+import importlib.util, json, sys
+{before}
+import expman.running.engine
+left_out = [m for m in ("importlib.metadata", "pdb", "cloudpickle") if m not in sys.modules]
+import importlib.metadata
+import doit.action, doit.plugin, doit.runner
+found = doit.plugin.entry_points_impl()(group="console_scripts")
+if importlib.util.find_spec("cloudpickle") is not None:
+    import cloudpickle
+print(json.dumps({{
+    "left_out": left_out,
+    "metadata": importlib.metadata.version("doit"),
+    "same_entry_points": sorted(e.name for e in found)
+    == sorted(e.name for e in importlib.metadata.entry_points(group="console_scripts")),
+    "doits_own": [
+        doit.plugin.entry_points is importlib.metadata.entry_points,
+        doit.action.pdb is sys.modules.get("pdb"),
+    ],
+    "pdb": doit.action.pdb.Pdb.__module__,
+    "pickle": doit.runner.pickle_dumps.__module__,
+}}))
+"""
+
+
+def _import_engine(before: str = "") -> dict[str, Any]:
+    """What a fresh interpreter finds once it imported the engine (after `before`)."""
+    done = subprocess.run(
+        [sys.executable, "-c", LEFT_OUT.format(before=before)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    found: dict[str, Any] = json.loads(done.stdout)
+    return found
+
+
+def test_doit_is_imported_without_what_expman_never_uses_of_it() -> None:
+    """Importing the engine imports doit without `importlib.metadata`, `pdb` or
+    `cloudpickle`; each is there, itself, for whatever uses it afterwards (doit's plugin
+    look-up included), and doit pickles with the standard `pickle`."""
+    found = _import_engine()
+    assert found["left_out"] == ["importlib.metadata", "pdb", "cloudpickle"]
+    assert found["metadata"] == version("doit")
+    assert found["same_entry_points"]
+    assert found["doits_own"] == [False, False]  # stand-ins, which reach the real ones
+    assert found["pdb"] == "pdb"
+    assert found["pickle"] in ("_pickle", "pickle")
+
+
+def test_a_module_imported_before_doit_is_left_as_it_is() -> None:
+    """A program that imported `importlib.metadata` and `pdb` already keeps them: doit
+    is given them, not stand-ins."""
+    found = _import_engine("import importlib.metadata, pdb")
+    assert found["left_out"] == ["cloudpickle"]
+    assert found["doits_own"] == [True, True]
+    assert found["same_entry_points"]

@@ -4,8 +4,8 @@ doit imports, whether they are used or not, `importlib.metadata` (to look plugin
 expman runs doit with its plugin look-up answering nothing, `engine._own_parts`),
 `cloudpickle` when it is installed (to send tasks to worker processes: expman runs
 doit's tasks in its own process) and `pdb` (for `--pdb`, which expman never passes).
-Together they were about a quarter of doit's import and a tenth of `expman run`'s
-start-up. While `lighter()` is held, doit's import finds stand-ins for them: the
+Leaving them out made the import of `expman run`'s command 0.90 x as long
+(docs/performance.md). While `lighter()` is held, doit's import finds stand-ins for them: the
 module's attribute, or `importlib.metadata.entry_points`, imports the real module when
 it is first used (which then stays), and `cloudpickle` is missing, so that doit takes
 the standard `pickle`. A module imported already is left as it is; once doit is

@@ -28,30 +28,62 @@ def environ_holds(environ: bytes, marker: str) -> bool:
 
 def stray_processes(marker: str, children: bool = False) -> list[int]:
     """Processes whose environment holds `marker` (NAME=VALUE): a run's leftovers. With
-    `children`, the steps this process started too (`_child_of`): one forked for a step
-    that an interrupt met before its exec still has this process's environment, without
-    the marker, and gets it only once it runs the step."""
+    `children`, the steps this process started too (`_steps_started`): one forked for a
+    step that an interrupt met before its exec still has this process's environment,
+    without the marker, and gets it only once it runs the step."""
     me = os.getpid()
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            if environ_holds((entry / "environ").read_bytes(), marker) or (
-                children and _child_of(entry, me)
-            ):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return [pid for pid in found if pid != me]
+    found = [pid for pid in _pids() if pid != me and _environ_holds(pid, marker)]
+    if children:
+        found.extend(pid for pid in _steps_started(me) if pid not in found)
+    return found
 
 
-def _child_of(entry: Path, parent: int) -> bool:
-    """Whether the process of `/proc/PID` is a step `parent` started: a living (not
-    zombie) child of it that leads a session of its own (steps start in their own
-    session, before their exec). Other children (a library's helper process, doit's
-    workers) are none of the run's."""
-    fields = entry.joinpath("stat").read_text().rpartition(")")[2].split()
+def _pids() -> list[int]:
+    """Every process's pid, as /proc lists them."""
+    try:
+        return [int(name) for name in os.listdir("/proc") if name.isdigit()]  # noqa: PTH208
+    except OSError:
+        return []
+
+
+def _environ_holds(pid: int, marker: str) -> bool:
+    """Whether process `pid` has `marker` in its environment (False when it is gone or
+    not ours to read). A plain unbuffered read: this runs for every process on the
+    machine at the end of each attempt."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb", buffering=0) as f:  # noqa: PTH123
+            return environ_holds(f.readall(), marker)
+    except OSError:
+        return False
+
+
+def _steps_started(parent: int) -> list[int]:
+    """The steps `parent` started that are still alive (`_is_step`): its children as the
+    kernel lists them per thread, or, where it does not, found among all processes."""
+    try:
+        tasks = os.listdir(f"/proc/{parent}/task")  # noqa: PTH208
+        listed = [
+            int(pid)
+            for task in tasks
+            for pid in Path(f"/proc/{parent}/task/{task}/children").read_text().split()
+        ]
+    except (OSError, ValueError):
+        listed = _pids()  # a kernel without CONFIG_PROC_CHILDREN
+    return [pid for pid in listed if _is_step(pid, parent)]
+
+
+def _is_step(pid: int, parent: int) -> bool:
+    """Whether process `pid` is a step `parent` started: a living (not zombie) child of
+    it that leads a session of its own (steps start in their own session, before their
+    exec). Other children (a library's helper process, doit's workers) are none of the
+    run's."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = text.rpartition(")")[2].split()
     state, ppid, session = fields[0], int(fields[1]), int(fields[3])
-    return state != "Z" and ppid == parent and session == int(entry.name)
+    return state != "Z" and ppid == parent and session == pid
 
 
 def stop_all(marker: str, rounds: int = 5, children: bool = False) -> int:

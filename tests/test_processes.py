@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 from expman.observe.resources import PREFIX, Sampler
-from expman.processes import stop_all, stray_processes
+from expman.processes import _is_step, _pids, _steps_started, stop_all, stray_processes
 
 UID = "0123456789abcdef0123456789abcdef"
 MARKER = f"EXPMAN_RUN_UID={UID}"
@@ -64,3 +64,20 @@ def test_a_child_not_yet_marked_is_stopped_with_the_run() -> None:
             process.kill()
             process.wait()
         done.wait()
+
+
+def test_the_steps_listed_by_the_kernel_are_those_a_scan_of_all_processes_finds() -> None:
+    """The runner's steps are read from the kernel's lists of its children; where a kernel
+    has none, every process is looked at: both find the same steps."""
+    sleeper = [sys.executable, "-c", "import time; time.sleep(30)"]
+    steps = [subprocess.Popen(sleeper, start_new_session=True) for _ in range(2)]
+    helper = subprocess.Popen(sleeper)
+    try:
+        me = os.getpid()
+        scanned = [pid for pid in _pids() if _is_step(pid, me)]
+        assert sorted(_steps_started(me)) == sorted(scanned)
+        assert sorted(scanned) == sorted(step.pid for step in steps)
+    finally:
+        for process in (*steps, helper):
+            process.kill()
+            process.wait()

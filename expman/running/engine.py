@@ -19,25 +19,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from doit import plugin as doit_plugin
-from doit.cmd_base import ModuleTaskLoader
-from doit.cmdparse import CmdParseError
-from doit.dependency import Dependency, SqliteDB
-from doit.doit_cmd import DoitMain
-from doit.exceptions import InvalidCommand, InvalidDodoFile, InvalidTask
-from doit.globals import Globals
-from doit.loader import load_tasks
-from doit.reporter import ConsoleReporter
-
 from expman import fsutil
 from expman.errors import EXIT_USAGE, ExpmanError, UsageError
 from expman.expfile import loading, location
 from expman.expfile.model import Config, Step
 from expman.output import printable, style, write_line
-from expman.running import pipeline
+from expman.running import doitimport, pipeline
 from expman.running.session import Session
 from expman.running.state import DOIT_DB, STATE_DIR, State
 from expman.store import record
+
+with doitimport.lighter():  # doit without what expman never uses of it
+    from doit import plugin as doit_plugin
+    from doit.cmd_base import ModuleTaskLoader
+    from doit.cmdparse import CmdParseError
+    from doit.dependency import Dependency, SqliteDB
+    from doit.doit_cmd import DoitMain
+    from doit.exceptions import InvalidCommand, InvalidDodoFile, InvalidTask
+    from doit.globals import Globals
+    from doit.loader import generate_tasks
+    from doit.reporter import ConsoleReporter
 
 
 def _no_entry_points(group: str) -> list[Any]:
@@ -61,6 +62,26 @@ def _own_parts() -> Iterator[None]:
         yield
     finally:
         doit_plugin.entry_points_impl = found
+
+
+class _Loader(ModuleTaskLoader):  # type: ignore[misc]
+    """doit's loader of expman's namespace, which makes its tasks without reading source.
+
+    doit's own orders a namespace's task creators by the line each starts at
+    (`inspect.getsourcelines`), which reads and tokenizes this file: 2 ms of a run's
+    start, 8 ms of a sweep point under load (whose fork of the sweep process has not
+    done it). expman's namespace has one creator, with neither parameters nor delays.
+    """
+
+    def load_tasks(self, cmd: Any, pos_args: Any) -> list[Any]:
+        return _tasks(self.namespace)
+
+
+def _tasks(found: Mapping[str, Any]) -> list[Any]:
+    """The doit tasks of a namespace made by `namespace`."""
+    creator = found[_CREATOR]
+    tasks: list[Any] = generate_tasks(_CREATOR.removeprefix("task_"), creator(), creator.__doc__)
+    return tasks
 
 
 class _Reporter(ConsoleReporter):  # type: ignore[misc]
@@ -180,6 +201,39 @@ def _set_aside_if_damaged(root: Path, err: TextIO) -> None:
     )
 
 
+# doit's table, as its sqlite3 back end makes it (`SqliteDB._sqlite3`; pinned below 0.39).
+_STATE_TABLE = """
+            create table if not exists doit (
+                task_id text not null primary key,
+                task_data json
+            );"""
+
+
+def _make_state(root: Path) -> None:
+    """doit's state file, empty, made without syncing it where there is none yet.
+
+    doit makes it with a synced commit, which every sweep point paid (its workspace is
+    new): 2 to 17 ms, most of doit's own time in a point. The state is a cache that
+    `_persist_state` writes unsynced anyway, and one that a crash leaves unreadable is
+    set aside (`_set_aside_if_damaged`). sqlite's own locks keep two runs making it at
+    once apart.
+    """
+    path = root / DOIT_DB
+    if path.exists():
+        return
+    try:
+        connection = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.Error:
+        return  # doit says what it finds
+    try:
+        connection.execute("PRAGMA synchronous=OFF")
+        connection.execute(_STATE_TABLE)
+    except sqlite3.Error:
+        pass  # likewise
+    finally:
+        connection.close()
+
+
 def _persist_state() -> bool:
     """Commit doit's state now, not only when the run ends.
 
@@ -234,10 +288,14 @@ def _made_before(config: Config, step: Step) -> list[str]:
     return made
 
 
+_CREATOR = "task_expman"  # the one task creator of a namespace
+
+
 def namespace(config: Config, session: Session, only: str | None = None) -> dict[str, Any]:
     """The doit namespace of an experiment: DOIT_CONFIG and one task creator."""
     (config.root / STATE_DIR).mkdir(exist_ok=True)  # doit opens its state file there
     _set_aside_if_damaged(config.root, session.err)
+    _make_state(config.root)
     expanded = deps(config)
     tasks = pipeline.tasks(config, expanded, session, only)
     fed_by = pipeline.upstream(config)
@@ -254,7 +312,7 @@ def namespace(config: Config, session: Session, only: str | None = None) -> dict
         yield from tasks
 
     reporter = _Reporter(session, session.err)
-    return {"DOIT_CONFIG": pipeline.doit_config(config, reporter), "task_expman": task_expman}
+    return {"DOIT_CONFIG": pipeline.doit_config(config, reporter), _CREATOR: task_expman}
 
 
 def run(session: Session, only: str | None, force: bool) -> int:
@@ -264,7 +322,7 @@ def run(session: Session, only: str | None, force: bool) -> int:
     here = Path.cwd()
     os.chdir(session.config.root)  # doit resolves dependencies and its state file from here
     try:
-        loader = ModuleTaskLoader(namespace(session.config, session, only))
+        loader = _Loader(namespace(session.config, session, only))
         with _own_parts():
             code: int = DoitMain(loader, config_filenames=()).run(args)
     finally:
@@ -275,7 +333,7 @@ def run(session: Session, only: str | None, force: bool) -> int:
 
 def doit(config: Config, session: Session, args: Sequence[str]) -> int:
     """`expman doit ARGS`: any doit command (list, info, forget, ...) on the stage graph."""
-    main = _Doit(ModuleTaskLoader(namespace(config, session)), config_filenames=())
+    main = _Doit(_Loader(namespace(config, session)), config_filenames=())
     main.BIN_NAME = "expman doit"  # doit's hints ("Type ... list") name the right command
     with _own_parts():
         code: int = main.run(list(args))
@@ -332,7 +390,7 @@ class StepStatus:
 
 def status(config: Config, session: Session) -> list[StepStatus]:
     """For each pre-run step: would `expman run` execute it, and why. Runs nothing."""
-    tasks = load_tasks(namespace(config, session))
+    tasks = _tasks(namespace(config, session))
     by_name = {task.name: task for task in tasks}
     dependency = Dependency(SqliteDB, str(config.root / DOIT_DB))
     fed_by = pipeline.upstream(config)

@@ -79,7 +79,7 @@ def _spawn(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[
     it in Python before exec (`preexec_fn`) makes subprocess fork instead of vfork, which
     cost 5 ms a step in a runner (docs/performance.md). Without `setpriv` it is set so.
     """
-    setpriv = _setpriv()
+    setpriv = death_signal_setter()
     if setpriv is not None:
         _check_executable(argv[0], cwd, env)
     return subprocess.Popen(
@@ -106,7 +106,7 @@ def _check_executable(program: str, cwd: Path, env: dict[str, str]) -> None:
 
 
 @functools.cache
-def _setpriv() -> str | None:
+def death_signal_setter() -> str | None:
     """util-linux's `setpriv`, when it has `--pdeathsig` (2.33 and later: older
     systems, common on clusters, have a `setpriv` without it)."""
     found = shutil.which("setpriv") if sys.platform.startswith("linux") else None

@@ -10,15 +10,18 @@ and while it is ended: a stop never leaves a run made but not opened, or half en
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
+from expman.errors import UsageError
 from expman.expfile import loading, location
 from expman.expfile.loading import ValidationCache
 from expman.expfile.model import Config
 from expman.processes import signals_held
-from expman.running import ending, engine
+from expman.running import ending, engine, execute, workspace
 from expman.running.openrun import mark_open
 from expman.running.session import Session
 from expman.running.state import State
@@ -31,6 +34,17 @@ Hook = Callable[[record.Record], None]
 
 def _nothing(run: record.Record) -> None:
     """What a caller does not need to do once a run is opened or ended."""
+
+
+def ready_to_fork(root: Path) -> None:
+    """Ask, once, in a process that is about to fork runs in workspaces of the experiment
+    at `root` (a sweep's points), what each of them would otherwise ask again: the top of
+    the repository (a git process) and whether `setpriv` can set a step's death signal
+    (two processes). A question that fails here is asked again by each, which then says
+    what is wrong."""
+    with contextlib.suppress(UsageError):
+        workspace.toplevel(root)
+    execute.death_signal_setter()
 
 
 def run_in_workspace(

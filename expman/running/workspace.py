@@ -16,6 +16,7 @@ shared file changed (`Workspace.shared`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import shutil
@@ -75,7 +76,7 @@ def create(
     """Make the workspace `name` at `commit` with `patch` applied and the data `config`
     declares shown in it; its experiment folder is at the same place relative to the
     repository as the experiment's own."""
-    top = Path(git(root, "rev-parse", "--show-toplevel").strip())
+    top = toplevel(root)
     folder = root / STATE_DIR / WORKSPACES / name
     folder.parent.mkdir(parents=True, exist_ok=True)
     if folder.exists():
@@ -158,7 +159,7 @@ def _end_left_run(root: Path, folder: Path, inside: Path | None) -> None:
     repairs it first; a live runner is refused there, and the workspace kept)."""
     if inside is None:
         try:
-            top = Path(git(root, "rev-parse", "--show-toplevel").strip())
+            top = toplevel(root)
         except UsageError:
             return
         inside = folder / os.path.relpath(root, top)
@@ -172,6 +173,14 @@ def _worktrees_locked(root: Path) -> contextlib.AbstractContextManager[None]:
     """One git worktree change at a time: git removes `.git/worktrees/` with its last
     worktree, under the feet of another being added (found by a 1,000-point sweep)."""
     return fsutil.locked(root / STATE_DIR / "worktrees.lock")
+
+
+@functools.cache
+def toplevel(root: Path) -> Path:
+    """The top of the git repository holding `root` (`UsageError` when none does), asked
+    of git once a process. A sweep asks before it forks its points, so that none of them
+    starts git for it."""
+    return Path(git(root, "rev-parse", "--show-toplevel").strip())
 
 
 def git(root: Path, *args: str) -> str:

@@ -57,6 +57,10 @@ class Local:
         stops them all, then re-raises."""
         queue, codes = list(indices), {}
         free = list(self.gpus)
+        if hasattr(os, "fork"):
+            from expman.running.inworkspace import ready_to_fork  # as `_fork` imports it
+
+            ready_to_fork(self.root)
         try:
             while queue or self.running or ask is not None:
                 while (queue or ask is not None) and len(self.running) < self.jobs:

@@ -281,15 +281,15 @@ def test_a_setpriv_without_pdeathsig_is_not_used(
     )
     (fake / "setpriv").chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
-    execute._setpriv.cache_clear()
+    execute.death_signal_setter.cache_clear()
     try:
         root = experiment(
             BLOCKED.replace("sleep 300 & echo $! > child.pid; echo started; wait", "echo ran")
         )
         code, _, err = run_cli("run")
         assert code == 0, err
-        assert execute._setpriv() is None
+        assert execute.death_signal_setter() is None
         assert steps(records(root)[0]) == {"run": "ran", "fetch": "ran"}
     finally:
         monkeypatch.undo()
-        execute._setpriv.cache_clear()
+        execute.death_signal_setter.cache_clear()

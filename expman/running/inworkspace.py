@@ -11,8 +11,8 @@ and while it is ended: a stop never leaves a run made but not opened, or half en
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TextIO
+from collections.abc import Callable, Sequence
+from typing import TextIO
 
 from expman.expfile import loading, location
 from expman.expfile.loading import ValidationCache
@@ -41,7 +41,7 @@ def run_in_workspace(
     overrides: Sequence[str] = (),
     cache: ValidationCache | None = None,
     hypothesis: str | None,
-    fields: Mapping[str, Any],
+    fields: record.Given,
     lock_holder: str,
     force: bool,
     retries: int = 0,
@@ -65,7 +65,7 @@ def run_in_workspace(
     config = loading.load(inside / location.EXPFILE, expfile_label, overrides, cache=cache)
     config = dataclasses.replace(config, archive=str(archive.root.resolve()))
     state = State(inside)
-    run = {**record.new(config, hypothesis), **fields}
+    run: record.Record = {**record.new(config, hypothesis), **fields}
     made_run = False
     code = 0
     try:

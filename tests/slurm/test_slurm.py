@@ -311,8 +311,23 @@ def test_cancel_of_a_sweep_stops_its_points_and_status_says_what_became_of_each(
     assert record(root)["attempts"][0]["reason"].startswith("stopped by Slurm")
     status = expman(root, "sweep", "status")
     assert status.stdout.count("cancelled (job") == 3, status.stdout
+    _the_unstarted_points_are_noted_once(root / "runs" / "sweeps" / "s0001" / "results")
     resumed = expman(root, "sweep", "--resume", "s0001", "-s", "PAUSE=0")
     assert resumed.returncode == 2  # a resume runs the sweep as it was defined
+
+
+def _the_unstarted_points_are_noted_once(results: Path) -> None:
+    """`sweep status` noted each point whose Slurm task ended without running it (its task
+    cancelled while pending) as interrupted, saying why, in the sweep's results; the point
+    that ran keeps its own; a second `status` writes none of them again."""
+    noted = {int(p.stem): json.loads(p.read_text()) for p in results.glob("*.json")}
+    assert noted[0]["run"] == "0001" and "reason" not in noted[0], noted[0]
+    for index in (1, 2, 3):
+        assert noted[index]["status"] == "interrupted", noted
+        assert noted[index]["reason"].startswith("its Slurm task never ran it: cancelled (job")
+    written = {p.name: p.stat().st_mtime_ns for p in results.glob("*.json")}
+    assert expman(results.parents[3], "sweep", "status").returncode == 0
+    assert {p.name: p.stat().st_mtime_ns for p in results.glob("*.json")} == written
 
 
 def test_a_point_whose_job_died_with_its_node_is_recorded_interrupted(

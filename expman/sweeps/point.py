@@ -1,6 +1,6 @@
 """One point of a sweep, run as its own process wherever a backend starts it:
 
-    python -m expman.sweeps.point EXPERIMENT ARCHIVE SWEEP INDEX [RETRIES]
+    python -m expman _point EXPERIMENT ARCHIVE SWEEP INDEX [RETRIES]   (`expman.entries`)
 
 It claims the point (exit 75 when another live process holds it), makes the point's
 workspace (the sweep's code and expfile, and the data that expfile declares, linked),

@@ -73,7 +73,7 @@ def reconcile(archive: Archive, now: float | None = None) -> list[str]:
     return changed
 
 
-def listed_id(backend: dict[str, Any]) -> str:
+def listed_id(backend: record.Backend) -> str:
     """A run's job as `squeue -r` lists it, and `scancel` takes it: its id, or
     `ARRAY_INDEX` for a sweep's point (Slurm knows a task by it, not by its own id)."""
     if backend.get("array_job_id") is not None:
@@ -81,7 +81,7 @@ def listed_id(backend: dict[str, Any]) -> str:
     return str(backend["job_id"])
 
 
-def own_job(run_id: str, backend: dict[str, Any], name: str) -> str:
+def own_job(run_id: str, backend: record.Backend, name: str) -> str:
     """The run's job (`listed_id`), when Slurm lists it under `name`, the name expman gave
     it; else `UsageError` naming the run: a record edited by hand, or from elsewhere, may
     name any job of the user, or an option."""

@@ -68,6 +68,45 @@ class Stage(_StageKeys, total=False):
     pid: int | None
 
 
+class Resources(TypedDict, total=False):
+    """What an attempt's processes used (`observe.resources.Sampler.summary`)."""
+
+    cpu_seconds: float
+    cpu_util_mean: float | None
+    rss_peak_mb: float
+    swap_peak_mb: float
+    read_bytes: int
+    write_bytes: int
+    processes_peak: int
+    samples: int
+    every: float | None
+    gpu: list[dict[str, Any]]
+    error: str
+
+
+class Backend(TypedDict, total=False):
+    """Where an attempt ran: this machine, or a Slurm job (`slurm.environment.describe`,
+    and what the submission said of the job)."""
+
+    name: str
+    host: str
+    job_id: str | None
+    job_name: str | None
+    array_job_id: str | None
+    array_index: int | None
+    node: str
+    partition: str | None
+    cluster: str | None
+    restarts: int
+    granted: dict[str, Any]
+    requested: dict[str, Any]
+    script: str
+    submitted: str
+    submitted_epoch: float
+    problem: str
+    submit_failed: bool
+
+
 class Snapshot(TypedDict, total=False):
     """What an attempt runs with, taken as it begins (`snapshot.take`)."""
 
@@ -95,9 +134,9 @@ class Attempt(Snapshot, total=False):
     series: dict[str, Any]
     series_error: str
     outputs: list[File]
-    resources: dict[str, Any]
+    resources: Resources
     runner: dict[str, Any]
-    backend: dict[str, Any]
+    backend: Backend
     leftovers: int
     note: str
     reason: str
@@ -157,8 +196,8 @@ class Record(_RecordKeys, Snapshot, Given, total=False):
     outputs: list[File]
     metrics: Any
     series: dict[str, Any]
-    resources: dict[str, Any]
-    backend: dict[str, Any]
+    resources: Resources
+    backend: Backend
     origin: dict[str, Any]
     started: str
     started_epoch: float
@@ -320,7 +359,7 @@ def finish_attempt(
     record["stages_duration"] = stages_duration(record)
 
 
-def set_backend(record: Record, backend: dict[str, Any]) -> None:
+def set_backend(record: Record, backend: Backend) -> None:
     """Where the current attempt runs: the attempt keeps it, the run takes it (keeping
     what the submission said of a Slurm job: its name, when, what was asked)."""
     current_attempt(record)["backend"] = backend
@@ -330,9 +369,9 @@ def set_backend(record: Record, backend: dict[str, Any]) -> None:
     record["backend"] = backend
 
 
-def backend_of(record: Mapping[str, Any]) -> dict[str, Any]:
+def backend_of(record: Mapping[str, Any]) -> Backend:
     """The record's `backend` (empty when it has none: records of earlier versions)."""
-    found = record.get("backend")
+    found: Backend | None = record.get("backend")
     return found if isinstance(found, dict) else {}
 
 
@@ -345,7 +384,7 @@ def add_series(record: Record, summary: dict[str, Any], problem: str | None) -> 
     record["series"] = summary
 
 
-def add_resources(record: Record, used: dict[str, Any]) -> None:
+def add_resources(record: Record, used: Resources) -> None:
     """What the current attempt's processes used; the run takes it."""
     current_attempt(record)["resources"] = used
     record["resources"] = used

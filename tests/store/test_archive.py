@@ -11,6 +11,7 @@ import pytest
 
 from expman.errors import ArchiveError
 from expman.store.archive import Archive, Damaged
+from tests.conftest import age
 from tests.records import fake_record
 
 
@@ -236,7 +237,7 @@ def test_a_record_without_what_every_record_holds_is_damaged(
 ) -> None:
     """A `run.json` holding only `{"id": ...}` was listed as a run with a blank status:
     a record lacking `id` or `status` (or holding them in another type) is a damaged
-    record, said with its file and key, by every reader (`list`, `query`, the library)."""
+    record, said with its file and key, by every reader (`list`, `query`, the record cache)."""
     archive = Archive(tmp_path / "runs")
     archive.create(fake_record())
     (tmp_path / "runs" / "0002").mkdir()
@@ -244,8 +245,11 @@ def test_a_record_without_what_every_record_holds_is_damaged(
     path.write_text(json.dumps(record))
     with pytest.raises(ArchiveError, match=f"{path}: damaged record: .*{says}"):
         archive.read("0002")
-    for command in (["list"], ["query", "[].id"]):
+    for record_file in (tmp_path / "runs").glob("*/run.json"):
+        age(record_file)  # old enough for the record cache: the second query reads it
+    for command in (["list"], ["query", "[].id"], ["query", "[].id"]):
         code, out, err = run_cli(*command, "--archive", str(tmp_path / "runs"))
         assert code == 0, err
         assert "0001" in out and "0002" not in out, command
         assert f"skipped {path}: damaged record:" in err and says in err, command
+    assert list((tmp_path / "runs" / ".cache").rglob("index.marshal")), "the cache answered"

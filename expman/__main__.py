@@ -1,5 +1,20 @@
-"""`python -m expman`: the same as the `expman` command."""
+"""`python -m expman`: the same as the `expman` command; with an entry point's name first
+(`expman.entries`: `_point`, `_array-task`...), that process, before the command line is
+imported. The names are hidden: no `--help` shows them."""
 
-from expman.cli.main import main
+import sys
+from importlib import import_module
 
-raise SystemExit(main())
+from expman.entries import MODULES
+
+
+def _main(argv: list[str]) -> int:
+    if argv and argv[0] in MODULES:
+        code: int = import_module(MODULES[argv[0]]).main(argv[1:])
+        return code
+    from expman.cli.main import main
+
+    return main(argv)
+
+
+raise SystemExit(_main(sys.argv[1:]))

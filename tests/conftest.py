@@ -199,7 +199,7 @@ def points_alive(under: Path) -> list[int]:
     side by side on one machine never see each other's points.
     """
     found: set[int] = set()
-    for command in (["pgrep", "-x", "expman-point"], ["pgrep", "-f", "expman.sweeps.point"]):
+    for command in (["pgrep", "-x", "expman-point"], ["pgrep", "-f", "expman _point"]):
         listed = subprocess.run(command, capture_output=True, text=True, check=False).stdout
         found.update(int(pid) for pid in listed.split())
     return sorted(pid for pid in found if _works_under(pid, under.resolve()))

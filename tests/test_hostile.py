@@ -26,6 +26,7 @@ from expman.expfile import loading
 from expman.store.archive import Archive
 from expman.store.query import Query
 from tests.conftest import MINIMAL, RunCli
+from tests.records import fake_record
 
 # Derandomized in CI for a reproducible gate; run with HYPOTHESIS_PROFILE=explore locally.
 settings.register_profile(
@@ -229,13 +230,13 @@ def _writer(root: str, seconds: float) -> None:
     n = 0
     while time.monotonic() < deadline:
         n += 1
-        archive.write({"id": "0001", "n": n, "padding": "x" * (n % 5000)})
+        archive.write(fake_record(id="0001", n=n, padding="x" * (n % 5000)))
 
 
 @pytest.mark.slow
 def test_readers_never_see_a_torn_record(tmp_path: Path) -> None:
     archive = Archive(tmp_path)
-    archive.create({"id": None, "n": 0})
+    archive.create(fake_record(n=0))
     writer = multiprocessing.get_context("spawn").Process(target=_writer, args=(str(tmp_path), 2.0))
     writer.start()
     reads = 0

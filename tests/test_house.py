@@ -26,7 +26,7 @@ LAYERS = (
     "observe",
     "store",
     "expfile",
-    "base",  # errors, fsutil, jsontext, text, output, formats, processes, `expman.log`
+    "base",  # errors, fsutil, jsontext, text, output, formats, processes, entries, `expman.log`
 )
 ENTRY = {"expman.__main__", "expman.engine"}
 # The one arrow allowed up: the package's `__getattr__` imports the read API when one of its

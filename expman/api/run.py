@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -19,7 +19,7 @@ from expman.store.runfiles import inside
 class Run:
     """One run of an archive, as its record was when it was opened."""
 
-    def __init__(self, folder: Path, record: dict[str, Any]) -> None:
+    def __init__(self, folder: Path, record: Mapping[str, Any]) -> None:
         self.folder = folder
         self.id = folder.name
         self.record = record

@@ -1,4 +1,4 @@
-"""Inside a Slurm job: `python -m expman.slurm.job [expman run's arguments]`.
+"""Inside a Slurm job: `python -m expman _slurm-job [expman run's arguments]`.
 
 The job runs `expman run` in the experiment folder, which records the attempt as any run
 (its heartbeat, its stages, its end, and why Slurm stopped it: `signals`); the backend of

@@ -17,6 +17,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ class Monitor:
     def __init__(
         self,
         run_dir: Path,
-        run: dict[str, Any],
+        run: Mapping[str, Any],
         attempt: int,
         sampler: resources.Sampler | None = None,
     ) -> None:

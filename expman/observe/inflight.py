@@ -9,6 +9,7 @@ it works as well on a laptop that received the archive by rsync. Nothing here wr
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ IN_FLIGHT = (record.RUNNING, record.QUEUED)  # an open run that is started but n
 class Flight:
     """One run in flight, as its files tell it."""
 
-    run: dict[str, Any]
+    run: Mapping[str, Any]
     run_dir: Path
     beat: dict[str, Any] | None
     stale: bool
@@ -57,13 +58,14 @@ def in_flight(archive: Archive, sweep: str | None = None, now: float | None = No
             continue
         if run.get("uid") != marker.get("uid") or run.get("status") not in IN_FLIGHT:
             continue
-        if sweep is not None and (run.get("sweep") or {}).get("id") != sweep:
+        point = run.get("sweep")
+        if sweep is not None and not (isinstance(point, dict) and point.get("id") == sweep):
             continue
         found.append(describe(archive, run, now))
     return sorted(found, key=lambda f: str(f.run.get("id")))
 
 
-def describe(archive: Archive, run: dict[str, Any], now: float) -> Flight:
+def describe(archive: Archive, run: Mapping[str, Any], now: float) -> Flight:
     """What the files say of one open run."""
     run_dir = archive.run_dir(str(run["id"]))
     beat = heartbeat.read(run_dir)

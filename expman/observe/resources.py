@@ -25,10 +25,10 @@ import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from expman.observe import gpu, series, seriesreader
 from expman.processes import environ_holds
+from expman.store import record
 
 PREFIX = seriesreader.RESERVED  # the series' names: no stage may write them (the Reader drops them)
 FILE = "resources.jsonl"  # the samples as they are taken, beside the live series (`watch`)
@@ -171,7 +171,7 @@ class Sampler:
             self._verdicts[pid] = pid != me and (_holds(self.proc, pid, self.marker) or None)
         return sorted(pid for pid, ours in self._verdicts.items() if ours)
 
-    def summary(self, wall: float | None = None) -> dict[str, Any]:
+    def summary(self, wall: float | None = None) -> record.Resources:
         """The attempt's `resources`: what was sampled, completed by the kernel's count of
         the reaped children (their CPU, largest resident memory and I/O). Never raises:
         a bug here must not keep the run from ending."""
@@ -180,14 +180,14 @@ class Sampler:
         except Exception as e:
             return {"samples": self._samples, "error": f"not summed up: {type(e).__name__}: {e}"}
 
-    def _summary(self, wall: float | None) -> dict[str, Any]:
+    def _summary(self, wall: float | None) -> record.Resources:
         wall = time.monotonic() - self._started if wall is None else wall
         usage = _Usage.now()
         cpu = max(self._cpu_ticks / self._ticks, usage.cpu - self._usage.cpu)
         rss = self._rss_peak
         if usage.max_rss_kb > self._usage.max_rss_kb:  # a child of this attempt's did
             rss = max(rss, usage.max_rss_kb * 1024)
-        found: dict[str, Any] = {
+        found: record.Resources = {
             "cpu_seconds": round(cpu, 3),
             "cpu_util_mean": round(100 * cpu / wall, 1) if wall > 0 else None,
             "rss_peak_mb": round(rss / MIB, 1),

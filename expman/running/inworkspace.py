@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from expman.errors import UsageError
 from expman.expfile import loading, location
@@ -55,7 +55,7 @@ def run_in_workspace(
     overrides: Sequence[str] = (),
     cache: ValidationCache | None = None,
     hypothesis: str | None,
-    fields: Mapping[str, Any],
+    fields: record.Given,
     lock_holder: str,
     force: bool,
     retries: int = 0,
@@ -79,7 +79,7 @@ def run_in_workspace(
     config = loading.load(inside / location.EXPFILE, expfile_label, overrides, cache=cache)
     config = dataclasses.replace(config, archive=str(archive.root.resolve()))
     state = State(inside)
-    run = {**record.new(config, hypothesis), **fields}
+    run: record.Record = {**record.new(config, hypothesis), **fields}
     made_run = False
     code = 0
     try:

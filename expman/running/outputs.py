@@ -13,12 +13,12 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from expman.errors import ArchiveError
 from expman.output import Progress
 from expman.running.state import STATE_DIR
-from expman.store import objects, storing
+from expman.store import objects, record, storing
 
 if TYPE_CHECKING:
     from expman.store.archive import Archive
@@ -49,7 +49,7 @@ def archive(
     run_id: str,
     err: TextIO,
     earlier: Sequence[Path] = (),
-) -> list[dict[str, Any]]:
+) -> list[record.File]:
     """Store what `outputs/` holds and link it below `destination`; the record's entries.
     `earlier`: the archived outputs of the runs before, newest first (they tell which big
     files are probably stored already).
@@ -130,8 +130,8 @@ def _remove_in_background(trash: Path) -> None:
         shutil.rmtree(trash, ignore_errors=True)
 
 
-def _entry(stored: objects.Stored) -> dict[str, Any]:
-    entry: dict[str, Any] = {"path": stored.path, "size": stored.size, "sha256": stored.sha256}
+def _entry(stored: objects.Stored) -> record.File:
+    entry: record.File = {"path": stored.path, "size": stored.size, "sha256": stored.sha256}
     if stored.link is not None:
         entry["link"] = stored.link
     return entry

@@ -153,11 +153,13 @@ class Session:
             )
         except KeyboardInterrupt:
             self.interrupted = True
-            entry.update(status=record.STEP_INTERRUPTED, duration=round(time.time() - started, 3))
+            entry.update(
+                {"status": record.STEP_INTERRUPTED, "duration": round(time.time() - started, 3)}
+            )
             self._write(run)
             raise
         except StageError as e:
-            entry.update(status=record.STEP_FAILED, error=str(e))
+            entry.update({"status": record.STEP_FAILED, "error": str(e)})
             self._write(run)
             message = printable(f"expman: {step.task_name}: {e}")
             write_line(self.err, style(message, "red", self.err))
@@ -167,9 +169,11 @@ class Session:
         # the record): a kill in between must not leave a record claiming more than doit
         # will remember.
         entry.update(
-            status=record.STEP_RUNNING if ok else record.STEP_FAILED,
-            exit_code=finished.returncode,
-            duration=round(finished.duration, 3),
+            {
+                "status": record.STEP_RUNNING if ok else record.STEP_FAILED,
+                "exit_code": finished.returncode,
+                "duration": round(finished.duration, 3),
+            }
         )
         if not ok:
             self._write(run)
@@ -200,7 +204,7 @@ class Session:
         if not task_name.startswith("_"):
             self._warn(f"{task_name}: doit's state in {STATE_DIR}/ is gone: it will run again")
 
-    def _started(self, entry: dict[str, Any], pid: int) -> None:
+    def _started(self, entry: record.Stage, pid: int) -> None:
         entry["pid"] = pid  # the step's process (and group): a dead run's leftovers show
         # Not synced: after a power cut nothing is running, and the repair says so.
         self.archive.write(self._current(), durable=False)
@@ -410,7 +414,7 @@ def _shelve_previous_attempt(run_dir: Path, attempts: int) -> None:
             current.unlink(missing_ok=True)
 
 
-def _stage_entry(task_name: str, status: str, started: float | None) -> dict[str, Any]:
+def _stage_entry(task_name: str, status: str, started: float | None) -> record.Stage:
     return {
         "name": task_name,
         "stage": task_name.split(":")[0],

@@ -9,11 +9,11 @@ attempt, its heartbeat and its end, as a local run would.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
 from typing import TextIO
 
+from expman import entries
 from expman.errors import UsageError
 from expman.expfile.model import Config
 from expman.output import style, write_line
@@ -72,7 +72,7 @@ def submit_run(
             ],
             folder=config.root.resolve(),
             env={SUBMITTED_RUN: run["uid"], RESUMABLE: "1" if settings.resumable else "0"},
-            command=[sys.executable, "-m", "expman.cli.slurm_job", *run_arguments],
+            command=entries.command(entries.SLURM_JOB, *run_arguments),
         )
         previous = run["status"]
         run["status"] = record.QUEUED

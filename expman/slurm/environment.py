@@ -6,18 +6,19 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from typing import Any
+
+from expman.store import record
 
 SUBMITTED_RUN = "EXPMAN_SLURM_RUN"  # set by expman's batch script: the uid of its run
 
 
-def describe() -> dict[str, Any]:
+def describe() -> record.Backend:
     """`{"name": "local", "host": ...}`, or the Slurm job this process runs in: job id,
     array job and index, node, the resources granted, how often it was restarted."""
     env = os.environ
     if "SLURM_JOB_ID" not in env:
         return {"name": "local", "host": socket.gethostname()}
-    found: dict[str, Any] = {
+    found: record.Backend = {
         "name": "slurm",
         "job_id": env.get("SLURM_JOB_ID"),
         "job_name": env.get("SLURM_JOB_NAME"),

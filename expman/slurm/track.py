@@ -10,6 +10,7 @@ its node lost, or purged after `MinJobAge`). A live job is never touched.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from expman.errors import ArchiveError, UsageError
@@ -72,7 +73,7 @@ def reconcile(archive: Archive, now: float | None = None) -> list[str]:
     return changed
 
 
-def listed_id(backend: dict[str, Any]) -> str:
+def listed_id(backend: record.Backend) -> str:
     """A run's job as `squeue -r` lists it, and `scancel` takes it: its id, or
     `ARRAY_INDEX` for a sweep's point (Slurm knows a task by it, not by its own id)."""
     if backend.get("array_job_id") is not None:
@@ -80,7 +81,7 @@ def listed_id(backend: dict[str, Any]) -> str:
     return str(backend["job_id"])
 
 
-def own_job(run_id: str, backend: dict[str, Any], name: str) -> str:
+def own_job(run_id: str, backend: record.Backend, name: str) -> str:
     """The run's job (`listed_id`), when Slurm lists it under `name`, the name expman gave
     it; else `UsageError` naming the run: a record edited by hand, or from elsewhere, may
     name any job of the user, or an option."""
@@ -93,7 +94,7 @@ def own_job(run_id: str, backend: dict[str, Any], name: str) -> str:
     return job_id
 
 
-def _adopt(archive: Archive, run: dict[str, Any], listed: dict[str, scheduler.Job]) -> str | None:
+def _adopt(archive: Archive, run: record.Record, listed: dict[str, scheduler.Job]) -> str | None:
     """A queued run with no job id: its job, found by name, or (none after a minute) the
     run interrupted. Returns the id given to the run, or None."""
     name = run["backend"].get("job_name")
@@ -105,7 +106,7 @@ def _adopt(archive: Archive, run: dict[str, Any], listed: dict[str, scheduler.Jo
         return None
     job_id = found[-1].job_id
 
-    def change(current: dict[str, Any]) -> bool:
+    def change(current: record.Record) -> bool:
         backend = record.backend_of(current)
         if current.get("uid") != run["uid"] or backend.get("job_id"):
             return False
@@ -119,7 +120,7 @@ def _adopt(archive: Archive, run: dict[str, Any], listed: dict[str, scheduler.Jo
 def interrupt(archive: Archive, run_id: str, uid: str, reason: str) -> bool:
     """Record the run interrupted, if its record (read again) still says it is in flight."""
 
-    def change(run: dict[str, Any]) -> bool:
+    def change(run: record.Record) -> bool:
         if run.get("uid") != uid or run.get("status") not in (record.QUEUED, record.RUNNING):
             return False
         if run["status"] == record.RUNNING and run["attempts"]:
@@ -136,7 +137,7 @@ def interrupt(archive: Archive, run_id: str, uid: str, reason: str) -> bool:
         return False
 
 
-def state_of(run: dict[str, Any]) -> str:
+def state_of(run: Mapping[str, Any]) -> str:
     """A run's status, with its job when it is queued on Slurm."""
     backend = record.backend_of(run)
     if run.get("status") == record.QUEUED and backend.get("job_id"):

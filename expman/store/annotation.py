@@ -22,7 +22,7 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from expman import fsutil
 from expman.store import record
@@ -80,7 +80,11 @@ def entries(run_dir: Path) -> list[dict[str, Any]]:
     return found
 
 
-def apply(data: dict[str, Any], annotations: list[dict[str, Any]]) -> dict[str, Any]:
+@overload
+def apply(data: record.Record, annotations: list[dict[str, Any]]) -> record.Record: ...
+@overload
+def apply(data: dict[str, Any], annotations: list[dict[str, Any]]) -> dict[str, Any]: ...
+def apply(data: Any, annotations: list[dict[str, Any]]) -> Any:
     """`data` with `notes`, `tags` and `tag_changes` derived from `annotations`.
 
     The tags derive from the recorded ones (`recorded_tags` once derived, else `tags`, as

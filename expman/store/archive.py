@@ -18,14 +18,14 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, cast
 
 from expman import fsutil
 from expman.errors import ArchiveError
 from expman.processes import alive
 from expman.store import annotation, sweepref
 from expman.store.objects import OBJECTS_DIR, ObjectStore, open_regular
-from expman.store.record import new_uid
+from expman.store.record import Record, new_uid, shape_problem
 
 RECORD = "run.json"
 TRASH_DIR = ".trash"  # runs removed by `expman rm`, until `--purge`
@@ -88,9 +88,10 @@ def identity_problem(record: dict[str, Any], folder: str) -> str | None:
 MAX_RECORD = 256 << 20
 
 
-def read_record(path: Path | str) -> dict[str, Any]:
-    """The run.json at `path` (in its run folder) as a dict; ValueError (saying the path)
-    when it cannot be read as one, or is not the record of its folder (`identity_problem`)."""
+def read_record(path: Path | str) -> Record:
+    """The run.json at `path` (in its run folder) as a record; ValueError (saying the path)
+    when it cannot be read as one, is not the record of its folder (`identity_problem`),
+    or lacks what every record holds (`record.shape_problem`)."""
     try:  # never through a link, never waiting on a pipe: archives come from elsewhere
         with os.fdopen(open_regular(str(path), os.O_NOFOLLOW), "rb") as f:
             if os.fstat(f.fileno()).st_size > MAX_RECORD:
@@ -102,10 +103,11 @@ def read_record(path: Path | str) -> dict[str, Any]:
         raise ValueError(f"{path}: damaged record: {getattr(e, 'strerror', None) or e}") from e
     if not isinstance(record, dict):
         raise ValueError(f"{path}: damaged record: not a JSON object")
-    problem = identity_problem(record, os.path.basename(os.path.dirname(path)))  # noqa: PTH119, PTH120
+    folder = os.path.basename(os.path.dirname(path))  # noqa: PTH119, PTH120
+    problem = identity_problem(record, folder) or shape_problem(record)
     if problem:
         raise ValueError(f"{path}: damaged record: {problem}")
-    return record
+    return cast("Record", record)  # the one place JSON becomes a record: checked above
 
 
 class Archive:
@@ -152,7 +154,7 @@ class Archive:
                 if e.name.isdigit() and e.name.isascii() and len(e.name) >= 4 and not e.is_symlink()
             ]
 
-    def create(self, record: dict[str, Any]) -> str:
+    def create(self, record: Record) -> str:
         """Allocate the next free id for `record`, write it, and return the id."""
         staging = self.staging()
         try:
@@ -169,7 +171,7 @@ class Archive:
         staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a run is not
         return staging
 
-    def publish(self, staging: Path, record: dict[str, Any]) -> str:
+    def publish(self, staging: Path, record: Record) -> str:
         """Write `record` into the prepared `staging` folder (last, once everything it
         names is there) and rename the folder to the next free id; returns the id."""
         numbers = [int(i) for i in self.ids()] + [int(i) for i in self.removed_ids()]
@@ -214,7 +216,7 @@ class Archive:
         fsutil.write_json_atomic(path, {"uid": new_uid()})
         return str(json.loads(path.read_bytes())["uid"])
 
-    def refresh(self, run_id: str) -> dict[str, Any]:
+    def refresh(self, run_id: str) -> Record:
         """Derive the record again from the run's annotation files (after copying some)."""
         run_dir = self.run_dir(run_id)
         with fsutil.locked(run_dir):  # record writes and annotations never interleave
@@ -245,7 +247,7 @@ class Archive:
         """Ids of the runs `expman rm` moved aside (their ids are never given again)."""
         return [name.split("-")[0] for name in self.removed_folders()]
 
-    def read(self, run_id: str) -> dict[str, Any]:
+    def read(self, run_id: str) -> Record:
         """The record of one run; `ArchiveError` when it is missing or damaged."""
         if not _ID.match(run_id):
             raise ArchiveError(f"{run_id!r} is not a run id (a run folder's name: 0001, 0002, ...)")
@@ -257,7 +259,7 @@ class Archive:
         except ValueError as e:
             raise ArchiveError(str(e)) from e
 
-    def read_valid(self, run_id: str) -> dict[str, Any]:
+    def read_valid(self, run_id: str) -> Record:
         """The record of one run, checked against `run.schema.json`: a record that is not
         one (edited by hand, damaged) is an `ArchiveError` saying where, not a crash."""
         from expman.store.record import problems  # imports jsonschema: only when needed
@@ -273,7 +275,7 @@ class Archive:
             )
         return data
 
-    def write(self, record: dict[str, Any], durable: bool = True) -> None:
+    def write(self, record: Record, durable: bool = True) -> None:
         """Replace a run's record atomically, with the notes and tags added to it after
         the fact (`annotation`), and a sweep's point with its sweep's fields (`sweepref`),
         derived into it.
@@ -288,9 +290,7 @@ class Archive:
         except OSError as e:
             raise ArchiveError(f"cannot write {run_dir / RECORD}: {e.strerror or e}") from e
 
-    def update(
-        self, run_id: str, change: Callable[[dict[str, Any]], bool]
-    ) -> dict[str, Any] | None:
+    def update(self, run_id: str, change: Callable[[Record], bool]) -> Record | None:
         """Read a record, let `change` change it, and write it, all under the run's lock;
         `change` returns False to leave it as it was (then None is returned)."""
         run_dir = self.run_dir(run_id)
@@ -301,7 +301,7 @@ class Archive:
         except OSError as e:
             raise ArchiveError(f"cannot write {run_dir / RECORD}: {e.strerror or e}") from e
 
-    def annotate(self, run_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+    def annotate(self, run_id: str, entry: dict[str, Any]) -> Record:
         """Add a note or tag change to a run (see `annotation`); returns the record."""
         run_dir = self.run_dir(run_id)
         try:
@@ -312,7 +312,7 @@ class Archive:
         except OSError as e:
             raise ArchiveError(f"cannot annotate run {run_id}: {e.strerror or e}") from e
 
-    def _write(self, run_dir: Path, record: dict[str, Any], durable: bool = True) -> dict[str, Any]:
+    def _write(self, run_dir: Path, record: Record, durable: bool = True) -> Record:
         found = annotation.entries(run_dir)
         if found or "notes" in record:
             record = annotation.apply(record, found)
@@ -342,7 +342,7 @@ class Archive:
                 found.append(marker)
         return found
 
-    def records(self) -> Iterator[dict[str, Any] | Damaged]:
+    def records(self) -> Iterator[Record | Damaged]:
         """Every record, oldest first; a damaged one is yielded as `Damaged`."""
         for run_id in self.ids():
             try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,7 +117,7 @@ def fsck(archive: Archive, repair: bool) -> Report:
     return report
 
 
-def _check(folder: Path, data: dict[str, Any], known: runfiles.Known, report: Report) -> None:
+def _check(folder: Path, data: Mapping[str, Any], known: runfiles.Known, report: Report) -> None:
     """Add what is wrong with one run's files to `report`."""
     try:
         files = runfiles.named(data)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ _DIGEST = re.compile(r"((sampled-)?sha256:)?[0-9a-f]{64}")
 NONE = "(none)"
 
 
-def differences(a: dict[str, Any], a_dir: Path, b: dict[str, Any], b_dir: Path) -> list[str]:
+def differences(a: Mapping[str, Any], a_dir: Path, b: Mapping[str, Any], b_dir: Path) -> list[str]:
     """One line per difference, e.g. `torch 2.2.0 -> 2.3.1`, `gpu.driver 535 -> 550`."""
     found = _changes("", packages(a_dir), packages(b_dir))
     found += _changes("conda ", conda_packages(a_dir), conda_packages(b_dir))

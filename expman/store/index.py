@@ -43,7 +43,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, overload
 
@@ -53,7 +53,7 @@ from expman.store.archive import RECORD, Archive, Damaged, read_record
 SEGMENT = 1000
 RACY_SECONDS = 2.0
 CACHE_DIR = ".cache"
-_VERSION = f"records-3-{sys.implementation.cache_tag}-{marshal.version}"
+_VERSION = f"records-4-{sys.implementation.cache_tag}-{marshal.version}"
 ABSENT = ()  # JSON never loads as a tuple: marks a field a record does not have
 # The largest fields, seldom asked (each attempt holds its stages again: half the bytes
 # of a record): cached by the first query that names them, not by every first query.
@@ -441,7 +441,7 @@ def _rebuild(job: _Job) -> Piece:
     content read under its signature."""
     ids, paths, signatures = job.ids, job.paths, job.signatures
     started = _clock(job.folder) if _settled(signatures) else None
-    records: dict[str, dict[str, Any]] = {}
+    records: dict[str, Mapping[str, Any]] = {}
     damaged: dict[str, str] = {}
     for run_id, path in zip(ids, paths, strict=True):
         try:
@@ -454,7 +454,7 @@ def _rebuild(job: _Job) -> Piece:
 
 
 def _piece(
-    ids: list[str], paths: list[str], records: dict[str, dict[str, Any]], wanted: set[str] | None
+    ids: list[str], paths: list[str], records: dict[str, Mapping[str, Any]], wanted: set[str] | None
 ) -> Table:
     """The readable `records` (by id) as a table of their `wanted` fields."""
     piece = Table(wanted is None)
@@ -507,7 +507,7 @@ def _write(
     folder: Path,
     ids: list[str],
     signatures: list[Signature | None],
-    records: dict[str, dict[str, Any]],
+    records: dict[str, Mapping[str, Any]],
     damaged: dict[str, str],
     wanted: set[str] | None,
 ) -> None:

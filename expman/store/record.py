@@ -9,16 +9,204 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from expman import __version__
 from expman.expfile.model import Config
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).parent / "run.schema.json"  # the record as a public format
-Record = dict[str, Any]
+
+
+# The record's shape (docs/records.md says each field; run.schema.json is the public
+# format). A record read from disk is only known to hold `id` and `status` (`shape_problem`):
+# every other key may be absent, so code reading one from disk uses `.get` for it.
+
+
+class _FileKeys(TypedDict):
+    path: str
+
+
+class File(_FileKeys, total=False):
+    """A file a record names with its hash: a script, a snapshot file, an output."""
+
+    size: int
+    sha256: str | None
+    link: str
+
+
+class Code(TypedDict, total=False):
+    """The code version an attempt started from (`snapshot.CodeVersion.record`)."""
+
+    commit: str | None
+    branch: str | None
+    dirty: bool
+    patch: str | None
+    omitted: list[str]
+    error: str | None
+
+
+class _StageKeys(TypedDict):
+    name: str
+    stage: str
+    status: str
+
+
+class Stage(_StageKeys, total=False):
+    """One step of an attempt."""
+
+    exit_code: int | None
+    started: str | None
+    started_epoch: float | None
+    duration: float | None
+    logs: list[str]
+    reason: str
+    error: str
+    pid: int | None
+
+
+class Resources(TypedDict, total=False):
+    """What an attempt's processes used (`observe.resources.Sampler.summary`)."""
+
+    cpu_seconds: float
+    cpu_util_mean: float | None
+    rss_peak_mb: float
+    swap_peak_mb: float
+    read_bytes: int
+    write_bytes: int
+    processes_peak: int
+    samples: int
+    every: float | None
+    gpu: list[dict[str, Any]]
+    error: str
+
+
+class Backend(TypedDict, total=False):
+    """Where an attempt ran: this machine, or a Slurm job (`slurm.environment.describe`,
+    and what the submission said of the job)."""
+
+    name: str
+    host: str
+    job_id: str | None
+    job_name: str | None
+    array_job_id: str | None
+    array_index: int | None
+    node: str
+    partition: str | None
+    cluster: str | None
+    restarts: int
+    granted: dict[str, Any]
+    requested: dict[str, Any]
+    script: str
+    submitted: str
+    submitted_epoch: float
+    problem: str
+    submit_failed: bool
+
+
+class Snapshot(TypedDict, total=False):
+    """What an attempt runs with, taken as it begins (`snapshot.take`)."""
+
+    code: Code | None
+    host: dict[str, Any] | None
+    environment: dict[str, Any] | None
+    scripts: list[File]
+    snapshot: list[File]
+
+
+class Attempt(Snapshot, total=False):
+    """One attempt of a run: the snapshot it ran with, its steps and outcome."""
+
+    number: int
+    status: str
+    started: str | None
+    started_epoch: float
+    ended: str | None
+    ended_epoch: float | None
+    duration: float | None
+    overrides: dict[str, Any]
+    stages: list[Stage]
+    metrics: Any
+    metrics_error: str | None
+    series: dict[str, Any]
+    series_error: str
+    outputs: list[File]
+    resources: Resources
+    runner: dict[str, Any]
+    backend: Backend
+    leftovers: int
+    note: str
+    reason: str
+    data_changed: list[str]
+
+
+class _SweepKeys(TypedDict):
+    id: str
+
+
+class Sweep(_SweepKeys, total=False):
+    """What a sweep's point says of its sweep (`sweepref` derives the sweep's own fields)."""
+
+    index: int
+    point: str
+    gpus: str
+    trial: dict[str, Any]
+    pruned: dict[str, Any]
+    name: str
+    hypothesis: str
+    observations: str
+
+
+class Given(TypedDict, total=False):
+    """What a run made for another purpose is given beyond `new`'s fields: a rerun its
+    original, a sweep's point its sweep and vars."""
+
+    rerun_of: dict[str, Any]
+    sweep: Sweep
+    start_overrides: dict[str, Any]
+
+
+class _RecordKeys(TypedDict):
+    """What every record holds, even one read from elsewhere (`shape_problem`)."""
+
+    id: str  # empty until the archive gives the run its id
+    status: str
+
+
+class Record(_RecordKeys, Snapshot, Given, total=False):
+    """The `run.json` document."""
+
+    schema_version: int
+    uid: str
+    experiment: str
+    hypothesis: str | None
+    observations: str
+    tags: list[str]
+    recorded_tags: list[str]
+    notes: list[dict[str, Any]]
+    tag_changes: list[dict[str, Any]]
+    vars: dict[str, Any]
+    overrides: dict[str, Any]
+    env: dict[str, str]
+    stages: list[Stage]
+    attempts: list[Attempt]
+    outputs: list[File]
+    metrics: Any
+    series: dict[str, Any]
+    resources: Resources
+    backend: Backend
+    origin: dict[str, Any]
+    started: str
+    started_epoch: float
+    ended: str | None
+    ended_epoch: float | None
+    duration: float | None
+    stages_duration: float
+    expman_version: str
+
 
 # status of a run and of an attempt
 STARTED, RUNNING, SUCCEEDED, FAILED, INTERRUPTED = (
@@ -69,7 +257,7 @@ def new(config: Config, hypothesis: str | None, now: float | None = None) -> Rec
     now = time.time() if now is None else now
     return {
         "schema_version": SCHEMA_VERSION,
-        "id": None,
+        "id": "",  # the archive gives it
         "uid": new_uid(),
         "experiment": config.name,
         "status": STARTED,
@@ -99,9 +287,9 @@ def new(config: Config, hypothesis: str | None, now: float | None = None) -> Rec
     }
 
 
-def begin_attempt(record: Record, config: Config, snapshot: dict[str, Any], now: float) -> None:
+def begin_attempt(record: Record, config: Config, snapshot: Snapshot, now: float) -> None:
     """Open a new attempt: the run is `running`, with the config this attempt sees."""
-    attempt = {
+    attempt: Attempt = {
         "number": len(record["attempts"]) + 1,
         "status": RUNNING,
         "started": stamp(now)[0],
@@ -115,31 +303,36 @@ def begin_attempt(record: Record, config: Config, snapshot: dict[str, Any], now:
         "metrics_error": None,
         "series": {},
         "outputs": [],
-        **snapshot,
+        "code": snapshot.get("code"),
+        "host": snapshot.get("host"),
+        "environment": snapshot.get("environment"),
+        "scripts": snapshot.get("scripts", []),
+        "snapshot": snapshot.get("snapshot", []),
     }
     record["attempts"].append(attempt)
     record.update(
-        status=RUNNING,
-        vars=dict(config.vars),
-        overrides=dict(config.overrides),
-        env=config.exported_env(),
-        tags=list(config.tags),
-        stages=attempt["stages"],
-        code=snapshot.get("code"),
-        host=snapshot.get("host"),
-        environment=snapshot.get("environment"),
-        scripts=snapshot.get("scripts", []),
-        snapshot=snapshot.get("snapshot", []),
+        {
+            "status": RUNNING,
+            "vars": dict(config.vars),
+            "overrides": dict(config.overrides),
+            "env": config.exported_env(),
+            "tags": list(config.tags),
+            "stages": attempt["stages"],
+            "code": attempt["code"],
+            "host": attempt["host"],
+            "environment": attempt["environment"],
+            "scripts": attempt["scripts"],
+            "snapshot": attempt["snapshot"],
+        }
     )
 
 
-def current_attempt(record: Record) -> dict[str, Any]:
+def current_attempt(record: Record) -> Attempt:
     """The attempt being run (the last one)."""
-    attempt: dict[str, Any] = record["attempts"][-1]
-    return attempt
+    return record["attempts"][-1]
 
 
-def add_stage(record: Record, entry: dict[str, Any]) -> None:
+def add_stage(record: Record, entry: Stage) -> None:
     """Record one step's outcome in the current attempt."""
     current_attempt(record)["stages"].append(entry)
     record["stages"] = current_attempt(record)["stages"]
@@ -156,7 +349,7 @@ def finish_attempt(
     """Close the current attempt with its status and metrics; the run takes both."""
     attempt = current_attempt(record)
     _close(attempt, status, now)
-    attempt.update(metrics=metrics, metrics_error=metrics_error)
+    attempt.update({"metrics": metrics, "metrics_error": metrics_error})
     if leftovers:
         attempt["leftovers"] = leftovers
     record["status"] = status
@@ -166,7 +359,7 @@ def finish_attempt(
     record["stages_duration"] = stages_duration(record)
 
 
-def set_backend(record: Record, backend: dict[str, Any]) -> None:
+def set_backend(record: Record, backend: Backend) -> None:
     """Where the current attempt runs: the attempt keeps it, the run takes it (keeping
     what the submission said of a Slurm job: its name, when, what was asked)."""
     current_attempt(record)["backend"] = backend
@@ -176,9 +369,9 @@ def set_backend(record: Record, backend: dict[str, Any]) -> None:
     record["backend"] = backend
 
 
-def backend_of(record: Record) -> dict[str, Any]:
+def backend_of(record: Mapping[str, Any]) -> Backend:
     """The record's `backend` (empty when it has none: records of earlier versions)."""
-    found = record.get("backend")
+    found: Backend | None = record.get("backend")
     return found if isinstance(found, dict) else {}
 
 
@@ -191,7 +384,7 @@ def add_series(record: Record, summary: dict[str, Any], problem: str | None) -> 
     record["series"] = summary
 
 
-def add_resources(record: Record, used: dict[str, Any]) -> None:
+def add_resources(record: Record, used: Resources) -> None:
     """What the current attempt's processes used; the run takes it."""
     current_attempt(record)["resources"] = used
     record["resources"] = used
@@ -225,13 +418,15 @@ def runner_died(record: Record, stopped: int, now: float) -> None:
     record["stages_duration"] = stages_duration(record)
 
 
-def _close(attempt: dict[str, Any], status: str, now: float) -> None:
+def _close(attempt: Attempt, status: str, now: float) -> None:
     ended, ended_epoch = stamp(now)
     attempt.update(
-        status=status,
-        ended=ended,
-        ended_epoch=ended_epoch,
-        duration=max(0.0, round(ended_epoch - attempt["started_epoch"], 3)),
+        {
+            "status": status,
+            "ended": ended,
+            "ended_epoch": ended_epoch,
+            "duration": max(0.0, round(ended_epoch - attempt["started_epoch"], 3)),
+        }
     )
 
 
@@ -240,12 +435,13 @@ def stages_duration(record: Record) -> float:
     total = 0.0
     for attempt in record["attempts"]:
         for step in attempt["stages"]:
-            if isinstance(step.get("duration"), int | float):
-                total += step["duration"]
+            duration = step.get("duration")
+            if isinstance(duration, int | float):
+                total += duration
     return round(total, 3)
 
 
-def end(record: Record, observations: str, outputs: list[dict[str, Any]], now: float) -> None:
+def end(record: Record, observations: str, outputs: list[File], now: float) -> None:
     """Close the run: observations, archived outputs, final status and times."""
     if record["status"] in (STARTED, RUNNING, QUEUED):
         # Never ran, or its runner died: it was not finished, so it was interrupted.
@@ -257,14 +453,26 @@ def end(record: Record, observations: str, outputs: list[dict[str, Any]], now: f
     if record["attempts"]:
         current_attempt(record)["outputs"] = outputs
     record.update(
-        observations=observations,
-        outputs=outputs,
-        ended=ended,
-        ended_epoch=ended_epoch,
-        # A clock set back between start and end must not give a negative duration.
-        duration=max(0.0, round(ended_epoch - record["started_epoch"], 3)),
-        stages_duration=stages_duration(record),
+        {
+            "observations": observations,
+            "outputs": outputs,
+            "ended": ended,
+            "ended_epoch": ended_epoch,
+            # A clock set back between start and end must not give a negative duration.
+            "duration": max(0.0, round(ended_epoch - record["started_epoch"], 3)),
+            "stages_duration": stages_duration(record),
+        }
     )
+
+
+def shape_problem(data: dict[str, Any]) -> str | None:
+    """What keeps `data`, read from a run.json, from being a `Record` as the type promises
+    (`status` text; the run's `id` is checked against its folder by the archive), or None."""
+    if "status" not in data:
+        return "'status' is missing"
+    if not isinstance(data["status"], str):
+        return f"'status' is {data['status']!r}, not text"
+    return None
 
 
 def problems(data: Any) -> list[str]:

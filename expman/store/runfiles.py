@@ -15,7 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -51,7 +51,7 @@ def inside(path: object) -> TypeGuard[str]:
     return not any(part in ("", ".", "..") for part in path.split("/"))
 
 
-def named(record: dict[str, Any]) -> list[Named]:
+def named(record: Mapping[str, Any]) -> list[Named]:
     """Every file `record` names; `ValueError` saying which field when one is no path
     inside the run folder or no hash (a damaged record, or one made to escape)."""
     found = snapshot(record) + _files(record.get("outputs"), "outputs/", "outputs")
@@ -68,13 +68,13 @@ def named(record: dict[str, Any]) -> list[Named]:
     return found
 
 
-def snapshot(record: dict[str, Any]) -> list[Named]:
+def snapshot(record: Mapping[str, Any]) -> list[Named]:
     """The files the run's last attempt ran with (its scripts, its expfile, code.patch
     and packages.json, as far as the record names them); `ValueError` as `named`."""
     return _snapshot(record, "", "")
 
 
-def _snapshot(data: dict[str, Any], prefix: str, field: str) -> list[Named]:
+def _snapshot(data: Mapping[str, Any], prefix: str, field: str) -> list[Named]:
     dot = f"{field}." if field else ""
     scripts = _files(data.get("scripts"), f"{prefix}scripts/", f"{dot}scripts")
     return scripts + _files(data.get("snapshot"), prefix, f"{dot}snapshot")

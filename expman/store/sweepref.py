@@ -20,6 +20,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from expman.store.record import Record, Sweep
+
 SWEEPS_DIR = "sweeps"
 SWEEP = "sweep.json"
 SWEEP_ID = re.compile(r"^s[0-9]{4,}$")
@@ -33,7 +35,7 @@ class Reader:
         self.archive = archive
         self._read: dict[str, tuple[tuple[int, ...], dict[str, Any] | None]] = {}
 
-    def derive(self, record: dict[str, Any]) -> dict[str, Any]:
+    def derive(self, record: Record) -> Record:
         """`record`, with its sweep's fields when it is a point of a sweep here."""
         tag = record.get("sweep")
         if not isinstance(tag, dict) or "origin" in record:
@@ -57,7 +59,7 @@ class Reader:
         return known[1]
 
 
-def derive(archive: Path, record: dict[str, Any]) -> dict[str, Any]:
+def derive(archive: Path, record: Record) -> Record:
     """`record`, with its sweep's fields when it is a point of a sweep of `archive`."""
     return Reader(archive).derive(record)
 
@@ -73,9 +75,9 @@ def _fields(path: Path) -> dict[str, Any] | None:
     return {key: sweep.get(key) for key in ("name", "hypothesis", "observations")}
 
 
-def shown(record: dict[str, Any], sweep: dict[str, Any]) -> dict[str, Any]:
+def shown(record: Record, sweep: dict[str, Any]) -> Record:
     """Pure: `record` showing `sweep`'s name, hypothesis and observations."""
-    tag = dict(record["sweep"])
+    tag: Sweep = {**record["sweep"]}
     before = tag.get("observations")
     for key in ("name", "hypothesis", "observations"):
         value = sweep.get(key)
@@ -85,7 +87,7 @@ def shown(record: dict[str, Any], sweep: dict[str, Any]) -> dict[str, Any]:
             tag.pop(key, None)
         else:
             tag[key] = ""
-    derived = {**record, "sweep": tag}
+    derived: Record = {**record, "sweep": tag}
     own = record.get("observations")
     if not own or own == before:  # none of its own: it shows the sweep's
         derived["observations"] = tag["observations"]

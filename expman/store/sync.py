@@ -37,6 +37,7 @@ from expman.errors import ArchiveError
 from expman.store import annotation, index, runfiles
 from expman.store.archive import RECORD, Archive, Damaged, read_record
 from expman.store.objects import STORE_LOCK, ObjectStore, open_folder, open_regular
+from expman.store.record import Record
 from expman.store.storing import escape_name
 
 _LOCK = ".transfer.lock"
@@ -197,7 +198,7 @@ def _copy_run(
     return new_id, arrival.size
 
 
-def _record(folder: Path) -> tuple[dict[str, Any], dict[str, runfiles.Named]]:
+def _record(folder: Path) -> tuple[Record, dict[str, runfiles.Named]]:
     """The record of a run from elsewhere, if it can be taken as it is (the record of its
     folder, naming only files inside it, strict JSON as `publish` writes it), and the
     files it names, by path."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from expman.errors import ArchiveError, UsageError
 from expman.store.archive import RECORD, TRASH_DIR, Archive, is_uid, read_record
+from expman.store.record import Record
 
 
 def remove(archive: Archive, run_id: str) -> Path:
@@ -36,6 +37,7 @@ def removed(archive: Archive) -> list[dict[str, Any]]:
     for name in archive.removed_folders():
         run_id, _, uid = name.partition("-")
         path = archive.root / TRASH_DIR / name
+        data: dict[str, Any] | Record
         try:
             data = record_of(path)
         except ArchiveError:
@@ -44,7 +46,7 @@ def removed(archive: Archive) -> list[dict[str, Any]]:
     return found
 
 
-def record_of(path: Path) -> dict[str, Any]:
+def record_of(path: Path) -> Record:
     """The record in a run folder."""
     try:
         return read_record(path / RECORD)

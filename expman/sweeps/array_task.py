@@ -1,4 +1,4 @@
-"""Inside a Slurm array task: `python -m expman.slurm.point LIST ROOT ARCHIVE SWEEP RETRIES`.
+"""Inside a Slurm array task: `python -m expman _array-task LIST ROOT ARCHIVE SWEEP RETRIES`.
 
 The task's point is the line of LIST numbered by `SLURM_ARRAY_TASK_ID` (from 0), so that
 any set of points (a resume runs only some) fits in arrays whose indexes stay under the

@@ -3,7 +3,7 @@
 Each point is a process of its own, in its own session (the terminal's Ctrl-C reaches
 the sweep alone, which stops every point with SIGTERM, so each records its run
 `interrupted`): a fork of the sweep process where the system has fork (its modules are
-loaded already), else `python -m expman.sweeps.point ...`; both run `point.main`.
+loaded already), else `python -m expman _point ...`; both run `point.main`.
 GPU slots: with `gpus` ("0,1,2,3") each point gets `gpus_per_run` devices of its own as
 `CUDA_VISIBLE_DEVICES`, taken from the free ones and given back when it ends; a point
 waits for free slots.
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from expman import entries
 from expman.processes import GRACE_SECONDS, set_name, signal_on_parent_death
 from expman.sweeps.backend import CLAIMED, Ask, Event, Tick
 
@@ -120,7 +121,7 @@ class Local:
             env["CUDA_VISIBLE_DEVICES"] = gpus
         with log.open("ab") as out:
             return subprocess.Popen(
-                [sys.executable, "-m", "expman.sweeps.point", *args],
+                entries.command(entries.POINT, *args),
                 cwd=self.root,
                 env=env,
                 stdin=subprocess.DEVNULL,

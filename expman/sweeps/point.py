@@ -1,6 +1,6 @@
 """One point of a sweep, run as its own process wherever a backend starts it:
 
-    python -m expman.sweeps.point EXPERIMENT ARCHIVE SWEEP INDEX [RETRIES]
+    python -m expman _point EXPERIMENT ARCHIVE SWEEP INDEX [RETRIES]   (`expman.entries`)
 
 It claims the point (exit 75 when another live process holds it), makes the point's
 workspace (the sweep's code and expfile, and the data that expfile declares, linked),
@@ -112,8 +112,8 @@ def _run(
     retries: int,
 ) -> str:
     """Run the point in its workspace as a run of the archive; the ended run's status."""
-    sweep_field: dict[str, Any] = {"id": sweep["id"], "index": index, "point": point.hash}
-    fields: dict[str, Any] = {"sweep": sweep_field, "start_overrides": dict(point.vars)}
+    sweep_field: record.Sweep = {"id": sweep["id"], "index": index, "point": point.hash}
+    fields: record.Given = {"sweep": sweep_field, "start_overrides": dict(point.vars)}
     if point.origin is not None:  # an adaptive search's trial: its sampler and seed
         sweep_field["trial"] = {k: point.origin.get(k) for k in ("sampler", "seed")}
     if "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPU slots the backend gave this point
@@ -174,7 +174,7 @@ def _watcher(archive: Archive, sweep: dict[str, Any], point: Point) -> Any:
 def _mark_pruned(archive: Archive, run: record.Record, pruned: dict[str, Any]) -> record.Record:
     """The ended run of a pruned trial, its record saying where the pruner stopped it."""
 
-    def change(found: dict[str, Any]) -> bool:
+    def change(found: record.Record) -> bool:
         found["sweep"] = {**found["sweep"], "pruned": pruned}
         return True
 

@@ -100,7 +100,7 @@ def _done_targets(session: Unrecorded) -> list[str]:
     handed over (the point runs that step itself)."""
     done = {
         s["name"]
-        for s in (session.record or {}).get("stages", [])
+        for s in (session.record.get("stages", []) if session.record else [])
         if s["status"] in (record.RAN, record.SKIPPED)
     }
     steps = session.config.steps_of("pre-run")
@@ -137,7 +137,7 @@ class _Logs(Archive):
     def run_dir(self, run_id: str) -> Path:
         return self.root
 
-    def write(self, data: dict[str, Any], durable: bool = True) -> None:
+    def write(self, data: record.Record, durable: bool = True) -> None:
         pass  # no record: nothing of a shared pre-run execution is a run
 
 
@@ -154,7 +154,13 @@ class Unrecorded(Session):
         (self.archive.root / "logs").mkdir(parents=True, exist_ok=True)
         series.begin(self.archive.root)  # `$EXPMAN_METRICS` can be written (and is not read)
         uid = record.new_uid()
-        self.record = {"id": "pre-run", "uid": uid, "attempts": [{"stages": []}], "stages": []}
+        self.record = {
+            "id": "pre-run",
+            "uid": uid,
+            "status": record.RUNNING,
+            "attempts": [{"stages": []}],
+            "stages": [],
+        }
 
     def finish(self) -> None:
         try:

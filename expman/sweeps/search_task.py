@@ -1,6 +1,6 @@
 """A worker of an adaptive search inside a Slurm array task:
 
-    python -m expman.sweeps.search_task ROOT ARCHIVE SWEEP RETRIES
+    python -m expman _search-task ROOT ARCHIVE SWEEP RETRIES   (`expman.entries`)
 
 Each task of the search's array loops until the budget is spent: it runs a trial that
 was asked but never started (its asker died before running it), or else asks the

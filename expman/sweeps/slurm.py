@@ -4,19 +4,18 @@ The points to run are split into arrays whose indexes stay under the cluster's
 `MaxArraySize` (each task reads its point from the array's list), throttled with `%N`
 (`slurm: throttle`). Each array's batch script, list and job are written into the
 sweep's folder (`slurm/array-K.sbatch`, `array-K.points`, `jobs.json`); task logs go to
-`slurm/logs/`. A task is `python -m expman.sweeps.array_task`: the same point process as on this
+`slurm/logs/`. A task is `python -m expman _array-task`: the same point process as on this
 machine, with its claim, workspace, run and end. Nothing stays running here.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from expman import fsutil
+from expman import entries, fsutil
 from expman.errors import UsageError
 from expman.slurm import scheduler, script
 from expman.slurm.settings import Settings
@@ -58,9 +57,9 @@ def submit(
             f"Sweep {sweep_id}: {len(chunk)} points (task i runs the point on line i of",
             f"{listing.name}, counting from 0), each as a run of its own.",
         ]
-        module = ["expman.sweeps.array_task", str(listing.resolve())]
+        entry = [entries.ARRAY_TASK, str(listing.resolve())]
         job = _submit_array(
-            root, archive, sweeps, sweep_id, number, len(chunk), settings, retries, about, module
+            root, archive, sweeps, sweep_id, number, len(chunk), settings, retries, about, entry
         )
         submitted.append({**job, "points": chunk})
         fsutil.write_json_atomic(folder / JOBS, [*known, *submitted])
@@ -87,9 +86,9 @@ def submit_workers(
         f"Sweep {sweep_id}: an adaptive search; each of the {workers} tasks asks for trials",
         "and runs them, each as a run of its own, until the budget is spent.",
     ]
-    module = ["expman.sweeps.search_task"]
+    entry = [entries.SEARCH_TASK]
     job = _submit_array(
-        root, archive, sweeps, sweep_id, number, workers, settings, retries, about, module
+        root, archive, sweeps, sweep_id, number, workers, settings, retries, about, entry
     )
     job["workers"] = workers
     fsutil.write_json_atomic(folder / JOBS, [*known, job])
@@ -106,10 +105,11 @@ def _submit_array(
     settings: Settings,
     retries: int,
     about: list[str],
-    module: list[str],
+    entry: list[str],
 ) -> dict[str, Any]:
-    """Write array `number`'s batch script, running `python -m MODULE [ARGS] ROOT
-    ARCHIVE SWEEP RETRIES` in each of its `tasks` tasks, and submit it."""
+    """Write array `number`'s batch script, running the entry point `entry` (its name,
+    then its first arguments) with ROOT ARCHIVE SWEEP RETRIES in each of its `tasks` tasks
+    (`python -m expman _array-task ...`), and submit it."""
     folder = sweeps.folder(sweep_id) / FOLDER
     name = job_name(sweeps, sweep_id)
     throttle = f"%{settings.throttle}" if settings.throttle else ""
@@ -122,15 +122,9 @@ def _submit_array(
         about=about,
         folder=root.resolve(),
         env={RESUMABLE: "1" if settings.resumable else "0"},
-        command=[
-            sys.executable,
-            "-m",
-            *module,
-            str(root.resolve()),
-            str(archive.root.resolve()),
-            sweep_id,
-            str(retries),
-        ],
+        command=entries.command(
+            *entry, str(root.resolve()), str(archive.root.resolve()), sweep_id, str(retries)
+        ),
         array=f"0-{tasks - 1}{throttle}",
     )
     job_id = scheduler.submit(path)

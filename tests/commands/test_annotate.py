@@ -98,7 +98,7 @@ def _runner(root: str, seconds: float) -> None:
     stale = archive.read("0001")
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        archive.write(dict(stale))
+        archive.write(stale)
 
 
 @pytest.mark.slow

@@ -43,7 +43,7 @@ def test_a_search_on_slurm_is_fire_and_forget_and_resumes_to_a_raised_budget(
     assert time.monotonic() - started < 15, "submission returns at once"
     assert "0 points and 2 search workers queued" in done.stdout
     script = (root / "runs" / "sweeps" / "s0001" / "slurm" / "array-1.sbatch").read_text()
-    assert "#SBATCH --array=0-1" in script and "expman.sweeps.search_task" in script
+    assert "#SBATCH --array=0-1" in script and "-m expman _search-task" in script
     wait_for(
         lambda: "5 succeeded" in expman(root, "sweep", "status").stdout,
         seconds=240,

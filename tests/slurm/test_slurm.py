@@ -72,6 +72,7 @@ def test_a_run_is_a_job_whose_record_says_queued_running_and_how_it_ended(
     block = [i for i, line in enumerate(lines) if line.startswith("#SBATCH")]
     assert block == list(range(1, len(block) + 1)), "the #SBATCH lines are one block"
     assert "'EVIL=$(touch pwned)'" in batch, "values reach the script quoted"
+    _runs_only_the_stable_entry(batch, "_slurm-job")
     wait_for(lambda: record(root)["status"] != "queued", what="the job to start")
     run = _final(root)
     assert run["status"] == "succeeded", run
@@ -284,6 +285,7 @@ def test_a_three_by_three_sweep_is_an_array_throttled_to_two(slurm_experiment: P
     assert time.monotonic() - started < 10, "submission returns at once"
     arrays = (root / "runs" / "sweeps" / "s0001" / "slurm" / "array-1.sbatch").read_text()
     assert "#SBATCH --array=0-8%2" in arrays
+    _runs_only_the_stable_entry(arrays, "_array-task")
     status = expman(root, "sweep", "status")
     assert "queued (job" in status.stdout or "running" in status.stdout
     wait_for(
@@ -311,8 +313,33 @@ def test_cancel_of_a_sweep_stops_its_points_and_status_says_what_became_of_each(
     assert record(root)["attempts"][0]["reason"].startswith("stopped by Slurm")
     status = expman(root, "sweep", "status")
     assert status.stdout.count("cancelled (job") == 3, status.stdout
+    _the_unstarted_points_are_noted_once(root / "runs" / "sweeps" / "s0001" / "results")
     resumed = expman(root, "sweep", "--resume", "s0001", "-s", "PAUSE=0")
     assert resumed.returncode == 2  # a resume runs the sweep as it was defined
+
+
+def _runs_only_the_stable_entry(batch: str, name: str) -> None:
+    """A batch script runs `python -m expman NAME ...` (`expman.entries`) and names no
+    module of expman's: a job queued today must still run once a module has moved."""
+    import shlex
+
+    (command,) = [shlex.split(line) for line in batch.splitlines() if line.startswith("exec ")]
+    assert command[2:5] == ["-m", "expman", name], command
+    assert not [part for part in command if part.startswith("expman.")], command
+
+
+def _the_unstarted_points_are_noted_once(results: Path) -> None:
+    """`sweep status` noted each point whose Slurm task ended without running it (its task
+    cancelled while pending) as interrupted, saying why, in the sweep's results; the point
+    that ran keeps its own; a second `status` writes none of them again."""
+    noted = {int(p.stem): json.loads(p.read_text()) for p in results.glob("*.json")}
+    assert noted[0]["run"] == "0001" and "reason" not in noted[0], noted[0]
+    for index in (1, 2, 3):
+        assert noted[index]["status"] == "interrupted", noted
+        assert noted[index]["reason"].startswith("its Slurm task never ran it: cancelled (job")
+    written = {p.name: p.stat().st_mtime_ns for p in results.glob("*.json")}
+    assert expman(results.parents[3], "sweep", "status").returncode == 0
+    assert {p.name: p.stat().st_mtime_ns for p in results.glob("*.json")} == written
 
 
 def test_a_point_whose_job_died_with_its_node_is_recorded_interrupted(

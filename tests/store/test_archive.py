@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from expman.errors import ArchiveError
 from expman.store.archive import Archive, Damaged
+from tests.conftest import age
+from tests.records import fake_record
 
 
 def _allocate(root: str, count: int) -> list[str]:
     archive = Archive(Path(root))
-    return [archive.create({"id": None, "n": i}) for i in range(count)]
+    return [archive.create(fake_record(n=i)) for i in range(count)]
 
 
 @pytest.mark.slow
@@ -34,27 +37,27 @@ def test_ids_sort_by_number_past_9999(tmp_path: Path) -> None:
     for name in ("0002", "9999", "10000", "0010", "notes"):
         (tmp_path / name).mkdir()
     assert Archive(tmp_path).ids() == ["0002", "0010", "9999", "10000"]
-    assert Archive(tmp_path).create({"id": None}) == "10001"
+    assert Archive(tmp_path).create(fake_record()) == "10001"
 
 
 def test_damaged_records_are_reported_and_skipped(tmp_path: Path) -> None:
     archive = Archive(tmp_path)
-    first = archive.create({"id": None, "ok": 1})
+    first = archive.create(fake_record(ok=1))
     (tmp_path / "0002").mkdir()
     (tmp_path / "0002" / "run.json").write_text('{"id": "0002", "trunc')
     (tmp_path / "0003").mkdir()
     (tmp_path / "0003" / "run.json").write_text("[1, 2]")
     found = list(archive.records())
-    assert found[0] == {"id": first, "ok": 1}
+    assert found[0] == fake_record(id=first, ok=1)
     assert [type(f) for f in found[1:]] == [Damaged, Damaged]
     assert "damaged record" in found[1].reason  # type: ignore[union-attr]
 
 
 def test_write_replaces_the_record_atomically(tmp_path: Path) -> None:
     archive = Archive(tmp_path)
-    run_id = archive.create({"id": None, "v": 1})
-    archive.write({"id": run_id, "v": 2})
-    assert json.loads((tmp_path / run_id / "run.json").read_text()) == {"id": run_id, "v": 2}
+    run_id = archive.create(fake_record(v=1))
+    archive.write(fake_record(id=run_id, v=2))
+    assert json.loads((tmp_path / run_id / "run.json").read_text()) == fake_record(id=run_id, v=2)
     assert [p.name for p in (tmp_path / run_id).iterdir()] == ["run.json"]
 
 
@@ -65,7 +68,7 @@ def test_write_replaces_the_record_atomically(tmp_path: Path) -> None:
 def test_run_names(tmp_path: Path, name: str, expected: str) -> None:
     archive = Archive(tmp_path)
     for _ in range(3):
-        archive.create({"id": None})
+        archive.create(fake_record())
     assert archive.resolve(name) == expected
 
 
@@ -73,7 +76,7 @@ def test_run_names(tmp_path: Path, name: str, expected: str) -> None:
 def test_other_names_are_refused(tmp_path: Path, name: str) -> None:
     archive = Archive(tmp_path)
     for _ in range(3):
-        archive.create({"id": None})
+        archive.create(fake_record())
     with pytest.raises(ArchiveError):
         archive.resolve(name)
 
@@ -125,18 +128,18 @@ def test_a_run_is_its_folder_a_record_saying_otherwise_is_damaged(tmp_path: Path
     from expman.store import index
 
     archive = Archive(tmp_path / "runs")
-    good = archive.create({"id": None, "uid": "a" * 32})
+    good = archive.create(fake_record(uid="a" * 32))
     for wrong in ({"id": "/etc"}, {"id": "0001"}, {"uid": "../x"}, {"uid": 7}, {"id": None}):
-        run_id = archive.create({"id": None, "uid": "b" * 32})
+        run_id = archive.create(fake_record(uid="b" * 32))
         path = archive.run_dir(run_id) / "run.json"
         path.write_text(json.dumps({**json.loads(path.read_text()), **wrong}))
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    (elsewhere / "run.json").write_text(json.dumps({"id": "0007", "uid": "c" * 32}))
+    (elsewhere / "run.json").write_text(json.dumps(fake_record(id="0007", uid="c" * 32)))
     (archive.root / "0007").symlink_to(elsewhere)  # a run folder that is a link: no run
     assert archive.ids() == [f"{n:04d}" for n in range(1, 7)]
     found = list(archive.records())
-    assert found[0] == {"id": good, "uid": "a" * 32}
+    assert found[0] == fake_record(id=good, uid="a" * 32)
     reasons = [f.reason for f in found[1:] if isinstance(f, Damaged)]
     assert len(reasons) == 5
     assert "its id '/etc' is not its folder's name 0002" in reasons[0]
@@ -163,18 +166,18 @@ def test_a_record_that_is_a_pipe_or_a_link_is_damaged_never_waited_on_nor_follow
     from expman.store import index
 
     archive = Archive(tmp_path / "runs")
-    good = archive.create({"id": None, "uid": "a" * 32})
-    run_id = archive.create({"id": None, "uid": "b" * 32})
+    good = archive.create(fake_record(uid="a" * 32))
+    run_id = archive.create(fake_record(uid="b" * 32))
     path = archive.run_dir(run_id) / "run.json"
     path.unlink()
     if kind == "pipe":
         os.mkfifo(path)
     else:
         outside = tmp_path / "outside.json"
-        outside.write_text(json.dumps({"id": run_id, "uid": "c" * 32, "hypothesis": "OUTSIDE"}))
+        outside.write_text(json.dumps(fake_record(id=run_id, uid="c" * 32, hypothesis="OUTSIDE")))
         path.symlink_to(outside)
     found = list(archive.records())
-    assert found[0] == {"id": good, "uid": "a" * 32}
+    assert found[0] == fake_record(id=good, uid="a" * 32)
     assert isinstance(found[1], Damaged)
     loaded, damaged = index.load(archive)
     assert [r["id"] for r in loaded] == [good] and len(damaged) == 1
@@ -200,14 +203,14 @@ def test_a_huge_record_is_damaged_never_read_into_memory(tmp_path: Path) -> None
     from expman.store.archive import MAX_RECORD
 
     archive = Archive(tmp_path / "runs")
-    good = archive.create({"id": None, "uid": "a" * 32})
-    run_id = archive.create({"id": None, "uid": "b" * 32})
+    good = archive.create(fake_record(uid="a" * 32))
+    run_id = archive.create(fake_record(uid="b" * 32))
     path = archive.run_dir(run_id) / "run.json"
     path.chmod(0o644)
     os.truncate(path, 2 << 30)  # sparse: no disk used
     assert MAX_RECORD < 1 << 30
     found = list(archive.records())
-    assert found[0] == {"id": good, "uid": "a" * 32}
+    assert found[0] == fake_record(id=good, uid="a" * 32)
     assert isinstance(found[1], Damaged) and "larger than" in found[1].reason
     limit = "import resource; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30)); "
     code = limit + "import sys; from expman.cli.main import main; sys.exit(main(sys.argv[1:]))"
@@ -220,3 +223,34 @@ def test_a_huge_record_is_damaged_never_read_into_memory(tmp_path: Path) -> None
         )
         assert "MemoryError" not in done.stderr, command
         assert "larger than" in done.stderr + done.stdout, (command, done.stderr)
+
+
+@pytest.mark.parametrize(
+    ("record", "says"),
+    [
+        ({"id": "0002"}, "'status' is missing"),
+        ({"id": "0002", "status": 7}, "'status' is 7, not text"),
+        ({"id": 2, "status": "succeeded"}, "its id 2 is not its folder's name 0002"),
+    ],
+)
+def test_a_record_without_what_every_record_holds_is_damaged(
+    tmp_path: Path, run_cli: Any, record: dict[str, Any], says: str
+) -> None:
+    """A `run.json` holding only `{"id": ...}` was listed as a run with a blank status:
+    a record lacking `id` or `status` (or holding them in another type) is a damaged
+    record, said with its file and key, by every reader (`list`, `query`, the record cache)."""
+    archive = Archive(tmp_path / "runs")
+    archive.create(fake_record())
+    (tmp_path / "runs" / "0002").mkdir()
+    path = tmp_path / "runs" / "0002" / "run.json"
+    path.write_text(json.dumps(record))
+    with pytest.raises(ArchiveError, match=f"{path}: damaged record: .*{says}"):
+        archive.read("0002")
+    for record_file in (tmp_path / "runs").glob("*/run.json"):
+        age(record_file)  # old enough for the record cache: the second query reads it
+    for command in (["list"], ["query", "[].id"], ["query", "[].id"]):
+        code, out, err = run_cli(*command, "--archive", str(tmp_path / "runs"))
+        assert code == 0, err
+        assert "0001" in out and "0002" not in out, command
+        assert f"skipped {path}: damaged record:" in err and says in err, command
+    assert list((tmp_path / "runs" / ".cache").rglob("index.marshal")), "the cache answered"

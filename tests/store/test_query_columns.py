@@ -21,6 +21,7 @@ from expman.errors import QueryError
 from expman.store import index
 from expman.store.archive import Archive
 from expman.store.query import Query
+from tests.records import fake_record
 
 VALUES: list[Any] = [0, 1, 0.5, -2, True, False, None, "", "a", "b", [], [1, "a"], {}, {"x": 1}]
 FIELDS = ("a", "b", "nested")
@@ -29,7 +30,7 @@ BIN = Path(sys.executable).parent
 
 def _record(number: int) -> dict[str, Any]:
     """A record whose fields take every kind of value, some absent, some nested."""
-    record: dict[str, Any] = {"id": f"{number:04d}"}
+    record: dict[str, Any] = dict(fake_record(id=f"{number:04d}"))
     for position, name in enumerate(FIELDS[:2]):
         pick = (number * (position + 3)) % (len(VALUES) + 1)
         if pick < len(VALUES):  # the last pick: the field is absent

@@ -97,7 +97,12 @@ def test_times_of_one_instant_agree_and_odd_clocks_never_break_a_record() -> Non
         assert text.endswith(f"{round(epoch * 1000) % 1000:03d}Z")
     assert record.iso(1e20) == "9999-12-31T23:59:59.999Z"  # a clock far forward
     assert record.iso(-1e12) == "1970-01-01T00:00:00.000Z"
-    run = {"attempts": [], "status": "running", "started_epoch": 2000.0}
+    run: record.Record = {
+        "id": "0001",
+        "attempts": [],
+        "status": "running",
+        "started_epoch": 2000.0,
+    }
     record.end(run, "", [], now=1000.0)  # the clock was set back while the run was open
     assert run["duration"] == 0.0
 

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from expman.store.sweepref import Reader, derive, shown
+from tests.records import fake_record
 
 TAG: dict[str, Any] = {"id": "s0001", "index": 2, "point": "ab"}
-POINT: dict[str, Any] = {"id": "0003", "observations": "", "sweep": TAG}
+POINT = fake_record(id="0003", observations="", sweep=TAG)
 SWEEP = {"id": "s0001", "name": "lr-grid", "hypothesis": "lr matters", "observations": "it does"}
 
 
@@ -33,7 +34,9 @@ def test_a_point_shows_its_sweep_and_its_observations_follow_the_sweeps() -> Non
     assert list(first) == list(POINT), "the record keeps its key order"
     revised = shown(first, {**SWEEP, "observations": "revised", "name": None})
     assert revised["observations"] == "revised" and "name" not in revised["sweep"]
-    own = shown({**first, "observations": "my own"}, {**SWEEP, "observations": "revised"})
+    own = shown(
+        fake_record(**{**first, "observations": "my own"}), {**SWEEP, "observations": "revised"}
+    )
     assert own["observations"] == "my own", "a run's own observations are never replaced"
     assert shown(POINT, {"hypothesis": ["not", "text"]})["sweep"]["hypothesis"] == ""
 
@@ -41,15 +44,17 @@ def test_a_point_shows_its_sweep_and_its_observations_follow_the_sweeps() -> Non
 def test_only_a_sweep_of_this_archive_is_read(tmp_path: Path) -> None:
     _sweep_file(tmp_path, SWEEP)
     assert derive(tmp_path, POINT)["observations"] == "it does"
-    pulled = {**POINT, "origin": {"archive": "elsewhere", "host": None, "id": "0009"}}
+    pulled = fake_record(
+        **{**POINT, "origin": {"archive": "elsewhere", "host": None, "id": "0009"}}
+    )
     assert derive(tmp_path, pulled) == pulled, "its sweep is one of the archive it came from"
     (tmp_path / "secret.json").write_text(json.dumps(SWEEP))
     for hostile in ("../secret.json/..", "/etc", "s0001/../..", "s0001\n", 7):
-        record = {**POINT, "sweep": {**TAG, "id": hostile}}
+        record = fake_record(**{**POINT, "sweep": {**TAG, "id": hostile}})
         assert derive(tmp_path, record) == record
     assert derive(tmp_path / "nowhere", POINT) == POINT
     _sweep_file(tmp_path, "[[[", "s0002")
-    broken = {**POINT, "sweep": {**TAG, "id": "s0002"}}
+    broken = fake_record(**{**POINT, "sweep": {**TAG, "id": "s0002"}})
     assert derive(tmp_path, broken) == broken
 
 

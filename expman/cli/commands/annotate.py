@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -38,14 +38,14 @@ def tag(*, archive: Path, names: Sequence[str], changes: Sequence[str], out: Tex
 
 def _annotate(
     store: Archive, names: Sequence[str], entry: dict[str, Any]
-) -> list[tuple[str, dict[str, Any]]]:
+) -> list[tuple[str, Mapping[str, Any]]]:
     """Annotate each run or sweep (`s0001`) named; all are resolved before any is changed."""
     sweeps = Sweeps(store)
     targets = [
         ("sweep", sweeps.resolve(name)) if _is_sweep(name) else ("run", store.resolve(name))
         for name in names
     ]
-    done = []
+    done: list[tuple[str, Mapping[str, Any]]] = []
     for kind, found in targets:
         data = sweeps.annotate(found, entry) if kind == "sweep" else store.annotate(found, entry)
         done.append((f"{kind} {found}", data))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -47,7 +48,7 @@ def _environment(differences: list[str], out: TextIO) -> None:
         write_line(out, "  " + printable(line))
 
 
-def _status(a: dict[str, Any], b: dict[str, Any], out: TextIO) -> None:
+def _status(a: Mapping[str, Any], b: Mapping[str, Any], out: TextIO) -> None:
     """The status first: when it differs, it is what the rest explains."""
     states = [printable(str(r.get("status"))) for r in (a, b)]
     if states[0] == states[1]:
@@ -94,7 +95,7 @@ def _files(title: str, paths: list[Path], name: str, out: TextIO) -> None:
         write_line(out, "  " + (style(text, colour, out) if colour else text))
 
 
-def _code(a: dict[str, Any], b: dict[str, Any], dirs: list[Path], out: TextIO) -> None:
+def _code(a: Mapping[str, Any], b: Mapping[str, Any], dirs: list[Path], out: TextIO) -> None:
     # A commit by its first 10 digits; without one, why (`not a git repository`) in full.
     commits = [
         printable(str(r["commit"])[:10] if r.get("commit") else str(r.get("error") or "-"))

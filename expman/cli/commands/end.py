@@ -93,7 +93,11 @@ def _end_sweep(
 
     archive, sweep_id = found
     data = Sweeps(archive).read(sweep_id)
-    pseudo = {"id": sweep_id, "status": "sweep", "hypothesis": data.get("hypothesis")}
+    pseudo: record.Record = {
+        "id": sweep_id,
+        "status": "sweep",
+        "hypothesis": data.get("hypothesis"),
+    }
     text = _observations(message, _expfile_observations(path), pseudo, display)
     runs = record_observations(archive, sweep_id, text)
     _clear_observations(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, TextIO
 
@@ -48,7 +49,7 @@ def logs(*, archive: Path, name: str, step: str | None, follow: bool, out: TextI
             return 0  # removed meanwhile: nothing more to follow
 
 
-def _steps(run: dict[str, Any], step: str | None, allow_missing: bool = False) -> list[Any]:
+def _steps(run: Mapping[str, Any], step: str | None, allow_missing: bool = False) -> list[Any]:
     steps = [s for s in run.get("stages") or [] if isinstance(s, dict)]
     if step is None:
         return steps
@@ -59,7 +60,7 @@ def _steps(run: dict[str, Any], step: str | None, allow_missing: bool = False) -
     return chosen
 
 
-def _in_flight(store: Archive, run: dict[str, Any]) -> bool:
+def _in_flight(store: Archive, run: Mapping[str, Any]) -> bool:
     if run.get("ended") is not None or run.get("status") not in _FOLLOWED:
         return False
     if run.get("status") == record.RUNNING:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,7 +28,7 @@ def show(*, archive: Path, name: str, as_json: bool, out: TextIO) -> int:
     return 0
 
 
-def summary(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
+def summary(record: Mapping[str, Any], folder: Path, out: TextIO) -> list[str]:
     """The lines `show` prints; what comes from the record or its files `printable`."""
     head = f"run {record.get('id')}  {record.get('status')}  ({record.get('experiment')})"
     lines = [style(printable(head), "bold", out)]
@@ -86,7 +87,7 @@ def summary(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
     return lines
 
 
-def _attempt(record: dict[str, Any]) -> list[tuple[str, str]]:
+def _attempt(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Where the latest attempt ran when that was a Slurm job, and why it stopped when it
     did not succeed: the attempt's reason (a time limit, a cancel), its note (its runner
     died) or its job's problem."""
@@ -224,7 +225,7 @@ def _sweep(tag: Any, out: TextIO) -> list[str]:
     ]
 
 
-def _failures(record: dict[str, Any], folder: Path, out: TextIO) -> list[str]:
+def _failures(record: Mapping[str, Any], folder: Path, out: TextIO) -> list[str]:
     """For each step that failed or was interrupted: why, and the end of its log."""
     lines: list[str] = []
     for step in record.get("stages") or []:

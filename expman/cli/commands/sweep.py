@@ -302,7 +302,7 @@ def _settle_and_show(archive: Archive, sweeps: Sweeps, sweep_id: str, out: TextI
     seen = _settle(archive, sweeps, sweep_id)
     searching = seen.searching
     best = best_so_far(archive, sweep_id, searching) if searching is not None else None
-    write_line(out, status_table(sweep_id, seen, best, out))
+    write_line(out, _status_table(sweep_id, seen, best, out))
 
 
 @dataclass(frozen=True)
@@ -343,7 +343,7 @@ def _settle(archive: Archive, sweeps: Sweeps, sweep_id: str) -> _Seen:
     return seen
 
 
-def status_table(sweep_id: str, seen: _Seen, best: str | None, out: TextIO) -> str:
+def _status_table(sweep_id: str, seen: _Seen, best: str | None, out: TextIO) -> str:
     """One row per point: index, vars, status, run, metrics; then the counts, and an
     adaptive search's `best`. A view: it writes nothing."""
     rows: list[list[str]] = []

@@ -75,10 +75,6 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a signal during a point's fork is dropped in an at-fork hook (sweeps/local.py)",
-)
 @pytest.mark.slow
 def test_ctrl_c_while_a_trial_is_forked_stops_the_search(bowl: Path) -> None:
     done = subprocess.run(
@@ -94,7 +90,7 @@ def test_ctrl_c_while_a_trial_is_forked_stops_the_search(bowl: Path) -> None:
             "metrics.loss",
             "-s",
             "PAUSE=0.5",
-        ],  # fmt: skip
+        ],
         cwd=bowl,
         capture_output=True,
         text=True,
@@ -114,7 +110,6 @@ def test_ctrl_c_while_a_trial_is_forked_stops_the_search(bowl: Path) -> None:
 # A record's `sweep.index` edited by hand (or written by another tool) into text: `sweep
 # status`, `--resume` and `watch` died with "internal error: please report it with the
 # traceback above" (int("abc") in cli/commands/sweep.py `_runs_of`, and watch's `_head`).
-@pytest.mark.xfail(strict=True, reason="int(tag['index']) in cli/commands/sweep.py and watch.py")
 @pytest.mark.slow
 @pytest.mark.parametrize("index", ["abc", None, [1]])
 def test_a_trial_record_whose_index_was_edited_by_hand_is_no_internal_error(
@@ -137,9 +132,6 @@ def test_a_trial_record_whose_index_was_edited_by_hand_is_no_internal_error(
 # but only after the sweep was made: each try left an empty sweep behind (s0001, s0002,
 # ...), which `sweep status` then shows as "0 of 3 trials asked". A resume's `--trials`
 # was raised in sweep.json before the refusal too.
-@pytest.mark.xfail(
-    strict=True, reason="Optuna is looked for only after the sweep was made (cli/commands/sweep.py)"
-)
 @pytest.mark.parametrize(
     ("sampler", "missing"),
     [
@@ -168,13 +160,10 @@ def test_a_search_that_cannot_start_leaves_no_sweep_behind(
     args = ["-s", "X=uniform(-1,1)", "--search", sampler, "--trials", "3"]
     code, _, err = run_cli("sweep", *args, "--objective", "metrics.loss")
     assert code == 2, err
-    assert missing in err and "Traceback" not in err
+    assert missing in err.lower() and "Traceback" not in err
     assert _sweeps(bowl) == [], "nothing was made of a search that cannot run"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="--trials is raised before Optuna is looked for (cli/commands/sweep.py)"
-)
 @pytest.mark.slow
 def test_a_resume_without_optuna_keeps_its_budget(
     bowl: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch

@@ -92,6 +92,8 @@ def sweep(
         planned = inputs.planned(config, display, graph, request)
         if only_plan:
             return _print_plan(planned.points, out)
+        if planned.definition.search is not None:
+            search.load_optuna()  # refused before a sweep is made that could not run
         sweep_id = _create(
             root, config, sweeps, planned, graph, _hypothesis(hypothesis, planned, config), name
         )
@@ -125,6 +127,7 @@ def _raise_budget(sweeps: Sweeps, sweep_id: str, trials: int, err: TextIO) -> No
         found = search.stored(data["definition"])
         if found is None:
             raise UsageError("--trials raises the budget of an adaptive search (--search)")
+        search.load_optuna()  # refused before the budget is raised
         data["definition"]["search"] = search.with_trials(found, trials).as_data()
         sweeps.write(data)
     write_line(err, f"expman: sweep {sweep_id}: a budget of {trials} trials")
@@ -487,8 +490,9 @@ def _runs_of(archive: Archive, sweep_id: str) -> dict[int, list[dict[str, Any]]]
     found: dict[int, list[dict[str, Any]]] = {}
     for run in records:
         tag = run.get("sweep")
-        if isinstance(tag, dict) and tag.get("id") == sweep_id:
-            found.setdefault(int(tag["index"]), []).append(run)
+        position = tag.get("index") if isinstance(tag, dict) else None
+        if isinstance(position, int) and tag.get("id") == sweep_id:  # not text edited in
+            found.setdefault(position, []).append(run)
     return found
 
 

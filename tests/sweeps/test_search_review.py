@@ -232,3 +232,47 @@ def test_a_prune_metric_no_trial_logs_is_said(experiment: Experiment) -> None:
     assert done.returncode == 0, done.stderr
     said = done.stdout + done.stderr
     assert re.search(r"\bval_los\b", said), "the metric no trial logged is named"
+
+
+# A plan line whose values were edited by hand (in the space, its hash left as it was):
+# nothing notices. The sampler is told that trial 1 had the edited X, with the objective
+# its run got from the X it really ran (the run's record says the other value), and every
+# later ask builds on that. A line's hash is the digest of its values and the sweep's
+# graph (`plan.point_hash`): a line whose hash is not its values' is damage, as a line
+# out of its place is (`plan.jsonl:N: damaged plan line`).
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="a plan line's hash is never checked against its values (sweeps/store.py "
+    "_point_of, or search.py as it builds the study)",
+)
+def test_a_plan_line_whose_values_were_edited_is_damage(bowl: Path) -> None:
+    done = _expman(bowl, "sweep", *SEARCH, "--trials", "3", "--objective", "metrics.loss")
+    assert done.returncode == 0, done.stderr
+    path = bowl / "runs" / "sweeps" / "s0001" / "plan.jsonl"
+    lines = path.read_text().splitlines()
+    edited = json.loads(lines[1])
+    edited["vars"]["X"] = 0.3 if edited["vars"]["X"] != 0.3 else 0.4
+    lines[1] = json.dumps(edited)
+    path.write_text("\n".join(lines) + "\n")
+    more = _expman(bowl, "sweep", "--resume", "s0001", "--trials", "4")
+    assert more.returncode == 2, more.stderr
+    assert "plan.jsonl:2" in more.stderr, more.stderr
+
+
+# CMA-ES over a space with a choice: Optuna warns at every trial, on the sweep's stderr
+# between expman's lines, that the choice "is sampled independently using
+# RandomSampler", and advises "setting `warn_independent_sampling` to `False` in the
+# constructor of `CmaEsSampler`", which an expman user cannot do. 100 trials, 100
+# warnings. Said once, in expman's words (or the space refused for cmaes), it is clear.
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="Optuna's per-trial warning reaches the user as it is (search.py _sampler)",
+)
+def test_cmaes_over_a_choice_says_so_once_in_expmans_words(bowl: Path) -> None:
+    done = _expman(bowl, "sweep", "-s", "X=uniform(-1,1)", "-s", "Y=choice(1,2,3)",
+                   "--search", "cmaes", "--trials", "4", "--objective", "metrics.loss")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "constructor" not in done.stderr, done.stderr
+    assert sum("independent" in line for line in done.stderr.splitlines()) <= 1, done.stderr

@@ -276,3 +276,15 @@ def test_cmaes_over_a_choice_says_so_once_in_expmans_words(bowl: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "constructor" not in done.stderr, done.stderr
     assert sum("independent" in line for line in done.stderr.splitlines()) <= 1, done.stderr
+
+
+# `--resume s0001 --seed 4` exited 0 and kept the seed the search was made with, saying
+# nothing, where `--resume --objective` or `--search` are refused ("give only --trials"):
+# a user who meant to reseed the rest of the budget believed it done.
+def test_a_resume_refuses_a_seed_it_would_not_use(bowl: Path, run_cli: RunCli) -> None:
+    code, _, err = run_cli("sweep", *SEARCH, "--trials", "2", "--objective", "x", "--plan")
+    assert code == 0, err
+    code, _, err = run_cli("sweep", "-s", "X=0.1,0.2")
+    assert code == 0, err
+    code, _, err = run_cli("sweep", "--resume", "s0001", "--seed", "4")
+    assert code == 2 and "--seed" in err, err

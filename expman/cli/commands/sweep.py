@@ -77,9 +77,11 @@ def sweep(
     sweeps = Sweeps(archive)
     request = inputs.Request(name, specs, samples, seed, points_file, searched or Asked())
     if resume is not None:
-        if specs or points_file is not None or name is not None or hypothesis is not None:
+        given = specs or points_file is not None or name is not None or hypothesis is not None
+        if given or seed is not None:  # its seed included: the one it was made with
             raise UsageError(
-                "--resume runs the sweep as it was defined: give it no -s, --points, name or -m "
+                "--resume runs the sweep as it was defined: give it no -s, --points, name, -m "
+                "or --seed "
                 "(only --random, to extend a random sweep, or --trials, a search)"
             )
         sweep_id = _resumed(sweeps, resume, samples, err)

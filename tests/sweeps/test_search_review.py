@@ -288,3 +288,15 @@ def test_a_resume_refuses_a_seed_it_would_not_use(bowl: Path, run_cli: RunCli) -
     assert code == 0, err
     code, _, err = run_cli("sweep", "--resume", "s0001", "--seed", "4")
     assert code == 2 and "--seed" in err, err
+
+
+# `--plan` of a search printed an empty table ("point  hash") and exit 0: a new user
+# previewing the guide's command saw nothing of what would run. A search's trials are
+# asked as it runs, so the plan says its space, sampler, seed, budget and objectives.
+def test_the_plan_of_a_search_says_what_it_will_ask(bowl: Path, run_cli: RunCli) -> None:
+    code, out, err = run_cli("sweep", *SEARCH, "--trials", "9", "--objective", "metrics.loss",
+                             "--direction", "maximize", "--plan")  # fmt: skip
+    assert code == 0, err
+    assert "9 trials to ask (tpe, seed 0) over X=uniform(-1,1), Y=int(0,4)" in out, out
+    assert "metrics.loss (maximize)" in out, out
+    assert _sweeps(bowl) == [], "--plan makes nothing"

@@ -92,6 +92,8 @@ def sweep(
     else:
         graph = plan.graph_digest([{"step": s.task_name, **s.definition} for s in config.steps])
         planned = inputs.planned(config, display, graph, request)
+        if only_plan and planned.definition.search is not None:
+            return _print_search(planned.definition, out)
         if only_plan:
             return _print_plan(planned.points, out)
         if planned.definition.search is not None:
@@ -514,6 +516,25 @@ def _metrics_of(config: Config, sweep_id: str) -> Callable[[int], Any]:
             return None
 
     return read
+
+
+def _print_search(definition: plan.Definition, out: TextIO) -> int:
+    """What `--plan` can say of a search: its trials are asked as it runs, so its space,
+    its sampler and its budget rather than points."""
+    found = search.stored(definition.as_data())
+    if found is None:  # not a search after all
+        return _print_plan([], out)
+    space = ", ".join(
+        f"{s.name}={s.text or formats.cell(list(s.values))}" for s in definition.specs
+    )
+    objectives = ", ".join(
+        f"{o} ({d})" for o, d in zip(found.objectives, found.directions, strict=True)
+    )
+    write_line(
+        out, f"{found.trials} trials to ask ({found.sampler}, seed {found.seed}) over {space}"
+    )
+    write_line(out, f"objective: {objectives}; the trials are asked as the search runs")
+    return 0
 
 
 def _print_plan(points: list[plan.Point], out: TextIO) -> int:

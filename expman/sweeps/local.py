@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from expman.sweeps.backend import CLAIMED, Ask, Event, Tick
 
 POINT_NAME = b"expman-point"  # a forked point's process name, as `ps` and `pgrep` show it
 POLL_SECONDS = 0.05  # the longest wait between two looks at the points in flight
+HELD = (signal.SIGINT, signal.SIGTERM)  # held back as a point is forked (`_signals_held`)
 
 
 @dataclass
@@ -73,7 +74,8 @@ class Local:
                         break
                     slots = free[: self.gpus_per_run] if self.gpus else []
                     del free[: len(slots)]
-                    self.running[index] = (self._start(index, slots), slots)
+                    with _signals_held():  # until the point is one `stop` stops
+                        self.running[index] = (self._start(index, slots), slots)
                     event("started", index, None)
                 _until_one_ends(self.running.values(), POLL_SECONDS)
                 if tick is not None:
@@ -172,6 +174,7 @@ def _fork(args: list[str], log: Path, gpus: str | None) -> _Forked:
         _stop_with_sweep()
         set_name(POINT_NAME)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD)  # held by the sweep as it forked
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
@@ -184,6 +187,22 @@ def _fork(args: list[str], log: Path, gpus: str | None) -> _Forked:
         sys.stderr.flush()
     finally:
         os._exit(code)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held back while a point is started, and let go once it is in
+    flight: one that came during `fork` would otherwise be raised right after it, in
+    an at-fork hook (logging's, which Optuna imports), where Python prints the
+    KeyboardInterrupt and drops it: the Ctrl-C lost, the sweep going on to its end."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _until_one_ends(running: Iterable[tuple[Any, list[str]]], timeout: float) -> None:

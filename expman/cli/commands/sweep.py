@@ -77,9 +77,11 @@ def sweep(
     sweeps = Sweeps(archive)
     request = inputs.Request(name, specs, samples, seed, points_file, searched or Asked())
     if resume is not None:
-        if specs or points_file is not None or name is not None or hypothesis is not None:
+        given = specs or points_file is not None or name is not None or hypothesis is not None
+        if given or seed is not None:  # its seed included: the one it was made with
             raise UsageError(
-                "--resume runs the sweep as it was defined: give it no -s, --points, name or -m "
+                "--resume runs the sweep as it was defined: give it no -s, --points, name, -m "
+                "or --seed "
                 "(only --random, to extend a random sweep, or --trials, a search)"
             )
         sweep_id = _resumed(sweeps, resume, samples, err)
@@ -90,8 +92,12 @@ def sweep(
     else:
         graph = plan.graph_digest([{"step": s.task_name, **s.definition} for s in config.steps])
         planned = inputs.planned(config, display, graph, request)
+        if only_plan and planned.definition.search is not None:
+            return _print_search(planned.definition, out)
         if only_plan:
             return _print_plan(planned.points, out)
+        if planned.definition.search is not None:
+            search.load_optuna()  # refused before a sweep is made that could not run
         sweep_id = _create(
             root, config, sweeps, planned, graph, _hypothesis(hypothesis, planned, config), name
         )
@@ -125,6 +131,7 @@ def _raise_budget(sweeps: Sweeps, sweep_id: str, trials: int, err: TextIO) -> No
         found = search.stored(data["definition"])
         if found is None:
             raise UsageError("--trials raises the budget of an adaptive search (--search)")
+        search.load_optuna()  # refused before the budget is raised
         data["definition"]["search"] = search.with_trials(found, trials).as_data()
         sweeps.write(data)
     write_line(err, f"expman: sweep {sweep_id}: a budget of {trials} trials")
@@ -487,8 +494,9 @@ def _runs_of(archive: Archive, sweep_id: str) -> dict[int, list[dict[str, Any]]]
     found: dict[int, list[dict[str, Any]]] = {}
     for run in records:
         tag = run.get("sweep")
-        if isinstance(tag, dict) and tag.get("id") == sweep_id:
-            found.setdefault(int(tag["index"]), []).append(run)
+        position = tag.get("index") if isinstance(tag, dict) else None
+        if isinstance(position, int) and tag.get("id") == sweep_id:  # not text edited in
+            found.setdefault(position, []).append(run)
     return found
 
 
@@ -508,6 +516,25 @@ def _metrics_of(config: Config, sweep_id: str) -> Callable[[int], Any]:
             return None
 
     return read
+
+
+def _print_search(definition: plan.Definition, out: TextIO) -> int:
+    """What `--plan` can say of a search: its trials are asked as it runs, so its space,
+    its sampler and its budget rather than points."""
+    found = search.stored(definition.as_data())
+    if found is None:  # not a search after all
+        return _print_plan([], out)
+    space = ", ".join(
+        f"{s.name}={s.text or formats.cell(list(s.values))}" for s in definition.specs
+    )
+    objectives = ", ".join(
+        f"{o} ({d})" for o, d in zip(found.objectives, found.directions, strict=True)
+    )
+    write_line(
+        out, f"{found.trials} trials to ask ({found.sampler}, seed {found.seed}) over {space}"
+    )
+    write_line(out, f"objective: {objectives}; the trials are asked as the search runs")
+    return 0
 
 
 def _print_plan(points: list[plan.Point], out: TextIO) -> int:

@@ -151,10 +151,11 @@ def _head(archive: Archive, sweeps: Sweeps, sweep_id: str | None, flying: int, o
     for run in runs:
         tag = run.get("sweep")
         final = run.get("status") in (record.SUCCEEDED, record.FAILED, record.INTERRUPTED)
-        if isinstance(tag, dict) and tag.get("id") == sweep_id and final:
-            index_ = int(tag["index"])
-            if best.get(index_) != record.SUCCEEDED:
-                best[index_] = str(run.get("status"))
+        if not (isinstance(tag, dict) and tag.get("id") == sweep_id and final):
+            continue
+        index_ = tag.get("index")
+        if isinstance(index_, int) and best.get(index_) != record.SUCCEEDED:  # not text
+            best[index_] = str(run.get("status"))
     done = sum(1 for s in best.values() if s == record.SUCCEEDED)
     failed = len(best) - done
     text = f"sweep {sweep_id}: {done}/{total} done, {failed} failed, {flying} in flight ({when})"

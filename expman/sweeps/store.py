@@ -33,7 +33,7 @@ from typing import Any
 
 from expman import fsutil, processes
 from expman.errors import ArchiveError, UsageError
-from expman.store import annotation, record
+from expman.store import annotation, objects, record
 from expman.store.archive import Archive
 from expman.store.sweepref import SWEEP, SWEEP_ID, SWEEPS_DIR
 from expman.sweeps.plan import Point
@@ -43,8 +43,11 @@ CLAIMS = "claims"
 RESULTS = "results"  # <index>.json: the run a point ran as, and its status
 INTERMEDIATE = "intermediate"  # <index>.json: a pruned search's trial's reported values
 MAX_STEPS = 10_000  # intermediate values kept per trial
+MAX_REPORT_BYTES = 1 << 20  # a larger report is none (10,000 steps take about 300 KB)
 TRIAL_TAG = "trial"  # a search's trials are tagged so; `expman tag N -trial` takes one out
 UNWRITTEN_SECONDS = 10.0  # an empty claim this old was left by a writer that died
+
+Signature = tuple[int, int, int, int]  # a file's device, inode, size and mtime in ns
 
 
 class Sweeps:
@@ -246,30 +249,31 @@ class Sweeps:
     def intermediate(self, sweep_id: str, index: int) -> dict[str, Any]:
         """What trial `index` reported (`report`): whole steps and finite values, and
         the pruner's numbers; empty when nothing, or nothing readable (a file of the
-        archive, read as untrusted)."""
-        empty: dict[str, Any] = {"steps": [], "values": [], "attrs": {}}
-        path = self.folder(sweep_id) / INTERMEDIATE / f"{index}.json"
+        archive, read as untrusted: never through a link, nor past `MAX_REPORT_BYTES`)."""
+        return self.reread_intermediate(sweep_id, index, None)[1] or _no_report()
+
+    def reread_intermediate(
+        self, sweep_id: str, index: int, known: Signature | None
+    ) -> tuple[Signature | None, dict[str, Any] | None]:
+        """What trial `index` reported, read again only when its file changed: the
+        file's signature (device, inode, size, mtime in ns; None when there is no file),
+        and what it holds (`intermediate`), or None when the signature is still `known`."""
+        name = f"{INTERMEDIATE}/{index}.json"
         try:
-            data = json.loads(path.read_bytes())
-        except (OSError, ValueError, RecursionError):
-            return empty
-        if not isinstance(data, dict):
-            return empty
-        steps, values = data.get("steps"), data.get("values")
-        if not isinstance(steps, list) or not isinstance(values, list) or len(steps) != len(values):
-            return empty
-        pairs = [
-            (s, float(v))
-            for s, v in zip(steps[:MAX_STEPS], values[:MAX_STEPS], strict=True)
-            if type(s) is int and _finite(v)
-        ]
-        attrs = data.get("attrs")
-        kept = {
-            k: v
-            for k, v in (attrs.items() if isinstance(attrs, dict) else [])
-            if isinstance(k, str) and len(k) <= 100 and _finite(v)
-        }
-        return {"steps": [s for s, _ in pairs], "values": [v for _, v in pairs], "attrs": kept}
+            found = (self.folder(sweep_id) / name).lstat()
+        except OSError:
+            return None, _no_report()
+        if _signature(found) == known:
+            return known, None  # one stat, nothing read
+        try:
+            with os.fdopen(objects.open_below(self.folder(sweep_id), name), "rb") as f:
+                opened = os.fstat(f.fileno())
+                content = f.read(MAX_REPORT_BYTES + 1)
+        except OSError:  # a link, a pipe, a folder, gone: no report, until it changes
+            return _signature(found), _no_report()
+        if len(content) > MAX_REPORT_BYTES:
+            return _signature(opened), _no_report()
+        return _signature(opened), _report_of(content)
 
     def noted(self, sweep_id: str) -> set[int]:
         """The points with a result noted: a run was opened for each."""
@@ -343,6 +347,42 @@ class Claims:
             return True  # another taker moved it: race it for the new claim
         aside.unlink(missing_ok=True)
         return True
+
+
+def _no_report() -> dict[str, Any]:
+    return {"steps": [], "values": [], "attrs": {}}
+
+
+def _signature(found: os.stat_result) -> Signature:
+    """What says a file changed: a new inode (atomic replaces), a size or an mtime."""
+    return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns)
+
+
+def _report_of(content: bytes) -> dict[str, Any]:
+    """A trial's report from its file's bytes, as untrusted: whole steps with finite
+    values (at most `MAX_STEPS`), the pruner's numbers under short names; empty when
+    it is no report."""
+    try:
+        data = json.loads(content)
+    except (ValueError, RecursionError):
+        return _no_report()
+    if not isinstance(data, dict):
+        return _no_report()
+    steps, values = data.get("steps"), data.get("values")
+    if not isinstance(steps, list) or not isinstance(values, list) or len(steps) != len(values):
+        return _no_report()
+    pairs = [
+        (s, float(v))
+        for s, v in zip(steps[:MAX_STEPS], values[:MAX_STEPS], strict=True)
+        if type(s) is int and _finite(v)
+    ]
+    attrs = data.get("attrs")
+    kept = {
+        k: v
+        for k, v in (attrs.items() if isinstance(attrs, dict) else [])
+        if isinstance(k, str) and len(k) <= 100 and _finite(v)
+    }
+    return {"steps": [s for s, _ in pairs], "values": [v for _, v in pairs], "attrs": kept}
 
 
 def _finite(value: Any) -> bool:

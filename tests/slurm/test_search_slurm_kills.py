@@ -1,0 +1,194 @@
+"""Kill harness for an adaptive search on Slurm: its workers, its trials and its whole
+job killed at random moments, then resumed (here or on Slurm) to the budget.
+
+Each round queues the search (`--on slurm --jobs 2`, its budget raised by 6), waits for
+a worker to start and then a random moment, and `scancel`s one worker task (SIGTERM, as
+Slurm cancels, or `-s KILL`), SIGKILLs a trial's stage, or cancels the whole job
+(SIGTERM or SIGKILL). Some rounds also resume here at once, beside the workers that
+Slurm still runs. Once Slurm lists none of the sweep's jobs, what the archive holds is
+checked: every record parses and validates, no trial has two succeeded runs, the plan
+is the journal of asked trials (indexes 0..N-1, never past the budget, each run with its
+line's values), no stage of any run is left running; some rounds then resume here. At
+the end `expman sweep --resume` (here or on Slurm, by chance) until the budget is done:
+every trial exactly once succeeded, none running, `sweep status` exact.
+EXPMAN_SLURM_KILL_ROUNDS sets the number of rounds (default 4), EXPMAN_KILL_SEED the
+seed (printed, to replay a failure).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from expman.processes import stray_processes
+from expman.store.record import SCHEMA_PATH
+from tests.conftest import records, required
+from tests.slurm.conftest import expman, wait_for
+
+required("optuna", "adaptive search needs Optuna: expman[search]")
+pytestmark = [pytest.mark.usefixtures("cluster"), pytest.mark.slow]
+
+ROUNDS = int(os.environ.get("EXPMAN_SLURM_KILL_ROUNDS", "4"))
+MORE = 6  # trials each round adds to the budget
+TRIALS = MORE * ROUNDS
+EXPFILE = """\
+version: 1
+name: killed-search
+vars: {X: 0.0, PAUSE: 1.5}
+stages:
+  run:
+    cmd: |
+      sleep "$PAUSE"
+      python3 -c "import json, os; x = float(os.environ['X']); \\
+        json.dump({'loss': (x - 0.25) ** 2}, open('result.json', 'w'))"
+  fetch: {cmd: "cp result.json \\"$EXPMAN_OUTPUTS\\"/"}
+metrics: outputs/result.json
+"""
+FIRST = ["sweep", "-s", "X=uniform(-1,1)", "--search", "tpe", "--objective", "metrics.loss"]
+RESUME = ["sweep", "--resume", "s0001"]
+
+
+class Harness:
+    def __init__(self, root: Path, seed: int) -> None:
+        self.root = root
+        self.chance = random.Random(seed)
+        self.schema = json.loads(SCHEMA_PATH.read_text())
+        self.folder = root / "runs" / "sweeps" / "s0001"
+        self.seen: Counter[str] = Counter()
+
+    def queue(self, budget: int = TRIALS) -> None:
+        """Queue the search on Slurm with this budget: its first submission, or a resume."""
+        args = RESUME if (self.folder / "sweep.json").exists() else FIRST
+        done = expman(self.root, *args, "--trials", str(budget), "--jobs", "2", "--on", "slurm")
+        assert done.returncode == 0, done.stderr
+
+    def resume_here(self) -> None:
+        done = expman(self.root, *RESUME, "--jobs", "2")
+        assert done.returncode in (0, 1), done.stderr  # 1: a trial failed (killed before)
+
+    def tasks(self) -> dict[str, str]:
+        """The sweep's array tasks Slurm lists, by id (`12_0`): their states."""
+        found: dict[str, str] = {}
+        try:
+            jobs = json.loads((self.folder / "slurm" / "jobs.json").read_text())
+        except OSError:
+            return found
+        for name in {j["job_name"] for j in jobs}:
+            listed = subprocess.run(
+                ["squeue", "-h", "-r", "-t", "all", "-n", name, "-o", "%i %T"],
+                capture_output=True,
+                text=True,
+            ).stdout
+            for line in listed.splitlines():
+                job_id, state = line.split()
+                found[job_id] = state
+        return found
+
+    def in_flight(self) -> list[str]:
+        alive = ("PENDING", "RUNNING", "COMPLETING", "CONFIGURING", "REQUEUED", "SUSPENDED")
+        return [job for job, state in self.tasks().items() if state in alive]
+
+    def kill(self) -> None:
+        """One blow at a random moment of the workers' run: a worker, a trial's stage,
+        or the whole job."""
+        wait_for(lambda: "RUNNING" in self.tasks().values(), what="a worker started")
+        time.sleep(self.chance.uniform(0.0, 5.0))
+        what = self.chance.choice(("task TERM", "task KILL", "stage KILL", "job TERM", "job KILL"))
+        running = sorted(job for job, state in self.tasks().items() if state == "RUNNING")
+        if what.startswith("task") and running:
+            task = self.chance.choice(running)
+            signalled = ["-s", "KILL"] if what.endswith("KILL") else []
+            subprocess.run(["scancel", *signalled, task], check=True)
+        elif what.startswith("job") and running:
+            job = running[0].partition("_")[0]
+            signalled = ["-s", "KILL"] if what.endswith("KILL") else []
+            subprocess.run(["scancel", *signalled, job], check=True)
+        elif what == "stage KILL" and (stages := self.stages()):
+            os.kill(self.chance.choice(stages), signal.SIGKILL)
+        else:
+            what = "nothing in flight to kill"
+        self.seen[what] += 1
+
+    def stages(self) -> list[int]:
+        """The processes of the trials' stages running now."""
+        found = []
+        for run in records(self.root):
+            if run["status"] == "running":
+                found += stray_processes(f"EXPMAN_RUN_UID={run['uid']}")
+        return found
+
+    def settle(self) -> None:
+        wait_for(lambda: not self.in_flight(), seconds=120, what="the sweep's Slurm jobs")
+
+    def check(self) -> list[dict[str, Any]]:
+        """What must hold whenever and however the search was killed."""
+        runs = records(self.root)
+        for run in runs:
+            jsonschema.validate(run, self.schema)
+            assert stray_processes(f"EXPMAN_RUN_UID={run['uid']}") == [], "a stage outlived"
+        succeeded = Counter(r["sweep"]["index"] for r in runs if r["status"] == "succeeded")
+        assert all(n == 1 for n in succeeded.values()), f"a trial ran twice: {succeeded}"
+        lines = (self.folder / "plan.jsonl").read_text().split("\n")[:-1]
+        plan = [json.loads(line) for line in lines]
+        assert [p["index"] for p in plan] == list(range(len(plan))) and len(plan) <= TRIALS
+        for run in runs:
+            assert run["vars"]["X"] == plan[run["sweep"]["index"]]["vars"]["X"]
+        return runs
+
+
+def test_a_search_on_slurm_killed_at_random_moments_runs_each_trial_once(
+    experiment: Callable[..., Path],
+) -> None:
+    seed = int(os.environ.get("EXPMAN_KILL_SEED", str(int(time.time()))))
+    print(f"Slurm search kill harness: {ROUNDS} rounds, EXPMAN_KILL_SEED={seed}")
+    harness = Harness(experiment(EXPFILE), seed)
+    started = time.monotonic()
+    for number in range(ROUNDS):
+        try:
+            harness.queue(MORE * (number + 1))
+            harness.kill()
+            if harness.chance.random() < 0.3:  # beside the workers Slurm still runs
+                harness.resume_here()
+                harness.seen["resumed here at once"] += 1
+            harness.settle()
+            harness.check()
+            if harness.chance.random() < 0.5:
+                harness.resume_here()
+                harness.seen["resumed here"] += 1
+                harness.check()
+        except AssertionError as e:
+            raise AssertionError(f"round {number}, EXPMAN_KILL_SEED={seed}: {e}") from e
+    for _ in range(4):  # to the budget, here or on Slurm
+        if harness.chance.random() < 0.5:
+            harness.queue()
+            harness.settle()
+        else:
+            harness.resume_here()
+        done = {r["sweep"]["index"] for r in harness.check() if r["status"] == "succeeded"}
+        if done == set(range(TRIALS)):
+            break
+    runs = harness.check()
+    succeeded = Counter(r["sweep"]["index"] for r in runs if r["status"] == "succeeded")
+    assert succeeded == Counter(range(TRIALS)), f"every trial once, EXPMAN_KILL_SEED={seed}"
+
+    def settled() -> bool:  # a SIGKILLed trial's run: interrupted once its heartbeat is stale
+        status = expman(harness.root, "sweep", "status").stdout
+        return all(r["status"] != "running" for r in records(harness.root)) and status != ""
+
+    wait_for(settled, seconds=90, what="the killed trials' runs recorded interrupted")
+    status = expman(harness.root, "sweep", "status").stdout
+    assert f"\n{TRIALS} succeeded\n" in status, status
+    assert f"{TRIALS} of {TRIALS} trials asked (tpe)" in status
+    assert all(r["ended"] for r in records(harness.root))
+    print(f"{ROUNDS} rounds in {time.monotonic() - started:.0f} s: {dict(harness.seen)}")

@@ -24,7 +24,7 @@ from tests.conftest import records, required
 optuna = required("optuna", "adaptive search needs Optuna: expman[search]")
 
 REPORT = {"steps": [1, 2, 3], "values": [0.5, 0.4, 0.3], "attrs": {"r": 1}}
-EMPTY = {"steps": [], "values": [], "attrs": {}}
+EMPTY: dict[str, Any] = {"steps": [], "values": [], "attrs": {}}
 
 
 def _sweep(root: Path) -> Sweeps:

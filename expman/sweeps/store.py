@@ -27,12 +27,13 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from expman import fsutil, processes
 from expman.errors import ArchiveError, UsageError
+from expman.slurm import scheduler
 from expman.store import annotation, objects, record
 from expman.store.archive import Archive
 from expman.store.sweepref import SWEEP, SWEEP_ID, SWEEPS_DIR
@@ -393,25 +394,59 @@ def _finite(value: Any) -> bool:
 def _holder() -> dict[str, Any]:
     pid = os.getpid()
     since, since_epoch = record.stamp(_now())
-    return {
+    found = {
         "host": socket.gethostname(),
         "pid": pid,
         "start_ticks": processes.start_time(pid),
         "since": since,
         "since_epoch": since_epoch,
     }
+    job = _slurm_job(os.environ)
+    if job is not None:
+        found["slurm_job"] = job
+    return found
+
+
+def _slurm_job(env: Mapping[str, str]) -> dict[str, str] | None:
+    """The Slurm job (or array task, `12_3`) this process runs in, and its name."""
+    if "SLURM_JOB_ID" not in env:
+        return None
+    array, task = env.get("SLURM_ARRAY_JOB_ID"), env.get("SLURM_ARRAY_TASK_ID")
+    job_id = f"{array}_{task}" if array and task else env["SLURM_JOB_ID"]
+    return {"id": job_id, "name": env.get("SLURM_JOB_NAME", "")}
 
 
 def _alive(holder: dict[str, Any]) -> bool:
-    """Whether a claim's holder may still be running: on another host it is taken to be
-    (only its own host can tell), on this one its pid and start time say."""
+    """Whether a claim's holder may still be running: on this host its pid and start
+    time say; on another, Slurm says when the holder ran in a Slurm job (`_job_alive`),
+    else it is taken to be (only its own host can tell)."""
     if holder.get("host") != socket.gethostname():
-        return True
+        return _job_alive(holder.get("slurm_job"))
     pid = holder.get("pid")
     if not isinstance(pid, int):
         return False
     ticks = holder.get("start_ticks")
     return processes.same_process_alive(pid, ticks if isinstance(ticks, int) else None)
+
+
+def _job_alive(job: Any) -> bool:
+    """Whether a holder's Slurm job (as `_slurm_job` wrote it, in a claim: untrusted)
+    may still run: False only when Slurm answers and lists it under its name no more, or
+    as finished (cancelled, killed, its node lost). Ids are checked before Slurm is asked."""
+    if not isinstance(job, dict):
+        return True
+    job_id, name = job.get("id"), job.get("name")
+    if not isinstance(job_id, str) or not scheduler.is_job_id(job_id):
+        return True
+    if not isinstance(name, str) or not name or "," in name:  # squeue splits names at ","
+        return True
+    if scheduler.available() is not None:
+        return True
+    try:
+        found = scheduler.named(name).get(job_id)
+    except scheduler.SlurmError:
+        return True  # no answer to trust
+    return found is not None and found.state not in scheduler.FINISHED
 
 
 def _read(path: Path) -> dict[str, Any] | None:

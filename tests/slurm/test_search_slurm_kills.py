@@ -102,7 +102,9 @@ class Harness:
     def kill(self) -> None:
         """One blow at a random moment of the workers' run: a worker, a trial's stage,
         or the whole job."""
-        wait_for(lambda: "RUNNING" in self.tasks().values(), what="a worker started")
+        deadline = time.monotonic() + 60  # the one node may be busy with other jobs
+        while "RUNNING" not in self.tasks().values() and time.monotonic() < deadline:
+            time.sleep(0.2)
         time.sleep(self.chance.uniform(0.0, 5.0))
         what = self.chance.choice(("task TERM", "task KILL", "stage KILL", "job TERM", "job KILL"))
         running = sorted(job for job, state in self.tasks().items() if state == "RUNNING")
@@ -110,8 +112,8 @@ class Harness:
             task = self.chance.choice(running)
             signalled = ["-s", "KILL"] if what.endswith("KILL") else []
             subprocess.run(["scancel", *signalled, task], check=True)
-        elif what.startswith("job") and running:
-            job = running[0].partition("_")[0]
+        elif what.startswith("job") and (flying := self.in_flight()):  # pending ones too
+            job = flying[0].partition("_")[0]
             signalled = ["-s", "KILL"] if what.endswith("KILL") else []
             subprocess.run(["scancel", *signalled, job], check=True)
         elif what == "stage KILL" and (stages := self.stages()):

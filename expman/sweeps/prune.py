@@ -6,9 +6,9 @@ process: every second it reads what the stages appended to the run's live series
 reader of its own, as the heartbeat reads it), keeps the metric's values by whole step
 in the sweep's folder (`intermediate/<index>.json`: steps, values, and the numbers the
 pruner keeps of the trial), and asks Optuna's pruner, rebuilt in memory from those files
-and the archive, whether the trial should stop. What it read is kept between checks
-(`Judge`): a trial's file is read again only when it changed. The values are compared in the
-direction of the search's objective (one objective: Optuna prunes no Pareto search).
+and the archive, whether the trial should stop; what it read is kept between checks
+(`Judge`), a trial's file read again only when it changed. The values are compared in
+the direction of the search's objective (one objective: Optuna prunes no Pareto search).
 
 A pruned trial's stages are stopped as Ctrl-C stops them (the attempt records `reason:
 pruned at step N ...`), and its record gets `sweep.pruned: {step, value, pruner}`
@@ -178,10 +178,11 @@ class Judge:
         signature, data = self.sweeps.reread_intermediate(
             self.sweep_id, point.index, known[0] if known else None
         )
-        if data is None and known is not None:
+        if data is None:  # its file is as it was when read
+            assert known is not None
             return known[1]
-        self._reports[point.index] = (signature, data or {"steps": [], "values": [], "attrs": {}})
-        return self._reports[point.index][1]
+        self._reports[point.index] = (signature, data)
+        return data
 
     def _build(
         self,
@@ -219,6 +220,7 @@ class Judge:
             return False
         for step, value in reported.items():
             if held.get(step) != value:
+                # `_trial_id`: Optuna's own handle of the trial in its storage
                 self._storage.set_trial_intermediate_value(trial._trial_id, step, value)
         return True
 

@@ -27,7 +27,7 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -478,6 +478,45 @@ def _plan_line(point: Point) -> str:
 
 def _now() -> float:
     return time.time()
+
+
+def end_orphans(archive: Archive, sweep_id: str) -> list[str]:
+    """End the runs of the sweep that a point killed outright (SIGKILL: `scancel -s KILL`,
+    the OOM killer) left `started`: made, never opened (no attempt, no open marker), and
+    no live process holds their point (its maker may be opening it). Each is recorded
+    interrupted; their ids."""
+    from expman.store import index  # the record cache: a sweep's status and resume need it
+
+    runs, _ = index.load(archive, {"sweep", "status", "uid"})
+    started = [
+        run
+        for run in runs
+        if run.get("status") == record.STARTED
+        and isinstance(run.get("sweep"), dict)
+        and run["sweep"].get("id") == sweep_id
+    ]
+    if not started:
+        return []
+    held = dict(Sweeps(archive).claims(sweep_id).held())
+    opened = {str(marker.get("id")) for marker in archive.open_markers()}
+    ended = []
+    for run in started:
+        holder = held.get(run["sweep"].get("index"))
+        if run["id"] in opened or (holder is not None and (holder == {} or _alive(holder))):
+            continue
+        if archive.update(run["id"], _ended_if_never_opened(run["uid"])) is not None:
+            ended.append(run["id"])
+    return ended
+
+
+def _ended_if_never_opened(uid: str) -> Callable[[dict[str, Any]], bool]:
+    def change(found: dict[str, Any]) -> bool:
+        if found.get("uid") != uid or found["status"] != record.STARTED or found["attempts"]:
+            return False
+        record.end(found, found.get("observations") or "", [], _now())
+        return True
+
+    return change
 
 
 def record_observations(archive: Archive, sweep_id: str, text: str) -> list[str]:

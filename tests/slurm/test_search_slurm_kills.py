@@ -55,13 +55,35 @@ stages:
   fetch: {cmd: "cp result.json \\"$EXPMAN_OUTPUTS\\"/"}
 metrics: outputs/result.json
 """
-FIRST = ["sweep", "-s", "X=uniform(-1,1)", "--search", "tpe", "--objective", "metrics.loss"]
+CURVES = """\
+version: 1
+name: killed-pruned-search
+vars: {X: 0.0}
+stages:
+  run: {cmd: python3 train.py}
+  fetch: {cmd: "true"}
+"""
+TRAIN = """\
+import json, os, time
+x = float(os.environ["X"])
+with open(os.environ["EXPMAN_METRICS"], "a") as f:
+    for step in range(1, 9):
+        f.write(json.dumps({"step": step, "loss": 10.0 if x > 0.4 else 1.0 / step}) + "\\n")
+        f.flush()
+        time.sleep(0.3)
+"""
+PRUNED = ["--search", "random", "--objective", "series.loss.last"]
+PRUNED += ["--prune", "median", "--prune-metric", "loss"]
+SEARCHES = {  # the search, and the files of its experiment
+    "tpe": (["--search", "tpe", "--objective", "metrics.loss"], {}),
+    "pruned": (PRUNED, {"train.py": TRAIN}),
+}
 RESUME = ["sweep", "--resume", "s0001"]
 
 
 class Harness:
-    def __init__(self, root: Path, seed: int) -> None:
-        self.root = root
+    def __init__(self, root: Path, seed: int, searched: list[str]) -> None:
+        self.root, self.first = root, ["sweep", "-s", "X=uniform(-1,1)", *searched]
         self.chance = random.Random(seed)
         self.schema = json.loads(SCHEMA_PATH.read_text())
         self.folder = root / "runs" / "sweeps" / "s0001"
@@ -69,7 +91,7 @@ class Harness:
 
     def queue(self, budget: int = TRIALS) -> None:
         """Queue the search on Slurm with this budget: its first submission, or a resume."""
-        args = RESUME if (self.folder / "sweep.json").exists() else FIRST
+        args = RESUME if (self.folder / "sweep.json").exists() else self.first
         done = expman(self.root, *args, "--trials", str(budget), "--jobs", "2", "--on", "slurm")
         assert done.returncode == 0, done.stderr
 
@@ -139,8 +161,8 @@ class Harness:
         for run in runs:
             jsonschema.validate(run, self.schema)
             assert stray_processes(f"EXPMAN_RUN_UID={run['uid']}") == [], "a stage outlived"
-        succeeded = Counter(r["sweep"]["index"] for r in runs if r["status"] == "succeeded")
-        assert all(n == 1 for n in succeeded.values()), f"a trial ran twice: {succeeded}"
+        finished = Counter(r["sweep"]["index"] for r in runs if _finished(r))
+        assert all(n == 1 for n in finished.values()), f"a trial finished twice: {finished}"
         lines = (self.folder / "plan.jsonl").read_text().split("\n")[:-1]
         plan = [json.loads(line) for line in lines]
         assert [p["index"] for p in plan] == list(range(len(plan))) and len(plan) <= TRIALS
@@ -149,12 +171,19 @@ class Harness:
         return runs
 
 
+def _finished(run: dict[str, Any]) -> bool:
+    """A trial's run that finished it: succeeded, or stopped by its pruner."""
+    return run["status"] == "succeeded" or "pruned" in run["sweep"]
+
+
+@pytest.mark.parametrize("kind", sorted(SEARCHES))
 def test_a_search_on_slurm_killed_at_random_moments_runs_each_trial_once(
-    experiment: Callable[..., Path],
+    experiment: Callable[..., Path], kind: str
 ) -> None:
     seed = int(os.environ.get("EXPMAN_KILL_SEED", str(int(time.time()))))
-    print(f"Slurm search kill harness: {ROUNDS} rounds, EXPMAN_KILL_SEED={seed}")
-    harness = Harness(experiment(EXPFILE), seed)
+    print(f"Slurm search kill harness ({kind}): {ROUNDS} rounds, EXPMAN_KILL_SEED={seed}")
+    searched, files = SEARCHES[kind]
+    harness = Harness(experiment(CURVES if files else EXPFILE, **files), seed, searched)
     started = time.monotonic()
     for number in range(ROUNDS):
         try:
@@ -177,12 +206,11 @@ def test_a_search_on_slurm_killed_at_random_moments_runs_each_trial_once(
             harness.settle()
         else:
             harness.resume_here()
-        done = {r["sweep"]["index"] for r in harness.check() if r["status"] == "succeeded"}
-        if done == set(range(TRIALS)):
+        if {r["sweep"]["index"] for r in harness.check() if _finished(r)} == set(range(TRIALS)):
             break
     runs = harness.check()
-    succeeded = Counter(r["sweep"]["index"] for r in runs if r["status"] == "succeeded")
-    assert succeeded == Counter(range(TRIALS)), f"every trial once, EXPMAN_KILL_SEED={seed}"
+    finished = Counter(r["sweep"]["index"] for r in runs if _finished(r))
+    assert finished == Counter(range(TRIALS)), f"every trial once, EXPMAN_KILL_SEED={seed}"
 
     def settled() -> bool:  # a SIGKILLed trial's run: interrupted once its heartbeat is stale
         status = expman(harness.root, "sweep", "status").stdout
@@ -190,7 +218,15 @@ def test_a_search_on_slurm_killed_at_random_moments_runs_each_trial_once(
 
     wait_for(settled, seconds=90, what="the killed trials' runs recorded interrupted")
     status = expman(harness.root, "sweep", "status").stdout
-    assert f"\n{TRIALS} succeeded\n" in status, status
-    assert f"{TRIALS} of {TRIALS} trials asked (tpe)" in status
+    pruned = sum("pruned" in r["sweep"] for r in records(harness.root))
+    counts = f"{pruned} pruned, {TRIALS - pruned} succeeded" if pruned else f"{TRIALS} succeeded"
+    assert f"\n{counts}\n" in status, status
+    assert f"{TRIALS} of {TRIALS} trials asked" in status
     assert all(r["ended"] for r in records(harness.root))
+    if kind == "pruned":
+        assert pruned, "hopeless trials were pruned"
+        for run in records(harness.root):
+            if "pruned" in run["sweep"]:
+                assert run["vars"]["X"] > 0.4 and run["status"] == "interrupted"
+                assert run["attempts"][-1]["reason"].startswith("pruned at step")
     print(f"{ROUNDS} rounds in {time.monotonic() - started:.0f} s: {dict(harness.seen)}")

@@ -133,11 +133,11 @@ class Harness:
         if what.startswith("task") and running:
             task = self.chance.choice(running)
             signalled = ["-s", "KILL"] if what.endswith("KILL") else []
-            subprocess.run(["scancel", *signalled, task], check=True)
+            what += _scancel(*signalled, task)
         elif what.startswith("job") and (flying := self.in_flight()):  # pending ones too
             job = flying[0].partition("_")[0]
             signalled = ["-s", "KILL"] if what.endswith("KILL") else []
-            subprocess.run(["scancel", *signalled, job], check=True)
+            what += _scancel(*signalled, job)
         elif what == "stage KILL" and (stages := self.stages()):
             os.kill(self.chance.choice(stages), signal.SIGKILL)
         else:
@@ -169,6 +169,12 @@ class Harness:
         for run in runs:
             assert run["vars"]["X"] == plan[run["sweep"]["index"]]["vars"]["X"]
         return runs
+
+
+def _scancel(*args: str) -> str:
+    """`scancel`; what to count when the task ended between its listing and the cancel."""
+    done = subprocess.run(["scancel", *args], capture_output=True, text=True)
+    return "" if done.returncode == 0 else " (over already)"
 
 
 def _finished(run: dict[str, Any]) -> bool:

@@ -31,9 +31,9 @@ def install() -> None:
     signal.signal(signal.SIGUSR2, warning)
 
 
-def stopping(why: str) -> None:
+def stopping(why: str | None) -> None:
     """Say why this process is about to stop its own attempt (a pruned trial of a
-    search): the interrupted attempt records it as its reason."""
+    search): the interrupted attempt records it as its reason (None: no longer)."""
     global _because
     _because = why
 

@@ -6,8 +6,9 @@ process: every second it reads what the stages appended to the run's live series
 reader of its own, as the heartbeat reads it), keeps the metric's values by whole step
 in the sweep's folder (`intermediate/<index>.json`: steps, values, and the numbers the
 pruner keeps of the trial), and asks Optuna's pruner, rebuilt in memory from those files
-and the archive, whether the trial should stop. The values are compared in the
-direction of the search's objective (one objective: Optuna prunes no Pareto search).
+and the archive, whether the trial should stop; what it read is kept between checks
+(`Judge`), a trial's file read again only when it changed. The values are compared in
+the direction of the search's objective (one objective: Optuna prunes no Pareto search).
 
 A pruned trial's stages are stopped as Ctrl-C stops them (the attempt records `reason:
 pruned at step N ...`), and its record gets `sweep.pruned: {step, value, pruner}`
@@ -32,7 +33,7 @@ from expman.store.archive import Archive
 from expman.sweeps import search
 from expman.sweeps.plan import Point
 from expman.sweeps.search import Pruning
-from expman.sweeps.store import MAX_STEPS, Sweeps
+from expman.sweeps.store import MAX_STEPS, Signature, Sweeps
 from expman.sweeps.values import number
 
 POLL_SECONDS = 1.0
@@ -47,6 +48,7 @@ class Watcher:
         self.sweeps = Sweeps(archive)
         self.pruned: dict[str, Any] | None = None
         self._reader: seriesreader.Reader | None = None
+        self._judge: Judge | None = None
         self._reported: dict[int, float] = {}
         self._attrs: dict[str, Any] = {}
         self._stop = threading.Event()
@@ -88,7 +90,9 @@ class Watcher:
         if not new or new == self._reported:
             return
         self._reported = new
-        verdict, self._attrs = decide(self.archive, self.sweep_id, self.point, new)
+        if self._judge is None:
+            self._judge = Judge(self.archive, self.sweep_id, self.point)
+        verdict, self._attrs = self._judge.decide(new, self._attrs)
         self._write()
         if verdict is not None:
             self.pruned = verdict
@@ -118,46 +122,107 @@ class Watcher:
         self.sweeps.report(self.sweep_id, self.point.index, {**reported, "attrs": self._attrs})
 
 
-def decide(
-    archive: Archive, sweep_id: str, point: Point, reported: Mapping[int, float]
-) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """Whether the pruner stops trial `point` with these intermediate values: the step
-    and value it stopped at (None: go on), and what the pruner keeps of the trial."""
-    optuna = search.load_optuna()
-    sweeps = Sweeps(archive)
-    data = sweeps.read(sweep_id)
-    found = search.stored(data["definition"])
-    assert found is not None and found.prune is not None
-    pruning = found.prune
-    study = optuna.create_study(
-        direction=found.directions[0], pruner=_pruner(optuna, pruning.pruner)
-    )
-    results = search.told(archive, sweep_id, found)
-    space = search.space_of(optuna, search.specs_of(data["definition"]))
-    for other in sweeps.plan(sweep_id):
-        if other.index == point.index:
-            break
-        study.add_trial(_trial(optuna, space, other, results.get(other.index), sweeps, sweep_id))
-    mine = sweeps.intermediate(sweep_id, point.index)
-    study.add_trial(
-        optuna.trial.create_trial(
-            params={n: point.vars.get(n) for n in space},
-            distributions=space,
-            state=optuna.trial.TrialState.RUNNING,
-            intermediate_values=dict(reported),
-            system_attrs=mine["attrs"],
+class Judge:
+    """Optuna's pruner for one trial, kept by its watcher between checks. What does not
+    change while the trial runs (the search, its space, the trials asked before it) is
+    read once. Each earlier trial's reported values are read again only when their file
+    changed (`Sweeps.reread_intermediate`: one stat otherwise), and the study is kept
+    while what every earlier trial gave and reported stays as it was: a check then only
+    adds the trial's new steps. What the archive says each trial gave (`search.told`) is
+    read at every check, through the record cache: a trial may end, or be taken out, at
+    any moment. Memory: one report per earlier trial (at most `MAX_STEPS` values), and
+    the study built from them."""
+
+    def __init__(self, archive: Archive, sweep_id: str, point: Point) -> None:
+        self.archive, self.sweep_id, self.point = archive, sweep_id, point
+        self.sweeps = Sweeps(archive)
+        self.optuna = search.load_optuna()
+        definition = self.sweeps.read(sweep_id)["definition"]
+        found = search.stored(definition)
+        assert found is not None and found.prune is not None
+        self.search, self.pruning = found, found.prune
+        self.space = search.space_of(self.optuna, search.specs_of(definition))
+        self.earlier = [p for p in self.sweeps.plan(sweep_id) if p.index < point.index]
+        self._reports: dict[int, tuple[Signature | None, dict[str, Any]]] = {}
+        self._study: Any = None
+        self._storage: Any = None  # the kept study's
+        self._built: list[tuple[search.Told | None, int]] = []  # each earlier trial's
+
+    def decide(
+        self, reported: Mapping[int, float], attrs: Mapping[str, Any]
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """Whether the pruner stops the trial with these intermediate values (and what
+        it kept of the trial before, `attrs`): the step and value it stopped at (None:
+        go on), and what the pruner keeps of the trial now."""
+        results = search.told(self.archive, self.sweep_id, self.search)
+        earlier = [(p, results.get(p.index), self.report(p)) for p in self.earlier]
+        built = [(result, id(report)) for _, result, report in earlier]  # read again: new
+        if self._study is None or built != self._built or not self._extended(reported):
+            self._study = self._build(earlier, reported, attrs)
+            self._built = built
+        study = self._study
+        trial = study.get_trials(deepcopy=False)[-1]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            stop = study.pruner.prune(study, trial)
+        now = study.get_trials(deepcopy=False)[-1].system_attrs
+        kept = {k: v for k, v in now.items() if number(v)}
+        if not stop:
+            return None, kept
+        step = max(reported)
+        return {"step": step, "value": reported[step], "pruner": self.pruning.pruner}, kept
+
+    def report(self, point: Point) -> dict[str, Any]:
+        """What trial `point` reported, read again only when its file changed."""
+        known = self._reports.get(point.index)
+        signature, data = self.sweeps.reread_intermediate(
+            self.sweep_id, point.index, known[0] if known else None
         )
-    )
-    trial = study.get_trials(deepcopy=False)[-1]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        stop = study.pruner.prune(study, trial)
-    attrs = study.get_trials(deepcopy=False)[-1].system_attrs
-    kept = {k: v for k, v in attrs.items() if number(v)}
-    if not stop:
-        return None, kept
-    step = max(reported)
-    return {"step": step, "value": reported[step], "pruner": pruning.pruner}, kept
+        if data is None:  # its file is as it was when read
+            assert known is not None
+            return known[1]
+        self._reports[point.index] = (signature, data)
+        return data
+
+    def _build(
+        self,
+        earlier: list[tuple[Point, search.Told | None, dict[str, Any]]],
+        reported: Mapping[int, float],
+        attrs: Mapping[str, Any],
+    ) -> Any:
+        """A study of the earlier trials as they are now, then this one, running."""
+        optuna = self.optuna
+        self._storage = optuna.storages.InMemoryStorage()
+        study = optuna.create_study(
+            storage=self._storage,
+            direction=self.search.directions[0],
+            pruner=_pruner(optuna, self.pruning.pruner),
+        )
+        for other, result, report in earlier:
+            study.add_trial(_trial(optuna, self.space, other, result, report))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={n: self.point.vars.get(n) for n in self.space},
+                distributions=self.space,
+                state=optuna.trial.TrialState.RUNNING,
+                intermediate_values=dict(reported),
+                system_attrs=dict(attrs),
+            )
+        )
+        return study
+
+    def _extended(self, reported: Mapping[int, float]) -> bool:
+        """Give the kept study's trial the values it lacks of `reported`; False when it
+        holds a step `reported` no longer has (then the study is built again)."""
+        trial = self._study.get_trials(deepcopy=False)[-1]
+        held = trial.intermediate_values
+        if any(step not in reported for step in held):
+            return False
+        for step, value in reported.items():
+            if held.get(step) != value:
+                # `_trial_id`: Optuna's own handle of the trial in its storage
+                self._storage.set_trial_intermediate_value(trial._trial_id, step, value)
+        return True
 
 
 def _trial(
@@ -165,13 +230,11 @@ def _trial(
     space: dict[str, Any],
     point: Point,
     result: search.Told | None,
-    sweeps: Sweeps,
-    sweep_id: str,
+    reported: Mapping[str, Any],
 ) -> Any:
     """An earlier trial as the rebuilt study holds it: its intermediate values, and how
     it ended (a trial whose values lie outside the space: a failed one, valueless)."""
     states = optuna.trial.TrialState
-    reported = sweeps.intermediate(sweep_id, point.index)
     if result is not None and result.excluded:
         return optuna.trial.create_trial(state=states.FAIL)  # keeps trial numbers as indexes
     state, values = search.outcome(optuna, result)
@@ -182,7 +245,7 @@ def _trial(
             state=state,
             values=None if values is None else values[:1],  # a pruner's study: one objective
             intermediate_values=dict(zip(reported["steps"], reported["values"], strict=True)),
-            system_attrs=reported["attrs"],
+            system_attrs=dict(reported["attrs"]),
         )
     except ValueError:
         return optuna.trial.create_trial(state=states.FAIL)

@@ -42,8 +42,18 @@ def work(root: Path, archive: Archive, sweep_id: str, retries: int) -> int:
         code = point.run_point(root, archive, sweep_id, index, retries, unstarted=fresh)
         if code == 130:
             return 130
+        _ready_for_the_next_trial()
         if code not in (0, CLAIMED):
             worst = 1
+
+
+def _ready_for_the_next_trial() -> None:
+    """Undo what a pruned trial left in this process: its pruner stopped it with SIGTERM,
+    after which SIGTERM is ignored (a second one must not cut the trial's cleanup), and
+    its reason said. Else the worker's next pruned trial would run on to its end, and a
+    `scancel` would stop no trial."""
+    signals.stopping(None)
+    sigterm_as_interrupt()
 
 
 def unstarted(archive: Archive, sweep_id: str) -> int | None:

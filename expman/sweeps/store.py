@@ -27,13 +27,14 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from expman import fsutil, processes
 from expman.errors import ArchiveError, UsageError
-from expman.store import annotation, record
+from expman.slurm import scheduler
+from expman.store import annotation, objects, record
 from expman.store.archive import Archive
 from expman.store.sweepref import SWEEP, SWEEP_ID, SWEEPS_DIR
 from expman.sweeps.plan import Point
@@ -43,8 +44,11 @@ CLAIMS = "claims"
 RESULTS = "results"  # <index>.json: the run a point ran as, and its status
 INTERMEDIATE = "intermediate"  # <index>.json: a pruned search's trial's reported values
 MAX_STEPS = 10_000  # intermediate values kept per trial
+MAX_REPORT_BYTES = 1 << 20  # a larger report is none (10,000 steps take about 300 KB)
 TRIAL_TAG = "trial"  # a search's trials are tagged so; `expman tag N -trial` takes one out
 UNWRITTEN_SECONDS = 10.0  # an empty claim this old was left by a writer that died
+
+Signature = tuple[int, int, int, int]  # a file's device, inode, size and mtime in ns
 
 
 class Sweeps:
@@ -246,30 +250,31 @@ class Sweeps:
     def intermediate(self, sweep_id: str, index: int) -> dict[str, Any]:
         """What trial `index` reported (`report`): whole steps and finite values, and
         the pruner's numbers; empty when nothing, or nothing readable (a file of the
-        archive, read as untrusted)."""
-        empty: dict[str, Any] = {"steps": [], "values": [], "attrs": {}}
-        path = self.folder(sweep_id) / INTERMEDIATE / f"{index}.json"
+        archive, read as untrusted: never through a link, nor past `MAX_REPORT_BYTES`)."""
+        return self.reread_intermediate(sweep_id, index, None)[1] or _no_report()
+
+    def reread_intermediate(
+        self, sweep_id: str, index: int, known: Signature | None
+    ) -> tuple[Signature | None, dict[str, Any] | None]:
+        """What trial `index` reported, read again only when its file changed: the
+        file's signature (device, inode, size, mtime in ns; None when there is no file),
+        and what it holds (`intermediate`), or None when the signature is still `known`."""
+        name = f"{INTERMEDIATE}/{index}.json"
         try:
-            data = json.loads(path.read_bytes())
-        except (OSError, ValueError, RecursionError):
-            return empty
-        if not isinstance(data, dict):
-            return empty
-        steps, values = data.get("steps"), data.get("values")
-        if not isinstance(steps, list) or not isinstance(values, list) or len(steps) != len(values):
-            return empty
-        pairs = [
-            (s, float(v))
-            for s, v in zip(steps[:MAX_STEPS], values[:MAX_STEPS], strict=True)
-            if type(s) is int and _finite(v)
-        ]
-        attrs = data.get("attrs")
-        kept = {
-            k: v
-            for k, v in (attrs.items() if isinstance(attrs, dict) else [])
-            if isinstance(k, str) and len(k) <= 100 and _finite(v)
-        }
-        return {"steps": [s for s, _ in pairs], "values": [v for _, v in pairs], "attrs": kept}
+            found = (self.folder(sweep_id) / name).lstat()
+        except OSError:
+            return None, _no_report()
+        if _signature(found) == known:
+            return known, None  # one stat, nothing read
+        try:
+            with os.fdopen(objects.open_below(self.folder(sweep_id), name), "rb") as f:
+                opened = os.fstat(f.fileno())
+                content = f.read(MAX_REPORT_BYTES + 1)
+        except OSError:  # a link, a pipe, a folder, gone: no report, until it changes
+            return _signature(found), _no_report()
+        if len(content) > MAX_REPORT_BYTES:
+            return _signature(opened), _no_report()
+        return _signature(opened), _report_of(content)
 
     def noted(self, sweep_id: str) -> set[int]:
         """The points with a result noted: a run was opened for each."""
@@ -345,6 +350,42 @@ class Claims:
         return True
 
 
+def _no_report() -> dict[str, Any]:
+    return {"steps": [], "values": [], "attrs": {}}
+
+
+def _signature(found: os.stat_result) -> Signature:
+    """What says a file changed: a new inode (atomic replaces), a size or an mtime."""
+    return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns)
+
+
+def _report_of(content: bytes) -> dict[str, Any]:
+    """A trial's report from its file's bytes, as untrusted: whole steps with finite
+    values (at most `MAX_STEPS`), the pruner's numbers under short names; empty when
+    it is no report."""
+    try:
+        data = json.loads(content)
+    except (ValueError, RecursionError):
+        return _no_report()
+    if not isinstance(data, dict):
+        return _no_report()
+    steps, values = data.get("steps"), data.get("values")
+    if not isinstance(steps, list) or not isinstance(values, list) or len(steps) != len(values):
+        return _no_report()
+    pairs = [
+        (s, float(v))
+        for s, v in zip(steps[:MAX_STEPS], values[:MAX_STEPS], strict=True)
+        if type(s) is int and _finite(v)
+    ]
+    attrs = data.get("attrs")
+    kept = {
+        k: v
+        for k, v in (attrs.items() if isinstance(attrs, dict) else [])
+        if isinstance(k, str) and len(k) <= 100 and _finite(v)
+    }
+    return {"steps": [s for s, _ in pairs], "values": [v for _, v in pairs], "attrs": kept}
+
+
 def _finite(value: Any) -> bool:
     """A number (never a boolean) that is finite."""
     return type(value) in (int, float) and math.isfinite(value)
@@ -353,25 +394,59 @@ def _finite(value: Any) -> bool:
 def _holder() -> dict[str, Any]:
     pid = os.getpid()
     since, since_epoch = record.stamp(_now())
-    return {
+    found = {
         "host": socket.gethostname(),
         "pid": pid,
         "start_ticks": processes.start_time(pid),
         "since": since,
         "since_epoch": since_epoch,
     }
+    job = _slurm_job(os.environ)
+    if job is not None:
+        found["slurm_job"] = job
+    return found
+
+
+def _slurm_job(env: Mapping[str, str]) -> dict[str, str] | None:
+    """The Slurm job (or array task, `12_3`) this process runs in, and its name."""
+    if "SLURM_JOB_ID" not in env:
+        return None
+    array, task = env.get("SLURM_ARRAY_JOB_ID"), env.get("SLURM_ARRAY_TASK_ID")
+    job_id = f"{array}_{task}" if array and task else env["SLURM_JOB_ID"]
+    return {"id": job_id, "name": env.get("SLURM_JOB_NAME", "")}
 
 
 def _alive(holder: dict[str, Any]) -> bool:
-    """Whether a claim's holder may still be running: on another host it is taken to be
-    (only its own host can tell), on this one its pid and start time say."""
+    """Whether a claim's holder may still be running: on this host its pid and start
+    time say; on another, Slurm says when the holder ran in a Slurm job (`_job_alive`),
+    else it is taken to be (only its own host can tell)."""
     if holder.get("host") != socket.gethostname():
-        return True
+        return _job_alive(holder.get("slurm_job"))
     pid = holder.get("pid")
     if not isinstance(pid, int):
         return False
     ticks = holder.get("start_ticks")
     return processes.same_process_alive(pid, ticks if isinstance(ticks, int) else None)
+
+
+def _job_alive(job: Any) -> bool:
+    """Whether a holder's Slurm job (as `_slurm_job` wrote it, in a claim: untrusted)
+    may still run: False only when Slurm answers and lists it under its name no more, or
+    as finished (cancelled, killed, its node lost). Ids are checked before Slurm is asked."""
+    if not isinstance(job, dict):
+        return True
+    job_id, name = job.get("id"), job.get("name")
+    if not isinstance(job_id, str) or not scheduler.is_job_id(job_id):
+        return True
+    if not isinstance(name, str) or not name or "," in name:  # squeue splits names at ","
+        return True
+    if scheduler.available() is not None:
+        return True
+    try:
+        found = scheduler.named(name).get(job_id)
+    except scheduler.SlurmError:
+        return True  # no answer to trust
+    return found is not None and found.state not in scheduler.FINISHED
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -403,6 +478,45 @@ def _plan_line(point: Point) -> str:
 
 def _now() -> float:
     return time.time()
+
+
+def end_orphans(archive: Archive, sweep_id: str) -> list[str]:
+    """End the runs of the sweep that a point killed outright (SIGKILL: `scancel -s KILL`,
+    the OOM killer) left `started`: made, never opened (no attempt, no open marker), and
+    no live process holds their point (its maker may be opening it). Each is recorded
+    interrupted; their ids."""
+    from expman.store import index  # the record cache: a sweep's status and resume need it
+
+    runs, _ = index.load(archive, {"sweep", "status", "uid"})
+    started = [
+        run
+        for run in runs
+        if run.get("status") == record.STARTED
+        and isinstance(run.get("sweep"), dict)
+        and run["sweep"].get("id") == sweep_id
+    ]
+    if not started:
+        return []
+    held = dict(Sweeps(archive).claims(sweep_id).held())
+    opened = {str(marker.get("id")) for marker in archive.open_markers()}
+    ended = []
+    for run in started:
+        holder = held.get(run["sweep"].get("index"))
+        if run["id"] in opened or (holder is not None and (holder == {} or _alive(holder))):
+            continue
+        if archive.update(run["id"], _ended_if_never_opened(run["uid"])) is not None:
+            ended.append(run["id"])
+    return ended
+
+
+def _ended_if_never_opened(uid: str) -> Callable[[record.Record], bool]:
+    def change(found: record.Record) -> bool:
+        if found.get("uid") != uid or found["status"] != record.STARTED or found.get("attempts"):
+            return False
+        record.end(found, found.get("observations") or "", [], _now())
+        return True
+
+    return change
 
 
 def record_observations(archive: Archive, sweep_id: str, text: str) -> list[str]:

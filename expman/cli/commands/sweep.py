@@ -33,7 +33,7 @@ from expman.sweeps import inputs, plan, search
 from expman.sweeps.backend import CLAIMED, Ask, Backend
 from expman.sweeps.local import Local
 from expman.sweeps.search import Asked, Search
-from expman.sweeps.store import Sweeps
+from expman.sweeps.store import Sweeps, end_orphans
 from expman.sweeps.view import Best, View
 
 
@@ -148,6 +148,7 @@ def _run_or_queue(
 ) -> int:
     """Run the points of the sweep without a succeeded run here, or queue them on Slurm."""
     out, err = streams
+    end_orphans(archive, sweep_id)
     points = sweeps.plan(sweep_id)
     done = _succeeded(archive, sweep_id)
     searching = search.stored(sweeps.read(sweep_id)["definition"])
@@ -333,6 +334,7 @@ def _settle(archive: Archive, sweeps: Sweeps, sweep_id: str) -> _Seen:
 
     data = sweeps.read(sweep_id)
     reconcile(archive)
+    end_orphans(archive, sweep_id)
     searching = search.stored(data["definition"])
     seen = _Seen(
         data=data,

@@ -82,10 +82,13 @@ def _interpreted(expression: str, records: list[dict[str, Any]]) -> Any:
         return "error"
 
 
-def _by_columns(expression: str, archive: Archive) -> Any:
+def _by_columns(expression: str, archive: Archive, columns: bool = False) -> Any:
+    """`expression` over the archive's table, loaded as `expman query` loads it
+    (`columns`: fields and leaves) or with every field it names."""
     query = Query(expression)
     assert query._selection is not None, expression  # the columns' way is taken
-    table, damaged = index.load_table(archive, query.fields())
+    fields, leaves = query.columns() if columns else (query.fields(), set())
+    table, damaged = index.load_table(archive, fields, leaves)
     assert damaged == []
     try:
         return query.search_table(table)
@@ -96,20 +99,62 @@ def _by_columns(expression: str, archive: Archive) -> Any:
 @settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(condition=conditions, what=st.sampled_from(["", ".id", ".nested.x", ".[id, a]"]))
+@given(
+    condition=conditions,
+    what=st.sampled_from(["", ".id", ".nested.x", ".[id, a]", ".length(@)"]),
+    columns=st.booleans(),
+)
 def test_a_selection_by_columns_agrees_with_the_interpreter(
-    archive: tuple[Archive, list[dict[str, Any]]], condition: str, what: str
+    archive: tuple[Archive, list[dict[str, Any]]], condition: str, what: str, columns: bool
 ) -> None:
     root, records = archive
     expression = f"[?{condition}]{what}"
-    assert _by_columns(expression, root) == _interpreted(expression, records)
+    assert _by_columns(expression, root, columns) == _interpreted(expression, records)
+
+
+_PROJECTED = _PATHS + ["id", "nested.list", "nested.x.y", "nested.list[1]"]
+projections = st.recursive(
+    st.sampled_from(_PROJECTED),
+    lambda inner: st.one_of(
+        st.lists(inner, min_size=1, max_size=3).map(lambda parts: f"[{', '.join(parts)}]"),
+        st.lists(inner, min_size=1, max_size=3).map(
+            lambda parts: "{" + ", ".join(f"k{i}: {p}" for i, p in enumerate(parts)) + "}"
+        ),
+    ),
+    max_leaves=4,
+)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    condition=st.one_of(st.none(), conditions),
+    what=projections,
+    whole=st.sampled_from(["[]", "[*]"]),
+    columns=st.booleans(),
+)
+def test_a_projection_by_columns_agrees_with_the_interpreter(
+    archive: tuple[Archive, list[dict[str, Any]]],
+    condition: str | None,
+    what: str,
+    whole: str,
+    columns: bool,
+) -> None:
+    """Paths, and lists and objects of them, are taken from the columns alone (no record
+    is built), loaded as `expman query` loads them or with every field named."""
+    root, records = archive
+    expression = f"{whole if condition is None else f'[?{condition}]'}.{what}"
+    query = Query(expression)
+    assert query._selection is not None and query._selection.what is not None, expression
+    assert _by_columns(expression, root, columns) == _interpreted(expression, records)
 
 
 def test_other_expressions_are_left_to_the_interpreter(
     archive: tuple[Archive, list[dict[str, Any]]],
 ) -> None:
     root, records = archive
-    for expression in ("[?length(@) > `1`].id", "[?@.a == `1`]", "[?a == `1`] | [0]", "[].id"):
+    for expression in ("[?length(@) > `1`].id", "[?@.a == `1`]", "[?a == `1`] | [0]", "[].length(@)"):
         query = Query(expression)
         assert query._selection is None, expression
         table, _ = index.load_table(root, query.fields())

@@ -112,7 +112,7 @@ def test_a_selection_by_columns_agrees_with_the_interpreter(
     assert _by_columns(expression, root, columns) == _interpreted(expression, records)
 
 
-_PROJECTED = _PATHS + ["id", "nested.list", "nested.x.y", "nested.list[1]"]
+_PROJECTED = [*_PATHS, "id", "nested.list", "nested.x.y", "nested.list[1]"]
 projections = st.recursive(
     st.sampled_from(_PROJECTED),
     lambda inner: st.one_of(
@@ -154,7 +154,8 @@ def test_other_expressions_are_left_to_the_interpreter(
     archive: tuple[Archive, list[dict[str, Any]]],
 ) -> None:
     root, records = archive
-    for expression in ("[?length(@) > `1`].id", "[?@.a == `1`]", "[?a == `1`] | [0]", "[].length(@)"):
+    others = ("[?length(@) > `1`].id", "[?@.a == `1`]", "[?a == `1`] | [0]", "[].length(@)")
+    for expression in others:
         query = Query(expression)
         assert query._selection is None, expression
         table, _ = index.load_table(root, query.fields())
@@ -198,3 +199,26 @@ def _query(root: Path, expression: str) -> tuple[Any, str]:
     command = [str(BIN / "expman"), "query", "--archive", str(root), expression]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(done.stdout), done.stderr
+
+
+def test_a_cached_leaf_column_is_read_again_when_a_record_changes_in_place(
+    tmp_path: Path,
+) -> None:
+    """A path into a field (`nested.x`), cached as a column of its own, is keyed by the
+    records' signatures as every column is: an edit that keeps the size and puts the
+    modification time back is seen."""
+    root = tmp_path / "runs"
+    for number in (1, 2):
+        folder = root / f"{number:04d}"
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(json.dumps({"id": folder.name, "nested": {"x": 10}}))
+        os.utime(folder / "run.json", (1e9, 1e9))  # old enough to be cached
+    expression = "[?nested.x > `5`].nested.x"
+    assert _query(root, expression)[0] == [10, 10]
+    assert list((root / ".cache").glob("*/*/leaf-*.marshal")), "the leaf was cached"
+    assert _query(root, expression)[0] == [10, 10]  # from the cache
+    path = root / "0002" / "run.json"
+    with path.open("r+") as f:  # the same inode and size, as `cp -p` leaves it
+        f.write(path.read_text().replace('"x": 10', '"x": 99'))
+    os.utime(path, (1e9, 1e9))
+    assert _query(root, expression)[0] == [10, 99]

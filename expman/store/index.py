@@ -310,10 +310,8 @@ def load_table(
     names or more) as columns of their own (`Table.leaves`)."""
     wanted = None if fields is None else {"id", *fields}
     paths = tuple(dict.fromkeys(leaf for leaf in leaves if len(leaf) > 1))
-    segments: dict[int, list[str]] = {}
-    for run_id in archive.ids():
-        segments.setdefault(int(run_id) // SEGMENT, []).append(run_id)
     with _no_collector():
+        segments = _segments(archive)
         found = _cached_segments(archive, segments, _Wanted(wanted, paths))
         stale = [job for job in found.values() if isinstance(job, _Job)]
         rebuilt = dict(zip((job.number for job in stale), _rebuild_all(stale), strict=True))
@@ -327,6 +325,37 @@ def load_table(
 
 
 Piece = tuple[Table, dict[str, str]]  # a segment's readable records, and the damaged ones
+
+
+def _segments(archive: Archive) -> dict[int, list[str]]:
+    """The archive's run ids by segment, in order: from the cache while the archive
+    folder has the signature it had when they were listed (an entry added, removed or
+    renamed changes the folder's change time), else listed, and cached by the rule
+    records are (listed after the file system's clock was read, the folder unchanged
+    from before to after)."""
+    listing = archive.root / CACHE_DIR / _VERSION / "ids.marshal"
+    before = _folder_signature(archive.root)
+    cached = _read(listing)
+    if before is not None and type(cached) is tuple and len(cached) == 2 and cached[0] == before:
+        return cached[1]  # type: ignore[no-any-return]
+    # Cached once records are (a first query over fresh records leaves no cache at all).
+    started = _clock(listing.parent) if listing.parent.is_dir() else None
+    before = _folder_signature(archive.root)  # after the clock: any later change is newer
+    segments: dict[int, list[str]] = {}
+    for run_id in archive.ids():
+        segments.setdefault(int(run_id) // SEGMENT, []).append(run_id)
+    after = _folder_signature(archive.root)
+    times = None if after is None else _times(after)
+    if started is not None and after == before and times is not None and times[1] < started:
+        with contextlib.suppress(OSError, ValueError):
+            fsutil.write_atomic(listing, marshal.dumps((after, segments)), sync=False)
+    return segments
+
+
+def _folder_signature(folder: Path) -> Signature | None:
+    """What a folder's listing depends on (its times, size and inode), packed."""
+    found = _signatures([str(folder)])[0]
+    return None if found == _NO_RECORD else found
 
 
 class _Wanted:

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +223,47 @@ def test_a_cached_leaf_column_is_read_again_when_a_record_changes_in_place(
         f.write(path.read_text().replace('"x": 10', '"x": 99'))
     os.utime(path, (1e9, 1e9))
     assert _query(root, expression)[0] == [10, 99]
+
+
+def test_the_cached_listing_of_run_folders_sees_every_change_of_the_folder(
+    tmp_path: Path,
+) -> None:
+    """The run ids are cached under the archive folder's signature: a run folder added,
+    removed, or replaced by a link (which is no run) is seen at once, whatever times the
+    folder is given back."""
+    root = tmp_path / "runs"
+
+    def add(number: int) -> None:
+        record = _record(number)
+        (root / record["id"]).mkdir(parents=True)
+        (root / record["id"] / "run.json").write_text(json.dumps(record))
+        os.utime(root / record["id"] / "run.json", (1e9, 1e9))
+
+    for number in (1, 2, 3):
+        add(number)
+
+    def ids() -> list[str]:
+        table, _ = index.load_table(Archive(root), ["id"])
+        return table.folders(range(len(table)))
+
+    assert ids() == ["0001", "0002", "0003"]
+    assert ids() == ["0001", "0002", "0003"]
+    assert list((root / ".cache").glob("*/ids.marshal")), "the listing was cached"
+    times = root.stat()
+    changes: list[Callable[[], object]] = [
+        lambda: add(4),
+        lambda: shutil.rmtree(root / "0001"),
+        lambda: shutil.move(root / "0002", tmp_path / "away"),
+        lambda: (root / "0002").symlink_to(tmp_path / "away"),
+    ]
+    expected = [
+        ["0001", "0002", "0003", "0004"],
+        ["0002", "0003", "0004"],
+        ["0003", "0004"],
+        ["0003", "0004"],
+    ]
+    for change, after in zip(changes, expected, strict=True):
+        assert ids() == ids()  # cached
+        change()
+        os.utime(root, ns=(times.st_atime_ns, times.st_mtime_ns))  # the time put back
+        assert ids() == after

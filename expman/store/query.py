@@ -212,6 +212,7 @@ class Query:
 
 Column = list[Any]
 Vector = Callable[[Table], Column]  # one value per record of a table
+Projection = Callable[[Table, list[int]], Column]  # one value per record at the positions
 
 
 class _Needs:
@@ -231,7 +232,11 @@ class _Selection:
     records the condition selects (`what_node`)."""
 
     def __init__(
-        self, condition: Vector | None, what: Vector | None, needs: _Needs, what_node: Any = None
+        self,
+        condition: Vector | None,
+        what: Projection | None,
+        needs: _Needs,
+        what_node: Any = None,
     ) -> None:
         self._condition = condition
         self.what = what
@@ -244,10 +249,10 @@ class _Selection:
         needs = _Needs()
         if parsed["type"] == "projection":  # `[].what`, `[*].what`: no condition
             whole, what = parsed["children"]
-            vector = _projection(what, needs)
-            if vector is None or not _whole_array(whole):
+            projection = _projection(what, needs)
+            if projection is None or not _whole_array(whole):
                 return None
-            return cls(None, vector, needs)
+            return cls(None, projection, needs)
         if parsed["type"] != "filter_projection":
             return None
         whole, what, condition = parsed["children"]
@@ -276,8 +281,7 @@ class _Selection:
     def project(self, table: Table, selected: list[int]) -> list[Any]:
         """`what` of each selected record, as a projection takes it (nulls left out)."""
         if self.what is not None:
-            values = self.what(table)
-            return [value for value in map(values.__getitem__, selected) if value is not None]
+            return [value for value in self.what(table, selected) if value is not None]
         records = table.rows(selected)
         if self._what_node["type"] == "identity":
             return records
@@ -294,28 +298,31 @@ def _whole_array(node: dict[str, Any]) -> bool:
     return bool(node["type"] == "identity")
 
 
-def _projection(node: dict[str, Any], needs: _Needs) -> Vector | None:
+def _projection(node: dict[str, Any], needs: _Needs) -> Projection | None:
     """`what` of a projection as columns: a path, or a list or object of paths; None for
-    anything else (`@`, functions, ...)."""
+    anything else (`@`, functions, ...). Lists and objects are built only for the records
+    selected."""
     kind = node["type"]
-    if kind == "multi_select_list":
-        parts = [_projection(child, needs) for child in node["children"]]
-        if any(part is None for part in parts):
+    if kind in ("multi_select_list", "multi_select_dict"):
+        listed = kind == "multi_select_list"
+        children = (
+            node["children"] if listed else [pair["children"][0] for pair in node["children"]]
+        )
+        found = [_projection(child, needs) for child in children]
+        parts = [part for part in found if part is not None]
+        if len(parts) < len(found):
             return None
-        lists = [part for part in parts if part is not None]
-        return lambda table: [list(row) for row in zip(*(v(table) for v in lists), strict=True)]
-    if kind == "multi_select_dict":
-        pairs = node["children"]
-        keys = [pair["value"] for pair in pairs]
-        values = [_projection(pair["children"][0], needs) for pair in pairs]
-        if any(value is None for value in values):
-            return None
-        taken = [value for value in values if value is not None]
-        return lambda table: [
+        if listed:
+            return lambda t, at: [list(row) for row in zip(*(p(t, at) for p in parts), strict=True)]
+        keys = [pair["value"] for pair in node["children"]]
+        return lambda t, at: [
             dict(zip(keys, row, strict=True))
-            for row in zip(*(v(table) for v in taken), strict=True)
+            for row in zip(*(p(t, at) for p in parts), strict=True)
         ]
-    return _path(node, needs)
+    vector = _path(node, needs)
+    if vector is None:
+        return None
+    return lambda table, at: list(map(vector(table).__getitem__, at))
 
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = visitor.TreeInterpreter.COMPARATOR_FUNC

@@ -3,6 +3,7 @@
     <archive>/.cache/<version>/<segment>/index.marshal    ids, signatures, key, damaged, key orders
     <archive>/.cache/<version>/<segment>/<field>.marshal  (key, one value per run; `()`: absent)
     <archive>/.cache/<version>/<segment>/leaf-<digest>.marshal  the same, of a path (`metrics.acc`)
+    <archive>/.cache/<version>/ids.marshal  (the archive folder's signature, the run ids by segment)
 
 Runs are grouped in segments of 1,000 ids. The cache is a speed-up, never a second source
 of truth: it answers exactly what the run folders would, or is not used. Why it cannot
@@ -26,6 +27,10 @@ answer stale:
   again from the records.
 - An index is used only when every `run.json` has the signature it holds (one `stat`
   each); otherwise the segment is read again from the run folders.
+- The run ids are listed again unless the archive folder has the signature it had when
+  they were listed (`_segments`): adding, removing or renaming an entry (a run folder
+  replaced by a link among them) sets the folder's change time, and the listing is cached
+  by the rule records are (taken after the clock was read, the folder unchanged).
 
 Deleting `.cache/` costs one rebuild; segments not cached are read from their records by
 forked workers, one a core, each by the rules above, when there are several. A query loads

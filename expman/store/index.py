@@ -479,7 +479,7 @@ def _from_cache(
     orders = [index["orders"][n] if n >= 0 else () for n in index["order_of"]]
     piece = Table(wanted.fields is None)
     piece.columns = {name: columns[name] for name in names if name in columns}
-    piece.leaves = {leaf: column or derived[leaf] for leaf, column in leaves.items()}
+    piece.leaves = {leaf: derived.get(leaf, column) or [] for leaf, column in leaves.items()}
     if damaged:  # left out
         ids = index["ids"].split("\n")
         keep = [p for p, run_id in enumerate(ids) if run_id not in damaged]

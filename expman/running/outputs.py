@@ -3,7 +3,8 @@
 Archiving copies every file into the store and links it into the run folder; only then
 is `outputs/` emptied, and only of what was archived. `outputs/` that is a link to a
 folder elsewhere, or holds a folder that cannot be read, is refused before anything is
-stored or deleted: emptying it would delete what is not the run's, or not archived.
+deleted or recorded: emptying it would delete what is not the run's, or not archived (what
+was stored before the unreadable folder was met is named by no record, and `gc` frees it).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def archive(
     try:
         with (
             store.writing(),
-            Progress(err, "archiving outputs", _size(source)) as progress,
+            Progress(err, "archiving outputs", _size(source) if _terminal(err) else 0) as progress,
         ):
             stored = storing.archive_tree(store, source, destination, progress.advance, earlier)
     except OSError as e:
@@ -137,15 +138,20 @@ def _entry(stored: objects.Stored) -> record.File:
     return entry
 
 
+def _terminal(stream: TextIO) -> bool:
+    """Whether a progress bar can be shown on `stream` (else the bytes to archive need not
+    be counted first: a walk of the tree, one `stat` a file)."""
+    return bool(getattr(stream, "isatty", bool)())
+
+
 def _size(path: Path) -> int:
+    """The bytes of the files below `path`, links not followed; an unreadable folder
+    raises `OSError`."""
     total = 0
-    for directory, _, names in os.walk(path, onerror=_raise):
-        for name in names:
-            with_name = Path(directory, name)
-            if not with_name.is_symlink():
-                total += with_name.stat().st_size
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                total += _size(Path(entry.path))
+            elif not entry.is_symlink():
+                total += entry.stat(follow_symlinks=False).st_size
     return total
-
-
-def _raise(error: OSError) -> None:
-    raise error

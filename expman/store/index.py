@@ -2,12 +2,14 @@
 
     <archive>/.cache/<version>/<segment>/index.marshal    ids, signatures, key, damaged, key orders
     <archive>/.cache/<version>/<segment>/<field>.marshal  (key, one value per run; `()`: absent)
+    <archive>/.cache/<version>/<segment>/leaf-<digest>.marshal  the same, of a path (`metrics.acc`)
+    <archive>/.cache/<version>/ids.marshal  (the archive folder's signature, the run ids by segment)
 
 Runs are grouped in segments of 1,000 ids. The cache is a speed-up, never a second source
 of truth: it answers exactly what the run folders would, or is not used. Why it cannot
 answer stale:
 
-- What a cached value depends on is said in one place, `_signature`: the size,
+- What a cached value depends on is said in one place, `_signatures`: the size,
   modification and change times and inode of the run's `run.json`. The cache, and a
   `LazyRecord` completing itself, see nothing else: a field derived from any other file
   must be written into `run.json` whenever that file changes (as notes and tags are,
@@ -25,10 +27,17 @@ answer stale:
   again from the records.
 - An index is used only when every `run.json` has the signature it holds (one `stat`
   each); otherwise the segment is read again from the run folders.
+- The run ids are listed again unless the archive folder has the signature it had when
+  they were listed (`_segments`): adding, removing or renaming an entry (a run folder
+  replaced by a link among them) sets the folder's change time, and the listing is cached
+  by the rule records are (taken after the clock was read, the folder unchanged).
 
 Deleting `.cache/` costs one rebuild; segments not cached are read from their records by
 forked workers, one a core, each by the rules above, when there are several. A query loads
-only the fields its expression names, by column (`load_table`: a `Table`). Records are
+only the fields its expression names, by column (`load_table`: a `Table`), and a path into
+a field (`metrics.acc`) as a column of its own when it asks for one: a leaf column is
+derived from its field's column, and cached under the same key, so that a query over
+`metrics.acc` reads one number a run instead of every run's `metrics`. Records are
 `LazyRecord`s, which complete themselves from `run.json` as soon as anything else is asked
 of them.
 """
@@ -40,12 +49,13 @@ import gc
 import hashlib
 import marshal
 import os
+import struct
 import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 from expman import fsutil
 from expman.store.archive import RECORD, Archive, Damaged, read_record
@@ -53,13 +63,20 @@ from expman.store.archive import RECORD, Archive, Damaged, read_record
 SEGMENT = 1000
 RACY_SECONDS = 2.0
 CACHE_DIR = ".cache"
-_VERSION = f"records-4-{sys.implementation.cache_tag}-{marshal.version}"
+_VERSION = f"records-5-{sys.implementation.cache_tag}-{marshal.version}"
 ABSENT = ()  # JSON never loads as a tuple: marks a field a record does not have
 # The largest fields, seldom asked (each attempt holds its stages again: half the bytes
 # of a record): cached by the first query that names them, not by every first query.
 DEFERRED = frozenset({"stages", "attempts"})
 
-Signature = tuple[int, int, int, int]
+# A record's signature, packed: its size, times and inode (`_signatures`), 32 bytes; a
+# segment's signatures are compared as one string of bytes (unpacking 4,000 numbers a
+# segment from the cache took a tenth of a warm query).
+Signature = bytes
+_PACKED = struct.Struct("4q")
+_NO_RECORD = _PACKED.pack(-1, -1, -1, -1)
+Leaf = tuple[str, ...]  # a path of two names or more into a record: `("metrics", "acc")`
+_Name = TypeVar("_Name", str, Leaf)  # what names a column: a field, or a leaf
 
 
 class LazyRecord(dict[str, Any]):
@@ -167,14 +184,16 @@ class Table:
     query filters without building a record per run. `rows` builds the records.
 
     `columns` maps a field to one value per record (`ABSENT` where a record lacks it);
-    `orders` holds each record's own key order, `paths` its run.json.
+    `leaves` a path into the records the same way (`ABSENT` where a record does not reach
+    it); `orders` holds each record's own key order, `paths` its run.json.
     """
 
-    __slots__ = ("columns", "complete", "orders", "paths")
+    __slots__ = ("columns", "complete", "leaves", "orders", "paths")
 
     def __init__(self, complete: bool) -> None:
         self.paths: list[str] = []
         self.columns: dict[str, list[Any]] = {}
+        self.leaves: dict[Leaf, list[Any]] = {}
         self.orders: list[tuple[str, ...]] = []
         self.complete = complete  # every field is there: records need no loading
 
@@ -189,18 +208,15 @@ class Table:
     def extend(self, other: Table) -> None:
         """Append the records of `other`."""
         before, added = len(self.paths), len(other.paths)
-        for name, column in self.columns.items():
-            column.extend(other.columns.get(name, ()) or [ABSENT] * added)
-        for name, column in other.columns.items():
-            if name not in self.columns:
-                self.columns[name] = [ABSENT] * before + column
+        _append(self.columns, other.columns, before, added)
+        _append(self.leaves, other.leaves, before, added)
         self.paths.extend(other.paths)
         self.orders.extend(other.orders)
 
     def one_by_one(self) -> Sequence[Any]:
         """The records as a sequence that builds each only when it is asked for (what a
         look at the first few records needs, never all of them)."""
-        return _Rows(self)
+        return Rows(self)
 
     def rows(self, positions: Iterable[int] | None = None) -> list[Any]:
         """Records (or the wanted part of them) at `positions` (all by default), each in its
@@ -230,11 +246,31 @@ class Table:
         return rows
 
 
-class _Rows(Sequence[Any]):
+def _append(
+    mine: dict[_Name, list[Any]], theirs: dict[_Name, list[Any]], before: int, added: int
+) -> None:
+    """Columns of `added` more records appended to columns of `before` records."""
+    for name, column in mine.items():
+        column.extend(theirs.get(name, ()) or [ABSENT] * added)
+    for name, column in theirs.items():
+        if name not in mine:
+            mine[name] = [ABSENT] * before + column
+
+
+class Rows(Sequence[Any]):
     """`Table.one_by_one`: a table's records, each built when indexed."""
 
     def __init__(self, table: Table) -> None:
         self.table = table
+
+    def reaches(self, path: tuple[str, ...]) -> bool | None:
+        """Whether any record has a value at `path` (`("metrics", "acc")`), where a column
+        of the table says; None where none does."""
+        table = self.table
+        column = table.columns.get(path[0]) if len(path) == 1 else table.leaves.get(path)
+        if column is None:
+            return None
+        return any(type(value) is not tuple for value in column)  # not all ABSENT
 
     def __len__(self) -> int:
         return len(self.table)
@@ -272,16 +308,16 @@ def load(archive: Archive, fields: Iterable[str] | None = None) -> tuple[list[An
 
 
 def load_table(
-    archive: Archive, fields: Iterable[str] | None = None
+    archive: Archive, fields: Iterable[str] | None = None, leaves: Iterable[Leaf] = ()
 ) -> tuple[Table, list[Damaged]]:
     """`load`, by column: every readable record's fields (`fields` and `id`, or all), oldest
-    first, and the damaged records."""
+    first, and the damaged records; and the values of each of `leaves` (paths of two
+    names or more) as columns of their own (`Table.leaves`)."""
     wanted = None if fields is None else {"id", *fields}
-    segments: dict[int, list[str]] = {}
-    for run_id in archive.ids():
-        segments.setdefault(int(run_id) // SEGMENT, []).append(run_id)
+    paths = tuple(dict.fromkeys(leaf for leaf in leaves if len(leaf) > 1))
     with _no_collector():
-        found = _cached_segments(archive, segments, wanted)
+        segments = _segments(archive)
+        found = _cached_segments(archive, segments, _Wanted(wanted, paths))
         stale = [job for job in found.values() if isinstance(job, _Job)]
         rebuilt = dict(zip((job.number for job in stale), _rebuild_all(stale), strict=True))
     table = Table(wanted is None)
@@ -296,6 +332,46 @@ def load_table(
 Piece = tuple[Table, dict[str, str]]  # a segment's readable records, and the damaged ones
 
 
+def _segments(archive: Archive) -> dict[int, list[str]]:
+    """The archive's run ids by segment, in order: from the cache while the archive
+    folder has the signature it had when they were listed (an entry added, removed or
+    renamed changes the folder's change time), else listed, and cached by the rule
+    records are (listed after the file system's clock was read, the folder unchanged
+    from before to after)."""
+    listing = archive.root / CACHE_DIR / _VERSION / "ids.marshal"
+    before = _folder_signature(archive.root)
+    cached = _read(listing)
+    if before is not None and type(cached) is tuple and len(cached) == 2 and cached[0] == before:
+        return cached[1]  # type: ignore[no-any-return]
+    # Cached once records are (a first query over fresh records leaves no cache at all).
+    started = _clock(listing.parent) if listing.parent.is_dir() else None
+    before = _folder_signature(archive.root)  # after the clock: any later change is newer
+    segments: dict[int, list[str]] = {}
+    for run_id in archive.ids():
+        segments.setdefault(int(run_id) // SEGMENT, []).append(run_id)
+    after = _folder_signature(archive.root)
+    times = None if after is None else _times(after)
+    if started is not None and after == before and times is not None and times[1] < started:
+        with contextlib.suppress(OSError, ValueError):
+            fsutil.write_atomic(listing, marshal.dumps((after, segments)), sync=False)
+    return segments
+
+
+def _folder_signature(folder: Path) -> Signature | None:
+    """What a folder's listing depends on (its times, size and inode), packed."""
+    found = _signatures([str(folder)])[0]
+    return None if found == _NO_RECORD else found
+
+
+class _Wanted:
+    """What a query wants of each record: its `fields` (None: all), and its `leaves`."""
+
+    __slots__ = ("fields", "leaves")
+
+    def __init__(self, fields: set[str] | None, leaves: tuple[Leaf, ...]) -> None:
+        self.fields, self.leaves = fields, leaves
+
+
 class _Job:
     """A segment to read from its records: where, which, and their signatures before."""
 
@@ -307,15 +383,15 @@ class _Job:
         folder: Path,
         ids: list[str],
         paths: list[str],
-        signatures: list[Signature | None],
-        wanted: set[str] | None,
+        signatures: list[Signature],
+        wanted: _Wanted,
     ) -> None:
         self.number, self.folder, self.ids, self.paths = number, folder, ids, paths
         self.signatures, self.wanted = signatures, wanted
 
 
 def _cached_segments(
-    archive: Archive, segments: dict[int, list[str]], wanted: set[str] | None
+    archive: Archive, segments: dict[int, list[str]], wanted: _Wanted
 ) -> dict[int, Piece | _Job]:
     """Each segment from the cache where it is current, or the job of reading it."""
     base = str(archive.root)
@@ -327,15 +403,15 @@ def _cached_segments(
     try:
         for number, ids in segments.items():
             folder = archive.root / CACHE_DIR / _VERSION / f"{number:06d}"
-            paths = [f"{base}/{run_id}/{RECORD}" for run_id in ids]
             # Relative to the archive's folder: a shorter walk for the kernel (30% less).
-            signatures = [_signature(f"{run_id}/{RECORD}", root) for run_id in ids]
+            signatures = _signatures((f"{run_id}/{RECORD}" for run_id in ids), root)
+            paths = [f"{base}/{run_id}/{RECORD}" for run_id in ids]
             index = _read(folder / "index.marshal")
             piece = None
             if (
                 isinstance(index, dict)
-                and index.get("ids") == ids
-                and index.get("sigs") == signatures
+                and index.get("ids") == "\n".join(ids)
+                and index.get("sigs") == b"".join(signatures)
             ):
                 piece = _from_cache(folder, index, paths, wanted)
             found[number] = piece or _Job(number, folder, ids, paths, signatures, wanted)
@@ -344,47 +420,94 @@ def _cached_segments(
     return found
 
 
-def _signature(path: str, folder: int | None = None) -> Signature | None:
-    """Everything a record's cached fields depend on (see the module's docstring): the
-    one place to add a file that fields of records are derived from. `path` is relative
-    to the open folder `folder` when one is given."""
-    try:
-        info = os.stat(path, dir_fd=folder)  # str paths: a Path costs ~1 us, per run
-    except OSError:
+def _signatures(paths: Iterable[str], folder: int | None = None) -> list[Signature]:
+    """Everything the cached fields of the records at `paths` depend on (see the module's
+    docstring): the one place to add a file that fields of records are derived from.
+    `paths` are relative to the open folder `folder` when one is given. One loop, not a
+    call per record (which cost a tenth of a warm query)."""
+    stat, pack = os.stat, _PACKED.pack
+    found = []
+    for path in paths:  # str paths: a Path costs ~1 us, per run
+        try:
+            info = stat(path, dir_fd=folder)
+        except OSError:
+            found.append(_NO_RECORD)
+            continue
+        # ctime too: `cp -p` or `rsync -t` can put an edited record's size and mtime back
+        # as they were (and keep its inode), but any change of content sets its ctime.
+        found.append(pack(info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns))
+    return found
+
+
+def _times(signature: Signature) -> tuple[int, int] | None:
+    """The modification and change times a signature holds; None for no record."""
+    if signature == _NO_RECORD:
         return None
-    # ctime too: `cp -p` or `rsync -t` can put an edited record's size and mtime back as
-    # they were (and keep its inode), but any change of content sets its ctime to now.
-    return (info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns)
+    mtime_ns, _, _, ctime_ns = _PACKED.unpack(signature)
+    return mtime_ns, ctime_ns
 
 
 def _from_cache(
-    folder: Path, index: dict[str, Any], paths: list[str], wanted: set[str] | None
+    folder: Path, index: dict[str, Any], paths: list[str], wanted: _Wanted
 ) -> Piece | None:
     """A segment from its current index and the columns of the index's key; the columns
-    it lacks are read from the records and cached. None when a record changed meanwhile."""
-    ids, key = index["ids"], index["key"]
-    names = index["fields"] if wanted is None else wanted & set(index["fields"])
+    it lacks are read from the records (a leaf from its field's column) and cached. None
+    when a record changed meanwhile."""
+    key, fields = index["key"], set(index["fields"])
+    names = fields if wanted.fields is None else wanted.fields & fields
+    leaves = {leaf: _column(folder / _leaf_file(leaf), key) for leaf in wanted.leaves}
+    underneath = {leaf[0] for leaf, column in leaves.items() if column is None} & fields
     columns: dict[str, list[Any]] = {}
-    for name in names:
+    for name in names | underneath:
         column = _column(folder / f"{name}.marshal", key)
         if column is not None:
             columns[name] = column
-    missing = [name for name in names if name not in columns]
+    missing = [name for name in names | underneath if name not in columns]
     if missing:  # deferred, of another key, or removed
         read = _columns_from_records(paths, index["sigs"], missing)
         if read is None:
             return None
         columns.update(read)
         _write_columns(folder, key, read)
+    derived = {
+        leaf: _leaf_column(columns.get(leaf[0]), leaf, len(paths))
+        for leaf, column in leaves.items()
+        if column is None
+    }
+    _write_columns(folder, key, {_leaf_file(leaf).stem: column for leaf, column in derived.items()})
     damaged: dict[str, str] = index["damaged"]
     orders = [index["orders"][n] if n >= 0 else () for n in index["order_of"]]
-    piece = Table(wanted is None)
+    piece = Table(wanted.fields is None)
+    piece.columns = {name: columns[name] for name in names if name in columns}
+    piece.leaves = {leaf: derived.get(leaf, column) or [] for leaf, column in leaves.items()}
     if damaged:  # left out
+        ids = index["ids"].split("\n")
         keep = [p for p, run_id in enumerate(ids) if run_id not in damaged]
         paths, orders = [paths[p] for p in keep], [orders[p] for p in keep]
-        columns = {name: [column[p] for p in keep] for name, column in columns.items()}
-    piece.paths, piece.orders, piece.columns = paths, orders, columns
+        piece.columns = {name: [c[p] for p in keep] for name, c in piece.columns.items()}
+        piece.leaves = {leaf: [c[p] for p in keep] for leaf, c in piece.leaves.items()}
+    piece.paths, piece.orders = paths, orders
     return piece, damaged
+
+
+def _leaf_file(leaf: Leaf) -> Path:
+    """The name of a leaf's column file (any names, of any length: digested)."""
+    digest = hashlib.blake2b("\0".join(leaf).encode("utf-8", "surrogatepass"), digest_size=12)
+    return Path(f"leaf-{digest.hexdigest()}.marshal")
+
+
+def _leaf_column(column: list[Any] | None, leaf: Leaf, count: int) -> list[Any]:
+    """The values of `leaf` below the values of its field's `column` (None: no record has
+    the field): `ABSENT` where a value is no object or lacks the next name."""
+    if column is None:
+        return [ABSENT] * count
+    rest = leaf[1:]
+    values = []
+    for value in column:
+        for name in rest:
+            value = value.get(name, ABSENT) if type(value) is dict else ABSENT
+        values.append(value)
+    return values
 
 
 def _column(path: Path, key: bytes) -> list[Any] | None:
@@ -396,7 +519,7 @@ def _column(path: Path, key: bytes) -> list[Any] | None:
 
 
 def _columns_from_records(
-    paths: list[str], signatures: list[Signature | None], names: list[str]
+    paths: list[str], signatures: bytes, names: list[str]
 ) -> dict[str, list[Any]] | None:
     """Columns read from the records, if every record still has its signature after
     they were read (None if not)."""
@@ -408,7 +531,7 @@ def _columns_from_records(
             continue  # damaged when cached (or since: its signature says so below)
         for name in names:
             columns[name][position] = record.get(name, ABSENT)
-    if [_signature(path) for path in paths] != signatures:
+    if b"".join(_signatures(paths)) != signatures:
         return None
     return columns
 
@@ -448,16 +571,18 @@ def _rebuild(job: _Job) -> Piece:
             records[run_id] = read_record(path)
         except ValueError as e:
             damaged[run_id] = str(e)
+    piece = _piece(ids, paths, records, job.wanted)
     if started is not None and _unchanged_since(paths, signatures, started):
         _write(job.folder, ids, signatures, records, damaged, job.wanted)
-    return _piece(ids, paths, records, job.wanted), damaged
+    return piece, damaged
 
 
 def _piece(
-    ids: list[str], paths: list[str], records: dict[str, Mapping[str, Any]], wanted: set[str] | None
+    ids: list[str], paths: list[str], records: dict[str, Mapping[str, Any]], wanted: _Wanted
 ) -> Table:
-    """The readable `records` (by id) as a table of their `wanted` fields."""
-    piece = Table(wanted is None)
+    """The readable `records` (by id) as a table of their `wanted` fields and leaves."""
+    fields = wanted.fields
+    piece = Table(fields is None)
     orders: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per distinct order
     for run_id, path in zip(ids, paths, strict=True):
         record = records.get(run_id)
@@ -468,7 +593,7 @@ def _piece(
         order = tuple(record)
         piece.orders.append(orders.setdefault(order, order))
         for name, value in record.items():
-            if wanted is None or name in wanted:
+            if fields is None or name in fields:
                 column = piece.columns.get(name)
                 if column is None:
                     column = piece.columns[name] = [ABSENT] * position
@@ -476,13 +601,17 @@ def _piece(
         for column in piece.columns.values():
             if len(column) == position:
                 column.append(ABSENT)
+    read = [records[run_id] for run_id in ids if run_id in records]
+    for leaf in wanted.leaves:
+        piece.leaves[leaf] = _leaf_column([r.get(leaf[0], ABSENT) for r in read], leaf, len(read))
     return piece
 
 
-def _settled(signatures: list[Signature | None]) -> bool:
+def _settled(signatures: list[Signature]) -> bool:
     """Every record is there and was not modified in the last `RACY_SECONDS`."""
     now_ns = time.time_ns()
-    return all(s is not None and now_ns - s[0] >= RACY_SECONDS * 1e9 for s in signatures)
+    times = [_times(s) for s in signatures]
+    return all(t is not None and now_ns - t[0] >= RACY_SECONDS * 1e9 for t in times)
 
 
 def _clock(folder: Path) -> int | None:
@@ -496,25 +625,26 @@ def _clock(folder: Path) -> int | None:
         return None
 
 
-def _unchanged_since(paths: list[str], signatures: list[Signature | None], started: int) -> bool:
+def _unchanged_since(paths: list[str], signatures: list[Signature], started: int) -> bool:
     """Every record still has its signature, and was last changed before `started`: what
     was read after `started` is then the only content its signature can name."""
-    after = [_signature(path) for path in paths]
-    return after == signatures and all(s is not None and s[3] < started for s in after)
+    after = _signatures(paths)
+    times = [_times(s) for s in after]
+    return after == signatures and all(t is not None and t[1] < started for t in times)
 
 
 def _write(
     folder: Path,
     ids: list[str],
-    signatures: list[Signature | None],
+    signatures: list[Signature],
     records: dict[str, Mapping[str, Any]],
     damaged: dict[str, str],
-    wanted: set[str] | None,
+    wanted: _Wanted,
 ) -> None:
     """Cache a segment under the key of its records' signatures.
 
     The `DEFERRED` fields are cached only when `wanted` (then a later query naming them
-    caches them: `_from_cache`)."""
+    caches them: `_from_cache`), and so are leaves."""
     key = _key(ids, signatures)
     columns: dict[str, list[Any]] = {}
     for position, run_id in enumerate(ids):  # one pass: a column per field, in id order
@@ -527,15 +657,17 @@ def _write(
     cached = {
         name: columns[name]
         for name in fields
-        if name not in DEFERRED or wanted is None or name in wanted
+        if name not in DEFERRED or wanted.fields is None or name in wanted.fields
     }
+    for leaf in wanted.leaves:
+        cached[_leaf_file(leaf).stem] = _leaf_column(columns.get(leaf[0]), leaf, len(ids))
     orders: dict[tuple[str, ...], int] = {}
     order_of = [
         orders.setdefault(tuple(records[i]), len(orders)) if i in records else -1 for i in ids
     ]
     index = {
-        "ids": ids,
-        "sigs": signatures,
+        "ids": "\n".join(ids),
+        "sigs": b"".join(signatures),
         "key": key,
         "fields": fields,
         "damaged": damaged,
@@ -547,13 +679,16 @@ def _write(
             fsutil.write_atomic(folder / "index.marshal", marshal.dumps(index), sync=False)
 
 
-def _key(ids: list[str], signatures: list[Signature | None]) -> bytes:
+def _key(ids: list[str], signatures: list[Signature]) -> bytes:
     """The name of the content of a segment's records."""
-    return hashlib.blake2b(repr((ids, signatures)).encode(), digest_size=16).digest()
+    digest = hashlib.blake2b("\n".join(ids).encode("utf-8", "surrogatepass"), digest_size=16)
+    digest.update(b"".join(signatures))
+    return digest.digest()
 
 
 def _write_columns(folder: Path, key: bytes, columns: dict[str, list[Any]]) -> bool:
-    """Cache columns read from the records that `key` names; False if one could not be."""
+    """Cache columns read from the records that `key` names (by the name of their file,
+    without `.marshal`); False if one could not be."""
     try:
         for name, column in columns.items():
             data = marshal.dumps((key, column))

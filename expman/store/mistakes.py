@@ -11,26 +11,33 @@ to find them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cache
 from typing import Any
 
 from expman.store import record
+from expman.store.index import Rows
 from expman.store.query import Query
 
 Path = tuple[str, ...]
 _ABSENT = object()
 
 
-def warnings(query: Query, records: Sequence[Any]) -> list[str]:
+def warnings(
+    query: Query, records: Sequence[Any], whole: Callable[[], Sequence[Any]] | None = None
+) -> list[str]:
     """What looks wrong in `query`, evaluated over each of `records` (or over their array,
     whose filters and projections reach each record): one sentence per mistake. With no
-    record, nothing is said: "nothing" is then the answer."""
+    record, nothing is said: "nothing" is then the answer. `whole` gives the records
+    holding every field `query` names, where `records` may not (`Query.columns`): asked
+    only when a path is missing, to look for another spelling."""
     found: list[str] = []
     if not records:
         return found
     for path in _unique(_paths(query.tree())):
         if not _anyone_has(records, path):
+            if whole is not None:
+                records, whole = whole(), None
             better = _other_case(records, path)
             if better is not None:
                 found.append(f"no run has {_dotted(path)}: did you mean {_dotted(better)}?")
@@ -96,7 +103,8 @@ def _compared_names(node: Any) -> Iterator[str]:
 
 
 def _anyone_has(records: Sequence[Any], path: Path) -> bool:
-    return any(_value(r, path) is not _ABSENT for r in records)
+    known = records.reaches(path) if isinstance(records, Rows) else None
+    return any(_value(r, path) is not _ABSENT for r in records) if known is None else known
 
 
 def _value(data: Any, path: Path) -> Any:

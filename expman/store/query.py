@@ -4,9 +4,13 @@ record fields an expression names (so that only those need loading; see `index`)
 A selection of runs, `[?condition]` or `[?condition].what`, whose condition compares
 fields with `==`, `<`, ..., `&&`, `||` and `!`, is evaluated over the cache's columns
 (`Query.search_table`), a whole column at a time: no record is built for a run the
-condition leaves out, and no tree is walked per run. Anything else, and any condition that
-raises, is evaluated by JMESPath's own interpreter over the records (the columns give the
-same values the records hold, with JMESPath's own comparison rules).
+condition leaves out, and no tree is walked per run. So is a projection of fields, `[].what`
+or `[?condition].what` whose `what` is a path (`metrics.acc`, `tags[0]`) or a list or
+object of paths (`[id, vars.lr]`, `{id: id, acc: metrics.acc}`): then no record is built at
+all, and a path into a field is read as a column of its own (`Query.columns`, `index`'s
+leaves). Anything else, and any condition that raises, is evaluated by JMESPath's own
+interpreter over the records (the columns give the same values the records hold, with
+JMESPath's own comparison rules).
 
 Extra functions (JMESPath has no regular expressions and no dates):
 
@@ -35,7 +39,7 @@ import jmespath
 from jmespath import exceptions, functions, visitor
 
 from expman.errors import QueryError
-from expman.store.index import LazyRecord, Table, complete_all
+from expman.store.index import LazyRecord, Leaf, Table, complete_all
 from expman.store.record import iso
 
 
@@ -156,6 +160,16 @@ class Query:
         """Every field name the expression mentions (a superset of the record fields used)."""
         return set(_field_names(self._compiled.parsed))
 
+    def columns(self) -> tuple[set[str], set[Leaf]]:
+        """What `search_table` needs of the records (`index.load_table`): the fields it
+        takes whole, and the paths into them it takes as columns of their own. An
+        expression evaluated on columns alone needs no more; any other, every field it
+        names."""
+        selection = self._selection
+        if selection is None or selection.what is None:
+            return self.fields(), set()
+        return selection.needs.fields, selection.needs.leaves
+
     def tree(self) -> Any:
         """The parsed expression: JMESPath's nodes, `{"type", "children", "value"}`."""
         return self._compiled.parsed
@@ -167,15 +181,14 @@ class Query:
         selected = None if selection is None else selection.select(table)
         if selection is None or selected is None:
             return self.search(table.rows())
-        records = table.rows(selected)
-        return self._evaluate(lambda: selection.project(records))
+        return self._evaluate(lambda: selection.project(table, selected))
 
     def positions(self, table: Table) -> list[int]:
         """The positions of the records of `table` for which this expression, a condition
         on one record (`vars.LR > `0.01``), holds: a column at a time where it can be
         (as `search_table` selects), else record by record."""
-        vector = _vector(self._compiled.parsed)
-        selected = None if vector is None else _Selection(vector, {}).select(table)
+        vector = _vector(self._compiled.parsed, _Needs())
+        selected = None if vector is None else _Selection(vector, None, _Needs()).select(table)
         if selected is not None:
             return selected
         records = table.one_by_one()
@@ -199,86 +212,170 @@ class Query:
 
 Column = list[Any]
 Vector = Callable[[Table], Column]  # one value per record of a table
+Projection = Callable[[Table, list[int]], Column]  # one value per record at the positions
+
+
+class _Needs:
+    """What a compiled expression reads of the records: fields whole, and leaves (paths
+    into fields, each a column of its own)."""
+
+    __slots__ = ("fields", "leaves")
+
+    def __init__(self) -> None:
+        self.fields: set[str] = set()
+        self.leaves: set[Leaf] = set()
 
 
 class _Selection:
-    """`[?condition].what` over a table: the condition a column at a time, `what` (by
-    JMESPath's interpreter) only on the records it selects."""
+    """`[?condition].what` (or `[].what`) over a table: the condition a column at a time;
+    `what` too when it is made of paths (`what`), else by JMESPath's interpreter on the
+    records the condition selects (`what_node`)."""
 
-    def __init__(self, condition: Vector, what: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        condition: Vector | None,
+        what: Projection | None,
+        needs: _Needs,
+        what_node: Any = None,
+    ) -> None:
         self._condition = condition
-        self._what = what
+        self.what = what
+        self.needs = needs
+        self._what_node = what_node
 
     @classmethod
     def of(cls, parsed: dict[str, Any]) -> _Selection | None:
         """The selection `parsed` is, or None when it is something else."""
+        needs = _Needs()
+        if parsed["type"] == "projection":  # `[].what`, `[*].what`: no condition
+            whole, what = parsed["children"]
+            projection = _projection(what, needs)
+            if projection is None or not _whole_array(whole):
+                return None
+            return cls(None, projection, needs)
         if parsed["type"] != "filter_projection":
             return None
         whole, what, condition = parsed["children"]
         if whole["type"] != "identity":
             return None
-        vector = _vector(condition)
-        return None if vector is None else cls(vector, what)
+        selects = _vector(condition, needs)
+        if selects is None:
+            return None
+        return cls(selects, _projection(what, needs), needs, what)
 
     def select(self, table: Table) -> list[int] | None:
         """The positions of the records the condition selects; None when evaluating it
         raises (`1 < 'a'`): the interpreter then does as it would."""
+        if self._condition is None:
+            return list(range(len(table)))
         try:
             values = self._condition(table)
         except Exception:  # answered (or refused) by the interpreter
             return None
-        return [i for i, value in enumerate(values) if truthy(value)]
+        return [
+            i
+            for i, value in enumerate(values)
+            if value is True or (value is not False and truthy(value))
+        ]
 
-    def project(self, records: list[Any]) -> list[Any]:
+    def project(self, table: Table, selected: list[int]) -> list[Any]:
         """`what` of each selected record, as a projection takes it (nulls left out)."""
-        if self._what["type"] == "identity":
+        if self.what is not None:
+            return [value for value in self.what(table, selected) if value is not None]
+        records = table.rows(selected)
+        if self._what_node["type"] == "identity":
             return records
         interpreter = visitor.TreeInterpreter(_OPTIONS)
-        found = (interpreter.visit(self._what, record) for record in records)
+        found = (interpreter.visit(self._what_node, record) for record in records)
         return [value for value in found if value is not None]
+
+
+def _whole_array(node: dict[str, Any]) -> bool:
+    """Whether `node` is the array of records itself: `@`, or `[]` of it (records are
+    objects: flattening leaves them as they are)."""
+    if node["type"] == "flatten":
+        node = node["children"][0]
+    return bool(node["type"] == "identity")
+
+
+def _projection(node: dict[str, Any], needs: _Needs) -> Projection | None:
+    """`what` of a projection as columns: a path, or a list or object of paths; None for
+    anything else (`@`, functions, ...). Lists and objects are built only for the records
+    selected."""
+    kind = node["type"]
+    if kind in ("multi_select_list", "multi_select_dict"):
+        listed = kind == "multi_select_list"
+        children = (
+            node["children"] if listed else [pair["children"][0] for pair in node["children"]]
+        )
+        found = [_projection(child, needs) for child in children]
+        parts = [part for part in found if part is not None]
+        if len(parts) < len(found):
+            return None
+        if listed:
+            return lambda t, at: [list(row) for row in zip(*(p(t, at) for p in parts), strict=True)]
+        keys = [pair["value"] for pair in node["children"]]
+        return lambda t, at: [
+            dict(zip(keys, row, strict=True))
+            for row in zip(*(p(t, at) for p in parts), strict=True)
+        ]
+    vector = _path(node, needs)
+    if vector is None:
+        return None
+    return lambda table, at: list(map(vector(table).__getitem__, at))
 
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = visitor.TreeInterpreter.COMPARATOR_FUNC
 
 
-def _vector(node: dict[str, Any]) -> Vector | None:
+def _vector(node: dict[str, Any], needs: _Needs) -> Vector | None:
     """`node` evaluated for every record of a table at once; None for an expression that
-    is not a comparison of fields and literals joined by `&&`, `||` and `!`."""
+    is not a comparison of fields and literals joined by `&&`, `||` and `!`. What it reads
+    of the records is added to `needs`."""
     kind = node["type"]
     if kind == "literal":
         constant = node["value"]
         return lambda table: [constant] * len(table)
     if kind in ("and_expression", "or_expression", "comparator"):
-        left, right = (_vector(child) for child in node["children"])
+        left, right = (_vector(child, needs) for child in node["children"])
         if left is None or right is None:
             return None
         if kind == "comparator":
             return _comparison(node["value"], left, right)
         if kind == "and_expression":
-            return lambda t: [b if truthy(a) else a for a, b in zip(left(t), right(t), strict=True)]
-        return lambda t: [a if truthy(a) else b for a, b in zip(left(t), right(t), strict=True)]
+            return lambda t: [
+                b if a is True or (a is not False and truthy(a)) else a
+                for a, b in zip(left(t), right(t), strict=True)
+            ]
+        return lambda t: [
+            a if a is True or (a is not False and truthy(a)) else b
+            for a, b in zip(left(t), right(t), strict=True)
+        ]
     if kind == "not_expression":
-        inner = _vector(node["children"][0])
+        inner = _vector(node["children"][0], needs)
         if inner is None:
             return None
         return lambda table: [_not(value) for value in inner(table)]
-    return _path(node)
+    return _path(node, needs)
 
 
 def _comparison(operator: str, left: Vector, right: Vector) -> Vector:
     compare = _COMPARE[operator]
     if operator in ("eq", "ne"):
         return lambda t: [compare(a, b) for a, b in zip(left(t), right(t), strict=True)]
+    ordered = _ORDERED  # the usual types answered without a call
     return lambda t: [
-        compare(a, b) if _comparable(a) and _comparable(b) else None
+        compare(a, b)
+        if (type(a) in ordered or _comparable(a)) and (type(b) in ordered or _comparable(b))
+        else None
         for a, b in zip(left(t), right(t), strict=True)
     ]
 
 
 def _comparable(value: Any) -> bool:
     """Whether `<` and the like compare `value` (a number or a text; anything else gives
-    null), by the interpreter's own rule; the usual types answered without it."""
-    return type(value) in _ORDERED or visitor._is_comparable(value)
+    null), by the interpreter's own rule."""
+    return bool(visitor._is_comparable(value))
 
 
 _ORDERED = frozenset({int, float, str})
@@ -291,22 +388,29 @@ def _not(value: Any) -> bool:
     return not value
 
 
-def _path(node: dict[str, Any], inner: Vector | None = None) -> Vector | None:
+def _path(node: dict[str, Any], needs: _Needs, inner: Vector | None = None) -> Vector | None:
     """Fields and indexes (`metrics.acc`, `tags[0]`) taken from `inner`'s values, or from
     the records themselves (None)."""
     kind = node["type"]
     if kind == "field":
-        return _column(node["value"]) if inner is None else _field(inner, node["value"])
+        if inner is None:
+            needs.fields.add(node["value"])
+            return _column(node["value"])
+        return _field(inner, node["value"])
     if kind == "subexpression":
+        names = tuple(child["value"] for child in node["children"] if child["type"] == "field")
+        if inner is None and len(names) == len(node["children"]):
+            needs.leaves.add(names)
+            return _leaf(names)
         vector = inner
         for child in node["children"]:
-            vector = _path(child, vector)
+            vector = _path(child, needs, vector)
             if vector is None:
                 return None
         return vector
     if kind == "index_expression":
         head, index = node["children"]
-        vector = _path(head, inner)
+        vector = _path(head, needs, inner)
         if vector is None or index["type"] != "index":
             return None
         return _index(vector, index["value"])
@@ -315,10 +419,23 @@ def _path(node: dict[str, Any], inner: Vector | None = None) -> Vector | None:
 
 def _column(name: str) -> Vector:
     """A field of the records: null where a record lacks it."""
-    return lambda table: (
-        [None if type(value) is tuple else value for value in table.columns.get(name, ())]
-        or [None] * len(table)
-    )
+    return lambda table: _present(table.columns.get(name)) or [None] * len(table)
+
+
+def _leaf(names: Leaf) -> Vector:
+    """A path of fields into the records (`metrics.acc`): its own column where the table
+    has one (`Table.leaves`), else taken from its first field's column."""
+    walked = _column(names[0])
+    for name in names[1:]:
+        walked = _field(walked, name)
+    return lambda table: _present(table.leaves.get(names)) or walked(table)
+
+
+def _present(column: list[Any] | None) -> list[Any]:
+    """A column's values, null where a record lacks the field (none: no column)."""
+    if not column:
+        return []
+    return [None if type(value) is tuple else value for value in column]  # ABSENT
 
 
 def _field(inner: Vector, name: str) -> Vector:

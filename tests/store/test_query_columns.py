@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +84,13 @@ def _interpreted(expression: str, records: list[dict[str, Any]]) -> Any:
         return "error"
 
 
-def _by_columns(expression: str, archive: Archive) -> Any:
+def _by_columns(expression: str, archive: Archive, columns: bool = False) -> Any:
+    """`expression` over the archive's table, loaded as `expman query` loads it
+    (`columns`: fields and leaves) or with every field it names."""
     query = Query(expression)
     assert query._selection is not None, expression  # the columns' way is taken
-    table, damaged = index.load_table(archive, query.fields())
+    fields, leaves = query.columns() if columns else (query.fields(), set())
+    table, damaged = index.load_table(archive, fields, leaves)
     assert damaged == []
     try:
         return query.search_table(table)
@@ -98,20 +102,63 @@ def _by_columns(expression: str, archive: Archive) -> Any:
 @settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(condition=conditions, what=st.sampled_from(["", ".id", ".nested.x", ".[id, a]"]))
+@given(
+    condition=conditions,
+    what=st.sampled_from(["", ".id", ".nested.x", ".[id, a]", ".length(@)"]),
+    columns=st.booleans(),
+)
 def test_a_selection_by_columns_agrees_with_the_interpreter(
-    archive: tuple[Archive, list[dict[str, Any]]], condition: str, what: str
+    archive: tuple[Archive, list[dict[str, Any]]], condition: str, what: str, columns: bool
 ) -> None:
     root, records = archive
     expression = f"[?{condition}]{what}"
-    assert _by_columns(expression, root) == _interpreted(expression, records)
+    assert _by_columns(expression, root, columns) == _interpreted(expression, records)
+
+
+_PROJECTED = [*_PATHS, "id", "nested.list", "nested.x.y", "nested.list[1]"]
+projections = st.recursive(
+    st.sampled_from(_PROJECTED),
+    lambda inner: st.one_of(
+        st.lists(inner, min_size=1, max_size=3).map(lambda parts: f"[{', '.join(parts)}]"),
+        st.lists(inner, min_size=1, max_size=3).map(
+            lambda parts: "{" + ", ".join(f"k{i}: {p}" for i, p in enumerate(parts)) + "}"
+        ),
+    ),
+    max_leaves=4,
+)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    condition=st.one_of(st.none(), conditions),
+    what=projections,
+    whole=st.sampled_from(["[]", "[*]"]),
+    columns=st.booleans(),
+)
+def test_a_projection_by_columns_agrees_with_the_interpreter(
+    archive: tuple[Archive, list[dict[str, Any]]],
+    condition: str | None,
+    what: str,
+    whole: str,
+    columns: bool,
+) -> None:
+    """Paths, and lists and objects of them, are taken from the columns alone (no record
+    is built), loaded as `expman query` loads them or with every field named."""
+    root, records = archive
+    expression = f"{whole if condition is None else f'[?{condition}]'}.{what}"
+    query = Query(expression)
+    assert query._selection is not None and query._selection.what is not None, expression
+    assert _by_columns(expression, root, columns) == _interpreted(expression, records)
 
 
 def test_other_expressions_are_left_to_the_interpreter(
     archive: tuple[Archive, list[dict[str, Any]]],
 ) -> None:
     root, records = archive
-    for expression in ("[?length(@) > `1`].id", "[?@.a == `1`]", "[?a == `1`] | [0]", "[].id"):
+    others = ("[?length(@) > `1`].id", "[?@.a == `1`]", "[?a == `1`] | [0]", "[].length(@)")
+    for expression in others:
         query = Query(expression)
         assert query._selection is None, expression
         table, _ = index.load_table(root, query.fields())
@@ -155,3 +202,72 @@ def _query(root: Path, expression: str) -> tuple[Any, str]:
     command = [str(BIN / "expman"), "query", "--archive", str(root), expression]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(done.stdout), done.stderr
+
+
+def test_a_cached_leaf_column_is_read_again_when_a_record_changes_in_place(
+    tmp_path: Path,
+) -> None:
+    """A path into a field (`nested.x`), cached as a column of its own, is keyed by the
+    records' signatures as every column is: an edit that keeps the size and puts the
+    modification time back is seen."""
+    root = tmp_path / "runs"
+    for number in (1, 2):
+        folder = root / f"{number:04d}"
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(
+            json.dumps({"id": folder.name, "status": "succeeded", "nested": {"x": 10}})
+        )
+        os.utime(folder / "run.json", (1e9, 1e9))  # old enough to be cached
+    expression = "[?nested.x > `5`].nested.x"
+    assert _query(root, expression)[0] == [10, 10]
+    assert list((root / ".cache").glob("*/*/leaf-*.marshal")), "the leaf was cached"
+    assert _query(root, expression)[0] == [10, 10]  # from the cache
+    path = root / "0002" / "run.json"
+    with path.open("r+") as f:  # the same inode and size, as `cp -p` leaves it
+        f.write(path.read_text().replace('"x": 10', '"x": 99'))
+    os.utime(path, (1e9, 1e9))
+    assert _query(root, expression)[0] == [10, 99]
+
+
+def test_the_cached_listing_of_run_folders_sees_every_change_of_the_folder(
+    tmp_path: Path,
+) -> None:
+    """The run ids are cached under the archive folder's signature: a run folder added,
+    removed, or replaced by a link (which is no run) is seen at once, whatever times the
+    folder is given back."""
+    root = tmp_path / "runs"
+
+    def add(number: int) -> None:
+        record = _record(number)
+        (root / record["id"]).mkdir(parents=True)
+        (root / record["id"] / "run.json").write_text(json.dumps(record))
+        os.utime(root / record["id"] / "run.json", (1e9, 1e9))
+
+    for number in (1, 2, 3):
+        add(number)
+
+    def ids() -> list[str]:
+        table, _ = index.load_table(Archive(root), ["id"])
+        return table.folders(range(len(table)))
+
+    assert ids() == ["0001", "0002", "0003"]
+    assert ids() == ["0001", "0002", "0003"]
+    assert list((root / ".cache").glob("*/ids.marshal")), "the listing was cached"
+    times = root.stat()
+    changes: list[Callable[[], object]] = [
+        lambda: add(4),
+        lambda: shutil.rmtree(root / "0001"),
+        lambda: shutil.move(root / "0002", tmp_path / "away"),
+        lambda: (root / "0002").symlink_to(tmp_path / "away"),
+    ]
+    expected = [
+        ["0001", "0002", "0003", "0004"],
+        ["0002", "0003", "0004"],
+        ["0003", "0004"],
+        ["0003", "0004"],
+    ]
+    for change, after in zip(changes, expected, strict=True):
+        assert ids() == ids()  # cached
+        change()
+        os.utime(root, ns=(times.st_atime_ns, times.st_mtime_ns))  # the time put back
+        assert ids() == after

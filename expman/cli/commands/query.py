@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from expman import formats
 from expman.errors import QueryError
@@ -17,10 +18,15 @@ def query(*, archive: Path, expression: str, fmt: str, streams: tuple[TextIO, Te
     """Print the result; a bad expression is a `QueryError` (exit 2)."""
     out, err = streams
     compiled = Query(expression)
-    records, damaged = index.load_table(Archive(archive), compiled.fields())
+    store = Archive(archive)
+    records, damaged = index.load_table(store, *compiled.columns())
     report_damaged(damaged, err)
     result = compiled.search_table(records)
-    report_mistakes(mistakes.warnings(compiled, records.one_by_one()), err)
+
+    def whole() -> Sequence[Any]:  # every field named: only to find another spelling
+        return index.load_table(store, compiled.fields())[0].one_by_one()
+
+    report_mistakes(mistakes.warnings(compiled, records.one_by_one(), whole), err)
     try:
         text = formats.render(result, fmt, terminal=bool(getattr(out, "isatty", bool)()))
     except TypeError as e:  # `&id` alone: an expression reference is no JSON value

@@ -199,7 +199,9 @@ def test_the_series_file_replaced_by_a_stage_is_refused_and_never_followed(
     assert "not a regular file" in done.stderr
     run = records(root)[0]
     assert run["status"] == "succeeded"
-    assert run["series"] == {}
+    # Nothing of the stages' (the runner's own samples under `sys/` come once a run
+    # lasts a second, as it may on a loaded machine).
+    assert [name for name in run["series"] if not name.startswith(seriesreader.RESERVED)] == []
     assert "not a regular file" in run["attempts"][0]["series_error"]
     for command in (("list",), ("status",), ("watch", "--once"), ("end", "-m", "read")):
         done = expman(root, *command, timeout=60)

@@ -68,8 +68,8 @@ def branin(x: float, y: float) -> float:
 
 def _seeded_as_expman(optuna: Any, seed: int) -> list[float]:
     """The values of an in-process ask-and-tell loop on Branin whose trial i's sampler
-    is seeded as expman seeds it (`search.trial_seed`): what a search should find."""
-    from expman.sweeps import search
+    is seeded as expman seeds it (`search_study.trial_seed`): what a search should find."""
+    from expman.sweeps import search_study
 
     space = {
         "X": optuna.distributions.FloatDistribution(-5, 10),
@@ -77,7 +77,7 @@ def _seeded_as_expman(optuna: Any, seed: int) -> list[float]:
     }
     study, values = optuna.create_study(), []
     for i in range(QUALITY_TRIALS):
-        study.sampler = optuna.samplers.TPESampler(seed=search.trial_seed(seed, i))
+        study.sampler = optuna.samplers.TPESampler(seed=search_study.trial_seed(seed, i))
         trial = study.ask(space)
         values.append(branin(trial.params["X"], trial.params["Y"]))
         study.tell(trial, values[-1])
@@ -124,20 +124,22 @@ def _ask_alone(root: Path, sweep_id: str, asks: int) -> tuple[float, float]:
     process (the study built from every trial), and the median of the next ones (the
     study kept, told only what changed)."""
     from expman.store.archive import Archive
-    from expman.sweeps import search
+    from expman.sweeps import search_ask, search_definition
     from expman.sweeps.store import Sweeps
 
     archive = Archive(root / "runs")
     sweeps = Sweeps(archive)
     data = sweeps.read(sweep_id)
-    found = search.stored(data["definition"])
+    found = search_definition.stored(data["definition"])
     assert found is not None
-    data["definition"]["search"] = search.with_trials(found, found.trials + asks).as_data()
+    data["definition"]["search"] = search_definition.with_trials(
+        found, found.trials + asks
+    ).as_data()
     sweeps.write(data)
     times = []
     for _ in range(asks):
         started = time.perf_counter()
-        search.ask(archive, sweep_id)
+        search_ask.ask(archive, sweep_id)
         times.append(time.perf_counter() - started)
     return times[0], median(times[1:])
 

@@ -29,9 +29,9 @@ from typing import Any
 from expman.observe import series
 from expman.slurm import signals
 from expman.store.archive import Archive
-from expman.sweeps import search
+from expman.sweeps import search_definition, search_study, search_trials
 from expman.sweeps.plan import Point
-from expman.sweeps.search import Pruning
+from expman.sweeps.search_definition import Pruning
 from expman.sweeps.store import MAX_STEPS, Sweeps
 from expman.sweeps.values import number
 
@@ -123,17 +123,17 @@ def decide(
 ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """Whether the pruner stops trial `point` with these intermediate values: the step
     and value it stopped at (None: go on), and what the pruner keeps of the trial."""
-    optuna = search.load_optuna()
+    optuna = search_study.load_optuna()
     sweeps = Sweeps(archive)
     data = sweeps.read(sweep_id)
-    found = search.stored(data["definition"])
+    found = search_definition.stored(data["definition"])
     assert found is not None and found.prune is not None
     pruning = found.prune
     study = optuna.create_study(
         direction=found.directions[0], pruner=_pruner(optuna, pruning.pruner)
     )
-    results = search.told(archive, sweep_id, found)
-    space = search.space_of(optuna, search.specs_of(data["definition"]))
+    results = search_trials.told(archive, sweep_id, found)
+    space = search_study.space_of(optuna, search_definition.specs_of(data["definition"]))
     for other in sweeps.plan(sweep_id):
         if other.index == point.index:
             break
@@ -164,7 +164,7 @@ def _trial(
     optuna: Any,
     space: dict[str, Any],
     point: Point,
-    result: search.Told | None,
+    result: search_trials.Told | None,
     sweeps: Sweeps,
     sweep_id: str,
 ) -> Any:
@@ -174,7 +174,7 @@ def _trial(
     reported = sweeps.intermediate(sweep_id, point.index)
     if result is not None and result.excluded:
         return optuna.trial.create_trial(state=states.FAIL)  # keeps trial numbers as indexes
-    state, values = search.outcome(optuna, result)
+    state, values = search_study.outcome(optuna, result)
     try:
         return optuna.trial.create_trial(
             params={n: point.vars.get(n) for n in space},

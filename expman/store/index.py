@@ -344,6 +344,12 @@ def _cached_segments(
     return found
 
 
+def signature(path: str) -> Signature | None:
+    """A record's signature (`_signature`, None when it cannot be stat'ed): what any other
+    keeper of what a record says (an adaptive search's trials) checks it against."""
+    return _signature(path)
+
+
 def _signature(path: str, folder: int | None = None) -> Signature | None:
     """Everything a record's cached fields depend on (see the module's docstring): the
     one place to add a file that fields of records are derived from. `path` is relative

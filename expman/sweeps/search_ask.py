@@ -13,11 +13,11 @@ from typing import Any
 from expman import fsutil
 from expman.errors import ArchiveError
 from expman.store.archive import Archive
-from expman.sweeps import plan, search_study
+from expman.sweeps import plan, search_study, search_trials
 from expman.sweeps.search_definition import Search, specs_of, stored
 from expman.sweeps.search_study import trial_seed
-from expman.sweeps.search_trials import Told, told
-from expman.sweeps.store import Sweeps
+from expman.sweeps.search_trials import Told
+from expman.sweeps.store import PLAN, PlanReader, Sweeps
 
 
 def ask(
@@ -25,21 +25,22 @@ def ask(
 ) -> plan.Point | None:
     """Ask the sampler for the sweep's next trial and append it to the plan, under the
     sweep's lock; None when the budget is spent. `results`: what the points gave
-    (`told`), read by the caller just before (else read here): a trial that ended since
-    is told as running, as any trial in flight is."""
+    (`search_trials`), read by the caller just before (else read here): a trial that
+    ended since is told as running, as any trial in flight is. The plan and the records
+    are read again only where they changed since this process's last ask."""
     sweeps = Sweeps(archive)
     with fsutil.locked(sweeps.folder(sweep_id)):
         data = sweeps.read(sweep_id)
         search = stored(data["definition"])
         if search is None:
             raise ArchiveError(f"sweep {sweep_id} is not an adaptive search")
-        points = sweeps.plan(sweep_id)
+        points = _plan_reader(archive, sweep_id).points()
         if len(points) >= search.trials:
             return None
         specs = specs_of(data["definition"])
         try:
             if results is None:
-                results = told(archive, sweep_id, search)
+                results = search_trials.reader(archive, sweep_id, search).told()
             point = _asked(archive, sweep_id, search, specs, points, data["graph"], results)
             sweeps.append(sweep_id, point)
         except BaseException:
@@ -67,3 +68,15 @@ def _asked(
     if state:
         origin["state"] = state
     return plan.Point(len(points), asked, plan.point_hash(asked, graph), origin)
+
+
+# The plans this process reads, by archive and sweep: each ask parses only the new lines.
+_PLANS: dict[tuple[str, str], PlanReader] = {}
+
+
+def _plan_reader(archive: Archive, sweep_id: str) -> PlanReader:
+    key = (str(archive.root.resolve()), sweep_id)
+    found = _PLANS.get(key)
+    if found is None:
+        found = _PLANS[key] = PlanReader(Sweeps(archive).folder(sweep_id) / PLAN)
+    return found

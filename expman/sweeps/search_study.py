@@ -11,10 +11,11 @@ with the same sampler (Optuna's defaults) seeded so.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,14 +48,11 @@ def next_values(
     what its sampler keeps of the trial (`_state`)."""
     optuna = load_optuna()
     space = space_of(optuna, specs)
-    sweeps = Sweeps(archive)
     wanted = []  # each point the study holds, as it should hold it
     for point in points:
         result = results.get(point.index)
-        if result is not None and result.excluded:
-            continue  # removed from what the sampler sees
-        reported = sweeps.intermediate(sweep_id, point.index) if result and result.pruned else None
-        wanted.append((point, result, reported))
+        if result is None or not result.excluded:  # else removed from what the sampler sees
+            wanted.append((point, result))
     study = _study(optuna, archive, sweep_id, search, space, wanted)
     study.sampler = _sampler(optuna, search, len(points))
     with warnings.catch_warnings():
@@ -65,18 +63,19 @@ def next_values(
     return values, _state(asked.system_attrs)
 
 
-Wanted = Sequence[tuple[plan.Point, "Told | None", "Mapping[str, Any] | None"]]
+Wanted = Sequence[tuple[plan.Point, "Told | None"]]
 
 
 @dataclass
 class _Kept:
     """A study this process built for a sweep, its space, and what each of its trials
-    was built from (the point's index and hash, and what its runs told)."""
+    was built from (the plan's point, and what its runs told)."""
 
     study: Any
     space: dict[str, Any]
     shape: str
-    built: list[tuple[int, str, Told | None]]
+    built: list[tuple[plan.Point, Told | None]]
+    reported: Callable[[int], Mapping[str, Any]]  # a pruned trial's values (`intermediate`)
 
 
 # The studies this process built, by archive and sweep: asking again (a local sweep asks
@@ -101,7 +100,8 @@ def _study(
     shape = repr((sorted((k, repr(v)) for k, v in space.items()), search.directions))
     if kept is None or kept.shape != shape or not _caught_up(optuna, kept, wanted):
         study = optuna.create_study(directions=list(search.directions))
-        kept = _KEPT[key] = _Kept(study, space, shape, [])
+        reported = functools.partial(Sweeps(archive).intermediate, sweep_id)
+        kept = _KEPT[key] = _Kept(study, space, shape, [], reported)
         _add(optuna, kept, wanted)
     return kept.study
 
@@ -120,7 +120,7 @@ def note_asked(archive: Archive, sweep_id: str, point: plan.Point) -> None:
     running, as the plan says."""
     kept = _KEPT.get(_key(archive, sweep_id))
     if kept is not None:
-        kept.built.append((point.index, point.hash, None))
+        kept.built.append((point, None))
 
 
 def _caught_up(optuna: Any, kept: _Kept, wanted: Wanted) -> bool:
@@ -130,9 +130,8 @@ def _caught_up(optuna: Any, kept: _Kept, wanted: Wanted) -> bool:
     if len(wanted) < len(kept.built):
         return False
     changed = []
-    for n, (built, (point, result, _)) in enumerate(zip(kept.built, wanted, strict=False)):
-        index, hash_, before = built
-        if (index, hash_) != (point.index, point.hash):
+    for n, ((was, before), (point, result)) in enumerate(zip(kept.built, wanted, strict=False)):
+        if was is not point and was != point:  # the plan's point read again: as it was
             return False
         if result == before:
             continue
@@ -147,19 +146,19 @@ def _caught_up(optuna: Any, kept: _Kept, wanted: Wanted) -> bool:
             kept.study.tell(n, state=optuna.trial.TrialState.FAIL)
         else:
             kept.study.tell(n, list(result.values))
-        index, hash_, _ = kept.built[n]
-        kept.built[n] = (index, hash_, result)
+        kept.built[n] = (kept.built[n][0], result)
     _add(optuna, kept, wanted[len(kept.built) :])
     return True
 
 
 def _add(optuna: Any, kept: _Kept, wanted: Wanted) -> None:
-    for point, result, reported in wanted:
+    for point, result in wanted:
+        reported = kept.reported(point.index) if result is not None and result.pruned else None
         trial = _frozen(optuna, kept.space, point, result, reported)
         if trial is None:  # its values lie outside the space: a failed trial
             trial = optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL)
         kept.study.add_trial(trial)
-        kept.built.append((point.index, point.hash, result))
+        kept.built.append((point, result))
 
 
 def _state(attrs: Mapping[str, Any]) -> dict[str, int]:

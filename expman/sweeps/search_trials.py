@@ -1,6 +1,12 @@
 """What each trial of an adaptive search gave, from the archive alone: its objective
 values (JMESPath over its succeeded run's record), failed, pruned, still running, or
 excluded (its run removed, or its tag `trial` taken away).
+
+`told` reads every record through the record cache; a process that asks again and again
+(a local sweep, a Slurm worker) keeps a `Reader`, which reads again only the records
+whose signature changed (`store/index.signature`) and those of runs it has not seen: a
+trial's record, final or not, is stat'ed at each read (a removal or an untag changes it
+or takes it away), a run of no trial of the sweep is read once.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from typing import Any
 
 from expman.errors import QueryError
 from expman.store import index, record
-from expman.store.archive import Archive
+from expman.store.archive import RECORD, Archive, read_record
 from expman.store.query import Query
 from expman.sweeps.search_definition import Search
 from expman.sweeps.store import TRIAL_TAG, Sweeps
@@ -36,24 +42,148 @@ def told(archive: Archive, sweep_id: str, search: Search) -> dict[int, Told]:
     trial whose runs were removed (`expman rm`) or lost their tag `trial` (`expman tag
     N -trial`) is `excluded`: the sampler never sees it, and no resume runs it again."""
     queries = [Query(text) for text in search.objectives]
-    wanted = {"sweep", "status", "ended", "tags", "tag_changes", "origin"}.union(
+    noted = _noted(archive, sweep_id)  # before the records: a run noted is listed
+    runs, _ = index.load(archive, _fields(queries))
+    trials = (_trial(sweep_id, queries, run) for run in runs)
+    return _told_all(archive, sweep_id, [t for t in trials if t is not None], noted)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What one run of a trial says of it."""
+
+    index: int
+    untagged: bool
+    succeeded: bool
+    values: tuple[float, ...] | None  # its objectives, when it succeeded
+    pruned: bool
+    ended: bool
+
+
+@dataclass
+class _Read:
+    """A record as a `Reader` last read it: its signature before, and the trial it is a
+    run of (None: of no trial of the sweep, or damaged when `signature` is None)."""
+
+    signature: index.Signature | None
+    trial: _Run | None
+
+
+class Reader:
+    """What each trial of one sweep gave, kept by one process between its reads: each
+    `told` stats the runs of the sweep's trials and reads again only those whose record
+    changed, and the runs it has not seen; it equals `told` at the same moment."""
+
+    def __init__(self, archive: Archive, sweep_id: str, search: Search) -> None:
+        self.archive, self.sweep_id = archive, sweep_id
+        self.queries = [Query(text) for text in search.objectives]
+        self.read: dict[str, _Read] = {}  # by run id, in id order
+
+    def told(self) -> dict[int, Told]:
+        """What each point of the sweep gave now, as `told` says it."""
+        noted = _noted(self.archive, self.sweep_id)  # before the records: a run noted is listed
+        ids = self.archive.ids()
+        if not self.read:
+            self._read_all(ids)
+        else:
+            self._read_changed(ids)
+        trials = [read.trial for read in self.read.values() if read.trial is not None]
+        return _told_all(self.archive, self.sweep_id, trials, noted)
+
+    def _read_all(self, ids: list[str]) -> None:
+        """The first read: every record through the record cache, each signature taken
+        before (a record changed since is read again by the next `told`)."""
+        signatures = {run_id: self._signature(run_id) for run_id in ids}
+        runs, _ = index.load(self.archive, _fields(self.queries))
+        found = {str(run["id"]): run for run in runs}
+        for run_id in ids:
+            run = found.get(run_id)
+            signature = signatures[run_id] if run is not None else None
+            trial = _trial(self.sweep_id, self.queries, run) if run is not None else None
+            self.read[run_id] = _Read(signature, trial)
+
+    def _read_changed(self, ids: list[str]) -> None:
+        """Each run new since the last read, and each trial's run whose record changed,
+        read from its record; runs gone (removed) forgotten."""
+        before, self.read = self.read, {}
+        for run_id in ids:
+            known = before.get(run_id)
+            if known is not None and known.signature is not None and known.trial is None:
+                self.read[run_id] = known  # of no trial of this sweep: read once
+                continue
+            signature = self._signature(run_id)
+            if known is None or signature is None or signature != known.signature:
+                known = self._read_one(run_id, signature)
+            self.read[run_id] = known
+
+    def _read_one(self, run_id: str, signature: index.Signature | None) -> _Read:
+        try:
+            run = read_record(self.archive.run_dir(run_id) / RECORD)
+        except ValueError:
+            return _Read(None, None)  # damaged, as the record cache leaves it out: again
+        return _Read(signature, _trial(self.sweep_id, self.queries, run))
+
+    def _signature(self, run_id: str) -> index.Signature | None:
+        return index.signature(f"{self.archive.root}/{run_id}/{RECORD}")
+
+
+# The readers of this process, by archive and sweep and objectives.
+_READERS: dict[tuple[str, str, tuple[str, ...]], Reader] = {}
+
+
+def reader(archive: Archive, sweep_id: str, search: Search) -> Reader:
+    """The `Reader` this process keeps for the sweep (made at the first call)."""
+    key = (str(archive.root.resolve()), sweep_id, search.objectives)
+    found = _READERS.get(key)
+    if found is None:
+        found = _READERS[key] = Reader(archive, sweep_id, search)
+    return found
+
+
+def _fields(queries: Sequence[Query]) -> set[str]:
+    """The fields of a record that say what its trial gave."""
+    return {"sweep", "status", "ended", "tags", "tag_changes", "origin"}.union(
         *(q.fields() for q in queries)
     )
-    runs, _ = index.load(archive, wanted)
-    by_point: dict[int, list[Any]] = {}
-    for run in runs:
-        tag = run.get("sweep")
-        if not isinstance(tag, dict) or tag.get("id") != sweep_id or run.get("origin"):
-            continue  # another sweep's, or copied from another archive
-        position = tag.get("index")
-        if isinstance(position, int):
-            by_point.setdefault(position, []).append(run)
+
+
+def _noted(archive: Archive, sweep_id: str) -> set[int]:
+    return Sweeps(archive).noted(sweep_id)
+
+
+def _trial(sweep_id: str, queries: Sequence[Query], run: Any) -> _Run | None:
+    """What a record says of its trial of the sweep (None: a run of no trial of it)."""
+    tag = run.get("sweep")
+    if not isinstance(tag, dict) or tag.get("id") != sweep_id or run.get("origin"):
+        return None  # another sweep's, or copied from another archive
+    position = tag.get("index")
+    if not isinstance(position, int):
+        return None
+    succeeded = run.get("status") == record.SUCCEEDED
+    return _Run(
+        position,
+        _untagged(run),
+        succeeded,
+        _objectives(queries, run) if succeeded else None,
+        isinstance(tag.get("pruned"), dict),
+        run.get("ended") is not None,
+    )
+
+
+def _told_all(
+    archive: Archive, sweep_id: str, trials: Sequence[_Run], noted: set[int]
+) -> dict[int, Told]:
+    """What each point gave from its runs (`trials`, oldest first), and the points
+    `noted` as run whose runs are gone."""
+    by_point: dict[int, list[_Run]] = {}
+    for trial in trials:
+        by_point.setdefault(trial.index, []).append(trial)
     found = {}
     for i, mine in by_point.items():
-        kept = [run for run in mine if not _untagged(run)]
-        found[i] = _told(i, kept, queries) if kept else Told(i, None, excluded=True)
+        kept = [run for run in mine if not run.untagged]
+        found[i] = _told(i, kept) if kept else Told(i, None, excluded=True)
     sweeps = Sweeps(archive)
-    for i in sweeps.noted(sweep_id) - set(by_point):
+    for i in noted - set(by_point):
         if (sweeps.result(sweep_id, i) or {}).get("run"):  # it ran; its run is gone
             found[i] = Told(i, None, excluded=True)
     return found
@@ -70,15 +200,15 @@ def _untagged(run: Any) -> bool:
     )
 
 
-def _told(index: int, runs: Sequence[Any], queries: Sequence[Query]) -> Told:
+def _told(index: int, runs: Sequence[_Run]) -> Told:
     """A point's runs (oldest first) as the sampler is told of them."""
     for run in runs:
-        if run.get("status") == record.SUCCEEDED:
-            return Told(index, _objectives(queries, run))
+        if run.succeeded:
+            return Told(index, run.values)
     for run in runs:
-        if isinstance(run["sweep"].get("pruned"), dict):
+        if run.pruned:
             return Told(index, None, pruned=True)
-    return Told(index, None, running=runs[-1].get("ended") is None)
+    return Told(index, None, running=not runs[-1].ended)
 
 
 def _objectives(queries: Sequence[Query], run: Any) -> tuple[float, ...] | None:

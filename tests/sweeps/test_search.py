@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from expman.sweeps import (
     search_trials,
 )
 from expman.sweeps.plan import Point
-from expman.sweeps.store import PLAN, Sweeps
+from expman.sweeps.store import PLAN, PlanReader, Sweeps
 from tests.conftest import RunCli, git, points_alive, records, required
 
 optuna = required("optuna", "adaptive search needs Optuna: expman[search]")
@@ -496,6 +497,84 @@ def test_a_removed_or_untagged_trial_leaves_what_the_sampler_sees(bowl: Path) ->
     assert "3 to run" not in more.stderr and "0 to run, 1 trials to ask" in more.stderr
     indexes = sorted(r["sweep"]["index"] for r in records(bowl))
     assert indexes == [0, 1, 3, 4], "neither excluded trial runs again; one trial is asked"
+
+
+def _raise_budget(sweeps: Sweeps, trials: int) -> None:
+    data = sweeps.read("s0001")
+    found = search_definition.stored(data["definition"])
+    assert found is not None
+    data["definition"]["search"] = search_definition.with_trials(found, trials).as_data()
+    sweeps.write(data)
+
+
+def _edit_in_place(path: Path, old: str, new: str) -> None:
+    """Change a file's bytes where it is (same inode; same size when `new` is as long
+    as `old`), as an editor writing over a file does."""
+    content = path.read_bytes()
+    assert old.encode() in content, (path, old)
+    with path.open("r+b") as f:
+        f.write(content.replace(old.encode(), new.encode()))
+        f.truncate()
+
+
+@pytest.mark.slow
+def test_what_an_asker_keeps_and_reads_again_equals_a_read_of_everything(
+    bowl: Path, tmp_path: Path
+) -> None:
+    """An asking process reads again only the records and plan lines that changed since
+    its last ask: it tells the sampler what a read of everything tells it, and asks what
+    a new process asks, after untags, removals, resumes, a record and a plan line edited
+    by hand."""
+    done = _expman(
+        bowl, "sweep", *SEARCH, "--trials", "6", "--objective", "metrics.loss", "-j", "2"
+    )
+    assert done.returncode == 0, done.stderr
+    archive = Archive(bowl / "runs")
+    sweeps = Sweeps(archive)
+    found = search_definition.stored(sweeps.read("s0001")["definition"])
+    assert found is not None
+    plan_reader = PlanReader(sweeps.folder("s0001") / PLAN)
+
+    def same() -> dict[int, search_trials.Told]:
+        full = search_trials.told(archive, "s0001", found)
+        assert search_trials.reader(archive, "s0001", found).told() == full
+        assert plan_reader.points() == Sweeps(archive).plan("s0001")
+        return full
+
+    assert len(same()) == 6
+    _raise_budget(sweeps, 7)
+    assert search_ask.ask(archive, "s0001") is not None  # this process keeps its study
+    by_index = {r["sweep"]["index"]: r["id"] for r in records(bowl)}
+    assert _expman(bowl, "tag", by_index[1], "-trial").returncode == 0
+    assert same()[1].excluded
+    assert _expman(bowl, "rm", by_index[2]).returncode == 0
+    assert same()[2].excluded
+    record_path = archive.run_dir(by_index[3]) / "run.json"
+    loss = json.loads(record_path.read_text())["metrics"]["loss"]
+    _edit_in_place(
+        record_path, f'"loss": {loss!r}', f'"loss": {loss + 1000:.{len(repr(loss)) - 5}f}'
+    )
+    assert same()[3].values != (loss,)
+    _edit_in_place(archive.run_dir(by_index[4]) / "run.json", '"succeeded"', '"failed"')
+    assert same()[4] == search_trials.Told(4, None)
+
+    raised = _expman(bowl, "sweep", "--resume", "s0001", "--trials", "13", "-j", "2")
+    assert raised.returncode == 0, raised.stderr
+    assert len(same()) == 13
+    _raise_budget(sweeps, 14)
+    assert search_ask.ask(archive, "s0001") is not None  # its study caught up again
+    line = (sweeps.folder("s0001") / PLAN).read_text().splitlines()[5]
+    x = json.loads(line)["vars"]["X"]
+    _edit_in_place(sweeps.folder("s0001") / PLAN, f'"X": {x!r}', f'"X": {-x!r}')
+    same()
+
+    _raise_budget(sweeps, 15)  # ten trials complete: TPE asks from what it is told
+    copy = Archive(tmp_path / "copy")  # a process that never asked: it reads everything
+    shutil.copytree(archive.root, copy.root)
+    kept, fresh = search_ask.ask(archive, "s0001"), search_ask.ask(copy, "s0001")
+    assert kept is not None and fresh is not None and kept.index == fresh.index == 14
+    assert kept.vars == fresh.vars
+    same()
 
 
 @pytest.mark.slow

@@ -219,11 +219,13 @@ def _searching(
     """The best-so-far line, said as a trial finishes, and the asker of the next trial,
     which adds it to `points` (which the view shows) and gives its index, or None when
     the budget is spent. A slot frees as a trial finishes: the asker is told what the
-    line read of the archive (`search_trials.told`) just before, rather than reading it again."""
+    line read of the archive (`search_trials.Reader`, which reads again only the records
+    that changed) just before, rather than reading it again."""
     read: list[dict[int, search_trials.Told]] = []
+    trials = search_trials.reader(archive, sweep_id, searching)
 
     def best() -> str:
-        read[:] = [search_trials.told(archive, sweep_id, searching)]
+        read[:] = [trials.told()]
         return best_so_far(archive, sweep_id, searching, read[0])
 
     def ask() -> int | None:

@@ -133,7 +133,7 @@ def _caught_up(optuna: Any, kept: _Kept, wanted: Wanted) -> bool:
     for n, ((was, before), (point, result)) in enumerate(zip(kept.built, wanted, strict=False)):
         if was is not point and was != point:  # the plan's point read again: as it was
             return False
-        if result == before:
+        if result is before or result == before:  # the same told: unchanged
             continue
         was_running = before is None or before.running
         if not was_running or result is None or result.pruned:

@@ -72,59 +72,89 @@ class _Read:
 class Reader:
     """What each trial of one sweep gave, kept by one process between its reads: each
     `told` stats the runs of the sweep's trials and reads again only those whose record
-    changed, and the runs it has not seen; it equals `told` at the same moment."""
+    changed, and the runs it has not seen, and says again only what the points of those
+    runs gave; it equals `told` at the same moment."""
 
     def __init__(self, archive: Archive, sweep_id: str, search: Search) -> None:
         self.archive, self.sweep_id = archive, sweep_id
         self.queries = [Query(text) for text in search.objectives]
-        self.read: dict[str, _Read] = {}  # by run id, in id order
+        self.base = f"{archive.root}/"  # str paths: a Path costs ~1 us, per run
+        self.read: dict[str, _Read] = {}  # by run id
+        self.runs: dict[int, dict[str, _Run]] = {}  # each point's runs, by run id
+        self.found: dict[int, Told] = {}  # what each point with runs gave
 
     def told(self) -> dict[int, Told]:
         """What each point of the sweep gave now, as `told` says it."""
         noted = _noted(self.archive, self.sweep_id)  # before the records: a run noted is listed
         ids = self.archive.ids()
-        if not self.read:
-            self._read_all(ids)
-        else:
-            self._read_changed(ids)
-        trials = [read.trial for read in self.read.values() if read.trial is not None]
-        return _told_all(self.archive, self.sweep_id, trials, noted)
+        changed = self._read_all(ids) if not self.read else self._read_changed(ids)
+        for i in changed:
+            runs = self.runs.get(i)
+            if runs:
+                self.found[i] = _point_told(i, [runs[run_id] for run_id in sorted(runs, key=int)])
+            else:
+                self.runs.pop(i, None)
+                self.found.pop(i, None)
+        return _with_removed(self.archive, self.sweep_id, dict(self.found), noted)
 
-    def _read_all(self, ids: list[str]) -> None:
+    def _read_all(self, ids: list[str]) -> set[int]:
         """The first read: every record through the record cache, each signature taken
         before (a record changed since is read again by the next `told`)."""
         signatures = {run_id: self._signature(run_id) for run_id in ids}
         runs, _ = index.load(self.archive, _fields(self.queries))
         found = {str(run["id"]): run for run in runs}
+        changed: set[int] = set()
         for run_id in ids:
             run = found.get(run_id)
-            signature = signatures[run_id] if run is not None else None
-            trial = _trial(self.sweep_id, self.queries, run) if run is not None else None
-            self.read[run_id] = _Read(signature, trial)
+            if run is None:  # damaged, or made since the listing: read again
+                self._keep(run_id, _Read(None, None), changed)
+            else:
+                trial = _trial(self.sweep_id, self.queries, run)
+                self._keep(run_id, _Read(signatures[run_id], trial), changed)
+        return changed
 
-    def _read_changed(self, ids: list[str]) -> None:
+    def _read_changed(self, ids: list[str]) -> set[int]:
         """Each run new since the last read, and each trial's run whose record changed,
-        read from its record; runs gone (removed) forgotten."""
-        before, self.read = self.read, {}
+        read from its record; runs gone (removed) forgotten. The points whose runs
+        changed."""
+        changed: set[int] = set()
+        for run_id in set(self.read).difference(ids):
+            self._keep(run_id, None, changed)
         for run_id in ids:
-            known = before.get(run_id)
+            known = self.read.get(run_id)
             if known is not None and known.signature is not None and known.trial is None:
-                self.read[run_id] = known  # of no trial of this sweep: read once
-                continue
+                continue  # of no trial of this sweep: read once
             signature = self._signature(run_id)
             if known is None or signature is None or signature != known.signature:
-                known = self._read_one(run_id, signature)
-            self.read[run_id] = known
+                self._keep(run_id, self._read_one(run_id, signature), changed)
+        return changed
+
+    def _keep(self, run_id: str, read: _Read | None, changed: set[int]) -> None:
+        """Keep what a run's record says now (None: the run is gone), noting the points
+        whose runs changed."""
+        before = self.read.pop(run_id, None)
+        was = before.trial if before is not None else None
+        now = read.trial if read is not None else None
+        if read is not None:
+            self.read[run_id] = read
+        if was == now:
+            return
+        if was is not None:
+            self.runs[was.index].pop(run_id, None)
+            changed.add(was.index)
+        if now is not None:
+            self.runs.setdefault(now.index, {})[run_id] = now
+            changed.add(now.index)
 
     def _read_one(self, run_id: str, signature: index.Signature | None) -> _Read:
         try:
-            run = read_record(self.archive.run_dir(run_id) / RECORD)
+            run = read_record(f"{self.base}{run_id}/{RECORD}")
         except ValueError:
             return _Read(None, None)  # damaged, as the record cache leaves it out: again
         return _Read(signature, _trial(self.sweep_id, self.queries, run))
 
     def _signature(self, run_id: str) -> index.Signature | None:
-        return index.signature(f"{self.archive.root}/{run_id}/{RECORD}")
+        return index.signature(f"{self.base}{run_id}/{RECORD}")
 
 
 # The readers of this process, by archive and sweep and objectives.
@@ -178,12 +208,24 @@ def _told_all(
     by_point: dict[int, list[_Run]] = {}
     for trial in trials:
         by_point.setdefault(trial.index, []).append(trial)
-    found = {}
-    for i, mine in by_point.items():
-        kept = [run for run in mine if not run.untagged]
-        found[i] = _told(i, kept) if kept else Told(i, None, excluded=True)
+    found = {i: _point_told(i, runs) for i, runs in by_point.items()}
+    return _with_removed(archive, sweep_id, found, noted)
+
+
+def _point_told(index: int, runs: Sequence[_Run]) -> Told:
+    """What a point gave from its runs, oldest first: excluded when every run lost its
+    tag `trial`."""
+    kept = [run for run in runs if not run.untagged]
+    return _told(index, kept) if kept else Told(index, None, excluded=True)
+
+
+def _with_removed(
+    archive: Archive, sweep_id: str, found: dict[int, Told], noted: set[int]
+) -> dict[int, Told]:
+    """`found` (the points with runs), and the points `noted` as run whose runs are
+    gone (`expman rm`): excluded."""
     sweeps = Sweeps(archive)
-    for i in noted - set(by_point):
+    for i in noted - set(found):
         if (sweeps.result(sweep_id, i) or {}).get("run"):  # it ran; its run is gone
             found[i] = Told(i, None, excluded=True)
     return found

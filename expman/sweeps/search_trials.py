@@ -102,7 +102,7 @@ class Reader:
         before (a record changed since is read again by the next `told`)."""
         signatures = {run_id: self._signature(run_id) for run_id in ids}
         runs, _ = index.load(self.archive, _fields(self.queries))
-        found = {str(run["id"]): run for run in runs}
+        found = {str(run.get("id")): run for run in runs}  # `get`: no whole record read
         changed: set[int] = set()
         for run_id in ids:
             run = found.get(run_id)

@@ -135,6 +135,38 @@ def test_eight_askers_at_once_ask_each_trial_once_up_to_the_budget(tmp_path: Pat
     assert all(p.origin and p.origin["sampler"] == "tpe" for p in points)
 
 
+_OPENER = """\
+import sys
+from pathlib import Path
+from expman.store.archive import Archive
+from expman.sweeps.store import Sweeps
+archive = Archive(Path(sys.argv[1]))
+for i in range(int(sys.argv[2])):
+    tag = {"id": "s0001", "index": i, "point": "h"}
+    run_id = archive.create({"sweep": tag, "status": "running", "tags": ["trial"]})
+    Sweeps(archive).note_result("s0001", i, {"run": run_id, "status": "running"})
+"""
+
+
+@pytest.mark.slow
+def test_a_trial_whose_run_opens_as_the_trials_are_read_is_never_taken_for_removed(
+    tmp_path: Path,
+) -> None:
+    """A point notes its run once the run is in the archive: reading the notes before
+    the records, a trial opening meanwhile is running, never a removed trial."""
+    archive = _new_sweep(tmp_path, 100)
+    found = search_definition.stored(Sweeps(archive).read("s0001")["definition"])
+    assert found is not None
+    opener = subprocess.Popen([sys.executable, "-c", _OPENER, str(archive.root), "100"])
+    seen = 0
+    while opener.poll() is None:
+        told = search_trials.told(archive, "s0001", found)
+        assert not [t for t in told.values() if t.excluded], "a trial opening is no removed one"
+        seen += len(told)
+    assert opener.wait() == 0 and seen > 0
+    assert len(search_trials.told(archive, "s0001", found)) == 100
+
+
 def test_the_study_kept_between_asks_asks_what_a_rebuilt_one_would(tmp_path: Path) -> None:
     """A process asking again tells its kept study only what changed; a study built
     afresh from the archive for every ask (a new process each time) asks the same."""

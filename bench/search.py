@@ -6,8 +6,12 @@
   memory and with `JournalFileStorage`, and a grid sweep of 100 points of the same
   stage (what a point costs without a sampler); rounds alternate at 100 trials.
   Targets: at most 0.1 s per trial at 1,000 trials, and the per-trial cost at 1,000 no
-  more than 1.2 times that at 100. Also the ask alone (a study rebuilt from 1,000 trials,
-  under the lock, a plan line appended).
+  more than 1.2 times that at 100. A grid sweep of 1,000 points gives what the search
+  adds to a point at 1,000 (trial minus grid point), said beside the same at 100. Also
+  the sweep process's own work for one trial over 100 and over 1,000 ended trials (the
+  trials' records read, the best found, the next trial asked under the lock and its
+  plan line appended; the first in a process reads every record and builds the study,
+  the next read what changed and keep the study), beside a TPE ask in Optuna alone.
 - Quality: the 2-d Branin function written as a stage, TPE with 30 trials, `--jobs 1`,
   over 10 seeds, through expman and through Optuna alone: the median (and the spread)
   of the best value found. Branin's minimum is 0.397887. It also counts the seeds whose
@@ -21,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import tempfile
 import time
@@ -29,7 +32,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from bench.common import EXPMAN, call, experiment, median, report
+from bench.common import EXPMAN, call, experiment, load, median, report
 
 TRIVIAL = """\
 version: 1
@@ -68,8 +71,8 @@ def branin(x: float, y: float) -> float:
 
 def _seeded_as_expman(optuna: Any, seed: int) -> list[float]:
     """The values of an in-process ask-and-tell loop on Branin whose trial i's sampler
-    is seeded as expman seeds it (`search.trial_seed`): what a search should find."""
-    from expman.sweeps import search
+    is seeded as expman seeds it (`search_study.trial_seed`): what a search should find."""
+    from expman.sweeps import search_study
 
     space = {
         "X": optuna.distributions.FloatDistribution(-5, 10),
@@ -77,7 +80,7 @@ def _seeded_as_expman(optuna: Any, seed: int) -> list[float]:
     }
     study, values = optuna.create_study(), []
     for i in range(QUALITY_TRIALS):
-        study.sampler = optuna.samplers.TPESampler(seed=search.trial_seed(seed, i))
+        study.sampler = optuna.samplers.TPESampler(seed=search_study.trial_seed(seed, i))
         trial = study.ask(space)
         values.append(branin(trial.params["X"], trial.params["Y"]))
         study.tell(trial, values[-1])
@@ -120,61 +123,99 @@ def _expman_search(root: Path, trials: int) -> float:
 
 
 def _ask_alone(root: Path, sweep_id: str, asks: int) -> tuple[float, float]:
-    """Seconds of one ask of a sweep whose trials have all ended: the first in this
-    process (the study built from every trial), and the median of the next ones (the
-    study kept, told only what changed)."""
+    """Seconds of what the sweep's process does for one trial of a sweep whose trials
+    have all ended (what the trials gave read, the best found, the next trial asked
+    under the lock and appended): the first in this process (every record read, the
+    study built from every trial), and the median of the next ones (what changed read
+    again, the study kept)."""
     from expman.store.archive import Archive
-    from expman.sweeps import search
+    from expman.sweeps import search_ask, search_best, search_definition, search_trials
     from expman.sweeps.store import Sweeps
 
     archive = Archive(root / "runs")
     sweeps = Sweeps(archive)
     data = sweeps.read(sweep_id)
-    found = search.stored(data["definition"])
+    found = search_definition.stored(data["definition"])
     assert found is not None
-    data["definition"]["search"] = search.with_trials(found, found.trials + asks).as_data()
+    data["definition"]["search"] = search_definition.with_trials(
+        found, found.trials + asks
+    ).as_data()
     sweeps.write(data)
     times = []
     for _ in range(asks):
         started = time.perf_counter()
-        search.ask(archive, sweep_id)
+        told = search_trials.reader(archive, sweep_id, found).told()
+        search_best.best(found, told)
+        search_ask.ask(archive, sweep_id, told)
         times.append(time.perf_counter() - started)
     return times[0], median(times[1:])
 
 
+def _tpe_alone(trials: int, asks: int) -> float:
+    """Seconds of one TPE ask in Optuna alone after `trials` trials (in memory), each
+    with its own sampler as expman seeds it: the part of an ask that is Optuna's."""
+    optuna: Any = _optuna()
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=1))
+    study.optimize(lambda t: t.suggest_float("X", 0, 1), n_trials=trials)
+    space = {"X": optuna.distributions.FloatDistribution(0, 1)}
+    times = []
+    for i in range(asks):
+        started = time.perf_counter()
+        study.sampler = optuna.samplers.TPESampler(seed=i, constant_liar=True)
+        trial = study.ask(space)
+        times.append(time.perf_counter() - started)
+        study.tell(trial, trial.params["X"])
+    return median(times)
+
+
+def _grid(root: Path, points: int) -> float:
+    """Seconds per point of a grid sweep of the same `true` stage, `--jobs 2`."""
+    started = time.perf_counter()
+    call(EXPMAN, "sweep", "-s", f"X=1..{points}", "--jobs", "2", cwd=root)
+    return (time.perf_counter() - started) / points
+
+
 def overhead(work: Path, quick: bool) -> bool:
-    print(f"  load: {os.getloadavg()[0]:.2f}")
+    print(f"  {load()}")
     rounds: dict[str, list[float]] = {"expman": [], "grid": [], "memory": [], "journal": []}
     for number in range(1 if quick else 3):  # alternating rounds, 100 trials
         root = experiment(work / f"trivial-100-{number}", TRIVIAL)
         rounds["expman"].append(_expman_search(root, 100))
-        grid = experiment(work / f"grid-100-{number}", TRIVIAL)
-        started = time.perf_counter()
-        call(EXPMAN, "sweep", "-s", "X=1..100", "--jobs", "2", cwd=grid)
-        rounds["grid"].append((time.perf_counter() - started) / 100)
+        rounds["grid"].append(_grid(experiment(work / f"grid-100-{number}", TRIVIAL), 100))
         rounds["memory"].append(_optuna_alone(100, None))
         rounds["journal"].append(_optuna_alone(100, str(work / f"journal-100-{number}.log")))
-    per_trial = {100: median(rounds["expman"])}
+    per_trial, grid = {100: median(rounds["expman"])}, {100: median(rounds["grid"])}
     print(
         f"  100 trials, --jobs 2: expman {per_trial[100]:.3f} s per trial (a grid sweep of "
-        f"100 points: {median(rounds['grid']):.3f} s per point); Optuna alone "
+        f"100 points: {grid[100]:.3f} s per point; added by the search "
+        f"{per_trial[100] - grid[100]:.3f} s); Optuna alone "
         f"{median(rounds['memory']) * 1000:.1f} ms in memory, "
         f"{median(rounds['journal']) * 1000:.1f} ms journaled"
     )
     met = True
     if not quick:
+        first, again = _ask_alone(work / "trivial-100-0", "s0001", 11)
+        print(
+            f"  a trial's work in the sweep's process over 100 ended trials: {first:.3f} s "
+            f"the first in a process, {again * 1000:.1f} ms median after (TPE asked in "
+            f"Optuna alone: {_tpe_alone(100, 10) * 1000:.1f} ms)"
+        )
         root = experiment(work / "trivial-1000", TRIVIAL)
         per_trial[1000] = _expman_search(root, 1000)
+        grid[1000] = _grid(experiment(work / "grid-1000", TRIVIAL), 1000)
         memory = _optuna_alone(1000, None)
         journaled = _optuna_alone(1000, str(work / "journal-1000.log"))
         print(
-            f"  1,000 trials, --jobs 2: expman {per_trial[1000]:.3f} s per trial; Optuna "
-            f"alone {memory * 1000:.1f} ms in memory, {journaled * 1000:.1f} ms journaled"
+            f"  1,000 trials, --jobs 2: expman {per_trial[1000]:.3f} s per trial (a grid "
+            f"sweep of 1,000 points: {grid[1000]:.3f} s per point; added by the search "
+            f"{per_trial[1000] - grid[1000]:.3f} s); Optuna alone {memory * 1000:.1f} ms "
+            f"in memory, {journaled * 1000:.1f} ms journaled  ({load()})"
         )
-        first, again = _ask_alone(root, "s0001", 6)
+        first, again = _ask_alone(root, "s0001", 11)
         print(
-            f"  one ask over 1,000 ended trials: {first:.3f} s the first in a process (the "
-            f"study built), {again:.3f} s median after (the study kept)"
+            f"  a trial's work in the sweep's process over 1,000 ended trials: {first:.3f} s "
+            f"the first in a process (the study built), {again * 1000:.1f} ms median after "
+            f"(TPE asked in Optuna alone: {_tpe_alone(1000, 10) * 1000:.1f} ms)"
         )
         met = report(
             "search overhead per trial, 1,000 trials", per_trial[1000], "s",

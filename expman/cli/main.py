@@ -28,7 +28,7 @@ from expman.output import (
 from expman.processes import sigterm_as_interrupt
 
 if TYPE_CHECKING:
-    from expman.sweeps.search import Asked
+    from expman.sweeps.search_definition import Asked
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -324,7 +324,7 @@ def _sweep(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> i
 def _searched(args: argparse.Namespace) -> Asked:
     """What the command line says of an adaptive search (`--trials` of a resume raises
     its budget: not a search of its own)."""
-    from expman.sweeps.search import Asked
+    from expman.sweeps.search_definition import Asked
 
     if args.resume:
         if args.search or args.objective or args.direction or args.prune or args.prune_metric:

@@ -230,17 +230,18 @@ def _round(value: float) -> float:
 
 def _searches(archive: Archive, ids: set[str]) -> dict[str, Any]:
     """Each adaptive search's trials in index order (objective values, null when none;
-    pruned; the runs that told them), and its best trial or Pareto front (`search.best`)."""
-    from expman.sweeps import search  # no Optuna: only what the archive says
+    pruned; the runs that told them), and its best trial or Pareto front (`search_best.best`)."""
+    # no Optuna: only what the archive says
+    from expman.sweeps import search_best, search_definition, search_trials
 
     store = Sweeps(archive)
     found: dict[str, Any] = {}
     for sweep_id in sorted(ids & set(store.ids())):
         try:
-            searching = search.stored(store.read(sweep_id).get("definition") or {})
+            searching = search_definition.stored(store.read(sweep_id).get("definition") or {})
             if searching is None:
                 continue
-            told = search.told(archive, sweep_id, searching)
+            told = search_trials.told(archive, sweep_id, searching)
         except ArchiveError:  # a damaged sweep folder must not stop the report
             continue
         shown = [t for _, t in sorted(told.items()) if not (t.excluded or t.running)]
@@ -255,6 +256,6 @@ def _searches(archive: Archive, ids: set[str]) -> dict[str, Any]:
                 }
                 for t in shown
             ],
-            "front": [t.index for t in search.best(searching, told)],
+            "front": [t.index for t in search_best.best(searching, told)],
         }
     return found

@@ -420,6 +420,13 @@ def _cached_segments(
     return found
 
 
+def signature(path: str) -> Signature | None:
+    """A record's signature (`_signatures`; None when it cannot be stat'ed): what any
+    other keeper of what a record says (an adaptive search's trials) checks it against."""
+    found = _signatures([path])[0]
+    return None if found == _NO_RECORD else found
+
+
 def _signatures(paths: Iterable[str], folder: int | None = None) -> list[Signature]:
     """Everything the cached fields of the records at `paths` depend on (see the module's
     docstring): the one place to add a file that fields of records are derived from.

@@ -23,7 +23,7 @@ from expman.errors import ArchiveError, ConfigError, Problem, UsageError
 from expman.expfile.limits import number_problem
 from expman.expfile.model import Config
 from expman.sweeps import plan
-from expman.sweeps.search import Asked, Search, SearchError, check_specs, merged
+from expman.sweeps.search_definition import Asked, Search, SearchError, check_specs, merged
 from expman.sweeps.values import BadValue, checked, identity, shown, typed
 
 

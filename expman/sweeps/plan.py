@@ -120,7 +120,7 @@ class Definition:
     samples: int | None = None
     seed: int = 0
     listed: tuple[Mapping[str, Any], ...] = ()
-    search: Mapping[str, Any] | None = None  # an adaptive search (`sweeps.search`)
+    search: Mapping[str, Any] | None = None  # an adaptive search (`sweeps.search_definition`)
 
     def as_data(self) -> dict[str, Any]:
         """The definition as JSON-ready data (kept with the sweep)."""

@@ -161,9 +161,9 @@ def _run(
 
 def _watcher(archive: Archive, sweep: dict[str, Any], point: Point) -> Any:
     """The pruner's watcher of a search's trial, when the search prunes (else None)."""
-    from expman.sweeps import search  # only a search's trial needs it
+    from expman.sweeps import search_definition  # only a search's trial needs it
 
-    found = search.stored(sweep["definition"])
+    found = search_definition.stored(sweep["definition"])
     if found is None or found.prune is None:
         return None
     from expman.sweeps.prune import Watcher

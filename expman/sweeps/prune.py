@@ -30,9 +30,9 @@ from typing import Any
 from expman.observe import series, seriesreader
 from expman.slurm import signals
 from expman.store.archive import Archive
-from expman.sweeps import search
+from expman.sweeps import search_definition, search_study, search_trials
 from expman.sweeps.plan import Point
-from expman.sweeps.search import Pruning
+from expman.sweeps.search_definition import Pruning
 from expman.sweeps.store import MAX_STEPS, Signature, Sweeps
 from expman.sweeps.values import number
 
@@ -128,7 +128,7 @@ class Judge:
     read once. Each earlier trial's reported values are read again only when their file
     changed (`Sweeps.reread_intermediate`: one stat otherwise), and the study is kept
     while what every earlier trial gave and reported stays as it was: a check then only
-    adds the trial's new steps. What the archive says each trial gave (`search.told`) is
+    adds the trial's new steps. What the archive says each trial gave (`search_trials.told`) is
     read at every check, through the record cache: a trial may end, or be taken out, at
     any moment. Memory: one report per earlier trial (at most `MAX_STEPS` values), and
     the study built from them."""
@@ -136,17 +136,17 @@ class Judge:
     def __init__(self, archive: Archive, sweep_id: str, point: Point) -> None:
         self.archive, self.sweep_id, self.point = archive, sweep_id, point
         self.sweeps = Sweeps(archive)
-        self.optuna = search.load_optuna()
+        self.optuna = search_study.load_optuna()
         definition = self.sweeps.read(sweep_id)["definition"]
-        found = search.stored(definition)
+        found = search_definition.stored(definition)
         assert found is not None and found.prune is not None
         self.search, self.pruning = found, found.prune
-        self.space = search.space_of(self.optuna, search.specs_of(definition))
+        self.space = search_study.space_of(self.optuna, search_definition.specs_of(definition))
         self.earlier = [p for p in self.sweeps.plan(sweep_id) if p.index < point.index]
         self._reports: dict[int, tuple[Signature | None, dict[str, Any]]] = {}
         self._study: Any = None
         self._storage: Any = None  # the kept study's
-        self._built: list[tuple[search.Told | None, int]] = []  # each earlier trial's
+        self._built: list[tuple[search_trials.Told | None, int]] = []  # each earlier trial's
 
     def decide(
         self, reported: Mapping[int, float], attrs: Mapping[str, Any]
@@ -154,7 +154,7 @@ class Judge:
         """Whether the pruner stops the trial with these intermediate values (and what
         it kept of the trial before, `attrs`): the step and value it stopped at (None:
         go on), and what the pruner keeps of the trial now."""
-        results = search.told(self.archive, self.sweep_id, self.search)
+        results = search_trials.told(self.archive, self.sweep_id, self.search)
         earlier = [(p, results.get(p.index), self.report(p)) for p in self.earlier]
         built = [(result, id(report)) for _, result, report in earlier]  # read again: new
         if self._study is None or built != self._built or not self._extended(reported):
@@ -186,7 +186,7 @@ class Judge:
 
     def _build(
         self,
-        earlier: list[tuple[Point, search.Told | None, dict[str, Any]]],
+        earlier: list[tuple[Point, search_trials.Told | None, dict[str, Any]]],
         reported: Mapping[int, float],
         attrs: Mapping[str, Any],
     ) -> Any:
@@ -229,7 +229,7 @@ def _trial(
     optuna: Any,
     space: dict[str, Any],
     point: Point,
-    result: search.Told | None,
+    result: search_trials.Told | None,
     reported: Mapping[str, Any],
 ) -> Any:
     """An earlier trial as the rebuilt study holds it: its intermediate values, and how
@@ -237,7 +237,7 @@ def _trial(
     states = optuna.trial.TrialState
     if result is not None and result.excluded:
         return optuna.trial.create_trial(state=states.FAIL)  # keeps trial numbers as indexes
-    state, values = search.outcome(optuna, result)
+    state, values = search_study.outcome(optuna, result)
     try:
         return optuna.trial.create_trial(
             params={n: point.vars.get(n) for n in space},

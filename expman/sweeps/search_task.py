@@ -4,7 +4,7 @@
 
 Each task of the search's array loops until the budget is spent: it runs a trial that
 was asked but never started (its asker died before running it), or else asks the
-sampler for the next trial (`search.ask`, under the sweep's lock), and runs it as a point
+sampler for the next trial (`search_ask.ask`, under the sweep's lock), and runs it as a point
 of the sweep (`point.run_point`: the claim, the workspace, the run, its end). So the
 search goes on with no process on the login node: fire and forget, as a grid sweep on
 Slurm. Slurm's warning signal (USR2) interrupts the trial in flight as SIGTERM does; a
@@ -23,7 +23,7 @@ from expman.output import write_error
 from expman.processes import sigterm_as_interrupt
 from expman.slurm import scheduler, signals
 from expman.store.archive import Archive
-from expman.sweeps import point, search
+from expman.sweeps import point, search_ask
 from expman.sweeps.backend import CLAIMED
 from expman.sweeps.store import Sweeps
 
@@ -35,7 +35,7 @@ def work(root: Path, archive: Archive, sweep_id: str, retries: int) -> int:
         index = unstarted(archive, sweep_id)
         fresh = index is not None
         if index is None:
-            asked = search.ask(archive, sweep_id)
+            asked = search_ask.ask(archive, sweep_id)
             if asked is None:
                 return worst
             index = asked.index

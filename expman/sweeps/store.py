@@ -124,21 +124,7 @@ class Sweeps:
 
     def plan(self, sweep_id: str) -> list[Point]:
         """A sweep's points, in index order."""
-        found = []
-        path = self.folder(sweep_id) / PLAN
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise ArchiveError(f"{path}: cannot read the plan: {e}") from e
-        lines = text.split("\n")[:-1]  # past the last newline: a line an append left torn
-        for number, line in enumerate(lines, start=1):
-            try:
-                found.append(_point_of(json.loads(line)))
-            except (ValueError, KeyError, TypeError, AttributeError) as e:
-                raise ArchiveError(f"{path}:{number}: damaged plan line") from e
-            if found[-1].index != number - 1:
-                raise ArchiveError(f"{path}:{number}: point {found[-1].index} out of its place")
-        return found
+        return PlanReader(self.folder(sweep_id) / PLAN).points()
 
     def asked(self, sweep_id: str) -> int:
         """How many points the plan holds (its whole lines), none of them parsed."""
@@ -287,6 +273,43 @@ class Sweeps:
     def claims(self, sweep_id: str) -> Claims:
         """The claims on the sweep's points."""
         return Claims(self.folder(sweep_id) / CLAIMS)
+
+
+class PlanReader:
+    """A plan read again and again as it grows (an adaptive search's, at each ask): the
+    whole lines parsed so far are kept with their bytes, and only the lines after them
+    are parsed; all of it again when those bytes changed (a plan edited by hand)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.parsed = b""  # the whole lines parsed so far
+        self.found: list[Point] = []
+
+    def points(self) -> list[Point]:
+        """The plan's points now, in index order; `ArchiveError` saying the line of a
+        damaged one or one out of its place."""
+        try:
+            content = self.path.read_bytes()
+        except OSError as e:
+            raise ArchiveError(f"{self.path}: cannot read the plan: {e}") from e
+        whole = content[: content.rfind(b"\n") + 1]  # past it: a line an append left torn
+        if not whole.startswith(self.parsed):
+            self.parsed, self.found = b"", []
+        found = list(self.found)
+        try:
+            lines = whole[len(self.parsed) :].decode().split("\n")[:-1]
+        except UnicodeDecodeError as e:
+            raise ArchiveError(f"{self.path}: cannot read the plan: {e}") from e
+        for number, line in enumerate(lines, start=len(found) + 1):
+            try:
+                found.append(_point_of(json.loads(line)))
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                raise ArchiveError(f"{self.path}:{number}: damaged plan line") from e
+            if found[-1].index != number - 1:
+                problem = f"point {found[-1].index} out of its place"
+                raise ArchiveError(f"{self.path}:{number}: {problem}")
+        self.parsed, self.found = whole, found
+        return list(found)
 
 
 class Claims:

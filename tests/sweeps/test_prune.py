@@ -15,7 +15,7 @@ import pytest
 
 from expman.store import objects
 from expman.store.archive import Archive
-from expman.sweeps import plan, search
+from expman.sweeps import plan, search_definition
 from expman.sweeps.plan import Point
 from expman.sweeps.prune import Judge
 from expman.sweeps.store import INTERMEDIATE, MAX_REPORT_BYTES, Sweeps
@@ -29,7 +29,7 @@ EMPTY: dict[str, Any] = {"steps": [], "values": [], "attrs": {}}
 
 def _sweep(root: Path) -> Sweeps:
     archive = Archive(root / "runs")
-    wanted = search.search_of("random", 5, ["series.loss.last"], [], 1)
+    wanted = search_definition.search_of("random", 5, ["series.loss.last"], [], 1)
     definition = plan.Definition((plan.parse_spec("X", "uniform(0,1)"),), search=wanted.as_data())
     sweeps = Sweeps(archive)
     sweeps.create({"definition": definition.as_data(), "graph": "g"}, [])

@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,9 +21,16 @@ import pytest
 
 from expman.errors import UsageError
 from expman.store.archive import Archive
-from expman.sweeps import plan, search
+from expman.sweeps import (
+    plan,
+    search_ask,
+    search_best,
+    search_definition,
+    search_study,
+    search_trials,
+)
 from expman.sweeps.plan import Point
-from expman.sweeps.store import PLAN, Sweeps
+from expman.sweeps.store import PLAN, PlanReader, Sweeps
 from tests.conftest import RunCli, git, points_alive, records, required
 
 optuna = required("optuna", "adaptive search needs Optuna: expman[search]")
@@ -63,7 +71,7 @@ def _expman(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def _new_sweep(root: Path, trials: int) -> Archive:
     """A search sweep with no trial asked yet, made as the command makes one."""
     archive = Archive(root / "runs")
-    wanted = search.search_of("tpe", trials, ["metrics.loss"], [], 1)
+    wanted = search_definition.search_of("tpe", trials, ["metrics.loss"], [], 1)
     specs = (plan.parse_spec("X", "uniform(-1,1)"), plan.parse_spec("Y", "int(0,4)"))
     definition = plan.Definition(specs, search=wanted.as_data())
     Sweeps(archive).create({"definition": definition.as_data(), "graph": "g"}, [])
@@ -100,7 +108,7 @@ def _asker(root: str, sweep_id: str, count: int, results: Any) -> None:
     archive = Archive(Path(root))
     got = []
     for _ in range(count):
-        point = search.ask(archive, sweep_id)
+        point = search_ask.ask(archive, sweep_id)
         got.append(None if point is None else point.index)
     results.put(got)
 
@@ -127,20 +135,54 @@ def test_eight_askers_at_once_ask_each_trial_once_up_to_the_budget(tmp_path: Pat
     assert all(p.origin and p.origin["sampler"] == "tpe" for p in points)
 
 
+_OPENER = """\
+import sys
+from pathlib import Path
+from expman.store.archive import Archive
+from expman.sweeps.store import Sweeps
+archive = Archive(Path(sys.argv[1]))
+for i in range(int(sys.argv[2])):
+    tag = {"id": "s0001", "index": i, "point": "h"}
+    run_id = archive.create({"sweep": tag, "status": "running", "tags": ["trial"]})
+    Sweeps(archive).note_result("s0001", i, {"run": run_id, "status": "running"})
+"""
+
+
+@pytest.mark.slow
+def test_a_trial_whose_run_opens_as_the_trials_are_read_is_never_taken_for_removed(
+    tmp_path: Path,
+) -> None:
+    """A point notes its run once the run is in the archive: reading the notes before
+    the records, a trial opening meanwhile is running, never a removed trial."""
+    archive = _new_sweep(tmp_path, 100)
+    found = search_definition.stored(Sweeps(archive).read("s0001")["definition"])
+    assert found is not None
+    opener = subprocess.Popen([sys.executable, "-c", _OPENER, str(archive.root), "100"])
+    seen = 0
+    while opener.poll() is None:
+        told = search_trials.told(archive, "s0001", found)
+        assert not [t for t in told.values() if t.excluded], "a trial opening is no removed one"
+        seen += len(told)
+    assert opener.wait() == 0 and seen > 0
+    assert len(search_trials.told(archive, "s0001", found)) == 100
+
+
 def test_the_study_kept_between_asks_asks_what_a_rebuilt_one_would(tmp_path: Path) -> None:
     """A process asking again tells its kept study only what changed; a study built
     afresh from the archive for every ask (a new process each time) asks the same."""
     kept, rebuilt = _new_sweep(tmp_path / "kept", 12), _new_sweep(tmp_path / "rebuilt", 12)
     first = None
     for _ in range(12):  # TPE: 10 random trials, then two told of the 11 running ones
-        search.ask(kept, "s0001")
-        first = first or search._KEPT[search._key(kept, "s0001")].study
-        search.ask(rebuilt, "s0001")
-        search._KEPT.pop(search._key(rebuilt, "s0001"))  # as a new process would have it
+        search_ask.ask(kept, "s0001")
+        first = first or search_study._KEPT[search_study._key(kept, "s0001")].study
+        search_ask.ask(rebuilt, "s0001")
+        search_study._KEPT.pop(
+            search_study._key(rebuilt, "s0001")
+        )  # as a new process would have it
     assert [p.vars for p in Sweeps(kept).plan("s0001")] == [
         p.vars for p in Sweeps(rebuilt).plan("s0001")
     ]
-    study = search._KEPT[search._key(kept, "s0001")]
+    study = search_study._KEPT[search_study._key(kept, "s0001")]
     assert first is not None and study.study is first, "kept, never rebuilt"
     assert len(first.trials) == 12
 
@@ -172,10 +214,10 @@ def test_a_samplers_state_from_the_plan_is_whole_numbers_only(tmp_path: Path) ->
     archive = _new_sweep(tmp_path, 3)
     hostile = {"cma:optimizer": "80049...", "NSGAIISampler:generation": 1, "x": [1]}
     Sweeps(archive).append("s0001", Point(0, {"X": 0.5, "Y": 1}, "h0", {"state": hostile}))
-    asked = search.ask(archive, "s0001")
+    asked = search_ask.ask(archive, "s0001")
     assert asked is not None and asked.index == 1
     space = {"X": optuna.distributions.FloatDistribution(-1, 1)}
-    frozen = search._frozen(optuna, space, Sweeps(archive).plan("s0001")[0], None)
+    frozen = search_study._frozen(optuna, space, Sweeps(archive).plan("s0001")[0], None)
     assert frozen.system_attrs == {"NSGAIISampler:generation": 1}
 
 
@@ -196,47 +238,49 @@ def test_a_samplers_state_from_the_plan_is_whole_numbers_only(tmp_path: Path) ->
 )
 def test_a_bad_search_is_refused_saying_why(args: tuple[Any, ...], said: str) -> None:
     with pytest.raises(UsageError, match=said.replace("[", r"\[").replace(".", r"\.")):
-        search.search_of(args[0], args[1], args[2], args[3], None)
+        search_definition.search_of(args[0], args[1], args[2], args[3], None)
 
 
 def test_one_direction_serves_every_objective() -> None:
-    found = search.search_of("nsga2", 5, ["a", "b"], ["maximize"], None)
+    found = search_definition.search_of("nsga2", 5, ["a", "b"], ["maximize"], None)
     assert found.directions == ("maximize", "maximize")
-    assert search.search_of("tpe", 5, ["a"], [], 3).directions == ("minimize",)
+    assert search_definition.search_of("tpe", 5, ["a"], [], 3).directions == ("minimize",)
 
 
 def test_a_choice_the_sampler_cannot_take_is_refused() -> None:
     with pytest.raises(plan.PlanError, match="numbers, text and booleans"):
-        search.check_specs([plan.spec_of("L", [[1, 2], [3]])])
+        search_definition.check_specs([plan.spec_of("L", [[1, 2], [3]])])
 
 
 def test_the_best_and_the_pareto_front() -> None:
-    one = search.Search("tpe", 9, ("a",), ("minimize",))
+    one = search_definition.Search("tpe", 9, ("a",), ("minimize",))
     told = {
-        0: search.Told(0, (3.0,)),
-        1: search.Told(1, (1.0,)),
-        2: search.Told(2, None),
-        3: search.Told(3, None, running=True),
+        0: search_trials.Told(0, (3.0,)),
+        1: search_trials.Told(1, (1.0,)),
+        2: search_trials.Told(2, None),
+        3: search_trials.Told(3, None, running=True),
     }
-    assert [t.index for t in search.best(one, told)] == [1]
-    two = search.Search("nsga2", 9, ("a", "b"), ("minimize", "maximize"))
+    assert [t.index for t in search_best.best(one, told)] == [1]
+    two = search_definition.Search("nsga2", 9, ("a", "b"), ("minimize", "maximize"))
     told = {
-        0: search.Told(0, (1.0, 1.0)),
-        1: search.Told(1, (2.0, 5.0)),
-        2: search.Told(2, (2.0, 0.5)),  # worse than 0 in both
-        3: search.Told(3, (0.5, 0.0)),
+        0: search_trials.Told(0, (1.0, 1.0)),
+        1: search_trials.Told(1, (2.0, 5.0)),
+        2: search_trials.Told(2, (2.0, 0.5)),  # worse than 0 in both
+        3: search_trials.Told(3, (0.5, 0.0)),
     }
-    assert [t.index for t in search.best(two, told)] == [0, 1, 3]
+    assert [t.index for t in search_best.best(two, told)] == [0, 1, 3]
 
 
 def test_the_pareto_front_is_the_trials_no_other_beats_in_every_objective() -> None:
     """The front found in one pass is the front by its definition (ties, and values
     on a coarse grid so that many trials share a value in one objective)."""
-    three = search.Search("nsga2", 9, ("a", "b", "c"), ("minimize", "maximize", "minimize"))
+    three = search_definition.Search(
+        "nsga2", 9, ("a", "b", "c"), ("minimize", "maximize", "minimize")
+    )
     rng = random.Random(5)
     for _ in range(30):
         told = {
-            i: search.Told(i, tuple(float(rng.randint(0, 4)) for _ in range(3)))
+            i: search_trials.Told(i, tuple(float(rng.randint(0, 4)) for _ in range(3)))
             for i in range(rng.randint(0, 40))
         }
         signed = {i: (t.values[0], -t.values[1], t.values[2]) for i, t in told.items() if t.values}
@@ -247,7 +291,7 @@ def test_the_pareto_front_is_the_trials_no_other_beats_in_every_objective() -> N
                 all(x <= y for x, y in zip(b, a, strict=True)) and b != a for b in signed.values()
             )
         ]
-        assert [t.index for t in search.best(three, told)] == front
+        assert [t.index for t in search_best.best(three, told)] == front
 
 
 def test_without_optuna_the_search_says_how_to_install_it(
@@ -475,7 +519,8 @@ def test_a_removed_or_untagged_trial_leaves_what_the_sampler_sees(bowl: Path) ->
     assert _expman(bowl, "rm", by_index[2]).returncode == 0
     status = _expman(bowl, "sweep", "status").stdout
     assert status.count("excluded (removed, or tagged -trial)") == 2, status
-    from expman.sweeps.search import stored, told
+    from expman.sweeps.search_definition import stored
+    from expman.sweeps.search_trials import told
 
     archive = Archive(bowl / "runs")
     found = told(archive, "s0001", stored(Sweeps(archive).read("s0001")["definition"]))  # type: ignore[arg-type]
@@ -485,6 +530,84 @@ def test_a_removed_or_untagged_trial_leaves_what_the_sampler_sees(bowl: Path) ->
     assert "3 to run" not in more.stderr and "0 to run, 1 trials to ask" in more.stderr
     indexes = sorted(r["sweep"]["index"] for r in records(bowl))
     assert indexes == [0, 1, 3, 4], "neither excluded trial runs again; one trial is asked"
+
+
+def _raise_budget(sweeps: Sweeps, trials: int) -> None:
+    data = sweeps.read("s0001")
+    found = search_definition.stored(data["definition"])
+    assert found is not None
+    data["definition"]["search"] = search_definition.with_trials(found, trials).as_data()
+    sweeps.write(data)
+
+
+def _edit_in_place(path: Path, old: str, new: str) -> None:
+    """Change a file's bytes where it is (same inode; same size when `new` is as long
+    as `old`), as an editor writing over a file does."""
+    content = path.read_bytes()
+    assert old.encode() in content, (path, old)
+    with path.open("r+b") as f:
+        f.write(content.replace(old.encode(), new.encode()))
+        f.truncate()
+
+
+@pytest.mark.slow
+def test_what_an_asker_keeps_and_reads_again_equals_a_read_of_everything(
+    bowl: Path, tmp_path: Path
+) -> None:
+    """An asking process reads again only the records and plan lines that changed since
+    its last ask: it tells the sampler what a read of everything tells it, and asks what
+    a new process asks, after untags, removals, resumes, a record and a plan line edited
+    by hand."""
+    done = _expman(
+        bowl, "sweep", *SEARCH, "--trials", "6", "--objective", "metrics.loss", "-j", "2"
+    )
+    assert done.returncode == 0, done.stderr
+    archive = Archive(bowl / "runs")
+    sweeps = Sweeps(archive)
+    found = search_definition.stored(sweeps.read("s0001")["definition"])
+    assert found is not None
+    plan_reader = PlanReader(sweeps.folder("s0001") / PLAN)
+
+    def same() -> dict[int, search_trials.Told]:
+        full = search_trials.told(archive, "s0001", found)
+        assert search_trials.reader(archive, "s0001", found).told() == full
+        assert plan_reader.points() == Sweeps(archive).plan("s0001")
+        return full
+
+    assert len(same()) == 6
+    _raise_budget(sweeps, 7)
+    assert search_ask.ask(archive, "s0001") is not None  # this process keeps its study
+    by_index = {r["sweep"]["index"]: r["id"] for r in records(bowl)}
+    assert _expman(bowl, "tag", by_index[1], "-trial").returncode == 0
+    assert same()[1].excluded
+    assert _expman(bowl, "rm", by_index[2]).returncode == 0
+    assert same()[2].excluded
+    record_path = archive.run_dir(by_index[3]) / "run.json"
+    loss = json.loads(record_path.read_text())["metrics"]["loss"]
+    _edit_in_place(
+        record_path, f'"loss": {loss!r}', f'"loss": {loss + 1000:.{len(repr(loss)) - 5}f}'
+    )
+    assert same()[3].values != (loss,)
+    _edit_in_place(archive.run_dir(by_index[4]) / "run.json", '"succeeded"', '"failed"')
+    assert same()[4] == search_trials.Told(4, None)
+
+    raised = _expman(bowl, "sweep", "--resume", "s0001", "--trials", "13", "-j", "2")
+    assert raised.returncode == 0, raised.stderr
+    assert len(same()) == 13
+    _raise_budget(sweeps, 14)
+    assert search_ask.ask(archive, "s0001") is not None  # its study caught up again
+    line = (sweeps.folder("s0001") / PLAN).read_text().splitlines()[5]
+    x = json.loads(line)["vars"]["X"]
+    _edit_in_place(sweeps.folder("s0001") / PLAN, f'"X": {x!r}', f'"X": {-x!r}')
+    same()
+
+    _raise_budget(sweeps, 15)  # ten trials complete: TPE asks from what it is told
+    copy = Archive(tmp_path / "copy")  # a process that never asked: it reads everything
+    shutil.copytree(archive.root, copy.root)
+    kept, fresh = search_ask.ask(archive, "s0001"), search_ask.ask(copy, "s0001")
+    assert kept is not None and fresh is not None and kept.index == fresh.index == 14
+    assert kept.vars == fresh.vars
+    same()
 
 
 @pytest.mark.slow
@@ -527,7 +650,7 @@ def test_a_search_asks_what_optuna_alone_asks_with_the_same_sampler_and_seed(
     }
     study, alone = optuna.create_study(), []
     for i in range(13):
-        study.sampler = optuna.samplers.TPESampler(seed=search.trial_seed(seed, i))
+        study.sampler = optuna.samplers.TPESampler(seed=search_study.trial_seed(seed, i))
         trial = study.ask(space)
         x, y = trial.params["X"], trial.params["Y"]
         study.tell(trial, (x - 0.3) ** 2 + (y - 2) ** 2)

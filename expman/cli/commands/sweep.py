@@ -29,10 +29,18 @@ from expman.running.state import STATE_DIR, State
 from expman.slurm.track import reconcile
 from expman.store import index
 from expman.store.archive import Archive
-from expman.sweeps import inputs, plan, search
+from expman.sweeps import (
+    inputs,
+    plan,
+    search_ask,
+    search_best,
+    search_definition,
+    search_study,
+    search_trials,
+)
 from expman.sweeps.backend import CLAIMED, Ask, Backend
 from expman.sweeps.local import Local
-from expman.sweeps.search import Asked, Search
+from expman.sweeps.search_definition import Asked, Search
 from expman.sweeps.store import Sweeps, end_orphans
 from expman.sweeps.view import Best, View
 
@@ -69,7 +77,7 @@ def sweep(
 ) -> int:
     """Start (or resume) a sweep and run its points; 0 when every point succeeded.
     `searched`: what the command line says of an adaptive search, whose trials are
-    asked one at a time (`sweeps.search`); `trials` raises a resumed search's budget."""
+    asked one at a time (`sweeps.search_ask`); `trials` raises a resumed search's budget."""
     out, err = streams
     root = path.parent
     config = loading.load(path, display, cache=State(root))
@@ -97,7 +105,7 @@ def sweep(
         if only_plan:
             return _print_plan(planned.points, out)
         if planned.definition.search is not None:
-            search.load_optuna()  # refused before a sweep is made that could not run
+            search_study.load_optuna()  # refused before a sweep is made that could not run
         sweep_id = _create(
             root, config, sweeps, planned, graph, _hypothesis(hypothesis, planned, config), name
         )
@@ -128,11 +136,11 @@ def _raise_budget(sweeps: Sweeps, sweep_id: str, trials: int, err: TextIO) -> No
     """Raise an adaptive search's budget of trials to `trials`."""
     with fsutil.locked(sweeps.folder(sweep_id)):  # as trials are asked
         data = sweeps.read(sweep_id)
-        found = search.stored(data["definition"])
+        found = search_definition.stored(data["definition"])
         if found is None:
             raise UsageError("--trials raises the budget of an adaptive search (--search)")
-        search.load_optuna()  # refused before the budget is raised
-        data["definition"]["search"] = search.with_trials(found, trials).as_data()
+        search_study.load_optuna()  # refused before the budget is raised
+        data["definition"]["search"] = search_definition.with_trials(found, trials).as_data()
         sweeps.write(data)
     write_line(err, f"expman: sweep {sweep_id}: a budget of {trials} trials")
 
@@ -151,9 +159,11 @@ def _run_or_queue(
     end_orphans(archive, sweep_id)
     points = sweeps.plan(sweep_id)
     done = _succeeded(archive, sweep_id)
-    searching = search.stored(sweeps.read(sweep_id)["definition"])
+    searching = search_definition.stored(sweeps.read(sweep_id)["definition"])
     if searching is not None:  # a trial taken out of the search is not run again
-        done |= {i for i, t in search.told(archive, sweep_id, searching).items() if t.excluded}
+        done |= {
+            i for i, t in search_trials.told(archive, sweep_id, searching).items() if t.excluded
+        }
     todo = [p.index for p in points if p.index not in done]
     to_ask = max(0, searching.trials - len(points)) if searching else 0
     asked = f", {to_ask} trials to ask" if searching else ""
@@ -195,7 +205,7 @@ def _run_here(
         fail_fast=options.fail_fast,
     )
     points = {p.index: p for p in sweeps.plan(sweep_id)}
-    searching = search.stored(sweeps.read(sweep_id)["definition"])
+    searching = search_definition.stored(sweeps.read(sweep_id)["definition"])
     to_ask = max(0, searching.trials - len(points)) if searching else 0
     best, asker = _searching(archive, sweep_id, searching, points) if searching else (None, None)
     metrics = _metrics_of(config, sweep_id)
@@ -218,15 +228,17 @@ def _searching(
     """The best-so-far line, said as a trial finishes, and the asker of the next trial,
     which adds it to `points` (which the view shows) and gives its index, or None when
     the budget is spent. A slot frees as a trial finishes: the asker is told what the
-    line read of the archive (`search.told`) just before, rather than reading it again."""
-    read: list[dict[int, search.Told]] = []
+    line read of the archive (`search_trials.Reader`, which reads again only the records
+    that changed) just before, rather than reading it again."""
+    read: list[dict[int, search_trials.Told]] = []
+    trials = search_trials.reader(archive, sweep_id, searching)
 
     def best() -> str:
-        read[:] = [search.told(archive, sweep_id, searching)]
+        read[:] = [trials.told()]
         return best_so_far(archive, sweep_id, searching, read[0])
 
     def ask() -> int | None:
-        point = search.ask(archive, sweep_id, read.pop() if read else None)
+        point = search_ask.ask(archive, sweep_id, read.pop() if read else None)
         if point is None:
             return None
         points[point.index] = point
@@ -287,7 +299,7 @@ def _trials_left(archive: Archive, sweeps: Sweeps, sweep_id: str) -> bool:
     """Whether an adaptive search has trials to ask, or asked ones no process started."""
     from expman.sweeps.search_task import unstarted
 
-    found = search.stored(sweeps.read(sweep_id)["definition"])
+    found = search_definition.stored(sweeps.read(sweep_id)["definition"])
     if found is not None and len(sweeps.plan(sweep_id)) < found.trials:
         return True
     return unstarted(archive, sweep_id) is not None
@@ -322,7 +334,7 @@ class _Seen:
     claimed: dict[int, dict[str, Any]]
     unstarted: dict[int, str]  # points whose Slurm task has not started them
     searching: Search | None
-    told: dict[int, search.Told]
+    told: dict[int, search_trials.Told]
     points: list[plan.Point]
 
 
@@ -335,14 +347,14 @@ def _settle(archive: Archive, sweeps: Sweeps, sweep_id: str) -> _Seen:
     data = sweeps.read(sweep_id)
     reconcile(archive)
     end_orphans(archive, sweep_id)
-    searching = search.stored(data["definition"])
+    searching = search_definition.stored(data["definition"])
     seen = _Seen(
         data=data,
         runs=_runs_of(archive, sweep_id),
         claimed=dict(sweeps.claims(sweep_id).held()),
         unstarted=waiting(sweeps, sweep_id),
         searching=searching,
-        told=search.told(archive, sweep_id, searching) if searching is not None else {},
+        told=search_trials.told(archive, sweep_id, searching) if searching is not None else {},
         points=sweeps.plan(sweep_id),
     )
     for point in seen.points:
@@ -416,14 +428,14 @@ def best_so_far(
     archive: Archive,
     sweep_id: str,
     searching: Search,
-    results: Mapping[int, search.Told] | None = None,
+    results: Mapping[int, search_trials.Told] | None = None,
 ) -> str:
     """An adaptive search's best trial (its Pareto front, for several objectives), and
-    how many trials of its budget were asked; `results`: `search.told`, when read."""
+    how many trials of its budget were asked; `results`: `search_trials.told`, when read."""
     asked = Sweeps(archive).asked(sweep_id)
     if results is None:
-        results = search.told(archive, sweep_id, searching)
-    front = search.best(searching, results)
+        results = search_trials.told(archive, sweep_id, searching)
+    front = search_best.best(searching, results)
     budget = f"{asked} of {searching.trials} trials asked ({searching.sampler})"
     if not front:
         return f"{budget}; no trial has given its objective yet"
@@ -523,7 +535,7 @@ def _metrics_of(config: Config, sweep_id: str) -> Callable[[int], Any]:
 def _print_search(definition: plan.Definition, out: TextIO) -> int:
     """What `--plan` can say of a search: its trials are asked as it runs, so its space,
     its sampler and its budget rather than points."""
-    found = search.stored(definition.as_data())
+    found = search_definition.stored(definition.as_data())
     if found is None:  # not a search after all
         return _print_plan([], out)
     space = ", ".join(

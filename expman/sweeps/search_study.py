@@ -248,17 +248,14 @@ def _sampler(optuna: Any, search: Search, index: int) -> Any:
         warnings.simplefilter("ignore")  # "experimental" warnings of some samplers
         if search.sampler == "tpe":  # Optuna's defaults (multivariate or not): its TPE
             return samplers.TPESampler(seed=seed, constant_liar=True)
+        _needs(search.sampler)
         if search.sampler == "cmaes":
-            _needs("cmaes", "--search cmaes")
             return samplers.CmaEsSampler(seed=seed)
         if search.sampler == "gp":
-            _needs("torch", "--search gp")
-            _needs("scipy", "--search gp")
             return samplers.GPSampler(seed=seed)
         if search.sampler == "nsga2":
             return samplers.NSGAIISampler(seed=seed)
         if search.sampler == "qmc":
-            _needs("scipy", "--search qmc")
             return _qmc(samplers.QMCSampler, search.seed, index)
         return samplers.RandomSampler(seed=seed)
 
@@ -274,11 +271,26 @@ def _qmc(base: type, seed: int, index: int) -> Any:
     return Sampler(seed=seed, scramble=True)
 
 
-def _needs(module: str, option: str) -> None:
+# What a sampler needs besides Optuna (which Optuna imports only when the sampler is made).
+_NEEDS = {"cmaes": ("cmaes",), "gp": ("torch", "scipy"), "qmc": ("scipy",)}
+
+
+def _needs(sampler: str) -> None:
+    """A `UsageError` naming the package `sampler` needs and lacks."""
     import importlib.util
 
-    if importlib.util.find_spec(module) is None:
-        raise UsageError(f"{option} needs the Python package {module}: pip install {module}")
+    for module in _NEEDS.get(sampler, ()):
+        if importlib.util.find_spec(module) is None:
+            raise UsageError(
+                f"--search {sampler} needs the Python package {module}: pip install {module}"
+            )
+
+
+def ready(sampler: str) -> None:
+    """Refuse now, before anything is made or changed, a search that could not ask its
+    first trial: Optuna, or a package `sampler` needs, not installed."""
+    load_optuna()
+    _needs(sampler)
 
 
 def load_optuna() -> Any:

@@ -136,15 +136,9 @@ def test_a_trial_record_whose_index_was_edited_by_hand_is_no_internal_error(
     ("sampler", "missing"),
     [
         ("tpe", "optuna"),
-        pytest.param(
-            "gp",
-            "torch",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="search.py's _needs('torch') is only reached at the first ask, "
-                "after the sweep was made; a public check in search.py is needed",
-            ),
-        ),
+        ("gp", "torch"),
+        ("cmaes", "cmaes"),
+        ("qmc", "scipy"),
     ],
 )
 def test_a_search_that_cannot_start_leaves_no_sweep_behind(

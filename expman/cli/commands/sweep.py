@@ -104,8 +104,8 @@ def sweep(
             return _print_search(planned.definition, out)
         if only_plan:
             return _print_plan(planned.points, out)
-        if planned.definition.search is not None:
-            search_study.load_optuna()  # refused before a sweep is made that could not run
+        if planned.definition.search is not None:  # refused before a sweep that could not run
+            search_study.ready(str(planned.definition.search.get("sampler")))
         sweep_id = _create(
             root, config, sweeps, planned, graph, _hypothesis(hypothesis, planned, config), name
         )
@@ -139,7 +139,7 @@ def _raise_budget(sweeps: Sweeps, sweep_id: str, trials: int, err: TextIO) -> No
         found = search_definition.stored(data["definition"])
         if found is None:
             raise UsageError("--trials raises the budget of an adaptive search (--search)")
-        search_study.load_optuna()  # refused before the budget is raised
+        search_study.ready(found.sampler)  # refused before the budget is raised
         data["definition"]["search"] = search_definition.with_trials(found, trials).as_data()
         sweeps.write(data)
     write_line(err, f"expman: sweep {sweep_id}: a budget of {trials} trials")

@@ -154,6 +154,9 @@ class Query:
         except RecursionError as e:
             raise QueryError(f"invalid query: nested too deeply\n  {text[:80]}") from e
 
+        problem = _call_problem(self._compiled.parsed)
+        if problem is not None:  # said now, not only once a record reaches the call
+            raise QueryError(f"cannot evaluate {text!r}: {problem}")
         self._selection = _Selection.of(self._compiled.parsed)
 
     def fields(self) -> set[str]:
@@ -208,6 +211,30 @@ class Query:
             raise QueryError(f"cannot evaluate {self.text!r}: nested too deeply") from e
         except (ValueError, OverflowError, TypeError) as e:  # `[::0]`, a huge number
             raise QueryError(f"cannot evaluate {self.text!r}: {e}") from e
+
+
+def _call_problem(tree: Any) -> str | None:
+    """What is wrong with a function call of a parsed expression whatever the records
+    hold, as JMESPath says it when it evaluates the call: a function it does not have,
+    or a number of arguments the function does not take. None when nothing is."""
+    stack = [tree]
+    table = _OPTIONS.custom_functions.FUNCTION_TABLE
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        if node.get("type") == "function_expression":
+            name, given = node.get("value"), len(node.get("children", []))
+            if name not in table:
+                return f"Unknown function: {name}()"
+            signature = table[name]["signature"]
+            if signature and signature[-1].get("variadic"):
+                if given < len(signature):
+                    return str(exceptions.VariadictArityError(len(signature), given, name))
+            elif given != len(signature):
+                return str(exceptions.ArityError(len(signature), given, name))
+        stack.extend(node.get("children", []))
+    return None
 
 
 Column = list[Any]

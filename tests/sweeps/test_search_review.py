@@ -175,11 +175,6 @@ def test_a_resume_without_optuna_keeps_its_budget(
 # and every trial is then told as failed: the whole budget runs as a random search. `expman
 # query 'nope()'` refuses it at once (exit 2, "Unknown function"); the search should too,
 # on the command line and in a named sweep's `search:` block (`validate`).
-@pytest.mark.xfail(
-    strict=True,
-    reason="search.search_of checks the objective's syntax only; an unknown function "
-    "(or a wrong number of arguments) is found only by evaluating it (search.py)",
-)
 def test_an_objective_calling_no_function_of_jmespath_is_refused(
     experiment: Experiment, run_cli: RunCli
 ) -> None:

@@ -17,7 +17,7 @@ from expman.sweeps import plan, search_study, search_trials
 from expman.sweeps.search_definition import Search, specs_of, stored
 from expman.sweeps.search_study import trial_seed
 from expman.sweeps.search_trials import Told
-from expman.sweeps.store import PLAN, PlanReader, Sweeps
+from expman.sweeps.store import PlanReader, Sweeps
 
 
 def ask(
@@ -78,5 +78,5 @@ def _plan_reader(archive: Archive, sweep_id: str) -> PlanReader:
     key = (str(archive.root.resolve()), sweep_id)
     found = _PLANS.get(key)
     if found is None:
-        found = _PLANS[key] = PlanReader(Sweeps(archive).folder(sweep_id) / PLAN)
+        found = _PLANS[key] = Sweeps(archive).plan_reader(sweep_id)
     return found

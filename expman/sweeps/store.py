@@ -37,7 +37,7 @@ from expman.slurm import scheduler
 from expman.store import annotation, objects, record
 from expman.store.archive import Archive
 from expman.store.sweepref import SWEEP, SWEEP_ID, SWEEPS_DIR
-from expman.sweeps.plan import Point
+from expman.sweeps.plan import Point, point_hash
 
 PLAN = "plan.jsonl"
 CLAIMS = "claims"
@@ -124,7 +124,18 @@ class Sweeps:
 
     def plan(self, sweep_id: str) -> list[Point]:
         """A sweep's points, in index order."""
-        return PlanReader(self.folder(sweep_id) / PLAN).points()
+        return self.plan_reader(sweep_id).points()
+
+    def plan_reader(self, sweep_id: str) -> PlanReader:
+        """A reader of the sweep's plan, to be kept by whoever reads it again and again."""
+        return PlanReader(self.folder(sweep_id) / PLAN, self.graph(sweep_id))
+
+    def graph(self, sweep_id: str) -> str:
+        """The digest of the stage graph the sweep's points run (each point's hash names it)."""
+        found = self.read(sweep_id).get("graph")
+        if not isinstance(found, str):
+            raise ArchiveError(f"{self.folder(sweep_id) / SWEEP}: damaged sweep: no 'graph'")
+        return found
 
     def asked(self, sweep_id: str) -> int:
         """How many points the plan holds (its whole lines), none of them parsed."""
@@ -145,7 +156,8 @@ class Sweeps:
         if 0 <= index < len(lines):
             try:
                 alone = _point_of(json.loads(lines[index]))
-                if alone.index == index:
+                graph = self.graph(sweep_id)
+                if alone.index == index and point_hash(alone.vars, graph) == alone.hash:
                     return alone
             except (ValueError, KeyError, TypeError, AttributeError):
                 pass  # said with its line number by `plan`
@@ -280,8 +292,8 @@ class PlanReader:
     whole lines parsed so far are kept with their bytes, and only the lines after them
     are parsed; all of it again when those bytes changed (a plan edited by hand)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, graph: str) -> None:
+        self.path, self.graph = path, graph  # the sweep's stage graph: a point's hash names it
         self.parsed = b""  # the whole lines parsed so far
         self.found: list[Point] = []
 
@@ -307,6 +319,9 @@ class PlanReader:
                 raise ArchiveError(f"{self.path}:{number}: damaged plan line") from e
             if found[-1].index != number - 1:
                 problem = f"point {found[-1].index} out of its place"
+                raise ArchiveError(f"{self.path}:{number}: {problem}")
+            if point_hash(found[-1].vars, self.graph) != found[-1].hash:  # edited by hand
+                problem = "damaged plan line: its values are not those its hash names"
                 raise ArchiveError(f"{self.path}:{number}: {problem}")
         self.parsed, self.found = whole, found
         return list(found)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from expman.errors import UsageError
+from expman.errors import ArchiveError, UsageError
 from expman.store.archive import Archive
 from expman.sweeps import (
     plan,
@@ -30,7 +30,7 @@ from expman.sweeps import (
     search_trials,
 )
 from expman.sweeps.plan import Point
-from expman.sweeps.store import PLAN, PlanReader, Sweeps
+from expman.sweeps.store import PLAN, Sweeps
 from tests.conftest import RunCli, git, points_alive, records, required
 
 optuna = required("optuna", "adaptive search needs Optuna: expman[search]")
@@ -68,6 +68,10 @@ def _expman(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+_HASH_0 = plan.point_hash({"X": 0.5, "Y": 1}, "g")  # points of `_new_sweep`'s graph
+_HASH_1 = plan.point_hash({"X": -0.5, "Y": 3}, "g")
+
+
 def _new_sweep(root: Path, trials: int) -> Archive:
     """A search sweep with no trial asked yet, made as the command makes one."""
     archive = Archive(root / "runs")
@@ -84,13 +88,13 @@ def _new_sweep(root: Path, trials: int) -> Archive:
 def test_the_plan_is_a_journal_whose_torn_last_line_is_no_point(tmp_path: Path) -> None:
     sweeps = Sweeps(_new_sweep(tmp_path, 5))
     assert sweeps.plan("s0001") == []
-    first = Point(0, {"X": 0.5, "Y": 1}, "h0", {"sampler": "tpe", "seed": 7})
+    first = Point(0, {"X": 0.5, "Y": 1}, _HASH_0, {"sampler": "tpe", "seed": 7})
     sweeps.append("s0001", first)
     path = sweeps.folder("s0001") / PLAN
     with path.open("ab") as f:  # a kill in the middle of the next append
         f.write(b'{"index": 1, "vars": {"X": 0.')
     assert sweeps.plan("s0001") == [first]
-    second = Point(1, {"X": -0.5, "Y": 3}, "h1", {"sampler": "tpe", "seed": 8})
+    second = Point(1, {"X": -0.5, "Y": 3}, _HASH_1, {"sampler": "tpe", "seed": 8})
     sweeps.append("s0001", second)  # cuts the torn line off
     assert sweeps.plan("s0001") == [first, second]
     assert path.read_text().count("\n") == 2
@@ -98,8 +102,8 @@ def test_the_plan_is_a_journal_whose_torn_last_line_is_no_point(tmp_path: Path) 
 
 def test_a_plan_line_out_of_its_place_is_damage(tmp_path: Path) -> None:
     sweeps = Sweeps(_new_sweep(tmp_path, 5))
-    sweeps.append("s0001", Point(0, {"X": 0.5, "Y": 1}, "h0"))
-    sweeps.append("s0001", Point(0, {"X": 0.5, "Y": 1}, "h0"))  # written twice
+    sweeps.append("s0001", Point(0, {"X": 0.5, "Y": 1}, _HASH_0))
+    sweeps.append("s0001", Point(0, {"X": 0.5, "Y": 1}, _HASH_0))  # written twice
     with pytest.raises(Exception, match=r"plan.jsonl:2: point 0 out of its place"):
         sweeps.plan("s0001")
 
@@ -213,7 +217,7 @@ def test_a_samplers_state_from_the_plan_is_whole_numbers_only(tmp_path: Path) ->
     never text, which a sampler may unpickle."""
     archive = _new_sweep(tmp_path, 3)
     hostile = {"cma:optimizer": "80049...", "NSGAIISampler:generation": 1, "x": [1]}
-    Sweeps(archive).append("s0001", Point(0, {"X": 0.5, "Y": 1}, "h0", {"state": hostile}))
+    Sweeps(archive).append("s0001", Point(0, {"X": 0.5, "Y": 1}, _HASH_0, {"state": hostile}))
     asked = search_ask.ask(archive, "s0001")
     assert asked is not None and asked.index == 1
     space = {"X": optuna.distributions.FloatDistribution(-1, 1)}
@@ -441,6 +445,7 @@ def test_a_pruned_trial_is_finished_with_the_step_it_stopped_at(experiment: Expe
     args += ["--objective", "series.val_loss.last", "--prune", "median", "--prune-metric"]
     done = _expman(root, "sweep", *args, "val_loss")
     assert done.returncode == 0, done.stderr  # pruned trials are no failure
+    assert "--prune-metric names" not in done.stdout, "its series was logged"
     runs = records(root)
     assert len(runs) == 8
     pruned = [r for r in runs if "pruned" in r["sweep"]]
@@ -566,7 +571,7 @@ def test_what_an_asker_keeps_and_reads_again_equals_a_read_of_everything(
     sweeps = Sweeps(archive)
     found = search_definition.stored(sweeps.read("s0001")["definition"])
     assert found is not None
-    plan_reader = PlanReader(sweeps.folder("s0001") / PLAN)
+    plan_reader = sweeps.plan_reader("s0001")
 
     def same() -> dict[int, search_trials.Told]:
         full = search_trials.told(archive, "s0001", found)
@@ -599,6 +604,10 @@ def test_what_an_asker_keeps_and_reads_again_equals_a_read_of_everything(
     line = (sweeps.folder("s0001") / PLAN).read_text().splitlines()[5]
     x = json.loads(line)["vars"]["X"]
     _edit_in_place(sweeps.folder("s0001") / PLAN, f'"X": {x!r}', f'"X": {-x!r}')
+    for read in (plan_reader.points, lambda: Sweeps(archive).plan("s0001")):
+        with pytest.raises(ArchiveError, match=r"plan.jsonl:6: damaged plan line"):
+            read()  # values its hash does not name: the run ran others
+    _edit_in_place(sweeps.folder("s0001") / PLAN, f'"X": {-x!r}', f'"X": {x!r}')
     same()
 
     _raise_budget(sweeps, 15)  # ten trials complete: TPE asks from what it is told

@@ -205,11 +205,6 @@ for step in range(1, 6):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="a --prune-metric that names no series of any trial is never said "
-    "(the pruner's reading lives in prune.py / search_task.py)",
-)
 def test_a_prune_metric_no_trial_logs_is_said(experiment: Experiment) -> None:
     root = experiment(
         "version: 1\nname: curves\nvars: {X: 0.5}\nstages:\n  run:\n    cmd: python3 train.py\n",
@@ -230,11 +225,6 @@ def test_a_prune_metric_no_trial_logs_is_said(experiment: Experiment) -> None:
 # graph (`plan.point_hash`): a line whose hash is not its values' is damage, as a line
 # out of its place is (`plan.jsonl:N: damaged plan line`).
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="a plan line's hash is never checked against its values (sweeps/store.py "
-    "_point_of, or search.py as it builds the study)",
-)
 def test_a_plan_line_whose_values_were_edited_is_damage(bowl: Path) -> None:
     done = _expman(bowl, "sweep", *SEARCH, "--trials", "3", "--objective", "metrics.loss")
     assert done.returncode == 0, done.stderr

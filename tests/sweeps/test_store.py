@@ -23,8 +23,8 @@ def _random(samples: int, seed: int = 7) -> list[Point]:
 
 def test_sweeps_get_ids_and_keep_their_plan(tmp_path: Path) -> None:
     sweeps = Sweeps(Archive(tmp_path / "runs"))
-    first = sweeps.create({"hypothesis": "lr matters"}, _random(3))
-    second = sweeps.create({"hypothesis": "again"}, _random(2))
+    first = sweeps.create({"hypothesis": "lr matters", "graph": "graph"}, _random(3))
+    second = sweeps.create({"hypothesis": "again", "graph": "graph"}, _random(2))
     assert (first, second) == ("s0001", "s0002")
     assert sweeps.ids() == ["s0001", "s0002"]
     assert sweeps.read("s0001")["hypothesis"] == "lr matters"
@@ -35,7 +35,7 @@ def test_sweeps_get_ids_and_keep_their_plan(tmp_path: Path) -> None:
 
 def test_a_plan_grows_but_never_changes(tmp_path: Path) -> None:
     sweeps = Sweeps(Archive(tmp_path / "runs"))
-    sweep = sweeps.create({}, _random(20))
+    sweep = sweeps.create({"graph": "graph"}, _random(20))
     assert sweeps.extend(sweep, _random(40)) == 20
     assert [p.hash for p in sweeps.plan(sweep)] == [p.hash for p in _random(40)]
     with pytest.raises(UsageError, match="does not begin with the sweep's 40 points"):
@@ -99,7 +99,7 @@ def test_a_claim_of_a_dead_holder_is_taken_over_a_live_ones_is_not(tmp_path: Pat
 def test_a_point_is_read_alone_as_the_plan_has_it(tmp_path: Path) -> None:
     sweeps = Sweeps(Archive(tmp_path / "runs"))
     plan = points(Definition(specs=(parse_spec("N", "1..30"),)), "graph")
-    sweep_id = sweeps.create({"hypothesis": "h"}, plan)
+    sweep_id = sweeps.create({"hypothesis": "h", "graph": "graph"}, plan)
     whole = sweeps.plan(sweep_id)
     assert [sweeps.point(sweep_id, i) for i in range(30)] == whole
     with pytest.raises(ArchiveError, match="has no point 30"):

@@ -322,7 +322,25 @@ def _settle_and_show(archive: Archive, sweeps: Sweeps, sweep_id: str, out: TextI
     seen = _settle(archive, sweeps, sweep_id)
     searching = seen.searching
     best = best_so_far(archive, sweep_id, searching) if searching is not None else None
+    unseen = _prune_metric_unseen(sweeps, sweep_id, seen)
+    if unseen is not None:
+        best = f"{best}\n{unseen}"
     write_line(out, _status_table(sweep_id, seen, best, out))
+
+
+def _prune_metric_unseen(sweeps: Sweeps, sweep_id: str, seen: _Seen) -> str | None:
+    """What to say when a search prunes by a series no ended trial reported (a name
+    misspelt: no trial could be pruned, and nothing else would say so); else None."""
+    pruning = seen.searching.prune if seen.searching is not None else None
+    if pruning is None:
+        return None
+    ended = [i for i, runs in seen.runs.items() if runs and runs[-1].get("ended")]
+    if not ended or any(sweeps.intermediate(sweep_id, i)["steps"] for i in ended):
+        return None
+    return (
+        f"no ended trial logged the series {pruning.metric!r} that --prune-metric names: "
+        "none could be pruned (a name misspelt?)"
+    )
 
 
 @dataclass(frozen=True)

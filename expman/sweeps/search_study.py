@@ -250,7 +250,8 @@ def _sampler(optuna: Any, search: Search, index: int) -> Any:
             return samplers.TPESampler(seed=seed, constant_liar=True)
         _needs(search.sampler)
         if search.sampler == "cmaes":
-            return samplers.CmaEsSampler(seed=seed)
+            # A var of choices is drawn apart: said once, when the sweep is made.
+            return samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
         if search.sampler == "gp":
             return samplers.GPSampler(seed=seed)
         if search.sampler == "nsga2":

@@ -106,10 +106,27 @@ def sweep(
             return _print_plan(planned.points, out)
         if planned.definition.search is not None:  # refused before a sweep that could not run
             search_study.ready(str(planned.definition.search.get("sampler")))
+            _say_choices_apart(planned.definition, err)
         sweep_id = _create(
             root, config, sweeps, planned, graph, _hypothesis(hypothesis, planned, config), name
         )
     return _run_or_queue(root, config, archive, sweeps, sweep_id, options, streams)
+
+
+def _say_choices_apart(definition: plan.Definition, err: TextIO) -> None:
+    """CMA-ES searches numbers together; a var of choices is drawn at random, apart from
+    them, at every trial (Optuna warned so at each trial, in words for its API)."""
+    if (definition.search or {}).get("sampler") != "cmaes":
+        return
+    apart = [s.name for s in definition.specs if search_definition.choices(s) is not None]
+    if apart:
+        write_line(
+            err,
+            printable(
+                f"expman: --search cmaes searches numbers; {', '.join(apart)} "
+                "(choices) will be drawn at random, apart from the others",
+            ),
+        )
 
 
 def _hypothesis(given: str | None, planned: inputs.Planned, config: Config) -> str | None:

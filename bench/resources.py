@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ENV, EXPMAN, experiment, median, report
+from bench.common import ENV, EXPMAN, absolute, experiment, median, report
 
 TREE = 50  # processes in the sampled tree
 # The stage: a shell holding 49 sleeping children, for SECONDS.
@@ -74,13 +74,12 @@ def _sampler_alone(rounds: int, samples: int) -> bool:
     processes = sum(1 for path in Path("/proc").iterdir() if path.name.isdigit())
     print(f"  one sample of {TREE} processes ({processes} on the host): CPU time per sample")
     # At one sample a second, CPU seconds per sample are the fraction of one core.
-    return report(
+    return absolute(
         "  sampling at 1 s, share of one core",
         100 * median(sampling),
         "%",
-        "the loop without sampling",
-        100 * median(idle),
         1.0,
+        f"the loop without sampling: {100 * median(idle):.4f} %",
     )
 
 
@@ -106,7 +105,7 @@ def _end_to_end(work: Path, rounds: int) -> bool:
         f"  expman run holding {TREE} processes 20 s: {median(on):.3f} CPU s sampling at 1 s, "
         f"{median(off):.3f} CPU s not sampling"
     )
-    return report("  end to end, share of one core added", added, "%", "none", 0.0, 1.0)
+    return absolute("  end to end, share of one core added", added, "%", 1.0)
 
 
 CAPTURE = """\

@@ -57,18 +57,18 @@ def sections(quick: bool) -> list[Section]:
             ("slurm", slurm.main, {}),
         ]
     return [
-        ("overhead", overhead.main, {"repeat": 9}),
+        ("overhead", overhead.main, {"repeat": 7}),
         ("skip check", skip_check.main, {"repeat": 5}),
         ("executed pre-run steps", steps.main, {"repeat": 3}),
         ("archive", archive.main, {"runs": 3}),
-        ("archiving new content", fresh.main, {"runs": 2, "large": False}),
+        ("archiving new content", fresh.main, {"runs": 2, "small_files": 10_000}),
         ("query", query.main, {"sizes": (10_000,), "repeat": 3}),
         ("sweeps", sweep.main, {"quick": True}),
         ("adaptive search", search.main, {"quick": True}),
-        ("observing runs", observe.main, {"repeat": 3}),
-        ("what a run used, its environment", resources.main, {}),
+        ("observing runs", observe.main, {"repeat": 3, "series_rounds": 2}),
+        ("what a run used, its environment", resources.main, {"rounds": 2, "held": 10}),
         ("the archive from Python", python.main, {"runs": 10_000, "rounds": 3}),
-        ("slurm", slurm.main, {}),
+        ("slurm", slurm.main, {"repeat": 2}),
     ]
 
 
@@ -80,12 +80,15 @@ if __name__ == "__main__":
         f"{os.cpu_count()} CPUs; {load()}"
     )
     results = {}
+    durations = {}
     began = time.perf_counter()
     for name, main, arguments in sections(quick):
         print(f"\n== {name} ({load()})")
         started = time.perf_counter()
         results[name] = main(**arguments)
-        print(f"  ({time.perf_counter() - started:.0f} s; {load()})")
+        durations[name] = time.perf_counter() - started
+        print(f"  ({durations[name]:.0f} s; {load()})")
     missed = [name for name, met in results.items() if not met]
-    print(f"\n{time.perf_counter() - began:.0f} s in all; {load()}")
+    print("\nseconds each: " + ", ".join(f"{n} {s:.0f}" for n, s in durations.items()))
+    print(f"{time.perf_counter() - began:.0f} s in all; {load()}")
     print(f"targets missed: {', '.join(missed)}" if missed else "all targets met")

@@ -1,12 +1,15 @@
 """`python -m bench` (or `doit bench`): every benchmark, each against its own baseline.
 
-`python -m bench --quick` runs each with fewer rounds and leaves out the largest sizes
-(the 100,000-run query, the 100,000-file `end`, the keeping benchmark's 10,000-run `gc`
-and pull; the sweep's growth is measured at 300 points instead of 1,000; adaptive
-search at 100 trials and on 4 seeds; the read API's runs at 10,000 instead of 100,000).
-With the
-keeping benchmark it took 1,411 s at a load of 10 to 17 on two cores (2026-12-05; the
-keeping benchmark 405 s of it); without, it has not been timed.
+`python -m bench --quick` is meant to fit in 10 minutes on two busy cores. Each section
+runs with fewer rounds and some at smaller sizes, each still against its baseline in the
+same run: the query at 10,000 runs (DuckDB's rows too) instead of 100,000; `end` of new
+1 KB files at 10,000 instead of 100,000 (no memory target); the sweep's growth at 300
+points instead of 1,000; adaptive search at 100 trials and 2 seeds; the sampling's
+end-to-end run holding its processes 10 s in 2 rounds; the read API at 10,000 runs; and
+the keeping benchmark (`bench.keep`, 10,000-run `gc` and pull) left out. A section that
+measures a row at a smaller size says so in its output. Each section prints its own
+seconds and the load as it starts and ends, and all of them at the end
+(docs/performance.md has the last measured).
 """
 
 from __future__ import annotations

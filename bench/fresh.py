@@ -115,7 +115,7 @@ def _cp(folder: Path, into: Path) -> float:
 def _case(tmp: Path, files: int, size: int, runs: int, baseline: str) -> tuple[float, float, int]:
     """Medians of `end` and of the baseline over `runs` runs, and the peak memory."""
     maker = MAKER.format(files=files, size=size)
-    root = experiment(tmp / f"fresh-{files}", EXPFILE, **{"make_outputs.py": maker})
+    root = experiment(tmp / f"fresh-{files}x{size}", EXPFILE, **{"make_outputs.py": maker})
     ends, bases, peaks, floors = [], [], [], []
     for number in range(1, runs + 1):
         call(EXPMAN, "run", "-s", f"RUN={number}", cwd=root)  # new content every run

@@ -3,12 +3,12 @@
 - A point's cost: sweeps of trivial runs (stages `true`), `--jobs 2`, 100 points, in
   rounds alternating with the floor (a fork a point, two at a time, running `true` twice
   and writing one synced JSON record), then one sweep of 1,000 points (300 with
-  `--quick`) against the floor at that size: wall time a point. Hydra multirun
-  (BasicLauncher) of 100 trivial jobs (30 with `--quick`) for comparison, when
-  `hydra-core` is installed (`pip install -e ".[bench]"`). Targets: at most 15 ms a point
-  at 100 points, and the cost a point at the larger size no more than 1.2 times that at
-  100, each taken against the floor measured next to it (so that the load changing
-  between them does not count).
+  `--quick`) against the floor at that size (just before and after it, averaged): wall
+  time a point. Hydra multirun (BasicLauncher) of 100 trivial jobs (30 with `--quick`)
+  for comparison, when `hydra-core` is installed (`pip install -e ".[bench]"`).
+  Targets: at most 15 ms a point at 100 points, and the cost a point at the larger size
+  no more than 1.2 times that at 100, each taken against the floor measured next to it
+  (so that the load changing between them does not count).
 - Workspace: an experiment with 2,000 source files and 2 GB of data (sparse files, which
   cost no disk: the link count is what is measured): creating one point's workspace,
   under 0.2 s and under 1% of the data's size in new disk.
@@ -121,8 +121,11 @@ def _overhead(work: Path, rounds: int, large: int) -> bool:
             f"  round {number + 1}: 100 points, {ours[-1] * 1000:.1f} ms a point; "
             f"the floor {floors[-1] * 1000:.1f} ms; {load()}"
         )
+    # The floor of the large sweep's moment: measured just before it and just after, and
+    # averaged, since one short floor alone swings 2 x with the load (10 to 22 ms a point).
+    before = _floor(work / "floor" / "large-before", large) / large
     at_large = _sweep(root, large) / large
-    floor_large = _floor(work / "floor" / "large", large) / large
+    floor_large = (before + _floor(work / "floor" / "large-after", large) / large) / 2
     print(
         f"  {large:,} points: {at_large * 1000:.1f} ms a point; the floor "
         f"{floor_large * 1000:.1f} ms; {load()}"

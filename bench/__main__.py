@@ -3,9 +3,10 @@
 `python -m bench --quick` is meant to fit in 10 minutes on two busy cores. Each section
 runs with fewer rounds and some at smaller sizes, each still against its baseline in the
 same run: the query at 10,000 runs (DuckDB's rows too) instead of 100,000; `end` of new
-1 KB files at 10,000 instead of 100,000 (no memory target); the sweep's growth at 300
-points instead of 1,000; adaptive search at 100 trials and 2 seeds; the sampling's
-end-to-end run holding its processes 10 s in 2 rounds; the read API at 10,000 runs; and
+1 KB files at 10,000 instead of 100,000 (no memory target) and of 200 big new files at
+200 MiB instead of 500; the sweep's growth at 200 points instead of 1,000; adaptive
+search at 100 trials and 2 seeds; the sampling's end-to-end run holding its processes
+6 s in 2 rounds; the read API at 10,000 runs; and
 the keeping benchmark (`bench.keep`, 10,000-run `gc` and pull) left out. A section that
 measures a row at a smaller size says so in its output. Each section prints its own
 seconds and the load as it starts and ends, and all of them at the end
@@ -64,13 +65,13 @@ def sections(quick: bool) -> list[Section]:
         ("skip check", skip_check.main, {"repeat": 5}),
         ("executed pre-run steps", steps.main, {"repeat": 3}),
         ("archive", archive.main, {"runs": 3}),
-        ("archiving new content", fresh.main, {"runs": 2, "small_files": 10_000}),
-        ("query", query.main, {"sizes": (10_000,), "repeat": 3}),
+        ("archiving new content", fresh.main, {"runs": 2, "small_files": 10_000, "new_mib": 200}),
+        ("query", query.main, {"sizes": (10_000,), "repeat": 2}),
         ("sweeps", sweep.main, {"quick": True}),
         ("adaptive search", search.main, {"quick": True}),
-        ("observing runs", observe.main, {"repeat": 3, "series_rounds": 2}),
-        ("what a run used, its environment", resources.main, {"rounds": 2, "held": 10}),
-        ("the archive from Python", python.main, {"runs": 10_000, "rounds": 3}),
+        ("observing runs", observe.main, {"repeat": 2, "series_rounds": 2}),
+        ("what a run used, its environment", resources.main, {"rounds": 2, "held": 6}),
+        ("the archive from Python", python.main, {"runs": 10_000, "rounds": 2}),
         ("slurm", slurm.main, {"repeat": 2}),
     ]
 

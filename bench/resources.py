@@ -191,7 +191,7 @@ def _conda_cache(work: Path, rounds: int) -> None:
 
 def main(rounds: int = 3, held: int = 20) -> bool:
     """Every figure of this module; True when each target is met. `held`: the seconds the
-    end-to-end run's stage holds its processes (`python -m bench --quick`: 10)."""
+    end-to-end run's stage holds its processes (`python -m bench --quick`: 6)."""
     print(f"  load average: {_load()}")
     cache = os.environ.get("XDG_CACHE_HOME")
     with tempfile.TemporaryDirectory() as folder:

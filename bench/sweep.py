@@ -2,7 +2,7 @@
 
 - A point's cost: sweeps of trivial runs (stages `true`), `--jobs 2`, 100 points, in
   rounds alternating with the floor (a fork a point, two at a time, running `true` twice
-  and writing one synced JSON record), then one sweep of 1,000 points (300 with
+  and writing one synced JSON record), then one sweep of 1,000 points (200 with
   `--quick`) against the floor at that size (just before and after it, averaged): wall
   time a point. Hydra multirun (BasicLauncher) of 100 trivial jobs (30 with `--quick`)
   for comparison, when `hydra-core` is installed (`pip install -e ".[bench]"`).
@@ -300,8 +300,8 @@ def _resume(work: Path) -> bool:
 
 def main(quick: bool = False) -> bool:
     """Run them all; True when every target is met. `quick`: 3 rounds of 100 points and
-    a sweep of 300 (5 rounds and 1,000 points otherwise)."""
-    rounds, large = (3, 300) if quick else (5, 1000)
+    a sweep of 200 (5 rounds and 1,000 points otherwise)."""
+    rounds, large = (3, 200) if quick else (5, 1000)
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         met = _overhead(work, rounds, large)

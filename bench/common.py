@@ -96,7 +96,7 @@ def absolute(name: str, figure: float, unit: str, target: float, beside: str = "
     met = figure <= target
     shown = f"; {beside}" if beside else ""
     print(
-        f"{name}: {figure:.3f} {unit} median{shown} (no ratio: an absolute target)  "
+        f"{name}: {figure:.3f} {unit}{shown} (no ratio: an absolute target)  "
         f"target <= {target:g} {unit}: {'met' if met else 'MISSED'}"
     )
     return met

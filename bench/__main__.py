@@ -1,12 +1,16 @@
 """`python -m bench` (or `doit bench`): every benchmark, each against its own baseline.
 
-`python -m bench --quick` runs each with fewer rounds and leaves out the largest sizes
-(the 100,000-run query, the 100,000-file `end`, the keeping benchmark's 10,000-run `gc`
-and pull; the sweep's growth is measured at 300 points instead of 1,000; adaptive
-search at 100 trials and on 4 seeds; the read API's runs at 10,000 instead of 100,000).
-With the
-keeping benchmark it took 1,411 s at a load of 10 to 17 on two cores (2026-12-05; the
-keeping benchmark 405 s of it); without, it has not been timed.
+`python -m bench --quick` is meant to fit in 10 minutes on two busy cores. Each section
+runs with fewer rounds and some at smaller sizes, each still against its baseline in the
+same run: the query at 10,000 runs (DuckDB's rows too) instead of 100,000; `end` of new
+1 KB files at 10,000 instead of 100,000 (no memory target) and of 200 big new files at
+200 MiB instead of 500; the sweep's growth at 200 points instead of 1,000; adaptive
+search at 100 trials and 2 seeds; the sampling's end-to-end run holding its processes
+6 s in 2 rounds; the read API at 5,000 runs; the first query after 1,000 new runs
+instead of 10,000; and the keeping benchmark (`bench.keep`, 10,000-run `gc` and pull)
+left out. A section that measures a row at a smaller size says so in its output. Each
+section prints its own seconds and the load as it starts and ends, and all of them at
+the end (docs/performance.md has the last measured).
 """
 
 from __future__ import annotations
@@ -57,18 +61,18 @@ def sections(quick: bool) -> list[Section]:
             ("slurm", slurm.main, {}),
         ]
     return [
-        ("overhead", overhead.main, {"repeat": 9}),
+        ("overhead", overhead.main, {"repeat": 7}),
         ("skip check", skip_check.main, {"repeat": 5}),
         ("executed pre-run steps", steps.main, {"repeat": 3}),
         ("archive", archive.main, {"runs": 3}),
-        ("archiving new content", fresh.main, {"runs": 2, "large": False}),
-        ("query", query.main, {"sizes": (10_000,), "repeat": 3}),
+        ("archiving new content", fresh.main, {"runs": 2, "small_files": 10_000, "new_mib": 200}),
+        ("query", query.main, {"sizes": (10_000,), "repeat": 2}),
         ("sweeps", sweep.main, {"quick": True}),
         ("adaptive search", search.main, {"quick": True}),
-        ("observing runs", observe.main, {"repeat": 3}),
-        ("what a run used, its environment", resources.main, {}),
-        ("the archive from Python", python.main, {"runs": 10_000, "rounds": 3}),
-        ("slurm", slurm.main, {}),
+        ("observing runs", observe.main, {"repeat": 2, "series_rounds": 2}),
+        ("what a run used, its environment", resources.main, {"rounds": 2, "held": 6}),
+        ("the archive from Python", python.main, {"runs": 5_000, "rounds": 2}),
+        ("slurm", slurm.main, {"repeat": 2}),
     ]
 
 
@@ -80,12 +84,15 @@ if __name__ == "__main__":
         f"{os.cpu_count()} CPUs; {load()}"
     )
     results = {}
+    durations = {}
     began = time.perf_counter()
     for name, main, arguments in sections(quick):
         print(f"\n== {name} ({load()})")
         started = time.perf_counter()
         results[name] = main(**arguments)
-        print(f"  ({time.perf_counter() - started:.0f} s; {load()})")
+        durations[name] = time.perf_counter() - started
+        print(f"  ({durations[name]:.0f} s; {load()})")
     missed = [name for name, met in results.items() if not met]
-    print(f"\n{time.perf_counter() - began:.0f} s in all; {load()}")
+    print("\nseconds each: " + ", ".join(f"{n} {s:.0f}" for n, s in durations.items()))
+    print(f"{time.perf_counter() - began:.0f} s in all; {load()}")
     print(f"targets missed: {', '.join(missed)}" if missed else "all targets met")

@@ -87,3 +87,16 @@ def report(
         f"(ratio {ratio:.2f}){verdict}"
     )
     return met
+
+
+def absolute(name: str, figure: float, unit: str, target: float, beside: str = "") -> bool:
+    """Print a figure against an absolute target, with no ratio: for a figure whose only
+    baseline would be about zero or do other work (`beside` says what it is, for scale);
+    True when the target is met."""
+    met = figure <= target
+    shown = f"; {beside}" if beside else ""
+    print(
+        f"{name}: {figure:.3f} {unit}{shown} (no ratio: an absolute target)  "
+        f"target <= {target:g} {unit}: {'met' if met else 'MISSED'}"
+    )
+    return met

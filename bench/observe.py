@@ -1,7 +1,8 @@
 """Observing runs: metric series at the end of a run, queries over their summaries, and
 the report (generated, then opened in Chromium).
 
-Each figure against a baseline measured in the same run:
+Each figure against a baseline measured in the same run (where dividing by it would
+mean nothing, an absolute target, the baseline printed for scale):
 - `expman run` + `end` of a run whose stage logs 1,000,000 points over about 3 s, against
   the same run logging nothing for as long: at most 1 s more. (Also shown: the points
   written all at once at the end of the stage, the worst case, when nothing could be
@@ -12,7 +13,7 @@ Each figure against a baseline measured in the same run:
   `expman query` reading the same runs), the file under 3 MB, and its first render in
   Chromium under 1 s (the browser's own clock; baseline: an empty page).
 - `expman report` of 10,000 runs without series: under 5 s; in the page, sorting the table
-  and scrolling it under 100 ms per action (baseline: sorting 10,000 numbers there).
+  and scrolling it under 100 ms per action (for scale: sorting 10,000 numbers there).
 - `import expman` against `python -c pass`; one `expman.log` call against writing the same
   line with an already open file: under 50 us.
 """
@@ -27,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import ENV, EXPMAN, call, experiment, median, report, timed
+from bench.common import ENV, EXPMAN, absolute, call, experiment, median, report, timed
 from bench.query import SELECTION
 from bench.query import _archive as cloned_archive
 
@@ -74,8 +75,12 @@ def _series_end(work: Path, repeat: int) -> bool:
         f"  run + end: {median(quiet):.3f} s logging nothing for 3 s, {median(logged):.3f} s "
         f"logging 1,000,000 points over 3 s; all at once at the end: {burst - bare:.3f} s more"
     )
-    return report(
-        "  1,000,000 points: time added", extra, "s", "the run itself", median(quiet), 1.0
+    return absolute(
+        "  1,000,000 points: time added",
+        extra,
+        "s",
+        1.0,
+        f"the run logging nothing: {median(quiet):.3f} s, most of it the stage's sleep",
     )
 
 
@@ -105,8 +110,7 @@ def _query(archive: Path) -> None:
     )
 
 
-def _summaries(work: Path, repeat: int) -> bool:
-    plain = cloned_archive(work / "plain", 10_000)
+def _summaries(work: Path, plain: Path, repeat: int) -> bool:
     summarised = cloned_archive(work / "summarised", 10_000)
     _with_series(summarised, 1)
     _query(plain)  # the caches
@@ -169,7 +173,8 @@ def _render(page: Any, path: Path, repeat: int) -> list[float]:
     return times
 
 
-def _reports(work: Path, repeat: int) -> bool:
+def _reports(work: Path, large: Path, repeat: int) -> bool:
+    """The report's figures; `large`: an archive of 10,000 runs without series."""
     met = True
     small = cloned_archive(work / "thousand", 1000)
     _with_series(small, 10)
@@ -196,7 +201,6 @@ def _reports(work: Path, repeat: int) -> bool:
         sum(p.stat().st_size for p in small.glob("*/run.json")) / 1e6,
         3.0,
     )
-    large = cloned_archive(work / "ten-thousand", 10_000)
     big = work / "ten-thousand.html"
     generated = timed(lambda: _report(large, big), 3)
     reading = timed(lambda: _query(large), 3)
@@ -255,10 +259,11 @@ def _reports(work: Path, repeat: int) -> bool:
         }""")
         browser.close()
     sort_ms, scroll_ms, numbers_ms = actions
-    met &= report(
-        "  sort the 10,000-run table", sort_ms, "ms", "sorting 10,000 numbers", numbers_ms, 100.0
-    )
-    met &= report("  scroll it", scroll_ms, "ms", "sorting 10,000 numbers", numbers_ms, 100.0)
+    # Sorting 10,000 numbers in the page is shown for the browser's speed, not divided by:
+    # the table's sort redraws rows, which no array sort does.
+    scale = f"sorting 10,000 numbers there: {numbers_ms:.1f} ms"
+    met &= absolute("  sort the 10,000-run table", sort_ms, "ms", 100.0, scale)
+    met &= absolute("  scroll it", scroll_ms, "ms", 100.0, scale)
     return met
 
 
@@ -295,13 +300,14 @@ def _imports(repeat: int) -> bool:
     return report("  expman.log, one call", ours, "us", "json.dumps + one os.write", plain, 50.0)
 
 
-def main(repeat: int = 5) -> bool:
+def main(repeat: int = 5, series_rounds: int = 3) -> bool:
     """Measure and print; True when every target is met."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        met = _series_end(work, 3)
-        met &= _summaries(work, repeat)
-        met &= _reports(work, repeat)
+        met = _series_end(work, series_rounds)
+        plain = cloned_archive(work / "plain", 10_000)  # 10,000 runs without series
+        met &= _summaries(work, plain, repeat)
+        met &= _reports(work, plain, repeat)
         met &= _imports(11)
     return met
 

@@ -18,7 +18,7 @@
   trials are, value for value, those of an in-process ask-and-tell loop seeding trial
   i's sampler as expman does (every seed, when expman asks what Optuna asks).
 
-Run: `python -m bench.search` (`--quick`: 100 trials and 4 seeds only).
+Run: `python -m bench.search` (`--quick`: 100 trials and 2 seeds only).
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ def overhead(work: Path, quick: bool) -> bool:
 def quality(work: Path, quick: bool) -> bool:
     optuna: Any = _optuna()
     through, alone, same = [], [], 0
-    for seed in range(4 if quick else 10):
+    for seed in range(2 if quick else 10):
         root = experiment(work / f"branin-{seed}", BRANIN, **{"branin.py": BRANIN_PY})
         command = [EXPMAN, "sweep", "-s", "X=uniform(-5,10)", "-s", "Y=uniform(0,15)"]
         command += ["--search", "tpe", "--trials", str(QUALITY_TRIALS), "--seed", str(seed)]

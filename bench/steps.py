@@ -40,10 +40,11 @@ def main(repeat: int = 7) -> bool:
             call(EXPMAN, "run", cwd=root)
             call(EXPMAN, "end", "-m", "warm-up", cwd=root)
         times: dict[int, list[float]] = {n: [] for n in COUNTS}
-        for _ in range(repeat):  # alternating, so that load hits every count alike
-            for n, root in roots.items():
-                times[n] += timed(partial(call, EXPMAN, "run", "--force", cwd=root), 1)
-                call(EXPMAN, "end", "-m", "x", cwd=root)
+        for number in range(repeat):  # alternating, so that load hits every count alike
+            turn = number % len(COUNTS)  # each count first in turn: none always after `end`
+            for n in COUNTS[turn:] + COUNTS[:turn]:
+                times[n] += timed(partial(call, EXPMAN, "run", "--force", cwd=roots[n]), 1)
+                call(EXPMAN, "end", "-m", "x", cwd=roots[n])
         shell = median(
             timed(
                 lambda: call(
@@ -54,6 +55,11 @@ def main(repeat: int = 7) -> bool:
         )
         records = {n: _record_write(roots[n]) for n in (10, 100)}
     base = median(times[0])
+    if repeat < len(COUNTS):
+        print(
+            f"  ({repeat} rounds: the figures at 1 and 10 steps are differences of runs of "
+            f"about half a second, within what the load changes between runs)"
+        )
     per_bash = shell / 100
     print(
         f"  run --force with no pre-run step: {base:.3f} s; bash -c true: {per_bash * 1000:.2f} ms"
@@ -61,7 +67,11 @@ def main(repeat: int = 7) -> bool:
     costs = {}
     for n in COUNTS[1:]:
         total = median(times[n])
-        costs[n] = ((total - base) / n - per_bash) * 1000
+        # Above the run without steps of the same round (seconds apart, under the same
+        # load), not above the median of those runs: at 10 steps a drift of the load
+        # between rounds would otherwise be tens of ms a step, and the growth check noise.
+        above = median([t - t0 for t, t0 in zip(times[n], times[0], strict=True)])
+        costs[n] = (above / n - per_bash) * 1000
         whole = (total - n * per_bash) / n * 1000
         print(
             f"  {n:>3} steps: {total:.3f} s; expman's cost per step {costs[n]:.2f} ms "

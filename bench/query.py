@@ -168,7 +168,7 @@ def main(sizes: tuple[int, ...] = (10_000, 100_000), repeat: int = 3) -> bool:
     for size in sizes:
         with tempfile.TemporaryDirectory() as tmp:
             archive = _archive(Path(tmp), size)
-            time.sleep(RACY)  # records written just now are not cached (index.RACY_SECONDS)
+            time.sleep(RACY)  # records written just now are not cached (signature.RACY_SECONDS)
             cold = timed(lambda: _expman(archive), 1)[0]  # noqa: B023 - called at once
             ours = json.loads(_expman(archive))
             assert ours == json.loads(_jq(archive)), "expman and jq disagree"

@@ -41,7 +41,7 @@ def runs(repeat: int = 3) -> bool:
     for size in sizes:
         with tempfile.TemporaryDirectory() as tmp:
             archive = _archive(Path(tmp), size)
-            time.sleep(2.1)  # not cached while fresh (index.RACY_SECONDS)
+            time.sleep(2.1)  # not cached while fresh (signature.RACY_SECONDS)
             colds = []
             for _ in range(repeat):
                 subprocess.run(["rm", "-rf", str(archive / ".cache")], check=True)

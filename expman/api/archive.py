@@ -15,7 +15,7 @@ from expman.api.table import Table
 from expman.errors import ArchiveError
 from expman.expfile import location
 from expman.store import archive as store
-from expman.store import index
+from expman.store import index, recordtable
 from expman.store.objects import OBJECTS_DIR
 from expman.store.query import Query
 
@@ -117,7 +117,7 @@ class Archive:
         # An id the archive lists is taken as it is (a name is resolved: one listing each).
         return dict.fromkeys(i if i in listed else self._store.resolve(str(i)) for i in asked)
 
-    def _table(self, fields: set[str]) -> index.Table:
+    def _table(self, fields: set[str]) -> recordtable.Table:
         """The records holding `fields`, as a table; a warning for each damaged one, shown
         at the line that called the API (`runs` or `series`, then `_runs`, then here)."""
         table, damaged = index.load_table(self._store, fields)
@@ -127,7 +127,7 @@ class Archive:
 
 
 def _columns(
-    table: index.Table, fields: set[str], positions: list[int] | None
+    table: recordtable.Table, fields: set[str], positions: list[int] | None
 ) -> dict[str, list[Any]]:
     """Every column the `fields` of the table's records at `positions` (all by default)
     give (the naming rule), top to bottom, taken a field at a time: out of the table,
@@ -138,6 +138,6 @@ def _columns(
         values = table.columns.pop(field, None)
         if values is not None:
             taken = values if positions is None else [values[i] for i in positions]
-            # index.ABSENT (a tuple, which JSON never gives) where a record lacks the field
+            # recordtable.ABSENT (a tuple, which JSON never gives) where a record lacks the field
             data.update(naming.spread(field, [None if type(v) is tuple else v for v in taken]))
     return data

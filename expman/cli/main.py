@@ -271,15 +271,17 @@ def _rerun(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> i
 
 
 def _sweep(args: argparse.Namespace, start: Path, out: TextIO, err: TextIO) -> int:
-    from expman.cli.commands.sweep import Options, sweep, sweep_status
-
     path, display = locate.experiment(start)
     if args.words[:1] == ["status"]:
+        from expman.cli.commands.sweep_status import sweep_status
+
         if len(args.words) > 2:
             raise UsageError("expman sweep status [SWEEP]: one sweep at a time")
         return sweep_status(path=path, name=args.words[1] if len(args.words) > 1 else None, out=out)
     if len(args.words) > 1:
         raise UsageError("expman sweep [NAME]: one named sweep at a time")
+    from expman.cli.commands.sweep import Options, sweep
+
     if args.gpus_per_run is not None and args.gpus is None:  # it would be taken, and mean nothing
         raise UsageError(
             f"--gpus-per-run {args.gpus_per_run}: without --gpus (the devices to share out)"

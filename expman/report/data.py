@@ -27,8 +27,8 @@ from expman.observe import series
 from expman.report import images
 from expman.store import index
 from expman.store.archive import Archive
-from expman.store.index import LazyRecord
 from expman.store.query import Query
+from expman.store.recordtable import LazyRecord
 from expman.sweeps.store import Sweeps
 
 GRID = 200  # steps per metric on the shared grid of the curves

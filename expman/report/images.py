@@ -25,8 +25,8 @@ from typing import Any
 from urllib.parse import quote
 
 from expman.store.archive import Archive
-from expman.store.index import LazyRecord
 from expman.store.objects import open_below
+from expman.store.recordtable import LazyRecord
 
 INLINE_MAX = 256 * 1024  # bytes: the largest image inlined
 BUDGET = 2 * 1024 * 1024  # bytes: every image inlined in one report, together

@@ -9,15 +9,15 @@ Runs are grouped in segments of 1,000 ids. The cache is a speed-up, never a seco
 of truth: it answers exactly what the run folders would, or is not used. Why it cannot
 answer stale:
 
-- What a cached value depends on is said in one place, `_signatures`: the size,
+- What a cached value depends on is said in one place, `signature.of_records`: the size,
   modification and change times and inode of the run's `run.json`. The cache, and a
   `LazyRecord` completing itself, see nothing else: a field derived from any other file
   must be written into `run.json` whenever that file changes (as notes and tags are,
   see `annotation`), or that file's stat must be added to the signature.
 - A signature names one content. A segment is cached only when each record's signature
   was the same after it was read and its change time is older than the moment its
-  reading started, on the file system's own clock (`_clock`): any later change of the
-  file, or another file put in its place, has a later change time, so another
+  reading started, on the file system's own clock (`signature.clock`): any later change
+  of the file, or another file put in its place, has a later change time, so another
   signature, even where time stamps are coarse. Records modified in the last seconds
   are not cached either (as git's "racy" index entries).
 - A segment's key is a digest of its ids and their signatures: it names every record's
@@ -34,268 +34,37 @@ answer stale:
 
 Deleting `.cache/` costs one rebuild; segments not cached are read from their records by
 forked workers, one a core, each by the rules above, when there are several. A query loads
-only the fields its expression names, by column (`load_table`: a `Table`), and a path into
-a field (`metrics.acc`) as a column of its own when it asks for one: a leaf column is
-derived from its field's column, and cached under the same key, so that a query over
-`metrics.acc` reads one number a run instead of every run's `metrics`. Records are
-`LazyRecord`s, which complete themselves from `run.json` as soon as anything else is asked
-of them.
+only the fields its expression names, by column (`load_table`: a `recordtable.Table`), and
+a path into a field (`metrics.acc`) as a column of its own when it asks for one: a leaf
+column is derived from its field's column, and cached under the same key, so that a query
+over `metrics.acc` reads one number a run instead of every run's `metrics`. The records it
+gives are `recordtable.LazyRecord`s.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import marshal
 import os
-import struct
 import sys
 import threading
-import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any
 
 from expman import fsutil
+from expman.store import signature
 from expman.store.archive import RECORD, Archive, Damaged, read_record
+from expman.store.recordtable import ABSENT, Leaf, Table, no_collector
+from expman.store.signature import Signature
 
 SEGMENT = 1000
-RACY_SECONDS = 2.0
 CACHE_DIR = ".cache"
 _VERSION = f"records-5-{sys.implementation.cache_tag}-{marshal.version}"
-ABSENT = ()  # JSON never loads as a tuple: marks a field a record does not have
 # The largest fields, seldom asked (each attempt holds its stages again: half the bytes
 # of a record): cached by the first query that names them, not by every first query.
 DEFERRED = frozenset({"stages", "attempts"})
-
-# A record's signature, packed: its size, times and inode (`_signatures`), 32 bytes; a
-# segment's signatures are compared as one string of bytes (unpacking 4,000 numbers a
-# segment from the cache took a tenth of a warm query).
-Signature = bytes
-_PACKED = struct.Struct("4q")
-_NO_RECORD = _PACKED.pack(-1, -1, -1, -1)
-Leaf = tuple[str, ...]  # a path of two names or more into a record: `("metrics", "acc")`
-_Name = TypeVar("_Name", str, Leaf)  # what names a column: a field, or a leaf
-
-
-class LazyRecord(dict[str, Any]):
-    """A record holding only some fields; anything else asked of it loads the whole record.
-
-    `get` is what JMESPath uses for field access; the other dict methods it (or a caller)
-    may use load the record first. `complete()` does so explicitly, before output.
-    """
-
-    __slots__ = ("_complete", "_keys", "_path")
-
-    def __init__(
-        self,
-        fields: dict[str, Any],
-        path: str,
-        complete: bool,
-        keys: tuple[str, ...] | frozenset[str] = (),
-    ) -> None:
-        super().__init__(fields)
-        self._path = path
-        self._complete = complete
-        self._keys = keys  # every key the record has, when known: others are absent
-
-    @property
-    def folder(self) -> str:
-        """The name of the run folder the record was read from: the run's id (SPEC §13),
-        whatever the record itself says."""
-        return folder_of(self._path)
-
-    def complete(self) -> LazyRecord:
-        """Load every field (from run.json) if not done yet, in the record's own key
-        order; returns self."""
-        if not self._complete:
-            self._complete = True
-            with contextlib.suppress(ValueError):  # damaged since: keep what the cache had
-                whole = read_record(Path(self._path))
-                dict.clear(self)
-                dict.update(self, whole)
-        return self
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if not self._complete and not dict.__contains__(self, key):
-            if self._keys and key not in self._keys:
-                return default  # the record has no such field: nothing to load
-            self.complete()
-        return dict.get(self, key, default)
-
-    def __getitem__(self, key: str) -> Any:
-        return dict.__getitem__(self.complete(), key)
-
-    def __contains__(self, key: object) -> bool:
-        return dict.__contains__(self.complete(), key)
-
-    def __iter__(self) -> Iterator[str]:
-        return dict.__iter__(self.complete())
-
-    def __len__(self) -> int:
-        return dict.__len__(self.complete())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, LazyRecord):
-            other.complete()
-        return dict.__eq__(self.complete(), other)
-
-    def __ne__(self, other: object) -> bool:
-        return not self == other
-
-    __hash__ = None
-
-    def keys(self) -> Any:
-        return dict.keys(self.complete())
-
-    def values(self) -> Any:
-        return dict.values(self.complete())
-
-    def items(self) -> Any:
-        return dict.items(self.complete())
-
-    def copy(self) -> dict[str, Any]:
-        return dict(self.complete())
-
-
-def complete_all(value: Any) -> Any:
-    """`value` with every LazyRecord inside it completed: ready for output."""
-    if isinstance(value, LazyRecord):
-        value.complete()
-        for item in dict.values(value):
-            complete_all(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            complete_all(item)
-    elif isinstance(value, list):
-        for item in value:
-            complete_all(item)
-    return value
-
-
-def folder_of(path: str) -> str:
-    """The name of the run folder of a record's path, `<archive>/<folder>/run.json`."""
-    return path.rsplit("/", 2)[-2]
-
-
-class Table:
-    """The wanted fields of the archive's readable records by column, oldest first: what a
-    query filters without building a record per run. `rows` builds the records.
-
-    `columns` maps a field to one value per record (`ABSENT` where a record lacks it);
-    `leaves` a path into the records the same way (`ABSENT` where a record does not reach
-    it); `orders` holds each record's own key order, `paths` its run.json.
-    """
-
-    __slots__ = ("columns", "complete", "leaves", "orders", "paths")
-
-    def __init__(self, complete: bool) -> None:
-        self.paths: list[str] = []
-        self.columns: dict[str, list[Any]] = {}
-        self.leaves: dict[Leaf, list[Any]] = {}
-        self.orders: list[tuple[str, ...]] = []
-        self.complete = complete  # every field is there: records need no loading
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def folders(self, positions: Iterable[int]) -> list[str]:
-        """The run folders' names (the runs' ids) of the records at `positions`."""
-        paths = self.paths
-        return [folder_of(paths[i]) for i in positions]
-
-    def extend(self, other: Table) -> None:
-        """Append the records of `other`."""
-        before, added = len(self.paths), len(other.paths)
-        _append(self.columns, other.columns, before, added)
-        _append(self.leaves, other.leaves, before, added)
-        self.paths.extend(other.paths)
-        self.orders.extend(other.orders)
-
-    def one_by_one(self) -> Sequence[Any]:
-        """The records as a sequence that builds each only when it is asked for (what a
-        look at the first few records needs, never all of them)."""
-        return Rows(self)
-
-    def rows(self, positions: Iterable[int] | None = None) -> list[Any]:
-        """Records (or the wanted part of them) at `positions` (all by default), each in its
-        own key order, so that output is the same bytes whichever fields were loaded."""
-        names = list(self.columns)
-        lists = list(self.columns.values())
-        # Records share a few key orders: for each, which columns to take, in that order.
-        plans: dict[int, tuple[tuple[str, ...], tuple[list[Any], ...]]] = {}
-        rows = []
-        paths, orders, complete = self.paths, self.orders, self.complete
-        with _no_collector():
-            for position in range(len(paths)) if positions is None else positions:
-                order = orders[position]
-                plan = plans.get(id(order))
-                if plan is None:
-                    keys = tuple(key for key in order if key in self.columns)
-                    plan = plans[id(order)] = (keys, tuple(lists[names.index(k)] for k in keys))
-                keys, taken_from = plan
-                taken = [column[position] for column in taken_from]
-                if ABSENT in taken:  # a field this record lacks
-                    fields = {
-                        k: v for k, v in zip(keys, taken, strict=True) if type(v) is not tuple
-                    }
-                else:
-                    fields = dict(zip(keys, taken, strict=True))
-                rows.append(LazyRecord(fields, paths[position], complete, order))
-        return rows
-
-
-def _append(
-    mine: dict[_Name, list[Any]], theirs: dict[_Name, list[Any]], before: int, added: int
-) -> None:
-    """Columns of `added` more records appended to columns of `before` records."""
-    for name, column in mine.items():
-        column.extend(theirs.get(name, ()) or [ABSENT] * added)
-    for name, column in theirs.items():
-        if name not in mine:
-            mine[name] = [ABSENT] * before + column
-
-
-class Rows(Sequence[Any]):
-    """`Table.one_by_one`: a table's records, each built when indexed."""
-
-    def __init__(self, table: Table) -> None:
-        self.table = table
-
-    def reaches(self, path: tuple[str, ...]) -> bool | None:
-        """Whether any record has a value at `path` (`("metrics", "acc")`), where a column
-        of the table says; None where none does."""
-        table = self.table
-        column = table.columns.get(path[0]) if len(path) == 1 else table.leaves.get(path)
-        if column is None:
-            return None
-        return any(type(value) is not tuple for value in column)  # not all ABSENT
-
-    def __len__(self) -> int:
-        return len(self.table)
-
-    @overload
-    def __getitem__(self, index: int) -> Any: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Any]: ...
-    def __getitem__(self, index: int | slice) -> Any:
-        if isinstance(index, slice):
-            return self.table.rows(range(len(self.table))[index])
-        return self.table.rows([range(len(self.table))[index]])[0]
-
-
-@contextlib.contextmanager
-def _no_collector() -> Iterator[None]:
-    """Records hold no cycles: the collector, run again and again as they are made, only
-    doubled the time of reading them."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def load(archive: Archive, fields: Iterable[str] | None = None) -> tuple[list[Any], list[Damaged]]:
@@ -315,7 +84,7 @@ def load_table(
     names or more) as columns of their own (`Table.leaves`)."""
     wanted = None if fields is None else {"id", *fields}
     paths = tuple(dict.fromkeys(leaf for leaf in leaves if len(leaf) > 1))
-    with _no_collector():
+    with no_collector():
         segments = _segments(archive)
         found = _cached_segments(archive, segments, _Wanted(wanted, paths))
         stale = [job for job in found.values() if isinstance(job, _Job)]
@@ -339,28 +108,22 @@ def _segments(archive: Archive) -> dict[int, list[str]]:
     records are (listed after the file system's clock was read, the folder unchanged
     from before to after)."""
     listing = archive.root / CACHE_DIR / _VERSION / "ids.marshal"
-    before = _folder_signature(archive.root)
+    before = signature.of_folder(archive.root)
     cached = _read(listing)
     if before is not None and type(cached) is tuple and len(cached) == 2 and cached[0] == before:
         return cached[1]  # type: ignore[no-any-return]
     # Cached once records are (a first query over fresh records leaves no cache at all).
-    started = _clock(listing.parent) if listing.parent.is_dir() else None
-    before = _folder_signature(archive.root)  # after the clock: any later change is newer
+    started = signature.clock(listing.parent) if listing.parent.is_dir() else None
+    before = signature.of_folder(archive.root)  # after the clock: any later change is newer
     segments: dict[int, list[str]] = {}
     for run_id in archive.ids():
         segments.setdefault(int(run_id) // SEGMENT, []).append(run_id)
-    after = _folder_signature(archive.root)
-    times = None if after is None else _times(after)
+    after = signature.of_folder(archive.root)
+    times = None if after is None else signature.times(after)
     if started is not None and after == before and times is not None and times[1] < started:
         with contextlib.suppress(OSError, ValueError):
             fsutil.write_atomic(listing, marshal.dumps((after, segments)), sync=False)
     return segments
-
-
-def _folder_signature(folder: Path) -> Signature | None:
-    """What a folder's listing depends on (its times, size and inode), packed."""
-    found = _signatures([str(folder)])[0]
-    return None if found == _NO_RECORD else found
 
 
 class _Wanted:
@@ -404,7 +167,7 @@ def _cached_segments(
         for number, ids in segments.items():
             folder = archive.root / CACHE_DIR / _VERSION / f"{number:06d}"
             # Relative to the archive's folder: a shorter walk for the kernel (30% less).
-            signatures = _signatures((f"{run_id}/{RECORD}" for run_id in ids), root)
+            signatures = signature.of_records((f"{run_id}/{RECORD}" for run_id in ids), root)
             paths = [f"{base}/{run_id}/{RECORD}" for run_id in ids]
             index = _read(folder / "index.marshal")
             piece = None
@@ -418,40 +181,6 @@ def _cached_segments(
     finally:
         os.close(root)
     return found
-
-
-def signature(path: str) -> Signature | None:
-    """A record's signature (`_signatures`; None when it cannot be stat'ed): what any
-    other keeper of what a record says (an adaptive search's trials) checks it against."""
-    found = _signatures([path])[0]
-    return None if found == _NO_RECORD else found
-
-
-def _signatures(paths: Iterable[str], folder: int | None = None) -> list[Signature]:
-    """Everything the cached fields of the records at `paths` depend on (see the module's
-    docstring): the one place to add a file that fields of records are derived from.
-    `paths` are relative to the open folder `folder` when one is given. One loop, not a
-    call per record (which cost a tenth of a warm query)."""
-    stat, pack = os.stat, _PACKED.pack
-    found = []
-    for path in paths:  # str paths: a Path costs ~1 us, per run
-        try:
-            info = stat(path, dir_fd=folder)
-        except OSError:
-            found.append(_NO_RECORD)
-            continue
-        # ctime too: `cp -p` or `rsync -t` can put an edited record's size and mtime back
-        # as they were (and keep its inode), but any change of content sets its ctime.
-        found.append(pack(info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns))
-    return found
-
-
-def _times(signature: Signature) -> tuple[int, int] | None:
-    """The modification and change times a signature holds; None for no record."""
-    if signature == _NO_RECORD:
-        return None
-    mtime_ns, _, _, ctime_ns = _PACKED.unpack(signature)
-    return mtime_ns, ctime_ns
 
 
 def _from_cache(
@@ -538,7 +267,7 @@ def _columns_from_records(
             continue  # damaged when cached (or since: its signature says so below)
         for name in names:
             columns[name][position] = record.get(name, ABSENT)
-    if b"".join(_signatures(paths)) != signatures:
+    if b"".join(signature.of_records(paths)) != signatures:
         return None
     return columns
 
@@ -570,7 +299,7 @@ def _rebuild(job: _Job) -> Piece:
     """A segment read from its records, and cached if every record provably has the
     content read under its signature."""
     ids, paths, signatures = job.ids, job.paths, job.signatures
-    started = _clock(job.folder) if _settled(signatures) else None
+    started = signature.clock(job.folder) if signature.settled(signatures) else None
     records: dict[str, Mapping[str, Any]] = {}
     damaged: dict[str, str] = {}
     for run_id, path in zip(ids, paths, strict=True):
@@ -579,7 +308,7 @@ def _rebuild(job: _Job) -> Piece:
         except ValueError as e:
             damaged[run_id] = str(e)
     piece = _piece(ids, paths, records, job.wanted)
-    if started is not None and _unchanged_since(paths, signatures, started):
+    if started is not None and signature.unchanged_since(paths, signatures, started):
         _write(job.folder, ids, signatures, records, damaged, job.wanted)
     return piece, damaged
 
@@ -612,32 +341,6 @@ def _piece(
     for leaf in wanted.leaves:
         piece.leaves[leaf] = _leaf_column([r.get(leaf[0], ABSENT) for r in read], leaf, len(read))
     return piece
-
-
-def _settled(signatures: list[Signature]) -> bool:
-    """Every record is there and was not modified in the last `RACY_SECONDS`."""
-    now_ns = time.time_ns()
-    times = [_times(s) for s in signatures]
-    return all(t is not None and now_ns - t[0] >= RACY_SECONDS * 1e9 for t in times)
-
-
-def _clock(folder: Path) -> int | None:
-    """The file system's time now, as it would stamp a change (the change time of the
-    segment's folder, touched for it); None when the cache cannot be written."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        os.utime(folder)
-        return folder.stat().st_ctime_ns
-    except OSError:
-        return None
-
-
-def _unchanged_since(paths: list[str], signatures: list[Signature], started: int) -> bool:
-    """Every record still has its signature, and was last changed before `started`: what
-    was read after `started` is then the only content its signature can name."""
-    after = _signatures(paths)
-    times = [_times(s) for s in after]
-    return after == signatures and all(t is not None and t[1] < started for t in times)
 
 
 def _write(

@@ -16,8 +16,8 @@ from functools import cache
 from typing import Any
 
 from expman.store import record
-from expman.store.index import Rows
 from expman.store.query import Query
+from expman.store.recordtable import Rows
 
 Path = tuple[str, ...]
 _ABSENT = object()

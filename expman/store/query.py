@@ -39,8 +39,8 @@ import jmespath
 from jmespath import exceptions, functions, visitor
 
 from expman.errors import QueryError
-from expman.store.index import LazyRecord, Leaf, Table, complete_all
 from expman.store.record import iso
+from expman.store.recordtable import LazyRecord, Leaf, Table, complete_all
 
 
 class _Functions(functions.Functions):  # type: ignore[misc]

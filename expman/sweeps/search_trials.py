@@ -4,7 +4,7 @@ excluded (its run removed, or its tag `trial` taken away).
 
 `told` reads every record through the record cache; a process that asks again and again
 (a local sweep, a Slurm worker) keeps a `Reader`, which reads again only the records
-whose signature changed (`store/index.signature`) and those of runs it has not seen: a
+whose signature changed (`store/signature.of_record`) and those of runs it has not seen: a
 trial's record, final or not, is stat'ed at each read (a removal or an untag changes it
 or takes it away), a run of no trial of the sweep is read once.
 """
@@ -20,6 +20,7 @@ from expman.errors import QueryError
 from expman.store import index, record
 from expman.store.archive import RECORD, Archive, read_record
 from expman.store.query import Query
+from expman.store.signature import Signature, of_record
 from expman.sweeps.search_definition import Search
 from expman.sweeps.store import TRIAL_TAG, Sweeps
 from expman.sweeps.values import number
@@ -65,7 +66,7 @@ class _Read:
     """A record as a `Reader` last read it: its signature before, and the trial it is a
     run of (None: of no trial of the sweep, or damaged when `signature` is None)."""
 
-    signature: index.Signature | None
+    signature: Signature | None
     trial: _Run | None
 
 
@@ -146,15 +147,15 @@ class Reader:
             self.runs.setdefault(now.index, {})[run_id] = now
             changed.add(now.index)
 
-    def _read_one(self, run_id: str, signature: index.Signature | None) -> _Read:
+    def _read_one(self, run_id: str, signature: Signature | None) -> _Read:
         try:
             run = read_record(f"{self.base}{run_id}/{RECORD}")
         except ValueError:
             return _Read(None, None)  # damaged, as the record cache leaves it out: again
         return _Read(signature, _trial(self.sweep_id, self.queries, run))
 
-    def _signature(self, run_id: str) -> index.Signature | None:
-        return index.signature(f"{self.base}{run_id}/{RECORD}")
+    def _signature(self, run_id: str) -> Signature | None:
+        return of_record(f"{self.base}{run_id}/{RECORD}")
 
 
 # The readers of this process, by archive and sweep and objectives.

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from expman.cli.main import main
-from expman.store import index
+from expman.store import index, signature
 from expman.store.archive import Archive
 from tests.conftest import RunCli, age, records
 
@@ -41,7 +41,7 @@ def _age_fresh(root: Path) -> None:
     next query caches them (older records are left alone: their cache stays current)."""
     now = time.time()
     for path in (root / "runs").glob("[0-9]*/run.json"):
-        if now - path.stat().st_mtime < 2 * index.RACY_SECONDS:
+        if now - path.stat().st_mtime < 2 * signature.RACY_SECONDS:
             age(path)
 
 

@@ -109,7 +109,7 @@ def test_ctrl_c_while_a_trial_is_forked_stops_the_search(bowl: Path) -> None:
 
 # A record's `sweep.index` edited by hand (or written by another tool) into text: `sweep
 # status`, `--resume` and `watch` died with "internal error: please report it with the
-# traceback above" (int("abc") in cli/commands/sweep.py `_runs_of`, and watch's `_head`).
+# traceback above" (int("abc") in cli/commands/sweep_status.py `runs_of`, and watch's `_head`).
 @pytest.mark.slow
 @pytest.mark.parametrize("index", ["abc", None, [1]])
 def test_a_trial_record_whose_index_was_edited_by_hand_is_no_internal_error(

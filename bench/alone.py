@@ -85,3 +85,20 @@ def distributions(python: Path) -> list[str]:
         check=True,
     )
     return listed.stdout.split()
+
+
+def check_sacred(python: Path) -> None:
+    """Stop the bench unless Sacred's own venv at `python` holds Sacred and none of what
+    would slow it (numpy, pandas, expman, pytest), and Sacred there finds neither numpy
+    nor pandas (it imports them when it finds them): its baseline would not be fair."""
+    held = set(distributions(python))
+    extra = {"numpy", "pandas", "expman", "pytest"} & held
+    probe = "import sacred.optional as o; print(o.has_numpy, o.has_pandas)"
+    found = subprocess.run(
+        [str(python), "-c", probe], capture_output=True, text=True, check=True, cwd=python.parent
+    ).stdout
+    if "sacred" not in held or extra or found != "False False\n":
+        raise SystemExit(
+            f"bench: Sacred's own venv is not Sacred alone (holds {sorted(extra)}; numpy, "
+            f"pandas found: {found.strip()}): its baseline would not be fair"
+        )

@@ -82,6 +82,8 @@ def main(repeat: int = 15) -> bool:
         sacred_root = experiment(Path(tmp) / "sacred", "", **{"trivial.py": SACRED})
         floor_root = experiment(Path(tmp) / "floor", "", **{"floor.py": FLOOR})
         sacred_python = alone.make(Path(tmp) / "sacred-venv", "sacred") if have_sacred else None
+        if sacred_python is not None:
+            alone.check_sacred(sacred_python)
         sacred = partial(call, str(sacred_python), "trivial.py", cwd=sacred_root)
         floor = partial(call, sys.executable, "floor.py", cwd=floor_root)
         second = partial(call, sys.executable, "-c", "pass", cwd=floor_root)

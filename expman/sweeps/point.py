@@ -132,7 +132,9 @@ def _run(
     def note_ended(run: record.Record) -> None:  # the ended record is synced: the truth
         if watcher is not None:
             watcher.finish()
-            if watcher.pruned is not None:
+            # Only a run the pruner's stop ended is pruned: a stage that died first (a kill,
+            # a crash) made it failed, whatever the pruner decided as it died.
+            if watcher.pruned is not None and run["status"] == record.INTERRUPTED:
                 run = _mark_pruned(archive, run, watcher.pruned)
         sweeps.note_result(sweep["id"], index, _result(run), durable=False)
 

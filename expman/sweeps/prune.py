@@ -52,6 +52,7 @@ class Watcher:
         self._reported: dict[int, float] = {}
         self._attrs: dict[str, Any] = {}
         self._stop = threading.Event()
+        self._deciding = threading.Lock()  # no trial is pruned once `finish` began
         self._thread = threading.Thread(target=self._loop, name="expman-pruner", daemon=True)
 
     def start(self, run_id: str) -> None:
@@ -63,7 +64,8 @@ class Watcher:
     def finish(self) -> None:
         """Stop watching, and keep what the trial reported to its end (what the pruner
         compares the next trials with)."""
-        self._stop.set()
+        with self._deciding:
+            self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
         if self._reader is not None and self.pruned is None:
@@ -94,7 +96,9 @@ class Watcher:
             self._judge = Judge(self.archive, self.sweep_id, self.point)
         verdict, self._attrs = self._judge.decide(new, self._attrs)
         self._write()
-        if verdict is not None:
+        with self._deciding:
+            if verdict is None or self._stop.is_set():  # the trial ended meanwhile
+                return
             self.pruned = verdict
             step = verdict["step"]
             signals.stopping(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from expman.observe import gpu, resources
-from tests.conftest import RunCli, records
+from tests.conftest import RunCli, records, required
 
 Experiment = Callable[..., Path]
 BIN = Path(sys.executable).parent
@@ -178,7 +178,7 @@ def test_sampling_survives_processes_ending_and_proc_unreadable(tmp_path: Path) 
 
 def test_the_nvml_path_records_nvmls_own_no_driver_error() -> None:
     """Without a GPU the absence is recorded as NVML says it (the real library, called)."""
-    pytest.importorskip("pynvml", reason="nvidia-ml-py is not installed")
+    required("pynvml", "the NVML bindings: pip install -e '.[test]'")
     found = gpu.read_nvml()
     if gpu.driver_present():  # a machine with a GPU: the real devices
         assert found.get("devices"), found

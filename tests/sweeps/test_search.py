@@ -32,40 +32,12 @@ from expman.sweeps import (
 from expman.sweeps.plan import Point
 from expman.sweeps.store import PLAN, Sweeps
 from tests.conftest import RunCli, git, points_alive, records, required
+from tests.sweeps.bowl import BIN, BOWL, EXPFILE, SEARCH
+from tests.sweeps.bowl import expman as _expman
 
 optuna = required("optuna", "adaptive search needs Optuna: expman[search]")
 
 Experiment = Callable[..., Path]
-BIN = Path(sys.executable).parent
-
-EXPFILE = """\
-version: 1
-name: bowl
-vars: {X: 0.0, Y: 0, PAUSE: 0}
-stages:
-  run:
-    cmd: python3 bowl.py
-  fetch: {cmd: "cp result.json \\"$EXPMAN_OUTPUTS\\"/"}
-metrics: outputs/result.json
-"""
-BOWL = """\
-import json, os, time
-x, y = float(os.environ["X"]), int(os.environ["Y"])
-time.sleep(float(os.environ["PAUSE"]))
-json.dump({"loss": (x - 0.3) ** 2 + (y - 2) ** 2, "size": x + y}, open("result.json", "w"))
-"""
-SEARCH = ["-s", "X=uniform(-1,1)", "-s", "Y=int(0,4)", "--search", "tpe"]
-
-
-@pytest.fixture
-def bowl(experiment: Experiment) -> Path:
-    return experiment(EXPFILE, **{"bowl.py": BOWL})
-
-
-def _expman(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "expman"), *args], cwd=root, capture_output=True, text=True, timeout=600
-    )
 
 
 _HASH_0 = plan.point_hash({"X": 0.5, "Y": 1}, "g")  # points of `_new_sweep`'s graph

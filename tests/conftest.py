@@ -8,7 +8,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -99,9 +99,15 @@ def required(module: str, reason: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError:
-        if in_ci():
-            pytest.fail(f"{module} is not installed: {reason}", pytrace=False)
-        pytest.skip(f"{module} is not installed: {reason}", allow_module_level=True)
+        missing(f"{module} is not installed: {reason}")
+
+
+def missing(message: str) -> NoReturn:
+    """What a test does without what it needs: skip here, fail in CI (which installs every
+    extra and service), the reason printed either way."""
+    if in_ci():
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message, allow_module_level=True)
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, in_ci
+from tests.conftest import REPO, missing
 
 SERVER = (
     REPO
@@ -101,9 +101,7 @@ class LanguageServer:
 @pytest.fixture
 def server(tmp_path: Path):
     if shutil.which("node") is None or not SERVER.exists():
-        if in_ci():
-            pytest.fail("yaml-language-server is not installed: run `doit editor-deps`")
-        pytest.skip("yaml-language-server is not installed: run `doit editor-deps`")
+        missing("yaml-language-server is not installed: run `doit editor-deps`")
     shutil.copyfile(REPO / "expfile.schema.json", tmp_path / "expfile.schema.json")
     client = LanguageServer(tmp_path)
     client.request(

@@ -17,7 +17,7 @@ import pytest
 from expman.observe import heartbeat, series
 from expman.observe.inflight import in_flight
 from expman.store.archive import Archive
-from tests.conftest import in_ci, records
+from tests.conftest import missing, records
 
 BIN = Path(sys.executable).parent
 Experiment = Callable[..., Path]
@@ -177,9 +177,7 @@ def test_watch_once_and_watch_of_nothing(flight: Path) -> None:
 def test_watch_on_a_real_terminal_redraws_the_runs_in_place(flight: Path) -> None:
     """In tmux: the screen read back shows the run's line with its metrics and trend."""
     if shutil.which("tmux") is None:
-        if in_ci():
-            pytest.fail("tmux is not installed: CI must test `expman watch` on a terminal")
-        pytest.skip("tmux is not installed (apt-get install tmux)")
+        missing("tmux is not installed (apt-get install tmux): `expman watch` on a terminal")
     runner = _start(flight, "-s", "PAUSE=0.05", "-s", "N=120")
     # watch ends when nothing is in flight for two refreshes: under load the run may not
     # be open that soon (CI once saw "0 runs in flight" and a watch that had ended).

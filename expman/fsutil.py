@@ -6,14 +6,16 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import glob
+import itertools
 import os
 import posixpath
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from expman import jsontext
+
+_temporary = itertools.count()  # the temporary files' numbers, in this process
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o644, sync: bool = True) -> None:
@@ -21,22 +23,36 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644, sync: bool = True) 
 
     The bytes go to a temporary file in the same folder and replace `path` in one
     `rename`. With `sync` (for anything that is not a cache), the file is flushed to disk
-    first and the folder synced after, so that the rename survives a power cut.
+    first and the folder synced after, so that the rename survives a power cut. The
+    temporary file's name is this process's and never an existing file's (`O_EXCL`):
+    a leftover of a process that died under the same pid is passed by, not reused.
     """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    folder, name = os.path.split(path)
+    while True:
+        # Strings, not `Path`s: a runner writes its record several times a step.
+        tmp = os.path.join(folder, f".{name}.{os.getpid()}-{next(_temporary)}.tmp")  # noqa: PTH118
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            break
+        except FileExistsError:
+            continue
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             if sync:
-                f.flush()
-                os.fsync(f.fileno())
-        Path(tmp).chmod(mode)
-        Path(tmp).replace(path)
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)  # noqa: PTH104
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)  # noqa: PTH108
         raise
     if sync:
-        sync_dir(path.parent)
+        sync_dir(Path(folder))
 
 
 def write_json_atomic(path: Path, value: Any, sync: bool = True) -> None:

@@ -29,7 +29,29 @@ from typing import Any
 
 WIDTH = 100
 
-_compact = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": ")).encode
+_encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
+_string = json.encoder.encode_basestring  # a str, as `_encoder` writes it (no ASCII escapes)
+
+
+def _unserializable(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# Made once: `JSONEncoder.encode` makes one a call. (Not in typeshed; a Python without
+# the C accelerator has None.)
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_c_encode = (
+    None
+    if _c_make_encoder is None
+    else _c_make_encoder(None, _unserializable, _string, None, ": ", ", ", False, False, False)
+)
+
+
+def _compact(value: Any) -> str:
+    """`value` on one line, as `_encoder` writes it."""
+    if _c_encode is None:
+        return _encoder.encode(value)
+    return "".join(_c_encode(value, 0))
 
 
 def dumps(value: Any) -> str:
@@ -72,16 +94,22 @@ def strict(value: Any) -> Any:
 
 
 def _write(value: Any, depth: int, parts: list[str]) -> None:
-    if not value or not isinstance(value, dict | list) or _flat(value):
+    if isinstance(value, str):
+        parts.append(_string(value))
+        return
+    if not isinstance(value, dict | list):
+        parts.append(_compact(value))
+        return
+    if not value or _flat(value):
         text = _compact(value)
-        if depth >= 2 or len(text) + 2 * depth <= WIDTH or not isinstance(value, dict | list):
+        if depth >= 2 or len(text) + 2 * depth <= WIDTH:
             parts.append(text)
             return
     inner = "\n" + "  " * (depth + 1)
     if isinstance(value, dict):
         parts.append("{")
         for i, (key, member) in enumerate(value.items()):
-            parts.append(("," if i else "") + inner + _compact(str(key)) + ": ")
+            parts.append(("," if i else "") + inner + _string(str(key)) + ": ")
             _write(member, depth + 1, parts)
         parts.append("\n" + "  " * depth + "}")
     else:

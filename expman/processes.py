@@ -8,6 +8,7 @@ the record still says what ran.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -36,6 +37,27 @@ def stray_processes(marker: str, children: bool = False) -> list[int]:
     if children:
         found.extend(pid for pid in _steps_started(me) if pid not in found)
     return found
+
+
+def working_in(folder: Path) -> bool:
+    """Whether a process other than this one works in `folder`: its working folder, or
+    the program it runs, is below it (Linux, from /proc; where there is no /proc, it
+    cannot be told: True). A process whose folder is not ours to read is left out."""
+    if not os.path.isdir("/proc/self"):  # noqa: PTH112
+        return True
+    me = os.getpid()
+    inside = str(folder.resolve())
+    for pid in _pids():
+        if pid == me:
+            continue
+        for link in ("cwd", "exe"):
+            try:
+                target = os.readlink(f"/proc/{pid}/{link}")  # noqa: PTH115
+            except OSError:
+                continue
+            if target == inside or target.startswith(inside + "/"):
+                return True
+    return False
 
 
 def _pids() -> list[int]:
@@ -190,9 +212,28 @@ def set_name(name: bytes) -> None:
     _prctl(_PR_SET_NAME, ctypes.c_char_p(name))
 
 
-def _prctl(option: int, argument: Any) -> None:
-    if sys.platform.startswith("linux"):
-        import ctypes  # costs an import only to the processes that call it
+def ready_to_name() -> None:
+    """Load what `signal_on_parent_death` and `set_name` need (ctypes, the C library) in a
+    process about to fork children that call them: each would otherwise import ctypes
+    anew (5 ms a sweep's point)."""
+    _libc()
 
+
+def _prctl(option: int, argument: Any) -> None:
+    libc = _libc()
+    if libc is not None:
         with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(option, argument)
+            libc.prctl(option, argument)
+
+
+@functools.cache
+def _libc() -> Any:
+    """The C library through ctypes, on Linux (None elsewhere, or where it cannot load)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes  # costs an import only to the processes that call it
+
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None

@@ -29,10 +29,12 @@ def close(
     observations: Callable[[record.Record], str],
     clear: Callable[[], None],
     err: TextIO,
+    ending: Callable[[record.Record], None] | None = None,
 ) -> tuple[Archive, record.Record]:
     """End the open run of the experiment at `root` (or finish an interrupted end):
     `observations(run)` gives its observations, `clear()` is called once they are recorded
-    and the outputs archived."""
+    and the outputs archived. `ending(run)` adds what the caller knows of the ended run
+    to it, in the one write that ends it."""
     state = State(root)
     with state.lock("end"):
         repair(root)
@@ -53,6 +55,8 @@ def close(
                 # Its runner died before it read them (or never ran): read them now.
                 run["metrics"] = attempt["metrics"] = _metrics(root, run_dir)
             record.end(run, written, stored, time.time())
+            if ending is not None:
+                ending(run)
             archive.write(run)
         series.discard(archive.run_dir(run["id"]))  # when a crash left it
         outputs.empty(root)
@@ -61,10 +65,15 @@ def close(
     return archive, run
 
 
-def close_workspace_run(inside: Path, observations: str, err: TextIO) -> record.Record:
+def close_workspace_run(
+    inside: Path,
+    observations: str,
+    err: TextIO,
+    ending: Callable[[record.Record], None] | None = None,
+) -> record.Record:
     """End the open run of a workspace's experiment folder `inside` with `observations`
-    (or finish its interrupted end); its ended record. The workspace's expfile is its
-    own, so there are no observations in it to clear."""
+    (or finish its interrupted end); its ended record (`ending`: see `close`). The
+    workspace's expfile is its own, so there are no observations in it to clear."""
 
     def written(run: record.Record) -> str:
         return observations
@@ -72,7 +81,7 @@ def close_workspace_run(inside: Path, observations: str, err: TextIO) -> record.
     def nothing_to_clear() -> None:
         """The workspace's expfile goes with the workspace."""
 
-    _, ended = close(inside, written, nothing_to_clear, err)
+    _, ended = close(inside, written, nothing_to_clear, err, ending)
     return ended
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from expman import processes
 from expman.errors import UsageError
 from expman.expfile import loading, location
 from expman.expfile.loading import ValidationCache
@@ -40,11 +41,13 @@ def ready_to_fork(root: Path) -> None:
     """Ask, once, in a process that is about to fork runs in workspaces of the experiment
     at `root` (a sweep's points), what each of them would otherwise ask again: the top of
     the repository (a git process) and whether `setpriv` can set a step's death signal
-    (two processes). A question that fails here is asked again by each, which then says
+    (two processes); and load ctypes, which names each point's process. A question that
+    fails here is asked again by each, which then says
     what is wrong."""
     with contextlib.suppress(UsageError):
         workspace.toplevel(root)
     execute.death_signal_setter()
+    processes.ready_to_name()
 
 
 def run_in_workspace(
@@ -62,6 +65,7 @@ def run_in_workspace(
     observations: str = "",
     streams: tuple[TextIO, TextIO],
     on_opened: Hook = _nothing,
+    on_ending: Hook = _nothing,
     on_ended: Hook = _nothing,
 ) -> tuple[int, record.Record]:
     """Open a new run of `archive` in the workspace `made` and run it to its end; doit's
@@ -71,9 +75,10 @@ def run_in_workspace(
     apply to it; the record carries `hypothesis` and `fields` (`rerun_of`, `sweep`,
     `start_overrides`); `lock_holder` names the holder of the workspace's lock; `force`
     runs steps that are up to date; `observations` are the ended run's. `on_opened(run)`
-    is called under the lock once the run is opened, `on_ended(run)` once it has ended,
-    both with signals held. Interrupted, the run is ended as such, then the interrupt
-    goes on.
+    is called under the lock once the run is opened, `on_ending(run)` to add to the record
+    in the write that ends the run (not when an earlier process ended it), `on_ended(run)`
+    once it has ended, all with signals held. Interrupted, the run is ended as such,
+    then the interrupt goes on.
     """
     inside = made.inside
     config = loading.load(inside / location.EXPFILE, expfile_label, overrides, cache=cache)
@@ -97,7 +102,7 @@ def run_in_workspace(
     finally:  # interrupted too: the run is ended, with that status, whatever comes now
         if made_run:  # else stopped before the run was made: nothing to end
             with signals_held():
-                ended = ending.close_workspace_run(made.inside, observations, streams[1])
+                ended = ending.close_workspace_run(made.inside, observations, streams[1], on_ending)
                 on_ended(ended)
     return code, ended
 

@@ -76,12 +76,25 @@ def create(
     """Make the workspace `name` at `commit` with `patch` applied and the data `config`
     declares shown in it; its experiment folder is at the same place relative to the
     repository as the experiment's own."""
+    made = checkout(root, name, commit, patch, branch)
+    try:
+        show_data(root, made.inside, config, made.shared)
+    except BaseException:
+        remove(root, made.folder)
+        raise
+    return made
+
+
+def checkout(
+    root: Path, name: str, commit: str, patch: Path | None, branch: str | None
+) -> Workspace:
+    """The workspace `name` at `commit` with `patch` applied, its data not shown yet."""
     top = toplevel(root)
     folder = root / STATE_DIR / WORKSPACES / name
     folder.parent.mkdir(parents=True, exist_ok=True)
     if folder.exists():
         remove(root, folder)  # left by a workspace that was not cleaned up
-    with _worktrees_locked(root):
+    with worktrees_locked(root):
         git(root, "worktree", "add", "--detach", "--quiet", str(folder), commit)
     try:
         if patch is not None:
@@ -95,7 +108,6 @@ def create(
                 raise ArchiveError(f"cannot apply {patch}: {result.stderr.strip()}")
         made = Workspace(folder, folder / os.path.relpath(root, top), branch)
         made.inside.mkdir(parents=True, exist_ok=True)
-        show_data(root, made.inside, config, made.shared)
     except BaseException:
         remove(root, folder)
         raise
@@ -124,7 +136,7 @@ def remove(root: Path, folder: Path, inside: Path | None = None) -> None:
     `inside` is its experiment folder, when known (else git tells where it is)."""
     if folder.is_dir():
         _end_left_run(root, folder, inside)
-    with _worktrees_locked(root):
+    with worktrees_locked(root):
         if not _forget_worktree(folder):
             subprocess.run(
                 ["git", "worktree", "remove", "--force", str(folder)],
@@ -138,20 +150,36 @@ def remove(root: Path, folder: Path, inside: Path | None = None) -> None:
 
 def _forget_worktree(folder: Path) -> bool:
     """Remove git's note of the worktree `folder` (`.git/worktrees/ID/`, as `git worktree
-    remove` does, without starting git); False when the worktree and the note do not
-    name each other (then git is asked)."""
-    try:
-        named = (folder / ".git").read_text(encoding="utf-8")
-        note = Path(named.removeprefix("gitdir: ").rstrip("\n"))
-        back = (note / "gitdir").read_text(encoding="utf-8").rstrip("\n")
-    except (OSError, UnicodeDecodeError):
-        return False
-    if not named.startswith("gitdir: ") or note.parent.name != "worktrees":
-        return False
-    if (folder / ".git").is_symlink() or Path(back).resolve() != folder.resolve() / ".git":
+    remove` does, without starting git); False when it has no note that is its own (then
+    git is asked)."""
+    note = worktree_note(folder)
+    if note is None:
         return False
     shutil.rmtree(note, ignore_errors=True)
     return not note.exists()
+
+
+def worktree_note(folder: Path) -> Path | None:
+    """git's note of the worktree `folder` (`.git/worktrees/ID/`) when the two name each
+    other, or when the note names a worktree of `.expman/workspaces/` that is gone (a
+    spare's move cut short between its rename and the note's rewrite: `spares`); else
+    None (a `.git` a stage rewrote names another worktree's note: never ours to touch)."""
+    try:
+        named = (folder / ".git").read_text(encoding="utf-8")
+        note = Path(named.removeprefix("gitdir: ").rstrip("\n"))
+        back = Path((note / "gitdir").read_text(encoding="utf-8").rstrip("\n"))
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not named.startswith("gitdir: ") or note.parent.name != "worktrees":
+        return None
+    if (folder / ".git").is_symlink():
+        return None
+    if back.resolve() == folder.resolve() / ".git":
+        return note
+    gone = not os.path.lexists(back.parent)
+    if gone and back.name == ".git" and back.parent.parent.resolve() == folder.parent.resolve():
+        return note  # it named this folder under the name it had in our workspaces
+    return None
 
 
 def _end_left_run(root: Path, folder: Path, inside: Path | None) -> None:
@@ -169,7 +197,7 @@ def _end_left_run(root: Path, folder: Path, inside: Path | None) -> None:
     ending.close_workspace_run(inside, "", said)
 
 
-def _worktrees_locked(root: Path) -> contextlib.AbstractContextManager[None]:
+def worktrees_locked(root: Path) -> contextlib.AbstractContextManager[None]:
     """One git worktree change at a time: git removes `.git/worktrees/` with its last
     worktree, under the feet of another being added (found by a 1,000-point sweep)."""
     return fsutil.locked(root / STATE_DIR / "worktrees.lock")

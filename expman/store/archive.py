@@ -23,7 +23,7 @@ from typing import Any, TypeGuard, cast
 from expman import fsutil
 from expman.errors import ArchiveError
 from expman.processes import alive
-from expman.store import annotation, sweepref
+from expman.store import annotation, nextid, sweepref
 from expman.store.objects import OBJECTS_DIR, ObjectStore, open_regular
 from expman.store.record import Record, new_uid, shape_problem
 
@@ -165,22 +165,27 @@ class Archive:
     def staging(self) -> Path:
         """A new private folder in the archive to prepare a run folder in; its name
         carries this host and pid, so that one left by a killed process is found."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        folder = self.root / nextid.STAGINGS  # not the archive's own: `nextid`
+        folder.mkdir(parents=True, exist_ok=True)
         prefix = f"{_STAGING}{_host()}-{os.getpid()}-"
-        staging = Path(tempfile.mkdtemp(prefix=prefix, dir=self.root))
+        staging = Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
         staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a run is not
         return staging
 
     def publish(self, staging: Path, record: Record) -> str:
         """Write `record` into the prepared `staging` folder (last, once everything it
         names is there) and rename the folder to the next free id; returns the id."""
-        numbers = [int(i) for i in self.ids()] + [int(i) for i in self.removed_ids()]
-        numbers.append(self.last_purged())
-        number = max(numbers) + 1 if numbers else 1
+        guessed = nextid.guess(self.root)
+        if guessed is None:
+            numbers = [int(i) for i in self.ids()] + [int(i) for i in self.removed_ids()]
+            numbers.append(self.last_purged())
+            guessed = max(numbers) + 1, 0
+        number, streak = guessed
         while True:
             run_id = f"{number:04d}"
             record["id"] = run_id
             fsutil.write_json_atomic(staging / RECORD, record)
+            before = nextid.links(self.root)
             try:
                 staging.rename(self.run_dir(run_id))  # fails if the id is taken
             except OSError as e:
@@ -189,19 +194,21 @@ class Archive:
                 number += 1
                 continue
             fsutil.sync_dir(self.root)
+            nextid.given(self.root, number, streak, before)
             return run_id
 
     def remove_abandoned_stagings(self) -> None:
         """Remove staging folders that a killed process of this host left."""
         prefix = f"{_STAGING}{_host()}-"
-        try:
-            names = [n for n in os.listdir(self.root) if n.startswith(prefix)]  # noqa: PTH208
-        except OSError:
-            return
-        for name in names:
-            pid = name[len(prefix) :].split("-", 1)[0]
-            if pid.isdigit() and not alive(int(pid)):
-                shutil.rmtree(self.root / name, ignore_errors=True)
+        for folder in (self.root / nextid.STAGINGS, self.root):  # the archive: an older expman
+            try:
+                names = [n for n in os.listdir(folder) if n.startswith(prefix)]  # noqa: PTH208
+            except OSError:
+                continue
+            for name in names:
+                pid = name[len(prefix) :].split("-", 1)[0]
+                if pid.isdigit() and not alive(int(pid)):
+                    shutil.rmtree(folder / name, ignore_errors=True)
 
     def identity(self) -> str:
         """This archive's own uid (made on first use): where a pulled run came from."""

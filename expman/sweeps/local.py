@@ -12,6 +12,7 @@ waits for free slots.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import select
 import signal
@@ -25,6 +26,7 @@ from typing import Any
 
 from expman import entries
 from expman.processes import GRACE_SECONDS, set_name, signal_on_parent_death
+from expman.running import spares
 from expman.sweeps.backend import CLAIMED, Ask, Event, Tick
 
 POINT_NAME = b"expman-point"  # a forked point's process name, as `ps` and `pgrep` show it
@@ -95,6 +97,8 @@ class Local:
         except KeyboardInterrupt:
             self.stop()
             raise
+        finally:
+            spares.remove_all(self.root, self.sweep_id)  # the points' (`point.run_point`)
         return codes
 
     def stop(self) -> None:
@@ -169,6 +173,9 @@ def _fork(args: list[str], log: Path, gpus: str | None) -> _Forked:
     if pid:
         return _Forked(pid)
     code = 3
+    # What the sweep made is never garbage of the point's: kept out of its collections,
+    # which would otherwise walk (and so copy) every page the two processes share.
+    gc.freeze()
     try:  # the child: a new session, its output to the point's log, dies with the sweep
         os.setsid()
         _stop_with_sweep()
@@ -182,7 +189,7 @@ def _fork(args: list[str], log: Path, gpus: str | None) -> _Forked:
         os.dup2(fd, 2)
         if gpus is not None:
             os.environ["CUDA_VISIBLE_DEVICES"] = gpus
-        code = point.main(args)
+        code = point.main(args, spare=True)
         sys.stdout.flush()
         sys.stderr.flush()
     finally:

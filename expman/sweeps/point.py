@@ -15,6 +15,7 @@ input, 75 claimed by another (or done by another since it was planned).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -25,7 +26,7 @@ from typing import Any
 from expman.expfile import loading, location
 from expman.output import write_error
 from expman.processes import signals_held, sigterm_as_interrupt
-from expman.running import workspace
+from expman.running import spares, workspace
 from expman.running.inworkspace import run_in_workspace
 from expman.running.snapshot import CodeVersion
 from expman.running.state import STATE_DIR, State
@@ -41,10 +42,19 @@ PRUNED = "pruned"  # a search's trial the pruner stopped (its run: `sweep.pruned
 
 
 def run_point(
-    root: Path, archive: Archive, sweep_id: str, index: int, retries: int, unstarted: bool = False
+    root: Path,
+    archive: Archive,
+    sweep_id: str,
+    index: int,
+    retries: int,
+    unstarted: bool = False,
+    spare: bool = False,
 ) -> int:
     """Run point `index` of the sweep; the exit code (see the module's words). With
-    `unstarted`, only a point that no process has opened a run for."""
+    `unstarted`, only a point that no process has opened a run for. With `spare`, the
+    point takes a spare workspace of the sweep when there is one, and leaves its own as
+    one when its run succeeded (`spares`: the local backend, which removes them at the
+    sweep's end)."""
     sweeps = Sweeps(archive)
     sweep = sweeps.read(sweep_id)
     point = sweeps.point(sweep_id, index)
@@ -61,13 +71,14 @@ def run_point(
     status = record.INTERRUPTED
     made: Workspace | None = None
     try:
-        made = _make_workspace(root, folder, sweep, name)
+        made = _make_workspace(root, folder, sweep, name, spare)
         prerun.share(root, archive, folder, sweep, _overrides(point), made)
         status = _run(root, made, archive, sweep, point, index, retries)
     finally:
         with signals_held():  # a stop now must not leave half a workspace
             try:
-                if status != record.FAILED:
+                parked = spare and status == record.SUCCEEDED and spares.park(root, sweep_id, index)
+                if status != record.FAILED and not parked:
                     inside = None if made is None else made.inside
                     workspace.remove(root, root / STATE_DIR / workspace.WORKSPACES / name, inside)
             finally:  # only then: the next holder makes the workspace afresh
@@ -75,18 +86,42 @@ def run_point(
     return {record.SUCCEEDED: 0, PRUNED: 0, record.FAILED: 1}.get(status, 130)
 
 
-def _make_workspace(root: Path, folder: Path, sweep: dict[str, Any], name: str) -> Workspace:
+def _make_workspace(
+    root: Path, folder: Path, sweep: dict[str, Any], name: str, spare: bool = False
+) -> Workspace:
     """A workspace of the sweep's code (commit and patch), its expfile and the data that
-    expfile declares, recording the branch the sweep started from."""
+    expfile declares, recording the branch the sweep started from: a spare of the
+    sweep's, with `spare`, when there is one still as it was made."""
     expfile = folder / location.EXPFILE
     config = loading.parse(expfile.read_text(encoding="utf-8"), location.EXPFILE, cache=State(root))
     patch = folder / "code.patch"
     code = sweep["code"]
-    made = workspace.create(
-        root, name, code["commit"], patch if patch.exists() else None, config, code.get("branch")
-    )
-    shutil.copyfile(expfile, made.inside / location.EXPFILE)
+    made = None
+    if spare:  # what the workspace is made from: no spare of other code will do
+        made_from = _made_from(code["commit"], patch, expfile)
+        made = spares.take(root, sweep["id"], name, code.get("branch"), made_from)
+    if made is None:
+        made = workspace.checkout(
+            root, name, code["commit"], patch if patch.exists() else None, code.get("branch")
+        )
+        shutil.copyfile(expfile, made.inside / location.EXPFILE)
+        if spare:
+            spares.note(made, made_from)
+    try:
+        workspace.show_data(root, made.inside, config, made.shared)
+    except BaseException:
+        workspace.remove(root, made.folder)
+        raise
     return dataclasses.replace(made, code=_code_version(code, patch))
+
+
+def _made_from(commit: str, patch: Path, expfile: Path) -> str:
+    """A digest of what a point's workspace is made from: the commit, the patch and the
+    expfile."""
+    digest = hashlib.sha256(commit.encode())
+    for part in (patch, expfile):
+        digest.update(b"\0" + (part.read_bytes() if part.exists() else b"-"))
+    return digest.hexdigest()
 
 
 def _code_version(code: dict[str, Any], patch: Path) -> CodeVersion:
@@ -129,13 +164,17 @@ def _run(
         if watcher is not None:
             watcher.start(run["id"])
 
-    def note_ended(run: record.Record) -> None:  # the ended record is synced: the truth
+    def mark_pruned(run: record.Record) -> None:  # in the one synced write that ends it
         if watcher is not None:
             watcher.finish()
             # Only a run the pruner's stop ended is pruned: a stage that died first (a kill,
             # a crash) made it failed, whatever the pruner decided as it died.
             if watcher.pruned is not None and run["status"] == record.INTERRUPTED:
-                run = _mark_pruned(archive, run, watcher.pruned)
+                run["sweep"] = {**run["sweep"], "pruned": watcher.pruned}
+
+    def note_ended(run: record.Record) -> None:  # the ended record is synced: the truth
+        if watcher is not None:
+            watcher.finish()  # when an earlier process had ended the run (no-op after)
         sweeps.note_result(sweep["id"], index, _result(run), durable=False)
 
     try:
@@ -152,6 +191,7 @@ def _run(
             retries=retries,
             streams=(sys.stdout, sys.stderr),
             on_opened=note_running,
+            on_ending=mark_pruned,
             on_ended=note_ended,
         )
     except KeyboardInterrupt:
@@ -171,16 +211,6 @@ def _watcher(archive: Archive, sweep: dict[str, Any], point: Point) -> Any:
     from expman.sweeps.prune import Watcher
 
     return Watcher(archive, sweep["id"], point, found.prune)
-
-
-def _mark_pruned(archive: Archive, run: record.Record, pruned: dict[str, Any]) -> record.Record:
-    """The ended run of a pruned trial, its record saying where the pruner stopped it."""
-
-    def change(found: record.Record) -> bool:
-        found["sweep"] = {**found["sweep"], "pruned": pruned}
-        return True
-
-    return archive.update(run["id"], change) or run
 
 
 def _overrides(point: Point) -> list[str]:
@@ -214,16 +244,16 @@ def remove_stale_workspaces(root: Path, archive: Archive) -> list[str]:
             continue
         workspace.remove(root, entry)
         removed.append(entry.name)
-    return removed
+    return removed + spares.remove_all(root)
 
 
-def main(argv: list[str]) -> int:
-    """The process's entry point; the exit code."""
+def main(argv: list[str], spare: bool = False) -> int:
+    """The process's entry point; the exit code. `spare`: see `run_point`."""
     sigterm_as_interrupt()  # for good: the process ends with the point
     try:
         root, archive, sweep_id, index = Path(argv[0]), Path(argv[1]), argv[2], int(argv[3])
         retries = int(argv[4]) if len(argv) > 4 else 0
-        return run_point(root, Archive(archive), sweep_id, index, retries)
+        return run_point(root, Archive(archive), sweep_id, index, retries, spare=spare)
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # said as cli says it (escaped), in the point's log

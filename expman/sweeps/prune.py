@@ -53,6 +53,7 @@ class Watcher:
         self._attrs: dict[str, Any] = {}
         self._stop = threading.Event()
         self._deciding = threading.Lock()  # no trial is pruned once `finish` began
+        self._finished = False
         self._thread = threading.Thread(target=self._loop, name="expman-pruner", daemon=True)
 
     def start(self, run_id: str) -> None:
@@ -63,7 +64,10 @@ class Watcher:
 
     def finish(self) -> None:
         """Stop watching, and keep what the trial reported to its end (what the pruner
-        compares the next trials with)."""
+        compares the next trials with); once (a second call does nothing)."""
+        if self._finished:
+            return
+        self._finished = True
         with self._deciding:
             self._stop.set()
         if self._thread.is_alive():

@@ -518,14 +518,17 @@ def _now() -> float:
     return time.time()
 
 
-def end_orphans(archive: Archive, sweep_id: str) -> list[str]:
+def end_orphans(archive: Archive, sweep_id: str, loaded: list[Any] | None = None) -> list[str]:
     """End the runs of the sweep that a point killed outright (SIGKILL: `scancel -s KILL`,
     the OOM killer) left `started`: made, never opened (no attempt, no open marker), and
     no live process holds their point (its maker may be opening it). Each is recorded
-    interrupted; their ids."""
-    from expman.store import index  # the record cache: a sweep's status and resume need it
+    interrupted; their ids. `loaded`: the records (their `sweep`, `status` and `uid` at
+    least), when the caller has them."""
+    if loaded is None:
+        from expman.store import index  # the record cache: a sweep's status and resume need it
 
-    runs, _ = index.load(archive, {"sweep", "status", "uid"})
+        loaded, _ = index.load(archive, {"sweep", "status", "uid"})
+    runs = loaded
     started = [
         run
         for run in runs

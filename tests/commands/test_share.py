@@ -172,7 +172,7 @@ def test_an_interrupted_pull_is_finished_by_the_next_and_copies_nothing_twice(
     copied = sum(p.stat().st_size for p in new)
     assert f"{copied / 1e6:.1f} MB of new content" in result.stdout, "nothing copied twice"
     assert _answers(lab) == _answers(laptop)
-    assert not list((laptop / "runs").glob(".new-*")), "no staging folder is left"
+    assert not list((laptop / "runs").glob("**/.new-*")), "no staging folder is left"
     assert _expman(laptop, "fsck").returncode == 0
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from expman.errors import ArchiveError
+from expman.store import nextid, trash
 from expman.store.archive import Archive, Damaged
 from tests.conftest import age
 from tests.records import fake_record
@@ -30,7 +32,32 @@ def test_concurrent_processes_never_share_a_run_id(tmp_path: Path) -> None:
     archive = Archive(tmp_path)
     assert archive.ids() == [f"{n:04d}" for n in range(1, 81)]
     assert all(isinstance(r, dict) for r in archive.records())
-    assert not list(tmp_path.glob(".new-*")), "no staging folder is left behind"
+    assert not list(tmp_path.glob("**/.new-*")), "no staging folder is left behind"
+
+
+def test_the_next_id_comes_after_every_run_however_the_archive_changed(tmp_path: Path) -> None:
+    """The last id given is kept, and trusted only while the archive folder is as it was
+    just after (`nextid`): a run folder made by hand, `rm` or a purge is seen."""
+    archive = Archive(tmp_path)
+    assert [archive.create(fake_record()) for _ in range(3)] == ["0001", "0002", "0003"]
+    shutil.copytree(tmp_path / "0002", tmp_path / "0500")  # a run copied in by hand
+    assert archive.create(fake_record(ended="2026-12-06T00:00:00Z", uid="a" * 32)) == "0501"
+    trash.remove(archive, "0501")
+    assert archive.create(fake_record()) == "0502", "a removed run's id is never given again"
+    nextid.given(
+        tmp_path, 900, 0, nextid.links(tmp_path) - 1
+    )  # the hint is what is used while the folder is unchanged
+    assert archive.create(fake_record()) == "0901"
+    (tmp_path / nextid.STAGINGS / "last-id").write_text("12 garbage\n")
+    assert archive.create(fake_record()) == "0902"
+    (tmp_path / nextid.STAGINGS / "last-id").write_text("7 0 1 2 3\n")  # another folder's
+    assert archive.create(fake_record()) == "0903"
+    # Where the file system counts no links (a hint that says 1), at most `TRUSTED` ids
+    # are given from hints before the archive is listed again.
+    shutil.copytree(tmp_path / "0002", tmp_path / "2000")
+    nextid.given(tmp_path, 903, 0, 1)
+    made = [archive.create(fake_record()) for _ in range(nextid.TRUSTED + 1)]
+    assert made[-1] == "2001" and made[-2] == f"{903 + nextid.TRUSTED:04d}"
 
 
 def test_ids_sort_by_number_past_9999(tmp_path: Path) -> None:

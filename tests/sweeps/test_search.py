@@ -34,6 +34,7 @@ from expman.sweeps.store import PLAN, Sweeps
 from tests.conftest import RunCli, git, points_alive, records, required
 from tests.sweeps.bowl import BIN, BOWL, EXPFILE, SEARCH
 from tests.sweeps.bowl import expman as _expman
+from tests.sweeps.test_power_cut import SPY, _writes
 
 optuna = required("optuna", "adaptive search needs Optuna: expman[search]")
 
@@ -443,6 +444,42 @@ def test_a_pruned_trial_is_finished_with_the_step_it_stopped_at(experiment: Expe
     again = _expman(root, "sweep", "--resume", "s0001")
     assert again.returncode == 0 and "0 to run, 0 trials to ask" in again.stderr
     assert len(records(root)) == 8, "a pruned trial is not run again"
+
+
+@pytest.mark.slow
+def test_the_write_that_ends_a_pruned_trial_says_it_was_pruned(
+    experiment: Experiment, tmp_path: Path
+) -> None:
+    """One synced write ends a pruned trial and marks it `sweep.pruned`: a trial ended
+    `interrupted` first and marked in a second write was, after a kill between the two,
+    taken for an interrupted trial and run again."""
+    root = experiment(CURVES, **{"train.py": TRAIN})
+    spy, log = tmp_path / "spy", tmp_path / "writes"
+    spy.mkdir()
+    log.mkdir()
+    (spy / "sitecustomize.py").write_text(SPY)
+    args = ["-s", "X=uniform(0,1)", "--search", "random", "--trials", "8"]
+    args += ["--objective", "series.val_loss.last", "--prune", "median", "--prune-metric"]
+    done = subprocess.run(
+        [str(BIN / "expman"), "sweep", *args, "val_loss"],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(spy), "WRITES_LOG": str(log)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    pruned = {r["id"] for r in records(root) if "pruned" in r["sweep"]}
+    assert pruned, "the median pruner stopped the worst trials (seed 0)"
+    ending = {}  # each run's writes from the one that ended it on
+    for entry in _writes(log):
+        written = json.loads(entry["data"]) if entry["path"].endswith("run.json") else {}
+        if written.get("ended") and written["id"] in pruned:
+            ending.setdefault(written["id"], []).append((entry["sync"], written))
+    assert set(ending) == pruned
+    for run_id, writes in ending.items():
+        synced, first = writes[0]
+        assert synced and "pruned" in first["sweep"], f"run {run_id} ended before it was marked"
 
 
 def _reported(folder: Path, index: int) -> tuple[list[int], list[float]]:

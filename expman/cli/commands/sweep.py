@@ -108,7 +108,8 @@ def sweep(
         sweep_id = _create(
             root, config, sweeps, planned, graph, _hypothesis(hypothesis, planned, config), name
         )
-    return _run_or_queue(root, config, archive, sweeps, sweep_id, options, streams)
+    fresh = resume is None  # made just now: no run of it yet, none to look for
+    return _run_or_queue(root, config, archive, sweeps, sweep_id, options, streams, fresh)
 
 
 def _say_choices_apart(definition: plan.Definition, err: TextIO) -> None:
@@ -168,14 +169,18 @@ def _run_or_queue(
     sweep_id: str,
     options: Options,
     streams: tuple[TextIO, TextIO],
+    fresh: bool = False,
 ) -> int:
-    """Run the points of the sweep without a succeeded run here, or queue them on Slurm."""
+    """Run the points of the sweep without a succeeded run here, or queue them on Slurm.
+    A `fresh` sweep, made by this command, has no run yet: the archive is not read for
+    them (a point another process ran meanwhile is left by its point process)."""
     out, err = streams
-    end_orphans(archive, sweep_id)
+    if not fresh:
+        end_orphans(archive, sweep_id)
     points = sweeps.plan(sweep_id)
-    done = _succeeded(archive, sweep_id)
+    done = set() if fresh else _succeeded(archive, sweep_id)
     searching = search_definition.stored(sweeps.read(sweep_id)["definition"])
-    if searching is not None:  # a trial taken out of the search is not run again
+    if searching is not None and not fresh:  # a trial taken out of the search is not run again
         done |= {
             i for i, t in search_trials.told(archive, sweep_id, searching).items() if t.excluded
         }

@@ -87,11 +87,13 @@ def _settle(archive: Archive, sweeps: Sweeps, sweep_id: str) -> _Seen:
 
     data = sweeps.read(sweep_id)
     reconcile(archive)
-    end_orphans(archive, sweep_id)
+    loaded, _ = index.load(archive, RUN_FIELDS)  # once for both: the records are read
+    if end_orphans(archive, sweep_id, loaded):
+        loaded, _ = index.load(archive, RUN_FIELDS)  # with the orphans ended
     searching = search_definition.stored(data["definition"])
     seen = _Seen(
         data=data,
-        runs=runs_of(archive, sweep_id),
+        runs=runs_of(archive, sweep_id, loaded),
         claimed=dict(sweeps.claims(sweep_id).held()),
         unstarted=waiting(sweeps, sweep_id),
         searching=searching,
@@ -204,10 +206,15 @@ def pruned(run: dict[str, Any]) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
-def runs_of(archive: Archive, sweep_id: str) -> dict[int, list[dict[str, Any]]]:
+RUN_FIELDS = {"sweep", "status", "ended", "metrics", "uid"}  # what `runs_of` loads
+
+
+def runs_of(
+    archive: Archive, sweep_id: str, loaded: list[Any] | None = None
+) -> dict[int, list[dict[str, Any]]]:
     """The sweep's runs by point, oldest first (a record whose point is not a number is
-    no point's)."""
-    records, _ = index.load(archive, {"sweep", "status", "ended", "metrics"})
+    no point's); from the records `loaded` (`RUN_FIELDS` of each) when given."""
+    records = loaded if loaded is not None else index.load(archive, RUN_FIELDS)[0]
     found: dict[int, list[dict[str, Any]]] = {}
     for run in records:
         tag = run.get("sweep")

@@ -1,0 +1,293 @@
+"""What an adversarial review of spare workspaces (`expman.running.spares`) and of the
+next run id's hint (`expman.store.nextid`) found, each fixed since: a test each, of the
+behaviour that failed. Real sweeps, real git worktrees, real processes (a kill -9 at an
+exact step is delivered by strace)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import git, missing, records
+
+BIN = Path(sys.executable).parent
+
+EXPFILE = """\
+version: 1
+name: review
+vars: {N: 0}
+stages:
+  run: {script: look.sh}
+metrics: outputs/seen.json
+"""
+
+
+def _sweep(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "expman"), "sweep", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _seen(root: Path) -> list[dict[str, object]]:
+    runs = sorted(records(root), key=lambda r: r["sweep"]["index"])
+    return [r["metrics"] for r in runs]
+
+
+# Point 1 leaves a process that is not the run's (its own session and without the run's
+# marker in its environment, as one a container engine, `systemd-run` or a server the stage
+# asked for starts: the attempt's end stops only the processes that carry the marker) and
+# rewrites the tracked code a moment after the run ended. Point 2 looks a moment later.
+LINGER = """\
+#!/bin/bash
+set -e
+if [ "$N" = 1 ]; then
+  env -u EXPMAN_RUN_UID setsid bash -c \\
+    'sleep 1.5; echo LEAKED > code.txt; echo late > outputs/late.txt' </dev/null >/dev/null 2>&1 &
+else
+  sleep 3.5
+fi
+late=no; [ -e outputs/late.txt ] && late=yes
+printf '{"code": "%s", "late": "%s"}' "$(cat code.txt)" "$late" > "$EXPMAN_OUTPUTS/seen.json"
+"""
+
+
+def test_a_process_the_previous_point_left_never_changes_the_next_points_code(
+    experiment: Callable[..., Path],
+) -> None:
+    """A point's stage left a background process (its own session, so the stage's group
+    kill at its end misses it) that writes into its workspace after the run ended. Before
+    spares, the workspace was removed: the process wrote into a deleted folder. Now the
+    folder is parked and renamed to the next point's workspace: the process's working
+    folder moves with it, and its writes land in the next point's checkout after `take`
+    checked it. The next point then runs code that is not the committed code plus patch,
+    while its record says it is (and finds another run's outputs in its own): a record
+    that lies."""
+    root = experiment(EXPFILE, **{"look.sh": LINGER, "code.txt": "ONE\n"})
+    result = _sweep(root, "-s", "N=1..2", "--jobs", "1")
+    assert result.returncode == 0, result.stderr
+    time.sleep(0.5)
+    seen = _seen(root)
+    assert [s["code"] for s in seen] == ["ONE", "ONE"], "the second point ran other code"
+    assert seen[1]["late"] == "no", "another point's process wrote into this point's outputs"
+
+
+SPARE_EXPFILE = """\
+version: 1
+name: review
+vars: {N: 0}
+stages:
+  run: {cmd: "true"}
+"""
+
+
+def _made(root: Path, name: str) -> Path:
+    """A point's workspace as `_make_workspace` makes it for a spare-taking point."""
+    from expman.running import spares, workspace
+
+    commit = git(root, "rev-parse", "HEAD").strip()
+    made = workspace.checkout(root, name, commit, None, "main")
+    spares.note(made, "code")
+    return made.folder
+
+
+def _killed_at_rename(root: Path, call: str, nth: int) -> int:
+    """Run `call` (spares' code, in a process of its own) and SIGKILL that process as it
+    enters its `nth` rename: a kill -9 between two steps, delivered by strace."""
+    if shutil.which("strace") is None:
+        missing("strace is not installed: it delivers the kill at an exact step")
+    renames = "rename,renameat,renameat2"
+    code = f"from pathlib import Path\nfrom expman.running import spares\n{call}\n"
+    done = subprocess.run(
+        ["strace", "-f", "-qq", "-o", os.devnull, "-e", f"trace={renames}",
+         "-e", f"inject={renames}:signal=KILL:when={nth}",
+         sys.executable, "-c", code],
+        cwd=root, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return done.returncode
+
+
+def _worktrees(root: Path) -> int:
+    return git(root, "worktree", "list", "--porcelain").count("worktree ")
+
+
+def _workspaces(root: Path) -> list[str]:
+    folder = root / ".expman" / "workspaces"
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_a_point_killed_while_parking_leaves_nothing_gc_cannot_remove(
+    experiment: Callable[..., Path],
+) -> None:
+    """`park` renames the workspace to `SWEEP-spare-INDEX`, then rewrites git's `gitdir`
+    note. A point killed outright (SIGKILL, the OOM killer, a
+    power cut: the note is written unsynced) after the first rename leaves a spare whose
+    git note names the old folder. `_renamed` then refuses it ("not a worktree whose git
+    folder names it back"): `take` passes it by, the sweep's `remove_all` and `expman gc`
+    skip it, and nothing else removes it. A full checkout and a stale `git worktree list`
+    entry stay for good, one per such kill."""
+    root = experiment(SPARE_EXPFILE, **{"code.txt": "ONE\n"})
+    _made(root, "s0001-0")
+    code = _killed_at_rename(root, "spares.park(Path('.'), 's0001', 0)", 2)
+    assert code != 0, "the parking process was killed"
+    assert "s0001-spare-0" in _workspaces(root), "killed after the folder's rename"
+    gc = subprocess.run([str(BIN / "expman"), "gc"], cwd=root, capture_output=True, text=True)
+    assert gc.returncode == 0, gc.stderr
+    assert _workspaces(root) == [], "gc removes what a killed sweep left"
+    assert _worktrees(root) == 1, "and git's note of it"
+
+
+def test_a_point_killed_while_taking_a_spare_leaves_no_git_note(
+    experiment: Callable[..., Path],
+) -> None:
+    """`take` renames the spare to the point's name, then rewrites git's note. A point killed
+    in between leaves `SWEEP-INDEX` whose git note still names the spare; `expman gc`
+    (`remove_stale_workspaces`) removes the folder (git refuses to remove a worktree it does
+    not know by that name) but git's note stays: `git worktree list` shows a worktree that
+    does not exist, until someone runs `git worktree prune` (which expman avoids on
+    purpose)."""
+    from expman.running import spares
+
+    root = experiment(SPARE_EXPFILE, **{"code.txt": "ONE\n"})
+    assert _sweep(root, "-s", "N=1..1").returncode == 0  # sweep s0001, for gc to know
+    _made(root, "s0001-0")
+    assert spares.park(root, "s0001", 0)
+    code = _killed_at_rename(root, "spares.take(Path('.'), 's0001', 's0001-1', 'main', 'code')", 2)
+    assert code != 0, "the taking process was killed"
+    assert "s0001-1" in _workspaces(root), "killed after the folder's rename"
+    gc = subprocess.run([str(BIN / "expman"), "gc"], cwd=root, capture_output=True, text=True)
+    assert gc.returncode == 0, gc.stderr
+    assert _worktrees(root) == 1, "gc leaves no git note of a workspace it removed"
+    assert _workspaces(root) == [], "nor a signature file of a spare that is gone"
+
+
+def test_a_run_folder_added_while_a_run_is_published_is_never_passed_under(
+    tmp_path: Path,
+) -> None:
+    """`publish` renames the new run's folder into the archive, syncs the archive folder,
+    and only then notes its signature with the id it gave (`nextid.given`). What enters
+    the archive between the rename and that `stat` (a run folder copied or moved in by
+    hand, as `cp -r` or another tool does; the sync takes a while on a busy disk or a
+    network file system: here strace makes each fsync take 0.7 s) is taken as part of the
+    state "just after id N was given". Every later run then gets N+1, N+2, ... below the
+    run that was added, for as long as the folder is not changed otherwise: not one racy
+    creator, but every run from then on. Before the hint, the next run listed the archive
+    and came after it."""
+    from expman.store.archive import Archive
+
+    if shutil.which("strace") is None:
+        missing("strace is not installed: it makes the sync slow")
+    archive = Archive(tmp_path / "runs")
+    assert archive.create({"id": "", "status": "succeeded"}) == "0001"
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom expman.store.archive import Archive\n"
+        "print(Archive(Path(sys.argv[1])).create({'id': '', 'status': 'succeeded'}))\n"
+    )
+    creator = subprocess.Popen(
+        ["strace", "-f", "-qq", "-o", os.devnull, "-e", "trace=fsync",
+         "-e", "inject=fsync:delay_exit=700000", sys.executable, "-c", code, str(archive.root)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not (archive.root / "0002").exists():
+        assert time.monotonic() < deadline and creator.poll() is None
+        time.sleep(0.001)
+    shutil.copytree(archive.root / "0001", archive.root / "0099")  # by hand, meanwhile
+    out, _ = creator.communicate(timeout=60)
+    assert out.strip() == "0002"
+    assert sorted(archive.ids()) == ["0001", "0002", "0099"]
+    made = archive.create({"id": "", "status": "succeeded"})
+    assert int(made) > 99, f"run {made} came after run 0002 but below run 0099"
+
+
+def test_cleaning_a_spare_never_deletes_files_outside_it(
+    experiment: Callable[..., Path], tmp_path: Path
+) -> None:
+    """`take` cleans the spare it renamed with `_clean`: for each entry, `lstat`, compare
+    with the signature, and for a folder recurse into it by its path (`os.scandir(path)`,
+    which follows a link), deleting every entry there that the checkout did not have. A
+    folder replaced by a link between the `lstat` and the listing (by a process the last
+    point left, as in the first test; strace holds the `lstat` 1.5 s so that the swap
+    happens in that window every time) is followed: every file of the folder it points
+    at, outside the experiment, is deleted. The workspace removal this replaces
+    (`shutil.rmtree`) never follows a link: nothing outside the experiment may be lost."""
+    from expman.running import spares
+
+    if shutil.which("strace") is None:
+        missing("strace is not installed: it holds the lstat")
+    root = experiment(SPARE_EXPFILE, **{"code.txt": "ONE\n", "src__keep.txt": "kept\n"})
+    _made(root, "s0001-0")
+    assert spares.park(root, "s0001", 0)
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("three years\n")
+    taken = root / ".expman" / "workspaces" / "s0001-1"
+    stats = "stat,lstat,newfstatat,statx"
+    code = "from pathlib import Path\nfrom expman.running import spares\n"
+    code += "print(spares.take(Path.cwd(), 's0001', 's0001-1', 'main', 'code'))\n"
+    taker = subprocess.Popen(
+        ["strace", "-f", "-qq", "-o", os.devnull, "-P", str(taken / "src"),
+         "-e", f"trace={stats}", "-e", f"inject={stats}:delay_exit=1500000:when=1",
+         sys.executable, "-c", code],
+        cwd=root, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not taken.exists():
+        assert time.monotonic() < deadline and taker.poll() is None
+        time.sleep(0.001)
+    time.sleep(0.5)  # the taker is in its lstat of src/
+    (taken / "src").rename(tmp_path / "moved-src")
+    (taken / "src").symlink_to(precious)
+    taker.communicate(timeout=60)
+    assert (precious / "thesis.tex").exists(), "a file outside the experiment was deleted"
+
+
+SHOW = """\
+#!/bin/bash
+printf '{"code": "%s"}' "$(cat code.txt)" > "$EXPMAN_OUTPUTS/seen.json"
+"""
+
+
+def test_a_spare_is_never_taken_by_a_sweep_of_other_code(experiment: Callable[..., Path]) -> None:
+    """Sweep ids are an archive's (`s0001` is the first sweep of each archive), while the
+    workspaces, spares included, are the experiment's (`.expman/workspaces/s0001-...`). A
+    sweep killed outright (kill -9, the OOM killer, a reboot) leaves its spare; the
+    researcher commits new code and points the expfile at a new archive; its first sweep is
+    `s0001` again and `take` hands it the old spare, which is exactly as it was made: of the
+    old commit (and the old expfile). The point runs the old code; its record names the new
+    commit. `take` never compares the spare's commit and patch with the point's."""
+    look = SHOW + '[ "$N" = 2 ] && sleep 60\ntrue\n'
+    root = experiment(EXPFILE, **{"look.sh": look, "code.txt": "OLD\n"})
+    sweep = subprocess.Popen(
+        [str(BIN / "expman"), "sweep", "-s", "N=1..2", "--jobs", "2"],
+        cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    spare = root / ".expman" / "workspaces" / "s0001-spare-0"
+    deadline = time.monotonic() + 60
+    while not spare.exists():  # point 0 is done and parked; point 1 runs
+        assert time.monotonic() < deadline and sweep.poll() is None
+        time.sleep(0.02)
+    os.killpg(sweep.pid, 9)  # the sweep is killed outright: its spare stays
+    sweep.wait()
+    deadline = time.monotonic() + 30
+    while (root / ".expman" / "workspaces" / "s0001-1").exists():  # point 1 ends with it
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert spare.exists()
+    (root / "code.txt").write_text("NEW\n")
+    expfile = root / "expfile.yaml"
+    expfile.write_text(expfile.read_text() + "archive: runs2\n")
+    git(root, "commit", "-qam", "new code, a new archive")
+    result = _sweep(root, "-s", "N=1..1", "--jobs", "1")
+    assert result.returncode == 0, result.stderr
+    run = records(root, "runs2")[0]
+    assert run["sweep"]["id"] == "s0001"
+    assert run["metrics"]["code"] == "NEW", "the point ran another commit's code"

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import git, missing, records
+from tests.sweeps.test_spares import _made, _seen, _spares_left, _sweep
 
 BIN = Path(sys.executable).parent
 
@@ -25,21 +26,6 @@ stages:
   run: {script: look.sh}
 metrics: outputs/seen.json
 """
-
-
-def _sweep(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "expman"), "sweep", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def _seen(root: Path) -> list[dict[str, object]]:
-    runs = sorted(records(root), key=lambda r: r["sweep"]["index"])
-    return [r["metrics"] for r in runs]
 
 
 # Point 1 leaves a process that is not the run's (its own session and without the run's
@@ -89,16 +75,6 @@ stages:
 """
 
 
-def _made(root: Path, name: str) -> Path:
-    """A point's workspace as `_make_workspace` makes it for a spare-taking point."""
-    from expman.running import spares, workspace
-
-    commit = git(root, "rev-parse", "HEAD").strip()
-    made = workspace.checkout(root, name, commit, None, "main")
-    spares.note(made, "code")
-    return made.folder
-
-
 def _killed_at_rename(root: Path, call: str, nth: int) -> int:
     """Run `call` (spares' code, in a process of its own) and SIGKILL that process as it
     enters its `nth` rename: a kill -9 between two steps, delivered by strace."""
@@ -119,11 +95,6 @@ def _worktrees(root: Path) -> int:
     return git(root, "worktree", "list", "--porcelain").count("worktree ")
 
 
-def _workspaces(root: Path) -> list[str]:
-    folder = root / ".expman" / "workspaces"
-    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-
-
 def test_a_point_killed_while_parking_leaves_nothing_gc_cannot_remove(
     experiment: Callable[..., Path],
 ) -> None:
@@ -138,10 +109,10 @@ def test_a_point_killed_while_parking_leaves_nothing_gc_cannot_remove(
     _made(root, "s0001-0")
     code = _killed_at_rename(root, "spares.park(Path('.'), 's0001', 0)", 2)
     assert code != 0, "the parking process was killed"
-    assert "s0001-spare-0" in _workspaces(root), "killed after the folder's rename"
+    assert "s0001-spare-0" in _spares_left(root), "killed after the folder's rename"
     gc = subprocess.run([str(BIN / "expman"), "gc"], cwd=root, capture_output=True, text=True)
     assert gc.returncode == 0, gc.stderr
-    assert _workspaces(root) == [], "gc removes what a killed sweep left"
+    assert _spares_left(root) == [], "gc removes what a killed sweep left"
     assert _worktrees(root) == 1, "and git's note of it"
 
 
@@ -162,11 +133,11 @@ def test_a_point_killed_while_taking_a_spare_leaves_no_git_note(
     assert spares.park(root, "s0001", 0)
     code = _killed_at_rename(root, "spares.take(Path('.'), 's0001', 's0001-1', 'main', 'code')", 2)
     assert code != 0, "the taking process was killed"
-    assert "s0001-1" in _workspaces(root), "killed after the folder's rename"
+    assert "s0001-1" in _spares_left(root), "killed after the folder's rename"
     gc = subprocess.run([str(BIN / "expman"), "gc"], cwd=root, capture_output=True, text=True)
     assert gc.returncode == 0, gc.stderr
     assert _worktrees(root) == 1, "gc leaves no git note of a workspace it removed"
-    assert _workspaces(root) == [], "nor a signature file of a spare that is gone"
+    assert _spares_left(root) == [], "nor a signature file of a spare that is gone"
 
 
 def test_a_run_folder_added_while_a_run_is_published_is_never_passed_under(

@@ -80,9 +80,7 @@ def park(root: Path, sweep_id: str, index: int) -> bool:
         return _renamed(folder, spare)
 
 
-def take(
-    root: Path, sweep_id: str, name: str, branch: str | None, code: str
-) -> Workspace | None:
+def take(root: Path, sweep_id: str, name: str, branch: str | None, code: str) -> Workspace | None:
     """A spare of the sweep made from `code` (see `note`), now the workspace `name` as it
     was made (what a run added removed); None when there is none that is still as it
     was made. A sweep's id is its archive's: an experiment that changed archives may hold

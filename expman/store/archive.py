@@ -174,28 +174,31 @@ class Archive:
 
     def publish(self, staging: Path, record: Record) -> str:
         """Write `record` into the prepared `staging` folder (last, once everything it
-        names is there) and rename the folder to the next free id; returns the id."""
-        guessed = nextid.guess(self.root)
-        if guessed is None:
-            numbers = [int(i) for i in self.ids()] + [int(i) for i in self.removed_ids()]
-            numbers.append(self.last_purged())
-            guessed = max(numbers) + 1, 0
-        number, streak = guessed
-        while True:
-            run_id = f"{number:04d}"
-            record["id"] = run_id
-            fsutil.write_json_atomic(staging / RECORD, record)
-            before = nextid.links(self.root)
-            try:
-                staging.rename(self.run_dir(run_id))  # fails if the id is taken
-            except OSError as e:
-                if not self.run_dir(run_id).exists():
-                    raise ArchiveError(f"cannot create a run in {self.root}: {e}") from e
-                number += 1
-                continue
-            fsutil.sync_dir(self.root)
-            nextid.given(self.root, number, streak, before)
-            return run_id
+        names is there) and rename the folder to the next free id; returns the id. The
+        id is chosen and taken under the archive's id lock (`nextid.locked`), which `rm`
+        takes too."""
+        with nextid.locked(self.root):
+            guessed = nextid.guess(self.root)
+            if guessed is None:
+                numbers = [int(i) for i in self.ids()] + [int(i) for i in self.removed_ids()]
+                numbers.append(self.last_purged())
+                guessed = max(numbers) + 1, 0
+            number, streak = guessed
+            while True:
+                run_id = f"{number:04d}"
+                record["id"] = run_id
+                fsutil.write_json_atomic(staging / RECORD, record)
+                before = nextid.links(self.root)
+                try:
+                    staging.rename(self.run_dir(run_id))  # fails if the id is taken
+                except OSError as e:
+                    if not self.run_dir(run_id).exists():
+                        raise ArchiveError(f"cannot create a run in {self.root}: {e}") from e
+                    number += 1  # made by hand meanwhile: the next
+                    continue
+                fsutil.sync_dir(self.root)
+                nextid.given(self.root, number, streak, before)
+                return run_id
 
     def remove_abandoned_stagings(self) -> None:
         """Remove staging folders that a killed process of this host left."""

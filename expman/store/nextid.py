@@ -21,6 +21,7 @@ listing's cost a run).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -28,8 +29,16 @@ from expman import fsutil
 
 STAGINGS = ".staging"  # in the archive: new runs' folders before they get their id
 _HINT = "last-id"
+_LOCK = "ids.lock"
 _LARGEST = 10**15  # no archive gives more ids: a hint saying more is no hint
 TRUSTED = 64  # ids given from one hint after another, at most, before a listing
+
+
+def locked(root: Path) -> contextlib.AbstractContextManager[None]:
+    """The archive's id lock: an id is chosen and taken (the run folder renamed in), and a
+    run is moved to or from the trash, one at a time. Else a run made and removed between
+    another's choice of that id and its rename left the id free: given twice."""
+    return fsutil.locked(root / STAGINGS / _LOCK)
 
 
 def guess(root: Path) -> tuple[int, int] | None:

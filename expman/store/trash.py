@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from expman.errors import ArchiveError, UsageError
+from expman.store import nextid
 from expman.store.archive import RECORD, TRASH_DIR, Archive, is_uid, read_record
 from expman.store.record import Record
 
@@ -27,7 +28,8 @@ def remove(archive: Archive, run_id: str) -> Path:
     folder.mkdir(exist_ok=True)
     uid = run.get("uid")
     target = folder / (f"{run_id}-{uid}" if is_uid(uid) else run_id)
-    archive.run_dir(run_id).rename(target)
+    with nextid.locked(archive.root):  # never while an id is being chosen and taken
+        archive.run_dir(run_id).rename(target)
     return target
 
 
@@ -61,7 +63,8 @@ def restore(archive: Archive, run_id: str) -> None:
         raise UsageError(f"run {run_id} is not among the removed runs (`expman rm --list`)")
     entry = found[-1]
     try:
-        entry["path"].rename(archive.run_dir(entry["id"]))
+        with nextid.locked(archive.root):  # as `remove`
+            entry["path"].rename(archive.run_dir(entry["id"]))
     except OSError as e:
         raise ArchiveError(f"cannot restore run {entry['id']}: {e.strerror or e}") from e
 

@@ -47,13 +47,14 @@ import contextlib
 import hashlib
 import marshal
 import os
+import signal
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from expman import fsutil
+from expman import fsutil, processes
 from expman.store import signature
 from expman.store.archive import RECORD, Archive, Damaged, read_record
 from expman.store.recordtable import ABSENT, Leaf, Table, no_collector
@@ -289,10 +290,26 @@ def _rebuild_all(jobs: list[_Job]) -> list[Piece]:
     import multiprocessing  # only for a first query over many runs
     from concurrent.futures import ProcessPoolExecutor
 
-    # Forked: the workers have this process's modules, and nothing to start.
+    # Forked: the workers have this process's modules, and nothing to start. They die
+    # with this process, however it dies: else they wait on their queue for good.
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(min(cores, len(jobs), 4), mp_context=context) as pool:
+    workers = min(cores, len(jobs), 4)
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_die_with(os.getpid())
+    ) as pool:
         return list(pool.map(_rebuild, jobs))
+
+
+def _die_with(parent: int) -> Callable[[], None]:
+    """What a worker of `parent` calls first: SIGKILL when `parent` dies (at once, if it
+    died before)."""
+
+    def initialize() -> None:
+        processes.signal_on_parent_death(signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return initialize
 
 
 def _rebuild(job: _Job) -> Piece:

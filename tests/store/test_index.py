@@ -316,3 +316,21 @@ def test_queries_killed_while_writing_the_cache_leave_no_wrong_answer(
             query.wait()
         for expression in ("[].notes[-1].text", "[].attempts[0].status"):
             assert _answer(run_cli, expression) == _from_files(project, expression)
+    # The workers a killed query forked to read records die with it: killed before they
+    # had work, they waited on their queue for good (seen under load: 48 left by 6 rounds).
+    deadline = time.monotonic() + 10
+    while _working_in(project):
+        assert time.monotonic() < deadline, "a killed query's workers outlived it"
+        time.sleep(0.1)
+
+
+def _working_in(folder: Path) -> list[int]:
+    """The processes (but this one) whose working folder is `folder`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cwd").readlink() == folder:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return [pid for pid in found if pid != os.getpid()]

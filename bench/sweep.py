@@ -260,7 +260,7 @@ def _resume(work: Path) -> bool:
 
     archive = Archive(work / "resume" / "runs")
     plan = points(Definition(specs=(parse_spec("N", "1..1000"),)), "graph")
-    sweep = Sweeps(archive).create({"hypothesis": "bench"}, plan)
+    sweep = Sweeps(archive).create({"hypothesis": "bench", "graph": "graph"}, plan)
     template = {"schema_version": 1, "status": "succeeded", "ended": "x"}
     for i in range(900):
         folder = archive.root / f"{i + 1:04d}"

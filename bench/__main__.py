@@ -10,7 +10,8 @@ search at 100 trials and 2 seeds; the sampling's end-to-end run holding its proc
 instead of 10,000; and the keeping benchmark (`bench.keep`, 10,000-run `gc` and pull)
 left out. A section that measures a row at a smaller size says so in its output. Each
 section prints its own seconds and the load as it starts and ends, and all of them at
-the end (docs/performance.md has the last measured).
+the end (docs/performance.md has the last measured). Each section starts once the disk
+has what the sections before wrote (`sync`), so that their writeback does not slow it.
 """
 
 from __future__ import annotations
@@ -87,7 +88,11 @@ if __name__ == "__main__":
     durations = {}
     began = time.perf_counter()
     for name, main, arguments in sections(quick):
-        print(f"\n== {name} ({load()})")
+        # What the sections before wrote is on the disk first: else its writeback (100,000
+        # files of `end`, a query's 10,000 runs) slows this section's syncs and renames.
+        settled = time.perf_counter()
+        os.sync()
+        print(f"\n== {name} ({load()}; the disk synced in {time.perf_counter() - settled:.1f} s)")
         started = time.perf_counter()
         results[name] = main(**arguments)
         durations[name] = time.perf_counter() - started

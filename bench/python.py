@@ -123,7 +123,8 @@ def _forget_newest(archive: Path, count: int) -> None:
     """The cache of the newest `count` runs' segments removed: the next call reads them
     from their records, as the first call after they arrived does."""
     cache = next((archive / ".cache").iterdir())
-    for segment in sorted(cache.iterdir())[-max(1, count // 1000) :]:
+    segments = sorted(p for p in cache.iterdir() if p.name.isdigit() and p.is_dir())
+    for segment in segments[-max(1, count // 1000) :]:
         shutil.rmtree(segment)
 
 

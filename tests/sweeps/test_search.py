@@ -471,7 +471,7 @@ def test_the_write_that_ends_a_pruned_trial_says_it_was_pruned(
     assert done.returncode == 0, done.stderr
     pruned = {r["id"] for r in records(root) if "pruned" in r["sweep"]}
     assert pruned, "the median pruner stopped the worst trials (seed 0)"
-    ending = {}  # each run's writes from the one that ended it on
+    ending: dict[str, list[tuple[bool, dict[str, Any]]]] = {}  # from the one that ended it
     for entry in _writes(log):
         written = json.loads(entry["data"]) if entry["path"].endswith("run.json") else {}
         if written.get("ended") and written["id"] in pruned:

@@ -19,8 +19,8 @@ into the next point's workspace. It is removed, as before spares.
 
 A spare is taken by renaming it to the point's name, and removed by renaming it aside
 first, both under the lock of the worktrees (`workspace.worktrees_locked`): one spare
-goes to one point, and never while it is being removed. The sweep removes its spares when its points
-are done (`remove_all`), and `expman gc` those a killed sweep left.
+goes to one point, and never while it is being removed. The sweep removes its spares
+when its points are done (`remove_all`), and `expman gc` those a killed sweep left.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ _GIT = "\0git/"  # signatures of git's files of the worktree, named so among the
 _OWN_GIT = ("gitdir", SIGNATURES)  # the files there that are not checked: ours, and
 # git's note of where the worktree is (rewritten as it moves)
 
+_CLOCK_WAITS = 200  # ms, at most, for the file system's clock to pass the checkout's
+
 Signature = list[int]
 
 
@@ -61,9 +63,12 @@ def note(made: Workspace, code: str) -> None:
     # leave its times as they were: wait until that clock has moved past every time kept,
     # so that whatever changes from now on has a later one (git's "racy clean" entries).
     newest = max((s[5] for s in found.values() if len(s) > 2), default=0)
-    while kept.stat().st_ctime_ns <= newest:
+    for _ in range(_CLOCK_WAITS):
+        if kept.stat().st_ctime_ns > newest:
+            return
         time.sleep(0.001)
         os.utime(kept)
+    kept.unlink()  # a clock set back meanwhile: this workspace is never handed on
 
 
 def park(root: Path, sweep_id: str, index: int) -> bool:

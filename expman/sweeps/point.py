@@ -8,8 +8,10 @@ runs the stages there as an ordinary run of the archive whose record carries
 `sweep: {id, index, point}` and the sweep's branch, retries a failed run as new attempts
 of the same run, ends the run (archived like any other), and releases the claim. The
 workspace is removed unless the run failed (then it stays for a look, until the sweep is
-resumed). Exit: 0 succeeded, 1 failed, 130 interrupted, 2 bad
-input, 75 claimed by another (or done by another since it was planned).
+resumed); a point of the local backend takes a spare of the sweep's instead of making
+one, when there is one as it was made, and leaves its own as one when its run succeeded
+(`running/spares`). Exit: 0 succeeded, 1 failed, 130 interrupted, 2 bad input, 75
+claimed by another (or done by another since it was planned).
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def note(made: Workspace, code: str) -> None:
     """Keep the signature of everything in the new workspace `made` (and of git's files of
     its worktree), and `code`, what it was made from (a digest of the sweep's commit, patch
     and expfile), so that it can be handed on (`park`), to a point of that code (`take`)."""
-    admin = _admin(made.folder)
+    admin = workspace.worktree_note(made.folder)
     if admin is None:
         return  # no worktree git knows: it is removed, never handed on (`park`)
     found = _signatures(made.folder)
@@ -76,7 +76,7 @@ def park(root: Path, sweep_id: str, index: int) -> bool:
     when it cannot be (then the caller removes it)."""
     folder = _folder(root) / f"{sweep_id}-{index}"
     spare = _folder(root) / f"{sweep_id}-{SPARE}-{index}"
-    admin = _admin(folder)
+    admin = workspace.worktree_note(folder)
     if admin is None or not (admin / SIGNATURES).is_file() or os.path.lexists(spare):
         return False
     if processes.working_in(folder):  # a process the run left (its marker shed) would
@@ -153,22 +153,10 @@ def _folder(root: Path) -> Path:
     return root / STATE_DIR / workspace.WORKSPACES
 
 
-def _admin(folder: Path) -> Path | None:
-    """git's folder of the worktree `folder` (`.git/worktrees/ID`), as its `.git` names it."""
-    try:
-        named = (folder / ".git").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    if not named.startswith("gitdir: "):
-        return None
-    admin = Path(named.removeprefix("gitdir: ").rstrip("\n"))
-    return admin if admin.parent.name == "worktrees" and admin.is_dir() else None
-
-
 def _as_made(folder: Path, code: str) -> bool:
     """Whether the workspace `folder` was made from `code` and holds what it held then,
     with what was added since removed."""
-    admin = _admin(folder)
+    admin = workspace.worktree_note(folder)
     if admin is None:
         return False
     try:

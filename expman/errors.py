@@ -8,7 +8,7 @@ expman starts of itself do (a sweep's point, a Slurm job or task), all with
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 EXIT_STAGE_FAILED = 1
 EXIT_USAGE = 2
@@ -41,9 +41,11 @@ class StageError(ExpmanError):
     exit_code = EXIT_STAGE_FAILED
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One problem in a config file, located by line, column and JSON path."""
+class Problem(NamedTuple):
+    """One problem in a config file, located by line, column and JSON path.
+
+    The small value types of the modules every command imports are named tuples, not
+    dataclasses: `dataclasses` imports `inspect`, 8 ms of every start (docs/performance.md)."""
 
     path: str
     line: int

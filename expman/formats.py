@@ -8,7 +8,6 @@ value), and CSV, which is data, keeps every character but on a terminal.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -32,6 +31,8 @@ def render(value: Any, fmt: str, terminal: bool) -> str:
         return "".join(json_text(item, pretty=False) for item in items)
     header, rows = _rows(value)
     if fmt == "csv":
+        import csv  # here: every command imports this module, few write CSV
+
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(header)

@@ -138,6 +138,12 @@ def stop_processes(pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def host() -> str:
+    """This machine's name, as `socket.gethostname()` gives it (the kernel's node name),
+    without importing `socket` into every command."""
+    return os.uname().nodename
+
+
 def alive(pid: int) -> bool:
     """Whether `pid` is a running process (not a zombie)."""
     try:

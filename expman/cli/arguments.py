@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Callable
+from typing import Any
 
 from expman import __version__
 from expman.cli.argparser import Parser, RunsAndChanges
 from expman.cli.examples import EXAMPLES
-from expman.expfile.model import STAGES
+from expman.expfile.stages import STAGES
 from expman.formats import FORMATS
 
 
@@ -30,6 +31,20 @@ def _assignment(value: str) -> Callable[[str], str]:
         return text
 
     return checked
+
+
+class _Forgotten(Parser):
+    """A parser that drops every option given to it, unchecked (checking each one cost
+    as long as building the command that is run)."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        return _NO_ACTION
+
+    def add_mutually_exclusive_group(self, **kwargs: Any) -> Any:
+        return self
+
+
+_NO_ACTION = argparse.Action(option_strings=[], dest=argparse.SUPPRESS)
 
 
 def parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -50,8 +65,7 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
 
-    # The options of the commands left out go here, and are forgotten.
-    scratch = Parser(add_help=False, conflict_handler="resolve")
+    scratch = _Forgotten(add_help=False)  # takes the options of the commands left out
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
         if only is not None and name != only:

@@ -6,7 +6,6 @@ JSON path (`errors.Problem`). Nothing here prints or exits.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 import json
@@ -287,6 +286,8 @@ def _unknown_keys(
     for key in instance:
         if key in allowed:
             continue
+        import difflib  # here: only a problem's hint needs it
+
         close = difflib.get_close_matches(key, allowed, n=1)
         if key in _MISPLACED and "cmd" in allowed:
             hint = _MISPLACED[key]

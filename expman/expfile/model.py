@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-STAGES = ("pre-run", "run", "post-run", "fetch")
-
 
 def env_text(value: Any) -> str:
     """How a var or env value reaches a script: text as is, booleans as true/false,

@@ -6,7 +6,6 @@ a message and an optional hint; `loading` locates and reports them.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import glob
 import os
@@ -17,7 +16,7 @@ from typing import Any
 
 from expman import fsutil
 from expman.expfile.limits import MAX_DEPTH
-from expman.expfile.model import STAGES
+from expman.expfile.stages import STAGES
 
 Found = tuple[tuple[str | int, ...], str, "str | None"]
 _RESERVED_DIRS = ("outputs", ".expman")
@@ -44,6 +43,8 @@ def problems(data: Any, root: Path | None) -> Iterator[Found]:
         swept = sweep.get("vars") if isinstance(sweep, dict) else None
         for var in swept if isinstance(swept, dict) else []:
             if var not in names:
+                import difflib  # here: only a problem's hint needs it
+
                 close = difflib.get_close_matches(var, names, n=1)
                 hint = f"did you mean '{close[0]}'?" if close else None
                 yield ("sweeps", name, "vars", var), f"'{var}' is not a var", hint
@@ -94,6 +95,8 @@ def _text_problems(value: Any, path: tuple[str | int, ...]) -> Iterator[Found]:
 def _unknown_vars(path: tuple[str | int, ...], listed: Any, names: list[str]) -> Iterator[Found]:
     for index, name in enumerate(listed if isinstance(listed, list) else []):
         if isinstance(name, str) and name not in names:
+            import difflib  # here: only a problem's hint needs it
+
             close = difflib.get_close_matches(name, names, n=1)
             hint = f"did you mean '{close[0]}'?" if close else None
             yield (*path, index), f"'{name}' is not a var", hint

@@ -14,16 +14,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from expman import fsutil
-from expman.observe import resources, series, seriesreader
+from expman import fsutil, processes
+from expman.observe import series, seriesreader
 from expman.store.objects import open_regular
+
+if TYPE_CHECKING:  # the sampler's module is imported by what makes one: `end` needs none
+    from expman.observe import resources
 
 FILE = "heartbeat.json"
 EVERY = 10.0  # seconds between heartbeats; EXPMAN_HEARTBEAT sets another
@@ -59,7 +61,7 @@ class Monitor:
             "uid": run["uid"],
             "id": run["id"],
             "attempt": attempt,
-            "host": socket.gethostname(),
+            "host": processes.host(),
             "pid": os.getpid(),
             "every": self.every,
         }
@@ -104,6 +106,8 @@ class Monitor:
         step = round(sampler.elapsed(), 1)
         self.reader.add_own(step, values)
         line = json.dumps({"step": step, **values}) + "\n"
+        from expman.observe import resources  # imported already: the sampler is one of it
+
         with contextlib.suppress(OSError):  # a full disk must not stop the run
             resources.append(self.run_dir, line.encode())
 

@@ -3,13 +3,17 @@
 doit imports, whether they are used or not, `importlib.metadata` (to look plugins up:
 expman runs doit with its plugin look-up answering nothing, `engine._own_parts`),
 `cloudpickle` when it is installed (to send tasks to worker processes: expman runs
-doit's tasks in its own process) and `pdb` (for `--pdb`, which expman never passes).
-Leaving them out made the import of `expman run`'s command 0.90 x as long
-(docs/performance.md). While `lighter()` is held, doit's import finds stand-ins for them: the
-module's attribute, or `importlib.metadata.entry_points`, imports the real module when
-it is first used (which then stays), and `cloudpickle` is missing, so that doit takes
-the standard `pickle`. A module imported already is left as it is; once doit is
-imported, the stand-ins leave `sys.modules`: any later import finds the real modules.
+doit's tasks in its own process), `multiprocessing` (the same: with it `socket` and
+`pickle`'s helpers), `pdb` (for `--pdb`, which expman never passes), `configparser` (for
+config files: expman gives doit none) and `string` (for the templates of its shell
+completion). Leaving them out made the import of `expman run`'s command 0.90 x as long,
+and the last four another 6 ms of each run (docs/performance.md). While `lighter()` is
+held, doit's import finds stand-ins for them: the module's attribute, or one of the
+names doit imports from it (`from multiprocessing import Process`), imports the real
+module when it is first used or called (which then stays), and `cloudpickle` is
+missing, so that doit takes the standard `pickle`. A module imported already is left as
+it is; once doit is imported, the stand-ins leave `sys.modules`: any later import finds
+the real modules.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import contextlib
 import importlib
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -38,15 +42,35 @@ def _real(name: str) -> types.ModuleType:
     return importlib.import_module(name)
 
 
-def _entry_points(*args: Any, **kwargs: Any) -> Any:
-    """`importlib.metadata.entry_points`, imported when called."""
-    return _real("importlib.metadata").entry_points(*args, **kwargs)
+def _deferred(module: str, name: str) -> Callable[..., Any]:
+    """`module.name`, called: the module imported at the first call."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(_real(module), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+# The modules doit imports and expman never uses, and the names doit imports from each
+# (`from configparser import ConfigParser`): each a function that imports the module.
+_LATER = {
+    "importlib.metadata": ("entry_points",),
+    "pdb": (),
+    "multiprocessing": ("Process", "Queue"),
+    "configparser": ("ConfigParser",),
+    "string": ("Template",),
+}
 
 
 def _stand_ins() -> dict[str, types.ModuleType | None]:
-    metadata = _Later("importlib.metadata")
-    metadata.entry_points = _entry_points  # type: ignore[attr-defined]  # doit's from-import
-    return {"importlib.metadata": metadata, "pdb": _Later("pdb"), "cloudpickle": None}
+    stand_ins: dict[str, types.ModuleType | None] = {"cloudpickle": None}
+    for module, names in _LATER.items():
+        stand_in = _Later(module)
+        for name in names:
+            setattr(stand_in, name, _deferred(module, name))
+        stand_ins[module] = stand_in
+    return stand_ins
 
 
 @contextlib.contextmanager

@@ -16,7 +16,6 @@ runner that was killed: `repair` stops the processes that run left (found by the
 from __future__ import annotations
 
 import os
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -59,7 +58,7 @@ def mark_open(root: Path, state: State, archive: Archive, setting: str, run: rec
             "id": run["id"],
             "archive": setting,
             "experiment": str(root.resolve()),
-            "host": socket.gethostname(),
+            "host": processes.host(),
         }
     )
     state.set_open_run(OpenRun(run["id"], run["uid"], setting))
@@ -74,7 +73,7 @@ def mark_closed(state: State, archive: Archive, run: record.Record) -> None:
 def _from_archive(root: Path) -> OpenRun | None:
     """The open run that the archive's markers give this experiment (`.expman/` lost)."""
     setting = location.archive_setting(root / location.EXPFILE)
-    here, host = str(root.resolve()), socket.gethostname()
+    here, host = str(root.resolve()), processes.host()
     for marker in Archive(root / setting).open_markers():
         if marker.get("experiment") == here and marker.get("host") == host:
             try:
@@ -88,7 +87,7 @@ def runner(pid: int | None = None) -> dict[str, Any]:
     """What the record says of the process running an attempt: enough to tell later
     whether that very process is still alive."""
     pid = os.getpid() if pid is None else pid
-    return {"pid": pid, "host": socket.gethostname(), "start_ticks": processes.start_time(pid)}
+    return {"pid": pid, "host": processes.host(), "start_ticks": processes.start_time(pid)}
 
 
 def live_runner(run: record.Record) -> dict[str, Any] | None:
@@ -96,7 +95,7 @@ def live_runner(run: record.Record) -> dict[str, Any] | None:
     if run.get("status") != record.RUNNING or not run.get("attempts"):
         return None
     found = record.current_attempt(run).get("runner")
-    if not isinstance(found, dict) or found.get("host") != socket.gethostname():
+    if not isinstance(found, dict) or found.get("host") != processes.host():
         return None
     pid = found.get("pid")
     if not isinstance(pid, int) or pid == os.getpid():

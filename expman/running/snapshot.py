@@ -7,7 +7,6 @@ import getpass
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expman import __version__
+from expman import __version__, processes
 from expman.expfile import location
 from expman.expfile.model import Config
 from expman.running import envcapture
@@ -173,7 +172,7 @@ def _new_file_diff(top: Path, name: str) -> bytes:
 def host() -> dict[str, Any]:
     """The machine, user and interpreter a run ran on."""
     return {
-        "name": socket.gethostname(),
+        "name": processes.host(),
         "user": _user(),
         "platform": _platform(),
         "python": platform.python_version(),

@@ -11,14 +11,12 @@ import contextlib
 import fcntl
 import json
 import os
-import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from expman import fsutil
+from expman import fsutil, processes
 from expman.errors import UsageError
 from expman.processes import alive
 
@@ -26,8 +24,7 @@ STATE_DIR = ".expman"
 DOIT_DB = f"{STATE_DIR}/doit.db"
 
 
-@dataclass(frozen=True)
-class OpenRun:
+class OpenRun(NamedTuple):
     """The run that `start` or `run` opened and `end` has not closed yet."""
 
     run_id: str
@@ -149,7 +146,7 @@ class State:
         holder_info = {
             "command": command,
             "pid": os.getpid(),
-            "host": socket.gethostname(),
+            "host": processes.host(),
             "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         os.ftruncate(fd, 0)
@@ -173,7 +170,7 @@ def _holder(fd: int) -> dict[str, object] | None:
     if not isinstance(holder, dict):
         return None
     pid = holder.get("pid")
-    if holder.get("host") == socket.gethostname() and isinstance(pid, int) and not alive(pid):
+    if holder.get("host") == processes.host() and isinstance(pid, int) and not alive(pid):
         return None
     return holder
 

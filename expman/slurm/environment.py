@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Mapping
 
+from expman import processes
 from expman.store import record
 
 SUBMITTED_RUN = "EXPMAN_SLURM_RUN"  # set by expman's batch script: the uid of its run
@@ -17,14 +17,14 @@ def describe() -> record.Backend:
     array job and index, node, the resources granted, how often it was restarted."""
     env = os.environ
     if "SLURM_JOB_ID" not in env:
-        return {"name": "local", "host": socket.gethostname()}
+        return {"name": "local", "host": processes.host()}
     found: record.Backend = {
         "name": "slurm",
         "job_id": env.get("SLURM_JOB_ID"),
         "job_name": env.get("SLURM_JOB_NAME"),
         "array_job_id": env.get("SLURM_ARRAY_JOB_ID"),
         "array_index": _number(env.get("SLURM_ARRAY_TASK_ID")),
-        "node": env.get("SLURMD_NODENAME") or socket.gethostname(),
+        "node": env.get("SLURMD_NODENAME") or processes.host(),
         "partition": env.get("SLURM_JOB_PARTITION"),
         "cluster": env.get("SLURM_CLUSTER_NAME"),
         "restarts": _number(env.get("SLURM_RESTART_COUNT")) or 0,

@@ -19,12 +19,11 @@ from __future__ import annotations
 import errno
 import json
 import os
-import socket
 import time
 from pathlib import Path
 from typing import Any, overload
 
-from expman import fsutil
+from expman import fsutil, processes
 from expman.store import record
 from expman.store.objects import open_folder, open_regular
 
@@ -39,7 +38,7 @@ def author() -> str:
         user = getpass.getuser()
     except (OSError, KeyError):
         user = "unknown"
-    return f"{user}@{socket.gethostname()}"
+    return f"{user}@{processes.host()}"
 
 
 def add(run_dir: Path, entry: dict[str, Any], now: float | None = None) -> dict[str, Any]:
@@ -51,7 +50,7 @@ def add(run_dir: Path, entry: dict[str, Any], now: float | None = None) -> dict[
     folder.mkdir(exist_ok=True)
     if folder.is_symlink():  # left by an archive from elsewhere: never written through
         raise OSError(errno.ELOOP, "its annotations folder is a link", str(folder))
-    host = socket.gethostname().replace("-", "_").replace("/", "_")
+    host = processes.host().replace("-", "_").replace("/", "_")
     name = f"{int(at_epoch * 1000):013d}-{host}-{os.getpid()}-{os.urandom(4).hex()}.json"
     fsutil.write_json_atomic(folder / name, written)
     return written

@@ -13,14 +13,12 @@ import json
 import os
 import re
 import shutil
-import socket
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeGuard, cast
+from typing import Any, NamedTuple, TypeGuard, cast
 
-from expman import fsutil
+from expman import fsutil, processes
 from expman.errors import ArchiveError
 from expman.processes import alive
 from expman.store import annotation, nextid, sweepref
@@ -38,8 +36,7 @@ _UID = re.compile(r"^[0-9a-f]{32}\Z")  # what `record.new_uid` makes, as run.sch
 _RELATIVE = re.compile(r"^last(?:~([0-9]+))?$")
 
 
-@dataclass(frozen=True)
-class Damaged:
+class Damaged(NamedTuple):
     """A run folder whose record cannot be read: reported, then skipped."""
 
     run_id: str
@@ -48,7 +45,7 @@ class Damaged:
 
 
 def _host() -> str:
-    return socket.gethostname().replace("-", "_").replace("/", "_")
+    return processes.host().replace("-", "_").replace("/", "_")
 
 
 def _number(name: str) -> int:

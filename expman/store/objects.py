@@ -21,13 +21,11 @@ import fcntl
 import hashlib
 import os
 import shutil
-import socket
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from expman import fsutil, processes
 
@@ -39,13 +37,12 @@ _NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES}
 _FICLONE = 0x40049409  # linux/fs.h: share the source's blocks copy-on-write (btrfs, xfs)
 _INCOMING = ".incoming-"
 STORE_LOCK = ".lock"
-_HOST = socket.gethostname().replace("-", "_").replace("/", "_")
+_HOST = processes.host().replace("-", "_").replace("/", "_")
 
 Progress = Callable[[int], None]
 
 
-@dataclass(frozen=True)
-class Stored:
+class Stored(NamedTuple):
     """One file as the archive records it: where it is in the run, its size and hash."""
 
     path: str

@@ -12,10 +12,12 @@ import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from expman import __version__
-from expman.expfile.model import Config
+
+if TYPE_CHECKING:  # the model's dataclasses cost every command that reads a record
+    from expman.expfile.model import Config
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).parent / "run.schema.json"  # the record as a public format

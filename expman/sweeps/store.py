@@ -24,7 +24,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -433,7 +432,7 @@ def _holder() -> dict[str, Any]:
     pid = os.getpid()
     since, since_epoch = record.stamp(_now())
     found = {
-        "host": socket.gethostname(),
+        "host": processes.host(),
         "pid": pid,
         "start_ticks": processes.start_time(pid),
         "since": since,
@@ -458,7 +457,7 @@ def _alive(holder: dict[str, Any]) -> bool:
     """Whether a claim's holder may still be running: on this host its pid and start
     time say; on another, Slurm says when the holder ran in a Slurm job (`_job_alive`),
     else it is taken to be (only its own host can tell)."""
-    if holder.get("host") != socket.gethostname():
+    if holder.get("host") != processes.host():
         return _job_alive(holder.get("slurm_job"))
     pid = holder.get("pid")
     if not isinstance(pid, int):

@@ -103,18 +103,22 @@ def test_expmans_loader_makes_the_tasks_doits_own_loader_makes(
     ]
 
 
-LEFT_OUT = """\
+LEFT_OUT = ("importlib.metadata", "pdb", "cloudpickle", "multiprocessing", "configparser", "string")
+IMPORT_ENGINE = """\
 import importlib.util, json, sys
+LEFT_OUT = {left_out!r}
 {before}
+had = [m for m in LEFT_OUT if m in sys.modules]
 import expman.running.engine
-left_out = [m for m in ("importlib.metadata", "pdb", "cloudpickle") if m not in sys.modules]
+left_out = [m for m in LEFT_OUT if m not in sys.modules]
 import importlib.metadata
-import doit.action, doit.plugin, doit.runner
+import doit.action, doit.cmd_completion, doit.doit_cmd, doit.plugin, doit.runner
 found = doit.plugin.entry_points_impl()(group="console_scripts")
 if importlib.util.find_spec("cloudpickle") is not None:
     import cloudpickle
 print(json.dumps({{
     "left_out": left_out,
+    "had": had,
     "metadata": importlib.metadata.version("doit"),
     "same_entry_points": sorted(e.name for e in found)
     == sorted(e.name for e in importlib.metadata.entry_points(group="console_scripts")),
@@ -124,6 +128,12 @@ print(json.dumps({{
     ],
     "pdb": doit.action.pdb.Pdb.__module__,
     "pickle": doit.runner.pickle_dumps.__module__,
+    "deferred": [
+        type(doit.runner.MRunner.Queue()).__module__,
+        doit.runner.MRunner.Child is doit.runner.Process,
+        type(doit.doit_cmd.ConfigParser()).__module__,
+        doit.cmd_completion.Template("$a-$b").substitute(a=1, b=2),
+    ],
 }}))
 """
 
@@ -131,7 +141,9 @@ print(json.dumps({{
 def _import_engine(before: str = "") -> dict[str, Any]:
     """What a fresh interpreter finds once it imported the engine (after `before`)."""
     done = subprocess.run(
-        [sys.executable, "-c", LEFT_OUT.format(before=before)], capture_output=True, text=True
+        [sys.executable, "-c", IMPORT_ENGINE.format(before=before, left_out=LEFT_OUT)],
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
     found: dict[str, Any] = json.loads(done.stdout)
@@ -139,11 +151,13 @@ def _import_engine(before: str = "") -> dict[str, Any]:
 
 
 def test_doit_is_imported_without_what_expman_never_uses_of_it() -> None:
-    """Importing the engine imports doit without `importlib.metadata`, `pdb` or
-    `cloudpickle`; each is there, itself, for whatever uses it afterwards (doit's plugin
-    look-up included), and doit pickles with the standard `pickle`."""
+    """Importing the engine imports doit without `importlib.metadata`, `pdb`,
+    `cloudpickle`, `multiprocessing`, `configparser` or `string`; each is there, itself,
+    for whatever uses it afterwards (doit's plugin look-up and the names doit imported
+    from them included), and doit pickles with the standard `pickle`."""
     found = _import_engine()
-    assert found["left_out"] == ["importlib.metadata", "pdb", "cloudpickle"]
+    assert found["left_out"] == list(LEFT_OUT)
+    assert found["deferred"] == ["multiprocessing.queues", True, "configparser", "1-2"]
     assert found["metadata"] == version("doit")
     assert found["same_entry_points"]
     assert found["doits_own"] == [False, False]  # stand-ins, which reach the real ones
@@ -154,7 +168,8 @@ def test_doit_is_imported_without_what_expman_never_uses_of_it() -> None:
 def test_a_module_imported_before_doit_is_left_as_it_is() -> None:
     """A program that imported `importlib.metadata` and `pdb` already keeps them: doit
     is given them, not stand-ins."""
-    found = _import_engine("import importlib.metadata, pdb")
-    assert found["left_out"] == ["cloudpickle"]
+    found = _import_engine("import importlib.metadata, pdb")  # pdb imports `string` too
+    assert found["had"] == ["importlib.metadata", "pdb", "string"]
+    assert found["left_out"] == ["cloudpickle", "multiprocessing", "configparser"]
     assert found["doits_own"] == [True, True]
     assert found["same_entry_points"]

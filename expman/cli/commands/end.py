@@ -10,10 +10,7 @@ editing it for the next one. Only its `observations` are read from it.
 from __future__ import annotations
 
 import os
-import shlex
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import TextIO
 
@@ -153,6 +150,10 @@ def _may_have_observations(path: Path) -> bool:
 
 
 def _from_editor(run: record.Record) -> str:
+    import shlex  # here: `end -m` starts no editor
+    import subprocess
+    import tempfile
+
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
     template = (
         f"\n# Observations on run {run['id']} ({run['status']}).\n"

@@ -12,9 +12,9 @@ def _main(argv: list[str]) -> int:
     if argv and argv[0] in MODULES:
         code: int = import_module(MODULES[argv[0]]).main(argv[1:])
         return code
-    from expman.cli.main import main
+    from expman.cli.main import entry
 
-    return main(argv)
+    return entry(argv)
 
 
 raise SystemExit(_main(sys.argv[1:]))

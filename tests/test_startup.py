@@ -3,6 +3,8 @@ interpreter, after the experiment has been used once (its `.expman/` caches exis
 
 from __future__ import annotations
 
+import gc
+import importlib.util
 import json
 import subprocess
 import sys
@@ -130,3 +132,57 @@ def test_import_expman_loads_no_read_api_until_it_is_used() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert json.loads(done.stdout) == [[], True]
+
+
+COLLECTOR = """\
+import atexit, gc, json, sys
+seen = {}
+
+def hook(event, args):
+    if event == "import" and args[0] == "expman.running.ending":  # by `end`'s module
+        seen.setdefault("importing", gc.isenabled())
+    if event == "open" and str(args[0]).endswith("run.json"):
+        seen.setdefault("working", gc.isenabled())
+
+sys.addaudithook(hook)
+# Registered first, so run last: after `entry` returned.
+atexit.register(lambda: print(json.dumps({**seen, "frozen": gc.get_freeze_count()})))
+from expman.cli.main import entry
+sys.exit(entry(sys.argv[1:]))
+"""
+
+
+def test_the_program_imports_with_the_collector_asleep_and_works_with_it_awake(
+    experiment: Callable[..., Path], run_cli: RunCli
+) -> None:
+    """`expman` as a process of its own: its modules imported without the cyclic
+    collector walking them (and they are frozen), the command's work done with it, and
+    what is left frozen at exit so that the interpreter does not walk it either."""
+    root = experiment(EXPFILE)
+    assert run_cli("run")[0] == 0
+    done = subprocess.run(
+        [sys.executable, "-c", COLLECTOR, "end", "-m", "y"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["importing"] is False and seen["working"] is True
+    assert seen["frozen"] > 10_000  # the modules' objects, and the rest at exit
+    assert records(root)[-1]["observations"] == "y"
+
+
+def test_main_in_another_programs_process_leaves_its_collector_alone(run_cli: RunCli) -> None:
+    frozen = gc.get_freeze_count()
+    assert run_cli("schema", "--path")[0] == 0
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+
+
+def test_every_command_names_the_module_imported_before_it_runs() -> None:
+    from expman.cli import main
+    from expman.cli.examples import EXAMPLES
+
+    assert set(main._MODULES) == set(EXAMPLES)
+    for command, module in main._MODULES.items():
+        assert importlib.util.find_spec(module) is not None, command

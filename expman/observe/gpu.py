@@ -10,7 +10,6 @@ said, never raised into a run.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,22 +65,24 @@ def read_nvml() -> dict[str, Any]:
         _shutdown(nvml)
 
 
-@dataclass
 class _Device:
-    memory_peak_mb: float = 0.0
-    util_total: float = 0.0
-    util_samples: int = 0
-    last_stamp: int = 0
+    __slots__ = ("last_stamp", "memory_peak_mb", "util_samples", "util_total")
+
+    def __init__(self) -> None:
+        self.memory_peak_mb = 0.0
+        self.util_total = 0.0
+        self.util_samples = 0
+        self.last_stamp = 0
 
 
-@dataclass
 class Tracker:
     """NVML open for one attempt: each device's memory and utilisation by the run's
     processes (never the whole device's: another run may share it)."""
 
-    nvml: Any
-    handles: list[Any]
-    devices: list[_Device] = field(default_factory=list)
+    def __init__(self, nvml: Any, handles: list[Any], devices: list[_Device]) -> None:
+        self.nvml = nvml
+        self.handles = handles
+        self.devices = devices
 
     @classmethod
     def start(cls, signs: tuple[str, ...] = DRIVER_SIGNS) -> Tracker | None:

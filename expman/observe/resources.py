@@ -23,8 +23,8 @@ import os
 import resource
 import stat
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from expman.observe import gpu, series, seriesreader
 from expman.processes import environ_holds
@@ -37,15 +37,16 @@ MIB = 1 << 20
 _PROC = "/proc"
 
 
-@dataclass
 class _Process:
-    cpu: int = 0  # clock ticks of its own (user + system), at the last sample
-    read: int = 0  # storage bytes, at the last sample
-    written: int = 0
+    __slots__ = ("cpu", "read", "written")
+
+    def __init__(self, cpu: int = 0, read: int = 0, written: int = 0) -> None:
+        self.cpu = cpu  # clock ticks of its own (user + system), at the last sample
+        self.read = read  # storage bytes, at the last sample
+        self.written = written
 
 
-@dataclass
-class _Usage:
+class _Usage(NamedTuple):
     """The kernel's count for the runner's reaped children (`RUSAGE_CHILDREN`)."""
 
     cpu: float
@@ -65,31 +66,29 @@ class _Usage:
         )
 
 
-@dataclass
 class Sampler:
     """Samples of one attempt's processes; `summary` once the attempt is over."""
 
-    marker: str  # NAME=VALUE in the environment of every process of the run
-    every: float = EVERY
-    proc: str = _PROC
-    _verdicts: dict[int, bool | None] = field(default_factory=dict)  # one of the run's?
-    _seen: dict[int, _Process] = field(default_factory=dict)
-    _ticks: int = field(default_factory=lambda: os.sysconf("SC_CLK_TCK"))
-    _page: int = field(default_factory=lambda: os.sysconf("SC_PAGE_SIZE"))
-    _cpu_ticks: int = 0
-    _read: int = 0
-    _written: int = 0
-    _rss_peak: int = 0
-    _swap_peak: int = 0
-    _processes_peak: int = 0
-    _samples: int = 0
-    _last: float | None = None
-    _started: float = field(default_factory=time.monotonic)
-    _usage: _Usage = field(default_factory=_Usage.now)
-    _gpu: gpu.Tracker | None = None
-    error: str | None = None
-
-    def __post_init__(self) -> None:
+    def __init__(self, marker: str, every: float = EVERY, proc: str = _PROC) -> None:
+        self.marker = marker  # NAME=VALUE in the environment of every process of the run
+        self.every = every
+        self.proc = proc
+        self._verdicts: dict[int, bool | None] = {}  # one of the run's?
+        self._seen: dict[int, _Process] = {}
+        self._ticks = os.sysconf("SC_CLK_TCK")
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self._cpu_ticks = 0
+        self._read = 0
+        self._written = 0
+        self._rss_peak = 0
+        self._swap_peak = 0
+        self._processes_peak = 0
+        self._samples = 0
+        self._last: float | None = None
+        self._started = time.monotonic()
+        self._usage = _Usage.now()
+        self._gpu: gpu.Tracker | None = None
+        self.error: str | None = None
         try:
             self._gpu = gpu.Tracker.start()
         except Exception as e:  # NVML surprised us: the rest is sampled all the same
@@ -215,8 +214,7 @@ def _holds(proc: str, pid: int, marker: str) -> bool:
         return False
 
 
-@dataclass
-class _Reading:
+class _Reading(NamedTuple):
     cpu: int  # clock ticks of its own (user + system)
     pages: int  # resident
     swap_kb: int  # swapped out

@@ -15,9 +15,8 @@ import sqlite3
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from expman import fsutil
 from expman.errors import EXIT_USAGE, ExpmanError, UsageError
@@ -379,8 +378,7 @@ class _Doit(DoitMain):  # type: ignore[misc]
         return Noted
 
 
-@dataclass(frozen=True)
-class StepStatus:
+class StepStatus(NamedTuple):
     """Whether a pre-run step would run now, and why."""
 
     step: Step

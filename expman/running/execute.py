@@ -18,9 +18,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, NamedTuple, TextIO
 
 from expman.errors import StageError
 from expman.processes import GRACE_SECONDS, signal_on_parent_death
@@ -28,8 +27,7 @@ from expman.processes import GRACE_SECONDS, signal_on_parent_death
 _CHUNK = 65536
 
 
-@dataclass(frozen=True)
-class Finished:
+class Finished(NamedTuple):
     """How a step's process ended. `returncode` is negative -N when killed by signal N."""
 
     returncode: int

@@ -10,7 +10,6 @@ import platform
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +28,29 @@ PATCH_LIMIT = 10 << 20
 _EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree
 
 
-@dataclass
 class CodeVersion:
     """The git state of the experiment's repository."""
 
-    commit: str | None = None
-    branch: str | None = None
-    dirty: bool = False
-    patch: bytes = b""
-    omitted: list[str] = field(default_factory=list)
-    error: str | None = None
+    __slots__ = ("branch", "commit", "dirty", "error", "omitted", "patch")
+
+    def __init__(
+        self,
+        commit: str | None = None,
+        branch: str | None = None,
+        dirty: bool = False,
+        patch: bytes = b"",
+        omitted: list[str] | None = None,
+        error: str | None = None,
+    ) -> None:
+        self.commit = commit
+        self.branch = branch
+        self.dirty = dirty
+        self.patch = patch
+        self.omitted: list[str] = omitted if omitted is not None else []
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"CodeVersion(commit={self.commit!r}, dirty={self.dirty}, error={self.error!r})"
 
     def record(self, patch_name: str | None) -> dict[str, Any]:
         """The record's `code` field."""

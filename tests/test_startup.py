@@ -186,3 +186,20 @@ def test_every_command_names_the_module_imported_before_it_runs() -> None:
     assert set(main._MODULES) == set(EXAMPLES)
     for command, module in main._MODULES.items():
         assert importlib.util.find_spec(module) is not None, command
+
+
+def test_sweep_status_imports_the_status_alone_before_it_runs(
+    experiment: Callable[..., Path], run_cli: RunCli
+) -> None:
+    """The program imports a command's module before it runs: for `sweep status`, the
+    status's, not the sweep machinery's."""
+    root = experiment(EXPFILE)
+    assert run_cli("sweep", "-s", "X=1,2")[0] == 0
+    probe = (
+        "import json, sys\nfrom expman.cli.main import entry\ncode = entry(sys.argv[1:])\n"
+        "print(json.dumps([code, 'expman.cli.commands.sweep' in sys.modules]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "sweep", "status"], cwd=root, capture_output=True, text=True
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [0, False], done.stderr

@@ -73,9 +73,7 @@ def main(argv: Sequence[str] | None = None, own_process: bool = False) -> int:
             args = arguments.parse(list(sys.argv[1:] if argv is None else argv))
         except SystemExit as e:  # --help and --version
             return e.code if isinstance(e.code, int) else 0
-        if own_process:
-            _imported(args.command)
-        return _dispatch(args, out, err)
+        return _dispatch(args, out, err, own_process)
     except ConfigError as e:  # messages may quote a file or a record: shown escaped
         write_line(err, printable(str(e)))
         return e.exit_code
@@ -89,9 +87,11 @@ def main(argv: Sequence[str] | None = None, own_process: bool = False) -> int:
         return write_error(err, e)
 
 
-def _imported(command: str) -> None:
-    """Import `command`'s module with the collector asleep, then wake it (see `entry`)."""
-    module = _MODULES.get(command)
+def _imported(args: argparse.Namespace) -> None:
+    """Import the command's module with the collector asleep, then wake it (see `entry`)."""
+    module = _MODULES.get(args.command)
+    if args.command == "sweep" and args.words[:1] == ["status"]:
+        module = "expman.cli.commands.sweep_status"  # not the whole sweep machinery
     try:
         if module is not None:
             importlib.import_module(module)
@@ -100,7 +100,7 @@ def _imported(command: str) -> None:
         gc.enable()
 
 
-def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO, own_process: bool = False) -> int:
     start = _start_dir(args.chdir)
     commands: dict[str, Callable[[], int]] = {
         "init": lambda: _init(args, start, out),
@@ -130,6 +130,8 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "fsck": lambda: _fsck(args, start, out),
     }
     with _sigterm_as_interrupt():
+        if own_process:
+            _imported(args)
         return commands[args.command]()
 
 

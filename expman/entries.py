@@ -9,11 +9,19 @@ alone would. Each module named here has a `main(argv) -> int`.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
-POINT = "_point"  # a sweep's point: EXPERIMENT ARCHIVE SWEEP INDEX [RETRIES]
-ARRAY_TASK = "_array-task"  # a Slurm array task: LIST EXPERIMENT ARCHIVE SWEEP RETRIES
-SEARCH_TASK = "_search-task"  # an adaptive search's Slurm worker: EXPERIMENT ARCHIVE SWEEP RETRIES
+from expman.errors import UsageError
+
+POINT = "_point"  # a sweep's point
+ARRAY_TASK = "_array-task"  # a Slurm array task
+SEARCH_TASK = "_search-task"  # an adaptive search's Slurm worker
 SLURM_JOB = "_slurm-job"  # a run's Slurm job: `expman run`'s arguments
+USAGE = {
+    POINT: "EXPERIMENT ARCHIVE SWEEP INDEX [RETRIES]",
+    ARRAY_TASK: "LIST EXPERIMENT ARCHIVE SWEEP RETRIES",
+    SEARCH_TASK: "EXPERIMENT ARCHIVE SWEEP RETRIES",
+}
 MODULES = {
     POINT: "expman.sweeps.point",
     ARRAY_TASK: "expman.sweeps.array_task",
@@ -27,3 +35,18 @@ def command(name: str, *args: str) -> list[str]:
     if name not in MODULES:
         raise ValueError(f"{name!r} is no entry point of expman's")
     return [sys.executable, "-m", "expman", name, *args]
+
+
+def arguments(name: str, argv: Sequence[str], numbers: Sequence[int] = ()) -> list[str]:
+    """`argv` of entry point `name`, as many as its usage takes, those at `numbers` whole
+    numbers; else `UsageError` naming the usage (expman writes these command lines: a
+    wrong one is bad input from elsewhere, never a bug to report)."""
+    words = USAGE[name].split()
+    least = sum(1 for word in words if not word.startswith("["))
+    usage = f"python -m expman {name} {USAGE[name]}"
+    if not least <= len(argv) <= len(words):
+        raise UsageError(f"{usage}: {len(argv)} arguments given")
+    for index in numbers:
+        if index < len(argv) and not argv[index].isdigit():
+            raise UsageError(f"{usage}: {words[index].strip('[]')} is {argv[index]!r}, no number")
+    return list(argv)

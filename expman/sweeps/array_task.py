@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from expman import entries
 from expman.output import write_error
 from expman.slurm import scheduler, signals
 from expman.sweeps import point
@@ -21,6 +22,7 @@ from expman.sweeps import point
 def main(argv: list[str]) -> int:
     """The task's exit code: its point's (`point.main`, which says its own errors)."""
     try:
+        argv = entries.arguments(entries.ARRAY_TASK, argv, numbers=(4,))
         listing, (root, archive, sweep_id, retries) = Path(argv[0]), argv[1:]
         task = int(os.environ["SLURM_ARRAY_TASK_ID"])
         index = listing.read_text(encoding="utf-8").split()[task]

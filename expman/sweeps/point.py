@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from expman import entries
 from expman.expfile import loading, location
 from expman.output import write_error
 from expman.processes import signals_held, sigterm_as_interrupt
@@ -253,6 +254,7 @@ def main(argv: list[str], spare: bool = False) -> int:
     """The process's entry point; the exit code. `spare`: see `run_point`."""
     sigterm_as_interrupt()  # for good: the process ends with the point
     try:
+        argv = entries.arguments(entries.POINT, argv, numbers=(3, 4))
         root, archive, sweep_id, index = Path(argv[0]), Path(argv[1]), argv[2], int(argv[3])
         retries = int(argv[4]) if len(argv) > 4 else 0
         return run_point(root, Archive(archive), sweep_id, index, retries, spare=spare)

@@ -19,6 +19,7 @@ import os
 import sys
 from pathlib import Path
 
+from expman import entries
 from expman.output import write_error
 from expman.processes import sigterm_as_interrupt
 from expman.slurm import scheduler, signals
@@ -71,6 +72,7 @@ def main(argv: list[str]) -> int:
     """The task's exit code; its errors said (escaped) in the task's log."""
     sigterm_as_interrupt()
     try:
+        argv = entries.arguments(entries.SEARCH_TASK, argv, numbers=(3,))
         root, archive, sweep_id, retries = Path(argv[0]), Path(argv[1]), argv[2], int(argv[3])
         signals.install()
         code = work(root, Archive(archive), sweep_id, retries)

@@ -3,6 +3,7 @@ they run, that no `--help` shows them, and that they cost a point no start-up ti
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -61,3 +62,21 @@ def test_the_entry_points_are_hidden_and_only_theirs() -> None:
     assert entries.command(entries.POINT, "a")[1:] == ["-m", "expman", "_point", "a"]
     with pytest.raises(ValueError, match="no entry point"):
         entries.command("expman.sweeps.point")
+
+
+@pytest.mark.parametrize("name", [entries.POINT, entries.ARRAY_TASK, entries.SEARCH_TASK])
+@pytest.mark.parametrize("given", [[], ["one"], ["a", "b", "c", "not-a-number", "x", "y", "z"]])
+def test_an_entry_point_given_the_wrong_arguments_says_its_usage_with_exit_2(
+    tmp_path: Path, name: str, given: list[str]
+) -> None:
+    """Wrong arguments are bad input (exit 2, the usage named), never a traceback of a bug."""
+    done = subprocess.run(
+        [sys.executable, "-m", "expman", name, *given],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SLURM_ARRAY_TASK_ID": "0"},
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"python -m expman {name} " in done.stderr and "Traceback" not in done.stderr

@@ -6,14 +6,14 @@ expman runs doit with its plugin look-up answering nothing, `engine._own_parts`)
 doit's tasks in its own process), `multiprocessing` (the same: with it `socket` and
 `pickle`'s helpers), `pdb` (for `--pdb`, which expman never passes), `configparser` (for
 config files: expman gives doit none) and `string` (for the templates of its shell
-completion). Leaving them out made the import of `expman run`'s command 0.90 x as long,
-and the last four another 6 ms of each run (docs/performance.md). While `lighter()` is
-held, doit's import finds stand-ins for them: the module's attribute, or one of the
-names doit imports from it (`from multiprocessing import Process`), imports the real
-module when it is first used or called (which then stays), and `cloudpickle` is
-missing, so that doit takes the standard `pickle`. A module imported already is left as
-it is; once doit is imported, the stand-ins leave `sys.modules`: any later import finds
-the real modules.
+completion). Leaving them out made the import of `expman run`'s command 0.90 x as long;
+leaving out `multiprocessing`, `configparser` and `string` too spared another 6.8 ms
+(docs/performance.md). While `lighter()` is held, doit's import finds stand-ins for them:
+the module's attribute, or one of the names doit imports from it (`from multiprocessing
+import Process`), imports the real module when it is first used or called (which then
+stays), and `cloudpickle` is missing, so that doit takes the standard `pickle`. A module
+imported already is left as it is; once doit is imported, the stand-ins leave
+`sys.modules`: any later import finds the real modules.
 """
 
 from __future__ import annotations

@@ -7,7 +7,10 @@ stages are the `overhead` benchmark's row), minus the baseline's per step. Targe
 most 5 ms per step at 100 steps, and linear growth: the cost a step at 100 steps at most
 1.3 x that at 10 once the growth of the record's own writes is taken out (a step
 rewrites the whole record, which grows with the steps; measured in the same run by
-writing the benchmark's own records of 10 and 100 steps).
+writing the benchmark's own records of 10 and 100 steps). The cost a step at 10 steps is
+a difference of runs of about half a second, which the load moves by a few ms a step
+between rounds: growth within twice the rounds' spread there (their median absolute
+deviation) is not called worse than linear, and the spread is printed.
 """
 
 from __future__ import annotations
@@ -64,14 +67,15 @@ def main(repeat: int = 7) -> bool:
     print(
         f"  run --force with no pre-run step: {base:.3f} s; bash -c true: {per_bash * 1000:.2f} ms"
     )
-    costs = {}
+    costs, spreads = {}, {}
     for n in COUNTS[1:]:
         total = median(times[n])
         # Above the run without steps of the same round (seconds apart, under the same
         # load), not above the median of those runs: at 10 steps a drift of the load
         # between rounds would otherwise be tens of ms a step, and the growth check noise.
-        above = median([t - t0 for t, t0 in zip(times[n], times[0], strict=True)])
-        costs[n] = (above / n - per_bash) * 1000
+        rounds = [(t - t0) / n * 1000 for t, t0 in zip(times[n], times[0], strict=True)]
+        costs[n] = median(rounds) - per_bash * 1000
+        spreads[n] = median([abs(r - median(rounds)) for r in rounds])
         whole = (total - n * per_bash) / n * 1000
         print(
             f"  {n:>3} steps: {total:.3f} s; expman's cost per step {costs[n]:.2f} ms "
@@ -82,7 +86,7 @@ def main(repeat: int = 7) -> bool:
     # must not grow: at most 1.3 x from 10 steps to 100 once the record's growth is out.
     record_growth = records[100] - records[10]
     rest_growth = costs[100] - costs[10] - record_growth
-    linear = rest_growth <= 0.3 * costs[10]
+    linear = rest_growth <= 0.3 * costs[10] + 2 * spreads[10]
     met = costs[100] <= TARGET_MS
     print(
         f"  a record write (laid out, replaced, not synced): {records[10]:.2f} ms at 10 "
@@ -93,7 +97,8 @@ def main(repeat: int = 7) -> bool:
         f"100 executed pre-run steps: {costs[100]:.2f} ms per step above 100 x bash -c true "
         f"({per_bash * 1000:.2f} ms each)  target <= {TARGET_MS:g} ms: "
         f"{'met' if met else 'MISSED'}; growth from 10 to 100 steps but the record's "
-        f"{rest_growth:+.2f} ms a step: {'linear' if linear else 'WORSE THAN LINEAR'}"
+        f"{rest_growth:+.2f} ms a step: {'linear' if linear else 'WORSE THAN LINEAR'} "
+        f"(the rounds' spread at 10 steps: {spreads[10]:.2f} ms a step)"
     )
     return met and linear
 

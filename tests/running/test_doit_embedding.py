@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -139,11 +140,14 @@ print(json.dumps({{
 
 
 def _import_engine(before: str = "") -> dict[str, Any]:
-    """What a fresh interpreter finds once it imported the engine (after `before`)."""
+    """What a fresh interpreter finds once it imported the engine (after `before`): one
+    started without coverage's measurement, which imports some of these modules itself."""
+    plain = {k: v for k, v in os.environ.items() if not k.startswith(("COVERAGE_", "COV_CORE_"))}
     done = subprocess.run(
         [sys.executable, "-c", IMPORT_ENGINE.format(before=before, left_out=LEFT_OUT)],
         capture_output=True,
         text=True,
+        env=plain,
     )
     assert done.returncode == 0, done.stderr
     found: dict[str, Any] = json.loads(done.stdout)

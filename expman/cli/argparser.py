@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from expman.errors import UsageError
+from expman.text import did_you_mean
 
 
 class Parser(argparse.ArgumentParser):
@@ -29,8 +30,6 @@ class Parser(argparse.ArgumentParser):
         typo = _INVALID_CHOICE.match(message)
         hint = None
         if typo:
-            from expman.cli.hints import did_you_mean
-
             hint = did_you_mean(typo[1], re.findall(r"'([^']*)'", typo[2]))
         shown = f"{message}\n  hint: {hint}" if hint else message
         raise UsageError(f"{shown}\n{self.format_usage().rstrip()}")

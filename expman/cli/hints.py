@@ -1,19 +1,12 @@
-"""Hints for what a person typed: the command meant by a typo, a value YAML read other
-than typed. Each names the fix; none changes what the command does."""
+"""Hints for what a person typed: a value YAML read other than typed (the command meant
+by a typo: `text.did_you_mean`). Each names the fix; none changes what the command does."""
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 _LEADING_ZERO = re.compile(r"^\s*([+-]?)0+([0-9]+)\s*$")
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    """`hint: did you mean 'run'?` for `rn`; None when nothing is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
 
 
 def leading_zeros(overrides: Sequence[str]) -> list[str]:

@@ -20,6 +20,7 @@ from expman.errors import ConfigError, Problem, UsageError
 from expman.expfile import rules
 from expman.expfile.location import DEFAULT_ARCHIVE
 from expman.expfile.model import Config, Step, env_text
+from expman.text import did_you_mean
 
 SCHEMA_FILE = "expfile.schema.json"
 
@@ -286,15 +287,10 @@ def _unknown_keys(
     for key in instance:
         if key in allowed:
             continue
-        import difflib  # here: only a problem's hint needs it
-
-        close = difflib.get_close_matches(key, allowed, n=1)
         if key in _MISPLACED and "cmd" in allowed:
             hint = _MISPLACED[key]
-        elif close:
-            hint = f"did you mean '{close[0]}'?"
         else:
-            hint = "allowed keys: " + ", ".join(allowed)
+            hint = did_you_mean(key, allowed) or "allowed keys: " + ", ".join(allowed)
         yield (*path, key), f"unknown key '{key}'", hint
 
 

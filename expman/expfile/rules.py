@@ -17,6 +17,7 @@ from typing import Any
 from expman import fsutil
 from expman.expfile.limits import MAX_DEPTH
 from expman.expfile.stages import STAGES
+from expman.text import did_you_mean
 
 Found = tuple[tuple[str | int, ...], str, "str | None"]
 _RESERVED_DIRS = ("outputs", ".expman")
@@ -43,10 +44,7 @@ def problems(data: Any, root: Path | None) -> Iterator[Found]:
         swept = sweep.get("vars") if isinstance(sweep, dict) else None
         for var in swept if isinstance(swept, dict) else []:
             if var not in names:
-                import difflib  # here: only a problem's hint needs it
-
-                close = difflib.get_close_matches(var, names, n=1)
-                hint = f"did you mean '{close[0]}'?" if close else None
+                hint = did_you_mean(var, names)
                 yield ("sweeps", name, "vars", var), f"'{var}' is not a var", hint
     stages = data.get("stages")
     if isinstance(stages, dict):
@@ -95,10 +93,7 @@ def _text_problems(value: Any, path: tuple[str | int, ...]) -> Iterator[Found]:
 def _unknown_vars(path: tuple[str | int, ...], listed: Any, names: list[str]) -> Iterator[Found]:
     for index, name in enumerate(listed if isinstance(listed, list) else []):
         if isinstance(name, str) and name not in names:
-            import difflib  # here: only a problem's hint needs it
-
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else None
+            hint = did_you_mean(name, names)
             yield (*path, index), f"'{name}' is not a var", hint
 
 
